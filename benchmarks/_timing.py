@@ -1,0 +1,25 @@
+"""Shared timing helpers for the benchmarks."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+
+
+def best_time(fn: Callable[[], object], repeats: int = 5) -> float:
+    """Smallest wall time of ``repeats`` calls, in seconds (the least disturbed run)."""
+    best = float("inf")
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table, columns padded to line up in a terminal too."""
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda cells: "| " + " | ".join(str(c).rjust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])

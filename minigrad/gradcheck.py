@@ -1,0 +1,184 @@
+"""Check analytic gradients against central finite differences (float64).
+
+``gradcheck`` compares the full Jacobian (or, with ``fast_mode``, one random
+projection v·J·u per input) of ``fn`` at ``inputs``; ``gradgradcheck`` does
+the same for the function that returns ``fn``'s gradient, so it checks the
+VJPs' own VJPs -- what ``create_graph`` relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .engine import enable_grad, no_grad
+from .grad import grad
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """Raised by gradcheck / gradgradcheck when a gradient is wrong."""
+
+
+def _outputs(result: Any) -> list[Tensor]:
+    result = list(result) if isinstance(result, (list, tuple)) else [result]
+    for k, out in enumerate(result):
+        if not isinstance(out, Tensor):
+            raise TypeError(f"gradcheck: fn must return Tensors, output {k} is {type(out).__name__}")
+    return result
+
+
+def _checked_inputs(inputs: Sequence, caller: str) -> list[int]:
+    positions = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    for i in positions:
+        if inputs[i].dtype != np.float64:
+            raise TypeError(f"{caller}: input {i} has dtype {inputs[i].dtype}; finite differences need float64 "
+                            "inputs (make them with dtype=np.float64)")
+    if not positions:
+        raise ValueError(f"{caller}: no input requires grad, so there is nothing to check")
+    return positions
+
+
+def _evaluate(fn: Callable, inputs: Sequence) -> list[np.ndarray]:
+    with no_grad():
+        return [np.array(out.data, dtype=np.float64) for out in _outputs(fn(*inputs))]
+
+
+def _numeric_jacobians(fn, inputs, i: int, eps: float) -> list[np.ndarray]:
+    """d outputs / d inputs[i] by central differences: one (out.size, x.size) block per output."""
+    x = inputs[i].data
+    columns = []
+    for j in range(x.size):
+        original = x.flat[j]
+        x.flat[j] = original + eps
+        plus = _evaluate(fn, inputs)
+        x.flat[j] = original - eps
+        minus = _evaluate(fn, inputs)
+        x.flat[j] = original
+        columns.append([((p - m) / (2 * eps)).ravel() for p, m in zip(plus, minus)])
+    return [np.stack([c[k] for c in columns], axis=1) if columns else np.zeros((o.size, 0))
+            for k, o in enumerate(_evaluate(fn, inputs))]
+
+
+def _analytic_jacobians(outputs: list[Tensor], inputs: Sequence, positions: list[int]) -> dict:
+    """{(k, i): (out_k.size, x_i.size) block}, one backward per output element."""
+    blocks = {}
+    for k, out in enumerate(outputs):
+        for i in positions:
+            blocks[k, i] = np.zeros((out.size, inputs[i].size))
+        if not out.requires_grad or out.dtype.kind != "f":
+            continue
+        for m in range(out.size):
+            seed = np.zeros(out.shape, dtype=out.dtype)
+            seed.flat[m] = 1
+            grads = grad(out, [inputs[i] for i in positions], grad_outputs=Tensor(seed), retain_graph=True,
+                         allow_unused=True)
+            for i, g in zip(positions, grads):
+                if g is not None:
+                    blocks[k, i][m] = g.data.ravel()
+    return blocks
+
+
+def _first_failure(analytic: np.ndarray, numeric: np.ndarray, atol: float, rtol: float):
+    """(row, column) of the worst element outside atol + rtol·|numeric|, or None."""
+    excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+    if excess.size == 0 or excess.max() <= 0 and np.isfinite(analytic).all():
+        return None
+    excess = np.where(np.isfinite(analytic), excess, np.inf)
+    return np.unravel_index(np.argmax(excess), excess.shape)
+
+
+def _fail(message: str, raise_exception: bool) -> bool:
+    if raise_exception:
+        raise GradcheckError(message)
+    return False
+
+
+def _full_check(fn, inputs, positions, eps, atol, rtol, raise_exception, caller) -> bool:
+    outputs = _outputs(fn(*inputs))
+    analytic = _analytic_jacobians(outputs, inputs, positions)
+    for i in positions:
+        numeric = _numeric_jacobians(fn, inputs, i, eps)
+        for k, out in enumerate(outputs):
+            worst = _first_failure(analytic[k, i], numeric[k], atol, rtol)
+            if worst is not None:
+                m, j = worst
+                a, n = analytic[k, i][m, j], numeric[k][m, j]
+                where_in = tuple(int(v) for v in np.unravel_index(j, inputs[i].shape))
+                where_out = tuple(int(v) for v in np.unravel_index(m, out.shape))
+                return _fail(f"{caller}: wrong gradient for input {i} (shape {inputs[i].shape}) at element "
+                             f"{where_in}, output {k} element {where_out}: "
+                             f"analytic {a:.8g} vs numeric {n:.8g} (|diff| {abs(a - n):.3g} > atol {atol:g} + "
+                             f"rtol {rtol:g}·|numeric|)", raise_exception)
+    return True
+
+
+def _fast_check(fn, inputs, positions, eps, atol, rtol, raise_exception, caller) -> bool:
+    rng = np.random.default_rng(0)
+    outputs = _outputs(fn(*inputs))
+    directions = [rng.standard_normal(out.shape) for out in outputs]  # v
+    live = [(out, v) for out, v in zip(outputs, directions) if out.requires_grad and out.dtype.kind == "f"]
+    for i in positions:
+        u = rng.standard_normal(inputs[i].shape)
+        analytic = 0.0
+        if live:
+            (g,) = grad([o for o, _ in live], [inputs[i]], grad_outputs=[Tensor(v.astype(o.dtype)) for o, v in live],
+                        retain_graph=True, allow_unused=True)
+            analytic = 0.0 if g is None else float(np.sum(g.data * u))
+        x, original = inputs[i].data, inputs[i].data.copy()
+        x += eps * u
+        plus = _evaluate(fn, inputs)
+        x[...] = original - eps * u
+        minus = _evaluate(fn, inputs)
+        x[...] = original
+        numeric = sum(float(np.sum(v * (p - m))) for v, p, m in zip(directions, plus, minus)) / (2 * eps)
+        if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
+            # find the element to blame with the full Jacobian of this input
+            if not _full_check(fn, inputs, [i], eps, atol, rtol, raise_exception, caller):
+                return False
+            return _fail(f"{caller}: wrong gradient for input {i} (shape {inputs[i].shape}) in a random "
+                         f"direction: v·J·u analytic {analytic:.8g} vs numeric {numeric:.8g}", raise_exception)
+    return True
+
+
+def gradcheck(fn: Callable[..., Any], inputs: Sequence | Tensor, eps: float = 1e-6, atol: float = 1e-5,
+              rtol: float = 1e-3, fast_mode: bool = False, raise_exception: bool = True) -> bool:
+    """True if ``fn``'s analytic gradients at ``inputs`` match central
+    differences for every input that requires grad (float64). On a mismatch
+    raise GradcheckError naming the input, the worst element, and both values
+    (or return False when ``raise_exception=False``)."""
+    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    positions = _checked_inputs(inputs, "gradcheck")
+    check = _fast_check if fast_mode else _full_check
+    return check(fn, inputs, positions, eps, atol, rtol, raise_exception, "gradcheck")
+
+
+def gradgradcheck(fn: Callable[..., Any], inputs: Sequence | Tensor, grad_outputs: Sequence | None = None,
+                  eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, fast_mode: bool = False,
+                  raise_exception: bool = True) -> bool:
+    """gradcheck of (inputs, v) -> v·d fn/d inputs, the gradient built with
+    ``create_graph=True``: second derivatives and the VJPs of the VJPs."""
+    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    positions = _checked_inputs(inputs, "gradgradcheck")
+    outputs = [o for o in _outputs(fn(*inputs))]
+    if grad_outputs is None:
+        rng = np.random.default_rng(1)
+        grad_outputs = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outputs]
+    grad_outputs = list(grad_outputs)
+    n = len(inputs)
+
+    @enable_grad()  # finite differences call this under no_grad, but it needs the tape
+    def first_derivative(*args):
+        xs, vs = args[:n], args[n:]
+        pairs = [(o, v) for o, v in zip(_outputs(fn(*xs)), vs) if o.requires_grad]
+        if not pairs:
+            return tuple(Tensor(np.zeros(xs[i].shape)) for i in positions)
+        grads = grad([o for o, _ in pairs], [xs[i] for i in positions], grad_outputs=[v for _, v in pairs],
+                     create_graph=True, allow_unused=True)
+        return tuple(g if g is not None else Tensor(np.zeros(xs[i].shape)) for g, i in zip(grads, positions))
+
+    all_inputs = inputs + grad_outputs
+    check = _fast_check if fast_mode else _full_check
+    return check(first_derivative, all_inputs, _checked_inputs(all_inputs, "gradgradcheck"), eps, atol, rtol,
+                 raise_exception, "gradgradcheck")
