@@ -157,6 +157,7 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
     pending: dict[Node, list] = {}  # node -> summed gradient of each of its outputs
     heap: list = []  # (-seq, node): the node with the highest sequence number pops first
     leaves: dict[int, list] = {}  # id(leaf) -> [leaf, summed gradient, is that sum our own buffer]
+    owned: set = set()  # (node, index) whose pending sum is a buffer this sweep made: safe to add into
     wanted = {(x._node, x._index): k for k, x in enumerate(inputs or ()) if x._node is not None}
     captured: list = [None] * len(inputs or ())
     push, pop = heapq.heappush, heapq.heappop
@@ -177,7 +178,7 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
         if slots is None:
             slots = pending[target] = [None] * target.n_out
             push(heap, (-target.seq, target))
-        slots[index] = grad if slots[index] is None else slots[index] + grad
+        slots[index] = _sum_into(slots[index], grad, (target, index), owned, create_graph)
 
     with set_grad_enabled(create_graph):
         for root, seed in zip(roots, seeds):
@@ -207,7 +208,9 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
                     if slots is None:
                         slots = pending[target] = [None] * target.n_out
                         push(heap, (-target.seq, target))
-                    slots[index] = grad if slots[index] is None else slots[index] + grad
+                    previous = slots[index]
+                    slots[index] = grad if previous is None else _sum_into(previous, grad, (target, index), owned,
+                                                                           create_graph)
                 else:
                     send(target, index, grad)
             if not retain_graph:
@@ -221,6 +224,20 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
         grad = _as_tensor(grad, copy=not owned)  # a buffer of its own: optimisers update .grad in place
         leaf.grad = grad if leaf.grad is None else leaf.grad + grad
     return None
+
+
+def _sum_into(total, grad, key, owned: set, create_graph: bool):
+    """total + grad, adding in place when ``total`` is a buffer this sweep made
+    (the first gradient to arrive may be shared with other nodes, so it never is)."""
+    if total is None:
+        return grad
+    if create_graph:
+        return total + grad
+    if key in owned:
+        total += grad  # an ndarray adds in place; a NumPy scalar just rebinds
+        return total
+    owned.add(key)
+    return total + grad
 
 
 def _saved_tensors(node: Node) -> tuple:

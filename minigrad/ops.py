@@ -474,8 +474,11 @@ def chunk(x, chunks: int, axis: int = 0) -> tuple:
 @primitive(name="split")
 def _split(x, *, sizes, axis):
     shape, dtype = x.shape, x.dtype
-    return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis)), \
-        lambda gs: concat(_zeros_for_missing(gs, shape, dtype, axis, sizes), axis)
+    starts = [0]
+    for size in sizes[:-1]:
+        starts.append(starts[-1] + size)
+    pieces = tuple(x[_along(axis, x.ndim, slice(start, start + size))] for start, size in zip(starts, sizes))
+    return pieces, lambda gs: concat(_zeros_for_missing(gs, shape, dtype, axis, sizes), axis)
 
 
 def unbind(x, axis: int = 0) -> tuple:
@@ -524,6 +527,19 @@ def _matmul_grad_b(g, a, b):
     if b.ndim == 1:
         return (a.swapaxes(-1, -2) @ g[..., None])[..., 0]
     return a.swapaxes(-1, -2) @ g
+
+
+@primitive(save_inputs=True, vjps=(lambda g, c, a, b: g, lambda g, c, a, b: g @ b.swapaxes(-1, -2),
+                                   lambda g, c, a, b: a.swapaxes(-1, -2) @ g))
+def addmm(c, a, b):
+    """y = c + a @ b for matrices a, b (c broadcast, as torch.addmm);  c̄ = ȳ,  ā = ȳ @ bᵀ,  b̄ = aᵀ @ ȳ"""
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"addmm needs 2-D a and b, got shapes {a.shape} and {b.shape}")
+    y = a @ b
+    if np.broadcast_shapes(y.shape, c.shape) == y.shape and np.result_type(y, c) == y.dtype:
+        y += c  # into the fresh product: one array fewer
+        return y
+    return y + c
 
 
 @primitive(save_inputs=True, vjps=(_matmul_grad_a, _matmul_grad_b))
