@@ -112,22 +112,19 @@ def _user_frame() -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
 
 
+def needs_grad(inputs: Sequence[Tensor]) -> bool:
+    """Would an op on ``inputs`` be recorded now?"""
+    return _mode.grad_enabled and any(x.requires_grad for x in inputs)
+
+
 def record(name: str, inputs: Sequence[Tensor], out, vjps: tuple, save_inputs: bool = False,
            save_output: bool = False, input_arrays: list | None = None):
-    """Wrap the forward result ``out`` (an array, or a tuple of arrays for a
-    multi-output op) in Tensor(s), recording a Node if any input needs grad.
-    The node keeps the output array (``save_output``) and the input arrays
-    (``save_inputs``; pass ``input_arrays`` if you have them at hand)."""
+    """Record a Node for an op whose inputs need grad (see needs_grad) and
+    return its output Tensor(s); ``out`` is an array, or a tuple of arrays for
+    a multi-output op. The node keeps the output array (``save_output``) and
+    the input arrays (``save_inputs``; pass ``input_arrays`` if at hand)."""
     make = Tensor._make
-    multi = isinstance(out, tuple)
-    if _mode.grad_enabled:
-        for x in inputs:
-            if x.requires_grad:
-                break
-        else:
-            return tuple(map(make, out)) if multi else make(out)
-    else:
-        return tuple(map(make, out)) if multi else make(out)
+    multi = type(out) is tuple
     parents = tuple([(x._node or x, x._index, x.data.shape, x.data.dtype) if x.requires_grad else None
                      for x in inputs])
     saved = tuple(input_arrays or [x.data for x in inputs]) if save_inputs else ()

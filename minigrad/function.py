@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import record
+from .engine import needs_grad, record
 from .ops import _lift
 from .tensor import Tensor
 
@@ -79,5 +79,7 @@ class Function:
                 memo["grads"] = [x.data if plain and isinstance(x, Tensor) else x for x in grads]
             return memo["grads"]
 
+        if not needs_grad(inputs):
+            return Tensor._make(out)
         vjps = tuple(lambda g, *y, i=i: run_backward(g, *y)[i] for i in range(len(inputs)))
         return record(cls.__name__, inputs, out, vjps, save_output=save_output)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import record
+from .engine import _mode, record
 from .tensor import Tensor, as_array, get_default_dtype
 
 
@@ -59,30 +59,33 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool = False, save_output
 
         @functools.wraps(forward)
         def op(*args, **settings):
-            tensors = 0
-            for a in args:
-                if isinstance(a, Tensor):
-                    tensors += 1
-            if not tensors:  # only arrays: plain NumPy (this is how VJPs run in a plain backward)
-                return forward(*args, **settings) if fixed_vjps else forward(*args, **settings)[0]
-            xs = args if tensors == len(args) else _lift(args)
-            arrays = [x.data for x in xs]
+            for x in args:
+                if not isinstance(x, Tensor):
+                    if any(isinstance(a, Tensor) for a in args):
+                        return op(*_lift(args), **settings)
+                    # only arrays: plain NumPy (this is how VJPs run in a plain backward)
+                    return forward(*args, **settings) if fixed_vjps else forward(*args, **settings)[0]
+            arrays = [x.data for x in args]
             try:
                 out = forward(*arrays, **settings)
             except ValueError as error:  # NumPy's shape complaints, with the op's name and the shapes
-                shapes = ", ".join(str(x.shape) for x in xs)
+                shapes = ", ".join(str(x.shape) for x in args)
                 raise ValueError(f"{op_name}: {error} (input shapes {shapes})") from None
-            if fixed_vjps:
-                op_vjps = fixed_vjps
-                if settings:
-                    op_vjps = tuple(functools.partial(v, **settings) for v in fixed_vjps)
-            else:
+            if fixed_vjps is None:
                 out, op_vjps = out
                 if not isinstance(op_vjps, tuple):
                     op_vjps = (op_vjps,)
+            elif settings:
+                op_vjps = tuple(functools.partial(v, **settings) for v in fixed_vjps)
+            else:
+                op_vjps = fixed_vjps
             if type(out) is not np.ndarray and type(out) is not tuple:
                 out = np.asarray(out)  # NumPy gives scalars for 0-d results; a Tensor holds an ndarray
-            return record(op_name, xs, out, op_vjps, save_inputs, save_output, arrays)
+            if _mode.grad_enabled:
+                for x in args:
+                    if x.requires_grad:
+                        return record(op_name, args, out, op_vjps, save_inputs, save_output, arrays)
+            return tuple(map(Tensor._make, out)) if type(out) is tuple else Tensor._make(out)
 
         return op
 
@@ -189,7 +192,7 @@ def tanh(x):
 def sigmoid(x):
     """y = 1 / (1 + e⁻ˣ);  x̄ = ȳ·y·(1 − y)"""
     with np.errstate(over="ignore"):  # e⁻ˣ overflows to inf for very negative x, and 1/inf = 0 is exact
-        return 1 / (1 + np.exp(-x))
+        return np.reciprocal(1 + np.exp(-x))
 
 
 @primitive(save_output=True, vjps=lambda g, y: g * (_data(y) > 0))
@@ -474,11 +477,12 @@ def chunk(x, chunks: int, axis: int = 0) -> tuple:
 @primitive(name="split")
 def _split(x, *, sizes, axis):
     shape, dtype = x.shape, x.dtype
-    starts = [0]
-    for size in sizes[:-1]:
-        starts.append(starts[-1] + size)
-    pieces = tuple(x[_along(axis, x.ndim, slice(start, start + size))] for start, size in zip(starts, sizes))
-    return pieces, lambda gs: concat(_zeros_for_missing(gs, shape, dtype, axis, sizes), axis)
+    before = (slice(None),) * (axis % x.ndim)
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(x[(*before, slice(start, start + size))])
+        start += size
+    return tuple(pieces), lambda gs: concat(_zeros_for_missing(gs, shape, dtype, axis, sizes), axis)
 
 
 def unbind(x, axis: int = 0) -> tuple:
@@ -536,7 +540,7 @@ def addmm(c, a, b):
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"addmm needs 2-D a and b, got shapes {a.shape} and {b.shape}")
     y = a @ b
-    if np.broadcast_shapes(y.shape, c.shape) == y.shape and np.result_type(y, c) == y.dtype:
+    if c.dtype == y.dtype and (c.shape == y.shape or c.shape == y.shape[1:]):
         y += c  # into the fresh product: one array fewer
         return y
     return y + c

@@ -116,26 +116,19 @@ class Tensor:
         seed = _seed(self, grad, "backward")
         engine.backward([self], [seed], retain_graph=retain_graph, create_graph=create_graph)
 
-    # -- operators: each is one op from minigrad.ops ----------------------------------
-    def __add__(self, other): return ops.add(self, other)
-    def __radd__(self, other): return ops.add(other, self)
-    def __sub__(self, other): return ops.sub(self, other)
-    def __rsub__(self, other): return ops.sub(other, self)
-    def __mul__(self, other): return ops.mul(self, other)
-    def __rmul__(self, other): return ops.mul(other, self)
-    def __truediv__(self, other): return ops.truediv(self, other)
-    def __rtruediv__(self, other): return ops.truediv(other, self)
-    def __pow__(self, other): return ops.pow(self, other)
-    def __rpow__(self, other): return ops.pow(other, self)
-    def __matmul__(self, other): return ops.matmul(self, other)
-    def __rmatmul__(self, other): return ops.matmul(other, self)
-    def __neg__(self): return ops.neg(self)
-    def __getitem__(self, index): return ops.getitem(self, index)
+    # -- operators: each is one op from minigrad.ops (bound at the end of this file) ------
     # comparisons give bool tensors without gradient (== and != stay identity-based)
     def __lt__(self, other): return Tensor._make(self.data < as_array(other))
     def __le__(self, other): return Tensor._make(self.data <= as_array(other))
     def __gt__(self, other): return Tensor._make(self.data > as_array(other))
     def __ge__(self, other): return Tensor._make(self.data >= as_array(other))
+    def __radd__(self, other): return ops.add(other, self)
+    def __rsub__(self, other): return ops.sub(other, self)
+    def __rmul__(self, other): return ops.mul(other, self)
+    def __rtruediv__(self, other): return ops.truediv(other, self)
+    def __rpow__(self, other): return ops.pow(other, self)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __getitem__(self, index): return ops.getitem(self, index)
 
     def exp(self): return ops.exp(self)
     def log(self): return ops.log(self)
@@ -189,3 +182,7 @@ def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
 
 
 from . import engine, ops  # noqa: E402  (both need Tensor defined first)
+
+# The forward operators are the ops themselves: one call less on every a + b.
+Tensor.__add__, Tensor.__sub__, Tensor.__mul__ = ops.add, ops.sub, ops.mul
+Tensor.__truediv__, Tensor.__pow__, Tensor.__matmul__, Tensor.__neg__ = ops.truediv, ops.pow, ops.matmul, ops.neg
