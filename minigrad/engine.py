@@ -85,15 +85,15 @@ class Node:
     else ``(target, index, shape, dtype)``: the Node (and which of its
     outputs) or the leaf Tensor that receives input i's gradient."""
 
-    __slots__ = ("seq", "name", "vjps", "parents", "saved", "saves_output", "n_out", "retained", "where")
+    __slots__ = ("seq", "name", "vjps", "parents", "saved", "saved_from", "n_out", "retained", "where")
 
-    def __init__(self, name: str, vjps: tuple, parents: tuple, saved: tuple, saves_output: bool, n_out: int):
+    def __init__(self, name: str, vjps: tuple, parents: tuple, saved: tuple, saved_from: tuple, n_out: int):
         self.seq = next(_seq)
         self.name = name
         self.vjps = vjps  # one VJP per input: vjp(g, *saved) -> that input's gradient
         self.parents = parents
-        self.saved = saved  # the arrays the VJPs use: the output (if saves_output), then the inputs, or nothing
-        self.saves_output = saves_output
+        self.saved = saved  # the arrays the VJPs use, in the order they are passed after g
+        self.saved_from = saved_from  # where each came from: -1 the output, i input i
         self.n_out = n_out
         self.retained = None  # {output index: weakref to a Tensor} after retain_grad()
         self.where = _user_frame() if _mode.anomaly else None
@@ -117,20 +117,21 @@ def needs_grad(inputs: Sequence[Tensor]) -> bool:
     return _mode.grad_enabled and any(x.requires_grad for x in inputs)
 
 
-def record(name: str, inputs: Sequence[Tensor], out, vjps: tuple, save_inputs: bool = False,
-           save_output: bool = False, input_arrays: list | None = None):
+def record(name: str, inputs: Sequence[Tensor], out, vjps: tuple, saves: tuple = (), input_arrays=None):
     """Record a Node for an op whose inputs need grad (see needs_grad) and
     return its output Tensor(s); ``out`` is an array, or a tuple of arrays for
-    a multi-output op. The node keeps the output array (``save_output``) and
-    the input arrays (``save_inputs``; pass ``input_arrays`` if at hand)."""
+    a multi-output op. ``saves`` says what the VJPs get after g: -1 the
+    output, i the array of input i (pass ``input_arrays`` if at hand)."""
     make = Tensor._make
     multi = type(out) is tuple
     parents = tuple([(x._node or x, x._index, x.data.shape, x.data.dtype) if x.requires_grad else None
                      for x in inputs])
-    saved = tuple(input_arrays or [x.data for x in inputs]) if save_inputs else ()
-    if save_output:
-        saved = (out, *saved)
-    node = Node(name, vjps, parents, saved, save_output, len(out) if multi else 1)
+    if saves:
+        arrays = input_arrays or [x.data for x in inputs]
+        saved = tuple([out if k < 0 else arrays[k] for k in saves])
+    else:
+        saved = ()
+    node = Node(name, vjps, parents, saved, saves, len(out) if multi else 1)
     if multi:
         return tuple([make(o, node, i) for i, o in enumerate(out)])
     return make(out, node, 0)
@@ -191,15 +192,15 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
                     "the first backward; call the first backward with retain_graph=True")
             g = grads[0] if node.n_out == 1 else tuple(grads)
             saved = _saved_tensors(node) if create_graph else node.saved
-            for i, parent in enumerate(node.parents):
+            for parent, vjp in zip(node.parents, node.vjps):
                 if parent is None:
                     continue
-                grad = node.vjps[i](g, *saved)
+                grad = vjp(g, *saved)
                 if grad is None:
                     continue
                 target, index, shape, dtype = parent
                 if grad.shape != shape or grad.dtype is not dtype or anomaly:
-                    grad = _fit(grad, shape, dtype, node, i)
+                    grad = _fit(grad, shape, dtype, node, node.parents.index(parent))
                 if type(target) is Node:  # (send(), inlined for the common case)
                     slots = pending.get(target)
                     if slots is None:
@@ -242,10 +243,11 @@ def _saved_tensors(node: Node) -> tuple:
     the output is this node's, an input is its parent's (the leaf itself, or
     that node's output) or a constant. (A plain backward passes the arrays.)"""
     tensors = []
-    if node.saves_output:
-        tensors.append(Tensor._make(node.saved[0], node, 0))
-    for parent, array in zip(node.parents, node.saved[len(tensors):]):
-        if parent is None:
+    for origin, array in zip(node.saved_from, node.saved):
+        parent = node.parents[origin] if origin >= 0 else None
+        if origin < 0:
+            tensors.append(Tensor._make(array, node, 0))
+        elif parent is None:
             tensors.append(Tensor._make(array))
         elif type(parent[0]) is Node:
             tensors.append(Tensor._make(array, parent[0], parent[1]))

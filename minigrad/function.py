@@ -82,4 +82,4 @@ class Function:
         if not needs_grad(inputs):
             return Tensor._make(out)
         vjps = tuple(lambda g, *y, i=i: run_backward(g, *y)[i] for i in range(len(inputs)))
-        return record(cls.__name__, inputs, out, vjps, save_output=save_output)
+        return record(cls.__name__, inputs, out, vjps, saves=(-1,) if save_output else ())

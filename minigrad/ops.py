@@ -5,8 +5,8 @@ parameters are tensors, its keyword-only parameters plain settings (axis,
 shape, ...). The forward gets the arrays. Each input has a VJP that maps the
 output's gradient ``g`` to that input's gradient (None if it has none):
 ``vjp(g, [y,] [*inputs], **settings)`` -- the output ``y`` if the op says
-``save_output``, the inputs if ``save_inputs``; nothing else is kept alive
-for the backward. VJPs that need no more than that are given once, to the
+``save_output``, the inputs if ``save_inputs`` (True, or the positions of the
+ones its VJPs use); nothing else is kept alive for the backward. VJPs that need no more than that are given once, to the
 decorator (``vjps=``). An op whose VJPs need something its forward worked
 out (a shape, a mask) returns ``(output, vjps)`` instead, closures over it.
 
@@ -49,10 +49,11 @@ def _lift(args: tuple) -> tuple:
     return tuple(lifted)
 
 
-def primitive(forward=None, *, vjps=None, save_inputs: bool = False, save_output: bool = False,
+def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple = False, save_output: bool = False,
               name: str | None = None):
     """Make ``forward(*arrays, **settings)`` an op (see the module docstring)."""
     fixed_vjps = vjps if vjps is None or isinstance(vjps, tuple) else (vjps,)
+    saves = ((-1,) if save_output else ()) + (save_inputs if isinstance(save_inputs, tuple) else ())
 
     def decorate(forward):
         op_name = name or forward.__name__
@@ -61,8 +62,9 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool = False, save_output
         def op(*args, **settings):
             for x in args:
                 if not isinstance(x, Tensor):
-                    if any(isinstance(a, Tensor) for a in args):
-                        return op(*_lift(args), **settings)
+                    for a in args:
+                        if isinstance(a, Tensor):
+                            return op(*_lift(args), **settings)
                     # only arrays: plain NumPy (this is how VJPs run in a plain backward)
                     return forward(*args, **settings) if fixed_vjps else forward(*args, **settings)[0]
             arrays = [x.data for x in args]
@@ -84,7 +86,9 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool = False, save_output
             if _mode.grad_enabled:
                 for x in args:
                     if x.requires_grad:
-                        return record(op_name, args, out, op_vjps, save_inputs, save_output, arrays)
+                        if save_inputs is True:
+                            return record(op_name, args, out, op_vjps, saves + tuple(range(len(args))), arrays)
+                        return record(op_name, args, out, op_vjps, saves, arrays)
             return tuple(map(Tensor._make, out)) if type(out) is tuple else Tensor._make(out)
 
         return op
@@ -122,6 +126,16 @@ def mul(a, b):
 def truediv(a, b):
     """y = a / b;  ā = ȳ / b,  b̄ = −ȳ·a / b²"""
     return a / b
+
+
+@primitive(save_inputs=(1, 2), vjps=(lambda g, a, b: g, lambda g, a, b: g * b, lambda g, a, b: g * a))
+def addcmul(t, a, b):
+    """y = t + a·b (as torch.addcmul);  t̄ = ȳ,  ā = ȳ·b,  b̄ = ȳ·a"""
+    y = a * b
+    if t.dtype == y.dtype and t.shape == y.shape:
+        y += t  # into the fresh product: one array fewer
+        return y
+    return y + t
 
 
 @primitive(vjps=lambda g: -g)
@@ -436,9 +450,11 @@ def concat(tensors: Sequence, axis: int = 0):
 
 @primitive(name="concat")
 def _concat(*xs, axis):
-    ends = np.cumsum([x.shape[axis] for x in xs]).tolist()
-    pieces = [_along(axis, xs[0].ndim, slice(end - x.shape[axis], end)) for x, end in zip(xs, ends)]
-    return np.concatenate(xs, axis=axis), tuple(lambda g, piece=piece: g[piece] for piece in pieces)
+    before, vjps, end = (slice(None),) * (axis % xs[0].ndim), [], 0
+    for x in xs:
+        start, end = end, end + x.shape[axis]
+        vjps.append(lambda g, piece=(*before, slice(start, end)): g[piece])
+    return np.concatenate(xs, axis=axis), tuple(vjps)
 
 
 def stack(tensors: Sequence, axis: int = 0):
@@ -455,23 +471,23 @@ def _stack(*xs, axis):
 def split(x, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple:
     """Pieces of x along ``axis``: of size ``split_size`` each (the last may be
     smaller) or of the listed sizes, as torch.split;  x̄ = the ȳᵢ concatenated"""
-    n = np.shape(_data(x))[axis]
+    n = x.shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
         size = int(split_size_or_sections)
         if size <= 0:
             raise ValueError(f"split: split_size must be positive, got {size}")
-        sizes = [builtins.min(size, n - start) for start in range(0, n, size)]
+        sizes = (size,) * (n // size) + ((n % size,) if n % size else ())
     else:
-        sizes = [int(s) for s in split_size_or_sections]
+        sizes = tuple(int(s) for s in split_size_or_sections)
         if builtins.sum(sizes) != n or builtins.min(sizes, default=0) < 0:
-            raise ValueError(f"split: sections {sizes} must be non-negative and add up to {n}, "
+            raise ValueError(f"split: sections {list(sizes)} must be non-negative and add up to {n}, "
                              f"the size of axis {axis}")
-    return _split(x, sizes=tuple(sizes), axis=axis)
+    return _split(x, sizes=sizes, axis=axis)
 
 
 def chunk(x, chunks: int, axis: int = 0) -> tuple:
     """``chunks`` pieces of (nearly) equal size along ``axis``, as torch.chunk."""
-    return split(x, -(-np.shape(_data(x))[axis] // chunks), axis)
+    return split(x, -(-x.shape[axis] // chunks), axis)
 
 
 @primitive(name="split")
@@ -533,8 +549,8 @@ def _matmul_grad_b(g, a, b):
     return a.swapaxes(-1, -2) @ g
 
 
-@primitive(save_inputs=True, vjps=(lambda g, c, a, b: g, lambda g, c, a, b: g @ b.swapaxes(-1, -2),
-                                   lambda g, c, a, b: a.swapaxes(-1, -2) @ g))
+@primitive(save_inputs=(1, 2), vjps=(lambda g, a, b: g, lambda g, a, b: g @ b.swapaxes(-1, -2),
+                                     lambda g, a, b: a.swapaxes(-1, -2) @ g))
 def addmm(c, a, b):
     """y = c + a @ b for matrices a, b (c broadcast, as torch.addmm);  c̄ = ȳ,  ā = ȳ @ bᵀ,  b̄ = aᵀ @ ȳ"""
     if a.ndim != 2 or b.ndim != 2:

@@ -31,8 +31,8 @@ from .module import Module, Parameter
 
 # -- one time step of each cell type ------------------------------------------------------
 # ``projected`` is W_ih x + b_ih (+ b_hh where it can be folded in), shape (B, G*H);
-# ``state`` a tuple of (B, H) tensors; ``weights`` the cell's parameters, with
-# "recurrent" = weight_hhᵀ (transposed once per sequence, not once per step).
+# ``state`` a tuple of (B, H) tensors; ``weights`` what _prepare made of the
+# parameters: "recurrent" is weight_hhᵀ, transposed once per sequence, not per step.
 
 
 def _rnn_step(projected: Tensor, state: tuple, weights: dict, nonlinearity: str = "tanh") -> tuple:
@@ -44,17 +44,22 @@ def _rnn_step(projected: Tensor, state: tuple, weights: dict, nonlinearity: str 
 
 def _lstm_step(projected: Tensor, state: tuple, weights: dict, **_) -> tuple:
     """i, f, o = σ(.), g = tanh(.);  c' = f·c + i·g;  h' = o·tanh(c').
-    With peepholes i and f also see c, and o sees c' (diagonal weights)."""
+    With peepholes i and f also see c, and o sees c' (diagonal weights).
+    The gate blocks arrive in the order i, f, o, g (LSTM_TYPE.order), so one
+    sigmoid covers i, f and o."""
     h, c = state
     hidden = h.shape[-1]
-    i, f, g, o = mg.split(mg.addmm(projected, h, weights["recurrent"]), hidden, axis=-1)
+    ifo, g = mg.split(mg.addmm(projected, h, weights["recurrent"]), [3 * hidden, hidden], axis=-1)
     peep = weights.get("weight_peep")
-    if peep is not None:
-        i, f = i + peep[0] * c, f + peep[1] * c
-    c = mg.sigmoid(f) * c + mg.sigmoid(i) * mg.tanh(g)
-    if peep is not None:
-        o = o + peep[2] * c
-    return mg.sigmoid(o) * mg.tanh(c), c
+    if peep is None:
+        i, f, o = mg.split(mg.sigmoid(ifo), hidden, axis=-1)
+        c = mg.addcmul(f * c, i, mg.tanh(g))
+    else:
+        i, f, o = mg.split(ifo, hidden, axis=-1)
+        i, f = mg.sigmoid(mg.addcmul(i, peep[0], c)), mg.sigmoid(mg.addcmul(f, peep[1], c))
+        c = mg.addcmul(f * c, i, mg.tanh(g))
+        o = mg.sigmoid(mg.addcmul(o, peep[2], c))
+    return o * mg.tanh(c), c
 
 
 def _gru_step(projected: Tensor, state: tuple, weights: dict, **_) -> tuple:
@@ -66,20 +71,22 @@ def _gru_step(projected: Tensor, state: tuple, weights: dict, **_) -> tuple:
     x_rz, x_n = mg.split(projected, [2 * hidden, hidden], axis=-1)
     h_rz, h_n = mg.split(recurrent, [2 * hidden, hidden], axis=-1)
     r, z = mg.split(mg.sigmoid(x_rz + h_rz), hidden, axis=-1)
-    n = mg.tanh(x_n + r * h_n)
-    return (n + z * (h - n),)
+    n = mg.tanh(mg.addcmul(x_n, r, h_n))
+    return (mg.addcmul(n, z, h - n),)
 
 
 class _CellType:
     """What distinguishes RNN, LSTM and GRU: gate blocks, states, the step,
-    and whether b_hh can be folded into the input projection."""
+    whether b_hh can be folded into the input projection, and the order in
+    which the step wants the gate blocks (the parameters keep PyTorch's)."""
 
-    def __init__(self, gates: int, states: int, step: Callable, fold_hidden_bias: bool):
+    def __init__(self, gates: int, states: int, step: Callable, fold_hidden_bias: bool, order: tuple = ()):
         self.gates, self.states, self.step, self.fold_hidden_bias = gates, states, step, fold_hidden_bias
+        self.order = order
 
 
 RNN_TYPE = _CellType(1, 1, _rnn_step, fold_hidden_bias=True)
-LSTM_TYPE = _CellType(4, 2, _lstm_step, fold_hidden_bias=True)
+LSTM_TYPE = _CellType(4, 2, _lstm_step, fold_hidden_bias=True, order=(0, 1, 3, 2))  # stored i,f,g,o; used i,f,o,g
 GRU_TYPE = _CellType(3, 1, _gru_step, fold_hidden_bias=False)  # b_hn sits inside r·(W_hn h + b_hn)
 
 
@@ -105,15 +112,34 @@ def _make_weights(module: Module, suffix: str, input_size: int, hidden_size: int
         setattr(module, name + suffix, Parameter(rng.uniform(-bound, bound, shape).astype(dtype)))
 
 
-def _project(x: Tensor, weights: dict, cell: _CellType) -> Tensor:
-    """W_ih x + b_ih (+ b_hh when foldable) for all leading positions at once, as one 2-D matmul."""
+def _prepare(params: dict, cell: _CellType) -> dict:
+    """What the steps use, made once per sequence from the parameters
+    (weight_ih, weight_hh, bias_ih, bias_hh, weight_peep): the weights
+    transposed, b_hh folded into the input bias where it can be, and the gate
+    blocks in the cell's computing order."""
+    hidden = params["weight_hh"].shape[1]
+
+    def reorder(w: Tensor) -> Tensor:
+        if not cell.order:
+            return w
+        return mg.concat([w[k * hidden:(k + 1) * hidden] for k in cell.order], axis=0)
+
+    weights = {"input": reorder(params["weight_ih"]).T, "recurrent": reorder(params["weight_hh"]).T}
+    if "bias_ih" in params:
+        folded = params["bias_ih"] + params["bias_hh"] if cell.fold_hidden_bias else params["bias_ih"]
+        weights["bias"] = reorder(folded)
+        if not cell.fold_hidden_bias:
+            weights["bias_hh"] = reorder(params["bias_hh"])
+    if "weight_peep" in params:
+        weights["weight_peep"] = params["weight_peep"]
+    return weights
+
+
+def _project(x: Tensor, weights: dict) -> Tensor:
+    """W_ih x + bias for all leading positions at once, as one 2-D matmul."""
     lead = x.shape[:-1]
     flat = x.reshape(-1, x.shape[-1])
-    if "bias_ih" in weights:
-        bias = weights["bias_ih"] + weights["bias_hh"] if cell.fold_hidden_bias else weights["bias_ih"]
-        projected = mg.addmm(bias, flat, weights["weight_ih"].T)
-    else:
-        projected = flat @ weights["weight_ih"].T
+    projected = mg.addmm(weights["bias"], flat, weights["input"]) if "bias" in weights else flat @ weights["input"]
     return projected.reshape(*lead, projected.shape[-1])
 
 
@@ -156,9 +182,8 @@ class _Recurrent(Module):
     def _weights(self, layer: int, direction: int) -> dict:
         suffix = self._suffix(layer, direction)
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_peep")
-        weights = {name: self._parameters[name + suffix] for name in names if name + suffix in self._parameters}
-        weights["recurrent"] = weights["weight_hh"].T
-        return weights
+        return _prepare({name: self._parameters[name + suffix] for name in names
+                         if name + suffix in self._parameters}, self.cell)
 
     def _step_settings(self) -> dict:
         return {}
@@ -220,7 +245,7 @@ class _Recurrent(Module):
     def _run_direction(self, x: Tensor, state: list, weights: dict, masks: list | None, active: int,
                        reverse: bool) -> tuple[Tensor, tuple]:
         """One layer in one direction over the first ``active`` steps."""
-        projected = mg.unbind(_project(x[:active] if active < x.shape[0] else x, weights, self.cell), axis=0)
+        projected = mg.unbind(_project(x[:active] if active < x.shape[0] else x, weights), axis=0)
         order = range(active - 1, -1, -1) if reverse else range(active)
         settings = self._step_settings()
         state = tuple(state)
@@ -358,9 +383,8 @@ class _Cell(Module):
             for s in state:
                 if s.shape != shape:
                     raise ValueError(f"{type(self).__name__}: state must have shape {shape}, got {s.shape}")
-        weights = {name: p for name, p in self._parameters.items() if p is not None}
-        weights["recurrent"] = weights["weight_hh"].T
-        new = self.cell.step(_project(x, weights, self.cell), state, weights, **self._step_settings())
+        weights = _prepare({name: p for name, p in self._parameters.items() if p is not None}, self.cell)
+        new = self.cell.step(_project(x, weights), state, weights, **self._step_settings())
         if unbatched:
             new = tuple(s.squeeze(0) for s in new)
         return new if self.cell.states > 1 else new[0]
