@@ -1,8 +1,17 @@
 """nn: neural-network building blocks composed from minigrad ops, with
 torch.nn's names and semantics."""
 
+from . import data, functional, init, optim, utils
+from .data import CharVocab, batches, pad_sequences
+from .layers import Dropout, Embedding, LayerNorm, Linear
+from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, detach_state
+from .serialization import load, save
 
-__all__ = ["Module", "ModuleList", "Parameter", "Sequential", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
-           "detach_state"]
+__all__ = [
+    "Module", "ModuleList", "Parameter", "Sequential", "Linear", "Embedding", "Dropout", "LayerNorm",
+    "MSELoss", "NLLLoss", "CrossEntropyLoss", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "detach_state", "save", "load", "CharVocab", "batches", "pad_sequences",
+    "functional", "init", "optim", "utils", "data",
+]

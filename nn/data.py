@@ -1,0 +1,100 @@
+"""What a sequence model's data needs: padding, seeded mini-batches, and a
+character vocabulary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from minigrad import get_rng
+
+
+def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int = 0, dtype=np.int64,
+                  maxlen: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(B, T) array of the sequences padded with ``pad_value`` at the end, and
+    their lengths (B,). ``maxlen`` sets T (longer sequences are an error)."""
+    sequences = [list(s) for s in sequences]
+    if not sequences:
+        raise ValueError("pad_sequences: got no sequences")
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    width = int(lengths.max()) if maxlen is None else maxlen
+    if lengths.max() > width:
+        raise ValueError(f"pad_sequences: a sequence has length {lengths.max()} > maxlen {width}")
+    out = np.full((len(sequences), width), pad_value, dtype=dtype)
+    for row, s in zip(out, sequences):
+        row[:len(s)] = s
+    return out, lengths
+
+
+def batches(*arrays: np.ndarray, batch_size: int, shuffle: bool = True, rng: np.random.Generator | None = None,
+            drop_last: bool = False) -> Iterator:
+    """Mini-batches of the rows of ``arrays`` (all the same length), in a
+    shuffled order drawn from ``rng`` (or the global generator). Yields an
+    array for one input, a tuple of arrays for several."""
+    if not arrays:
+        raise ValueError("batches: give at least one array")
+    n = len(arrays[0])
+    for a in arrays:
+        if len(a) != n:
+            raise ValueError(f"batches: arrays have different lengths ({[len(x) for x in arrays]})")
+    if batch_size < 1:
+        raise ValueError(f"batches: batch_size must be >= 1, got {batch_size}")
+    order = get_rng(rng).permutation(n) if shuffle else np.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        index = order[start:start + batch_size]
+        picked = tuple(np.asarray(a)[index] for a in arrays)
+        yield picked[0] if len(picked) == 1 else picked
+
+
+class CharVocab:
+    """Characters <-> ids, with special tokens first: pad = 0, bos = 1, eos = 2
+    (and unk = 3 if ``unk``). Unknown characters are an error unless ``unk``."""
+
+    PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+
+    def __init__(self, chars: Iterable[str], unk: bool = False):
+        specials = [self.PAD, self.BOS, self.EOS] + (["<unk>"] if unk else [])
+        chars = sorted(set(chars))
+        for c in chars:
+            if len(c) != 1:
+                raise ValueError(f"CharVocab: expected single characters, got {c!r}")
+        self.itos = specials + chars
+        self.stoi = {s: i for i, s in enumerate(self.itos)}
+        self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
+        self.unk_id = 3 if unk else None
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], unk: bool = False) -> CharVocab:
+        return cls(set("".join(texts)), unk=unk)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        ids = []
+        for position, c in enumerate(text):
+            i = self.stoi.get(c, self.unk_id)
+            if i is None or len(c) != 1:
+                raise ValueError(f"CharVocab.encode: unknown character {c!r} at position {position} of {text!r}")
+            ids.append(i)
+        return [self.bos_id] * add_bos + ids + [self.eos_id] * add_eos
+
+    def encode_batch(self, texts: Sequence[str], add_bos: bool = False,
+                     add_eos: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Padded (B, T) ids and lengths (B,)."""
+        return pad_sequences([self.encode(t, add_bos, add_eos) for t in texts], pad_value=self.pad_id)
+
+    def decode(self, ids: Iterable[int], stop_at_eos: bool = True) -> str:
+        """The text of ``ids``, up to the first eos; special tokens are left out."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if stop_at_eos and i == self.eos_id:
+                break
+            if not 0 <= i < len(self.itos):
+                raise ValueError(f"CharVocab.decode: id {i} is outside 0..{len(self.itos) - 1}")
+            if i > 2 and i != self.unk_id:
+                out.append(self.itos[i])
+        return "".join(out)

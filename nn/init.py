@@ -1,0 +1,84 @@
+"""Initialisers (torch.nn.init's names): fill a Parameter's array in place.
+
+Every one draws from ``rng`` if given, else from the generator
+``minigrad.manual_seed`` sets, so a seed fixes every initial weight.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from minigrad import Tensor, get_rng
+
+
+def _fans(t: Tensor) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight (out_features, in_features, *kernel)."""
+    if t.ndim < 2:
+        raise ValueError(f"fan in/out needs a tensor with at least 2 dimensions, got shape {t.shape}")
+    receptive = int(np.prod(t.shape[2:])) if t.ndim > 2 else 1
+    return t.shape[1] * receptive, t.shape[0] * receptive
+
+
+def _fill(t: Tensor, values: np.ndarray) -> Tensor:
+    t.data[...] = values.astype(t.dtype, copy=False)
+    return t
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, rng: np.random.Generator | None = None) -> Tensor:
+    """U(a, b)."""
+    return _fill(t, get_rng(rng).uniform(a, b, t.shape))
+
+
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, rng: np.random.Generator | None = None) -> Tensor:
+    """N(mean, std²)."""
+    return _fill(t, get_rng(rng).normal(mean, std, t.shape))
+
+
+def zeros_(t: Tensor) -> Tensor:
+    t.data[...] = 0
+    return t
+
+
+def ones_(t: Tensor) -> Tensor:
+    t.data[...] = 1
+    return t
+
+
+def constant_(t: Tensor, value: float) -> Tensor:
+    t.data[...] = value
+    return t
+
+
+def xavier_uniform_(t: Tensor, gain: float = 1.0, rng: np.random.Generator | None = None) -> Tensor:
+    """U(-a, a) with a = gain·√(6 / (fan_in + fan_out)) (Glorot & Bengio)."""
+    fan_in, fan_out = _fans(t)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(t, -bound, bound, rng)
+
+
+def kaiming_uniform_(t: Tensor, a: float = 0.0, nonlinearity: str = "leaky_relu",
+                     rng: np.random.Generator | None = None) -> Tensor:
+    """U(-b, b) with b = gain·√(3 / fan_in), gain = √(2 / (1 + a²)) for (leaky) relu (He et al.).
+    With a = √5 this is PyTorch's default for Linear: b = 1/√fan_in."""
+    fan_in, _ = _fans(t)
+    gains = {"leaky_relu": math.sqrt(2.0 / (1 + a * a)), "relu": math.sqrt(2.0), "linear": 1.0,
+             "sigmoid": 1.0, "tanh": 5.0 / 3}
+    if nonlinearity not in gains:
+        raise ValueError(f"kaiming_uniform_: nonlinearity must be one of {sorted(gains)}, got {nonlinearity!r}")
+    bound = gains[nonlinearity] * math.sqrt(3.0 / fan_in)
+    return uniform_(t, -bound, bound, rng)
+
+
+def orthogonal_(t: Tensor, gain: float = 1.0, rng: np.random.Generator | None = None) -> Tensor:
+    """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one (Saxe et al.)."""
+    if t.ndim < 2:
+        raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {t.shape}")
+    rows, cols = t.shape[0], int(np.prod(t.shape[1:]))
+    flat = get_rng(rng).standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(flat)
+    q *= np.sign(np.diag(r))  # a unique, uniformly distributed Q
+    if rows < cols:
+        q = q.T
+    return _fill(t, gain * q.reshape(t.shape))

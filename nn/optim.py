@@ -1,0 +1,336 @@
+"""Optimisers and learning-rate schedules with PyTorch's update rules,
+defaults, ``param_groups`` and ``state_dict`` layout.
+
+An optimiser updates ``param.data`` in place from ``param.grad``; a parameter
+whose grad is None is skipped. ``step()`` checks every gradient first and
+changes nothing if one is wrong (shape, dtype, NaN/inf).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .module import Parameter
+
+
+class Optimizer:
+    """Base class: param_groups (lists of parameters with their settings) and per-parameter state."""
+
+    def __init__(self, params: Iterable, defaults: dict):
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        self.defaults = defaults
+        self.param_groups: list[dict] = []
+        self.state: dict[int, dict] = {}  # id(param) -> its state
+        seen = set()
+        for group in groups:
+            params = list(group["params"])
+            for p in params:
+                if not isinstance(p, Parameter) and not getattr(p, "requires_grad", False):
+                    raise TypeError(f"{type(self).__name__}: can only optimise tensors that require grad, "
+                                    f"got {type(p).__name__}")
+                if id(p) in seen:
+                    raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
+                seen.add(id(p))
+            unknown = set(group) - set(defaults) - {"params"}
+            if unknown:
+                raise ValueError(f"{type(self).__name__}: unknown settings {sorted(unknown)}")
+            self.param_groups.append({**defaults, **group, "params": params})
+
+    def zero_grad(self) -> None:
+        """Forget the gradients (``.grad = None``, PyTorch's default)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    def _live(self) -> list[tuple[dict, Parameter, np.ndarray]]:
+        """(group, param, grad array) for every parameter with a gradient, all checked."""
+        live = []
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.data
+                if g.shape != p.data.shape:
+                    raise ValueError(f"{type(self).__name__}.step: a gradient has shape {g.shape}, its parameter "
+                                     f"{p.data.shape}; nothing was updated")
+                if not np.isfinite(g).all():
+                    raise ValueError(f"{type(self).__name__}.step: a gradient of shape {g.shape} holds NaN or inf; "
+                                     "nothing was updated")
+                live.append((group, p, g.astype(p.data.dtype, copy=False)))
+        return live
+
+    def step(self) -> None:
+        for group, p, g in self._live():
+            self._update(p, g, self.state.setdefault(id(p), {}), group)
+
+    def _update(self, p: Parameter, g: np.ndarray, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+    # -- state_dict: PyTorch's layout, parameters numbered across groups ---------------------
+    def _params(self) -> list[Parameter]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def state_dict(self) -> dict[str, Any]:
+        index = {id(p): i for i, p in enumerate(self._params())}
+        groups, start = [], 0
+        for group in self.param_groups:
+            settings = {k: v for k, v in group.items() if k != "params"}
+            groups.append({**settings, "params": list(range(start, start + len(group["params"])))})
+            start += len(group["params"])
+        state = {index[pid]: copy.deepcopy(s) for pid, s in self.state.items() if pid in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore settings and state saved by state_dict() (checked before anything changes)."""
+        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        if groups is None or "state" not in state_dict:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: expected keys 'state' and 'param_groups'")
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved groups hold "
+                             f"{[len(g['params']) for g in groups]} parameters, this optimiser "
+                             f"{[len(g['params']) for g in self.param_groups]}")
+        params = self._params()
+        state = {}
+        for key, s in state_dict["state"].items():
+            i = int(key)
+            if not 0 <= i < len(params):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: state for parameter {i}, "
+                                 f"but there are {len(params)}")
+            for name, value in s.items():
+                if isinstance(value, np.ndarray) and value.shape != params[i].data.shape:
+                    raise ValueError(f"{type(self).__name__}.load_state_dict: state '{name}' of parameter {i} "
+                                     f"has shape {value.shape}, the parameter {params[i].data.shape}")
+            state[id(params[i])] = copy.deepcopy(dict(s))
+        for group, saved in zip(self.param_groups, groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = state
+
+
+def _check(name: str, value: float, low: float = 0.0, high: float = math.inf, high_open: bool = False) -> None:
+    ok = low <= value < high if high_open else low <= value <= high
+    if not ok:
+        interval = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+
+
+class SGD(Optimizer):
+    """v ← μ·v + (1 − dampening)·(g + λp) (v = g + λp at the first step);
+    p ← p − lr·(g + λp + μ·v) with nesterov, else p − lr·v (plain g + λp without momentum)."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        _check("lr", lr)
+        _check("momentum", momentum)
+        _check("weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("nesterov needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov))
+
+    def _update(self, p, g, state, group):
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        if group["momentum"]:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = g.copy()
+            else:
+                buf = state["momentum_buffer"]
+                buf *= group["momentum"]
+                buf += (1 - group["dampening"]) * g
+            buf = state["momentum_buffer"]
+            g = g + group["momentum"] * buf if group["nesterov"] else buf
+        p.data -= group["lr"] * g
+
+
+class Adam(Optimizer):
+    """m ← β₁m + (1 − β₁)g,  v ← β₂v + (1 − β₂)g²  (g includes λp);
+    p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)  (max of all v so far with amsgrad)."""
+
+    decoupled = False
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
+        _check("lr", lr)
+        _check("eps", eps)
+        _check("betas[0]", betas[0], 0, 1, high_open=True)
+        _check("betas[1]", betas[1], 0, 1, high_open=True)
+        _check("weight_decay", weight_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad))
+
+    def _update(self, p, g, state, group):
+        (beta1, beta2), lr, decay = group["betas"], group["lr"], group["weight_decay"]
+        if decay and self.decoupled:
+            p.data *= 1 - lr * decay
+        elif decay:
+            g = g + decay * p.data
+        if not state:
+            state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+        state["step"] += 1
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * g * g
+        if group["amsgrad"]:
+            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            v = state["max_exp_avg_sq"]
+        t = state["step"]
+        denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + group["eps"]
+        p.data -= (lr / (1 - beta1 ** t)) * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p ← p·(1 − lr·λ) before the Adam step (Loshchilov & Hutter)."""
+
+    decoupled = True
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+class RMSprop(Optimizer):
+    """s ← αs + (1 − α)g²;  centered: a ← αa + (1 − α)g, s̃ = s − a²;
+    p ← p − lr·g/(√s̃ + ε)  (through a momentum buffer b ← μb + g/(√s̃ + ε) if μ > 0)."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+        _check("lr", lr)
+        _check("alpha", alpha, 0, 1)
+        _check("eps", eps)
+        _check("momentum", momentum)
+        _check("weight_decay", weight_decay)
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))
+
+    def _update(self, p, g, state, group):
+        alpha = group["alpha"]
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        if not state:
+            state.update(step=0, square_avg=np.zeros_like(p.data))
+            if group["momentum"]:
+                state["momentum_buffer"] = np.zeros_like(p.data)
+            if group["centered"]:
+                state["grad_avg"] = np.zeros_like(p.data)
+        state["step"] += 1
+        square = state["square_avg"]
+        square *= alpha
+        square += (1 - alpha) * g * g
+        if group["centered"]:
+            avg = state["grad_avg"]
+            avg *= alpha
+            avg += (1 - alpha) * g
+            denom = np.sqrt(square - avg * avg) + group["eps"]
+        else:
+            denom = np.sqrt(square) + group["eps"]
+        if group["momentum"]:
+            buf = state["momentum_buffer"]
+            buf *= group["momentum"]
+            buf += g / denom
+            p.data -= group["lr"] * buf
+        else:
+            p.data -= group["lr"] * g / denom
+
+
+class Adagrad(Optimizer):
+    """s ← s + g²;  p ← p − lr/(1 + (t − 1)·lr_decay) · g/(√s + ε)."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
+        _check("lr", lr)
+        _check("lr_decay", lr_decay)
+        _check("weight_decay", weight_decay)
+        _check("initial_accumulator_value", initial_accumulator_value)
+        _check("eps", eps)
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
+
+    def _update(self, p, g, state, group):
+        if not state:
+            state.update(step=0, sum=np.full_like(p.data, group["initial_accumulator_value"]))
+        state["step"] += 1
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        state["sum"] += g * g
+        p.data -= clr * g / (np.sqrt(state["sum"]) + group["eps"])
+
+
+# -- learning-rate schedules ------------------------------------------------------------------
+
+class LRScheduler:
+    """Sets every group's lr from its initial lr and the epoch count; call step() once per epoch."""
+
+    def __init__(self, optimizer: Optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__} needs an Optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.last_epoch = 0
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = self.lr_at(base, self.last_epoch)
+
+    def get_last_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+class StepLR(LRScheduler):
+    """lr = base · γ^⌊epoch / step_size⌋."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        if step_size < 1:
+            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class ExponentialLR(LRScheduler):
+    """lr = base · γ^epoch."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float):
+        self.gamma = gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * self.gamma ** epoch
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = η_min + (base − η_min)·(1 + cos(π·epoch / T_max))/2."""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
+        if T_max < 1:
+            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2

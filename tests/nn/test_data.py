@@ -1,0 +1,48 @@
+"""Padding, seeded batches, the character vocabulary."""
+
+import numpy as np
+import pytest
+
+import nn
+
+
+def test_pad_sequences():
+    padded, lengths = nn.pad_sequences([[1, 2, 3], [4], [5, 6]], pad_value=0)
+    np.testing.assert_array_equal(padded, [[1, 2, 3], [4, 0, 0], [5, 6, 0]])
+    np.testing.assert_array_equal(lengths, [3, 1, 2])
+    with pytest.raises(ValueError, match="maxlen 2"):
+        nn.pad_sequences([[1, 2, 3]], maxlen=2)
+
+
+def test_batches_cover_every_row_once_and_are_seeded():
+    x, y = np.arange(10), np.arange(10) * 10
+    first = list(nn.batches(x, y, batch_size=3, rng=np.random.default_rng(0)))
+    again = list(nn.batches(x, y, batch_size=3, rng=np.random.default_rng(0)))
+    assert [len(b[0]) for b in first] == [3, 3, 3, 1]
+    np.testing.assert_array_equal(np.sort(np.concatenate([b[0] for b in first])), x)
+    for (a, b), (c, d) in zip(first, again):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+        np.testing.assert_array_equal(b, a * 10)
+    assert [len(b) for b in nn.batches(x, batch_size=4, shuffle=False, drop_last=True)] == [4, 4]
+    with pytest.raises(ValueError, match="different lengths"):
+        next(nn.batches(x, y[:5], batch_size=2))
+
+
+def test_char_vocab_round_trip_and_specials():
+    vocab = nn.CharVocab.from_texts(["hello", "world"])
+    ids = vocab.encode("hold", add_bos=True, add_eos=True)
+    assert ids[0] == vocab.bos_id and ids[-1] == vocab.eos_id
+    assert vocab.decode(ids) == "hold"
+    assert vocab.decode(ids[:-1] + [vocab.stoi["o"]] + [vocab.eos_id, vocab.stoi["x"] if "x" in vocab.stoi else 3]) \
+        == "holdo"
+    padded, lengths = vocab.encode_batch(["he", "world"], add_eos=True)
+    assert padded.shape == (2, 6) and padded[0, 3] == vocab.pad_id and lengths.tolist() == [3, 6]
+
+
+def test_char_vocab_unknown_character_is_named():
+    vocab = nn.CharVocab("abc")
+    with pytest.raises(ValueError, match="unknown character 'z' at position 1"):
+        vocab.encode("az")
+    with_unk = nn.CharVocab("abc", unk=True)
+    assert with_unk.encode("az") == [with_unk.stoi["a"], with_unk.unk_id]

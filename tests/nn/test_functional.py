@@ -1,0 +1,75 @@
+"""Losses: values against direct NumPy computations, gradients, stability, bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad as mg
+from minigrad import testing as mt
+from nn import functional as F
+
+
+def numpy_log_softmax(x):
+    m = x.max(-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(-1, keepdims=True))
+
+
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(2, 5), st.data())
+def test_cross_entropy_3d_with_ignore_index_is_mean_over_kept(n, t, c, data):
+    logits = data.draw(mt.arrays((n, t, c)))
+    target = np.array(data.draw(st.lists(st.integers(-1, c - 1), min_size=n * t, max_size=n * t))).reshape(n, t)
+    target[0, 0] = 0  # at least one kept position
+    x = mg.tensor(logits, requires_grad=True)
+    loss = F.cross_entropy(x, target, ignore_index=-1)
+    kept = target != -1
+    expected = -numpy_log_softmax(logits)[kept, target[kept]].mean()
+    np.testing.assert_allclose(loss.item(), expected, rtol=1e-12)
+    assert mg.gradcheck(lambda x: F.cross_entropy(x, target, ignore_index=-1), [x])
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_cross_entropy_reductions_2d(reduction):
+    rng = np.random.default_rng(0)
+    logits, target = rng.standard_normal((5, 4)), np.array([0, 3, 1, 1, 2])
+    per = -numpy_log_softmax(logits)[np.arange(5), target]
+    expected = {"none": per, "sum": per.sum(), "mean": per.mean()}[reduction]
+    x = mg.tensor(logits, requires_grad=True)
+    np.testing.assert_allclose(F.cross_entropy(x, target, reduction=reduction).data, expected, rtol=1e-12)
+    assert mg.gradcheck(lambda x: F.cross_entropy(x, target, reduction=reduction), [x])
+
+
+def test_cross_entropy_is_finite_at_huge_logits():
+    for dtype in (np.float32, np.float64):
+        x = mg.tensor(np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]], dtype=dtype), requires_grad=True)
+        loss = F.cross_entropy(x, np.array([1, 2]))
+        loss.backward()
+        assert np.isfinite(loss.item()) and np.isfinite(x.grad.data).all()
+        np.testing.assert_allclose(loss.item(), 1e4, rtol=1e-6)  # row 0 costs 2e4, row 1 costs 0
+
+
+def test_nll_loss_and_mse_loss():
+    logp = np.log(np.array([[0.2, 0.8], [0.5, 0.5]]))
+    assert F.nll_loss(mg.tensor(logp), np.array([1, 0])).item() == pytest.approx(-(np.log(0.8) + np.log(0.5)) / 2)
+    a, b = mg.tensor([1.0, 2.0, 4.0], requires_grad=True, dtype=np.float64), np.array([1.0, 0.0, 1.0])
+    assert F.mse_loss(a, b).item() == pytest.approx(13 / 3)
+    assert mg.gradcheck(lambda a: F.mse_loss(a, b, reduction="sum"), [a])
+
+
+def test_all_ignored_mean_is_nan_like_pytorch():
+    loss = F.cross_entropy(mg.zeros(2, 3), np.array([-100, -100]))
+    assert np.isnan(loss.item())
+
+
+def test_bad_targets_are_named():
+    x = mg.zeros(2, 3)
+    with pytest.raises(ValueError, match=r"\[0, 3\).*\[3\]"):
+        F.cross_entropy(x, np.array([0, 3]))
+    with pytest.raises(ValueError, match="target shape"):
+        F.cross_entropy(x, np.array([0, 1, 2]))
+    with pytest.raises(TypeError, match="integer"):
+        F.cross_entropy(x, np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="reduction"):
+        F.cross_entropy(x, np.array([0, 1]), reduction="avg")
+    with pytest.raises(ValueError, match="shape"):
+        F.mse_loss(x, np.zeros(3))

@@ -1,0 +1,134 @@
+"""Linear, Embedding, Dropout, LayerNorm: values, gradients, bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad as mg
+import nn
+from minigrad import testing as mt
+
+
+def float64(module):
+    return module.to(np.float64)
+
+
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.booleans())
+def test_linear_gradcheck(n_in, n_out, batch, bias):
+    layer = float64(nn.Linear(n_in, n_out, bias=bias))
+    x = mg.tensor(np.random.default_rng(batch).standard_normal((batch, 2, n_in)), requires_grad=True)
+    assert mg.gradcheck(lambda x, *ps: layer(x), [x, *layer.parameters()])
+
+
+def test_linear_matches_numpy_and_pytorch_layout():
+    layer = float64(nn.Linear(3, 2))
+    x = np.arange(6.0).reshape(2, 3)
+    expected = x @ layer.weight.data.T + layer.bias.data
+    np.testing.assert_allclose(layer(mg.tensor(x)).data, expected)
+    assert layer.weight.shape == (2, 3) and layer.bias.shape == (2,)
+
+
+def test_linear_init_bounds():
+    layer = nn.Linear(100, 50)
+    bound = 1 / np.sqrt(100)
+    assert np.abs(layer.weight.data).max() <= bound and np.abs(layer.weight.data).max() > 0.9 * bound
+
+
+def test_linear_rejects_wrong_features():
+    with pytest.raises(ValueError, match="input has 4 features.*expects 3"):
+        nn.Linear(3, 2)(mg.zeros(5, 4))
+    with pytest.raises(ValueError, match="in_features must be a positive int"):
+        nn.Linear(0, 2)
+
+
+def test_embedding_lookup_and_gradient_accumulates_for_repeats():
+    emb = float64(nn.Embedding(5, 3))
+    ids = np.array([[1, 1], [4, 0]])
+    out = emb(ids)
+    np.testing.assert_array_equal(out.data, emb.weight.data[ids])
+    out.sum().backward()
+    np.testing.assert_array_equal(emb.weight.grad.data[:, 0], [1, 2, 0, 0, 1])
+
+
+def test_embedding_padding_row_gets_no_gradient():
+    emb = float64(nn.Embedding(4, 2, padding_idx=0))
+    assert np.all(emb.weight.data[0] == 0)
+    emb.weight.data[0] = 5.0  # output keeps the row's value, as in PyTorch
+    out = emb(np.array([0, 2, 0, 3]))
+    np.testing.assert_array_equal(out.data[0], [5.0, 5.0])
+    (out * out).sum().backward()
+    np.testing.assert_array_equal(emb.weight.grad.data[0], [0, 0])
+    assert np.all(emb.weight.grad.data[2] != 0)
+
+
+def test_embedding_gradcheck():
+    emb = float64(nn.Embedding(4, 3, padding_idx=1))
+    ids = np.array([[0, 1, 3], [3, 3, 2]])
+    assert mg.gradcheck(lambda w: emb(ids) * emb(ids), [emb.weight])
+
+
+def test_embedding_bad_ids():
+    emb = nn.Embedding(4, 2)
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        emb(np.array([0, 4]))
+    with pytest.raises(TypeError, match="integers"):
+        emb(np.array([0.5]))
+    with pytest.raises(ValueError, match="padding_idx"):
+        nn.Embedding(4, 2, padding_idx=7)
+
+
+def test_dropout_inverted_scaling_and_eval_identity():
+    drop = nn.Dropout(0.25, rng=np.random.default_rng(0))
+    x = mg.ones(1000, 100)
+    y = drop(x).data
+    assert set(np.unique(y)) == {0.0, np.float32(1 / 0.75)}
+    assert abs((y == 0).mean() - 0.25) < 0.01
+    drop.eval()
+    assert drop(x) is x
+
+
+def test_dropout_gradient_is_the_mask():
+    drop = nn.Dropout(0.5, rng=np.random.default_rng(1))
+    x = mg.tensor(np.ones(50), requires_grad=True)
+    y = drop(x)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, y.data)
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.5, "0.5"])
+def test_dropout_rejects_bad_p(p):
+    with pytest.raises(ValueError, match="probability"):
+        nn.Dropout(p)
+    with pytest.raises(ValueError, match="probability"):
+        nn.functional.dropout(mg.ones(2), p)
+
+
+@given(mt.arrays(st.tuples(st.integers(1, 3), st.integers(2, 5))))
+def test_layernorm_gradcheck_and_statistics(x):
+    norm = float64(nn.LayerNorm(x.shape[-1]))
+    norm.weight.data[:] = np.linspace(0.5, 1.5, x.shape[-1])
+    norm.bias.data[:] = 0.1
+    xt = mg.tensor(x + np.arange(x.shape[-1]), requires_grad=True)  # not constant rows
+    assert mg.gradcheck(lambda x, w, b: norm(x), [xt, norm.weight, norm.bias])
+    plain = nn.functional.layer_norm(xt, (x.shape[-1],)).data
+    np.testing.assert_allclose(plain.mean(-1), 0, atol=1e-9)
+    np.testing.assert_allclose(plain.var(-1), 1, rtol=1e-3)
+
+
+def test_layernorm_rejects_wrong_shape():
+    with pytest.raises(ValueError, match="normalized_shape"):
+        nn.LayerNorm(4)(mg.zeros(2, 3))
+
+
+def test_init_functions():
+    rng = np.random.default_rng(0)
+    w = nn.Parameter(np.zeros((64, 32)))
+    nn.init.xavier_uniform_(w, rng=rng)
+    assert np.abs(w.data).max() <= np.sqrt(6 / 96)
+    nn.init.orthogonal_(w, rng=rng)
+    np.testing.assert_allclose(w.data.T @ w.data, np.eye(32), atol=1e-10)
+    nn.init.kaiming_uniform_(w, a=np.sqrt(5), rng=rng)
+    assert np.abs(w.data).max() <= 1 / np.sqrt(32)
+    nn.init.zeros_(w)
+    assert not w.data.any()
