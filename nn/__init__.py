@@ -1,17 +1,20 @@
 """nn: neural-network building blocks composed from minigrad ops, with
 torch.nn's names and semantics."""
 
-from . import data, functional, init, optim, utils
+from . import data, functional, init, optim, seq2seq, utils
+from .attention import Attention
 from .data import CharVocab, batches, pad_sequences
 from .layers import Dropout, Embedding, LayerNorm, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, detach_state
+from .seq2seq import AttentionDecoder, Encoder, Seq2Seq
 from .serialization import load, save
 
 __all__ = [
     "Module", "ModuleList", "Parameter", "Sequential", "Linear", "Embedding", "Dropout", "LayerNorm",
     "MSELoss", "NLLLoss", "CrossEntropyLoss", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
-    "detach_state", "save", "load", "CharVocab", "batches", "pad_sequences",
-    "functional", "init", "optim", "utils", "data",
+    "detach_state", "Attention", "Encoder", "AttentionDecoder", "Seq2Seq", "save", "load",
+    "CharVocab", "batches", "pad_sequences",
+    "functional", "init", "optim", "seq2seq", "utils", "data",
 ]

@@ -196,6 +196,39 @@ class _Recurrent(Module):
                 extras.append(f"{name}={getattr(self, name)}")
         return ", ".join(extras)
 
+    def stepper(self) -> Callable:
+        """One time step through every layer, weights prepared once: for
+        decoders that feed each output back in. Returns ``step(x, states) ->
+        (out, states)`` with x (B, I) and states a list (one per layer) of the
+        cell's state tuples -- ``split_states`` makes that list from h0."""
+        if self.bidirectional:
+            raise ValueError(f"{type(self).__name__}: stepping needs a unidirectional layer")
+        weights = [self._weights(layer, 0) for layer in range(self.num_layers)]
+        settings = self._step_settings()
+
+        def step(x: Tensor, states: list) -> tuple[Tensor, list]:
+            new_states = []
+            for layer, (w, state) in enumerate(zip(weights, states)):
+                if layer and self.dropout and self.training:
+                    x = _dropout(x, self.dropout, self.rng)
+                state = self.cell.step(_project(x, w), tuple(state), w, **settings)
+                new_states.append(state)
+                x = state[0]
+            return x, new_states
+
+        return step
+
+    def split_states(self, h0) -> list:
+        """h0 in the layer's format -- (num_layers, B, H), a tuple of them for
+        LSTM -- as the per-layer list a stepper takes."""
+        given = h0 if isinstance(h0, tuple) else (h0,)
+        return [tuple(s[layer] for s in given) for layer in range(self.num_layers)]
+
+    def join_states(self, states: list):
+        """The stepper's per-layer list back in the layer's h_n format."""
+        joined = tuple(mg.stack([state[k] for state in states], axis=0) for k in range(self.cell.states))
+        return joined if self.cell.states > 1 else joined[0]
+
     # -- the forward pass ---------------------------------------------------------------------
     def forward(self, x: Tensor, h0=None, lengths: Sequence[int] | np.ndarray | None = None):
         """``out, h_n = layer(x, h0, lengths)`` (LSTM: ``out, (h_n, c_n)``).
