@@ -285,7 +285,7 @@ class _Recurrent(Module):
         outputs: list = [None] * active
         for t in order:
             new = self.cell.step(projected[t], state, weights, **settings)
-            if masks is None:
+            if masks is None or masks[t] is None:
                 state = new
                 outputs[t] = new[0]
             else:  # ended sequences keep their state and output 0
@@ -315,8 +315,9 @@ class _Recurrent(Module):
 
     @staticmethod
     def _length_masks(lengths, steps: int, batch: int) -> tuple[list | None, int]:
-        """Per-step (B, 1) masks "step t is inside sequence b", and how many
-        steps any sequence reaches. No masks when every sequence is full length."""
+        """Per-step (B, 1) masks "step t is inside sequence b" (None at steps
+        inside every sequence), and how many steps any sequence reaches. No
+        masks at all when every sequence is full length."""
         if lengths is None:
             return None, steps
         lengths = lengths.data if isinstance(lengths, Tensor) else np.asarray(lengths)
@@ -330,8 +331,8 @@ class _Recurrent(Module):
                              f"{lengths.min()} to {lengths.max()}")
         if (lengths == steps).all():
             return None, steps
-        active = int(lengths.max())
-        return [(t < lengths)[:, None] for t in range(active)], active
+        active, shortest = int(lengths.max()), int(lengths.min())
+        return [None if t < shortest else (t < lengths)[:, None] for t in range(active)], active
 
 
 def _dropout(x: Tensor, p: float, rng: np.random.Generator | None) -> Tensor:
