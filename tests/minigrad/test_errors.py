@@ -1,0 +1,55 @@
+"""Bad input gives a clear error naming the op, the shapes or the values."""
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+
+
+def test_matmul_shape_mismatch_names_op_and_shapes():
+    with pytest.raises(ValueError, match=r"matmul.*\(3, 4\), \(5, 2\)"):
+        mg.zeros(3, 4) @ mg.zeros(5, 2)
+
+
+def test_broadcast_mismatch_names_op_and_shapes():
+    with pytest.raises(ValueError, match=r"add.*\(2, 3\), \(4,\)"):
+        mg.zeros(2, 3) + mg.zeros(4)
+
+
+def test_nonscalar_backward_without_grad():
+    y = mg.tensor([1.0, 2.0], requires_grad=True) * 2
+    with pytest.raises(ValueError, match=r"shape \(2,\), so pass grad="):
+        y.backward()
+    with pytest.raises(ValueError, match=r"grad has shape \(3,\) but the output has shape \(2,\)"):
+        y.backward(np.ones(3))
+
+
+def test_backward_on_something_without_grad():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mg.tensor([1.0]).sum().backward()
+
+
+@pytest.mark.parametrize("data", [["a", "b"], [object()], np.array([1 + 2j])])
+def test_bad_dtypes(data):
+    with pytest.raises(TypeError, match="must be bool, integer or float"):
+        mg.tensor(data)
+
+
+def test_index_errors():
+    with pytest.raises(ValueError, match=r"one_hot.*\[0, 3\)"):
+        mg.one_hot(np.array([0, 3]), 3)
+    with pytest.raises(ValueError, match=r"embedding.*\[0, 2\)"):
+        mg.embedding(mg.zeros(2, 3), np.array([2]))
+    with pytest.raises(ValueError, match="getitem.*does not fit shape"):
+        mg.zeros(2, 3)[5]
+
+
+def test_shape_op_errors():
+    with pytest.raises(ValueError, match="reshape.*size 6.*input shapes \\(2, 3\\)"):
+        mg.zeros(2, 3).reshape(4)
+    with pytest.raises(ValueError, match="add up to 5"):
+        mg.split(mg.zeros(5), [2, 2])
+    with pytest.raises(ValueError, match="axis 3 is out of range"):
+        mg.zeros(2, 3).sum(axis=3)
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        mg.manual_seed(-1)
