@@ -85,9 +85,10 @@ class Node:
     else ``(target, index, shape, dtype)``: the Node (and which of its
     outputs) or the leaf Tensor that receives input i's gradient."""
 
-    __slots__ = ("seq", "name", "vjps", "parents", "saved", "saved_from", "n_out", "retained", "where")
+    __slots__ = ("seq", "name", "vjps", "parents", "saved", "saved_from", "n_out", "multi", "retained", "where")
 
-    def __init__(self, name: str, vjps: tuple, parents: tuple, saved: tuple, saved_from: tuple, n_out: int):
+    def __init__(self, name: str, vjps: tuple, parents: tuple, saved: tuple, saved_from: tuple, n_out: int,
+                 multi: bool = False):
         self.seq = next(_seq)
         self.name = name
         self.vjps = vjps  # one VJP per input: vjp(g, *saved) -> that input's gradient
@@ -95,6 +96,7 @@ class Node:
         self.saved = saved  # the arrays the VJPs use, in the order they are passed after g
         self.saved_from = saved_from  # where each came from: -1 the output, i input i
         self.n_out = n_out
+        self.multi = multi  # a multi-output op's VJPs take a tuple of gradients (even of one)
         self.retained = None  # {output index: weakref to a Tensor} after retain_grad()
         self.where = _user_frame() if _mode.anomaly else None
 
@@ -131,7 +133,7 @@ def record(name: str, inputs: Sequence[Tensor], out, vjps: tuple, saves: tuple =
         saved = tuple([out if k < 0 else arrays[k] for k in saves])
     else:
         saved = ()
-    node = Node(name, vjps, parents, saved, saves, len(out) if multi else 1)
+    node = Node(name, vjps, parents, saved, saves, len(out) if multi else 1, multi)
     if multi:
         return tuple([make(o, node, i) for i, o in enumerate(out)])
     return make(out, node, 0)
@@ -190,7 +192,7 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
                 raise RuntimeError(
                     f"backward through '{node.name}' a second time: its saved values were freed by "
                     "the first backward; call the first backward with retain_graph=True")
-            g = grads[0] if node.n_out == 1 else tuple(grads)
+            g = tuple(grads) if node.multi else grads[0]
             saved = _saved_tensors(node) if create_graph else node.saved
             for parent, vjp in zip(node.parents, node.vjps):
                 if parent is None:

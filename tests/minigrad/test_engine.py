@@ -206,3 +206,10 @@ def test_to_dot_describes_the_graph():
     x = mg.tensor([1.0], requires_grad=True)
     dot = mg.to_dot(mg.tanh(x * 2) + x)
     assert dot.startswith("digraph") and "tanh" in dot and "mul" in dot and "leaf (1,)" in dot
+
+
+def test_multi_output_op_with_a_single_output():
+    x = mg.tensor(np.arange(3.0).reshape(1, 3), requires_grad=True)
+    (only,) = mg.unbind(x, axis=0)
+    (only * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[2, 2, 2]])

@@ -1,0 +1,298 @@
+"""RNN, LSTM (+peephole), GRU and cells: gradients in every configuration,
+packed-sequence semantics of lengths, hand-computed steps, PyTorch layouts."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minigrad as mg
+import nn
+from minigrad import testing as mt
+
+KINDS = {
+    "rnn_tanh": lambda i, h, **kw: nn.RNN(i, h, **kw),
+    "rnn_relu": lambda i, h, **kw: nn.RNN(i, h, nonlinearity="relu", **kw),
+    "lstm": lambda i, h, **kw: nn.LSTM(i, h, **kw),
+    "lstm_peephole": lambda i, h, **kw: nn.LSTM(i, h, peephole=True, **kw),
+    "gru": lambda i, h, **kw: nn.GRU(i, h, **kw),
+}
+
+
+def make(kind, i, h, seed=0, **kw):
+    return KINDS[kind](i, h, rng=np.random.default_rng(seed), **kw).to(np.float64)
+
+
+def states_of(result):
+    """(h_n,) or (h_n, c_n)."""
+    return result if isinstance(result, tuple) else (result,)
+
+
+CONFIGS = list(itertools.product(KINDS, [1, 2], [False, True], [False, True], [False, True], [False, True]))
+
+
+@pytest.mark.parametrize("kind,layers,bi,batch_first,with_h0,with_lengths", CONFIGS)
+@settings(max_examples=2, deadline=None)
+@given(data=st.data())
+def test_gradcheck_every_configuration(kind, layers, bi, batch_first, with_h0, with_lengths, data):
+    T, B, I, H = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 2)), 2, 2
+    model = make(kind, I, H, num_layers=layers, bidirectional=bi, batch_first=batch_first)
+    directions = 2 if bi else 1
+    rng = np.random.default_rng(data.draw(st.integers(0, 100)))
+    x = mg.tensor(rng.standard_normal((B, T, I) if batch_first else (T, B, I)), requires_grad=True)
+    n_states = 2 if "lstm" in kind else 1
+    h0 = [mg.tensor(0.5 * rng.standard_normal((layers * directions, B, H)), requires_grad=True)
+          for _ in range(n_states)] if with_h0 else []
+    lengths = np.array(data.draw(mt.lengths(B, T))) if with_lengths else None
+    weights = rng.standard_normal((T, B, directions * H))
+    params = list(model.parameters())
+
+    def loss(x, *rest):
+        start = tuple(rest[:n_states]) if with_h0 else None
+        out, final = model(x, (start if n_states == 2 else start[0]) if with_h0 else None, lengths)
+        out = out.transpose(1, 0, 2) if batch_first else out
+        total = (out * weights).sum()
+        for s in states_of(final):
+            total = total + (s * s).sum()
+        return total
+
+    assert mg.gradcheck(loss, [x, *h0, *params], fast_mode=kind == "rnn_relu" or layers == 2)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("bi", [False, True])
+def test_lengths_equal_running_each_sequence_alone(kind, bi):
+    T, B, I, H = 5, 3, 2, 3
+    model = make(kind, I, H, num_layers=2, bidirectional=bi)
+    x = mg.tensor(np.random.default_rng(1).standard_normal((T, B, I)), requires_grad=True)
+    lengths = np.array([5, 2, 4])
+    out, final = model(x, lengths=lengths)
+    for b, n in enumerate(lengths):
+        assert np.all(out.data[n:, b] == 0.0)  # exactly zero past the end
+        alone_out, alone_final = model(x.data[:n, b:b + 1])
+        np.testing.assert_allclose(out.data[:n, b], alone_out.data[:, 0], rtol=1e-12, atol=1e-14)
+        for s, s_alone in zip(states_of(final), states_of(alone_final)):
+            np.testing.assert_allclose(s.data[:, b], s_alone.data[:, 0], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_lengths_gradients_equal_sum_of_per_sequence_gradients(kind):
+    T, B, I, H = 4, 3, 2, 2
+    model = make(kind, I, H, bidirectional=True)
+    x_data = np.random.default_rng(2).standard_normal((T, B, I))
+    lengths = np.array([4, 1, 3])
+
+    def loss(out, final):
+        return (out * out).sum() + sum((s * s).sum() for s in states_of(final))
+
+    x = mg.tensor(x_data, requires_grad=True)
+    loss(*model(x, lengths=lengths)).backward()
+    batched = {name: p.grad.data.copy() for name, p in model.named_parameters()}
+    x_grad = x.grad.data.copy()
+    model.zero_grad()
+    per_x = np.zeros_like(x_data)
+    for b, n in enumerate(lengths):
+        xb = mg.tensor(x_data[:n, b:b + 1], requires_grad=True)
+        loss(*model(xb)).backward()
+        per_x[:n, b:b + 1] = xb.grad.data
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(batched[name], p.grad.data, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(x_grad, per_x, rtol=1e-10, atol=1e-12)
+
+
+# -- hand-computed single steps ----------------------------------------------------------------
+
+def sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def load(cell, **arrays):
+    cell.load_state_dict({k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+    return cell
+
+
+X = np.array([[0.5, -1.0]])
+H0 = np.array([[0.2, -0.3]])
+C0 = np.array([[0.4, 0.1]])
+
+
+def small_weights(rows, cols, scale):
+    return scale * np.arange(rows * cols, dtype=np.float64).reshape(rows, cols) / (rows * cols) - scale / 2
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_cell_by_hand(nonlinearity):
+    w_ih, w_hh, b_ih, b_hh = small_weights(2, 2, 1.0), small_weights(2, 2, 0.5), np.array([0.1, 0.2]), [0.3, -0.1]
+    cell = load(nn.RNNCell(2, 2, nonlinearity=nonlinearity).to(np.float64), weight_ih=w_ih, weight_hh=w_hh,
+                bias_ih=b_ih, bias_hh=b_hh)
+    pre = X @ w_ih.T + b_ih + H0 @ w_hh.T + np.array(b_hh)
+    expected = np.tanh(pre) if nonlinearity == "tanh" else np.maximum(pre, 0)
+    np.testing.assert_allclose(cell(mg.tensor(X), mg.tensor(H0)).data, expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("peephole", [False, True])
+def test_lstm_cell_by_hand(peephole):
+    w_ih, w_hh = small_weights(8, 2, 1.0), small_weights(8, 2, 0.6)
+    b_ih, b_hh, peep = np.linspace(-0.4, 0.4, 8), np.linspace(0.3, -0.3, 8), np.array([[0.5, -0.2], [0.3, 0.1],
+                                                                                       [-0.4, 0.6]])
+    arrays = dict(weight_ih=w_ih, weight_hh=w_hh, bias_ih=b_ih, bias_hh=b_hh)
+    if peephole:
+        arrays["weight_peep"] = peep
+    cell = load(nn.LSTMCell(2, 2, peephole=peephole).to(np.float64), **arrays)
+    gates = X @ w_ih.T + b_ih + H0 @ w_hh.T + b_hh
+    i, f, g, o = np.split(gates, 4, axis=1)  # PyTorch's order: i, f, g, o
+    if peephole:
+        i, f = i + peep[0] * C0, f + peep[1] * C0
+    c = sigmoid(f) * C0 + sigmoid(i) * np.tanh(g)
+    if peephole:
+        o = o + peep[2] * c
+    h = sigmoid(o) * np.tanh(c)
+    got_h, got_c = cell(mg.tensor(X), (mg.tensor(H0), mg.tensor(C0)))
+    np.testing.assert_allclose(got_h.data, h, rtol=1e-14)
+    np.testing.assert_allclose(got_c.data, c, rtol=1e-14)
+
+
+def test_gru_cell_by_hand():
+    w_ih, w_hh = small_weights(6, 2, 1.0), small_weights(6, 2, 0.7)
+    b_ih, b_hh = np.linspace(-0.3, 0.3, 6), np.linspace(0.2, -0.2, 6)
+    cell = load(nn.GRUCell(2, 2).to(np.float64), weight_ih=w_ih, weight_hh=w_hh, bias_ih=b_ih, bias_hh=b_hh)
+    xi, hh = X @ w_ih.T + b_ih, H0 @ w_hh.T + b_hh
+    r = sigmoid(xi[:, 0:2] + hh[:, 0:2])  # PyTorch's order: r, z, n
+    z = sigmoid(xi[:, 2:4] + hh[:, 2:4])
+    n = np.tanh(xi[:, 4:6] + r * hh[:, 4:6])
+    np.testing.assert_allclose(cell(mg.tensor(X), mg.tensor(H0)).data, (1 - z) * n + z * H0, rtol=1e-14)
+
+
+@pytest.mark.parametrize("kind,cell", [("rnn_tanh", nn.RNNCell), ("lstm", nn.LSTMCell), ("gru", nn.GRUCell)])
+def test_layer_step_equals_cell_step(kind, cell):
+    layer = make(kind, 2, 3)
+    c = cell(2, 3).to(np.float64)
+    c.load_state_dict({k.replace("_l0", ""): v for k, v in layer.state_dict().items()})
+    x = np.random.default_rng(3).standard_normal((1, 4, 2))
+    out, _ = layer(mg.tensor(x))
+    step = c(mg.tensor(x[0]))
+    np.testing.assert_allclose(out.data[0], (step[0] if isinstance(step, tuple) else step).data, rtol=1e-13)
+
+
+# -- PyTorch's layout ----------------------------------------------------------------------------
+
+def test_state_dict_keys_and_shapes():
+    lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    expected = []
+    for layer, width in ((0, 3), (1, 8)):
+        for suffix in ("", "_reverse"):
+            expected += [(f"weight_ih_l{layer}{suffix}", (16, width)), (f"weight_hh_l{layer}{suffix}", (16, 4)),
+                         (f"bias_ih_l{layer}{suffix}", (16,)), (f"bias_hh_l{layer}{suffix}", (16,))]
+    assert [(k, v.shape) for k, v in lstm.state_dict().items()] == expected
+    assert [(k, v.shape) for k, v in nn.GRU(3, 4).state_dict().items()] == [
+        ("weight_ih_l0", (12, 3)), ("weight_hh_l0", (12, 4)), ("bias_ih_l0", (12,)), ("bias_hh_l0", (12,))]
+    assert [(k, v.shape) for k, v in nn.RNN(3, 4, bias=False).state_dict().items()] == [
+        ("weight_ih_l0", (4, 3)), ("weight_hh_l0", (4, 4))]
+    assert list(nn.LSTM(3, 4, peephole=True).state_dict())[-1] == "weight_peep_l0"
+    assert nn.LSTM(3, 4, peephole=True).state_dict()["weight_peep_l0"].shape == (3, 4)
+    assert list(nn.LSTMCell(3, 4).state_dict()) == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+
+
+@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
+def test_output_layout_and_final_state_indexing(kind):
+    model = make(kind, 2, 3, num_layers=2, bidirectional=True)
+    x = mg.tensor(np.random.default_rng(4).standard_normal((5, 2, 2)))
+    out, final = model(x)
+    h_n = states_of(final)[0]
+    assert out.shape == (5, 2, 6) and h_n.shape == (4, 2, 3)
+    np.testing.assert_array_equal(h_n.data[-2], out.data[-1, :, :3])  # last layer, forward: its last step
+    np.testing.assert_array_equal(h_n.data[-1], out.data[0, :, 3:])  # last layer, reverse: its first step
+    out_bf, final_bf = make(kind, 2, 3, num_layers=2, bidirectional=True, batch_first=True)(x.transpose(1, 0, 2))
+    np.testing.assert_allclose(out_bf.data.transpose(1, 0, 2), out.data)
+    np.testing.assert_allclose(states_of(final_bf)[0].data, h_n.data)
+
+
+def test_weights_transfer_through_state_dict():
+    a, b = make("lstm", 3, 4, seed=1), make("lstm", 3, 4, seed=2)
+    x = mg.tensor(np.random.default_rng(5).standard_normal((3, 2, 3)))
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(a(x)[0].data, b(x)[0].data)
+
+
+def test_init_is_uniform_in_one_over_sqrt_h_and_seeded():
+    model = nn.LSTM(10, 100, rng=np.random.default_rng(0))
+    bound = 1 / np.sqrt(100)
+    for p in model.parameters():
+        assert np.abs(p.data).max() <= bound
+        assert abs(p.data.std() - bound / np.sqrt(3)) < 0.1 * bound
+    mg.manual_seed(7)
+    first = nn.GRU(2, 3).state_dict()
+    mg.manual_seed(7)
+    for k, v in nn.GRU(2, 3).state_dict().items():
+        np.testing.assert_array_equal(v, first[k])
+
+
+def test_dropout_between_layers():
+    model = make("lstm", 2, 8, num_layers=2, dropout=0.5)
+    x = mg.tensor(np.random.default_rng(6).standard_normal((4, 3, 2)))
+    assert not np.allclose(model(x)[0].data, model(x)[0].data)
+    model.eval()
+    plain = make("lstm", 2, 8, num_layers=2)
+    plain.load_state_dict(model.state_dict())
+    np.testing.assert_array_equal(model(x)[0].data, plain(x)[0].data)
+    with pytest.warns(UserWarning, match="num_layers=1"):
+        nn.LSTM(2, 3, dropout=0.2)
+    with pytest.raises(ValueError, match="dropout must be a probability"):
+        nn.GRU(2, 3, num_layers=2, dropout=1.0)
+
+
+def test_truncated_bptt_with_detached_state():
+    model = make("lstm", 2, 3)
+    x = np.random.default_rng(7).standard_normal((6, 1, 2))
+    whole, _ = model(mg.tensor(x))
+    first = mg.tensor(x[:3], requires_grad=True)
+    out1, state = model(first)
+    out2, _ = model(mg.tensor(x[3:]), nn.detach_state(state))
+    np.testing.assert_allclose(np.concatenate([out1.data, out2.data]), whole.data, rtol=1e-13)
+    out2.sum().backward()
+    assert first.grad is None  # the second chunk's loss does not reach the first chunk
+
+
+@pytest.mark.parametrize("bad,message", [
+    (lambda m: m(mg.zeros(3, 2, 5)), "expected input_size 4 features, got 5"),
+    (lambda m: m(mg.zeros(3, 2, 4), mg.zeros(1, 3, 6)), r"h0 must have shape \(1, 2, 6\)"),
+    (lambda m: m(mg.zeros(3, 2, 4), lengths=[0, 2]), r"lengths must lie in 1..3"),
+    (lambda m: m(mg.zeros(3, 2, 4), lengths=[1, 4]), r"lengths must lie in 1..3"),
+    (lambda m: m(mg.zeros(3, 2, 4), lengths=[1, 2, 3]), r"expected shape \(2,\)"),
+    (lambda m: m(mg.zeros(3, 2, 4), lengths=[1.0, 2.0]), "lengths must be integers"),
+    (lambda m: m(mg.zeros(1, 3, 2, 4)), r"input must be \(T, B, 4\)"),
+])
+def test_bad_input(bad, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        bad(nn.GRU(4, 6))
+
+
+def test_bad_construction_and_cell_input():
+    with pytest.raises(ValueError, match="hidden_size must be a positive int"):
+        nn.LSTM(3, 0)
+    with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu'"):
+        nn.RNN(3, 4, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="initial state must be a tuple"):
+        nn.LSTM(3, 4)(mg.zeros(2, 1, 3), mg.zeros(1, 1, 4))
+    with pytest.raises(ValueError, match=r"input must be \(batch, 3\)"):
+        nn.LSTMCell(3, 4)(mg.zeros(2, 5))
+    with pytest.raises(ValueError, match=r"state must have shape \(2, 4\)"):
+        nn.GRUCell(3, 4)(mg.zeros(2, 3), mg.zeros(2, 5))
+
+
+def test_long_sequence_has_no_recursion():
+    model = nn.LSTM(2, 3)
+    out, _ = model(mg.randn(2000, 1, 2))
+    out.sum().backward()
+    assert np.isfinite(model.weight_hh_l0.grad.data).all()
+
+
+def test_unbatched_input():
+    model = make("gru", 2, 3)
+    x = np.random.default_rng(8).standard_normal((4, 2))
+    out, h = model(mg.tensor(x))
+    batched, hb = model(mg.tensor(x[:, None]))
+    assert out.shape == (4, 3) and h.shape == (1, 3)
+    np.testing.assert_allclose(out.data, batched.data[:, 0])
