@@ -23,6 +23,7 @@ import numpy as np
 import minigrad as mg
 import nn
 from examples.dates import make_pairs, split_dates
+from examples.seq2seq_cli import exact_match, translate, translate_mode
 
 SOURCE_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789 ,./-"
 TARGET_CHARS = "0123456789-"
@@ -57,21 +58,9 @@ def encode_targets(isos: list[str], vocab: nn.CharVocab) -> tuple[np.ndarray, np
     return np.concatenate([bos, ids], axis=1), np.concatenate([ids, eos], axis=1)
 
 
-def translate(model: nn.Seq2Seq, texts: list[str], source: nn.CharVocab, target: nn.CharVocab,
-              batch_size: int = 1024) -> list[str]:
-    """ISO dates for ``texts``, decoded greedily in batches."""
-    model.eval()
-    out = []
-    for start in range(0, len(texts), batch_size):
-        src, lengths = encode_sources(texts[start:start + batch_size], source)
-        tokens, _ = model.greedy_decode(src, lengths, max_len=ISO_LENGTH + 1)
-        out.extend(target.decode(t) for t in tokens)
-    return out
-
-
 def accuracy(model, pairs, source, target) -> float:
-    predictions = translate(model, [p[0] for p in pairs], source, target)
-    return float(np.mean([p == iso for p, (_, iso) in zip(predictions, pairs)]))
+    predictions = translate(model, [p[0] for p in pairs], lambda t: encode_sources(t, source), target, ISO_LENGTH + 1)
+    return exact_match(predictions, [iso for _, iso in pairs])
 
 
 def length_buckets(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -144,8 +133,9 @@ def train(args) -> None:
 
     nn.save({"model": model.state_dict(), "config": vars(args)}, args.checkpoint)
     print(f"saved {args.checkpoint}")
-    wrong = [(text, iso, got) for (text, iso), got in
-             zip(test_pairs, translate(model, [p[0] for p in test_pairs], source, target)) if got != iso]
+    predictions = translate(model, [p[0] for p in test_pairs], lambda t: encode_sources(t, source), target,
+                            ISO_LENGTH + 1)
+    wrong = [(text, iso, got) for (text, iso), got in zip(test_pairs, predictions) if got != iso]
     for text, iso, got in wrong[:10]:
         print(f"  wrong: {text!r} -> {got} (should be {iso})")
     plot(history, model, test_pairs, source, target, args.plots)
@@ -193,28 +183,11 @@ def run_translate(args) -> int:
         print(f"no checkpoint at {args.checkpoint}: train first (python -m examples.translate_dates)", file=sys.stderr)
         return 2
     checkpoint = nn.load(args.checkpoint)
-    config = argparse.Namespace(**checkpoint["config"])
     source, target = nn.CharVocab(SOURCE_CHARS), nn.CharVocab(TARGET_CHARS)
-    model = build_model(config, source, target)
+    model = build_model(argparse.Namespace(**checkpoint["config"]), source, target)
     model.load_state_dict(checkpoint["model"])
-    texts = args.translate
-    from_stdin = texts == ["-"]
-    if from_stdin:
-        texts = [line.rstrip("\n") for line in sys.stdin]
-    wanted = [i for i, text in enumerate(texts) if text.strip() or not from_stdin]  # stdin: blank in, blank out
-    try:
-        results = translate(model, [texts[i] for i in wanted], source, target)
-    except ValueError as error:
-        where = ""
-        if from_stdin:
-            where = next((f"line {i + 1}: " for i in wanted if repr(texts[i]) in str(error)), "")
-        print(f"error: {where}{error}", file=sys.stderr)
-        return 2
-    output = [""] * len(texts)
-    for i, iso in zip(wanted, results):
-        output[i] = iso if from_stdin else f"{texts[i]} -> {iso}"
-    print("\n".join(output))
-    return 0
+    return translate_mode(args.translate, lambda texts: translate(
+        model, texts, lambda t: encode_sources(t, source), target, ISO_LENGTH + 1))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,29 +90,37 @@ class Encoder(Module):
 
 class AttentionDecoder(Module):
     """Embedding, LSTM/GRU, attention over the encoder's outputs, and the
-    attentional state h̃ = tanh(W_c [c; h]) that predicts the next token."""
+    attentional state h̃ = tanh(W_c [c; h]) that predicts the next token.
+    With ``attention=None`` it is a plain decoder: h̃ = h (Sutskever et al. 2014)."""
 
     def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int, memory_size: int,
-                 attention: str = "general", cell: str = "lstm", num_layers: int = 1, input_feeding: bool = False,
+                 attention: str | None = "general", cell: str = "lstm", num_layers: int = 1,
+                 input_feeding: bool = False,
                  dropout: float = 0.0, padding_idx: int = 0, rng: np.random.Generator | None = None):
         super().__init__()
         self.input_feeding = bool(input_feeding)
         self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=padding_idx, rng=rng)
         rnn_input = embedding_dim + (hidden_size if input_feeding else 0)
         self.rnn = _cell(cell)(rnn_input, hidden_size, num_layers, batch_first=True, dropout=dropout, rng=rng)
-        self.attention = Attention(hidden_size, memory_size, attention, rng=rng)
-        self.combine = Linear(memory_size + hidden_size, hidden_size, bias=False, rng=rng)
+        if attention is not None:
+            self.attention = Attention(hidden_size, memory_size, attention, rng=rng)
+            self.combine = Linear(memory_size + hidden_size, hidden_size, bias=False, rng=rng)
         self.out = Linear(hidden_size, vocab_size, rng=rng)
 
-    def _attend(self, h: Tensor, memory: Tensor, mask: np.ndarray, keys: Tensor) -> tuple[Tensor, Tensor]:
-        """h̃ = tanh(W_c [c; h]) and the attention weights."""
+    def _project_keys(self, memory: Tensor):
+        return self.attention.project_keys(memory) if "attention" in self._modules else None
+
+    def _attend(self, h: Tensor, memory: Tensor, mask: np.ndarray, keys: Tensor | None):
+        """h̃ = tanh(W_c [c; h]) and the attention weights (h and None without attention)."""
+        if "attention" not in self._modules:
+            return h, None
         context, weights = self.attention(h, memory, mask, projected_keys=keys)
         return mg.tanh(self.combine(mg.concat([context, h], axis=-1))), weights
 
     def forward(self, tgt_in, state, memory: Tensor, mask: np.ndarray) -> tuple[Tensor, Tensor]:
         """Teacher forcing: logits (B, T, V) and attention weights (B, T, S)."""
         tgt_in = _as_ids(tgt_in, "tgt_in")
-        keys = self.attention.project_keys(memory)
+        keys = self._project_keys(memory)
         embedded = self.embedding(tgt_in)
         if not self.input_feeding:
             h, _ = self.rnn(embedded, h0=state)
@@ -124,7 +132,7 @@ class AttentionDecoder(Module):
             attentional, w = self._advance(x, decoding)
             outputs.append(attentional)
             weights.append(w)
-        return self.out(mg.stack(outputs, axis=1)), mg.stack(weights, axis=1)
+        return self.out(mg.stack(outputs, axis=1)), (None if weights[0] is None else mg.stack(weights, axis=1))
 
     # -- one step at a time (decoding, input feeding) -------------------------------------
     def start(self, state, memory: Tensor, mask: np.ndarray) -> dict:
@@ -132,7 +140,7 @@ class AttentionDecoder(Module):
         Tensors with the batch first, so beam search can reorder it)."""
         batch = memory.shape[0]
         return {"states": self.rnn.split_states(state), "memory": memory, "mask": mask,
-                "keys": self.attention.project_keys(memory),
+                "keys": self._project_keys(memory),
                 "previous": Tensor(np.zeros((batch, self.rnn.hidden_size), dtype=memory.dtype)),
                 "stepper": self.rnn.stepper()}
 
@@ -154,7 +162,7 @@ class Seq2Seq(Module):
     """Encoder-decoder with attention; token ids pad_id, bos_id, eos_id are shared by both vocabularies."""
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, embedding_dim: int = 32, hidden_size: int = 64,
-                 attention: str = "general", cell: str = "lstm", num_layers: int = 1, bidirectional: bool = True,
+                 attention: str | None = "general", cell: str = "lstm", num_layers: int = 1, bidirectional: bool = True,
                  input_feeding: bool = False, dropout: float = 0.0, pad_id: int = 0, bos_id: int = 1,
                  eos_id: int = 2, rng: np.random.Generator | None = None):
         super().__init__()
@@ -194,13 +202,14 @@ class Seq2Seq(Module):
         for _ in range(max_len):
             logits, weights = self.decoder.step(tokens, decoding)
             tokens = logits.data.argmax(axis=-1)
-            attention.append(weights.data)
+            if weights is not None:
+                attention.append(weights.data)
             for b in np.flatnonzero(~done & (tokens != self.eos_id)):
                 out[b].append(int(tokens[b]))
             done |= tokens == self.eos_id
             if done.all():
                 break
-        return out, np.stack(attention, axis=1)
+        return out, (np.stack(attention, axis=1) if attention else None)
 
     @mg.no_grad()
     def beam_search(self, src, src_lengths, beam_width: int = 4, max_len: int = 50,

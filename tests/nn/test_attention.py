@@ -1,0 +1,71 @@
+"""Attention: gradients of every kind, masks, invariants, bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad as mg
+import nn
+from nn.attention import KINDS
+
+
+def setup(kind, seed, tq=None):
+    rng = np.random.default_rng(seed)
+    attn = nn.Attention(3, 3, kind, rng=rng).to(np.float64)
+    shape = (2, 3) if tq is None else (2, tq, 3)
+    q = mg.tensor(rng.standard_normal(shape), requires_grad=True)
+    k = mg.tensor(rng.standard_normal((2, 4, 3)), requires_grad=True)
+    return attn, q, k
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("tq", [None, 2])
+def test_gradcheck(kind, masked, tq):
+    attn, q, k = setup(kind, 0, tq)
+    mask = np.array([[1, 1, 0, 0], [1, 1, 1, 0]], bool) if masked else None
+    assert mg.gradcheck(lambda q, k, *ps: attn(q, k, mask)[0], [q, k, *attn.parameters()])
+    assert mg.gradcheck(lambda q, k, *ps: attn(q, k, mask)[1], [q, k, *attn.parameters()])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@given(seed=st.integers(0, 1000), lengths=st.lists(st.integers(1, 4), min_size=2, max_size=2))
+def test_weights_sum_to_one_and_masked_weights_are_exactly_zero(kind, seed, lengths):
+    attn, q, k = setup(kind, seed, tq=3)
+    mask = np.arange(4)[None, :] < np.array(lengths)[:, None]
+    context, weights = attn(q, k, mask)
+    np.testing.assert_allclose(weights.data.sum(-1), 1.0)
+    assert np.all(weights.data[~np.broadcast_to(mask[:, None, :], weights.shape)] == 0.0)
+    np.testing.assert_allclose(context.data, weights.data @ k.data)
+    # padding keys do not matter at all: change them and nothing changes
+    k2 = k.data.copy()
+    k2[~mask] = 99.0
+    np.testing.assert_allclose(attn(q, mg.tensor(k2), mask)[0].data, context.data, rtol=1e-12)
+
+
+def test_scores_by_hand():
+    q, k = np.array([[1.0, 2.0]]), np.array([[[1.0, 0.0], [0.0, 1.0]]])
+    dot = nn.Attention(2, 2, "dot").to(np.float64)
+    _, w = dot(mg.tensor(q), mg.tensor(k))
+    np.testing.assert_allclose(w.data, [np.exp([1, 2]) / np.exp([1, 2]).sum()])
+    general = nn.Attention(2, 2, "general").to(np.float64)
+    general.key_proj.weight.data[:] = [[2.0, 0.0], [0.0, -1.0]]
+    _, w = general(mg.tensor(q), mg.tensor(k))
+    np.testing.assert_allclose(w.data, [np.exp([2, -2]) / np.exp([2, -2]).sum()])
+
+
+def test_bad_input():
+    attn = nn.Attention(3, 4, "general")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        nn.Attention(3, 3, "cosine")
+    with pytest.raises(ValueError, match="'dot' needs query_size == key_size"):
+        nn.Attention(3, 4, "dot")
+    with pytest.raises(ValueError, match=r"keys must be \(batch, time, 4\)"):
+        attn(mg.zeros(2, 3), mg.zeros(2, 5, 3))
+    with pytest.raises(ValueError, match=r"query must be \(2, \[time,\] 3\)"):
+        attn(mg.zeros(3, 3), mg.zeros(2, 5, 4))
+    with pytest.raises(ValueError, match=r"mask must have shape \(2, 5\)"):
+        attn(mg.zeros(2, 3), mg.zeros(2, 5, 4), np.ones((2, 4), bool))
+    with pytest.raises(ValueError, match="at least one True"):
+        attn(mg.zeros(2, 3), mg.zeros(2, 5, 4), np.zeros((2, 5), bool))

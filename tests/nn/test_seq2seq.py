@@ -1,0 +1,135 @@
+"""Seq2seq: gradients end to end, padding invariance, greedy and beam search, a training smoke test."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import nn
+from nn.seq2seq import beam_search
+
+SRC = np.array([[3, 4, 5, 0, 0], [6, 3, 4, 4, 5]])
+SRC_LEN = np.array([3, 5])
+TGT_IN = np.array([[1, 3, 4, 0], [1, 5, 5, 4]])
+TGT_OUT = np.array([[3, 4, 2, 0], [5, 5, 4, 2]])
+
+
+def tiny(**kw):
+    return nn.Seq2Seq(7, 6, embedding_dim=3, hidden_size=2, rng=np.random.default_rng(0), **kw).to(np.float64)
+
+
+@pytest.mark.parametrize("kw", [{}, {"input_feeding": True}, {"attention": "additive", "cell": "gru"},
+                                {"attention": None}, {"bidirectional": False, "num_layers": 2}])
+def test_end_to_end_gradcheck(kw):
+    model = tiny(**kw)
+    assert mg.gradcheck(lambda *ps: model.loss(SRC, SRC_LEN, TGT_IN, TGT_OUT), list(model.parameters()),
+                        fast_mode=True)
+
+
+def test_padding_does_not_change_the_loss():
+    model = tiny()
+    loss = model.loss(SRC, SRC_LEN, TGT_IN, TGT_OUT).item()
+    src = SRC.copy()
+    src[0, 3:] = 6  # garbage where the first sentence is padding
+    longer = np.concatenate([src, np.zeros((2, 3), dtype=int)], axis=1)  # and more padding columns
+    assert model.loss(longer, SRC_LEN, TGT_IN, TGT_OUT).item() == pytest.approx(loss, rel=1e-12)
+    tgt_in = np.concatenate([TGT_IN, np.zeros((2, 2), dtype=int)], axis=1)
+    tgt_out = np.concatenate([TGT_OUT, np.zeros((2, 2), dtype=int)], axis=1)
+    assert model.loss(SRC, SRC_LEN, tgt_in, tgt_out).item() == pytest.approx(loss, rel=1e-12)
+
+
+def test_beam_of_one_equals_greedy():
+    model = tiny(attention="concat")
+    greedy, _ = model.greedy_decode(SRC, SRC_LEN, max_len=6)
+    beam, _ = model.beam_search(SRC, SRC_LEN, beam_width=1, max_len=6, length_penalty=0.0)
+    assert beam == greedy
+
+
+class MarkovModel:
+    """A hand-built model: the next token's log-probabilities depend on the previous token only.
+    Token 2 is eos. Greedy takes token 3 first (0.5), but the best sequence starts with token 4."""
+
+    def __init__(self):
+        p = np.full((5, 5), 1e-9)
+        p[1, 3], p[1, 4], p[1, 2] = 0.5, 0.4, 0.1  # after bos
+        p[3, 2], p[3, 3], p[3, 4] = 0.34, 0.33, 0.33  # after 3 every continuation is poor
+        p[4, 2], p[4, 3] = 0.95, 0.05  # after 4 eos is almost sure
+        self.log_p = np.log(p / p.sum(axis=1, keepdims=True))
+
+    def step(self, tokens, state):
+        return self.log_p[tokens], state
+
+
+def all_sequences(model, max_len, eos=2):
+    """Every complete sequence up to max_len tokens (ending in eos) with its total log-probability."""
+    results = {}
+    for n in range(1, max_len + 1):
+        for seq in itertools.product([2, 3, 4], repeat=n):
+            if seq[-1] != eos or eos in seq[:-1]:
+                continue
+            prev, total = 1, 0.0
+            for tok in seq:
+                total += model.log_p[prev, tok]
+                prev = tok
+            results[seq[:-1]] = total
+    return results
+
+
+def test_beam_search_finds_what_greedy_misses():
+    model = MarkovModel()
+    best_seq, best_score = max(all_sequences(model, 4).items(), key=lambda kv: kv[1])
+    greedy, _ = beam_search(model.step, {}, 1, 1, 4, bos_id=1, eos_id=2)
+    found, score = beam_search(model.step, {}, 1, 5, 4, bos_id=1, eos_id=2)
+    assert greedy[0] != list(best_seq)
+    assert found[0] == list(best_seq) and score[0] == pytest.approx(best_score)
+
+
+def test_beam_search_is_batched_and_reorders_state():
+    model = MarkovModel()
+    counter = {"rows": []}
+
+    def step(tokens, state):
+        counter["rows"].append(state["row"].copy())
+        return model.log_p[tokens], state
+
+    found, _ = beam_search(step, {"row": np.array([10, 20, 30])}, 3, 2, 4, bos_id=1, eos_id=2)
+    assert found == [[4], [4], [4]]
+    assert set(counter["rows"][-1]) <= {10, 20, 30} and len(counter["rows"][0]) == 6
+
+
+def test_training_smoke_reversed_strings():
+    """A tiny model learns to reverse short strings within a few seconds."""
+    rng = np.random.default_rng(0)
+    vocab = nn.CharVocab("abcd")
+    words = ["".join(rng.choice(list("abcd"), size=rng.integers(2, 5))) for _ in range(1500)]
+    src, src_len = vocab.encode_batch(words)
+    tgt_in, _ = nn.pad_sequences([vocab.encode(w[::-1], add_bos=True) for w in words])
+    tgt_out, _ = nn.pad_sequences([vocab.encode(w[::-1], add_eos=True) for w in words])
+    mg.manual_seed(0)
+    model = nn.Seq2Seq(len(vocab), len(vocab), embedding_dim=8, hidden_size=16)
+    opt = nn.optim.Adam(model.parameters(), lr=2e-2)
+    for _ in range(4):
+        for rows in nn.batches(np.arange(1200), batch_size=64):
+            loss = model.loss(src[rows], src_len[rows], tgt_in[rows], tgt_out[rows])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    test = np.arange(1200, 1500)
+    out, _ = model.greedy_decode(src[test], src_len[test], max_len=6)
+    accuracy = np.mean([vocab.decode(o) == words[i][::-1] for o, i in zip(out, test)])
+    assert accuracy > 0.9
+
+
+def test_bad_input():
+    model = tiny()
+    with pytest.raises(ValueError, match="src must be a 2-D array of integer token ids"):
+        model.loss(SRC.astype(float), SRC_LEN, TGT_IN, TGT_OUT)
+    with pytest.raises(ValueError, match="src_lengths must be 2 integers"):
+        model.loss(SRC, [3, 4, 5], TGT_IN, TGT_OUT)
+    with pytest.raises(ValueError, match=r"src_lengths must lie in 1..5"):
+        model.loss(SRC, [0, 5], TGT_IN, TGT_OUT)
+    with pytest.raises(ValueError, match="same shape"):
+        model.loss(SRC, SRC_LEN, TGT_IN, TGT_OUT[:, :3])
+    with pytest.raises(ValueError, match="cell must be one of"):
+        nn.Seq2Seq(5, 5, cell="rnn")
