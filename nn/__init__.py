@@ -1,8 +1,9 @@
 """nn: neural-network building blocks composed from minigrad ops, with
 torch.nn's names and semantics."""
 
-from . import data, functional, init, optim, seq2seq, utils
+from . import ctc, data, functional, init, optim, seq2seq, utils
 from .attention import Attention
+from .ctc import CTCLoss
 from .data import CharVocab, batches, pad_sequences
 from .layers import Dropout, Embedding, LayerNorm, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
@@ -15,6 +16,6 @@ __all__ = [
     "Module", "ModuleList", "Parameter", "Sequential", "Linear", "Embedding", "Dropout", "LayerNorm",
     "MSELoss", "NLLLoss", "CrossEntropyLoss", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "detach_state", "Attention", "Encoder", "AttentionDecoder", "Seq2Seq", "save", "load",
-    "CharVocab", "batches", "pad_sequences",
-    "functional", "init", "optim", "seq2seq", "utils", "data",
+    "CharVocab", "batches", "pad_sequences", "CTCLoss",
+    "functional", "init", "optim", "seq2seq", "utils", "data", "ctc",
 ]

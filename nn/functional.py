@@ -12,6 +12,8 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
+from .ctc import ctc_loss  # noqa: F401  (CTC lives in nn.ctc; this is its functional name)
+
 _REDUCTIONS = ("none", "mean", "sum")
 
 
