@@ -27,7 +27,7 @@ import itertools
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -180,7 +180,9 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
             push(heap, (-target.seq, target))
         slots[index] = _sum_into(slots[index], grad, (target, index), owned, create_graph)
 
-    with set_grad_enabled(create_graph):
+    # Under detect_anomaly a NaN/inf becomes our RuntimeError naming the op, not NumPy's warning.
+    quiet = np.errstate(all="ignore") if anomaly else nullcontext()
+    with set_grad_enabled(create_graph), quiet:
         for root, seed in zip(roots, seeds):
             send(root._node or root, root._index, seed if create_graph else seed.data)
         while heap:
