@@ -1,21 +1,25 @@
 """nn: neural-network building blocks composed from minigrad ops, with
 torch.nn's names and semantics."""
 
-from . import ctc, data, functional, init, optim, seq2seq, utils
+from . import ctc, data, functional, init, optim, rtrl, seq2seq, tree, utils
 from .attention import Attention
 from .ctc import CTCLoss
 from .data import CharVocab, batches, pad_sequences
+from .esn import EchoStateNetwork
+from .jordan import Jordan
 from .layers import Dropout, Embedding, LayerNorm, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, detach_state
 from .seq2seq import AttentionDecoder, Encoder, Seq2Seq
 from .serialization import load, save
+from .time_delay import TimeDelay
+from .tree import RecursiveNN
 
 __all__ = [
     "Module", "ModuleList", "Parameter", "Sequential", "Linear", "Embedding", "Dropout", "LayerNorm",
     "MSELoss", "NLLLoss", "CrossEntropyLoss", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "detach_state", "Attention", "Encoder", "AttentionDecoder", "Seq2Seq", "save", "load",
-    "CharVocab", "batches", "pad_sequences", "CTCLoss",
-    "functional", "init", "optim", "seq2seq", "utils", "data", "ctc",
+    "CharVocab", "batches", "pad_sequences", "CTCLoss", "Jordan", "TimeDelay", "RecursiveNN", "EchoStateNetwork",
+    "functional", "init", "optim", "seq2seq", "utils", "data", "ctc", "rtrl", "tree",
 ]

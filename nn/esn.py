@@ -1,0 +1,97 @@
+"""Echo state network (Jaeger, 2001): a big fixed random recurrent
+"reservoir" that is never trained, and a linear readout fitted in closed form.
+
+    x_t = (1 − a)·x_{t-1} + a·tanh(W_in [1; u_t] + W x_{t-1})     (leaky units)
+    y_t = W_out [1; u_t; x_t]
+
+W is scaled to a chosen spectral radius (its largest |eigenvalue|), which
+sets how long the reservoir remembers; W_out is ridge regression,
+W_out = Y Xᵀ (X Xᵀ + λI)⁻¹. Nothing here needs gradients, so it is plain NumPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import minigrad as mg
+
+
+class EchoStateNetwork:
+    """``esn.fit(u, y)`` then ``esn.predict(u)`` or ``esn.generate(steps)``
+    (free running: each output becomes the next input). u is (T, input_size),
+    y is (T, output_size)."""
+
+    def __init__(self, input_size: int, reservoir_size: int = 500, output_size: int | None = None,
+                 spectral_radius: float = 1.25, leak: float = 0.3, input_scaling: float = 1.0,
+                 ridge: float = 1e-8, rng: np.random.Generator | None = None):
+        for name, value in (("input_size", input_size), ("reservoir_size", reservoir_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not 0 < leak <= 1:
+            raise ValueError(f"leak must be in (0, 1], got {leak!r}")
+        if spectral_radius <= 0 or ridge < 0:
+            raise ValueError(f"spectral_radius must be > 0 and ridge >= 0, got {spectral_radius!r} and {ridge!r}")
+        rng = mg.get_rng(rng)
+        self.input_size, self.reservoir_size = int(input_size), int(reservoir_size)
+        self.output_size = int(output_size or input_size)
+        self.leak, self.ridge = float(leak), float(ridge)
+        self.w_in = input_scaling * rng.uniform(-0.5, 0.5, (reservoir_size, 1 + input_size))
+        w = rng.uniform(-0.5, 0.5, (reservoir_size, reservoir_size))
+        self.w = w * (spectral_radius / np.max(np.abs(np.linalg.eigvals(w))))
+        self.w_out: np.ndarray | None = None
+        self.state = np.zeros(reservoir_size)
+        self.last_input = np.zeros(input_size)
+
+    def _step(self, u: np.ndarray) -> np.ndarray:
+        pre = self.w_in @ np.concatenate(([1.0], u)) + self.w @ self.state
+        self.state = (1 - self.leak) * self.state + self.leak * np.tanh(pre)
+        self.last_input = u
+        return np.concatenate(([1.0], u, self.state))
+
+    def _check(self, u: np.ndarray, name: str = "inputs") -> np.ndarray:
+        u = np.asarray(u, dtype=np.float64)
+        u = u[:, None] if u.ndim == 1 and self.input_size == 1 else u
+        if u.ndim != 2 or u.shape[1] != self.input_size:
+            raise ValueError(f"{name} must be (T, {self.input_size}), got shape {u.shape}")
+        return u
+
+    def features(self, inputs: np.ndarray) -> np.ndarray:
+        """Run the reservoir over inputs (continuing from its current state):
+        the (T, 1 + input_size + reservoir_size) readout features [1; u_t; x_t]."""
+        return np.stack([self._step(u) for u in self._check(inputs)])
+
+    def fit(self, inputs: np.ndarray, targets: np.ndarray, washout: int = 100) -> np.ndarray:
+        """Drive the reservoir from rest with inputs, drop the first ``washout``
+        steps (the initial transient) and fit W_out by ridge regression.
+        Returns the fitted outputs over the kept steps."""
+        inputs, targets = self._check(inputs), np.asarray(targets, dtype=np.float64).reshape(len(inputs), -1)
+        if not 0 <= washout < len(inputs):
+            raise ValueError(f"washout must be in 0..{len(inputs) - 1}, got {washout}")
+        self.state = np.zeros(self.reservoir_size)
+        X = self.features(inputs)[washout:]
+        Y = targets[washout:]
+        gram = X.T @ X + self.ridge * np.eye(X.shape[1])
+        self.w_out = np.linalg.solve(gram, X.T @ Y).T  # (output_size, features)
+        self.output_size = Y.shape[1]
+        return X @ self.w_out.T
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Teacher-forced outputs (T, output_size), continuing from the current state."""
+        if self.w_out is None:
+            raise RuntimeError("EchoStateNetwork: call fit() first")
+        return self.features(inputs) @ self.w_out.T
+
+    def generate(self, steps: int, first_input: np.ndarray | None = None) -> np.ndarray:
+        """Free running: feed each output back as the next input (input and
+        output must have the same size). Starts from the current state with
+        ``first_input`` (default: the last input seen)."""
+        if self.w_out is None:
+            raise RuntimeError("EchoStateNetwork: call fit() first")
+        if self.output_size != self.input_size:
+            raise ValueError(f"generate needs output_size == input_size, got {self.output_size} "
+                             f"and {self.input_size}")
+        u = self.last_input if first_input is None else self._check(np.atleast_2d(first_input), "first_input")[0]
+        outputs = np.empty((steps, self.output_size))
+        for t in range(steps):
+            u = outputs[t] = self.w_out @ self._step(u)
+        return outputs
