@@ -23,6 +23,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
+from examples.common import train_step
 from examples.seq2seq_cli import exact_match, translate, translate_mode
 
 SOURCE_CHARS, TARGET_CHARS = "0123456789+", "0123456789"
@@ -84,10 +85,7 @@ def train(args) -> None:
                          desc=f"epoch {epoch}", leave=False, ncols=80):
             lengths = src_len[rows]
             loss = model.loss(src[rows, :lengths.max()], lengths, tgt_in[rows], tgt_out[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
+            train_step(optimizer, loss, max_norm=5.0)
             schedule.step()
         trained += time.perf_counter() - start
         acc = exact_match(translate(model, test_questions, encode, target, MAX_ANSWER + 1), test_answers)

@@ -18,6 +18,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
+from examples.common import figure, train_step
 
 BITS = 8
 
@@ -76,10 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         for rows in nn.batches(train, batch_size=args.batch_size, rng=rng):
             x, y = make_batch(a[rows], b[rows])
             loss = nn.functional.cross_entropy(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+            losses.append(train_step(optimizer, loss))
         accuracies.append(accuracy(model, a[test[:2000]], b[test[:2000]]))
     held_out = accuracy(model, a[test], b[test])
     print(f"{args.train_pairs} training pairs, {args.epochs} epochs in {time.perf_counter() - start:.0f} s; "
@@ -91,18 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     for i, s in zip(examples, sums):
         print(f"  {a[i]:3d} + {b[i]:3d} = {s}")
     if args.plot:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-        left.semilogy(losses)
-        left.set(xlabel="batch", ylabel="cross-entropy per bit", title="training loss")
-        right.plot(range(1, args.epochs + 1), accuracies, marker="o")
-        right.set(xlabel="epoch", ylabel="exact sums", title="held-out accuracy (2000 pairs)", ylim=(0, 1.02))
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        print(f"saved {args.plot}")
+        with figure(args.plot, 1, 2, figsize=(9, 3.5)) as (fig, (left, right)):
+            left.semilogy(losses)
+            left.set(xlabel="batch", ylabel="cross-entropy per bit", title="training loss")
+            right.plot(range(1, args.epochs + 1), accuracies, marker="o")
+            right.set(xlabel="epoch", ylabel="exact sums", title="held-out accuracy (2000 pairs)", ylim=(0, 1.02))
     return 0
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
+from examples.common import figure, train_step
 
 
 def load_text() -> str:
@@ -118,10 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             logits, state = model(chunk[:-1], state)
             state = nn.detach_state(state)  # truncated BPTT: carry the state, not its history
             loss = nn.functional.cross_entropy(logits, chunk[1:])
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
+            train_step(optimizer, loss, max_norm=1.0)
             schedule.step()
             losses.append(loss.item())
         curve.append(perplexity(model, held_out, args.bptt))
@@ -131,18 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n--- sample at temperature {temperature} ---")
         print(sample(model, vocab, args.prompt, args.sample_length, temperature, rng))
     if args.plot:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        ax.plot(np.exp(np.convolve(losses, np.ones(50) / 50, mode="valid")), label="training (running mean)")
-        ax.plot(np.arange(1, len(curve) + 1) * len(chunks), curve, "o-", label="held-out")
-        ax.set(xlabel="chunk", ylabel="perplexity", yscale="log", title="character-level LSTM on pydoc topics")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        print(f"saved {args.plot}")
+        with figure(args.plot, figsize=(7, 3.5)) as (fig, ax):
+            ax.plot(np.exp(np.convolve(losses, np.ones(50) / 50, mode="valid")), label="training (running mean)")
+            ax.plot(np.arange(1, len(curve) + 1) * len(chunks), curve, "o-", label="held-out")
+            ax.set(xlabel="chunk", ylabel="perplexity", yscale="log", title="character-level LSTM on pydoc topics")
+            ax.legend()
     return 0
 
 

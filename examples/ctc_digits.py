@@ -22,6 +22,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
+from examples.common import figure, train_step
 from nn.ctc import ctc_loss, greedy_decode
 
 FEATURES, DIGITS = 16, 10
@@ -97,31 +98,24 @@ def label_error_rate(model: DigitReader, frames, labels, batch_size: int = 256) 
 
 def plot(model: DigitReader, frames: np.ndarray, labels: list[int], path: str) -> None:
     """The input frames and the network's frame posteriors for one test utterance."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     model.eval()
     with mg.no_grad():
         log_probs = model(frames[:, None], np.array([len(frames)]))
     posteriors = np.exp(log_probs.data[:, 0])
     decoded = [c - 1 for c in greedy_decode(log_probs, [len(frames)])[0]]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
-    top.imshow(frames.T, aspect="auto", cmap="coolwarm")
-    top.set_ylabel("feature")
-    top.set_title(f"input frames of the digits {''.join(map(str, labels))}")
-    for k, name in enumerate(["blank"] + [str(d) for d in range(DIGITS)]):
-        bottom.plot(posteriors[:, k], label=name, lw=1.5 if k else 1.0, ls="-" if k else ":")
-        peaks = np.flatnonzero((posteriors.argmax(1) == k) & (k > 0))
-        for t in peaks[np.r_[True, np.diff(peaks) > 1]] if len(peaks) else []:
-            bottom.annotate(name, (t, posteriors[t, k]), textcoords="offset points", xytext=(0, 4), ha="center")
-    bottom.set_xlabel("frame")
-    bottom.set_ylabel("posterior")
-    bottom.set_title(f"frame posteriors; greedy decoding: {''.join(map(str, decoded))}")
-    bottom.legend(ncol=11, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    print(f"saved {path}")
+    with figure(path, 2, 1, figsize=(9, 5), sharex=True) as (fig, (top, bottom)):
+        top.imshow(frames.T, aspect="auto", cmap="coolwarm")
+        top.set_ylabel("feature")
+        top.set_title(f"input frames of the digits {''.join(map(str, labels))}")
+        for k, name in enumerate(["blank"] + [str(d) for d in range(DIGITS)]):
+            bottom.plot(posteriors[:, k], label=name, lw=1.5 if k else 1.0, ls="-" if k else ":")
+            peaks = np.flatnonzero((posteriors.argmax(1) == k) & (k > 0))
+            for t in peaks[np.r_[True, np.diff(peaks) > 1]] if len(peaks) else []:
+                bottom.annotate(name, (t, posteriors[t, k]), textcoords="offset points", xytext=(0, 4), ha="center")
+        bottom.set_xlabel("frame")
+        bottom.set_ylabel("posterior")
+        bottom.set_title(f"frame posteriors; greedy decoding: {''.join(map(str, decoded))}")
+        bottom.legend(ncol=11, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,10 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             labels = [[d + 1 for d in train_y[i]] for i in rows]
             targets, target_lengths = nn.pad_sequences(labels)
             loss = ctc_loss(model(x, lengths), targets, lengths, target_lengths, blank=BLANK)
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
+            train_step(optimizer, loss, max_norm=5.0)
             schedule.step()
         trained += time.perf_counter() - start
         ler, _ = label_error_rate(model, test_x, test_y)

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 import nn
+from examples.common import figure
 
 
 def mackey_glass(length: int, tau: float = 17, beta: float = 0.2, gamma: float = 0.1, power: int = 10,
@@ -58,20 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"free-running MSE over the first {args.generate} generated steps: {mse:.2e} "
           f"({time.perf_counter() - start:.1f} s)")
     if args.plot:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(9, 3.5))
-        ax.plot(np.arange(-200, 0), series[args.train - 199:args.train + 1], color="gray", label="teacher forced")
-        ax.plot(truth, color="black", lw=2, label="true")
-        ax.plot(generated, color="tab:orange", ls="--", label="generated (free running)")
-        ax.set_xlabel("step after the end of training")
-        ax.set_title(f"Mackey-Glass τ=17: ESN free-running, MSE {mse:.1e} over {args.generate} steps")
-        ax.legend(loc="lower left")
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        print(f"saved {args.plot}")
+        with figure(args.plot, figsize=(9, 3.5)) as (fig, ax):
+            ax.plot(np.arange(-200, 0), series[args.train - 199:args.train + 1], color="gray", label="teacher forced")
+            ax.plot(truth, color="black", lw=2, label="true")
+            ax.plot(generated, color="tab:orange", ls="--", label="generated (free running)")
+            ax.set_xlabel("step after the end of training")
+            ax.set_title(f"Mackey-Glass τ=17: ESN free-running, MSE {mse:.1e} over {args.generate} steps")
+            ax.legend(loc="lower left")
     return 0
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
+from examples.common import figure, train_step
 
 
 def scaled_rnn_cell(hidden: int, radius: float, rng: np.random.Generator) -> nn.RNNCell:
@@ -59,12 +60,7 @@ def train(clip: float | None, args: argparse.Namespace) -> list[float]:
         for _ in range(args.train_steps):
             x = rng.uniform(-1, 1, (40, 32, 1)).astype(np.float32)
             loss = nn.functional.mse_loss(out(rnn(mg.tensor(x))[0][-1]), x.mean(axis=0))
-            optimizer.zero_grad()
-            loss.backward()
-            if clip:
-                nn.utils.clip_grad_norm_(params, clip)
-            optimizer.step()
-            losses.append(loss.item())
+            losses.append(train_step(optimizer, loss, max_norm=clip))
             if not np.isfinite(losses[-1]):
                 break
     return losses
@@ -100,24 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training, {name}: {ending}")
 
     if args.plot:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-        for name, n in norms.items():
-            left.semilogy(np.arange(args.steps)[::-1], n, label=name)
-        left.set(xlabel="steps back from the loss", ylabel="‖∂L/∂h_t‖", title="gradient reaching earlier steps")
-        left.legend(fontsize=8)
-        for name, losses in runs.items():
-            right.semilogy(np.where(np.isfinite(losses), losses, np.nan), label=name)
-            if not np.isfinite(losses[-1]):
-                right.axvline(len(losses) - 1, color="red", ls=":", label="overflow")
-        right.set(xlabel="SGD step", ylabel="MSE", title=f"tanh RNN, large weights, lr {args.lr}")
-        right.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        print(f"saved {args.plot}")
+        with figure(args.plot, 1, 2, figsize=(10, 3.8)) as (fig, (left, right)):
+            for name, n in norms.items():
+                left.semilogy(np.arange(args.steps)[::-1], n, label=name)
+            left.set(xlabel="steps back from the loss", ylabel="‖∂L/∂h_t‖", title="gradient reaching earlier steps")
+            left.legend(fontsize=8)
+            for name, losses in runs.items():
+                right.semilogy(np.where(np.isfinite(losses), losses, np.nan), label=name)
+                if not np.isfinite(losses[-1]):
+                    right.axvline(len(losses) - 1, color="red", ls=":", label="overflow")
+            right.set(xlabel="SGD step", ylabel="MSE", title=f"tanh RNN, large weights, lr {args.lr}")
+            right.legend(fontsize=8)
     return 0
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
+from examples.common import figure, train_step
 
 WINDOW = 20
 
@@ -78,10 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in tqdm(range(args.epochs), desc=kind, ncols=80, leave=False):
             for rows in nn.batches(np.arange(train_y.shape[0]), batch_size=args.batch_size, rng=rng):
                 loss = nn.functional.mse_loss(model(train_x[:, rows]), train_y[rows])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.item())
+                losses.append(train_step(optimizer, loss))
         with mg.no_grad():
             predicted = model(test_x).data[:, 0]
         mse = float(np.mean((predicted - test_y[:, 0]) ** 2))
@@ -89,23 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{kind:6s}: test MSE {mse:.2e} (noise variance {args.noise ** 2:.1e}), "
               f"{time.perf_counter() - start:.0f} s")
     if args.plot:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6))
-        top.plot(test_y[:200, 0], color="black", lw=2, label="truth")
-        for kind, (_, predicted, mse) in results.items():
-            top.plot(predicted[:200], ls="--", label=f"{kind} (MSE {mse:.1e})")
-        top.set(title="one-step predictions on the test stretch", xlabel="step")
-        top.legend(fontsize=8)
-        for kind, (losses, _, _) in results.items():
-            bottom.semilogy(np.convolve(losses, np.ones(20) / 20, mode="valid"), label=kind)
-        bottom.set(title="training loss (MSE, running mean of 20 batches)", xlabel="batch")
-        bottom.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        print(f"saved {args.plot}")
+        with figure(args.plot, 2, 1, figsize=(9, 6)) as (fig, (top, bottom)):
+            top.plot(test_y[:200, 0], color="black", lw=2, label="truth")
+            for kind, (_, predicted, mse) in results.items():
+                top.plot(predicted[:200], ls="--", label=f"{kind} (MSE {mse:.1e})")
+            top.set(title="one-step predictions on the test stretch", xlabel="step")
+            top.legend(fontsize=8)
+            for kind, (losses, _, _) in results.items():
+                bottom.semilogy(np.convolve(losses, np.ones(20) / 20, mode="valid"), label=kind)
+            bottom.set(title="training loss (MSE, running mean of 20 batches)", xlabel="batch")
+            bottom.legend(fontsize=8)
     return 0
 
 

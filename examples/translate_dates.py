@@ -22,6 +22,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
+from examples.common import figure, train_step
 from examples.dates import make_pairs, split_dates
 from examples.seq2seq_cli import exact_match, translate, translate_mode
 
@@ -111,10 +112,7 @@ def train(args) -> None:
             lengths = src_len_all[rows]
             src = src_all[rows, :lengths.max()]
             loss = model.loss(src, lengths, tgt_in_all[rows], tgt_out_all[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
+            train_step(optimizer, loss, max_norm=5.0)
             schedule.step()
             step += 1
             history["step"].append(step)
@@ -143,39 +141,30 @@ def train(args) -> None:
 
 def plot(history: dict, model, pairs, source, target, prefix: str) -> None:
     """Loss and accuracy curves, and attention heatmaps for a few test dates."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(history["step"], history["loss"], lw=0.8, label="training loss")
-    ax.set_yscale("log")
-    ax.set_xlabel("batch")
-    ax.set_ylabel("cross-entropy")
-    ax2 = ax.twinx()
-    ax2.plot(history["monitor_step"], [100 * a for a in history["accuracy"]], ".-", color="C1",
-             label="held-out exact match (1000-date sample)")
-    ax2.set_ylim(0, 101)
-    ax2.ticklabel_format(axis="y", useOffset=False)
-    ax2.set_ylabel("held-out exact match (%)")
-    fig.legend(loc="center", bbox_to_anchor=(0.55, 0.55))
-    fig.tight_layout()
-    fig.savefig(f"{prefix}_curves.png", dpi=120)
+    with figure(f"{prefix}_curves.png", figsize=(7, 4)) as (fig, ax):
+        ax.plot(history["step"], history["loss"], lw=0.8, label="training loss")
+        ax.set_yscale("log")
+        ax.set_xlabel("batch")
+        ax.set_ylabel("cross-entropy")
+        ax2 = ax.twinx()
+        ax2.plot(history["monitor_step"], [100 * a for a in history["accuracy"]], ".-", color="C1",
+                 label="held-out exact match (1000-date sample)")
+        ax2.set_ylim(0, 101)
+        ax2.ticklabel_format(axis="y", useOffset=False)
+        ax2.set_ylabel("held-out exact match (%)")
+        fig.legend(loc="center", bbox_to_anchor=(0.55, 0.55))
 
     examples = [p[0] for p in pairs[::max(1, len(pairs) // 4)][:4]]  # four different dates
     model.eval()
     src, lengths = encode_sources(examples, source)
     tokens, weights = model.greedy_decode(src, lengths, max_len=ISO_LENGTH + 1)
-    fig, axes = plt.subplots(1, len(examples), figsize=(4.2 * len(examples), 3.6))
-    for ax, text, toks, w, n in zip(axes, examples, tokens, weights, lengths):
-        output = list(target.decode(toks)) + ["<eos>"]
-        ax.imshow(w[:len(output), :n], cmap="viridis", aspect="auto")
-        ax.set_xticks(range(n), list(normalize(text)), fontsize=8)
-        ax.set_yticks(range(len(output)), output, fontsize=8)
-        ax.set_title(normalize(text), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(f"{prefix}_attention.png", dpi=120)
-    print(f"saved {prefix}_curves.png and {prefix}_attention.png")
+    with figure(f"{prefix}_attention.png", 1, len(examples), figsize=(4.2 * len(examples), 3.6)) as (fig, axes):
+        for ax, text, toks, w, n in zip(axes, examples, tokens, weights, lengths):
+            output = list(target.decode(toks)) + ["<eos>"]
+            ax.imshow(w[:len(output), :n], cmap="viridis", aspect="auto")
+            ax.set_xticks(range(n), list(normalize(text)), fontsize=8)
+            ax.set_yticks(range(len(output)), output, fontsize=8)
+            ax.set_title(normalize(text), fontsize=9)
 
 
 def run_translate(args) -> int:

@@ -19,6 +19,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
+from examples.common import figure, train_step
 
 
 def random_tree(leaves: int, rng: np.random.Generator):
@@ -96,27 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         for rows in nn.batches(np.arange(len(train_trees)), batch_size=args.batch_size, rng=rng):
             logits = model([train_trees[i] for i in rows])
             loss = nn.functional.cross_entropy(logits, train_labels[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            train_step(optimizer, loss)
         for name, (trees, labels) in test_sets.items():
             curves[name].append(accuracy(model, trees, labels))
     print(f"{args.train_size} training trees, {args.epochs} epochs in {time.perf_counter() - start:.0f} s")
     for name, acc in curves.items():
         print(f"held-out parity accuracy, unseen trees with {name}: {acc[-1]:.2%}")
     if args.plot:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for name, acc in curves.items():
-            ax.plot(range(1, args.epochs + 1), acc, marker=".", label=f"unseen trees, {name}")
-        ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0.4, 1.02), title="recursive NN: parity of a tree's leaves")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        print(f"saved {args.plot}")
+        with figure(args.plot, figsize=(6, 3.5)) as (fig, ax):
+            for name, acc in curves.items():
+                ax.plot(range(1, args.epochs + 1), acc, marker=".", label=f"unseen trees, {name}")
+            ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0.4, 1.02), title="recursive NN: parity of a tree's leaves")
+            ax.legend()
     return 0
 
 

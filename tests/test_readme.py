@@ -6,8 +6,11 @@ import re
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
-def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+def python_blocks(with_lines: bool = False) -> list:
+    """The ```python blocks; with_lines: (block, the README line it starts on)."""
+    text = README.read_text(encoding="utf-8")
+    blocks = [(m.group(1), text.count("\n", 0, m.start(1))) for m in re.finditer(r"```python\n(.*?)```", text, re.S)]
+    return blocks if with_lines else [block for block, _ in blocks]
 
 
 def test_readme_has_examples():
@@ -16,9 +19,9 @@ def test_readme_has_examples():
 
 def test_readme_examples_run():
     namespace: dict = {}
-    for block in python_blocks():
-        if not block.lstrip().startswith("@primitive"):
-            exec(compile(block, str(README), "exec"), namespace)
+    for block, line in python_blocks(with_lines=True):
+        if not block.lstrip().startswith("@primitive"):  # padded so tracebacks (and inspect) point into README
+            exec(compile("\n" * line + block, str(README), "exec"), namespace)
 
 
 def test_readme_excerpts_match_the_code():
