@@ -23,7 +23,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import train_step
+from examples.common import progress, train_step
 from examples.seq2seq_cli import exact_match, translate, translate_mode
 
 SOURCE_CHARS, TARGET_CHARS = "0123456789+", "0123456789"
@@ -57,7 +57,6 @@ def build_model(config, source: nn.CharVocab, target: nn.CharVocab) -> nn.Seq2Se
 
 
 def train(args) -> None:
-    from tqdm import tqdm
 
     mg.manual_seed(args.seed)
     source, target = nn.CharVocab(SOURCE_CHARS), nn.CharVocab(TARGET_CHARS)
@@ -81,8 +80,8 @@ def train(args) -> None:
     for epoch in range(1, args.epochs + 1):
         model.train()
         start = time.perf_counter()
-        for rows in tqdm(list(nn.batches(np.arange(len(train_pairs)), batch_size=args.batch_size)),
-                         desc=f"epoch {epoch}", leave=False, ncols=80):
+        batches = list(nn.batches(np.arange(len(train_pairs)), batch_size=args.batch_size))
+        for rows in progress(batches, f"epoch {epoch}"):
             lengths = src_len[rows]
             loss = model.loss(src[rows, :lengths.max()], lengths, tgt_in[rows], tgt_out[rows])
             train_step(optimizer, loss, max_norm=5.0)

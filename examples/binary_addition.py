@@ -18,7 +18,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, train_step
+from examples.common import figure, progress, train_step
 
 BITS = 8
 
@@ -62,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default="binary_addition.png", help="PNG of the training curves ('' for none)")
     args = parser.parse_args(argv)
-    from tqdm import tqdm
 
     mg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     optimizer = nn.optim.Adam(model.parameters(), lr=args.lr)
     losses, accuracies = [], []
     start = time.perf_counter()
-    for _ in tqdm(range(args.epochs), desc="training", ncols=80, leave=False):
+    for _ in progress(range(args.epochs), "training"):
         for rows in nn.batches(train, batch_size=args.batch_size, rng=rng):
             x, y = make_batch(a[rows], b[rows])
             loss = nn.functional.cross_entropy(model(x), y)

@@ -22,7 +22,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, train_step
+from examples.common import figure, progress, train_step
 
 
 def load_text() -> str:
@@ -94,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default="char_lm.png", help="PNG of the training curve ('' for none)")
     args = parser.parse_args(argv)
-    from tqdm import tqdm
 
     mg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     for epoch in range(1, args.epochs + 1):
         model.train()
         state = None
-        for begin in tqdm(chunks, desc=f"epoch {epoch}", ncols=80, leave=False):
+        for begin in progress(chunks, f"epoch {epoch}"):
             chunk = train[begin:begin + args.bptt + 1]
             logits, state = model(chunk[:-1], state)
             state = nn.detach_state(state)  # truncated BPTT: carry the state, not its history

@@ -1,12 +1,22 @@
-"""What every training example does the same way: one optimisation step, and saving a figure."""
+"""What the training examples do the same way: a progress bar, one optimisation step, saving a figure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import minigrad as mg
 import nn
+
+
+def progress(iterable: Iterable, description: str) -> Iterable:
+    """A tqdm progress bar over ``iterable`` that disappears when done, or the
+    plain iterable when tqdm (the ``examples`` extra) is not installed."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, desc=description, ncols=80, leave=False)
 
 
 def train_step(optimizer: nn.optim.Optimizer, loss: mg.Tensor, max_norm: float | None = None) -> float:

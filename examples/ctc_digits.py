@@ -22,7 +22,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, train_step
+from examples.common import figure, progress, train_step
 from nn.ctc import ctc_loss, greedy_decode
 
 FEATURES, DIGITS = 16, 10
@@ -130,7 +130,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--plot", default="ctc_digits.png", help="PNG of the posteriors ('' for none)")
     args = parser.parse_args(argv)
-    from tqdm import tqdm
 
     mg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -147,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     for epoch in range(1, args.epochs + 1):
         model.train()
         start = time.perf_counter()
-        for rows in tqdm(list(nn.batches(np.arange(args.train_size), batch_size=args.batch_size)),
-                         desc=f"epoch {epoch}", leave=False, ncols=80):
+        batches = list(nn.batches(np.arange(args.train_size), batch_size=args.batch_size))
+        for rows in progress(batches, f"epoch {epoch}"):
             x, lengths = pad_frames([train_x[i] for i in rows])
             labels = [[d + 1 for d in train_y[i]] for i in rows]
             targets, target_lengths = nn.pad_sequences(labels)

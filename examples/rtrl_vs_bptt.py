@@ -20,6 +20,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
+from examples.common import progress
 from nn.rtrl import rtrl_gradients
 
 
@@ -57,13 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    from tqdm import tqdm
 
     rng = np.random.default_rng(args.seed)
     rows = []
     worst = 0.0
     for hidden in args.hidden:
-        for steps in tqdm(args.lengths, desc=f"H={hidden}", ncols=80, leave=False):
+        for steps in progress(args.lengths, f"H={hidden}"):
             cell = nn.RNNCell(2, hidden, rng=rng).to(np.float64)
             readout = nn.Linear(hidden, 1, rng=rng).to(np.float64)
             x, y = rng.standard_normal((steps, args.batch, 2)), rng.standard_normal((steps, args.batch, 1))

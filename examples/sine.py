@@ -19,7 +19,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, train_step
+from examples.common import figure, progress, train_step
 
 WINDOW = 20
 
@@ -63,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default="sine.png", help="PNG of predictions and losses ('' for none)")
     args = parser.parse_args(argv)
-    from tqdm import tqdm
 
     rng = np.random.default_rng(args.seed)
     series = wave(args.steps + 400, args.noise, rng)
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         optimizer = nn.optim.Adam(model.parameters(), lr=args.lr)
         losses = []
         start = time.perf_counter()
-        for _ in tqdm(range(args.epochs), desc=kind, ncols=80, leave=False):
+        for _ in progress(range(args.epochs), kind):
             for rows in nn.batches(np.arange(train_y.shape[0]), batch_size=args.batch_size, rng=rng):
                 loss = nn.functional.mse_loss(model(train_x[:, rows]), train_y[rows])
                 losses.append(train_step(optimizer, loss))

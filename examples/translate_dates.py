@@ -22,7 +22,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, train_step
+from examples.common import figure, progress, train_step
 from examples.dates import make_pairs, split_dates
 from examples.seq2seq_cli import exact_match, translate, translate_mode
 
@@ -83,7 +83,6 @@ def build_model(args, source: nn.CharVocab, target: nn.CharVocab) -> nn.Seq2Seq:
 
 
 def train(args) -> None:
-    from tqdm import tqdm
 
     mg.manual_seed(args.seed)
     source, target = nn.CharVocab(SOURCE_CHARS), nn.CharVocab(TARGET_CHARS)
@@ -106,18 +105,15 @@ def train(args) -> None:
         tgt_in_all, tgt_out_all = encode_targets([p[1] for p in pairs], target)
         model.train()
         start = time.perf_counter()
-        bar = tqdm(length_buckets(src_len_all, args.batch_size, mg.get_rng()), desc=f"epoch {epoch}", leave=False,
-                   ncols=80)
-        for rows in bar:
+        batches = length_buckets(src_len_all, args.batch_size, mg.get_rng())
+        for rows in progress(batches, f"epoch {epoch}"):
             lengths = src_len_all[rows]
             src = src_all[rows, :lengths.max()]
             loss = model.loss(src, lengths, tgt_in_all[rows], tgt_out_all[rows])
-            train_step(optimizer, loss, max_norm=5.0)
+            history["loss"].append(train_step(optimizer, loss, max_norm=5.0))
             schedule.step()
             step += 1
             history["step"].append(step)
-            history["loss"].append(loss.item())
-            bar.set_postfix(loss=f"{loss.item():.4f}")
             if step % args.monitor_every == 0:  # (evaluation time is not training time)
                 paused = time.perf_counter()
                 history["monitor_step"].append(step)
@@ -126,7 +122,7 @@ def train(args) -> None:
                 start += time.perf_counter() - paused
         trained_seconds += time.perf_counter() - start
         acc = accuracy(model, test_pairs, source, target)
-        print(f"epoch {epoch}: loss {np.mean(history['loss'][-len(bar):]):.4f}, held-out exact match "
+        print(f"epoch {epoch}: loss {np.mean(history['loss'][-len(batches):]):.4f}, held-out exact match "
               f"{acc:.2%} ({round(acc * len(test_pairs))}/{len(test_pairs)}), {trained_seconds:.0f} s of training")
 
     nn.save({"model": model.state_dict(), "config": vars(args)}, args.checkpoint)

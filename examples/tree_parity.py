@@ -19,7 +19,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, train_step
+from examples.common import figure, progress, train_step
 
 
 def random_tree(leaves: int, rng: np.random.Generator):
@@ -82,7 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default="tree_parity.png", help="PNG of the accuracy curves ('' for none)")
     args = parser.parse_args(argv)
-    from tqdm import tqdm
 
     mg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     optimizer = nn.optim.Adam(model.parameters(), lr=args.lr)
     curves: dict[str, list] = {name: [] for name in test_sets}
     start = time.perf_counter()
-    for _ in tqdm(range(args.epochs), desc="training", ncols=80, leave=False):
+    for _ in progress(range(args.epochs), "training"):
         for rows in nn.batches(np.arange(len(train_trees)), batch_size=args.batch_size, rng=rng):
             logits = model([train_trees[i] for i in rows])
             loss = nn.functional.cross_entropy(logits, train_labels[rows])
