@@ -30,3 +30,14 @@ def test_readme_excerpts_match_the_code():
     assert excerpts
     for block in excerpts:
         assert block.strip() in ops
+
+
+def test_quick_start_is_the_two_commands_and_ci_runs_the_second():
+    text = README.read_text(encoding="utf-8")
+    quick_start = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"^ *(python3 -m venv .*)$", quick_start, flags=re.M)
+    assert len(commands) == 2
+    assert '".[examples]"' in commands[0] and commands[0].endswith("-m examples.translate_dates")
+    assert '".[test]"' in commands[1] and commands[1].endswith("-m pytest")
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert f"TEST_COMMAND='{commands[1]}'" in ci
