@@ -15,6 +15,8 @@ import numpy as np
 
 import minigrad as mg
 
+from .layers import _check_positive
+
 
 class EchoStateNetwork:
     """``esn.fit(u, y)`` then ``esn.predict(u)`` or ``esn.generate(steps)``
@@ -24,9 +26,8 @@ class EchoStateNetwork:
     def __init__(self, input_size: int, reservoir_size: int = 500, output_size: int | None = None,
                  spectral_radius: float = 1.25, leak: float = 0.3, input_scaling: float = 1.0,
                  ridge: float = 1e-8, rng: np.random.Generator | None = None):
-        for name, value in (("input_size", input_size), ("reservoir_size", reservoir_size)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        input_size, reservoir_size = _check_positive("input_size", input_size), _check_positive(
+            "reservoir_size", reservoir_size)
         if not 0 < leak <= 1:
             raise ValueError(f"leak must be in (0, 1], got {leak!r}")
         if spectral_radius <= 0 or ridge < 0:

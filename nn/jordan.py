@@ -15,7 +15,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import init
-from .layers import _check_positive, _empty
+from .layers import _check_positive, _empty, _time_major
 from .module import Module
 
 _ACTIVATIONS = {None: lambda y: y, "tanh": mg.tanh, "sigmoid": mg.sigmoid}
@@ -47,12 +47,7 @@ class Jordan(Module):
             f", output_activation={self.output_activation!r}" if self.output_activation else "")
 
     def forward(self, x: Tensor, y0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        x = x if isinstance(x, Tensor) else Tensor(x)
-        if x.ndim != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(f"Jordan: input must be (T, B, {self.input_size}) (batch_first: (B, T, ·)), "
-                             f"got shape {x.shape}")
-        if self.batch_first:
-            x = x.transpose(1, 0, 2)
+        x = _time_major("Jordan", x, self.input_size, self.batch_first)
         steps, batch, _ = x.shape
         if y0 is None:
             y = Tensor(np.zeros((batch, self.output_size), dtype=x.dtype))

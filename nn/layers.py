@@ -21,6 +21,15 @@ def _check_positive(name: str, value) -> int:
     return int(value)
 
 
+def _time_major(layer: str, x, features: int, batch_first: bool) -> Tensor:
+    """x as a (T, B, features) Tensor, checked: for layers over sequences that
+    take (T, B, ·), or (B, T, ·) with batch_first."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.ndim != 3 or x.shape[-1] != features:
+        raise ValueError(f"{layer}: input must be (T, B, {features}) (batch_first: (B, T, ·)), got shape {x.shape}")
+    return x.transpose(1, 0, 2) if batch_first else x
+
+
 def _empty(*shape: int) -> Parameter:
     return Parameter(np.zeros(shape, dtype=mg.get_default_dtype()))
 

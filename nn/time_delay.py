@@ -19,7 +19,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import init
-from .layers import _check_positive, _empty
+from .layers import _check_positive, _empty, _time_major
 from .module import Module
 
 
@@ -45,12 +45,7 @@ class TimeDelay(Module):
         return f"{self.in_features}, {self.out_features}, kernel_size={self.kernel_size}, dilation={self.dilation}"
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x if isinstance(x, Tensor) else Tensor(x)
-        if x.ndim != 3 or x.shape[-1] != self.in_features:
-            raise ValueError(f"TimeDelay: input must be (T, B, {self.in_features}) (batch_first: (B, T, ·)), "
-                             f"got shape {x.shape}")
-        if self.batch_first:
-            x = x.transpose(1, 0, 2)
+        x = _time_major("TimeDelay", x, self.in_features, self.batch_first)
         span = (self.kernel_size - 1) * self.dilation
         steps = x.shape[0] - span
         if steps < 1:
