@@ -50,6 +50,7 @@ from .ops import (
                   where,
 )
 from .random import get_rng, manual_seed
+from .scan import scan
 from .tensor import Tensor, get_default_dtype, set_default_dtype  # first: the other modules build on it
 
 __version__ = "0.1.0"
@@ -58,7 +59,7 @@ __all__ = [
     "Tensor", "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange",
     "set_default_dtype", "get_default_dtype", "manual_seed", "get_rng",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
-    "grad", "value_and_grad", "Function", "Context", "gradcheck", "gradgradcheck", "GradcheckError", "to_dot",
+    "grad", "value_and_grad", "scan", "Function", "Context", "gradcheck", "gradgradcheck", "GradcheckError", "to_dot",
     "add", "addcmul", "addmm", "sub", "mul", "truediv", "neg", "pow", "matmul", "exp", "log", "sqrt", "tanh",
     "sigmoid", "relu",
     "abs", "maximum", "minimum", "clip", "sum", "mean", "max", "min", "reshape", "transpose", "swapaxes",

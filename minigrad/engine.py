@@ -35,10 +35,12 @@ from .tensor import Tensor
 
 
 class _Mode:
-    """Global switches: is recording on, is anomaly detection on."""
+    """Global switches: is recording on, is anomaly detection on, and the
+    list that logs every primitive call while ``scan`` traces a step."""
 
     grad_enabled = True
     anomaly = False
+    tracer: list | None = None
 
 
 _mode = _Mode()
@@ -149,11 +151,14 @@ def unbroadcast(grad, shape: tuple):
 
 
 def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: bool = False,
-             create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> list | None:
+             create_graph: bool = False, inputs: Sequence[Tensor] | None = None,
+             stop_at_inputs: bool = False) -> list | None:
     """The reverse sweep. With ``inputs=None`` gradients are added into the
     ``.grad`` of leaves (and of interior tensors that called retain_grad);
     otherwise nothing's ``.grad`` changes and the gradients of ``inputs`` are
-    returned (None for an input the roots do not depend on)."""
+    returned (None for an input the roots do not depend on). With
+    ``stop_at_inputs`` the sweep goes no further than the inputs: it gives
+    the partial derivatives, as if the inputs were independent leaves."""
     pending: dict[Node, list] = {}  # node -> summed gradient of each of its outputs
     heap: list = []  # (-seq, node): the node with the highest sequence number pops first
     leaves: dict[int, list] = {}  # id(leaf) -> [leaf, summed gradient, is that sum our own buffer]
@@ -190,6 +195,8 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
             grads = pending.pop(node)
             if wanted or node.retained:
                 _capture(node, grads, wanted, captured, inputs is None)
+                if stop_at_inputs and any((node, index) in wanted for index in range(node.n_out)):
+                    continue
             if node.vjps is None:
                 raise RuntimeError(
                     f"backward through '{node.name}' a second time: its saved values were freed by "

@@ -83,13 +83,21 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple = False, sav
                 op_vjps = fixed_vjps
             if type(out) is not np.ndarray and type(out) is not tuple:
                 out = np.asarray(out)  # NumPy gives scalars for 0-d results; a Tensor holds an ndarray
+            op_saves = saves + tuple(range(len(args))) if save_inputs is True else saves
             if _mode.grad_enabled:
                 for x in args:
                     if x.requires_grad:
-                        if save_inputs is True:
-                            return record(op_name, args, out, op_vjps, saves + tuple(range(len(args))), arrays)
-                        return record(op_name, args, out, op_vjps, saves, arrays)
-            return tuple(map(Tensor._make, out)) if type(out) is tuple else Tensor._make(out)
+                        result = record(op_name, args, out, op_vjps, op_saves, arrays)
+                        break
+                else:
+                    result = None
+            else:
+                result = None
+            if result is None:
+                result = tuple(map(Tensor._make, out)) if type(out) is tuple else Tensor._make(out)
+            if _mode.tracer is not None:  # scan is tracing a step: log how to replay this call
+                _mode.tracer.append((forward, settings, op_vjps, fixed_vjps is not None, op_saves, args, result))
+            return result
 
         return op
 
@@ -205,8 +213,11 @@ def tanh(x):
 @primitive(save_output=True, vjps=lambda g, y: g * y * (1 - y))
 def sigmoid(x):
     """y = 1 / (1 + e⁻ˣ);  x̄ = ȳ·y·(1 − y)"""
+    y = np.asarray(np.negative(x, dtype=x.dtype if x.dtype.kind == "f" else np.float64))  # (0-d: an array too)
     with np.errstate(over="ignore"):  # e⁻ˣ overflows to inf for very negative x, and 1/inf = 0 is exact
-        return np.reciprocal(1 + np.exp(-x))
+        np.exp(y, out=y)
+    y += 1
+    return np.reciprocal(y, out=y)  # (in place: one array instead of four)
 
 
 @primitive(save_output=True, vjps=lambda g, y: g * (_data(y) > 0))
@@ -403,13 +414,16 @@ def _plain_index(index: Any) -> Any:
 
 
 def _repeat_free(index: Any) -> bool:
-    """True when no element can be picked twice (ints, slices, None, ..., bool masks)."""
+    """True when no element can be picked twice: ints, slices, None, ..., bool
+    masks, and at most one integer array, without repeated values (a permutation)."""
     parts = index if isinstance(index, tuple) else (index,)
-    return builtins.all(not isinstance(p, np.ndarray) or p.dtype == bool for p in parts)
+    arrays = [p for p in parts if isinstance(p, np.ndarray) and p.dtype != bool]
+    return not arrays or (len(arrays) == 1 and np.unique(arrays[0]).size == arrays[0].size)
 
 
 def getitem(x, index: Any):
-    """y = x[index] (basic or integer-array indexing);  x̄ = ȳ added into zeros at index (np.add.at)"""
+    """y = x[index] (basic or integer-array indexing);  x̄ = ȳ added into zeros at index
+    (np.add.at, or plain assignment when nothing is picked twice)"""
     return _getitem(x, index=_plain_index(index))
 
 

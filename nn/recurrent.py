@@ -119,10 +119,10 @@ def _prepare(params: dict, cell: _CellType) -> dict:
     blocks in the cell's computing order."""
     hidden = params["weight_hh"].shape[1]
 
+    rows = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in cell.order]) if cell.order else None
+
     def reorder(w: Tensor) -> Tensor:
-        if not cell.order:
-            return w
-        return mg.concat([w[k * hidden:(k + 1) * hidden] for k in cell.order], axis=0)
+        return w if rows is None else w[rows]  # the gate blocks permuted: one op
 
     weights = {"input": reorder(params["weight_ih"]).T, "recurrent": reorder(params["weight_hh"]).T}
     if "bias_ih" in params:
@@ -275,23 +275,23 @@ class _Recurrent(Module):
             x = x.transpose(1, 0, 2)
         return x, (final_states if self.cell.states > 1 else final_states[0])
 
-    def _run_direction(self, x: Tensor, state: list, weights: dict, masks: list | None, active: int,
+    def _run_direction(self, x: Tensor, state: list, weights: dict, masks: Tensor | None, active: int,
                        reverse: bool) -> tuple[Tensor, tuple]:
-        """One layer in one direction over the first ``active`` steps."""
-        projected = mg.unbind(_project(x[:active] if active < x.shape[0] else x, weights), axis=0)
-        order = range(active - 1, -1, -1) if reverse else range(active)
+        """One layer in one direction over the first ``active`` steps, as one
+        ``mg.scan``: the step is traced once and replayed on arrays."""
+        projected = _project(x[:active] if active < x.shape[0] else x, weights)
         settings = self._step_settings()
-        state = tuple(state)
-        outputs: list = [None] * active
-        for t in order:
-            new = self.cell.step(projected[t], state, weights, **settings)
-            if masks is None or masks[t] is None:
-                state = new
-                outputs[t] = new[0]
-            else:  # ended sequences keep their state and output 0
-                state = tuple(mg.where(masks[t], n, s) for n, s in zip(new, state))
-                outputs[t] = mg.where(masks[t], new[0], 0.0)
-        return mg.stack(outputs, axis=0), state
+
+        def step(state: tuple, inputs: tuple) -> tuple:
+            new = self.cell.step(inputs[0], state, weights, **settings)
+            if masks is None:
+                return new, new[0]
+            inside = inputs[1]  # ended sequences keep their state and output 0
+            return tuple(mg.where(inside, n, s) for n, s in zip(new, state)), mg.where(inside, new[0], 0.0)
+
+        outputs, state = mg.scan(step, tuple(state), (projected,) if masks is None else (projected, masks),
+                                 reverse=reverse)
+        return outputs, state
 
     def _initial_states(self, h0, batch: int, unbatched: bool, dtype) -> tuple:
         """h0 as a tuple of (num_layers·D, B, H) tensors (zeros if None), checked."""
@@ -314,10 +314,10 @@ class _Recurrent(Module):
         return tuple(states)
 
     @staticmethod
-    def _length_masks(lengths, steps: int, batch: int) -> tuple[list | None, int]:
-        """Per-step (B, 1) masks "step t is inside sequence b" (None at steps
-        inside every sequence), and how many steps any sequence reaches. No
-        masks at all when every sequence is full length."""
+    def _length_masks(lengths, steps: int, batch: int) -> tuple[Tensor | None, int]:
+        """The (active, B, 1) mask "step t is inside sequence b", and how many
+        steps any sequence reaches (``active``). No mask when every sequence
+        is full length."""
         if lengths is None:
             return None, steps
         lengths = lengths.data if isinstance(lengths, Tensor) else np.asarray(lengths)
@@ -331,8 +331,8 @@ class _Recurrent(Module):
                              f"{lengths.min()} to {lengths.max()}")
         if (lengths == steps).all():
             return None, steps
-        active, shortest = int(lengths.max()), int(lengths.min())
-        return [None if t < shortest else (t < lengths)[:, None] for t in range(active)], active
+        active = int(lengths.max())
+        return Tensor(np.arange(active)[:, None, None] < lengths[None, :, None]), active
 
 
 def _dropout(x: Tensor, p: float, rng: np.random.Generator | None) -> Tensor:

@@ -152,6 +152,12 @@ def test_getitem_basic_and_integer_arrays_with_repeats(data):
     counts = np.bincount(rows, minlength=4)
     t[rows].sum().backward()
     np.testing.assert_array_equal(t.grad.data, np.repeat(counts[:, None], 3, axis=1))
+    perm = np.array(data.draw(st.permutations(range(4))))  # no repeats: the transpose is a plain scatter
+    check(lambda t: t[perm], t)
+    g = np.arange(12.0).reshape(4, 3)
+    t.grad = None
+    (t[perm] * g).sum().backward()
+    np.testing.assert_array_equal(t.grad.data[perm], g)
 
 
 @given(data=st.data())

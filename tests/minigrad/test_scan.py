@@ -1,0 +1,153 @@
+"""scan: the same values and gradients as the Python loop it replaces, to every order."""
+
+import gc
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad as mg
+
+scan_module = sys.modules["minigrad.scan"]  # (mg.scan is the function)
+
+
+def unrolled(step, carry, xs, reverse=False):
+    """The loop scan replaces, op by op on the tape."""
+    steps = xs[0].shape[0]
+    return scan_module._unrolled(step, tuple(carry), tuple(xs), range(steps - 1, -1, -1) if reverse else range(steps))
+
+
+def gated_cell(w, u, b, peep):
+    """A step exercising what cells do: matmuls with closed-over weights, a
+    weight sliced and transposed inside the step (invariant ops), a
+    multi-output split, broadcasting against a vector, and a mask slice."""
+    hidden = u.shape[1]
+
+    def step(carry, inputs):
+        h, c = carry
+        x, inside = inputs
+        pre = mg.addmm(x @ w, h, u.T) + b
+        gate, cand = mg.split(pre, [hidden, hidden], axis=-1)
+        gate = mg.sigmoid(gate + peep[0] * c)
+        new_c = mg.addcmul(gate * c, 1 - gate, mg.tanh(cand))
+        new_h = mg.tanh(new_c) * gate
+        return (mg.where(inside, new_h, h), mg.where(inside, new_c, c)), mg.where(inside, new_h, 0.0)
+
+    return step
+
+
+def make(rng, steps, batch, features, hidden, dtype=np.float64):
+    def t(*shape, grad=True):
+        return mg.Tensor(rng.standard_normal(shape).astype(dtype) * 0.5, requires_grad=grad)
+
+    lengths = rng.integers(1, steps + 1, batch)
+    inside = mg.Tensor(np.arange(steps)[:, None, None] < lengths[None, :, None])
+    params = dict(w=t(features, 2 * hidden), u=t(2 * hidden, hidden), b=t(2 * hidden), peep=t(2, hidden))
+    return t(steps, batch, features), (t(batch, hidden), t(batch, hidden)), inside, params
+
+
+@given(steps=st.integers(1, 6), batch=st.integers(1, 3), features=st.integers(1, 3), hidden=st.integers(1, 3),
+       reverse=st.booleans(), seed=st.integers(0, 2**16))
+def test_values_and_gradients_equal_the_python_loop(steps, batch, features, hidden, reverse, seed):
+    x, carry, inside, params = make(np.random.default_rng(seed), steps, batch, features, hidden)
+    step = gated_cell(**params)
+    leaves = [x, *carry, *params.values()]
+    results = []
+    for run in (mg.scan, unrolled):
+        ys, (h, c) = run(step, carry, (x, inside), reverse=reverse)
+        loss = (ys * ys).sum() + (h * c).sum() * 0.5
+        results.append((ys.data, h.data, c.data, mg.grad(loss, leaves)))
+    (ys, h, c, grads), (ys_ref, h_ref, c_ref, grads_ref) = results
+    np.testing.assert_array_equal(ys, ys_ref)
+    np.testing.assert_array_equal(h, h_ref)
+    for g, g_ref in zip(grads, grads_ref):
+        np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-10, atol=1e-12)
+
+
+@given(steps=st.integers(1, 4), batch=st.integers(1, 2), reverse=st.booleans(), seed=st.integers(0, 2**16))
+def test_gradcheck_and_gradgradcheck(steps, batch, reverse, seed):
+    x, carry, inside, params = make(np.random.default_rng(seed), steps, batch, 2, 2)
+
+    def fn(x, h0, c0, w, u, b, peep):
+        ys, (h, c) = mg.scan(gated_cell(w, u, b, peep), (h0, c0), (x, inside), reverse=reverse)
+        return ys.sum(axis=0) + h * c
+
+    inputs = [x, *carry, *params.values()]
+    assert mg.gradcheck(fn, inputs)
+    assert mg.gradgradcheck(fn, inputs)
+
+
+def test_gradients_through_the_carry_only_and_constant_inputs():
+    """h0 requires grad but x and the weights do not (and the other way round)."""
+    rng = np.random.default_rng(0)
+    x, (h0, c0), inside, params = make(rng, 5, 2, 3, 2)
+    for name in ("w", "u", "b", "peep"):
+        params[name].requires_grad = False
+    x.requires_grad = c0.requires_grad = False
+    step = gated_cell(**params)
+    for run in (mg.scan, unrolled):
+        ys, (h, _) = run(step, (h0, c0), (x, inside))
+        (g,) = mg.grad(ys.sum() + h.sum(), [h0])
+        if run is mg.scan:
+            first = g.data
+    np.testing.assert_allclose(first, g.data, rtol=1e-12)
+
+
+def test_the_weight_gradient_is_batched_over_many_steps():
+    """More steps than one chunk of rows: the chunked VJPs add up to the loop's."""
+    rng = np.random.default_rng(1)
+    x, carry, inside, params = make(rng, 3 * scan_module.CHUNK_ROWS + 5, 1, 2, 3)
+    step = gated_cell(**params)
+    grads = []
+    for run in (mg.scan, unrolled):
+        ys, _ = run(step, carry, (x, inside))
+        grads.append(mg.grad(ys.sum(), [params["u"], params["peep"]]))
+    for g, g_ref in zip(*grads):
+        np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-10)
+
+
+def test_retain_graph_replays_the_forward_for_a_second_backward():
+    x, carry, inside, params = make(np.random.default_rng(2), 4, 2, 2, 2)
+    ys, _ = mg.scan(gated_cell(**params), carry, (x, inside))
+    loss = (ys * ys).sum()
+    loss.backward(retain_graph=True)
+    first = params["u"].grad.data.copy()
+    loss.backward()
+    np.testing.assert_allclose(params["u"].grad.data, 2 * first, rtol=1e-12)
+
+
+def test_no_grad_runs_the_loop_without_recording():
+    x, carry, inside, params = make(np.random.default_rng(3), 4, 2, 2, 2)
+    step = gated_cell(**params)
+    with mg.no_grad():
+        ys, (h, _) = mg.scan(step, carry, (x, inside))
+    assert not ys.requires_grad and not h.requires_grad
+    np.testing.assert_array_equal(ys.data, unrolled(step, carry, (x, inside))[0].data)
+
+
+def test_one_node_on_the_tape_and_nothing_left_after_backward():
+    x, carry, inside, params = make(np.random.default_rng(4), 50, 2, 2, 2)
+    ys, (h, _) = mg.scan(gated_cell(**params), carry, (x, inside))
+    assert ys._node.name == "scan" and h._node is ys._node
+    node = ys._node
+    ys.sum().backward()
+    assert node.vjps is None and node.saved is None  # the frames went with the closures
+    del ys, h, node
+    gc.collect()
+
+
+def test_bad_calls_are_explained():
+    x, carry, inside, params = make(np.random.default_rng(5), 3, 2, 2, 2)
+    step = gated_cell(**params)
+    with pytest.raises(TypeError, match="carry and xs must be Tensors"):
+        mg.scan(step, (np.zeros((2, 2)),), (x,))
+    with pytest.raises(ValueError, match="same number"):
+        mg.scan(step, carry, (x, inside[:2]))
+    with pytest.raises(ValueError, match="carry\\[0\\] goes in as"):
+        mg.scan(lambda carry, inputs: ((carry[0][:1], carry[1]), carry[0]), carry, (x,))
+    with pytest.raises(ValueError, match="batch"):  # a step that mixes the rows
+        mg.scan(lambda carry, inputs: ((carry[0], carry[1]), carry[0].sum(axis=0, keepdims=True)), carry, (x,))
+    with pytest.raises(ValueError, match="must return \\(carry, y\\)"):
+        mg.scan(lambda carry, inputs: carry, carry, (x,))
