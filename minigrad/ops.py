@@ -418,7 +418,10 @@ def _repeat_free(index: Any) -> bool:
     masks, and at most one integer array, without repeated values (a permutation)."""
     parts = index if isinstance(index, tuple) else (index,)
     arrays = [p for p in parts if isinstance(p, np.ndarray) and p.dtype != bool]
-    return not arrays or (len(arrays) == 1 and np.unique(arrays[0]).size == arrays[0].size)
+    if len(arrays) != 1:
+        return not arrays
+    ordered = np.sort(arrays[0], axis=None)
+    return bool((ordered[1:] != ordered[:-1]).all())
 
 
 def getitem(x, index: Any):
@@ -459,6 +462,8 @@ def _along(axis: int, ndim: int, index) -> tuple:
 
 def concat(tensors: Sequence, axis: int = 0):
     """y = [x₁ x₂ …] along ``axis``;  x̄ᵢ = ȳ's matching slice"""
+    if not builtins.any(isinstance(x, Tensor) for x in tensors):  # arrays (split's VJP in a plain backward)
+        return np.concatenate(tensors, axis=axis)
     return _concat(*tensors, axis=axis)
 
 
@@ -473,6 +478,8 @@ def _concat(*xs, axis):
 
 def stack(tensors: Sequence, axis: int = 0):
     """y = the xᵢ stacked along a new ``axis``;  x̄ᵢ = ȳ's i-th slice along it"""
+    if not builtins.any(isinstance(x, Tensor) for x in tensors):  # arrays (unbind's VJP in a plain backward)
+        return np.stack(tensors, axis=axis)
     return _stack(*tensors, axis=axis)
 
 

@@ -39,6 +39,7 @@ differentiates that, so gradients of gradients are exact.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 
 import numpy as np
 
@@ -110,6 +111,15 @@ def _retraced_vjp(step: Callable, carry: tuple, xs: tuple, order: range, inputs:
         pairs = [(out, gi) for out, gi in zip((ys, *final), g) if gi is not None and out.requires_grad]
         return backward([out for out, _ in pairs], [gi for _, gi in pairs], retain_graph=True,
                         create_graph=True, inputs=inputs, stop_at_inputs=True)
+
+
+def _getter(slots: list) -> Callable[[list], tuple]:
+    """values -> the tuple of values at ``slots`` (operator.itemgetter, which
+    gives a bare value for a single slot, wrapped to always give a tuple)."""
+    if len(slots) == 1:
+        (slot,) = slots
+        return lambda values: (values[slot],)
+    return itemgetter(*slots) if slots else (lambda values: ())
 
 
 class _Instruction:
@@ -221,7 +231,8 @@ class _Program:
         trace's frame and VJPs, used for the first step instead of running it."""
         frames: list = [None] * len(order)
         closures: list = [None] * len(order)
-        plan = [(ins.forward, ins.args, ins.settings, ins.vjps is None, ins.multi, ins.outs) for ins in self.steps]
+        plan = [(ins.forward, _getter(ins.args), ins.settings, ins.vjps is None, ins.multi, ins.outs)
+                for ins in self.steps]
         previous = None
         for t in order:
             if first is not None and t == order[0]:
@@ -233,8 +244,8 @@ class _Program:
                 for s, x in zip(self.x_in, xs):
                     values[s] = x[t]
                 made = []
-                for forward, args, settings, returns_vjps, multi, outs in plan:
-                    arrays = [values[s] for s in args]
+                for forward, take_args, settings, returns_vjps, multi, outs in plan:
+                    arrays = take_args(values)
                     out = forward(*arrays, **settings) if settings else forward(*arrays)
                     if returns_vjps:
                         out, vjps = out
@@ -262,7 +273,7 @@ class _Program:
         invariant_grads: list = [None] * len(self.template)
         pending: dict[tuple, list] = {}  # (instruction, argument) -> per-step (ḡ, saved) for one batched VJP
         chunk = max(1, CHUNK_ROWS // self.rows)
-        plan = [(k, ins.outs[0], ins.outs if ins.multi else None, ins.vjps, ins.saved,
+        plan = [(k, ins.outs[0], ins.outs if ins.multi else None, ins.vjps, _getter(ins.saved),
                  [(j, s, batched, *shapes[s], self.varies[s]) for j, s, batched in ins.grad_args])
                 for k, ins in reversed(list(enumerate(self.steps)))]
         for done, t in enumerate(reversed(order)):
@@ -274,7 +285,7 @@ class _Program:
             if g_ys is not None:
                 s = self.y_slot
                 grads[s] = g_ys[t] if grads[s] is None else grads[s] + g_ys[t]
-            for k, out, outs, fixed, saved_slots, grad_args in plan:
+            for k, out, outs, fixed, take_saved, grad_args in plan:
                 if outs is None:
                     g_out = grads[out]
                     if g_out is None:
@@ -283,7 +294,7 @@ class _Program:
                     g_out = tuple([grads[s] for s in outs])
                     if all(gi is None for gi in g_out):
                         continue
-                saved = [values[s] for s in saved_slots]
+                saved = take_saved(values)
                 vjps = fixed or made[k]
                 for j, s, batched, shape, dtype, varies in grad_args:
                     if batched:

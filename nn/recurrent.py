@@ -18,6 +18,7 @@ until then.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -119,7 +120,7 @@ def _prepare(params: dict, cell: _CellType) -> dict:
     blocks in the cell's computing order."""
     hidden = params["weight_hh"].shape[1]
 
-    rows = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in cell.order]) if cell.order else None
+    rows = _gate_rows(cell.order, hidden) if cell.order else None
 
     def reorder(w: Tensor) -> Tensor:
         return w if rows is None else w[rows]  # the gate blocks permuted: one op
@@ -133,6 +134,14 @@ def _prepare(params: dict, cell: _CellType) -> dict:
     if "weight_peep" in params:
         weights["weight_peep"] = params["weight_peep"]
     return weights
+
+
+@functools.lru_cache(maxsize=64)
+def _gate_rows(order: tuple, hidden: int) -> np.ndarray:
+    """The rows of a gate-stacked weight, block ``order[0]`` first, then ``order[1]``..."""
+    rows = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in order])
+    rows.flags.writeable = False  # shared by every call
+    return rows
 
 
 def _project(x: Tensor, weights: dict) -> Tensor:
