@@ -66,9 +66,8 @@ def scan(step: Callable, carry: Sequence[Tensor], xs: Sequence[Tensor], reverse:
     if not any(x.requires_grad for x in inputs):
         return _unrolled(step, carry, xs, order)
     carry_arrays, x_arrays = [c.data for c in carry], [x.data for x in xs]
-    frames, closures = program.run(carry_arrays, x_arrays, order, program.first)
+    ys, frames, closures = program.run(carry_arrays, x_arrays, order, program.first)
     program.first = None
-    ys = np.stack([frames[t][program.y_slot] for t in range(len(order))])
     final = tuple(frames[order[-1]][s] for s in program.carry_out)
     memo: dict = {"tape": (frames, closures)}
     del frames, closures
@@ -79,7 +78,7 @@ def scan(step: Callable, carry: Sequence[Tensor], xs: Sequence[Tensor], reverse:
             if any(isinstance(gi, Tensor) for gi in g):  # create_graph: differentiate the loop on the tape
                 memo["grads"] = _retraced_vjp(step, carry, xs, order, inputs, g)
             else:  # the backward consumes the frames; a second one (retain_graph) replays the forward
-                tape = memo.pop("tape", None) or program.run(carry_arrays, x_arrays, order)
+                tape = memo.pop("tape", None) or program.run(carry_arrays, x_arrays, order)[1:]
                 memo["grads"] = program.backward(*tape, order, g, wanted)
             memo["g"] = g
         return memo["grads"][i]
@@ -225,10 +224,14 @@ class _Program:
         self.first = (self.template, [ins.trace_vjps for ins in self.steps])  # the first step's frame: the trace's
         self.template = [None if self.varies[s] else value for s, value in enumerate(self.template)]
 
-    def run(self, carry: list, xs: list, order: range, first: tuple | None = None) -> tuple[list, list]:
-        """Every step's frame (the slot values its backward needs) and the VJPs
-        its ops returned, from the carry's and xs' arrays. ``first`` is the
-        trace's frame and VJPs, used for the first step instead of running it."""
+    def run(self, carry: list, xs: list, order: range, first: tuple | None = None) -> tuple[np.ndarray, list, list]:
+        """The stacked ys, every step's frame (the slot values its backward
+        needs) and the VJPs its ops returned, from the carry's and xs' arrays.
+        ``first`` is the trace's frame and VJPs, used for the first step
+        instead of running it. Each y is copied into the stacked ys as soon as
+        it is made and the frame keeps that copy, so ys cost no extra memory."""
+        y_shape, y_dtype = self.shapes[self.y_slot]
+        ys = np.empty((len(order), *y_shape), y_dtype)
         frames: list = [None] * len(order)
         closures: list = [None] * len(order)
         plan = [(ins.forward, _getter(ins.args), ins.settings, ins.vjps is None, ins.multi, ins.outs)
@@ -259,10 +262,12 @@ class _Program:
                         values[outs[0]] = out
                 for outs, whole in self.whole:
                     values[whole] = tuple(values[s] for s in outs)
+            ys[t] = values[self.y_slot]
+            values[self.y_slot] = ys[t]
             for s in self.dropped:
                 values[s] = None
             frames[t], closures[t], previous = values, made, values
-        return frames, closures
+        return ys, frames, closures
 
     def backward(self, frames: list, closures: list, order: range, g: tuple, wanted: list) -> list:
         """The scan node's input gradients (carry, xs, captured) for its output
