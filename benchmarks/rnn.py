@@ -9,12 +9,23 @@ backward is seeded with G, so no loss ops are added on either side), float32,
 best of several interleaved runs. Memory: tracemalloc peak of one forward +
 backward.
 
-    python -m benchmarks.rnn [--repeats R] [--sizes T,B,I,H ...]
+Page faults. Both sides free everything at the end of a call, and glibc
+then often hands the top of its heap back to the kernel, so the next call
+page-faults it in again (~1.4 µs per 4 KiB page on our VM). How much, for
+whom, depends on glibc's heuristics and on what the other side did just
+before -- it swings single ratios by 10-20 %. ``--keep-heap`` re-runs the
+benchmark with glibc told to keep its heap (MALLOC_TRIM_THRESHOLD_,
+MALLOC_TOP_PAD_; see mallopt(3)), for both sides: the ratio of the
+computation alone. The README reports both.
+
+    python -m benchmarks.rnn [--repeats R] [--sizes T,B,I,H ...] [--keep-heap]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 import tracemalloc
 
@@ -173,7 +184,12 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
     parser.add_argument("--sizes", nargs="+", default=[",".join(map(str, s)) for s in SIZES],
                         help="T,B,I,H sizes to time")
+    parser.add_argument("--keep-heap", action="store_true",
+                        help="run with glibc keeping its heap between calls (no page faults; see above)")
     args = parser.parse_args()
+    if args.keep_heap and "MALLOC_TOP_PAD_" not in os.environ:
+        heap = {"MALLOC_TRIM_THRESHOLD_": str(2**31), "MALLOC_TOP_PAD_": str(2**28)}
+        os.execve(sys.executable, [sys.executable, "-m", "benchmarks.rnn", *sys.argv[1:]], {**os.environ, **heap})
     sizes = [tuple(int(v) for v in s.split(",")) for s in args.sizes]
 
     rows = []
@@ -204,7 +220,8 @@ def main() -> None:
                           f"(target <= {MEMORY_TARGET[kind][1]}x)")
             rows.append([kind, "x".join(map(str, size)), f"{ours_best * 1e3:.1f}", f"{ref_best * 1e3:.1f}",
                          f"{ratio:.2f}", f"<= {target}" if target else "", memory])
-    print("forward + backward, float32 (gradients checked against the references in float64 first)")
+    heap = ", glibc keeping its heap" if "MALLOC_TOP_PAD_" in os.environ else ""
+    print(f"forward + backward, float32{heap} (gradients checked against the references in float64 first)")
     header = ["layer", "T x B x I x H", "minigrad ms", "numpy ms", "ratio", "target", "peak memory (minigrad / numpy)"]
     print(table(header, rows))
 

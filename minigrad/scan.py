@@ -14,23 +14,29 @@ gets a numbered slot. The other steps replay the log on bare arrays -- no
 Tensors, no Nodes -- keeping per step only the values the VJPs need. The
 backward replays the log backwards, step by step, calling the very VJPs the
 tape would call, and lets go of each step's values once it is done with them
-(a second backward, with ``retain_graph``, replays the forward again). Two
-more savings:
+(a second backward, with ``retain_graph``, replays the forward again). The
+log's ops fall in three kinds, by what their arguments depend on:
 
-- an op whose arguments do not change over the loop (a weight the step closes
-  over, a slice of it) is *invariant*: it runs once, not T times;
-- the gradient of an invariant that a per-step op uses (W in ``h @ W``) is
-  not summed step by step: its VJP runs on many steps' values stacked along
-  axis 0 (``CHUNK_ROWS`` rows at a time) -- for W a few large products Hᵀ·Ḡ
-  instead of T small ones. This is why the contract says what it says.
+- *invariant* -- only what the step closes over (a weight, a slice of it):
+  run once, not T times;
+- *hoisted* -- the slices ``x_t`` but not the carry (the input projection
+  ``x_t @ W_ih + b``): run once on all steps' rows stacked (T·B rows), so
+  T small products become one large one; its VJPs run once the same way;
+- *per step* -- everything that depends on the carry. The gradient of an
+  invariant such a op uses (W in ``h @ W``) is not summed step by step
+  either: its VJP runs on many steps' values stacked along axis 0
+  (``CHUNK_ROWS`` rows at a time) -- a few large products Hᵀ·Ḡ instead of
+  T small ones.
 
-The contract (every recurrent cell keeps it):
+The contract (every recurrent cell keeps it) is what makes stacking rows
+legal:
 
 - the step is built from minigrad ops on its arguments and on tensors it
   closes over; anything it works out otherwise (NumPy on ``.data``,
   comparisons, random numbers) is frozen at its value in the first step;
 - axis 0 of the carries and slices is the batch: the step treats the rows
-  alike and independently, and what it closes over is shared by all rows.
+  alike and independently (no op mixes rows or bakes in their number), and
+  what it closes over is shared by all rows.
 
 A backward with ``create_graph`` re-runs the loop on the tape and
 differentiates that, so gradients of gradients are exact.
@@ -47,7 +53,7 @@ from .engine import _mode, backward, record, set_grad_enabled, unbroadcast
 from .ops import stack
 from .tensor import Tensor
 
-CHUNK_ROWS = 256  # rows (steps × batch) stacked for one VJP of an invariant
+CHUNK_ROWS = 4096  # rows (steps × batch) stacked for one VJP of an invariant: few, large products
 
 
 def scan(step: Callable, carry: Sequence[Tensor], xs: Sequence[Tensor], reverse: bool = False):
@@ -59,18 +65,15 @@ def scan(step: Callable, carry: Sequence[Tensor], xs: Sequence[Tensor], reverse:
         raise ValueError(f"scan: xs must be one or more tensors with the same number (> 0) of steps on axis 0, "
                          f"got shapes {[x.shape for x in xs]}")
     order = range(xs[0].shape[0] - 1, -1, -1) if reverse else range(xs[0].shape[0])
-    if not _mode.grad_enabled:
-        return _unrolled(step, carry, xs, order)
     program = _Program(step, carry, xs, order[0])
     inputs = carry + xs + program.captured
-    if not any(x.requires_grad for x in inputs):
-        return _unrolled(step, carry, xs, order)
     carry_arrays, x_arrays = [c.data for c in carry], [x.data for x in xs]
-    ys, frames, closures = program.run(carry_arrays, x_arrays, order, program.first)
-    program.first = None
-    final = tuple(frames[order[-1]][s] for s in program.carry_out)
-    memo: dict = {"tape": (frames, closures)}
-    del frames, closures
+    recording = _mode.grad_enabled and any(x.requires_grad for x in inputs)
+    ys, final, tape = program.run(carry_arrays, x_arrays, order, keep=recording)
+    if not recording:
+        return Tensor._make(ys), tuple(map(Tensor._make, final))
+    memo: dict = {"tape": tape}
+    del tape
     wanted = [x.requires_grad for x in inputs]
 
     def vjp(g: tuple, i: int):
@@ -78,8 +81,8 @@ def scan(step: Callable, carry: Sequence[Tensor], xs: Sequence[Tensor], reverse:
             if any(isinstance(gi, Tensor) for gi in g):  # create_graph: differentiate the loop on the tape
                 memo["grads"] = _retraced_vjp(step, carry, xs, order, inputs, g)
             else:  # the backward consumes the frames; a second one (retain_graph) replays the forward
-                tape = memo.pop("tape", None) or program.run(carry_arrays, x_arrays, order)[1:]
-                memo["grads"] = program.backward(*tape, order, g, wanted)
+                tape = memo.pop("tape", None) or program.run(carry_arrays, x_arrays, order, keep=True)[2]
+                memo["grads"] = program.backward(tape, order, g, wanted)
             memo["g"] = g
         return memo["grads"][i]
 
@@ -139,29 +142,33 @@ class _Program:
 
     Slots: the carry, the x slices, then every other value the step touches.
     A slot *varies* if it changes from step to step (it depends on the carry
-    or the slices) and *needs grad* if it depends on something that requires
-    grad. ``template`` holds the values of the invariant slots."""
+    or the slices), is *carried* if it depends on the carry, and *needs
+    grad* if it depends on something that requires grad. ``template`` holds
+    the values of the invariant slots. Hoisted values are kept whole, as
+    (T·B, ...) arrays: ``rows`` (B) rows per step, in time order."""
 
     def __init__(self, step: Callable, carry: tuple, xs: tuple, first: int):
         self.template: list = []
         self.varies: list[bool] = []
+        self.carried: list[bool] = []
         self.needs_grad: list[bool] = []
         self.captured: tuple = ()  # tensors the step closes over that require grad: inputs of the scan node
         slots: dict[int, int] = {}  # id(tensor) -> slot
         self._tensors: list = []  # the tensors whose id() is a key of ``slots``, kept alive while tracing
 
-        def new_slot(value, varies: bool, needs_grad: bool, tensor: Tensor | None = None) -> int:
+        def new_slot(value, varies: bool, carried: bool, needs_grad: bool, tensor: Tensor | None = None) -> int:
             if tensor is not None:
                 slots[id(tensor)] = len(self.template)
                 self._tensors.append(tensor)
             self.template.append(value)
             self.varies.append(varies)
+            self.carried.append(carried)
             self.needs_grad.append(needs_grad)
             return len(self.template) - 1
 
         def slot_of(tensor: Tensor) -> int:
             if id(tensor) not in slots:  # from outside the step: invariant
-                new_slot(tensor.data, False, tensor.requires_grad, tensor)
+                new_slot(tensor.data, False, False, tensor.requires_grad, tensor)
                 if tensor.requires_grad:
                     self.captured += (tensor,)
             return slots[id(tensor)]
@@ -169,8 +176,8 @@ class _Program:
         # trace: run the step once on the first slices, logging every primitive it calls
         carry_in = tuple(Tensor._make(c.data) for c in carry)
         x_in = tuple(Tensor._make(x.data[first]) for x in xs)
-        self.carry_in = [new_slot(c.data, True, True, c) for c in carry_in]
-        self.x_in = [new_slot(x.data, True, outer.requires_grad, x) for x, outer in zip(x_in, xs)]
+        self.carry_in = [new_slot(c.data, True, True, True, c) for c in carry_in]
+        self.x_in = [new_slot(x.data, True, False, outer.requires_grad, x) for x, outer in zip(x_in, xs)]
         log: list = []
         previous, _mode.tracer = _mode.tracer, log
         try:
@@ -189,25 +196,27 @@ class _Program:
 
         self.whole: list = []  # (output slots, slot of their tuple) of multi-output ops whose VJPs take the outputs
         self.steps: list[_Instruction] = []  # replayed every step
+        self.hoisted: list[_Instruction] = []  # run once on all steps' rows
         self.invariant: list[_Instruction] = []  # run once (in the trace)
         for forward, settings, vjps, fixed, saves, args, result in log:
             arg_slots = [slot_of(a) for a in args]
             varies = any(self.varies[s] for s in arg_slots)
+            carried = any(self.carried[s] for s in arg_slots)
             needs_grad = any(self.needs_grad[s] for s in arg_slots)
             multi = type(result) is tuple
-            outs = [new_slot(o.data, varies, needs_grad, o) for o in (result if multi else (result,))]
+            outs = [new_slot(o.data, varies, carried, needs_grad, o) for o in (result if multi else (result,))]
             if multi and -1 in saves:  # a multi-output op's VJPs get its outputs as one tuple
-                whole = new_slot(tuple(o.data for o in result), varies, False)
+                whole = new_slot(tuple(o.data for o in result), varies, carried, False)
                 self.whole.append((outs, whole))
                 saved = [whole if k < 0 else arg_slots[k] for k in saves]
             else:
                 saved = [outs[0] if k < 0 else arg_slots[k] for k in saves]
             ins = _Instruction(forward, settings or None, vjps if fixed else None, vjps, arg_slots, outs, multi,
                                saved)
-            if varies:  # an invariant's gradient is batched over steps (single-output ops with fixed VJPs)
+            if carried:  # an invariant's gradient is batched over steps (single-output ops with fixed VJPs)
                 ins.grad_args = [(j, s, not self.varies[s] and not multi and fixed)
                                  for j, s in enumerate(arg_slots) if self.needs_grad[s]]
-            (self.steps if varies else self.invariant).append(ins)
+            (self.steps if carried else self.hoisted if varies else self.invariant).append(ins)
         self.carry_out = [slot_of(c) for c in new_carry]
         self.y_slot = slot_of(y)
         self.captured_slots = [slots[id(t)] for t in self.captured]
@@ -219,33 +228,67 @@ class _Program:
                 raise ValueError(f"scan: every value that changes over the loop must have the batch ({self.rows} "
                                  f"rows, axis 1 of xs) on axis 0; the step made one of shape {value.shape}")
         self.shapes = [None if type(v) is tuple else (v.shape, v.dtype) for v in self.template]
+        # the hoisted values a step reads (a slice of each per step), and those the hoisted VJPs read (kept whole)
+        per_step = {s for ins in self.steps for s in ins.args} | {self.y_slot, *self.carry_out}
+        self.sliced = sorted(s for s in per_step if self.varies[s] and not self.carried[s])
+        self.hoist_saved = sorted({s for ins in self.hoisted for s in ins.saved if self.varies[s]})
         needed = {self.y_slot, *self.carry_out, *(s for ins in self.steps for s in ins.saved)}
         self.dropped = [s for s in range(len(self.template)) if self.varies[s] and s not in needed]
         self.first = (self.template, [ins.trace_vjps for ins in self.steps])  # the first step's frame: the trace's
         self.template = [None if self.varies[s] else value for s, value in enumerate(self.template)]
 
-    def run(self, carry: list, xs: list, order: range, first: tuple | None = None) -> tuple[np.ndarray, list, list]:
-        """The stacked ys, every step's frame (the slot values its backward
-        needs) and the VJPs its ops returned, from the carry's and xs' arrays.
-        ``first`` is the trace's frame and VJPs, used for the first step
-        instead of running it. Each y is copied into the stacked ys as soon as
-        it is made and the frame keeps that copy, so ys cost no extra memory."""
+    def _hoist(self, xs: list, steps: int) -> tuple[dict, list]:
+        """The hoisted ops run once on all steps' rows: every hoisted value
+        whole, as (T·B, ...), and the VJPs the ops returned."""
+        whole = {s: x.reshape(steps * self.rows, *x.shape[2:]) for s, x in zip(self.x_in, xs)}
+        closures = []
+        for ins in self.hoisted:
+            arrays = [whole[s] if self.varies[s] else self.template[s] for s in ins.args]
+            try:
+                out = ins.forward(*arrays, **ins.settings) if ins.settings else ins.forward(*arrays)
+                out, vjps = (out, None) if ins.vjps is not None else out
+                outs = out if ins.multi else (out,)
+                fits = all(o.shape == (steps * self.rows, *self.shapes[s][0][1:]) for s, o in zip(ins.outs, outs))
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ValueError(f"scan: {ins.forward.__name__} depends on the slices alone, so it runs once on all "
+                                 f"{steps} steps' rows stacked, and that fails or changes its result's shape: the "
+                                 "step must treat rows independently and not bake in their number (reshape with "
+                                 "-1, not the batch size)")
+            closures.append(vjps if vjps is None or type(vjps) is tuple else (vjps,))
+            whole.update(zip(ins.outs, outs))
+        for outs, slot in self.whole:
+            if outs[0] in whole:
+                whole[slot] = tuple(whole[s] for s in outs)
+        return whole, closures
+
+    def run(self, carry: list, xs: list, order: range, keep: bool) -> tuple:
+        """``(ys, final carry, tape)`` from the carry's and xs' arrays. The
+        tape (if ``keep``) holds every step's frame (the slot values its
+        backward needs), the VJPs its ops returned, and what the hoisted ops'
+        VJPs need. Each y is copied into the stacked ys as soon as it is made
+        and the frame keeps that copy, so ys cost no extra memory."""
+        steps = len(order)
+        whole, hoisted_closures = self._hoist(xs, steps)
+        stepwise = [(s, whole[s].reshape(steps, self.rows, *whole[s].shape[1:])) for s in self.sliced]
         y_shape, y_dtype = self.shapes[self.y_slot]
-        ys = np.empty((len(order), *y_shape), y_dtype)
-        frames: list = [None] * len(order)
-        closures: list = [None] * len(order)
+        ys = np.empty((steps, *y_shape), y_dtype)
+        frames: list = [None] * steps
+        closures: list = [None] * steps
         plan = [(ins.forward, _getter(ins.args), ins.settings, ins.vjps is None, ins.multi, ins.outs)
                 for ins in self.steps]
+        first, self.first = self.first, None
         previous = None
         for t in order:
-            if first is not None and t == order[0]:
-                values, made = first
+            if first is not None:  # the first step was run by the trace
+                (values, made), first = first, None
             else:
                 values = self.template.copy()
                 for k, s in enumerate(self.carry_in):
                     values[s] = carry[k] if previous is None else previous[self.carry_out[k]]
-                for s, x in zip(self.x_in, xs):
-                    values[s] = x[t]
+                for s, value in stepwise:
+                    values[s] = value[t]
                 made = []
                 for forward, take_args, settings, returns_vjps, multi, outs in plan:
                     arrays = take_args(values)
@@ -260,23 +303,29 @@ class _Program:
                             values[s] = o
                     else:
                         values[outs[0]] = out
-                for outs, whole in self.whole:
-                    values[whole] = tuple(values[s] for s in outs)
+                for outs, slot in self.whole:
+                    if outs[0] not in whole:
+                        values[slot] = tuple(values[s] for s in outs)
             ys[t] = values[self.y_slot]
             values[self.y_slot] = ys[t]
-            for s in self.dropped:
-                values[s] = None
-            frames[t], closures[t], previous = values, made, values
-        return ys, frames, closures
+            if keep:
+                for s in self.dropped:
+                    values[s] = None
+                frames[t], closures[t] = values, made
+            previous = values
+        final = tuple(previous[s] for s in self.carry_out)
+        kept = {s: whole[s] for s in self.hoist_saved}
+        return ys, final, (frames, closures, kept, hoisted_closures) if keep else None
 
-    def backward(self, frames: list, closures: list, order: range, g: tuple, wanted: list) -> list:
+    def backward(self, tape: tuple, order: range, g: tuple, wanted: list) -> list:
         """The scan node's input gradients (carry, xs, captured) for its output
-        gradients ``g`` = (ȳs, *carry̅), all arrays; uses up ``frames``."""
-        shapes, n_carry = self.shapes, len(self.carry_in)
+        gradients ``g`` = (ȳs, *carry̅), all arrays; uses up the tape."""
+        frames, closures, kept, hoisted_closures = tape
+        shapes, n_carry, steps = self.shapes, len(self.carry_in), len(order)
         g_ys, carry_grads = g[0], list(g[1:])
-        x_grads = [[None] * len(order) if wanted[n_carry + k] else None for k in range(len(self.x_in))]
+        sliced_grads = {s: [None] * steps for s in self.sliced if self.needs_grad[s]}  # per step, then stacked
         invariant_grads: list = [None] * len(self.template)
-        pending: dict[tuple, list] = {}  # (instruction, argument) -> per-step (ḡ, saved) for one batched VJP
+        pending: dict[tuple, list] = {}  # (instruction, argument) -> per-step (t, ḡ, saved) for one batched VJP
         chunk = max(1, CHUNK_ROWS // self.rows)
         plan = [(k, ins.outs[0], ins.outs if ins.multi else None, ins.vjps, _getter(ins.saved),
                  [(j, s, batched, *shapes[s], self.varies[s]) for j, s, batched in ins.grad_args])
@@ -303,7 +352,7 @@ class _Program:
                 vjps = fixed or made[k]
                 for j, s, batched, shape, dtype, varies in grad_args:
                     if batched:
-                        pending.setdefault((k, j), []).append((g_out, saved))
+                        pending.setdefault((k, j), []).append((t, g_out, saved))
                         continue
                     grad = vjps[j](g_out, *saved)
                     if grad is None:
@@ -315,26 +364,73 @@ class _Program:
                     into = grads if varies else invariant_grads  # (an invariant: a multi-output op's input)
                     into[s] = grad if into[s] is None else into[s] + grad  # never in place: grad may be ḡ
             carry_grads = [grads[s] for s in self.carry_in]
-            for x_grad, s in zip(x_grads, self.x_in):
-                if x_grad is not None:
-                    x_grad[t] = np.zeros(*shapes[s]) if grads[s] is None else grads[s]
-            if (done + 1) % chunk == 0 or done + 1 == len(order):
-                self._flush(pending, invariant_grads)
+            for s, per_step in sliced_grads.items():
+                per_step[t] = grads[s]
+            if (done + 1) % chunk == 0 and done + 1 < steps:
+                self._flush(pending, invariant_grads, {})
+        whole_grads = {s: self._stacked(per_step, s) for s, per_step in sliced_grads.items()}
+        self._flush(pending, invariant_grads, {s: (sliced_grads[s], whole_grads[s]) for s in sliced_grads})
+        self._hoisted_backward(whole_grads, kept, hoisted_closures, invariant_grads, steps)
         self._invariant_backward(invariant_grads)
-        return ([grad if want else None for grad, want in zip(carry_grads, wanted)]
-                + [None if x is None else np.stack(x) for x in x_grads]
+        x_grads = [None if not wanted[n_carry + k] else
+                   np.zeros((steps, *shapes[s][0]), shapes[s][1]) if whole_grads.get(s) is None else
+                   whole_grads[s].reshape(steps, *shapes[s][0]) for k, s in enumerate(self.x_in)]
+        return ([grad if want else None for grad, want in zip(carry_grads, wanted)] + x_grads
                 + [invariant_grads[s] for s in self.captured_slots])
 
-    def _flush(self, pending: dict, invariant_grads: list) -> None:
+    def _stacked(self, per_step: list, slot: int):
+        """A hoisted value's per-step gradients as one (T·B, ...) array (None if none came)."""
+        if all(grad is None for grad in per_step):
+            return None
+        shape, dtype = self.shapes[slot]
+        return np.concatenate([np.zeros(shape, dtype) if grad is None else grad for grad in per_step])
+
+    def _hoisted_backward(self, whole_grads: dict, kept: dict, closures: list, invariant_grads: list,
+                          steps: int) -> None:
+        """The hoisted ops differentiated once, on all steps' rows (backwards)."""
+        for k in reversed(range(len(self.hoisted))):
+            ins = self.hoisted[k]
+            g_out = tuple(whole_grads.get(s) for s in ins.outs) if ins.multi else whole_grads.get(ins.outs[0])
+            if g_out is None or (ins.multi and all(gi is None for gi in g_out)):
+                continue
+            saved = [kept[s] if self.varies[s] else self.template[s] for s in ins.saved]
+            vjps = ins.vjps or closures[k]
+            for j, s in enumerate(ins.args):
+                if not self.needs_grad[s]:
+                    continue
+                if not self.varies[s]:
+                    self._add_invariant(invariant_grads, s, vjps[j](g_out, *saved))
+                    continue
+                grad = vjps[j](g_out, *saved)
+                if grad is None:
+                    continue
+                shape, dtype = (steps * self.rows, *self.shapes[s][0][1:]), self.shapes[s][1]
+                grad = unbroadcast(grad, shape) if grad.shape != shape else grad
+                grad = grad.astype(dtype) if grad.dtype != dtype else grad
+                whole_grads[s] = grad if whole_grads.get(s) is None else whole_grads[s] + grad
+
+    def _flush(self, pending: dict, invariant_grads: list, stacked: dict) -> None:
         """Run each pending invariant's VJP once, on the steps' ḡ and saved
-        values stacked along axis 0 (the batch), and add what it gives."""
+        values stacked along axis 0 (the batch, in time order), and add what
+        it gives. ``stacked``: hoisted values' per-step and stacked gradients."""
         for (k, j), per_step in pending.items():
             ins = self.steps[k]
-            g_out = np.concatenate([g for g, _ in per_step])
-            saved = [np.concatenate([values[n] for _, values in per_step]) if self.varies[s] else per_step[0][1][n]
-                     for n, s in enumerate(ins.saved)]
+            per_step.sort(key=lambda entry: entry[0])
+            g_out = self._stacked_g(per_step, stacked)
+            saved = [np.concatenate([values[n] for _, _, values in per_step]) if self.varies[s]
+                     else per_step[0][2][n] for n, s in enumerate(ins.saved)]
             self._add_invariant(invariant_grads, ins.args[j], ins.vjps[j](g_out, *saved))
         pending.clear()
+
+    def _stacked_g(self, per_step: list, stacked: dict):
+        """The steps' ḡ stacked: rows of a hoisted value's stacked gradient
+        when they are its very arrays (addmm hands ḡ on to its first
+        argument, the input projection), else a new concatenation."""
+        first, last = per_step[0][0], per_step[-1][0]
+        for grads, whole in stacked.values():
+            if whole is not None and all(grads[t] is g for t, g, _ in per_step):
+                return whole[first * self.rows:(last + 1) * self.rows]
+        return np.concatenate([g for _, g, _ in per_step])
 
     def _invariant_backward(self, invariant_grads: list) -> None:
         """The ops that ran once, differentiated once (backwards)."""

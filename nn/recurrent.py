@@ -7,9 +7,10 @@ the same step functions. Everything else is shared by :class:`_Recurrent`:
 stacking layers, the reverse direction, ``batch_first``, initial states,
 dropout between layers and variable ``lengths``.
 
-Speed: the input projections of all time steps are one matrix product per
-layer and direction; a step does only the recurrent product and the gate
-arithmetic. ``lengths`` follow PyTorch's packed semantics without running
+Speed: each layer and direction is one ``mg.scan`` (traced once, replayed
+on arrays). The scan hoists what depends on x alone -- the input projection
+W_ih x + b -- out of the loop: one matrix product for all time steps; a step
+does only the recurrent product and the gate arithmetic. ``lengths`` follow PyTorch's packed semantics without running
 sequences one by one: at step t a sequence that has ended keeps its state
 (``where(t < length, new, old)``) and outputs 0, and the reverse direction of
 a sequence starts at its own last real step because its state stays at h0
@@ -145,11 +146,9 @@ def _gate_rows(order: tuple, hidden: int) -> np.ndarray:
 
 
 def _project(x: Tensor, weights: dict) -> Tensor:
-    """W_ih x + bias for all leading positions at once, as one 2-D matmul."""
-    lead = x.shape[:-1]
-    flat = x.reshape(-1, x.shape[-1])
-    projected = mg.addmm(weights["bias"], flat, weights["input"]) if "bias" in weights else flat @ weights["input"]
-    return projected.reshape(*lead, projected.shape[-1])
+    """W_ih x + bias for a (B, I) input. Inside a scan this depends on the
+    slices only, so the scan runs it once for all time steps: one matmul."""
+    return mg.addmm(weights["bias"], x, weights["input"]) if "bias" in weights else x @ weights["input"]
 
 
 def detach_state(state: Tensor | tuple) -> Tensor | tuple:
@@ -287,19 +286,19 @@ class _Recurrent(Module):
     def _run_direction(self, x: Tensor, state: list, weights: dict, masks: Tensor | None, active: int,
                        reverse: bool) -> tuple[Tensor, tuple]:
         """One layer in one direction over the first ``active`` steps, as one
-        ``mg.scan``: the step is traced once and replayed on arrays."""
-        projected = _project(x[:active] if active < x.shape[0] else x, weights)
+        ``mg.scan``: the step is traced once and replayed on arrays, and its
+        input projection (it depends on x alone) runs once for all steps."""
         settings = self._step_settings()
 
         def step(state: tuple, inputs: tuple) -> tuple:
-            new = self.cell.step(inputs[0], state, weights, **settings)
+            new = self.cell.step(_project(inputs[0], weights), state, weights, **settings)
             if masks is None:
                 return new, new[0]
             inside = inputs[1]  # ended sequences keep their state and output 0
             return tuple(mg.where(inside, n, s) for n, s in zip(new, state)), mg.where(inside, new[0], 0.0)
 
-        outputs, state = mg.scan(step, tuple(state), (projected,) if masks is None else (projected, masks),
-                                 reverse=reverse)
+        x = x[:active] if active < x.shape[0] else x
+        outputs, state = mg.scan(step, tuple(state), (x,) if masks is None else (x, masks), reverse=reverse)
         return outputs, state
 
     def _initial_states(self, h0, batch: int, unbatched: bool, dtype) -> tuple:

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minigrad as mg
+from minigrad.ops import primitive
 
 scan_module = sys.modules["minigrad.scan"]  # (mg.scan is the function)
 
@@ -21,8 +22,10 @@ def unrolled(step, carry, xs, reverse=False):
 
 def gated_cell(w, u, b, peep):
     """A step exercising what cells do: matmuls with closed-over weights, a
-    weight sliced and transposed inside the step (invariant ops), a
-    multi-output split, broadcasting against a vector, and a mask slice."""
+    weight sliced and transposed inside the step (invariant ops), ops on the
+    slice alone (hoisted: ``x @ w``, the row sums) and the slice used again
+    by a per-step op, a multi-output split, broadcasting against a vector,
+    and a mask slice."""
     hidden = u.shape[1]
 
     def step(carry, inputs):
@@ -32,7 +35,7 @@ def gated_cell(w, u, b, peep):
         gate, cand = mg.split(pre, [hidden, hidden], axis=-1)
         gate = mg.sigmoid(gate + peep[0] * c)
         new_c = mg.addcmul(gate * c, 1 - gate, mg.tanh(cand))
-        new_h = mg.tanh(new_c) * gate
+        new_h = mg.addmm(mg.tanh(new_c) * gate + x.sum(axis=-1, keepdims=True) * h * 0.1, x, w[:, :hidden])
         return (mg.where(inside, new_h, h), mg.where(inside, new_c, c)), mg.where(inside, new_h, 0.0)
 
     return step
@@ -60,8 +63,8 @@ def test_values_and_gradients_equal_the_python_loop(steps, batch, features, hidd
         loss = (ys * ys).sum() + (h * c).sum() * 0.5
         results.append((ys.data, h.data, c.data, mg.grad(loss, leaves)))
     (ys, h, c, grads), (ys_ref, h_ref, c_ref, grads_ref) = results
-    np.testing.assert_array_equal(ys, ys_ref)
-    np.testing.assert_array_equal(h, h_ref)
+    np.testing.assert_allclose(ys, ys_ref, rtol=1e-12, atol=1e-14)  # (hoisted ops see all rows at once)
+    np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-14)
     for g, g_ref in zip(grads, grads_ref):
         np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-10, atol=1e-12)
 
@@ -95,16 +98,44 @@ def test_gradients_through_the_carry_only_and_constant_inputs():
     np.testing.assert_allclose(first, g.data, rtol=1e-12)
 
 
-def test_the_weight_gradient_is_batched_over_many_steps():
+def test_the_weight_gradient_is_batched_over_many_steps(monkeypatch):
     """More steps than one chunk of rows: the chunked VJPs add up to the loop's."""
+    monkeypatch.setattr(scan_module, "CHUNK_ROWS", 8)
     rng = np.random.default_rng(1)
-    x, carry, inside, params = make(rng, 3 * scan_module.CHUNK_ROWS + 5, 1, 2, 3)
+    x, carry, inside, params = make(rng, 3 * 4 + 1, 2, 2, 3)  # 4 steps of 2 rows a chunk: 4 chunks
     step = gated_cell(**params)
     grads = []
     for run in (mg.scan, unrolled):
         ys, _ = run(step, carry, (x, inside))
         grads.append(mg.grad(ys.sum(), [params["u"], params["peep"]]))
     for g, g_ref in zip(*grads):
+        np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-10)
+
+
+def test_ops_on_the_slices_alone_run_once_on_all_rows():
+    """The input projection of a cell is hoisted: one call on T·B rows (after
+    the trace's call on the first slice), with the loop's values and gradients."""
+    calls = []
+
+    @primitive(vjps=lambda g: 2 * g)
+    def double(x):
+        calls.append(x.shape)
+        return 2 * x
+
+    x, carry, inside, params = make(np.random.default_rng(6), 5, 3, 2, 2)
+    w = params["w"]
+
+    def step(carry, inputs):
+        (h,) = carry
+        new_h = mg.tanh(mg.addmm(double(inputs[0]) @ w[:, :2], h, params["u"][:2]))
+        return (new_h,), new_h
+
+    ys, (h,) = mg.scan(step, carry[:1], (x,))
+    assert calls == [(3, 2), (15, 2)]
+    ys_ref, (h_ref,) = unrolled(step, carry[:1], (x,))
+    np.testing.assert_allclose(ys.data, ys_ref.data, rtol=1e-12)
+    grads, grads_ref = (mg.grad((out * out).sum(), [x, w, carry[0]]) for out in (ys, ys_ref))
+    for g, g_ref in zip(grads, grads_ref):
         np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-10)
 
 
@@ -124,7 +155,7 @@ def test_no_grad_runs_the_loop_without_recording():
     with mg.no_grad():
         ys, (h, _) = mg.scan(step, carry, (x, inside))
     assert not ys.requires_grad and not h.requires_grad
-    np.testing.assert_array_equal(ys.data, unrolled(step, carry, (x, inside))[0].data)
+    np.testing.assert_allclose(ys.data, unrolled(step, carry, (x, inside))[0].data, rtol=1e-12, atol=1e-14)
 
 
 def test_one_node_on_the_tape_and_nothing_left_after_backward():
@@ -149,5 +180,7 @@ def test_bad_calls_are_explained():
         mg.scan(lambda carry, inputs: ((carry[0][:1], carry[1]), carry[0]), carry, (x,))
     with pytest.raises(ValueError, match="batch"):  # a step that mixes the rows
         mg.scan(lambda carry, inputs: ((carry[0], carry[1]), carry[0].sum(axis=0, keepdims=True)), carry, (x,))
+    with pytest.raises(ValueError, match="bake in their number"):  # an op on the slice fixes the batch size
+        mg.scan(lambda carry, inputs: (carry, inputs[0].reshape(2, 1, 2)[:, 0] + carry[0]), carry, (x,))
     with pytest.raises(ValueError, match="must return \\(carry, y\\)"):
         mg.scan(lambda carry, inputs: carry, carry, (x,))
