@@ -13,9 +13,9 @@ gradient clipping does about them.
    trick) across the whole sequence.
 2. A tanh RNN with large recurrent weights trained by plain SGD to output the
    mean of its inputs: without clipping an exploding gradient throws it off
-   (the loss overflows), with nn.utils.clip_grad_norm_ it stays finite and
-   the loss falls -- slowly and unevenly, since with weights this large the
-   state is chaotic.
+   (the loss overflows), with nn.utils.clip_grad_norm_ it stays finite for
+   all 600 steps. It does not learn much: with weights this large the state
+   is chaotic, and the loss wanders (seeds 0-4 end between 0.03 and 0.38).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = {"no clipping": train(None, args), f"clip_grad_norm_({args.max_norm})": train(args.max_norm, args)}
     for name, losses in runs.items():
         ending = (f"diverged at step {len(losses)} (loss {losses[-1]:.3g})" if not np.isfinite(losses[-1])
-                  else f"final loss {np.mean(losses[-20:]):.4f} (start {losses[0]:.4f})")
+                  else f"final loss {np.mean(losses[-20:]):.4f} (start {np.mean(losses[:20]):.4f}; means of 20 steps)")
         print(f"training, {name}: {ending}")
 
     if args.plot:
