@@ -323,7 +323,10 @@ class _Program:
         frames, closures, kept, hoisted_closures = tape
         shapes, n_carry, steps = self.shapes, len(self.carry_in), len(order)
         g_ys, carry_grads = g[0], list(g[1:])
-        sliced_grads = {s: [None] * steps for s in self.sliced if self.needs_grad[s]}  # per step, then stacked
+        rows = self.rows
+        sliced = {s: np.empty((steps * rows, *shapes[s][0][1:]), shapes[s][1])  # filled step by step
+                  for s in self.sliced if self.needs_grad[s]}
+        reached = set()  # the sliced slots some gradient reached
         invariant_grads: list = [None] * len(self.template)
         pending: dict[tuple, list] = {}  # (instruction, argument) -> per-step (t, ḡ, saved) for one batched VJP
         chunk = max(1, CHUNK_ROWS // self.rows)
@@ -331,7 +334,7 @@ class _Program:
                  [(j, s, batched, *shapes[s], self.varies[s]) for j, s, batched in ins.grad_args])
                 for k, ins in reversed(list(enumerate(self.steps)))]
         for done, t in enumerate(reversed(order)):
-            values, made, grads = frames[t], closures[t], [None] * len(self.template)
+            values, made, grads, fresh = frames[t], closures[t], [None] * len(self.template), []
             frames[t] = closures[t] = None
             for s, grad in zip(self.carry_out, carry_grads):
                 if grad is not None:
@@ -352,7 +355,8 @@ class _Program:
                 vjps = fixed or made[k]
                 for j, s, batched, shape, dtype, varies in grad_args:
                     if batched:
-                        pending.setdefault((k, j), []).append((t, g_out, saved))
+                        fresh.append([t, g_out, saved])
+                        pending.setdefault((k, j), []).append(fresh[-1])
                         continue
                     grad = vjps[j](g_out, *saved)
                     if grad is None:
@@ -364,12 +368,17 @@ class _Program:
                     into = grads if varies else invariant_grads  # (an invariant: a multi-output op's input)
                     into[s] = grad if into[s] is None else into[s] + grad  # never in place: grad may be ḡ
             carry_grads = [grads[s] for s in self.carry_in]
-            for s, per_step in sliced_grads.items():
-                per_step[t] = grads[s]
-            if (done + 1) % chunk == 0 and done + 1 < steps:
-                self._flush(pending, invariant_grads, {})
-        whole_grads = {s: self._stacked(per_step, s) for s, per_step in sliced_grads.items()}
-        self._flush(pending, invariant_grads, {s: (sliced_grads[s], whole_grads[s]) for s in sliced_grads})
+            for s, whole in sliced.items():
+                grad = grads[s]
+                whole[t * rows:(t + 1) * rows] = 0 if grad is None else grad
+                if grad is not None:
+                    reached.add(s)
+                    for entry in fresh:  # a pending ḡ that is these very rows: read it from here, let it go
+                        if entry[1] is grad:
+                            entry[1] = s
+            if (done + 1) % chunk == 0 or done + 1 == steps:
+                self._flush(pending, invariant_grads, sliced)
+        whole_grads = {s: whole for s, whole in sliced.items() if s in reached}
         self._hoisted_backward(whole_grads, kept, hoisted_closures, invariant_grads, steps)
         self._invariant_backward(invariant_grads)
         x_grads = [None if not wanted[n_carry + k] else
@@ -377,13 +386,6 @@ class _Program:
                    whole_grads[s].reshape(steps, *shapes[s][0]) for k, s in enumerate(self.x_in)]
         return ([grad if want else None for grad, want in zip(carry_grads, wanted)] + x_grads
                 + [invariant_grads[s] for s in self.captured_slots])
-
-    def _stacked(self, per_step: list, slot: int):
-        """A hoisted value's per-step gradients as one (T·B, ...) array (None if none came)."""
-        if all(grad is None for grad in per_step):
-            return None
-        shape, dtype = self.shapes[slot]
-        return np.concatenate([np.zeros(shape, dtype) if grad is None else grad for grad in per_step])
 
     def _hoisted_backward(self, whole_grads: dict, kept: dict, closures: list, invariant_grads: list,
                           steps: int) -> None:
@@ -409,28 +411,29 @@ class _Program:
                 grad = grad.astype(dtype) if grad.dtype != dtype else grad
                 whole_grads[s] = grad if whole_grads.get(s) is None else whole_grads[s] + grad
 
-    def _flush(self, pending: dict, invariant_grads: list, stacked: dict) -> None:
+    def _flush(self, pending: dict, invariant_grads: list, sliced: dict) -> None:
         """Run each pending invariant's VJP once, on the steps' ḡ and saved
         values stacked along axis 0 (the batch, in time order), and add what
-        it gives. ``stacked``: hoisted values' per-step and stacked gradients."""
+        it gives. ``sliced``: the hoisted values' gradients, filled so far."""
         for (k, j), per_step in pending.items():
             ins = self.steps[k]
             per_step.sort(key=lambda entry: entry[0])
-            g_out = self._stacked_g(per_step, stacked)
+            g_out = self._stacked_g(per_step, sliced)
             saved = [np.concatenate([values[n] for _, _, values in per_step]) if self.varies[s]
                      else per_step[0][2][n] for n, s in enumerate(ins.saved)]
             self._add_invariant(invariant_grads, ins.args[j], ins.vjps[j](g_out, *saved))
         pending.clear()
 
-    def _stacked_g(self, per_step: list, stacked: dict):
-        """The steps' ḡ stacked: rows of a hoisted value's stacked gradient
-        when they are its very arrays (addmm hands ḡ on to its first
-        argument, the input projection), else a new concatenation."""
-        first, last = per_step[0][0], per_step[-1][0]
-        for grads, whole in stacked.values():
-            if whole is not None and all(grads[t] is g for t, g, _ in per_step):
-                return whole[first * self.rows:(last + 1) * self.rows]
-        return np.concatenate([g for _, g, _ in per_step])
+    def _stacked_g(self, per_step: list, sliced: dict):
+        """The steps' ḡ stacked. A ḡ that is also a hoisted value's gradient
+        (addmm hands ḡ on to its first argument, the input projection) was
+        replaced by that value's slot: its rows are read from ``sliced`` --
+        without a copy when every step's is."""
+        rows, first, last = self.rows, per_step[0][0], per_step[-1][0]
+        slots = {g if type(g) is int else None for _, g, _ in per_step}
+        if len(slots) == 1 and None not in slots:
+            return sliced[slots.pop()][first * rows:(last + 1) * rows]
+        return np.concatenate([sliced[g][t * rows:(t + 1) * rows] if type(g) is int else g for t, g, _ in per_step])
 
     def _invariant_backward(self, invariant_grads: list) -> None:
         """The ops that ran once, differentiated once (backwards)."""
