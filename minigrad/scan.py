@@ -54,6 +54,7 @@ from .ops import stack
 from .tensor import Tensor
 
 CHUNK_ROWS = 4096  # rows (steps × batch) stacked for one VJP of an invariant: few, large products
+HOIST_ROWS = 1024  # rows the hoisted ops run on at a time in the forward, each block freed once the loop is past it
 
 
 def scan(step: Callable, carry: Sequence[Tensor], xs: Sequence[Tensor], reverse: bool = False):
@@ -232,6 +233,8 @@ class _Program:
         per_step = {s for ins in self.steps for s in ins.args} | {self.y_slot, *self.carry_out}
         self.sliced = sorted(s for s in per_step if self.varies[s] and not self.carried[s])
         self.hoist_saved = sorted({s for ins in self.hoisted for s in ins.saved if self.varies[s]})
+        # hoisted a block of steps at a time if their backward needs nothing from the blocks but xs
+        self.blockwise = all(ins.vjps is not None for ins in self.hoisted) and set(self.hoist_saved) <= {*self.x_in}
         needed = {self.y_slot, *self.carry_out, *(s for ins in self.steps for s in ins.saved)}
         self.dropped = [s for s in range(len(self.template)) if self.varies[s] and s not in needed]
         self.first = (self.template, [ins.trace_vjps for ins in self.steps])  # the first step's frame: the trace's
@@ -270,8 +273,8 @@ class _Program:
         VJPs need. Each y is copied into the stacked ys as soon as it is made
         and the frame keeps that copy, so ys cost no extra memory."""
         steps = len(order)
-        whole, hoisted_closures = self._hoist(xs, steps)
-        stepwise = [(s, whole[s].reshape(steps, self.rows, *whole[s].shape[1:])) for s in self.sliced]
+        block = steps if not self.blockwise else max(1, HOIST_ROWS // self.rows)  # steps hoisted at a time
+        lo = hi = -1
         y_shape, y_dtype = self.shapes[self.y_slot]
         ys = np.empty((steps, *y_shape), y_dtype)
         frames: list = [None] * steps
@@ -281,6 +284,11 @@ class _Program:
         first, self.first = self.first, None
         previous = None
         for t in order:
+            if not lo <= t < hi:  # the hoisted ops, on the block of steps that t starts
+                lo = t // block * block
+                hi = min(lo + block, steps)
+                whole, hoisted_closures = self._hoist([x[lo:hi] for x in xs], hi - lo)
+                stepwise = [(s, whole[s].reshape(hi - lo, self.rows, *whole[s].shape[1:])) for s in self.sliced]
             if first is not None:  # the first step was run by the trace
                 (values, made), first = first, None
             else:
@@ -288,7 +296,7 @@ class _Program:
                 for k, s in enumerate(self.carry_in):
                     values[s] = carry[k] if previous is None else previous[self.carry_out[k]]
                 for s, value in stepwise:
-                    values[s] = value[t]
+                    values[s] = value[t - lo]
                 made = []
                 for forward, take_args, settings, returns_vjps, multi, outs in plan:
                     arrays = take_args(values)
@@ -304,7 +312,7 @@ class _Program:
                     else:
                         values[outs[0]] = out
                 for outs, slot in self.whole:
-                    if outs[0] not in whole:
+                    if self.carried[slot]:
                         values[slot] = tuple(values[s] for s in outs)
             ys[t] = values[self.y_slot]
             values[self.y_slot] = ys[t]
@@ -314,6 +322,9 @@ class _Program:
                 frames[t], closures[t] = values, made
             previous = values
         final = tuple(previous[s] for s in self.carry_out)
+        if self.blockwise:  # (then the hoisted VJPs are fixed and take only xs)
+            hoisted_closures = [None] * len(self.hoisted)
+            whole = {s: x.reshape(steps * self.rows, *x.shape[2:]) for s, x in zip(self.x_in, xs)}
         kept = {s: whole[s] for s in self.hoist_saved}
         return ys, final, (frames, closures, kept, hoisted_closures) if keep else None
 
