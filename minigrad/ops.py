@@ -511,15 +511,14 @@ def chunk(x, chunks: int, axis: int = 0) -> tuple:
     return split(x, -(-x.shape[axis] // chunks), axis)
 
 
-@primitive(name="split")
+@primitive(name="split", vjps=lambda gs, *, sizes, axis: concat(_zeros_for_missing(gs, axis, sizes), axis))
 def _split(x, *, sizes, axis):
-    shape, dtype = x.shape, x.dtype
     before = (slice(None),) * (axis % x.ndim)
     pieces, start = [], 0
     for size in sizes:
         pieces.append(x[(*before, slice(start, start + size))])
         start += size
-    return tuple(pieces), lambda gs: concat(_zeros_for_missing(gs, shape, dtype, axis, sizes), axis)
+    return tuple(pieces)
 
 
 def unbind(x, axis: int = 0) -> tuple:
@@ -527,25 +526,22 @@ def unbind(x, axis: int = 0) -> tuple:
     return _unbind(x, axis=axis)
 
 
-@primitive(name="unbind")
+@primitive(name="unbind", vjps=lambda gs, *, axis: stack(_zeros_for_missing(gs, axis, None), axis))
 def _unbind(x, *, axis):
-    shape, dtype = x.shape, x.dtype
-    parts = tuple(np.moveaxis(x, axis, 0))
-    return parts, lambda gs: stack(_zeros_for_missing(gs, shape, dtype, axis, None), axis)
+    return tuple(np.moveaxis(x, axis, 0))
 
 
-def _zeros_for_missing(grads: tuple, shape: tuple, dtype, axis: int, sizes) -> list:
-    """The output gradients, with zeros for pieces that received none (their
-    shape: ``shape`` with ``axis`` set to the piece's size, or dropped)."""
-    piece = list(shape)
-    if sizes is None:
-        del piece[axis]
+def _zeros_for_missing(grads: tuple, axis: int, sizes) -> list:
+    """The output gradients, with zeros for pieces that received none, shaped
+    like one that did (with ``axis`` set to the piece's size, for split)."""
+    given = next(grad for grad in grads if grad is not None)
+    piece = list(given.shape)
     out = []
     for k, grad in enumerate(grads):
         if grad is None:
             if sizes is not None:
                 piece[axis] = sizes[k]
-            grad = np.zeros(piece, dtype=dtype)
+            grad = np.zeros(piece, dtype=given.dtype)
         out.append(grad)
     return out
 

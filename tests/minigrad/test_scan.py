@@ -23,7 +23,7 @@ def unrolled(step, carry, xs, reverse=False):
 def gated_cell(w, u, b, peep):
     """A step exercising what cells do: matmuls with closed-over weights, a
     weight sliced and transposed inside the step (invariant ops), ops on the
-    slice alone (hoisted: ``x @ w``, the row sums) and the slice used again
+    slice alone (hoisted: ``x @ w``, ``x @ w[:, :H]``) and the slice used again
     by a per-step op, a multi-output split, broadcasting against a vector,
     and a mask slice."""
     hidden = u.shape[1]
@@ -35,7 +35,7 @@ def gated_cell(w, u, b, peep):
         gate, cand = mg.split(pre, [hidden, hidden], axis=-1)
         gate = mg.sigmoid(gate + peep[0] * c)
         new_c = mg.addcmul(gate * c, 1 - gate, mg.tanh(cand))
-        new_h = mg.addmm(mg.tanh(new_c) * gate + x.sum(axis=-1, keepdims=True) * h * 0.1, x, w[:, :hidden])
+        new_h = mg.addmm(mg.tanh(new_c) * gate + (x @ w[:, :hidden]) * h * 0.1, x, w[:, :hidden])
         return (mg.where(inside, new_h, h), mg.where(inside, new_c, c)), mg.where(inside, new_h, 0.0)
 
     return step
@@ -52,14 +52,18 @@ def make(rng, steps, batch, features, hidden, dtype=np.float64):
 
 
 @given(steps=st.integers(1, 6), batch=st.integers(1, 3), features=st.integers(1, 3), hidden=st.integers(1, 3),
-       reverse=st.booleans(), seed=st.integers(0, 2**16))
-def test_values_and_gradients_equal_the_python_loop(steps, batch, features, hidden, reverse, seed):
+       reverse=st.booleans(), hoist_rows=st.sampled_from([1, 4, 1024]), seed=st.integers(0, 2**16))
+def test_values_and_gradients_equal_the_python_loop(steps, batch, features, hidden, reverse, hoist_rows, seed):
     x, carry, inside, params = make(np.random.default_rng(seed), steps, batch, features, hidden)
     step = gated_cell(**params)
     leaves = [x, *carry, *params.values()]
     results = []
-    for run in (mg.scan, unrolled):
-        ys, (h, c) = run(step, carry, (x, inside), reverse=reverse)
+    default, scan_module.HOIST_ROWS = scan_module.HOIST_ROWS, hoist_rows  # (blocks of one or more steps)
+    try:
+        scanned = mg.scan(step, carry, (x, inside), reverse=reverse)
+    finally:
+        scan_module.HOIST_ROWS = default
+    for ys, (h, c) in (scanned, unrolled(step, carry, (x, inside), reverse=reverse)):
         loss = (ys * ys).sum() + (h * c).sum() * 0.5
         results.append((ys.data, h.data, c.data, mg.grad(loss, leaves)))
     (ys, h, c, grads), (ys_ref, h_ref, c_ref, grads_ref) = results
@@ -112,9 +116,18 @@ def test_the_weight_gradient_is_batched_over_many_steps(monkeypatch):
         np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-10)
 
 
-def test_ops_on_the_slices_alone_run_once_on_all_rows():
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("hoist_rows, double_first, blocks", [
+    (1024, False, [(15, 2)]),
+    (6, False, [(6, 2), (6, 2), (3, 2)]),
+    (6, True, [(15, 2)]),  # w's VJP needs double's whole output: not in blocks
+])
+def test_ops_on_the_slices_alone_run_once_on_all_rows(monkeypatch, reverse, hoist_rows, double_first, blocks):
     """The input projection of a cell is hoisted: one call on T·B rows (after
-    the trace's call on the first slice), with the loop's values and gradients."""
+    the trace's call on the first slice) -- or, when the backward needs
+    nothing from it but xs, on blocks of HOIST_ROWS rows in loop order --
+    with the loop's values and gradients."""
+    monkeypatch.setattr(scan_module, "HOIST_ROWS", hoist_rows)
     calls = []
 
     @primitive(vjps=lambda g: 2 * g)
@@ -127,12 +140,13 @@ def test_ops_on_the_slices_alone_run_once_on_all_rows():
 
     def step(carry, inputs):
         (h,) = carry
-        new_h = mg.tanh(mg.addmm(double(inputs[0]) @ w[:, :2], h, params["u"][:2]))
+        projected = double(inputs[0]) @ w[:, :2] if double_first else double(inputs[0] @ w[:, :2])
+        new_h = mg.tanh(mg.addmm(projected, h, params["u"][:2]))
         return (new_h,), new_h
 
-    ys, (h,) = mg.scan(step, carry[:1], (x,))
-    assert calls == [(3, 2), (15, 2)]
-    ys_ref, (h_ref,) = unrolled(step, carry[:1], (x,))
+    ys, (h,) = mg.scan(step, carry[:1], (x,), reverse=reverse)
+    assert calls == [(3, 2)] + (blocks[::-1] if reverse else blocks)
+    ys_ref, (h_ref,) = unrolled(step, carry[:1], (x,), reverse=reverse)
     np.testing.assert_allclose(ys.data, ys_ref.data, rtol=1e-12)
     grads, grads_ref = (mg.grad((out * out).sum(), [x, w, carry[0]]) for out in (ys, ys_ref))
     for g, g_ref in zip(grads, grads_ref):
