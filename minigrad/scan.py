@@ -25,7 +25,7 @@ log's ops fall in three kinds, by what their arguments depend on:
 - *per step* -- everything that depends on the carry. The gradient of an
   invariant such a op uses (W in ``h @ W``) is not summed step by step
   either: its VJP runs on many steps' values stacked along axis 0
-  (``CHUNK_ROWS`` rows at a time) -- a few large products Hᵀ·Ḡ instead of
+  (``BLOCK_ROWS`` rows at a time) -- a few large products Hᵀ·Ḡ instead of
   T small ones.
 
 The contract (every recurrent cell keeps it) is what makes stacking rows
@@ -53,8 +53,7 @@ from .engine import _mode, backward, record, set_grad_enabled, unbroadcast
 from .ops import stack
 from .tensor import Tensor
 
-CHUNK_ROWS = 4096  # rows (steps × batch) stacked for one VJP of an invariant: few, large products
-HOIST_ROWS = 1024  # rows the hoisted ops run on at a time in the forward, each block freed once the loop is past it
+BLOCK_ROWS = 1024  # rows (steps × batch) that hoisted ops and batched weight VJPs run on at a time
 
 
 def scan(step: Callable, carry: Sequence[Tensor], xs: Sequence[Tensor], reverse: bool = False):
@@ -273,7 +272,7 @@ class _Program:
         VJPs need. Each y is copied into the stacked ys as soon as it is made
         and the frame keeps that copy, so ys cost no extra memory."""
         steps = len(order)
-        block = steps if not self.blockwise else max(1, HOIST_ROWS // self.rows)  # steps hoisted at a time
+        block = max(1, BLOCK_ROWS // self.rows) if self.blockwise else steps  # steps hoisted at a time
         lo = hi = -1
         y_shape, y_dtype = self.shapes[self.y_slot]
         ys = np.empty((steps, *y_shape), y_dtype)
@@ -330,21 +329,38 @@ class _Program:
 
     def backward(self, tape: tuple, order: range, g: tuple, wanted: list) -> list:
         """The scan node's input gradients (carry, xs, captured) for its output
-        gradients ``g`` = (ȳs, *carry̅), all arrays; uses up the tape."""
+        gradients ``g`` = (ȳs, *carry̅), all arrays; uses up the tape.
+
+        Block by block (backwards): the per-step VJPs run step by step, each
+        step's gradient of a hoisted value goes into that block's buffer, and
+        when the block is done the batched weight VJPs and the hoisted ops'
+        VJPs run once on its rows."""
         frames, closures, kept, hoisted_closures = tape
-        shapes, n_carry, steps = self.shapes, len(self.carry_in), len(order)
+        shapes, n_carry, steps, rows = self.shapes, len(self.carry_in), len(order), self.rows
         g_ys, carry_grads = g[0], list(g[1:])
-        rows = self.rows
-        sliced = {s: np.empty((steps * rows, *shapes[s][0][1:]), shapes[s][1])  # filled step by step
-                  for s in self.sliced if self.needs_grad[s]}
-        reached = set()  # the sliced slots some gradient reached
+        x_grads = {s: np.zeros((steps * rows, *shapes[s][0][1:]), shapes[s][1])
+                   for k, s in enumerate(self.x_in) if wanted[n_carry + k]}
         invariant_grads: list = [None] * len(self.template)
-        pending: dict[tuple, list] = {}  # (instruction, argument) -> per-step (t, ḡ, saved) for one batched VJP
-        chunk = max(1, CHUNK_ROWS // self.rows)
+        pending: dict[tuple, list] = {}  # (instruction, argument) -> per-step [t, ḡ, saved] for one batched VJP
         plan = [(k, ins.outs[0], ins.outs if ins.multi else None, ins.vjps, _getter(ins.saved),
                  [(j, s, batched, *shapes[s], self.varies[s]) for j, s, batched in ins.grad_args])
                 for k, ins in reversed(list(enumerate(self.steps)))]
-        for done, t in enumerate(reversed(order)):
+        chunk = max(1, BLOCK_ROWS // rows)  # steps whose weight VJPs are batched together
+        block = chunk if self.blockwise else steps  # steps whose hoisted VJPs run together
+        hoisted, sliced, reached, pending_chunk = None, {}, set(), -1  # the current block, its buffers
+        for t in reversed(order):
+            if hoisted is None or not hoisted[0] <= t < hoisted[1]:
+                if hoisted is not None:
+                    self._finish_block(hoisted, sliced, reached, pending, invariant_grads, kept, hoisted_closures,
+                                       x_grads)
+                start = t // block * block
+                hoisted = (start, min(start + block, steps))
+                sliced = {s: np.empty(((hoisted[1] - start) * rows, *shapes[s][0][1:]), shapes[s][1])
+                          for s in self.sliced if self.needs_grad[s]}  # filled step by step
+                reached = set()  # the sliced slots some gradient reached
+            elif pending and t // chunk != pending_chunk:  # (a chunk within a whole-loop block)
+                self._flush(pending, invariant_grads, sliced, hoisted[0])
+            pending_chunk = t // chunk
             values, made, grads, fresh = frames[t], closures[t], [None] * len(self.template), []
             frames[t] = closures[t] = None
             for s, grad in zip(self.carry_out, carry_grads):
@@ -379,28 +395,36 @@ class _Program:
                     into = grads if varies else invariant_grads  # (an invariant: a multi-output op's input)
                     into[s] = grad if into[s] is None else into[s] + grad  # never in place: grad may be ḡ
             carry_grads = [grads[s] for s in self.carry_in]
+            at = (t - hoisted[0]) * rows
             for s, whole in sliced.items():
                 grad = grads[s]
-                whole[t * rows:(t + 1) * rows] = 0 if grad is None else grad
+                whole[at:at + rows] = 0 if grad is None else grad
                 if grad is not None:
                     reached.add(s)
-                    for entry in fresh:  # a pending ḡ that is these very rows: read it from here, let it go
+                    for entry in fresh:  # a pending ḡ that is these very rows: read it from there, let it go
                         if entry[1] is grad:
                             entry[1] = s
-            if (done + 1) % chunk == 0 or done + 1 == steps:
-                self._flush(pending, invariant_grads, sliced)
-        whole_grads = {s: whole for s, whole in sliced.items() if s in reached}
-        self._hoisted_backward(whole_grads, kept, hoisted_closures, invariant_grads, steps)
+        self._finish_block(hoisted, sliced, reached, pending, invariant_grads, kept, hoisted_closures, x_grads)
         self._invariant_backward(invariant_grads)
-        x_grads = [None if not wanted[n_carry + k] else
-                   np.zeros((steps, *shapes[s][0]), shapes[s][1]) if whole_grads.get(s) is None else
-                   whole_grads[s].reshape(steps, *shapes[s][0]) for k, s in enumerate(self.x_in)]
-        return ([grad if want else None for grad, want in zip(carry_grads, wanted)] + x_grads
+        return ([grad if want else None for grad, want in zip(carry_grads, wanted)]
+                + [x_grads[s].reshape(steps, *shapes[s][0]) if s in x_grads else None for s in self.x_in]
                 + [invariant_grads[s] for s in self.captured_slots])
 
+    def _finish_block(self, steps: tuple, sliced: dict, reached: set, pending: dict, invariant_grads: list,
+                      kept: dict, closures: list, x_grads: dict) -> None:
+        """A block's batched weight VJPs, then its hoisted ops' VJPs, on its rows."""
+        self._flush(pending, invariant_grads, sliced, steps[0])
+        rows = slice(steps[0] * self.rows, steps[1] * self.rows)
+        grads = {s: whole for s, whole in sliced.items() if s in reached}
+        self._hoisted_backward(grads, {s: kept[s][rows] for s in kept}, closures, invariant_grads,
+                               rows.stop - rows.start)
+        for s, x_grad in x_grads.items():
+            if s in grads:
+                x_grad[rows] = grads[s]
+
     def _hoisted_backward(self, whole_grads: dict, kept: dict, closures: list, invariant_grads: list,
-                          steps: int) -> None:
-        """The hoisted ops differentiated once, on all steps' rows (backwards)."""
+                          n_rows: int) -> None:
+        """The hoisted ops differentiated once, on a block's ``n_rows`` rows (backwards)."""
         for k in reversed(range(len(self.hoisted))):
             ins = self.hoisted[k]
             g_out = tuple(whole_grads.get(s) for s in ins.outs) if ins.multi else whole_grads.get(ins.outs[0])
@@ -417,34 +441,36 @@ class _Program:
                 grad = vjps[j](g_out, *saved)
                 if grad is None:
                     continue
-                shape, dtype = (steps * self.rows, *self.shapes[s][0][1:]), self.shapes[s][1]
+                shape, dtype = (n_rows, *self.shapes[s][0][1:]), self.shapes[s][1]
                 grad = unbroadcast(grad, shape) if grad.shape != shape else grad
                 grad = grad.astype(dtype) if grad.dtype != dtype else grad
                 whole_grads[s] = grad if whole_grads.get(s) is None else whole_grads[s] + grad
 
-    def _flush(self, pending: dict, invariant_grads: list, sliced: dict) -> None:
+    def _flush(self, pending: dict, invariant_grads: list, sliced: dict, start: int) -> None:
         """Run each pending invariant's VJP once, on the steps' ḡ and saved
         values stacked along axis 0 (the batch, in time order), and add what
-        it gives. ``sliced``: the hoisted values' gradients, filled so far."""
+        it gives. ``sliced``: the block's (from step ``start``) hoisted
+        values' gradients, filled so far."""
         for (k, j), per_step in pending.items():
             ins = self.steps[k]
             per_step.sort(key=lambda entry: entry[0])
-            g_out = self._stacked_g(per_step, sliced)
+            g_out = self._stacked_g(per_step, sliced, start)
             saved = [np.concatenate([values[n] for _, _, values in per_step]) if self.varies[s]
                      else per_step[0][2][n] for n, s in enumerate(ins.saved)]
             self._add_invariant(invariant_grads, ins.args[j], ins.vjps[j](g_out, *saved))
         pending.clear()
 
-    def _stacked_g(self, per_step: list, sliced: dict):
+    def _stacked_g(self, per_step: list, sliced: dict, start: int):
         """The steps' ḡ stacked. A ḡ that is also a hoisted value's gradient
         (addmm hands ḡ on to its first argument, the input projection) was
         replaced by that value's slot: its rows are read from ``sliced`` --
         without a copy when every step's is."""
-        rows, first, last = self.rows, per_step[0][0], per_step[-1][0]
+        rows, first, last = self.rows, per_step[0][0] - start, per_step[-1][0] - start
         slots = {g if type(g) is int else None for _, g, _ in per_step}
         if len(slots) == 1 and None not in slots:
             return sliced[slots.pop()][first * rows:(last + 1) * rows]
-        return np.concatenate([sliced[g][t * rows:(t + 1) * rows] if type(g) is int else g for t, g, _ in per_step])
+        return np.concatenate([sliced[g][(t - start) * rows:(t - start + 1) * rows] if type(g) is int else g
+                               for t, g, _ in per_step])
 
     def _invariant_backward(self, invariant_grads: list) -> None:
         """The ops that ran once, differentiated once (backwards)."""

@@ -58,11 +58,11 @@ def test_values_and_gradients_equal_the_python_loop(steps, batch, features, hidd
     step = gated_cell(**params)
     leaves = [x, *carry, *params.values()]
     results = []
-    default, scan_module.HOIST_ROWS = scan_module.HOIST_ROWS, hoist_rows  # (blocks of one or more steps)
+    default, scan_module.BLOCK_ROWS = scan_module.BLOCK_ROWS, hoist_rows  # (blocks of one or more steps)
     try:
         scanned = mg.scan(step, carry, (x, inside), reverse=reverse)
     finally:
-        scan_module.HOIST_ROWS = default
+        scan_module.BLOCK_ROWS = default
     for ys, (h, c) in (scanned, unrolled(step, carry, (x, inside), reverse=reverse)):
         loss = (ys * ys).sum() + (h * c).sum() * 0.5
         results.append((ys.data, h.data, c.data, mg.grad(loss, leaves)))
@@ -104,7 +104,7 @@ def test_gradients_through_the_carry_only_and_constant_inputs():
 
 def test_the_weight_gradient_is_batched_over_many_steps(monkeypatch):
     """More steps than one chunk of rows: the chunked VJPs add up to the loop's."""
-    monkeypatch.setattr(scan_module, "CHUNK_ROWS", 8)
+    monkeypatch.setattr(scan_module, "BLOCK_ROWS", 8)
     rng = np.random.default_rng(1)
     x, carry, inside, params = make(rng, 3 * 4 + 1, 2, 2, 3)  # 4 steps of 2 rows a chunk: 4 chunks
     step = gated_cell(**params)
@@ -125,9 +125,9 @@ def test_the_weight_gradient_is_batched_over_many_steps(monkeypatch):
 def test_ops_on_the_slices_alone_run_once_on_all_rows(monkeypatch, reverse, hoist_rows, double_first, blocks):
     """The input projection of a cell is hoisted: one call on T·B rows (after
     the trace's call on the first slice) -- or, when the backward needs
-    nothing from it but xs, on blocks of HOIST_ROWS rows in loop order --
+    nothing from it but xs, on blocks of BLOCK_ROWS rows in loop order --
     with the loop's values and gradients."""
-    monkeypatch.setattr(scan_module, "HOIST_ROWS", hoist_rows)
+    monkeypatch.setattr(scan_module, "BLOCK_ROWS", hoist_rows)
     calls = []
 
     @primitive(vjps=lambda g: 2 * g)
