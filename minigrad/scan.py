@@ -20,13 +20,18 @@ log's ops fall in three kinds, by what their arguments depend on:
 - *invariant* -- only what the step closes over (a weight, a slice of it):
   run once, not T times;
 - *hoisted* -- the slices ``x_t`` but not the carry (the input projection
-  ``x_t @ W_ih + b``): run once on all steps' rows stacked (T·B rows), so
-  T small products become one large one; its VJPs run once the same way;
+  ``x_t @ W_ih + b``): run on many steps' rows stacked along axis 0, so T
+  small products become a few large ones; its VJPs run the same way;
 - *per step* -- everything that depends on the carry. The gradient of an
-  invariant such a op uses (W in ``h @ W``) is not summed step by step
-  either: its VJP runs on many steps' values stacked along axis 0
-  (``BLOCK_ROWS`` rows at a time) -- a few large products Hᵀ·Ḡ instead of
-  T small ones.
+  invariant such an op uses (W in ``h @ W``) is not summed step by step
+  either: its VJP runs on many steps' values stacked -- a few large
+  products Hᵀ·Ḡ instead of T small ones.
+
+"Many steps" is a block of ``BLOCK_ROWS`` rows: the forward runs the
+hoisted ops a block at a time as the loop reaches it, and the backward, as
+it finishes a block, runs that block's batched weight VJPs and hoisted VJPs
+-- so neither the projected input nor its gradient is ever held whole.
+(Hoisted ops whose VJPs need more than the xs run on all steps at once.)
 
 The contract (every recurrent cell keeps it) is what makes stacking rows
 legal:
