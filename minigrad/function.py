@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import needs_grad, record
+from .engine import _mode, needs_grad, record
 from .ops import _lift
 from .tensor import Tensor
 
@@ -58,10 +58,22 @@ class Function:
     @classmethod
     def apply(cls, *args: Any) -> Tensor:
         inputs = _lift(args)
+        out, vjps, saves = cls._run(inputs)
+        result = record(cls.__name__, inputs, out, vjps, saves=saves) if needs_grad(inputs) else Tensor._make(out)
+        if _mode.tracer is not None:  # scan is tracing a step: log how to replay this call, like a primitive
+            def replay(*arrays: np.ndarray) -> tuple:
+                return cls._run(tuple(map(Tensor._make, arrays)))[:2]
+
+            _mode.tracer.append((replay, {}, vjps, False, saves, inputs, result))
+        return result
+
+    @classmethod
+    def _run(cls, inputs: tuple) -> tuple:
+        """forward on the inputs' arrays: its output, one VJP per input (each
+        runs ``backward``, once per gradient g), and what the VJPs take after g."""
         ctx = Context(inputs)
         out = np.asarray(cls.forward(ctx, *(x.data for x in inputs)))
-        save_output = any(v is out for v in ctx._saved)
-        memo: dict = {}  # the engine asks once per input; run backward once per gradient g
+        memo: dict = {}
 
         def run_backward(g, *y):
             if memo.get("g") is not g:
@@ -79,7 +91,5 @@ class Function:
                 memo["grads"] = [x.data if plain and isinstance(x, Tensor) else x for x in grads]
             return memo["grads"]
 
-        if not needs_grad(inputs):
-            return Tensor._make(out)
         vjps = tuple(lambda g, *y, i=i: run_backward(g, *y)[i] for i in range(len(inputs)))
-        return record(cls.__name__, inputs, out, vjps, saves=(-1,) if save_output else ())
+        return out, vjps, (-1,) if any(v is out for v in ctx._saved) else ()

@@ -153,6 +153,40 @@ def test_ops_on_the_slices_alone_run_once_on_all_rows(monkeypatch, reverse, hois
         np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-10)
 
 
+class Cube(mg.Function):
+    """y = x³, a custom op: scan logs and replays it like a primitive."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x * x
+
+
+def test_custom_functions_run_inside_the_step():
+    x, carry, inside, params = make(np.random.default_rng(7), 5, 2, 2, 2)
+    w, u = params["w"], params["u"]
+
+    def step(carry, inputs):
+        (h,) = carry
+        pre = Cube.apply(inputs[0] @ w[:, :2]) * 0.1 + h @ u[:2]  # a Function on the slice alone: hoisted
+        new_h = Cube.apply(mg.tanh(pre))  # and on the carry: per step
+        return (new_h,), new_h
+
+    results = []
+    for run in (mg.scan, unrolled):
+        ys, (h,) = run(step, carry[:1], (x,))
+        results.append((ys.data, mg.grad((ys * ys).sum() + h.sum(), [x, w, u, carry[0]])))
+    (ys, grads), (ys_ref, grads_ref) = results
+    np.testing.assert_allclose(ys, ys_ref, rtol=1e-12, atol=1e-14)
+    for g, g_ref in zip(grads, grads_ref):
+        np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-10, atol=1e-12)
+
+
 def test_retain_graph_replays_the_forward_for_a_second_backward():
     x, carry, inside, params = make(np.random.default_rng(2), 4, 2, 2, 2)
     ys, _ = mg.scan(gated_cell(**params), carry, (x, inside))
