@@ -366,39 +366,15 @@ class _Program:
             elif pending and t // chunk != pending_chunk:  # (a chunk within a whole-loop block)
                 self._flush(pending, invariant_grads, sliced, hoisted[0])
             pending_chunk = t // chunk
-            values, made, grads, fresh = frames[t], closures[t], [None] * len(self.template), []
-            frames[t] = closures[t] = None
+            grads = [None] * len(self.template)
             for s, grad in zip(self.carry_out, carry_grads):
                 if grad is not None:
                     grads[s] = grad if grads[s] is None else grads[s] + grad
             if g_ys is not None:
                 s = self.y_slot
                 grads[s] = g_ys[t] if grads[s] is None else grads[s] + g_ys[t]
-            for k, out, outs, fixed, take_saved, grad_args in plan:
-                if outs is None:
-                    g_out = grads[out]
-                    if g_out is None:
-                        continue
-                else:
-                    g_out = tuple([grads[s] for s in outs])
-                    if all(gi is None for gi in g_out):
-                        continue
-                saved = take_saved(values)
-                vjps = fixed or made[k]
-                for j, s, batched, shape, dtype, varies in grad_args:
-                    if batched:
-                        fresh.append([t, g_out, saved])
-                        pending.setdefault((k, j), []).append(fresh[-1])
-                        continue
-                    grad = vjps[j](g_out, *saved)
-                    if grad is None:
-                        continue
-                    if grad.shape != shape:
-                        grad = unbroadcast(grad, shape)
-                    if grad.dtype != dtype:
-                        grad = grad.astype(dtype)
-                    into = grads if varies else invariant_grads  # (an invariant: a multi-output op's input)
-                    into[s] = grad if into[s] is None else into[s] + grad  # never in place: grad may be ḡ
+            fresh = self._step_backward(t, frames[t], closures[t], grads, plan, invariant_grads, pending)
+            frames[t] = closures[t] = None
             carry_grads = [grads[s] for s in self.carry_in]
             at = (t - hoisted[0]) * rows
             for s, whole in sliced.items():
@@ -414,6 +390,40 @@ class _Program:
         return ([grad if want else None for grad, want in zip(carry_grads, wanted)]
                 + [x_grads[s].reshape(steps, *shapes[s][0]) if s in x_grads else None for s in self.x_in]
                 + [invariant_grads[s] for s in self.captured_slots])
+
+    @staticmethod
+    def _step_backward(t: int, values: list, made: list, grads: list, plan: list, invariant_grads: list,
+                       pending: dict) -> list:
+        """Step t's VJPs, its instructions backwards, adding into ``grads``
+        (and ``invariant_grads``); a batched one is left in ``pending`` as
+        [t, ḡ, saved]. Returns the entries this step left there."""
+        fresh = []
+        for k, out, outs, fixed, take_saved, grad_args in plan:
+            if outs is None:
+                g_out = grads[out]
+                if g_out is None:
+                    continue
+            else:
+                g_out = tuple([grads[s] for s in outs])
+                if all(gi is None for gi in g_out):
+                    continue
+            saved = take_saved(values)
+            vjps = fixed or made[k]
+            for j, s, batched, shape, dtype, varies in grad_args:
+                if batched:
+                    fresh.append([t, g_out, saved])
+                    pending.setdefault((k, j), []).append(fresh[-1])
+                    continue
+                grad = vjps[j](g_out, *saved)
+                if grad is None:
+                    continue
+                if grad.shape != shape:
+                    grad = unbroadcast(grad, shape)
+                if grad.dtype != dtype:
+                    grad = grad.astype(dtype)
+                into = grads if varies else invariant_grads  # (an invariant: a multi-output op's input)
+                into[s] = grad if into[s] is None else into[s] + grad  # never in place: grad may be ḡ
+        return fresh
 
     def _finish_block(self, steps: tuple, sliced: dict, reached: set, pending: dict, invariant_grads: list,
                       kept: dict, closures: list, x_grads: dict) -> None:
