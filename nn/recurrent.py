@@ -9,8 +9,10 @@ dropout between layers and variable ``lengths``.
 
 Speed: each layer and direction is one ``mg.scan`` (traced once, replayed
 on arrays). The scan hoists what depends on x alone -- the input projection
-W_ih x + b -- out of the loop: one matrix product for all time steps; a step
-does only the recurrent product and the gate arithmetic. ``lengths`` follow PyTorch's packed semantics without running
+W_ih x + b -- out of the loop: one matrix product for all time steps (per
+block of scan's BLOCK_ROWS = 1024 rows of T·B, so the projection is
+never held whole); a step does only the recurrent product and the gate
+arithmetic. ``lengths`` follow PyTorch's packed semantics without running
 sequences one by one: at step t a sequence that has ended keeps its state
 (``where(t < length, new, old)``) and outputs 0, and the reverse direction of
 a sequence starts at its own last real step because its state stays at h0
@@ -147,7 +149,8 @@ def _gate_rows(order: tuple, hidden: int) -> np.ndarray:
 
 def _project(x: Tensor, weights: dict) -> Tensor:
     """W_ih x + bias for a (B, I) input. Inside a scan this depends on the
-    slices only, so the scan runs it once for all time steps: one matmul."""
+    slices only, so the scan runs it for all time steps at once (a block of
+    up to 1024 rows at a time): one large matmul, not T small ones."""
     return mg.addmm(weights["bias"], x, weights["input"]) if "bias" in weights else x @ weights["input"]
 
 
