@@ -260,6 +260,7 @@ class _Recurrent(Module):
         if features != self.input_size:
             raise ValueError(f"{type(self).__name__}: expected input_size {self.input_size} features, "
                              f"got {features} (input shape {x.shape})")
+        self._check_dtype("input", x)
         states = self._initial_states(h0, batch, unbatched, x.dtype)
         masks, active = self._length_masks(lengths, steps, batch)
 
@@ -321,8 +322,17 @@ class _Recurrent(Module):
             if s.shape != expected:
                 raise ValueError(f"{type(self).__name__}: {name} must have shape {expected} "
                                  f"(num_layers*directions, batch, hidden_size), got {s.shape}")
+            self._check_dtype(name, s)
             states.append(s.unsqueeze(1) if unbatched else s)
         return tuple(states)
+
+    def _check_dtype(self, name: str, x: Tensor) -> None:
+        """Input and states must have the parameters' dtype (as in PyTorch): a
+        step's state cannot change dtype from one step to the next."""
+        expected = self.weight_hh_l0.dtype
+        if x.dtype != expected:
+            raise TypeError(f"{type(self).__name__}: {name} has dtype {x.dtype} but the parameters are {expected}; "
+                            f"cast one to the other (e.g. layer.to(np.{x.dtype}))")
 
     @staticmethod
     def _length_masks(lengths, steps: int, batch: int) -> tuple[Tensor | None, int]:

@@ -263,6 +263,8 @@ def test_truncated_bptt_with_detached_state():
     (lambda m: m(mg.zeros(3, 2, 4), lengths=[1, 2, 3]), r"expected shape \(2,\)"),
     (lambda m: m(mg.zeros(3, 2, 4), lengths=[1.0, 2.0]), "lengths must be integers"),
     (lambda m: m(mg.zeros(1, 3, 2, 4)), r"input must be \(T, B, 4\)"),
+    (lambda m: m(mg.zeros(3, 2, 4, dtype=np.float64)), "input has dtype float64 but the parameters are float32"),
+    (lambda m: m(mg.zeros(3, 2, 4), mg.zeros(1, 2, 6, dtype=np.float64)), "h0 has dtype float64"),
 ])
 def test_bad_input(bad, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -287,6 +289,25 @@ def test_long_sequence_has_no_recursion():
     out, _ = model(mg.randn(2000, 1, 2))
     out.sum().backward()
     assert np.isfinite(model.weight_hh_l0.grad.data).all()
+
+
+def tape_size(tensor) -> int:
+    """Nodes the tensor's graph holds."""
+    seen, todo = set(), [tensor._node]
+    while todo:
+        node = todo.pop()
+        if node is not None and id(node) not in seen:
+            seen.add(id(node))
+            todo.extend(p[0] for p in node.parents if p is not None and isinstance(p[0], type(node)))
+    return len(seen)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
+def test_the_tape_does_not_grow_with_the_sequence(kind):
+    """Each layer and direction is one scan node, the input projection inside it."""
+    sizes = [tape_size(make(kind, 3, 4, num_layers=2, bidirectional=True)(mg.randn(steps, 2, 3, dtype=np.float64))[0])
+             for steps in (3, 60)]
+    assert sizes[0] == sizes[1] < 40
 
 
 def test_unbatched_input():
