@@ -260,7 +260,7 @@ class _Recurrent(Module):
         if features != self.input_size:
             raise ValueError(f"{type(self).__name__}: expected input_size {self.input_size} features, "
                              f"got {features} (input shape {x.shape})")
-        self._check_dtype("input", x)
+        _check_dtype(self, "input", x, self.weight_hh_l0.dtype)
         states = self._initial_states(h0, batch, unbatched, x.dtype)
         masks, active = self._length_masks(lengths, steps, batch)
 
@@ -322,17 +322,10 @@ class _Recurrent(Module):
             if s.shape != expected:
                 raise ValueError(f"{type(self).__name__}: {name} must have shape {expected} "
                                  f"(num_layers*directions, batch, hidden_size), got {s.shape}")
-            self._check_dtype(name, s)
+            _check_dtype(self, name, s, self.weight_hh_l0.dtype)
             states.append(s.unsqueeze(1) if unbatched else s)
         return tuple(states)
 
-    def _check_dtype(self, name: str, x: Tensor) -> None:
-        """Input and states must have the parameters' dtype (as in PyTorch): a
-        step's state cannot change dtype from one step to the next."""
-        expected = self.weight_hh_l0.dtype
-        if x.dtype != expected:
-            raise TypeError(f"{type(self).__name__}: {name} has dtype {x.dtype} but the parameters are {expected}; "
-                            f"cast one to the other (e.g. layer.to(np.{x.dtype}))")
 
     @staticmethod
     def _length_masks(lengths, steps: int, batch: int) -> tuple[Tensor | None, int]:
@@ -354,6 +347,14 @@ class _Recurrent(Module):
             return None, steps
         active = int(lengths.max())
         return Tensor(np.arange(active)[:, None, None] < lengths[None, :, None]), active
+
+
+def _check_dtype(module: Module, name: str, x: Tensor, expected) -> None:
+    """Input and states must have the parameters' dtype (as in PyTorch): a
+    recurrent state cannot change dtype from one step to the next."""
+    if x.dtype != expected:
+        raise TypeError(f"{type(module).__name__}: {name} has dtype {x.dtype} but the parameters are {expected}; "
+                        f"cast one to the other (e.g. layer.to(np.{x.dtype}))")
 
 
 def _dropout(x: Tensor, p: float, rng: np.random.Generator | None) -> Tensor:
@@ -422,6 +423,7 @@ class _Cell(Module):
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: input must be (batch, {self.input_size}) or "
                              f"({self.input_size},), got shape {x.shape}")
+        _check_dtype(self, "input", x, self.weight_hh.dtype)
         unbatched = x.ndim == 1
         if unbatched:
             x = x.unsqueeze(0)
@@ -438,6 +440,7 @@ class _Cell(Module):
             for s in state:
                 if s.shape != shape:
                     raise ValueError(f"{type(self).__name__}: state must have shape {shape}, got {s.shape}")
+                _check_dtype(self, "state", s, self.weight_hh.dtype)
         weights = _prepare({name: p for name, p in self._parameters.items() if p is not None}, self.cell)
         new = self.cell.step(_project(x, weights), state, weights, **self._step_settings())
         if unbatched:

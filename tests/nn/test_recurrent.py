@@ -280,6 +280,10 @@ def test_bad_construction_and_cell_input():
         nn.LSTM(3, 4)(mg.zeros(2, 1, 3), mg.zeros(1, 1, 4))
     with pytest.raises(ValueError, match=r"input must be \(batch, 3\)"):
         nn.LSTMCell(3, 4)(mg.zeros(2, 5))
+    with pytest.raises(TypeError, match="LSTMCell: input has dtype float64 but the parameters are float32"):
+        nn.LSTMCell(3, 4)(mg.zeros(2, 3, dtype=np.float64))
+    with pytest.raises(TypeError, match="RNNCell: state has dtype float64"):
+        nn.RNNCell(3, 4)(mg.zeros(2, 3), mg.zeros(2, 4, dtype=np.float64))
     with pytest.raises(ValueError, match=r"state must have shape \(2, 4\)"):
         nn.GRUCell(3, 4)(mg.zeros(2, 3), mg.zeros(2, 5))
 
