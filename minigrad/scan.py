@@ -367,12 +367,10 @@ class _Program:
                 self._flush(pending, invariant_grads, sliced, hoisted[0])
             pending_chunk = t // chunk
             grads = [None] * len(self.template)
-            for s, grad in zip(self.carry_out, carry_grads):
-                if grad is not None:
-                    grads[s] = grad if grads[s] is None else grads[s] + grad
-            if g_ys is not None:
-                s = self.y_slot
-                grads[s] = g_ys[t] if grads[s] is None else grads[s] + g_ys[t]
+            for s, grad in (*zip(self.carry_out, carry_grads), (self.y_slot, None if g_ys is None else g_ys[t])):
+                if grad is not None and self.needs_grad[s]:
+                    into = grads if self.varies[s] else invariant_grads  # (a step may return what it closes over)
+                    into[s] = grad if into[s] is None else into[s] + grad
             fresh = self._step_backward(t, frames[t], closures[t], grads, plan, invariant_grads, pending)
             frames[t] = closures[t] = None
             carry_grads = [grads[s] for s in self.carry_in]
@@ -472,7 +470,13 @@ class _Program:
             g_out = self._stacked_g(per_step, sliced, start)
             saved = [np.concatenate([values[n] for _, _, values in per_step]) if self.varies[s]
                      else per_step[0][2][n] for n, s in enumerate(ins.saved)]
-            self._add_invariant(invariant_grads, ins.args[j], ins.vjps[j](g_out, *saved))
+            try:
+                self._add_invariant(invariant_grads, ins.args[j], ins.vjps[j](g_out, *saved))
+            except ValueError:  # its gradient over stacked steps does not reduce to its shape
+                raise ValueError(f"scan: the step uses a tensor it closes over, of shape "
+                                 f"{self.shapes[ins.args[j]][0]}, row by row with the batch ({self.rows} rows); "
+                                 "what a step closes over must be shared by all rows (pass per-row values in "
+                                 "the carry or xs)") from None
         pending.clear()
 
     def _stacked_g(self, per_step: list, sliced: dict, start: int):

@@ -187,6 +187,21 @@ def test_custom_functions_run_inside_the_step():
         np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-10, atol=1e-12)
 
 
+def test_a_step_may_return_what_it_closes_over():
+    x, carry, inside, params = make(np.random.default_rng(8), 4, 2, 2, 2)
+    results = []
+    for run in (mg.scan, unrolled):
+        w = params["u"][:2] * 1.0  # (a tensor from outside the step, depending on a leaf)
+
+        def step(carry, inputs, w=w):
+            return (w, carry[1] * inputs[0].sum(axis=-1, keepdims=True)), w
+
+        ys, (h, c) = run(step, carry, (x,))
+        results.append(mg.grad((ys * ys).sum() + (h * c).sum(), [params["u"], x, carry[1]]))
+    for g, g_ref in zip(*results):
+        np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-10, atol=1e-12)
+
+
 def test_retain_graph_replays_the_forward_for_a_second_backward():
     x, carry, inside, params = make(np.random.default_rng(2), 4, 2, 2, 2)
     ys, _ = mg.scan(gated_cell(**params), carry, (x, inside))
@@ -230,5 +245,8 @@ def test_bad_calls_are_explained():
         mg.scan(lambda carry, inputs: ((carry[0], carry[1]), carry[0].sum(axis=0, keepdims=True)), carry, (x,))
     with pytest.raises(ValueError, match="bake in their number"):  # an op on the slice fixes the batch size
         mg.scan(lambda carry, inputs: (carry, inputs[0].reshape(2, 1, 2)[:, 0] + carry[0]), carry, (x,))
+    with pytest.raises(ValueError, match="closes over, of shape \\(2, 2\\), row by row"):  # (2, 2): a row each
+        mg.grad(mg.scan(lambda carry, inputs: (carry, carry[0] + params["u"][:2]), carry, (x,))[0].sum(),
+                [params["u"]])
     with pytest.raises(ValueError, match="must return \\(carry, y\\)"):
         mg.scan(lambda carry, inputs: carry, carry, (x,))
