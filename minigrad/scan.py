@@ -149,8 +149,9 @@ class _Program:
     A slot *varies* if it changes from step to step (it depends on the carry
     or the slices), is *carried* if it depends on the carry, and *needs
     grad* if it depends on something that requires grad. ``template`` holds
-    the values of the invariant slots. Hoisted values are kept whole, as
-    (T·B, ...) arrays: ``rows`` (B) rows per step, in time order."""
+    the values of the invariant slots. Hoisted values are computed for a
+    block of steps at a time, as (steps·B, ...) arrays: ``rows`` (B) rows per
+    step, in time order."""
 
     def __init__(self, step: Callable, carry: tuple, xs: tuple, first: int):
         self.template: list = []
@@ -201,7 +202,7 @@ class _Program:
 
         self.whole: list = []  # (output slots, slot of their tuple) of multi-output ops whose VJPs take the outputs
         self.steps: list[_Instruction] = []  # replayed every step
-        self.hoisted: list[_Instruction] = []  # run once on all steps' rows
+        self.hoisted: list[_Instruction] = []  # run once per block, on its steps' rows
         self.invariant: list[_Instruction] = []  # run once (in the trace)
         for forward, settings, vjps, fixed, saves, args, result in log:
             arg_slots = [slot_of(a) for a in args]
@@ -244,10 +245,22 @@ class _Program:
         self.first = (self.template, [ins.trace_vjps for ins in self.steps])  # the first step's frame: the trace's
         self.template = [None if self.varies[s] else value for s, value in enumerate(self.template)]
 
+    def _blocks(self, steps: int) -> tuple[int, int]:
+        """Steps per chunk (whose weight VJPs are batched together: BLOCK_ROWS
+        rows' worth) and per block (whose hoisted ops run together: a chunk,
+        or every step when the hoisted VJPs need more than the xs)."""
+        chunk = max(1, BLOCK_ROWS // self.rows)
+        return chunk, chunk if self.blockwise else steps
+
+    def _rows(self, xs: list) -> dict:
+        """The xs' arrays of some steps as (steps·B, ...) rows, by slot."""
+        return {s: x.reshape(-1, *x.shape[2:]) for s, x in zip(self.x_in, xs)}
+
     def _hoist(self, xs: list, steps: int) -> tuple[dict, list]:
-        """The hoisted ops run once on all steps' rows: every hoisted value
-        whole, as (T·B, ...), and the VJPs the ops returned."""
-        whole = {s: x.reshape(steps * self.rows, *x.shape[2:]) for s, x in zip(self.x_in, xs)}
+        """The hoisted ops run once on the rows of the ``steps`` steps in
+        ``xs``: every hoisted value as (steps·B, ...), and the VJPs the ops
+        returned."""
+        whole = self._rows(xs)
         closures = []
         for ins in self.hoisted:
             arrays = [whole[s] if self.varies[s] else self.template[s] for s in ins.args]
@@ -259,7 +272,7 @@ class _Program:
             except ValueError:
                 fits = False
             if not fits:
-                raise ValueError(f"scan: {ins.forward.__name__} depends on the slices alone, so it runs once on all "
+                raise ValueError(f"scan: {ins.forward.__name__} depends on the slices alone, so it runs once on "
                                  f"{steps} steps' rows stacked, and that fails or changes its result's shape: the "
                                  "step must treat rows independently and not bake in their number (reshape with "
                                  "-1, not the batch size)")
@@ -277,7 +290,7 @@ class _Program:
         VJPs need. Each y is copied into the stacked ys as soon as it is made
         and the frame keeps that copy, so ys cost no extra memory."""
         steps = len(order)
-        block = max(1, BLOCK_ROWS // self.rows) if self.blockwise else steps  # steps hoisted at a time
+        block = self._blocks(steps)[1]
         lo = hi = -1
         y_shape, y_dtype = self.shapes[self.y_slot]
         ys = np.empty((steps, *y_shape), y_dtype)
@@ -328,7 +341,7 @@ class _Program:
         final = tuple(previous[s] for s in self.carry_out)
         if self.blockwise:  # (then the hoisted VJPs are fixed and take only xs)
             hoisted_closures = [None] * len(self.hoisted)
-            whole = {s: x.reshape(steps * self.rows, *x.shape[2:]) for s, x in zip(self.x_in, xs)}
+            whole = self._rows(xs)
         kept = {s: whole[s] for s in self.hoist_saved}
         return ys, final, (frames, closures, kept, hoisted_closures) if keep else None
 
@@ -350,8 +363,7 @@ class _Program:
         plan = [(k, ins.outs[0], ins.outs if ins.multi else None, ins.vjps, _getter(ins.saved),
                  [(j, s, batched, *shapes[s], self.varies[s]) for j, s, batched in ins.grad_args])
                 for k, ins in reversed(list(enumerate(self.steps)))]
-        chunk = max(1, BLOCK_ROWS // rows)  # steps whose weight VJPs are batched together
-        block = chunk if self.blockwise else steps  # steps whose hoisted VJPs run together
+        chunk, block = self._blocks(steps)
         hoisted, sliced, reached, pending_chunk = None, {}, set(), -1  # the current block, its buffers
         for t in reversed(order):
             if hoisted is None or not hoisted[0] <= t < hoisted[1]:
@@ -428,19 +440,21 @@ class _Program:
         """A block's batched weight VJPs, then its hoisted ops' VJPs, on its rows."""
         self._flush(pending, invariant_grads, sliced, steps[0])
         rows = slice(steps[0] * self.rows, steps[1] * self.rows)
-        grads = {s: whole for s, whole in sliced.items() if s in reached}
+        grads: list = [None] * len(self.template)
+        for s in reached:
+            grads[s] = sliced[s]
         self._hoisted_backward(grads, {s: kept[s][rows] for s in kept}, closures, invariant_grads,
                                rows.stop - rows.start)
         for s, x_grad in x_grads.items():
-            if s in grads:
+            if grads[s] is not None:
                 x_grad[rows] = grads[s]
 
-    def _hoisted_backward(self, whole_grads: dict, kept: dict, closures: list, invariant_grads: list,
+    def _hoisted_backward(self, whole_grads: list, kept: dict, closures: list, invariant_grads: list,
                           n_rows: int) -> None:
         """The hoisted ops differentiated once, on a block's ``n_rows`` rows (backwards)."""
         for k in reversed(range(len(self.hoisted))):
             ins = self.hoisted[k]
-            g_out = tuple(whole_grads.get(s) for s in ins.outs) if ins.multi else whole_grads.get(ins.outs[0])
+            g_out = tuple(whole_grads[s] for s in ins.outs) if ins.multi else whole_grads[ins.outs[0]]
             if g_out is None or (ins.multi and all(gi is None for gi in g_out)):
                 continue
             saved = [kept[s] if self.varies[s] else self.template[s] for s in ins.saved]
@@ -448,16 +462,11 @@ class _Program:
             for j, s in enumerate(ins.args):
                 if not self.needs_grad[s]:
                     continue
-                if not self.varies[s]:
-                    self._add_invariant(invariant_grads, s, vjps[j](g_out, *saved))
-                    continue
                 grad = vjps[j](g_out, *saved)
-                if grad is None:
-                    continue
-                shape, dtype = (n_rows, *self.shapes[s][0][1:]), self.shapes[s][1]
-                grad = unbroadcast(grad, shape) if grad.shape != shape else grad
-                grad = grad.astype(dtype) if grad.dtype != dtype else grad
-                whole_grads[s] = grad if whole_grads.get(s) is None else whole_grads[s] + grad
+                if self.varies[s]:  # a hoisted value (or a slice of xs): the block's rows
+                    _accumulate(whole_grads, s, grad, (n_rows, *self.shapes[s][0][1:]), self.shapes[s][1])
+                else:
+                    self._add_invariant(invariant_grads, s, grad)
 
     def _flush(self, pending: dict, invariant_grads: list, sliced: dict, start: int) -> None:
         """Run each pending invariant's VJP once, on the steps' ḡ and saved
@@ -503,9 +512,15 @@ class _Program:
                     self._add_invariant(invariant_grads, s, ins.trace_vjps[j](g_out, *saved))
 
     def _add_invariant(self, invariant_grads: list, slot: int, grad) -> None:
-        if grad is None:
-            return
-        shape, dtype = self.shapes[slot]
-        grad = unbroadcast(grad, shape) if grad.shape != shape else grad
-        grad = grad.astype(dtype) if grad.dtype != dtype else grad
-        invariant_grads[slot] = grad if invariant_grads[slot] is None else invariant_grads[slot] + grad
+        _accumulate(invariant_grads, slot, grad, *self.shapes[slot])
+
+
+def _accumulate(grads: list, slot: int, grad, shape: tuple, dtype) -> None:
+    """grads[slot] += grad, once grad is summed to ``shape`` and cast to
+    ``dtype`` (never in place: grad may be a ḡ others hold). (The per-step
+    loop, _step_backward, does the same inline: it is the hot path.)"""
+    if grad is None:
+        return
+    grad = unbroadcast(grad, shape) if grad.shape != shape else grad
+    grad = grad.astype(dtype) if grad.dtype != dtype else grad
+    grads[slot] = grad if grads[slot] is None else grads[slot] + grad
