@@ -291,7 +291,8 @@ class _Recurrent(Module):
                        reverse: bool) -> tuple[Tensor, tuple]:
         """One layer in one direction over the first ``active`` steps, as one
         ``mg.scan``: the step is traced once and replayed on arrays, and its
-        input projection (it depends on x alone) runs once for all steps."""
+        input projection (it depends on x alone) runs on many steps' rows at
+        once (see _project)."""
         settings = self._step_settings()
 
         def step(state: tuple, inputs: tuple) -> tuple:
@@ -325,7 +326,6 @@ class _Recurrent(Module):
             _check_dtype(self, name, s, self.weight_hh_l0.dtype)
             states.append(s.unsqueeze(1) if unbatched else s)
         return tuple(states)
-
 
     @staticmethod
     def _length_masks(lengths, steps: int, batch: int) -> tuple[Tensor | None, int]:
