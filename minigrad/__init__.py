@@ -1,68 +1,87 @@
 """minigrad: tape-based reverse-mode autodiff over NumPy arrays."""
 
-from .creation import arange, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+# ruff: noqa: I001  (tensor first: the other modules build on it)
+from .tensor import Tensor, get_default_dtype, set_default_dtype
+from .checks import GradcheckError, gradcheck, gradgradcheck
+from .creation import arange, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
 from .dot import to_dot
-from .engine import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .engine import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_grad_enabled
 from .function import Context, Function
-from .grad import grad, value_and_grad
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .loops import scan
 from .ops import (
-                  abs,
-                  add,
-                  add_at,
-                  addcmul,
-                  addmm,
-                  astype,
-                  broadcast_to,
-                  chunk,
-                  clip,
-                  concat,
-                  embedding,
-                  exp,
-                  getitem,
-                  log,
-                  log_softmax,
-                  logsumexp,
-                  matmul,
-                  max,
-                  maximum,
-                  mean,
-                  min,
-                  minimum,
-                  mul,
-                  neg,
-                  one_hot,
-                  pow,
-                  relu,
-                  reshape,
-                  sigmoid,
-                  softmax,
-                  split,
-                  sqrt,
-                  stack,
-                  sub,
-                  sum,
-                  swapaxes,
-                  tanh,
-                  transpose,
-                  truediv,
-                  unbind,
-                  where,
+    abs,
+    add,
+    add_at,
+    addcmul,
+    addmm,
+    astype,
+    broadcast_to,
+    chunk,
+    clip,
+    clone,
+    concat,
+    embedding,
+    equal,
+    exp,
+    getitem,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log_softmax,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    not_equal,
+    one_hot,
+    pow,
+    primitive,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    split,
+    sqrt,
+    squeeze,
+    stack,
+    stop_gradient,
+    sub,
+    sum,
+    swapaxes,
+    tanh,
+    transpose,
+    truediv,
+    unbind,
+    unsqueeze,
+    where,
 )
-from .random import get_rng, manual_seed
-from .scan import scan
-from .tensor import Tensor, get_default_dtype, set_default_dtype  # first: the other modules build on it
+from .random import get_rng, manual_seed, rand_like, randn_like
+from .tracing import TraceError
+from .transforms import grad, value_and_grad
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "Tensor", "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange",
-    "set_default_dtype", "get_default_dtype", "manual_seed", "get_rng",
-    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
-    "grad", "value_and_grad", "scan", "Function", "Context", "gradcheck", "gradgradcheck", "GradcheckError", "to_dot",
+    "Tensor", "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange",
+    "rand_like", "randn_like", "set_default_dtype", "get_default_dtype", "manual_seed", "get_rng",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "is_anomaly_enabled",
+    "grad", "value_and_grad", "scan", "TraceError", "Function", "Context", "primitive",
+    "gradcheck", "gradgradcheck", "GradcheckError", "to_dot",
     "add", "addcmul", "addmm", "sub", "mul", "truediv", "neg", "pow", "matmul", "exp", "log", "sqrt", "tanh",
-    "sigmoid", "relu",
-    "abs", "maximum", "minimum", "clip", "sum", "mean", "max", "min", "reshape", "transpose", "swapaxes",
-    "broadcast_to", "astype", "getitem", "add_at", "concat", "stack", "split", "chunk", "unbind", "where",
-    "softmax", "log_softmax", "logsumexp", "one_hot", "embedding",
+    "sigmoid", "relu", "abs", "maximum", "minimum", "clip", "clone", "stop_gradient", "sum", "mean", "max", "min",
+    "reshape", "transpose", "swapaxes", "squeeze", "unsqueeze", "broadcast_to", "astype", "getitem", "add_at",
+    "concat", "stack", "split", "chunk", "unbind", "where", "softmax", "log_softmax", "logsumexp", "one_hot",
+    "embedding", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "logical_and",
+    "logical_or", "logical_xor", "logical_not",
 ]

@@ -2,22 +2,31 @@
 
 Every op that sees an input with ``requires_grad`` (while grad mode is on)
 records one :class:`Node`: a sequence number that only grows, where each
-input's gradient must go (``parents``), one VJP per input, and the values
-those VJPs need (the inputs and/or the output, nothing else).
+input's gradient must go (``parents``), the op's VJP, and the values it
+needs (the inputs and/or the output, nothing else) with their versions.
+
+A VJP comes in one of two forms. Most ops give one function per input,
+``vjp_i(g, *saved, **settings) -> that input's gradient`` (one line each in
+ops.py). Ops that work out all their input gradients together (a custom
+:class:`~minigrad.Function`, ``scan``) give one function for all of them,
+``vjp(g, *saved) -> a gradient (or None) per input``. Either way the sweep
+asks a node once, so nothing needs remembering between calls.
 
 ``backward`` pops nodes in decreasing sequence number from a heap -- every
 consumer of a value was recorded after it, so a node's gradient is complete
-when it pops. No recursion: a 100,000-step chain is fine. Each VJP maps the
-output gradient ``g`` to one input's gradient; the engine sums what arrives
-at each node and, unless ``retain_graph``, drops the node's saved values as
-soon as it is done with them. A gradient that broadcasting stretched is
-summed back to its input's shape in one place, :func:`unbroadcast`.
+when it pops. No recursion: a 100,000-step chain is fine. The engine sums
+what arrives at each node and, unless ``retain_graph``, drops the node's
+saved values as soon as it is done with them. A gradient that broadcasting
+stretched is summed back to its input's shape in one place, :func:`unbroadcast`.
 
 VJPs are written once, with operators and minigrad ops, and the sweep runs
 them in one of two ways. In a plain backward it hands them bare NumPy arrays
 (minigrad ops given only arrays just compute arrays), so they cost what the
 NumPy arithmetic costs. With ``create_graph`` it hands them Tensors under
 grad mode, so the same code is recorded and can be differentiated again.
+
+Modes (grad, anomaly) are per thread, as in PyTorch: ``no_grad`` in one
+thread does not switch recording off in another.
 """
 
 from __future__ import annotations
@@ -26,35 +35,35 @@ import heapq
 import itertools
 import os
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor import Tensor, version_counter
 
 
-class _Mode:
-    """Global switches: is recording on, is anomaly detection on, and the
-    list that logs every primitive call while ``scan`` traces a step."""
+class _Modes(threading.local):
+    """Per-thread switches (class attributes are each new thread's defaults)."""
 
     grad_enabled = True
     anomaly = False
-    tracer: list | None = None
 
 
-_mode = _Mode()
+_modes = _Modes()
 _seq = itertools.count()
 
 
 @contextmanager
 def set_grad_enabled(enabled: bool) -> Iterator[None]:
-    """Turn recording on or off inside a ``with`` block (or as a decorator)."""
-    previous, _mode.grad_enabled = _mode.grad_enabled, bool(enabled)
+    """Turn recording on or off inside a ``with`` block (or as a decorator), in this thread."""
+    modes = _modes
+    previous, modes.grad_enabled = modes.grad_enabled, bool(enabled)
     try:
         yield
     finally:
-        _mode.grad_enabled = previous
+        modes.grad_enabled = previous
 
 
 def no_grad():
@@ -68,74 +77,99 @@ def enable_grad():
 
 
 def is_grad_enabled() -> bool:
-    return _mode.grad_enabled
+    return _modes.grad_enabled
+
+
+def is_anomaly_enabled() -> bool:
+    return _modes.anomaly
 
 
 @contextmanager
 def detect_anomaly() -> Iterator[None]:
     """Remember where each op is created and raise at the first NaN/inf
     gradient a backward produces, naming the op and that place."""
-    previous, _mode.anomaly = _mode.anomaly, True
+    modes = _modes
+    previous, modes.anomaly = modes.anomaly, True
     try:
         yield
     finally:
-        _mode.anomaly = previous
+        modes.anomaly = previous
 
 
 class Node:
     """One recorded op. ``parents[i]`` is None when input i needs no gradient,
     else ``(target, index, shape, dtype)``: the Node (and which of its
-    outputs) or the leaf Tensor that receives input i's gradient."""
+    outputs) or the leaf Tensor that receives input i's gradient.
+    ``versions`` pairs each saved tensor's version counter with its value at
+    recording, so a backward after an in-place change raises."""
 
-    __slots__ = ("seq", "name", "vjps", "parents", "saved", "saved_from", "n_out", "multi", "retained", "where")
+    __slots__ = ("seq", "name", "vjps", "settings", "parents", "saved", "saved_from", "versions", "n_out", "multi",
+                 "retained", "where")
 
-    def __init__(self, name: str, vjps: tuple, parents: tuple, saved: tuple, saved_from: tuple, n_out: int,
-                 multi: bool = False):
+    def __init__(self, name: str, vjps, settings: dict | None, parents: tuple, saved: tuple, saved_from: tuple,
+                 versions: tuple, n_out: int, multi: bool = False):
         self.seq = next(_seq)
         self.name = name
-        self.vjps = vjps  # one VJP per input: vjp(g, *saved) -> that input's gradient
+        self.vjps = vjps  # a tuple, one VJP per input; or one callable giving all inputs' gradients
+        self.settings = settings  # keyword arguments of the op, passed to per-input VJPs
         self.parents = parents
         self.saved = saved  # the arrays the VJPs use, in the order they are passed after g
         self.saved_from = saved_from  # where each came from: -1 the output, i input i
+        self.versions = versions
         self.n_out = n_out
         self.multi = multi  # a multi-output op's VJPs take a tuple of gradients (even of one)
         self.retained = None  # {output index: weakref to a Tensor} after retain_grad()
-        self.where = _user_frame() if _mode.anomaly else None
+        self.where = user_frame() if _modes.anomaly else None
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def _user_frame() -> str:
-    """'file:line in function' of the innermost caller outside minigrad."""
-    frame = sys._getframe(1)
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+def user_frame(depth: int = 2) -> str:
+    """Where an op was called from: the innermost frame outside minigrad,
+    and, if that is in another library file, the next file out -- e.g.
+    'nn/recurrent.py:52 in _lstm_step <- train.py:10 in main'."""
+    frame, places, files = sys._getframe(1), [], set()
+    while frame is not None and len(places) < depth:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not path.startswith(_PACKAGE_DIR) and path not in files:
+            files.add(path)
+            places.append(f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
         frame = frame.f_back
-    if frame is None:
-        return "<unknown>"
-    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+    return " <- ".join(places) or "<unknown>"
 
 
 def needs_grad(inputs: Sequence[Tensor]) -> bool:
     """Would an op on ``inputs`` be recorded now?"""
-    return _mode.grad_enabled and any(x.requires_grad for x in inputs)
+    return _modes.grad_enabled and any(x.requires_grad for x in inputs)
 
 
-def record(name: str, inputs: Sequence[Tensor], out, vjps: tuple, saves: tuple = (), input_arrays=None):
+def record(name: str, inputs: Sequence[Tensor], out, vjps, saves: tuple = (), arrays=None,
+           settings: dict | None = None):
     """Record a Node for an op whose inputs need grad (see needs_grad) and
     return its output Tensor(s); ``out`` is an array, or a tuple of arrays for
     a multi-output op. ``saves`` says what the VJPs get after g: -1 the
-    output, i the array of input i (pass ``input_arrays`` if at hand)."""
+    output, i the array of input i (pass the inputs' ``arrays`` if at hand)."""
     make = Tensor._make
     multi = type(out) is tuple
-    parents = tuple([(x._node or x, x._index, x.data.shape, x.data.dtype) if x.requires_grad else None
+    parents = tuple([(x._node or x, x._index, x._data.shape, x._data.dtype) if x.requires_grad else None
                      for x in inputs])
+    outputs = None
     if saves:
-        arrays = input_arrays or [x.data for x in inputs]
+        arrays = arrays or [x._data for x in inputs]
         saved = tuple([out if k < 0 else arrays[k] for k in saves])
-    else:
-        saved = ()
-    node = Node(name, vjps, parents, saved, saves, len(out) if multi else 1, multi)
+        versions = []
+        for k in saves:
+            if k >= 0:
+                counter = version_counter(inputs[k])
+                versions.append((counter, counter[0], k))
+        node = Node(name, vjps, settings, parents, saved, saves, (), len(out) if multi else 1, multi)
+        outputs = tuple([make(o, node, i) for i, o in enumerate(out)]) if multi else make(out, node, 0)
+        if -1 in saves:  # the output(s) (fresh tensors: version 0)
+            versions += [(version_counter(o), 0, -1) for o in (outputs if multi else (outputs,))]
+        node.versions = tuple(versions)
+        return outputs
+    node = Node(name, vjps, settings, parents, (), (), (), len(out) if multi else 1, multi)
     if multi:
         return tuple([make(o, node, i) for i, o in enumerate(out)])
     return make(out, node, 0)
@@ -151,22 +185,22 @@ def unbroadcast(grad, shape: tuple):
 
 
 def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: bool = False,
-             create_graph: bool = False, inputs: Sequence[Tensor] | None = None,
-             stop_at_inputs: bool = False) -> list | None:
+             create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> list | None:
     """The reverse sweep. With ``inputs=None`` gradients are added into the
     ``.grad`` of leaves (and of interior tensors that called retain_grad);
     otherwise nothing's ``.grad`` changes and the gradients of ``inputs`` are
-    returned (None for an input the roots do not depend on). With
-    ``stop_at_inputs`` the sweep goes no further than the inputs: it gives
-    the partial derivatives, as if the inputs were independent leaves."""
+    returned (None for an input the roots do not depend on). When every
+    input is an interior tensor, the sweep stops as soon as the last one's
+    gradient is complete: what lies beyond cannot change it."""
     pending: dict[Node, list] = {}  # node -> summed gradient of each of its outputs
     heap: list = []  # (-seq, node): the node with the highest sequence number pops first
     leaves: dict[int, list] = {}  # id(leaf) -> [leaf, summed gradient, is that sum our own buffer]
     owned: set = set()  # (node, index) whose pending sum is a buffer this sweep made: safe to add into
     wanted = {(x._node, x._index): k for k, x in enumerate(inputs or ()) if x._node is not None}
+    unfinished = len({node for node, _ in wanted}) if inputs and all(x._node is not None for x in inputs) else -1
     captured: list = [None] * len(inputs or ())
     push, pop = heapq.heappush, heapq.heappop
-    anomaly = _mode.anomaly
+    anomaly = _modes.anomaly
 
     def send(target, index: int, grad) -> None:
         """Add ``grad`` to what ``target`` (a Node's output, or a leaf) has received."""
@@ -189,29 +223,36 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
     quiet = np.errstate(all="ignore") if anomaly else nullcontext()
     with set_grad_enabled(create_graph), quiet:
         for root, seed in zip(roots, seeds):
-            send(root._node or root, root._index, seed if create_graph else seed.data)
+            send(root._node or root, root._index, seed if create_graph else seed._data)
         while heap:
             node = pop(heap)[1]
             grads = pending.pop(node)
             if wanted or node.retained:
-                _capture(node, grads, wanted, captured, inputs is None)
-                if stop_at_inputs and any((node, index) in wanted for index in range(node.n_out)):
-                    continue
+                if _capture(node, grads, wanted, captured, inputs is None):
+                    unfinished -= 1
+                    if unfinished == 0:
+                        break
             if node.vjps is None:
                 raise RuntimeError(
                     f"backward through '{node.name}' a second time: its saved values were freed by "
                     "the first backward; call the first backward with retain_graph=True")
+            if node.versions:
+                _check_versions(node)
             g = tuple(grads) if node.multi else grads[0]
             saved = _saved_tensors(node) if create_graph else node.saved
-            for parent, vjp in zip(node.parents, node.vjps):
-                if parent is None:
-                    continue
-                grad = vjp(g, *saved)
-                if grad is None:
+            vjps, parents = node.vjps, node.parents
+            if type(vjps) is tuple:
+                settings = node.settings
+                results = [None if parent is None else vjp(g, *saved, **settings) if settings else vjp(g, *saved)
+                           for parent, vjp in zip(parents, vjps)]
+            else:
+                results = _all_at_once(node, g, saved)
+            for i, (parent, grad) in enumerate(zip(parents, results)):
+                if parent is None or grad is None:
                     continue
                 target, index, shape, dtype = parent
                 if grad.shape != shape or grad.dtype is not dtype or anomaly:
-                    grad = _fit(grad, shape, dtype, node, node.parents.index(parent))
+                    grad = _fit(grad, shape, dtype, node, i)
                 if type(target) is Node:  # (send(), inlined for the common case)
                     slots = pending.get(target)
                     if slots is None:
@@ -223,16 +264,37 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
                 else:
                     send(target, index, grad)
             if not retain_graph:
-                node.vjps = node.parents = node.saved = None
+                node.vjps = node.parents = node.saved = node.versions = None
     if inputs is not None:
         for k, x in enumerate(inputs):
             if x._node is None and id(x) in leaves:
                 captured[k] = leaves[id(x)][1]
-        return [_as_tensor(g) for g in captured]
-    for leaf, grad, owned in leaves.values():
-        grad = _as_tensor(grad, copy=not owned)  # a buffer of its own: optimisers update .grad in place
+        return [_own(g, create_graph) for g in captured]
+    for leaf, grad, is_own in leaves.values():
+        grad = _own(grad, create_graph, copy=not is_own)  # optimisers and clipping update .grad in place
         leaf.grad = grad if leaf.grad is None else leaf.grad + grad
     return None
+
+
+def _all_at_once(node: Node, g, saved: tuple) -> list:
+    """Call a node's one-for-all VJP and check it gave one gradient per input."""
+    results = node.vjps(g, *saved)
+    results = list(results) if isinstance(results, (tuple, list)) else [results]
+    if len(results) != len(node.parents):
+        raise RuntimeError(f"the backward of '{node.name}' returned {len(results)} gradient(s) for "
+                           f"{len(node.parents)} input(s)")
+    return results
+
+
+def _check_versions(node: Node) -> None:
+    """Raise if a value this node saved was changed in place since it was recorded."""
+    for counter, version, origin in node.versions:
+        if counter[0] != version:
+            what = "its output" if origin < 0 else f"its input {origin}"
+            raise RuntimeError(
+                f"backward through '{node.name}': {what} (saved for the backward) was changed in place after "
+                f"the op ran (version {counter[0]}, saved at {version}) -- e.g. by optimizer.step(), a += under "
+                "no_grad, or a .data assignment. Compute the forward again after the change, or change a copy.")
 
 
 def _sum_into(total, grad, key, owned: set, create_graph: bool):
@@ -257,7 +319,8 @@ def _saved_tensors(node: Node) -> tuple:
     for origin, array in zip(node.saved_from, node.saved):
         parent = node.parents[origin] if origin >= 0 else None
         if origin < 0:
-            tensors.append(Tensor._make(array, node, 0))
+            tensors.append(tuple(Tensor._make(a, node, i) for i, a in enumerate(array)) if node.multi
+                           else Tensor._make(array, node, 0))
         elif parent is None:
             tensors.append(Tensor._make(array))
         elif type(parent[0]) is Node:
@@ -267,24 +330,35 @@ def _saved_tensors(node: Node) -> tuple:
     return tuple(tensors)
 
 
-def _as_tensor(grad, copy: bool = False) -> Tensor | None:
-    if grad is None or isinstance(grad, Tensor):
-        return grad
+def _own(grad, create_graph: bool, copy: bool = True) -> Tensor | None:
+    """A gradient handed to the user as a Tensor of its own: never the seed,
+    another tensor's gradient or a read-only broadcast view. Under
+    create_graph it is a recorded copy (so it stays differentiable)."""
+    if grad is None:
+        return None
+    if isinstance(grad, Tensor):
+        from .ops import clone  # (ops imports this module)
+        return clone(grad)
     return Tensor._make(np.array(grad, copy=True) if copy else np.asarray(grad))
 
 
-def _capture(node: Node, grads: list, wanted: dict, captured: list, accumulate: bool) -> None:
+def _capture(node: Node, grads: list, wanted: dict, captured: list, accumulate: bool) -> bool:
     """Hand the summed output gradients of ``node`` to grad()'s interior
-    ``inputs`` and to tensors that asked for retain_grad()."""
+    ``inputs`` and to tensors that asked for retain_grad(). True if the
+    node holds one of the inputs."""
+    found = False
     for index, grad in enumerate(grads):
         position = wanted.get((node, index))
         if position is not None:
             captured[position] = grad
+            found = True
     if accumulate and node.retained:
         for index, ref in node.retained.items():
-            tensor, grad = ref(), _as_tensor(grads[index], copy=True)
+            tensor, grad = ref(), grads[index]
             if tensor is not None and grad is not None:
+                grad = _own(grad, isinstance(grad, Tensor))
                 tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+    return found
 
 
 def _fit(grad, shape: tuple, dtype, node: Node, i: int):
@@ -292,16 +366,17 @@ def _fit(grad, shape: tuple, dtype, node: Node, i: int):
     check for NaN/inf under detect_anomaly."""
     if grad.shape != shape:
         try:
-            grad = unbroadcast(grad, shape)
+            fitted = unbroadcast(grad, shape)
         except ValueError:
-            grad = None
-        if grad is None or grad.shape != shape:
-            raise RuntimeError(f"the VJP of '{node.name}' returned a gradient that cannot be reduced to "
-                               f"input {i}'s shape {shape}")
+            fitted = None
+        if fitted is None or fitted.shape != shape:
+            raise RuntimeError(f"the backward of '{node.name}' returned a gradient of shape {grad.shape} for its "
+                               f"input {i}, which has shape {shape} (and the one cannot be summed to the other)")
+        grad = fitted
     if grad.dtype != dtype:
         grad = grad.astype(dtype)
-    data = grad.data if isinstance(grad, Tensor) else grad
-    if _mode.anomaly and not np.isfinite(data).all():
+    data = grad._data if isinstance(grad, Tensor) else grad
+    if _modes.anomaly and not np.isfinite(data).all():
         raise RuntimeError(f"detect_anomaly: the backward of '{node.name}' produced NaN/inf in the gradient "
                            f"of its input {i}; the op was created at {node.where or '<before detect_anomaly>'}")
     return grad

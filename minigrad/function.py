@@ -1,10 +1,23 @@
-"""Custom primitives: subclass :class:`Function`, write ``forward`` on NumPy
-arrays and ``backward`` on Tensors, call ``MyOp.apply(...)``.
+"""Custom ops: subclass :class:`Function`, write ``forward`` on NumPy arrays
+and ``backward`` on Tensors, call ``MyOp.apply(...)``.
 
-A ``backward`` written with minigrad ops is differentiable again, so a custom
-op works with ``create_graph``: ``ctx.saved_tensors`` hands back saved inputs
-and outputs as the graph's own tensors, which is what makes the second
-derivative right."""
+A Function is an op like the built-in ones (it is made into a
+:func:`~minigrad.ops.primitive`), so it records one node, works in ``scan``
+and under ``no_grad``, and its ``backward`` is called once per backward pass
+with the output's gradient and returns every input's gradient together.
+
+Second derivatives. A ``backward`` written with minigrad ops is recorded
+under ``create_graph``, so it can be differentiated again -- provided what it
+uses depends on the inputs through the graph. ``ctx.saved_tensors`` hands
+back each saved *input* or *output* as the graph's own tensor, which makes
+that work. A float array worked out inside ``forward`` and saved (say σ(x)
+for a fused SiLU) is a constant to the graph, so the second derivative would
+miss its dependence on x: under ``create_graph`` that raises (compute it again
+in ``backward`` from the saved input instead). Integer and bool arrays (masks,
+ids) are fine: their derivative is zero. A Function whose backward is not
+differentiable sets ``once_differentiable = True`` and then raises under
+``create_graph`` instead of giving a wrong second derivative.
+"""
 
 from __future__ import annotations
 
@@ -12,42 +25,29 @@ from typing import Any
 
 import numpy as np
 
-from .engine import _mode, needs_grad, record
-from .ops import _lift
+from .ops import primitive
 from .tensor import Tensor
 
 
 class Context:
-    """What ``forward`` leaves for ``backward``."""
+    """What ``forward`` leaves for ``backward``: ``save_for_backward(...)``
+    for arrays, plain attributes (``ctx.axis = 1``) for settings."""
 
-    def __init__(self, inputs: tuple):
-        self._inputs = inputs
+    def __init__(self):
         self._saved: tuple = ()
-        self._output: Tensor | None = None  # set while backward runs
+        self.saved_tensors: tuple = ()  # filled in just before backward runs
 
     def save_for_backward(self, *values: Any) -> None:
         self._saved = values
 
-    @property
-    def saved_tensors(self) -> tuple:
-        """The saved values as Tensors: an input's or the output's array comes
-        back as that graph tensor, anything else as a constant."""
-        out = []
-        for v in self._saved:
-            match = next((x for x in self._inputs if x.data is v), None)
-            if match is None and self._output is not None and self._output.data is v:
-                match = self._output
-            if match is None:
-                match = v if isinstance(v, Tensor) else Tensor._make(np.asarray(v))
-            out.append(match)
-        return tuple(out)
-
 
 class Function:
-    """Base class of custom ops (see the README's "write your own op")."""
+    """Base class of custom ops (see docs/writing-a-layer.md, "Custom ops")."""
+
+    once_differentiable = False
 
     @staticmethod
-    def forward(ctx: Context, *arrays: np.ndarray) -> np.ndarray:
+    def forward(ctx: Context, *arrays: np.ndarray, **settings) -> np.ndarray:
         raise NotImplementedError
 
     @staticmethod
@@ -56,40 +56,77 @@ class Function:
         raise NotImplementedError
 
     @classmethod
-    def apply(cls, *args: Any) -> Tensor:
-        inputs = _lift(args)
-        out, vjps, saves = cls._run(inputs)
-        result = record(cls.__name__, inputs, out, vjps, saves=saves) if needs_grad(inputs) else Tensor._make(out)
-        if _mode.tracer is not None:  # scan is tracing a step: log how to replay this call, like a primitive
-            def replay(*arrays: np.ndarray) -> tuple:
-                return cls._run(tuple(map(Tensor._make, arrays)))[:2]
+    def apply(cls, *args: Any, **settings) -> Tensor:
+        """``forward`` on the arrays of ``args`` (Tensors or array-likes), with
+        ``settings`` as keyword arguments; one node on the tape."""
+        op = cls.__dict__.get("_op")
+        if op is None:
+            op = primitive(_forward_of(cls), save_output=True, save_inputs=True, name=cls.__name__)
+            op.spec.all_at_once = True  # its backward gives every input's gradient in one call
+            cls._op = op
+        return op(*args, **settings)
 
-            _mode.tracer.append((replay, {}, vjps, False, saves, inputs, result))
-        return result
 
-    @classmethod
-    def _run(cls, inputs: tuple) -> tuple:
-        """forward on the inputs' arrays: its output, one VJP per input (each
-        runs ``backward``, once per gradient g), and what the VJPs take after g."""
-        ctx = Context(inputs)
-        out = np.asarray(cls.forward(ctx, *(x.data for x in inputs)))
-        memo: dict = {}
+def _forward_of(cls: type[Function]):
+    """The primitive forward of ``cls``: its output, and the VJP that runs
+    ``cls.backward`` once for all inputs (given the output and the inputs:
+    arrays in a plain backward, graph tensors under create_graph)."""
 
-        def run_backward(g, *y):
-            if memo.get("g") is not g:
-                plain = not isinstance(g, Tensor)  # a plain backward passes arrays
-                ctx._output = (Tensor._make(y[0]) if plain else y[0]) if y else None
-                try:
-                    grads = cls.backward(ctx, Tensor._make(g) if plain else g)
-                finally:
-                    ctx._output = None
-                grads = grads if isinstance(grads, tuple) else (grads,)
-                if len(grads) != len(inputs):
-                    raise RuntimeError(f"{cls.__name__}.backward returned {len(grads)} gradients for "
-                                       f"{len(inputs)} inputs")
-                memo["g"] = g
-                memo["grads"] = [x.data if plain and isinstance(x, Tensor) else x for x in grads]
-            return memo["grads"]
+    def forward(*arrays: np.ndarray, **settings):
+        ctx = Context()
+        out = cls.forward(ctx, *arrays, **settings)
+        if isinstance(out, (tuple, list)):
+            raise TypeError(f"{cls.__name__}.forward must return one array (a Function has one output)")
+        out = np.asarray(out)
+        if out.dtype.kind not in "biuf":
+            raise TypeError(f"{cls.__name__}.forward returned an array of dtype {out.dtype}")
 
-        vjps = tuple(lambda g, *y, i=i: run_backward(g, *y)[i] for i in range(len(inputs)))
-        return out, vjps, (-1,) if any(v is out for v in ctx._saved) else ()
+        def vjp(g, y, *inputs):
+            graph = isinstance(g, Tensor)
+            if graph and cls.once_differentiable:
+                raise RuntimeError(f"{cls.__name__} is once_differentiable: its backward cannot be differentiated "
+                                   "again (a create_graph backward went through it)")
+            ctx.saved_tensors = tuple(_saved(cls, v, out, y, arrays, inputs, graph) for v in ctx._saved)
+            grads = cls.backward(ctx, g if graph else Tensor._make(g))
+            grads = grads if isinstance(grads, tuple) else (grads,)
+            if len(grads) != len(arrays):
+                raise RuntimeError(f"{cls.__name__}.backward returned {len(grads)} gradient(s) for "
+                                   f"{len(arrays)} input(s)")
+            return tuple(_as_gradient(cls, k, grad, graph) for k, grad in enumerate(grads))
+
+        return out, vjp
+
+    forward.__name__ = cls.__name__
+    return forward
+
+
+def _saved(cls, value, out: np.ndarray, y, arrays: tuple, inputs: tuple, graph: bool):
+    """A saved value as backward sees it: an input or the output as its graph
+    tensor (``y``, ``inputs``), anything else as a constant Tensor."""
+    if isinstance(value, Tensor):
+        value = value._data
+    if value is out:
+        return y if graph else Tensor._make(y)
+    for array, given in zip(arrays, inputs):
+        if value is array:
+            return given if graph else Tensor._make(given)
+    value = np.asarray(value)
+    if graph and value.dtype.kind == "f":
+        raise RuntimeError(f"{cls.__name__} saved a float array that is neither an input nor the output (shape "
+                           f"{value.shape}); under create_graph it would be a constant and the second derivative "
+                           "wrong. Save the input and compute the value again in backward (with minigrad ops), "
+                           "or set once_differentiable = True")
+    return Tensor._make(value)
+
+
+def _as_gradient(cls, k: int, grad, graph: bool):
+    """backward's k-th result as the engine takes it (None, an array, or a Tensor under create_graph)."""
+    if grad is None:
+        return None
+    if isinstance(grad, Tensor):
+        return grad if graph else grad._data
+    try:
+        return np.asarray(grad) if not graph else Tensor._make(np.asarray(grad))
+    except Exception:
+        raise TypeError(f"{cls.__name__}.backward returned a {type(grad).__name__} for input {k}; return a Tensor, "
+                        "an array or None") from None

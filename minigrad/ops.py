@@ -6,15 +6,29 @@ shape, ...). The forward gets the arrays. Each input has a VJP that maps the
 output's gradient ``g`` to that input's gradient (None if it has none):
 ``vjp(g, [y,] [*inputs], **settings)`` -- the output ``y`` if the op says
 ``save_output``, the inputs if ``save_inputs`` (True, or the positions of the
-ones its VJPs use); nothing else is kept alive for the backward. VJPs that need no more than that are given once, to the
-decorator (``vjps=``). An op whose VJPs need something its forward worked
-out (a shape, a mask) returns ``(output, vjps)`` instead, closures over it.
+ones its VJPs use); nothing else is kept alive for the backward. VJPs that
+need no more than that are given once, to the decorator (``vjps=``). An op
+whose VJPs need something its forward worked out (a shape, a mask) returns
+``(output, vjps)`` instead, closures over it.
 
 Called with Tensors, an op returns a Tensor and records a node when needed.
 Called with nothing but arrays, it just computes and returns an array: that
 is how the VJPs, written with these same ops, run at NumPy speed in a plain
-backward and build a graph under ``create_graph``. Python numbers beside a
-float Tensor take its dtype (``x32 * 2.0`` stays float32), as in PyTorch.
+backward and build a graph under ``create_graph``.
+
+Dtypes follow PyTorch's rule: tensors of one or more dimensions decide; a
+0-d tensor or a Python number never widens a float tensor (``x32 * 2.0`` and
+``x32 * tensor(2.0, float64)`` stay float32); integers meeting a float number
+give the default float dtype; arithmetic that cannot stay integer (``/``,
+``exp``, ...) gives the default float dtype too.
+
+Besides its VJPs an op may say how it treats rows (``rows=``): a rule that
+tells when running it once on many steps' rows stacked along axis 0 gives
+the same as running it on each step's rows (what ``scan`` needs to hoist it
+out of a loop). An op with no rule is never assumed to treat rows alike.
+
+A Tensor subclass that defines ``__minigrad_dispatch__(op, args, settings)``
+receives every call of an op on it instead (how ``scan`` traces a step).
 
 VJPs return gradients in the output's broadcast shape; the engine sums them
 back to each input's shape (``engine.unbroadcast``). Each docstring holds the
@@ -26,117 +40,277 @@ from __future__ import annotations
 
 import builtins
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .engine import _mode, record
+from .engine import _modes, record
 from .tensor import Tensor, as_array, get_default_dtype
 
 
-def _lift(args: tuple) -> tuple:
-    """The arguments as Tensors: non-Tensors become constants. A Python number
-    (or NumPy scalar) next to a float tensor takes that tensor's dtype."""
-    ref = next((a.dtype for a in args if isinstance(a, Tensor) and a.dtype.kind == "f"), None)
-    lifted = []
-    for a in args:
-        if not isinstance(a, Tensor):
-            if isinstance(a, (int, float, np.number)) and not isinstance(a, bool) and ref is not None:
-                a = np.asarray(a, dtype=ref)
-            a = Tensor._make(as_array(a))
-        lifted.append(a)
-    return tuple(lifted)
+class Primitive:
+    """What the engine and transforms know of an op (see the module docstring).
+    ``promote``: which arguments meet under the dtype rule; ``floating``: integer
+    inputs become the default float dtype first; ``differentiable``: False for
+    ops whose outputs carry no gradient (comparisons, lookups of ids, random
+    draws); ``random``: the op draws random numbers."""
+
+    __slots__ = ("name", "forward", "vjps", "saves", "save_inputs", "rows", "promote", "floating", "differentiable",
+                 "random", "all_at_once")
+
+    def __init__(self, name: str, forward: Callable, vjps, saves: tuple, save_inputs: bool, rows, promote,
+                 floating: bool, differentiable: bool, random: bool, all_at_once: bool = False):
+        self.name, self.forward, self.vjps, self.saves, self.save_inputs = name, forward, vjps, saves, save_inputs
+        self.rows, self.promote, self.floating = rows, promote, floating
+        self.differentiable, self.random, self.all_at_once = differentiable, random, all_at_once
+
+    def needs_cast(self, arrays: list) -> bool:
+        """Do these arrays need the dtype rule (mixed dtypes, or integers into a floating op)?"""
+        if self.floating:
+            for a in arrays:
+                if a.dtype.kind != "f":
+                    return True
+        if self.promote:
+            positions = range(len(arrays)) if self.promote is True else self.promote
+            first = arrays[positions[0]].dtype
+            for i in positions:
+                if arrays[i].dtype is not first and arrays[i].dtype != first:
+                    return True
+        return False
+
+    def saves_for(self, n_args: int) -> tuple:
+        return self.saves + tuple(range(n_args)) if self.save_inputs else self.saves
+
+    def run(self, arrays: list, settings: dict) -> tuple:
+        """The forward on (promoted) arrays: (output, the VJPs for this call)."""
+        try:
+            out = self.forward(*arrays, **settings)
+        except ValueError as error:  # NumPy's shape complaints, with the op's name and the shapes
+            shapes = ", ".join(str(np.shape(a)) for a in arrays)
+            raise ValueError(f"{self.name}: {error} (input shapes {shapes})") from None
+        if self.vjps is None:
+            out, vjps = out
+            if type(vjps) is not tuple and not self.all_at_once:
+                vjps = (vjps,)
+        else:
+            vjps = self.vjps
+        if type(out) is not np.ndarray and type(out) is not tuple:
+            out = np.asarray(out)  # NumPy gives scalars for 0-d results; a Tensor holds an ndarray
+        return out, vjps
 
 
 def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple = False, save_output: bool = False,
-              name: str | None = None):
+              name: str | None = None, rows: Callable | None = None, promote: bool | tuple = False,
+              floating: bool = False, differentiable: bool = True, random: bool = False):
     """Make ``forward(*arrays, **settings)`` an op (see the module docstring)."""
     fixed_vjps = vjps if vjps is None or isinstance(vjps, tuple) else (vjps,)
     saves = ((-1,) if save_output else ()) + (save_inputs if isinstance(save_inputs, tuple) else ())
 
     def decorate(forward):
-        op_name = name or forward.__name__
+        spec = Primitive(name or forward.__name__, forward, fixed_vjps, saves, save_inputs is True, rows, promote,
+                         floating, differentiable, random)
 
         @functools.wraps(forward)
         def op(*args, **settings):
             for x in args:
-                if not isinstance(x, Tensor):
-                    for a in args:
-                        if isinstance(a, Tensor):
-                            return op(*_lift(args), **settings)
-                    # only arrays: plain NumPy (this is how VJPs run in a plain backward)
-                    return forward(*args, **settings) if fixed_vjps else forward(*args, **settings)[0]
-            arrays = [x.data for x in args]
-            try:
-                out = forward(*arrays, **settings)
-            except ValueError as error:  # NumPy's shape complaints, with the op's name and the shapes
-                shapes = ", ".join(str(x.shape) for x in args)
-                raise ValueError(f"{op_name}: {error} (input shapes {shapes})") from None
-            if fixed_vjps is None:
-                out, op_vjps = out
-                if not isinstance(op_vjps, tuple):
-                    op_vjps = (op_vjps,)
-            elif settings:
-                op_vjps = tuple(functools.partial(v, **settings) for v in fixed_vjps)
-            else:
-                op_vjps = fixed_vjps
-            if type(out) is not np.ndarray and type(out) is not tuple:
-                out = np.asarray(out)  # NumPy gives scalars for 0-d results; a Tensor holds an ndarray
-            op_saves = saves + tuple(range(len(args))) if save_inputs is True else saves
-            if _mode.grad_enabled:
-                for x in args:
-                    if x.requires_grad:
-                        result = record(op_name, args, out, op_vjps, op_saves, arrays)
-                        break
-                else:
-                    result = None
-            else:
-                result = None
-            if result is None:
-                result = tuple(map(Tensor._make, out)) if type(out) is tuple else Tensor._make(out)
-            if _mode.tracer is not None:  # scan is tracing a step: log how to replay this call
-                _mode.tracer.append((forward, settings, op_vjps, fixed_vjps is not None, op_saves, args, result))
-            return result
+                if type(x) is not Tensor:
+                    return _apply_general(op, args, settings)
+            arrays = [x._data for x in args]
+            if (spec.promote or spec.floating) and spec.needs_cast(arrays):
+                arrays = promote_arrays(spec, arrays, args)
+            return apply(spec, args, arrays, settings)
 
+        op.__name__ = spec.name
+        op.spec = spec
         return op
 
     return decorate if forward is None else decorate(forward)
 
 
+def apply(spec: Primitive, args: Sequence[Tensor], arrays: list, settings: dict):
+    """Run ``spec`` on Tensors ``args`` (their arrays, promoted, in ``arrays``):
+    the output Tensor(s), with a node recorded when an input needs grad."""
+    out, vjps = spec.run(arrays, settings)
+    if spec.differentiable and _modes.grad_enabled:
+        for x in args:
+            if x.requires_grad:
+                return record(spec.name, args, out, vjps, spec.saves_for(len(args)), arrays,
+                              settings if settings and spec.vjps is not None else None)
+    return tuple(map(Tensor._make, out)) if type(out) is tuple else Tensor._make(out)
+
+
+def _apply_general(op, args: tuple, settings: dict):
+    """The op on anything but plain Tensors: bare arrays (a VJP in a plain
+    backward: just compute), a dispatching Tensor subclass (hand it over), or
+    a mix of Tensors and constants (lift, promote, apply)."""
+    spec = op.spec
+    tensors = False
+    for x in args:
+        if isinstance(x, Tensor):
+            tensors = True
+            hook = getattr(type(x), "__minigrad_dispatch__", None)
+            if hook is not None:
+                return hook(op, args, settings)
+    if not tensors:  # only arrays: plain NumPy (this is how VJPs run in a plain backward)
+        return spec.forward(*args, **settings) if spec.vjps is not None else spec.forward(*args, **settings)[0]
+    values = args
+    args = tuple(x if isinstance(x, Tensor) else Tensor._make(constant(x)) for x in args)
+    return apply(spec, args, promote_arrays(spec, [x._data for x in args], values), settings)
+
+
+def constant(value) -> np.ndarray:
+    """The array of a non-Tensor op argument. A Python number keeps full
+    precision here (float64): the dtype rule then casts it to what it meets."""
+    if isinstance(value, (bool, int, float)):
+        return np.asarray(value)
+    return as_array(value)
+
+
+def promote_arrays(spec: Primitive, arrays: list, values: Sequence | None = None) -> list:
+    """``arrays`` cast as the dtype rule says (module docstring). ``values``:
+    what the user passed (a Python number is weaker than a 0-d array)."""
+    if spec.promote:
+        positions = range(len(arrays)) if spec.promote is True else spec.promote
+        values = values or arrays
+        target = result_dtype([values[i] for i in positions])
+        for i in positions:
+            if arrays[i].dtype != target:
+                arrays[i] = arrays[i].astype(target)
+    if spec.floating:
+        for i, a in enumerate(arrays):
+            if a.dtype.kind != "f":
+                arrays[i] = a.astype(get_default_dtype())
+    return arrays
+
+
+_CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}
+
+
+def result_dtype(values: Sequence) -> np.dtype:
+    """The dtype of an op on ``values`` (Tensors, arrays, NumPy or Python
+    numbers): dimensioned ones decide; 0-d ones only when of a higher kind
+    (bool < int < float); Python numbers likewise, as int64 or the default float."""
+    dimensioned, zero_d, python = [], [], []
+    for v in values:
+        if isinstance(v, (Tensor, np.ndarray)):
+            (dimensioned if v.ndim else zero_d).append(v.dtype)
+        elif isinstance(v, np.generic):
+            zero_d.append(v.dtype)
+        else:
+            python.append(np.dtype(bool) if isinstance(v, bool) else np.dtype(np.int64) if isinstance(v, int)
+                          else get_default_dtype())
+    result = np.result_type(*dimensioned) if dimensioned else None
+    for group in (zero_d, python):
+        if not group:
+            continue
+        top = builtins.max(_CATEGORY[d.kind] for d in group)
+        if result is None or top > _CATEGORY[result.kind]:
+            kept = [d for d in group if _CATEGORY[d.kind] == top]
+            result = np.result_type(*kept) if group is zero_d or top < 2 else get_default_dtype()
+    return result
+
+
 def _data(value):
     """The array inside a Tensor, or the array itself: for masks and other
     constants a VJP derives from its saved values."""
-    return value.data if isinstance(value, Tensor) else np.asarray(value)
+    return value._data if isinstance(value, Tensor) else np.asarray(value)
+
+
+# -- axes: one place that checks them and turns negatives into positions ---------------
+
+def normalize_axis(axis: int, ndim: int, op: str) -> int:
+    """``axis`` (negative counts from the end) as 0..ndim-1, or a clear error."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimension(s)")
+    return int(axis) % ndim
+
+
+def reduction_axes(axis, ndim: int, op: str) -> tuple:
+    """``axis`` (None, an int or a tuple) of a reduction as a sorted tuple of
+    positions. A 0-d tensor takes axis 0 or -1 (and reduces nothing), as in
+    NumPy and PyTorch."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if ndim == 0:
+        for a in axes:
+            if a not in (0, -1):
+                raise ValueError(f"{op}: axis {a} is out of range for a 0-d tensor (only 0 or -1)")
+        return ()
+    positions = tuple(sorted(normalize_axis(a, ndim, op) for a in axes))
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"{op}: axis {axis} names an axis twice")
+    return positions
+
+
+# -- how ops treat rows (for scan's hoisting) ------------------------------------------
+# A rule gets the per-step shapes of the arguments and of the outputs, which
+# arguments vary from step to step, and the settings; it returns the settings
+# to use on stacked rows, or None if the op does not treat rows alike.
+
+def rows_elementwise(shapes, out_shapes, varying, settings):
+    """Elementwise with broadcasting: fine if every varying argument has the
+    output's rows on axis 0 and nothing constant stretches along it."""
+    ndim = len(out_shapes[0])
+    if ndim == 0:
+        return None
+    for shape, varies in zip(shapes, varying):
+        if varies and (len(shape) != ndim or shape[0] != out_shapes[0][0]):
+            return None
+        if not varies and len(shape) == ndim and shape[0] != 1:
+            return None
+    return settings
+
+
+def rows_reduction(shapes, out_shapes, varying, settings):
+    """A reduction (or softmax) along axes other than 0."""
+    ndim = len(shapes[0])
+    if ndim == 0 or not out_shapes[0] or settings["axis"] is None:
+        return None
+    return settings if 0 not in reduction_axes(settings["axis"], ndim, "") else None
+
+
+def rows_along(shapes, out_shapes, varying, settings):
+    """concat/stack/split/unbind along an axis (already normalized) other than 0,
+    of varying arguments with the same rows."""
+    if not builtins.all(varying) or builtins.any(len(s) == 0 for s in shapes) or len({s[0] for s in shapes}) != 1:
+        return None
+    return settings if settings["axis"] != 0 else None
 
 
 # -- elementwise arithmetic (NumPy broadcasting; the engine unbroadcasts) -------------
 
-@primitive(vjps=(lambda g: g, lambda g: g))
+@primitive(vjps=(lambda g: g, lambda g: g), promote=True, rows=rows_elementwise)
 def add(a, b):
     """y = a + b;  ā = ȳ,  b̄ = ȳ"""
     return a + b
 
 
-@primitive(vjps=(lambda g: g, lambda g: -g))
+@primitive(vjps=(lambda g: g, lambda g: -g), promote=True, rows=rows_elementwise)
 def sub(a, b):
     """y = a − b;  ā = ȳ,  b̄ = −ȳ"""
     return a - b
 
 
-@primitive(save_inputs=True, vjps=(lambda g, a, b: g * b, lambda g, a, b: g * a))
+@primitive(save_inputs=True, vjps=(lambda g, a, b: g * b, lambda g, a, b: g * a), promote=True,
+           rows=rows_elementwise)
 def mul(a, b):
     """y = a·b;  ā = ȳ·b,  b̄ = ȳ·a"""
     return a * b
 
 
-@primitive(save_inputs=True, vjps=(lambda g, a, b: g / b, lambda g, a, b: -g * a / (b * b)))
+@primitive(save_inputs=True, vjps=(lambda g, a, b: g / b, lambda g, a, b: -g * a / (b * b)), promote=True,
+           floating=True, rows=rows_elementwise)
 def truediv(a, b):
     """y = a / b;  ā = ȳ / b,  b̄ = −ȳ·a / b²"""
     return a / b
 
 
-@primitive(save_inputs=(1, 2), vjps=(lambda g, a, b: g, lambda g, a, b: g * b, lambda g, a, b: g * a))
+@primitive(save_inputs=(1, 2), vjps=(lambda g, a, b: g, lambda g, a, b: g * b, lambda g, a, b: g * a),
+           promote=True, rows=rows_elementwise)
 def addcmul(t, a, b):
     """y = t + a·b (as torch.addcmul);  t̄ = ȳ,  ā = ȳ·b,  b̄ = ȳ·a"""
     y = a * b
@@ -146,16 +320,22 @@ def addcmul(t, a, b):
     return y + t
 
 
-@primitive(vjps=lambda g: -g)
+@primitive(vjps=lambda g: -g, rows=rows_elementwise)
 def neg(x):
     """y = −x;  x̄ = −ȳ"""
     return -x
 
 
-@primitive(save_inputs=True, vjps=(lambda g, a, b: g * b * a ** (b - 1),
-                                   lambda g, a, b: g * a ** b * log(where(_data(a) > 0, a, 1))))
+def _pow_grad_base(g, a, b):
+    """ā = ȳ·b·aᵇ⁻¹, taken as 0 where a = b = 0 (where 0·0⁻¹ would give NaN: y = a⁰ = 1 is flat)."""
+    zero = (_data(a) == 0) & (_data(b) == 0)
+    return g * b * a ** where(zero, 0.0, b - 1) if zero.any() else g * b * a ** (b - 1)
+
+
+@primitive(save_inputs=True, promote=True, rows=rows_elementwise,
+           vjps=(_pow_grad_base, lambda g, a, b: g * a ** b * log(where(_data(a) > 0, a, 1))))
 def pow(a, b):
-    """y = aᵇ;  ā = ȳ·b·aᵇ⁻¹,  b̄ = ȳ·aᵇ·ln a  (taken as 0 where a ≤ 0)"""
+    """y = aᵇ;  ā = ȳ·b·aᵇ⁻¹ (0 where a = b = 0),  b̄ = ȳ·aᵇ·ln a  (taken as 0 where a ≤ 0)"""
     return np.power(a, b)
 
 
@@ -165,68 +345,99 @@ def _share(winner, loser, g) -> np.ndarray:
     return ((w > v) + 0.5 * (w == v)).astype(_data(g).dtype)
 
 
-@primitive(save_inputs=True, vjps=(lambda g, a, b: g * _share(a, b, g), lambda g, a, b: g * _share(b, a, g)))
+@primitive(save_inputs=True, vjps=(lambda g, a, b: g * _share(a, b, g), lambda g, a, b: g * _share(b, a, g)),
+           promote=True, rows=rows_elementwise)
 def maximum(a, b):
     """y = max(a, b);  ā = ȳ·[a > b],  b̄ = ȳ·[a < b]  (a tie gives ½ to each)"""
     return np.maximum(a, b)
 
 
-@primitive(save_inputs=True, vjps=(lambda g, a, b: g * _share(b, a, g), lambda g, a, b: g * _share(a, b, g)))
+@primitive(save_inputs=True, vjps=(lambda g, a, b: g * _share(b, a, g), lambda g, a, b: g * _share(a, b, g)),
+           promote=True, rows=rows_elementwise)
 def minimum(a, b):
     """y = min(a, b);  ā = ȳ·[a < b],  b̄ = ȳ·[a > b]  (a tie gives ½ to each)"""
     return np.minimum(a, b)
 
 
-@primitive
+@primitive(save_inputs=(0,), promote=(1, 2), rows=rows_elementwise,
+           vjps=(lambda g, c: None, lambda g, c: where(c, g, 0.0), lambda g, c: where(c, 0.0, g)))
 def where(condition, a, b):
     """y = a where condition else b;  ā = ȳ where condition else 0,  b̄ = ȳ elsewhere"""
-    mask = np.asarray(condition, dtype=bool)
-    return np.where(mask, a, b), (lambda g: None, lambda g: where(mask, g, 0.0), lambda g: where(mask, 0.0, g))
+    return np.where(condition, a, b)
+
+
+# -- comparisons and logic: bool results, no gradient --------------------------------------
+
+def _no_gradient(ufunc, name: str):
+    """A comparison or logical op: NumPy's ``ufunc``, elementwise, its output carries no gradient."""
+    op = primitive(lambda *arrays: ufunc(*arrays), vjps=(), name=name, promote=ufunc.nin == 2,
+                   differentiable=False, rows=rows_elementwise)
+    op.__doc__ = f"y = {name}(...) elementwise, as np.{ufunc.__name__} (bool; no gradient)"
+    return op
+
+
+less, less_equal = _no_gradient(np.less, "less"), _no_gradient(np.less_equal, "less_equal")
+greater, greater_equal = _no_gradient(np.greater, "greater"), _no_gradient(np.greater_equal, "greater_equal")
+equal, not_equal = _no_gradient(np.equal, "equal"), _no_gradient(np.not_equal, "not_equal")
+logical_and, logical_or = _no_gradient(np.logical_and, "logical_and"), _no_gradient(np.logical_or, "logical_or")
+logical_xor, logical_not = _no_gradient(np.logical_xor, "logical_xor"), _no_gradient(np.logical_not, "logical_not")
+
+
+@primitive(vjps=(), differentiable=False, rows=rows_elementwise)
+def stop_gradient(x):
+    """y = x, with no gradient flowing back (``Tensor.detach`` inside a traced step)."""
+    return x
+
+
+@primitive(vjps=lambda g: g, rows=rows_elementwise)
+def clone(x):
+    """y = a copy of x;  x̄ = ȳ"""
+    return np.array(x, copy=True)
 
 
 # -- elementwise functions ------------------------------------------------------------
 
-@primitive(save_output=True, vjps=lambda g, y: g * y)
+@primitive(save_output=True, vjps=lambda g, y: g * y, floating=True, rows=rows_elementwise)
 def exp(x):
     """y = eˣ;  x̄ = ȳ·y"""
     return np.exp(x)
 
 
-@primitive(save_inputs=True, vjps=lambda g, x: g / x)
+@primitive(save_inputs=True, vjps=lambda g, x: g / x, floating=True, rows=rows_elementwise)
 def log(x):
     """y = ln x;  x̄ = ȳ / x"""
     return np.log(x)
 
 
-@primitive(save_output=True, vjps=lambda g, y: g / (2 * y))
+@primitive(save_output=True, vjps=lambda g, y: g / (2 * y), floating=True, rows=rows_elementwise)
 def sqrt(x):
     """y = √x;  x̄ = ȳ / (2y)"""
     return np.sqrt(x)
 
 
-@primitive(save_output=True, vjps=lambda g, y: g * (1 - y * y))
+@primitive(save_output=True, vjps=lambda g, y: g * (1 - y * y), floating=True, rows=rows_elementwise)
 def tanh(x):
     """y = tanh x;  x̄ = ȳ·(1 − y²)"""
     return np.tanh(x)
 
 
-@primitive(save_output=True, vjps=lambda g, y: g * y * (1 - y))
+@primitive(save_output=True, vjps=lambda g, y: g * y * (1 - y), floating=True, rows=rows_elementwise)
 def sigmoid(x):
     """y = 1 / (1 + e⁻ˣ);  x̄ = ȳ·y·(1 − y)"""
-    y = np.asarray(np.negative(x, dtype=x.dtype if x.dtype.kind == "f" else np.float64))  # (0-d: an array too)
+    y = np.asarray(np.negative(x))  # (0-d: an array too)
     with np.errstate(over="ignore"):  # e⁻ˣ overflows to inf for very negative x, and 1/inf = 0 is exact
         np.exp(y, out=y)
     y += 1
     return np.reciprocal(y, out=y)  # (in place: one array instead of four)
 
 
-@primitive(save_output=True, vjps=lambda g, y: g * (_data(y) > 0))
+@primitive(save_output=True, vjps=lambda g, y: g * (_data(y) > 0), rows=rows_elementwise)
 def relu(x):
-    """y = max(x, 0);  x̄ = ȳ·[y > 0]"""
+    """y = max(x, 0);  x̄ = ȳ·[y > 0]  (0 at x = 0 and for NaN)"""
     return np.maximum(x, 0)
 
 
-@primitive(save_inputs=True, vjps=lambda g, x: g * np.sign(_data(x)))
+@primitive(save_inputs=True, vjps=lambda g, x: g * np.sign(_data(x)), rows=rows_elementwise)
 def abs(x):
     """y = |x|;  x̄ = ȳ·sign(x)"""
     return np.abs(x)
@@ -237,7 +448,7 @@ def clip(x, low: float | None = None, high: float | None = None):
     return _clip(x, low=low, high=high)
 
 
-@primitive(name="clip")
+@primitive(name="clip", rows=rows_elementwise)
 def _clip(x, *, low, high):
     inside = np.ones(np.shape(x), dtype=bool)
     if low is not None:
@@ -249,17 +460,6 @@ def _clip(x, *, low, high):
 
 # -- reductions -----------------------------------------------------------------------
 
-def _axes(ndim: int, axis) -> tuple:
-    """``axis`` (None, an int or a tuple, negatives allowed) as a sorted tuple."""
-    if axis is None:
-        return tuple(range(ndim))
-    axis = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    for a in axis:
-        if not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(a % builtins.max(ndim, 1) for a in axis))
-
-
 def _kept_shape(shape: tuple, axes: tuple) -> tuple:
     """The shape a reduction over ``axes`` has with keepdims=True."""
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
@@ -270,32 +470,33 @@ def sum(x, axis=None, keepdims: bool = False):
     return _sum(x, axis=axis, keepdims=keepdims)
 
 
-@primitive(name="sum")
+@primitive(name="sum", rows=rows_reduction)
 def _sum(x, *, axis, keepdims):
     shape = np.shape(x)
-    axes = _axes(len(shape), axis)
+    axes = reduction_axes(axis, len(shape), "sum")
     kept = _kept_shape(shape, axes)
     return np.sum(x, axis=axes, keepdims=keepdims), lambda g: broadcast_to(g.reshape(kept), shape)
 
 
 def mean(x, axis=None, keepdims: bool = False):
-    """Σ x / n over ``axis`` (composite)."""
+    """Σ x / n over ``axis`` (composite); NaN over an empty axis, as in NumPy and PyTorch."""
     shape = np.shape(_data(x))
-    n = int(np.prod([shape[a] for a in _axes(len(shape), axis)]))
-    return sum(x, axis, keepdims) * (1.0 / builtins.max(n, 1))
+    n = int(np.prod([shape[a] for a in reduction_axes(axis, len(shape), "mean")]))
+    return sum(x, axis, keepdims) * (1.0 / n if n else np.nan)
 
 
 def max(x, axis=None, keepdims: bool = False):
-    """y = max x over ``axis``;  x̄ = ȳ shared equally by the elements that attain it"""
+    """y = max x over ``axis``;  x̄ = ȳ shared equally by the elements that attain it
+    (by the NaNs, if the max is NaN: a NaN input propagates, as in PyTorch)"""
     return _max(x, axis=axis, keepdims=keepdims)
 
 
-@primitive(name="max")
+@primitive(name="max", rows=rows_reduction)
 def _max(x, *, axis, keepdims):
-    axes = _axes(np.ndim(x), axis)
+    axes = reduction_axes(axis, np.ndim(x), "max")
     y = np.max(x, axis=axes, keepdims=True)
     kept, shape = y.shape, np.shape(x)
-    winners = x == y
+    winners = np.where(np.isnan(y), np.isnan(x), x == y)
     share = (winners / winners.sum(axis=axes, keepdims=True)).astype(x.dtype)
     return (y if keepdims else np.squeeze(y, axis=axes)), lambda g: broadcast_to(g.reshape(kept), shape) * share
 
@@ -316,9 +517,9 @@ def logsumexp(x, axis=None, keepdims: bool = False):
     return _logsumexp(x, axis=axis, keepdims=keepdims)
 
 
-@primitive(name="logsumexp", save_output=True, save_inputs=True)
+@primitive(name="logsumexp", save_output=True, save_inputs=True, floating=True, rows=rows_reduction)
 def _logsumexp(x, *, axis, keepdims):
-    axes = _axes(np.ndim(x), axis)
+    axes = reduction_axes(axis, np.ndim(x), "logsumexp")
     kept = _kept_shape(np.shape(x), axes)
     m = _shift(x, axes)
     y = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
@@ -326,55 +527,101 @@ def _logsumexp(x, *, axis, keepdims):
         lambda g, y, x: g.reshape(kept) * exp(x - y.reshape(kept))
 
 
+def _ndim(x) -> int:
+    return x.ndim if isinstance(x, (Tensor, np.ndarray)) else np.ndim(x)
+
+
 def softmax(x, axis: int = -1):
-    """y = eˣ / Σ eˣ over ``axis``;  x̄ = y·(ȳ − Σ ȳ·y)"""
-    return _softmax(x, axis=axis)
+    """y = eˣ / Σ eˣ over ``axis``;  x̄ = y·(ȳ − Σ ȳ·y).  Entries of +inf share
+    the whole mass (the limit), the others get 0."""
+    return _softmax(x, axis=normalize_axis(axis, _ndim(x), "softmax"))
 
 
-@primitive(name="softmax", save_output=True, vjps=lambda g, y, axis: y * (g - (g * y).sum(axis=axis, keepdims=True)))
+def _softmax_vjp(g, y, axis):
+    return y * (g - (g * y).sum(axis=axis, keepdims=True))
+
+
+@primitive(name="softmax", save_output=True, vjps=_softmax_vjp, floating=True, rows=rows_reduction)
 def _softmax(x, *, axis):
+    top = np.max(x, axis=axis, keepdims=True)
+    if np.isposinf(top).any():  # the limit: the +inf entries share the mass
+        infinite = np.isposinf(x)
+        x = np.where(np.isposinf(top), np.where(infinite, 0.0, -np.inf), x).astype(x.dtype)
     e = np.exp(x - _shift(x, axis))
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def log_softmax(x, axis: int = -1):
     """y = x − ln Σ eˣ over ``axis``;  x̄ = ȳ − e^y·Σ ȳ"""
-    return _log_softmax(x, axis=axis)
+    return _log_softmax(x, axis=normalize_axis(axis, _ndim(x), "log_softmax"))
 
 
-@primitive(name="log_softmax", save_output=True, vjps=lambda g, y, axis: g - exp(y) * g.sum(axis=axis, keepdims=True))
+@primitive(name="log_softmax", save_output=True, vjps=lambda g, y, axis: g - exp(y) * g.sum(axis=axis, keepdims=True),
+           floating=True, rows=rows_reduction)
 def _log_softmax(x, *, axis):
     shifted = x - _shift(x, axis)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
-# -- shapes and indexing ----------------------------------------------------------------
+# -- shapes ---------------------------------------------------------------------------------
 
 def reshape(x, shape: Sequence[int]):
     """y = x with a new shape;  x̄ = ȳ with x's shape"""
-    return _reshape(x, shape=tuple(shape))
+    return _reshape(x, shape=tuple(int(n) for n in shape))
 
 
-@primitive(name="reshape")
+def _rows_reshape(shapes, out_shapes, varying, settings):
+    """Keeps rows apart when axis 0 stays axis 0."""
+    if not shapes[0] or not out_shapes[0] or out_shapes[0][0] != shapes[0][0]:
+        return None
+    return {"shape": (-1, *out_shapes[0][1:])}
+
+
+@primitive(name="reshape", rows=_rows_reshape)
 def _reshape(x, *, shape):
     original = np.shape(x)
     return np.reshape(x, shape), lambda g: g.reshape(original)
 
 
+def unsqueeze(x, axis: int):
+    """x with a new axis of size 1 at ``axis`` (negative counts from the end of the result)."""
+    shape = list(x.shape)
+    shape.insert(normalize_axis(axis, len(shape) + 1, "unsqueeze"), 1)
+    return reshape(x, shape)
+
+
+def squeeze(x, axis: int | Sequence[int] | None = None):
+    """x without axes of size 1 (all, or those named; a named axis of another size stays, as in PyTorch)."""
+    shape = x.shape
+    axes = range(len(shape)) if axis is None else reduction_axes(axis, len(shape), "squeeze")
+    return reshape(x, [n for i, n in enumerate(shape) if not (i in axes and n == 1)])
+
+
 def transpose(x, axes: Sequence[int] | None = None):
     """y = x with axes permuted (reversed if None);  x̄ = ȳ permuted back"""
-    return _transpose(x, axes=None if axes is None else tuple(axes))
+    ndim = x.ndim
+    if axes is None:
+        axes = tuple(reversed(range(ndim)))
+    axes = tuple(normalize_axis(a, ndim, "transpose") for a in axes)
+    if sorted(axes) != list(range(ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {ndim} axes")
+    return _transpose(x, axes=axes)
 
 
-@primitive(name="transpose", vjps=lambda g, axes: g.transpose(None if axes is None else tuple(np.argsort(axes))))
+def _rows_transpose(shapes, out_shapes, varying, settings):
+    return settings if settings["axes"] and settings["axes"][0] == 0 else None
+
+
+@primitive(name="transpose", vjps=lambda g, axes: g.transpose(tuple(np.argsort(axes))), rows=_rows_transpose)
 def _transpose(x, *, axes):
     return np.transpose(x, axes)
 
 
 def swapaxes(x, axis1: int, axis2: int):
     """transpose that swaps two axes (composite)."""
-    axes = list(range(np.ndim(_data(x))))
-    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    axes = list(range(x.ndim))
+    a, b = normalize_axis(axis1, x.ndim, "swapaxes"), normalize_axis(axis2, x.ndim, "swapaxes")
+    axes[a], axes[b] = axes[b], axes[a]
     return transpose(x, axes)
 
 
@@ -389,33 +636,88 @@ def _broadcast_to(x, *, shape):
 
 
 def astype(x, dtype):
-    """y = x converted to ``dtype``;  x̄ = ȳ converted back (no gradient through non-float dtypes)"""
+    """y = x converted to ``dtype``;  x̄ = ȳ converted back (no gradient to or from non-float dtypes)"""
     dtype = np.dtype(dtype)
-    if dtype.kind != "f" and isinstance(x, Tensor):
-        return Tensor._make(x.data.astype(dtype))
-    return _astype(x, dtype=dtype)
+    if dtype.kind not in "biuf":
+        raise TypeError(f"astype: dtype must be bool, integer or float, got {dtype}")
+    source = x.dtype
+    if dtype.kind == "f" and source.kind == "f":
+        return _astype(x, dtype=dtype)
+    return _astype_constant(x, dtype=dtype)
 
 
-@primitive(name="astype")
+@primitive(name="astype", rows=rows_elementwise)
 def _astype(x, *, dtype):
     original = x.dtype
     return x.astype(dtype), lambda g: g.astype(original)
 
 
-def _plain_index(index: Any) -> Any:
-    """Turn Tensors and lists inside an index into arrays."""
+@primitive(name="astype", vjps=(), differentiable=False, rows=rows_elementwise)
+def _astype_constant(x, *, dtype):
+    return x.astype(dtype)
+
+
+# -- indexing ---------------------------------------------------------------------------------
+
+class _Slot:
+    """Where a tensor sat inside an index: the index is a template, the
+    tensors are the op's arguments (so a traced id is an input, not a constant)."""
+
+    __slots__ = ("position",)
+
+    def __init__(self, position: int):
+        self.position = position
+
+    def __repr__(self) -> str:
+        return f"<index tensor {self.position}>"
+
+
+def _split_index(index: Any, tensors: list) -> Any:
+    """The index with each Tensor (or array-like list) replaced by a _Slot; the tensors go to ``tensors``."""
     if isinstance(index, tuple):
-        return tuple(_plain_index(i) for i in index)
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
+        return tuple(_split_index(i, tensors) for i in index)
+    if isinstance(index, (Tensor, np.ndarray, list)):
+        value = index if isinstance(index, Tensor) else Tensor._make(np.asarray(index))
+        if value.dtype.kind not in "biu":
+            raise IndexError(f"getitem: index arrays must be integers or booleans, got dtype {value.dtype}")
+        tensors.append(value)
+        return _Slot(len(tensors) - 1)
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer, slice, type(None), type(Ellipsis))):
+        raise IndexError(f"getitem: cannot index with {type(index).__name__} {index!r}")
     return index
+
+
+def _fill(template: Any, arrays: Sequence[np.ndarray]) -> Any:
+    """The template with the index arrays put back."""
+    if isinstance(template, tuple):
+        return tuple(_fill(t, arrays) for t in template)
+    return arrays[template.position] if isinstance(template, _Slot) else template
+
+
+def _normalized(index: Any, shape: tuple) -> Any:
+    """``index`` (filled) with negative integer-array entries made positive, so
+    that x[[1, -2]] on 3 elements is seen to pick element 1 twice."""
+    parts = index if isinstance(index, tuple) else (index,)
+    consumed = builtins.sum(1 if not isinstance(p, np.ndarray) or p.dtype != bool else p.ndim
+                            for p in parts if p is not None and p is not Ellipsis)
+    out, axis = [], 0
+    for p in parts:
+        if p is Ellipsis:
+            axis += len(shape) - consumed
+        elif isinstance(p, np.ndarray) and p.dtype != bool:
+            out.append(np.where(p < 0, p + shape[axis], p) if p.size and p.min() < 0 else p)
+            axis += 1
+            continue
+        elif p is not None:
+            axis += p.ndim if isinstance(p, np.ndarray) else 1
+        out.append(p)
+    return tuple(out) if isinstance(index, tuple) else out[0]
 
 
 def _repeat_free(index: Any) -> bool:
     """True when no element can be picked twice: ints, slices, None, ..., bool
-    masks, and at most one integer array, without repeated values (a permutation)."""
+    masks, and at most one integer array, without repeated values (after
+    _normalized: a permutation or a selection)."""
     parts = index if isinstance(index, tuple) else (index,)
     arrays = [p for p in parts if isinstance(p, np.ndarray) and p.dtype != bool]
     if len(arrays) != 1:
@@ -425,19 +727,48 @@ def _repeat_free(index: Any) -> bool:
 
 
 def getitem(x, index: Any):
-    """y = x[index] (basic or integer-array indexing);  x̄ = ȳ added into zeros at index
-    (np.add.at, or plain assignment when nothing is picked twice)"""
-    return _getitem(x, index=_plain_index(index))
+    """y = x[index] (basic and integer-array indexing; index arrays may be
+    tensors);  x̄ = ȳ added into zeros at index (plain assignment when nothing
+    is picked twice, else np.add.at)"""
+    tensors: list = []
+    template = _split_index(index, tensors)
+    return _getitem(x, *tensors, index=template)
 
 
-@primitive(name="getitem")
-def _getitem(x, *, index):
+def _rows_getitem(shapes, out_shapes, varying, settings):
+    """Rows stay apart when a varying x keeps axis 0 whole (``x[:, ...]`` or
+    ``x[..., k]``) and is indexed by constants, with at most one index array
+    (several would move their axes to the front); or when a constant table is
+    looked up by varying ids (``table[ids]``, an embedding)."""
+    template = settings["index"]
+    parts = template if isinstance(template, tuple) else (template,)
+    slots = [p for p in parts if isinstance(p, _Slot)]
+    if varying[0]:
+        if builtins.any(varying[1:]) or not shapes[0] or not out_shapes[0]:
+            return None
+        if slots and not builtins.all(isinstance(p, (slice, _Slot)) or p is None for p in parts):
+            return None  # an int beside an index array is an index array too
+        if isinstance(parts[0], slice) and parts[0] == slice(None):
+            return settings if len(slots) <= 1 else None
+        if parts[0] is Ellipsis and not slots:
+            used = builtins.sum(1 for p in parts if p is not None and p is not Ellipsis)
+            return settings if len(shapes[0]) - used >= 1 else None
+        return None
+    if len(parts) == 1 and slots and varying[1] and shapes[1]:
+        return settings
+    return None
+
+
+@primitive(name="getitem", rows=_rows_getitem)
+def _getitem(x, *arrays, index):
     shape = x.shape
+    full = _fill(index, arrays)
     try:
-        y = x[index]
+        y = x[full]
     except IndexError as error:
-        raise ValueError(f"index {index!r} does not fit shape {shape}: {error}") from None
-    return y, lambda g: add_at(g, index, shape)
+        raise IndexError(f"getitem: index {full!r} does not fit shape {shape}: {error}") from None
+    vjps = (lambda g: add_at(g, _normalized(full, shape), shape),) + (lambda g: None,) * len(arrays)
+    return y, vjps
 
 
 def add_at(g, index: Any, shape: Sequence[int]):
@@ -455,21 +786,71 @@ def _add_at(g, *, index, shape):
     return out, lambda gy: gy[index]
 
 
-def _along(axis: int, ndim: int, index) -> tuple:
-    """An index that picks ``index`` (an int or a slice) along ``axis``."""
-    return (slice(None),) * (axis % ndim) + (index,)
+def _check_indices(indices: np.ndarray, size: int, name: str, what: str, error: type = IndexError) -> None:
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"{name}: indices must be integers, got dtype {indices.dtype}")
+    if indices.size and (indices.min() < 0 or indices.max() >= size):
+        raise error(f"{name}: indices must lie in [0, {size}) ({what}), "
+                    f"got values from {indices.min()} to {indices.max()}")
 
+
+def _as_tensor(value) -> Tensor:
+    return value if isinstance(value, Tensor) else Tensor._make(as_array(value))
+
+
+def one_hot(indices, num_classes: int, dtype=None) -> Tensor:
+    """y[..., k] = 1 where indices == k, else 0 (no gradient)."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
+        raise ValueError(f"one_hot: num_classes must be a non-negative int, got {num_classes!r}")
+    return _one_hot(_as_tensor(indices), num_classes=int(num_classes), dtype=np.dtype(dtype or get_default_dtype()))
+
+
+def _rows_leading(shapes, out_shapes, varying, settings):
+    return settings if shapes[0] else None
+
+
+@primitive(name="one_hot", vjps=(), differentiable=False, rows=_rows_leading)
+def _one_hot(indices, *, num_classes, dtype):
+    _check_indices(indices, num_classes, "one_hot", "num_classes", ValueError)
+    out = np.zeros(indices.shape + (num_classes,), dtype=dtype)
+    np.put_along_axis(out, indices[..., None], 1, axis=-1)
+    return out
+
+
+def embedding(weight: Tensor, indices) -> Tensor:
+    """y = weight[indices] (rows picked by integer ids, which may be a tensor);
+    weight̄ = ȳ added into the picked rows"""
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
+    return _embedding(weight, _as_tensor(indices))
+
+
+def _rows_embedding(shapes, out_shapes, varying, settings):
+    """A constant table looked up by varying ids keeps rows apart."""
+    return settings if not varying[0] and varying[1] and shapes[1] else None
+
+
+@primitive(name="embedding", rows=_rows_embedding)
+def _embedding(weight, ids):
+    _check_indices(ids, weight.shape[0], "embedding", "num_embeddings")
+    shape = weight.shape
+    return weight[ids], (lambda g: add_at(g, ids, shape), lambda g: None)
+
+
+# -- joining and splitting --------------------------------------------------------------------
 
 def concat(tensors: Sequence, axis: int = 0):
     """y = [x₁ x₂ …] along ``axis``;  x̄ᵢ = ȳ's matching slice"""
+    if not tensors:
+        raise ValueError("concat: needs at least one tensor")
     if not builtins.any(isinstance(x, Tensor) for x in tensors):  # arrays (split's VJP in a plain backward)
         return np.concatenate(tensors, axis=axis)
-    return _concat(*tensors, axis=axis)
+    return _concat(*tensors, axis=normalize_axis(axis, _ndim(tensors[0]), "concat"))
 
 
-@primitive(name="concat")
+@primitive(name="concat", promote=True, rows=rows_along)
 def _concat(*xs, axis):
-    before, vjps, end = (slice(None),) * (axis % xs[0].ndim), [], 0
+    before, vjps, end = (slice(None),) * axis, [], 0
     for x in xs:
         start, end = end, end + x.shape[axis]
         vjps.append(lambda g, piece=(*before, slice(start, end)): g[piece])
@@ -478,26 +859,31 @@ def _concat(*xs, axis):
 
 def stack(tensors: Sequence, axis: int = 0):
     """y = the xᵢ stacked along a new ``axis``;  x̄ᵢ = ȳ's i-th slice along it"""
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
     if not builtins.any(isinstance(x, Tensor) for x in tensors):  # arrays (unbind's VJP in a plain backward)
         return np.stack(tensors, axis=axis)
-    return _stack(*tensors, axis=axis)
+    return _stack(*tensors, axis=normalize_axis(axis, _ndim(tensors[0]) + 1, "stack"))
 
 
-@primitive(name="stack")
+@primitive(name="stack", promote=True, rows=rows_along)
 def _stack(*xs, axis):
     y = np.stack(xs, axis=axis)
-    return y, tuple(lambda g, i=i: g[_along(axis, y.ndim, i)] for i in range(len(xs)))
+    before = (slice(None),) * axis
+    return y, tuple(lambda g, i=i: g[(*before, i)] for i in range(len(xs)))
 
 
 def split(x, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple:
     """Pieces of x along ``axis``: of size ``split_size`` each (the last may be
     smaller) or of the listed sizes, as torch.split;  x̄ = the ȳᵢ concatenated"""
+    axis = normalize_axis(axis, x.ndim, "split")
     n = x.shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
         size = int(split_size_or_sections)
         if size <= 0:
             raise ValueError(f"split: split_size must be positive, got {size}")
         sizes = (size,) * (n // size) + ((n % size,) if n % size else ())
+        sizes = sizes or (0,)  # an empty axis gives one empty piece
     else:
         sizes = tuple(int(s) for s in split_size_or_sections)
         if builtins.sum(sizes) != n or builtins.min(sizes, default=0) < 0:
@@ -507,13 +893,20 @@ def split(x, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tupl
 
 
 def chunk(x, chunks: int, axis: int = 0) -> tuple:
-    """``chunks`` pieces of (nearly) equal size along ``axis``, as torch.chunk."""
-    return split(x, -(-x.shape[axis] // chunks), axis)
+    """``chunks`` pieces of (nearly) equal size along ``axis``, as torch.chunk
+    (an empty axis gives ``chunks`` empty pieces)."""
+    if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    n = x.shape[normalize_axis(axis, x.ndim, "chunk")]
+    if n == 0:
+        return split(x, [0] * int(chunks), axis)
+    return split(x, -(-n // chunks), axis)
 
 
-@primitive(name="split", vjps=lambda gs, *, sizes, axis: concat(_zeros_for_missing(gs, axis, sizes), axis))
+@primitive(name="split", vjps=lambda gs, *, sizes, axis: concat(_zeros_for_missing(gs, axis, sizes), axis),
+           rows=rows_along)
 def _split(x, *, sizes, axis):
-    before = (slice(None),) * (axis % x.ndim)
+    before = (slice(None),) * axis
     pieces, start = [], 0
     for size in sizes:
         pieces.append(x[(*before, slice(start, start + size))])
@@ -523,10 +916,11 @@ def _split(x, *, sizes, axis):
 
 def unbind(x, axis: int = 0) -> tuple:
     """The slices of x along ``axis`` (the axis dropped), one each;  x̄ = the ȳᵢ stacked"""
-    return _unbind(x, axis=axis)
+    return _unbind(x, axis=normalize_axis(axis, x.ndim, "unbind"))
 
 
-@primitive(name="unbind", vjps=lambda gs, *, axis: stack(_zeros_for_missing(gs, axis, None), axis))
+@primitive(name="unbind", vjps=lambda gs, *, axis: stack(_zeros_for_missing(gs, axis, None), axis),
+           rows=rows_along)
 def _unbind(x, *, axis):
     return tuple(np.moveaxis(x, axis, 0))
 
@@ -566,8 +960,29 @@ def _matmul_grad_b(g, a, b):
     return a.swapaxes(-1, -2) @ g
 
 
-@primitive(save_inputs=(1, 2), vjps=(lambda g, a, b: g, lambda g, a, b: g @ b.swapaxes(-1, -2),
-                                     lambda g, a, b: a.swapaxes(-1, -2) @ g))
+def _rows_matmul(shapes, out_shapes, varying, settings):
+    """Rows stay apart for (varying rows) @ (a constant vector or matrix), or a
+    batched product whose batch axis 0 is the rows (constants at most 2-D)."""
+    (a, b), (va, vb) = shapes, varying
+    if va and not vb:
+        return settings if len(a) >= 2 and len(b) <= 2 else None
+    batched = [s for s, v in zip(shapes, varying) if v]
+    if builtins.all(len(s) >= 3 for s in batched) and len({s[0] for s in batched}) == 1 and \
+            builtins.all(len(s) <= 2 for s, v in zip(shapes, varying) if not v):
+        return settings
+    return None
+
+
+def _rows_addmm(shapes, out_shapes, varying, settings):
+    """c + a @ b: (varying rows a) @ (constant b), plus c elementwise."""
+    (c, a, b), (vc, va, vb) = shapes, varying
+    if vb:
+        return None
+    return rows_elementwise([c, out_shapes[0] if va else (a[0], b[1])], out_shapes, [vc, va], settings)
+
+
+@primitive(save_inputs=(1, 2), promote=True, rows=_rows_addmm,
+           vjps=(lambda g, a, b: g, lambda g, a, b: g @ b.swapaxes(-1, -2), lambda g, a, b: a.swapaxes(-1, -2) @ g))
 def addmm(c, a, b):
     """y = c + a @ b for matrices a, b (c broadcast, as torch.addmm);  c̄ = ȳ,  ā = ȳ @ bᵀ,  b̄ = aᵀ @ ȳ"""
     if a.ndim != 2 or b.ndim != 2:
@@ -579,36 +994,9 @@ def addmm(c, a, b):
     return y + c
 
 
-@primitive(save_inputs=True, vjps=(_matmul_grad_a, _matmul_grad_b))
+@primitive(save_inputs=True, vjps=(_matmul_grad_a, _matmul_grad_b), promote=True, rows=_rows_matmul)
 def matmul(a, b):
     """y = a @ b (batched; 1-D operands as in NumPy);  ā = ȳ @ bᵀ,  b̄ = aᵀ @ ȳ"""
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul needs operands with at least one dimension")
     return np.matmul(a, b)
-
-
-# -- lookups without gradient to the indices --------------------------------------------
-
-def _check_indices(indices: Any, size: int, name: str, what: str) -> np.ndarray:
-    indices = as_array(indices)
-    if indices.dtype.kind not in "iu":
-        raise TypeError(f"{name}: indices must be integers, got dtype {indices.dtype}")
-    if indices.size and (indices.min() < 0 or indices.max() >= size):
-        raise ValueError(f"{name}: indices must lie in [0, {size}) ({what}), "
-                         f"got values from {indices.min()} to {indices.max()}")
-    return indices
-
-
-def one_hot(indices, num_classes: int, dtype=None) -> Tensor:
-    """y[..., k] = 1 where indices == k, else 0 (no gradient)."""
-    indices = _check_indices(indices, num_classes, "one_hot", "num_classes")
-    out = np.zeros(indices.shape + (num_classes,), dtype=dtype or get_default_dtype())
-    np.put_along_axis(out, indices[..., None], 1, axis=-1)
-    return Tensor._make(out)
-
-
-def embedding(weight: Tensor, indices) -> Tensor:
-    """y = weight[indices] (rows picked by integer ids);  weight̄ = ȳ added into the picked rows"""
-    if weight.ndim != 2:
-        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
-    return getitem(weight, _check_indices(indices, weight.shape[0], "embedding", "num_embeddings"))

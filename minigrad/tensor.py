@@ -3,6 +3,14 @@
 A leaf is a tensor the user made; ``requires_grad=True`` asks for its ``.grad``.
 An op's output gets ``_node`` (the Node that made it) and ``_index`` (which
 output of that node it is); it requires grad exactly when it has a node.
+
+Making a tensor from data copies it (as ``torch.tensor`` does), so changing
+your array afterwards cannot change a value the tape saved. Every in-place
+change made through the API -- ``+=`` and friends under ``no_grad``, an
+assignment to ``.data``, an optimiser's step -- bumps the tensor's version;
+a backward that needs a value saved at an older version raises instead of
+using the new one. (Writing into ``t.data[...]`` directly is NumPy's business
+and is not seen, as with PyTorch's ``.data``.)
 """
 
 from __future__ import annotations
@@ -28,13 +36,13 @@ def get_default_dtype() -> np.dtype:
     return _default_dtype
 
 
-def as_array(value: Any, dtype=None) -> np.ndarray:
+def as_array(value: Any, dtype=None, copy: bool = False) -> np.ndarray:
     """An ndarray for ``value``. NumPy arrays and scalars keep their dtype;
     Python floats (and lists of them) get the default float dtype."""
     if isinstance(value, Tensor):
-        value = value.data
+        value = value._data
     keeps_dtype = isinstance(value, (np.ndarray, np.generic))
-    array = np.asarray(value, dtype=dtype)
+    array = np.array(value, dtype=dtype) if copy else np.asarray(value, dtype=dtype)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"tensor data must be bool, integer or float, got dtype {array.dtype}")
     if dtype is None and not keeps_dtype and array.dtype.kind == "f":
@@ -42,63 +50,138 @@ def as_array(value: Any, dtype=None) -> np.ndarray:
     return array
 
 
+def version_counter(t: Tensor) -> list:
+    """The tensor's version counter: a one-element list, shared with its detached views."""
+    if t._version is None:
+        t._version = [0]
+    return t._version
+
+
 class Tensor:
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_index", "__weakref__")
-    __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray * Tensor -> Tensor
+    __slots__ = ("_data", "grad", "requires_grad", "_node", "_index", "_version", "__weakref__")
+    __hash__ = object.__hash__  # == is elementwise (as in NumPy and PyTorch); hashing stays by identity
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None):
-        self.data = as_array(data, dtype)
-        if requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(f"only float tensors can require grad, got dtype {self.data.dtype}")
+        self._data = as_array(data, dtype, copy=True)
+        if requires_grad and self._data.dtype.kind != "f":
+            raise TypeError(f"only float tensors can require grad, got dtype {self._data.dtype}")
         self.requires_grad = bool(requires_grad)
         self.grad: Tensor | None = None
         self._node = None
         self._index = 0
+        self._version = None
 
     @classmethod
     def _make(cls, data: np.ndarray, node=None, index: int = 0) -> Tensor:
         """Fast internal constructor: no checks, no copies."""
         t = object.__new__(cls)
-        t.data, t.grad, t.requires_grad, t._node, t._index = data, None, node is not None, node, index
+        t._data, t.grad, t.requires_grad, t._node, t._index, t._version = data, None, node is not None, node, index, \
+            None
         return t
 
     # -- what the array is ------------------------------------------------------------
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: self.data.dtype)
-    ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
+    shape = property(lambda self: self._data.shape)
+    dtype = property(lambda self: self._data.dtype)
+    ndim = property(lambda self: self._data.ndim)
+    size = property(lambda self: self._data.size)
     T = property(lambda self: self.transpose())
     is_leaf = property(lambda self: self._node is None)
 
-    def __len__(self) -> int:
-        return len(self.data)
+    @property
+    def data(self) -> np.ndarray:
+        """The array. Assigning to it (``t.data = a``, or ``t.data -= a``) bumps the version."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        value = as_array(value)
+        if self.requires_grad and value.dtype.kind != "f":
+            raise TypeError(f"a tensor that requires grad needs float data, got dtype {value.dtype}")
+        self._data = value
+        self._bump()
+
+    def _bump(self) -> None:
+        """Record an in-place change (see the module docstring)."""
+        version_counter(self)[0] += 1
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(self._data, separator=", ", prefix="tensor(")
         name = f", op={self._node.name}" if self._node is not None else ""
         grad = ", requires_grad=True" if self.requires_grad else ""
-        return f"tensor({body}, dtype={self.data.dtype}{grad}{name})"
+        return f"tensor({body}, dtype={self._data.dtype}{grad}{name})"
+
+    # -- the Python protocols ---------------------------------------------------------
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        """The slices along axis 0, each a (differentiable) t[i]."""
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __contains__(self, value: Any) -> bool:
+        return bool((self.numpy() == as_array(value)).any())
+
+    def _one(self, what: str) -> np.ndarray:
+        data = self.numpy()
+        if data.size != 1:
+            raise ValueError(f"{what} needs a tensor with one element, got shape {data.shape}")
+        return data
+
+    def __bool__(self) -> bool:
+        return bool(self._one("the truth value of a tensor (bool(), if, and, or)").item())
+
+    def __float__(self) -> float:
+        return float(self._one("float()").item())
+
+    def __int__(self) -> int:
+        return int(self._one("int()").item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, got dtype {self._data.dtype}")
+        return int(self._one("an index").item())
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if self.requires_grad:
+            raise TypeError("a tensor that requires grad cannot become a NumPy array implicitly (the gradient "
+                            "would be lost without a word); use t.detach().numpy() or t.numpy()")
+        data = self.numpy()
+        return np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """``ndarray + Tensor`` (and -, *, /, **, @, comparisons) give Tensors;
+        any other NumPy function on a Tensor is an error that says what to use."""
+        op = _UFUNC_OPS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
+        if op is None:
+            raise TypeError(f"NumPy's {ufunc.__name__} was called on a minigrad Tensor: use minigrad's ops "
+                            f"(e.g. mg.{ufunc.__name__}) to keep the gradient, or t.numpy() for the plain array")
+        return op(*inputs)
 
     def numpy(self) -> np.ndarray:
-        return self.data
+        return self._data
 
     def item(self) -> float | int | bool:
-        if self.data.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.item()
+        return self._one("item()").item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self.numpy().tolist()
 
+    # -- differentiation ------------------------------------------------------------
     def detach(self) -> Tensor:
-        """The same data, cut off from the graph."""
-        return Tensor._make(self.data)
+        """The same data, cut off from the graph (sharing the version counter)."""
+        t = Tensor._make(self._data)
+        t._version = version_counter(self)
+        return t
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self._node is not None:
             raise RuntimeError("requires_grad_ works on leaves only; use detach() first")
-        if requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(f"only float tensors can require grad, got dtype {self.data.dtype}")
+        if requires_grad and self._data.dtype.kind != "f":
+            raise TypeError(f"only float tensors can require grad, got dtype {self._data.dtype}")
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -110,18 +193,47 @@ class Tensor:
             self._node.retained = {}
         self._node.retained[self._index] = weakref.ref(self)
 
-    # -- differentiation ------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Add d(self)/d(leaf) . grad into ``.grad`` of every leaf that requires grad."""
         seed = _seed(self, grad, "backward")
         engine.backward([self], [seed], retain_graph=retain_graph, create_graph=create_graph)
 
+    # -- in-place arithmetic ------------------------------------------------------------
+    def _inplace(self, other, ufunc, op) -> Tensor:
+        """``self op= other``. Outside the graph (nothing to record) the data
+        changes in place and the version is bumped; inside it, ``x += y``
+        makes a new tensor x + y (as in JAX), for a leaf that requires grad
+        it is an error (as in PyTorch)."""
+        if getattr(type(self), "__minigrad_dispatch__", None) is not None:
+            return op(self, other)  # a traced value: stays functional
+        if engine.needs_grad([self, other] if isinstance(other, Tensor) else [self]):
+            if self._node is None and self.requires_grad:
+                raise RuntimeError("an in-place update of a leaf that requires grad, while grad mode is on, would "
+                                   "hide it from the tape: do it under mg.no_grad() (as optimisers do), or write "
+                                   "x = x + y for a new tensor")
+            return op(self, other)
+        data = self._data
+        if not (data.flags.writeable and data.flags.owndata):
+            raise ValueError(f"in-place {ufunc.__name__} on a tensor whose data is a view or read-only (shape "
+                             f"{data.shape}): it would change other tensors unseen; use x = x + y, or clone() first")
+        value = as_array(other)
+        try:
+            ufunc(data, value, out=data, casting="same_kind")
+        except TypeError:  # NumPy's casting error: e.g. an int tensor += 0.5
+            raise TypeError(f"in-place {ufunc.__name__} would change the dtype of a {data.dtype} tensor "
+                            f"(other operand {value.dtype}); use x = x + y for a new tensor") from None
+        except ValueError:
+            raise ValueError(f"in-place {ufunc.__name__}: an operand of shape {value.shape} does not broadcast to "
+                             f"the tensor's shape {data.shape}") from None
+        self._bump()
+        return self
+
+    def __iadd__(self, other): return self._inplace(other, np.add, ops.add)
+    def __isub__(self, other): return self._inplace(other, np.subtract, ops.sub)
+    def __imul__(self, other): return self._inplace(other, np.multiply, ops.mul)
+    def __itruediv__(self, other): return self._inplace(other, np.true_divide, ops.truediv)
+
     # -- operators: each is one op from minigrad.ops (bound at the end of this file) ------
-    # comparisons give bool tensors without gradient (== and != stay identity-based)
-    def __lt__(self, other): return Tensor._make(self.data < as_array(other))
-    def __le__(self, other): return Tensor._make(self.data <= as_array(other))
-    def __gt__(self, other): return Tensor._make(self.data > as_array(other))
-    def __ge__(self, other): return Tensor._make(self.data >= as_array(other))
     def __radd__(self, other): return ops.add(other, self)
     def __rsub__(self, other): return ops.sub(other, self)
     def __rmul__(self, other): return ops.mul(other, self)
@@ -137,6 +249,7 @@ class Tensor:
     def sigmoid(self): return ops.sigmoid(self)
     def relu(self): return ops.relu(self)
     def abs(self): return ops.abs(self)
+    def clone(self): return ops.clone(self)
     def clip(self, low=None, high=None): return ops.clip(self, low, high)
     def sum(self, axis=None, keepdims=False): return ops.sum(self, axis, keepdims)
     def mean(self, axis=None, keepdims=False): return ops.mean(self, axis, keepdims)
@@ -151,8 +264,8 @@ class Tensor:
     def permute(self, *axes): return ops.transpose(self, _shape_arg(axes))
     def expand(self, *shape): return ops.broadcast_to(self, _shape_arg(shape))
     def flatten(self): return ops.reshape(self, (-1,))
-    def unsqueeze(self, axis): return ops.reshape(self, np.expand_dims(self.data, axis).shape)
-    def squeeze(self, axis=None): return ops.reshape(self, np.squeeze(self.data, axis).shape)
+    def unsqueeze(self, axis): return ops.unsqueeze(self, axis)
+    def squeeze(self, axis=None): return ops.squeeze(self, axis)
     def astype(self, dtype): return ops.astype(self, dtype)
 
 
@@ -171,11 +284,11 @@ def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
         raise RuntimeError(f"{caller}: the output of shape {output.shape} does not require grad "
                            "(no input required grad, or it was computed under no_grad)")
     if grad is None:
-        if output.data.size != 1:
+        if output._data.size != 1:
             raise ValueError(f"{caller}: grad can be left out only for a one-element output; the output "
                              f"has shape {output.shape}, so pass grad= of that shape")
-        return Tensor._make(np.ones_like(output.data))
-    grad = grad if isinstance(grad, Tensor) else Tensor(as_array(grad, dtype=output.dtype))
+        return Tensor._make(np.ones_like(output._data))
+    grad = grad if isinstance(grad, Tensor) else Tensor._make(as_array(grad, dtype=output.dtype, copy=True))
     if grad.shape != output.shape:
         raise ValueError(f"{caller}: grad has shape {grad.shape} but the output has shape {output.shape}")
     return grad
@@ -186,3 +299,10 @@ from . import engine, ops  # noqa: E402  (both need Tensor defined first)
 # The forward operators are the ops themselves: one call less on every a + b.
 Tensor.__add__, Tensor.__sub__, Tensor.__mul__ = ops.add, ops.sub, ops.mul
 Tensor.__truediv__, Tensor.__pow__, Tensor.__matmul__, Tensor.__neg__ = ops.truediv, ops.pow, ops.matmul, ops.neg
+Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__ = ops.less, ops.less_equal, ops.greater, ops.greater_equal
+Tensor.__eq__, Tensor.__ne__ = ops.equal, ops.not_equal
+
+_UFUNC_OPS = {"add": ops.add, "subtract": ops.sub, "multiply": ops.mul, "true_divide": ops.truediv,
+              "divide": ops.truediv, "power": ops.pow, "matmul": ops.matmul, "negative": ops.neg,
+              "less": ops.less, "less_equal": ops.less_equal, "greater": ops.greater,
+              "greater_equal": ops.greater_equal, "equal": ops.equal, "not_equal": ops.not_equal}

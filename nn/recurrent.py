@@ -303,7 +303,7 @@ class _Recurrent(Module):
             return tuple(mg.where(inside, n, s) for n, s in zip(new, state)), mg.where(inside, new[0], 0.0)
 
         x = x[:active] if active < x.shape[0] else x
-        outputs, state = mg.scan(step, tuple(state), (x,) if masks is None else (x, masks), reverse=reverse)
+        state, outputs = mg.scan(step, tuple(state), (x,) if masks is None else (x, masks), reverse=reverse)
         return outputs, state
 
     def _initial_states(self, h0, batch: int, unbatched: bool, dtype) -> tuple:

@@ -38,9 +38,9 @@ def test_bad_dtypes(data):
 def test_index_errors():
     with pytest.raises(ValueError, match=r"one_hot.*\[0, 3\)"):
         mg.one_hot(np.array([0, 3]), 3)
-    with pytest.raises(ValueError, match=r"embedding.*\[0, 2\)"):
+    with pytest.raises(IndexError, match=r"embedding.*\[0, 2\)"):
         mg.embedding(mg.zeros(2, 3), np.array([2]))
-    with pytest.raises(ValueError, match="getitem.*does not fit shape"):
+    with pytest.raises(IndexError, match="getitem.*does not fit shape"):
         mg.zeros(2, 3)[5]
 
 

@@ -78,7 +78,7 @@ def test_function_backward_returning_too_many_gradients_is_named():
         def backward(ctx, grad):
             return grad, grad
 
-    with pytest.raises(RuntimeError, match="Bad.backward returned 2 gradients for 1 inputs"):
+    with pytest.raises(RuntimeError, match=r"Bad.backward returned 2 gradient\(s\) for 1 input\(s\)"):
         Bad.apply(mg.tensor([1.0], requires_grad=True)).sum().backward()
 
 

@@ -70,7 +70,7 @@ def test_embedding_gradcheck():
 
 def test_embedding_bad_ids():
     emb = nn.Embedding(4, 2)
-    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+    with pytest.raises(IndexError, match=r"\[0, 4\)"):
         emb(np.array([0, 4]))
     with pytest.raises(TypeError, match="integers"):
         emb(np.array([0.5]))

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from .engine import enable_grad, no_grad
-from .grad import grad
 from .tensor import Tensor
+from .transforms import grad
 
 
 class GradcheckError(AssertionError):
