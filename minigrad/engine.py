@@ -41,7 +41,7 @@ from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
-from .tensor import Tensor, version_counter
+from .tensor import Tensor, share_views, version_counter
 
 
 class _Modes(threading.local):
@@ -165,14 +165,16 @@ def record(name: str, inputs: Sequence[Tensor], out, vjps, saves: tuple = (), ar
                 versions.append((counter, counter[0], k))
         node = Node(name, vjps, settings, parents, saved, saves, (), len(out) if multi else 1, multi)
         outputs = tuple([make(o, node, i) for i, o in enumerate(out)]) if multi else make(out, node, 0)
-        if -1 in saves:  # the output(s) (fresh tensors: version 0)
-            versions += [(version_counter(o), 0, -1) for o in (outputs if multi else (outputs,))]
+        share_views(outputs, inputs)
+        if -1 in saves:  # the output(s)
+            counters = map(version_counter, outputs if multi else (outputs,))
+            versions += [(counter, counter[0], -1) for counter in counters]
         node.versions = tuple(versions)
         return outputs
     node = Node(name, vjps, settings, parents, (), (), (), len(out) if multi else 1, multi)
-    if multi:
-        return tuple([make(o, node, i) for i, o in enumerate(out)])
-    return make(out, node, 0)
+    outputs = tuple([make(o, node, i) for i, o in enumerate(out)]) if multi else make(out, node, 0)
+    share_views(outputs, inputs)
+    return outputs
 
 
 def unbroadcast(grad, shape: tuple):

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .engine import _modes, record
-from .tensor import Tensor, as_array, get_default_dtype
+from .tensor import Tensor, as_array, get_default_dtype, share_views
 
 
 class Primitive:
@@ -132,12 +132,17 @@ def apply(spec: Primitive, args: Sequence[Tensor], arrays: list, settings: dict)
     """Run ``spec`` on Tensors ``args`` (their arrays, promoted, in ``arrays``):
     the output Tensor(s), with a node recorded when an input needs grad."""
     out, vjps = spec.run(arrays, settings)
+    result = None
     if spec.differentiable and _modes.grad_enabled:
         for x in args:
             if x.requires_grad:
-                return record(spec.name, args, out, vjps, spec.saves_for(len(args)), arrays,
-                              settings if settings and spec.vjps is not None else None)
-    return tuple(map(Tensor._make, out)) if type(out) is tuple else Tensor._make(out)
+                result = record(spec.name, args, out, vjps, spec.saves_for(len(args)), arrays,
+                                settings if settings and spec.vjps is not None else None)
+                break
+    if result is None:
+        result = tuple(map(Tensor._make, out)) if type(out) is tuple else Tensor._make(out)
+        share_views(result, args)
+    return result
 
 
 def _apply_general(op, args: tuple, settings: dict):

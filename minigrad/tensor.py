@@ -57,6 +57,18 @@ def version_counter(t: Tensor) -> list:
     return t._version
 
 
+def share_views(outputs, inputs) -> None:
+    """An op's output that is a view of an input's data (reshape, transpose,
+    a slice...) shares that input's version counter, as in PyTorch: changing
+    either in place is a change of both."""
+    for out in outputs if type(outputs) is tuple else (outputs,):
+        if out._data.base is not None:
+            for x in inputs:
+                if np.may_share_memory(out._data, x._data):
+                    out._version = version_counter(x)
+                    break
+
+
 class Tensor:
     __slots__ = ("_data", "grad", "requires_grad", "_node", "_index", "_version", "__weakref__")
     __hash__ = object.__hash__  # == is elementwise (as in NumPy and PyTorch); hashing stays by identity
@@ -193,9 +205,12 @@ class Tensor:
             self._node.retained = {}
         self._node.retained[self._index] = weakref.ref(self)
 
-    def backward(self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
-        """Add d(self)/d(leaf) . grad into ``.grad`` of every leaf that requires grad."""
+    def backward(self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
+        """Add d(self)/d(leaf) . grad into ``.grad`` of every leaf that requires grad.
+        ``retain_graph`` defaults to ``create_graph`` (as in PyTorch): the new
+        gradients' graph runs through this one."""
         seed = _seed(self, grad, "backward")
+        retain_graph = create_graph if retain_graph is None else retain_graph
         engine.backward([self], [seed], retain_graph=retain_graph, create_graph=create_graph)
 
     # -- in-place arithmetic ------------------------------------------------------------
@@ -300,7 +315,17 @@ from . import engine, ops  # noqa: E402  (both need Tensor defined first)
 Tensor.__add__, Tensor.__sub__, Tensor.__mul__ = ops.add, ops.sub, ops.mul
 Tensor.__truediv__, Tensor.__pow__, Tensor.__matmul__, Tensor.__neg__ = ops.truediv, ops.pow, ops.matmul, ops.neg
 Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__ = ops.less, ops.less_equal, ops.greater, ops.greater_equal
-Tensor.__eq__, Tensor.__ne__ = ops.equal, ops.not_equal
+Tensor.__and__, Tensor.__or__, Tensor.__xor__, Tensor.__invert__ = \
+    ops.logical_and, ops.logical_or, ops.logical_xor, ops.logical_not
+
+
+def _comparable(other) -> bool:
+    return isinstance(other, (Tensor, np.ndarray, np.generic, int, float, bool, list, tuple))
+
+
+# == and != are elementwise (as in NumPy and PyTorch); with anything that is not array-like, identity
+Tensor.__eq__ = lambda self, other: ops.equal(self, other) if _comparable(other) else NotImplemented
+Tensor.__ne__ = lambda self, other: ops.not_equal(self, other) if _comparable(other) else NotImplemented
 
 _UFUNC_OPS = {"add": ops.add, "subtract": ops.sub, "multiply": ops.mul, "true_divide": ops.truediv,
               "divide": ops.truediv, "power": ops.pow, "matmul": ops.matmul, "negative": ops.neg,

@@ -1,0 +1,365 @@
+"""Issue 13: every wrong gradient found against PyTorch's semantics, each a
+regression test that failed on the code before the fix, and the bug class
+behind it tested generally (negative axes and indices, reused seeds, .grad
+independence) under hypothesis."""
+
+import threading  # noqa: F401  (kept beside the other reliability suites)
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad as mg
+import nn
+from minigrad import testing as mt
+
+
+def leaf(values, dtype=np.float64):
+    return mg.tensor(np.asarray(values, dtype=dtype), requires_grad=True)
+
+
+# -- 1. integer-array indexing: a negative and a positive index naming the same element ----------------
+
+def test_negative_and_positive_index_of_one_element_both_count():
+    x = leaf([0.0, 1.0, 2.0])
+    x[np.array([1, -2])].sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0, 2, 0])
+    y = leaf([5.0])
+    y[np.array([0, -1])].sum().backward()
+    np.testing.assert_array_equal(y.grad.data, [2])
+
+
+@given(data=st.data())
+def test_integer_indices_with_repeats_and_negatives_sum_their_gradients(data):
+    n = data.draw(st.integers(1, 5))
+    rows = np.array(data.draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=8)))
+    weights = np.arange(1.0, len(rows) + 1)
+    x = leaf(np.zeros((n, 2)))
+    (x[rows] * weights[:, None]).sum().backward()
+    expected = np.zeros(n)
+    np.add.at(expected, rows % n, weights)  # the brute force: one element at a time
+    np.testing.assert_array_equal(x.grad.data, np.repeat(expected[:, None], 2, axis=1))
+    cols = np.array(data.draw(st.lists(st.integers(-2, 1), min_size=len(rows), max_size=len(rows))))
+    x.grad = None
+    x[:, cols].sum().backward()  # the index array on the second axis, negatives included
+    expected = np.zeros(2)
+    np.add.at(expected, cols % 2, 1)
+    np.testing.assert_array_equal(x.grad.data, np.repeat(expected[None], n, axis=0))
+
+
+# -- 2. negative axes, in every op that takes an axis -------------------------------------------------
+
+def test_permute_with_negative_axes_has_the_right_gradient():
+    x = leaf(np.zeros((2, 2)))
+    (x.permute(0, -1) * mg.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=np.float64)).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[1, 2], [3, 4]])
+    rng = np.random.default_rng(0)
+    for shape, axes in (((3, 3, 3), (-1, 0, 1)), ((2, 3, 4), (-1, 0, 1)), ((2, 3, 4), (1, -1, -3))):
+        x = leaf(rng.standard_normal(shape))
+        w = rng.standard_normal(np.transpose(x.data, axes).shape)
+        (x.permute(*axes) * w).sum().backward()
+        np.testing.assert_allclose(x.grad.data, np.transpose(w, np.argsort(np.array(axes) % 3)))
+
+
+AXIS_OPS = {
+    "transpose": lambda t, a, nd: t.transpose(*[a] + [i for i in range(nd) if i != a % nd]),
+    "swapaxes": lambda t, a, nd: mg.swapaxes(t, a, -1),
+    "sum": lambda t, a, nd: t.sum(axis=a),
+    "sum_tuple": lambda t, a, nd: t.sum(axis=(a, -nd)) if a % nd != 0 else t.sum(axis=(a,)),
+    "mean": lambda t, a, nd: t.mean(axis=a, keepdims=True),
+    "max": lambda t, a, nd: t.max(axis=a),
+    "min": lambda t, a, nd: t.min(axis=a),
+    "logsumexp": lambda t, a, nd: t.logsumexp(axis=a),
+    "softmax": lambda t, a, nd: mg.softmax(t, a),
+    "log_softmax": lambda t, a, nd: mg.log_softmax(t, a),
+    "concat": lambda t, a, nd: mg.concat([t, t * 2], axis=a),
+    "stack": lambda t, a, nd: mg.stack([t, t * 2], axis=a - (a < 0)),
+    "split": lambda t, a, nd: mg.split(t, 1, axis=a)[-1] * 3,
+    "chunk": lambda t, a, nd: mg.chunk(t, 2, axis=a)[0] * 3,
+    "unbind": lambda t, a, nd: mg.unbind(t, axis=a)[-1] * 3,
+    "unsqueeze": lambda t, a, nd: t.unsqueeze(a - (a < 0)) * 2,
+    "squeeze": lambda t, a, nd: t.reshape(*t.shape[:a % nd], 1, *t.shape[a % nd:]).squeeze(a - (a < 0)) * 2,
+}
+
+
+@pytest.mark.parametrize("name", AXIS_OPS)
+@given(data=st.data())
+def test_every_axis_taking_op_with_a_negative_axis_equals_the_positive_one(name, data):
+    shape = data.draw(mt.shapes(min_dims=2, max_dims=3, min_side=1, max_side=3))
+    nd = len(shape)
+    axis = data.draw(st.integers(-nd, -1))
+    x = data.draw(mt.arrays(shape, distinct=name in ("max", "min")))
+    fn = AXIS_OPS[name]
+    t = leaf(x)
+    assert mg.gradcheck(lambda t: fn(t, axis, nd), [t])
+    negative, positive = fn(leaf(x), axis, nd), fn(leaf(x), axis % nd, nd)
+    np.testing.assert_allclose(negative.data, positive.data)
+
+
+def test_axis_out_of_range_is_a_clear_error():
+    x = mg.zeros(2, 3)
+    for call in (lambda: x.permute(0, 2), lambda: x.sum(axis=-3), lambda: mg.softmax(x, 2),
+                 lambda: mg.concat([x, x], axis=-3), lambda: x.unsqueeze(4)):
+        with pytest.raises(ValueError, match="axis .* out of range"):
+            call()
+    with pytest.raises(ValueError, match="not a permutation"):
+        x.permute(0, 0)
+
+
+# -- 3. a second backward with a reused, mutated seed, for every kind of node ---------------------------
+
+class Softplus(mg.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.logaddexp(0, x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * mg.sigmoid(x)
+
+
+def test_a_function_s_second_backward_uses_the_new_seed():
+    x = leaf([-1.0, 0.5, 2.0])
+    y = Softplus.apply(x)
+    v = np.ones(3)
+    y.backward(v, retain_graph=True)
+    v *= 3
+    y.backward(v)
+    sigma = 1 / (1 + np.exp(-x.data))
+    np.testing.assert_allclose(x.grad.data, 4 * sigma)
+
+
+NODE_KINDS = {
+    "fixed VJPs (mul)": lambda x: x * x,
+    "closure VJPs (sum over an axis)": lambda x: mg.broadcast_to(x.sum(axis=0, keepdims=True), x.shape) * x,
+    "a custom Function": lambda x: Softplus.apply(x),
+    "scan": lambda x: mg.scan(lambda c, xt: (c + xt, c * xt), mg.zeros(x.shape[1], dtype=x.dtype), x)[1],
+}
+
+
+@pytest.mark.parametrize("kind", NODE_KINDS)
+def test_grad_with_a_reused_mutated_grad_outputs_array_is_right_for_every_kind_of_node(kind):
+    fn = NODE_KINDS[kind]
+    x = leaf(np.arange(1.0, 7.0).reshape(3, 2) / 4)
+    y = fn(x)
+    seed = np.ones(y.shape)
+    (first,) = mg.grad(y, x, seed, retain_graph=True)
+    seed *= 3
+    (second,) = mg.grad(y, x, seed, retain_graph=True)
+    np.testing.assert_allclose(second.data, 3 * first.data, rtol=1e-12)
+    seed_tensor = mg.tensor(np.ones(y.shape))
+    y.backward(seed_tensor, retain_graph=True)
+    seed_tensor.data *= 2
+    y.backward(seed_tensor)
+    np.testing.assert_allclose(x.grad.data, 3 * first.data, rtol=1e-12)
+
+
+# -- 4. every .grad is a tensor of its own, writable, after both kinds of backward ----------------------
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_grads_never_alias_each_other_or_the_seed(create_graph):
+    x1, x2 = leaf([3.0, 0.0]), leaf([0.0, 4.0])
+    v = mg.tensor([1.0, 1.0], dtype=np.float64)
+    (x1 + x2).backward(v, create_graph=create_graph)
+    assert x1.grad is not x2.grad and x1.grad is not v and x1.grad.data is not x2.grad.data
+    assert not np.shares_memory(x1.grad.data, v.data) and not np.shares_memory(x1.grad.data, x2.grad.data)
+    nn.utils.clip_grad_value_([x1, x2], 0.5)
+    np.testing.assert_array_equal(v.data, [1, 1])  # the caller's seed is untouched
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_clip_grad_norm_scales_each_grad_once(create_graph):
+    x1, x2 = leaf([0.0, 0.0]), leaf([0.0, 0.0])
+    (x1 * mg.tensor([0.3, 0.4], dtype=np.float64) + x2 * mg.tensor([0.3, 0.4], dtype=np.float64)).sum().backward(
+        create_graph=create_graph)
+    nn.utils.clip_grad_norm_([x1, x2], 0.6)
+    np.testing.assert_allclose(x1.grad.data, [0.3 * 0.6 / np.sqrt(0.5), 0.4 * 0.6 / np.sqrt(0.5)], rtol=1e-5)
+    np.testing.assert_allclose(x2.grad.data, x1.grad.data)
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_a_broadcast_gradient_is_writable(create_graph):
+    y = leaf(np.ones((2, 3)))
+    y.sum().backward(create_graph=create_graph)
+    assert y.grad.data.flags.writeable
+    nn.utils.clip_grad_norm_([y], 1.0)
+    np.testing.assert_allclose(np.linalg.norm(y.grad.data), 1.0, rtol=1e-5)
+
+
+def test_grad_results_do_not_alias_the_grad_outputs():
+    x = leaf([1.0, 2.0])
+    v = np.array([1.0, 1.0])
+    (g,) = mg.grad(x + 0.0, x, v)
+    g.data[0] = 99
+    np.testing.assert_array_equal(v, [1, 1])
+
+
+def test_a_create_graph_grad_stays_differentiable():
+    x = leaf([1.0, 2.0])
+    (x * x * x).sum().backward(create_graph=True)
+    (gg,) = mg.grad(x.grad.sum(), x)
+    np.testing.assert_allclose(gg.data, 6 * x.data)
+
+
+# -- 5. pow at 0 --------------------------------------------------------------------------------------
+
+def test_x_to_the_zero_at_zero_has_gradient_zero():
+    x = leaf([0.0, 2.0])
+    (x ** 0).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0, 0])
+    a, b = leaf(0.0), leaf(0.0)
+    (a ** b).backward()
+    assert a.grad.item() == 0 and np.isfinite(b.grad.item())
+    a = leaf([0.5, 1.5])  # and the second derivative in b at b = 0 is still right
+    assert mg.gradgradcheck(lambda a, b: a ** b, [a, leaf(0.0)])
+
+
+# -- edges where we follow NumPy and PyTorch ---------------------------------------------------------------
+
+def test_mean_over_an_empty_axis_is_nan():
+    x = leaf(np.zeros((0, 3)))
+    out = x.mean(axis=0)
+    assert out.shape == (3,) and np.isnan(out.data).all()
+    assert np.isnan(mg.mean(mg.zeros(0)).item())
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "logsumexp"])
+@pytest.mark.parametrize("axis", [0, -1, (0,)])
+def test_reductions_of_a_0d_tensor_accept_axis_0_and_minus_1(name, axis):
+    x = leaf(2.5)
+    out = getattr(mg, name)(x, axis)
+    assert out.shape == () and out.item() == pytest.approx(2.5)
+    out.backward()
+    assert x.grad.item() == 1.0
+    with pytest.raises(ValueError, match="0-d"):
+        getattr(mg, name)(x, 1)
+
+
+def test_chunk_of_an_empty_axis_gives_empty_pieces():
+    pieces = mg.chunk(mg.zeros(0, 2), 3)
+    assert len(pieces) == 3 and all(p.shape == (0, 2) for p in pieces)
+    assert [p.shape for p in mg.split(mg.zeros(0, 2), 2)] == [(0, 2)]
+    with pytest.raises(ValueError, match="chunks must be a positive int"):
+        mg.chunk(mg.zeros(2), 0)
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda: mg.tensor([1, 2]) * 2.5, np.float32),
+    (lambda: mg.tensor([1.0, 2.0]) * mg.tensor(2.0, dtype=np.float64), np.float32),
+    (lambda: mg.tensor([1.0, 2.0]) * np.float64(2.0), np.float32),
+    (lambda: mg.tensor([1.0, 2.0]) * np.array(2.0), np.float32),
+    (lambda: mg.tensor([1.0]) + mg.tensor([1.0], dtype=np.float64), np.float64),
+    (lambda: mg.tensor([1, 2]) / mg.tensor([2, 2]), np.float32),
+    (lambda: mg.exp(mg.tensor([1, 2])), np.float32),
+    (lambda: mg.tensor([1, 2]) * mg.tensor(2.5, dtype=np.float64), np.float64),
+    (lambda: mg.tensor([1, 2], dtype=np.int32) + 1, np.int32),
+    (lambda: mg.tensor([1.0, 2.0]) * np.array([2.0, 3.0]), np.float64),
+    (lambda: mg.where(mg.tensor([True, False]), mg.tensor([1.0, 2.0]), 0.0), np.float32),
+])
+def test_dtype_promotion_follows_pytorch(make, expected):
+    assert make().dtype == expected
+
+
+def test_a_python_number_keeps_its_precision_until_it_meets_a_dtype():
+    x = leaf([3.0])
+    np.testing.assert_allclose((x * (1 / 3)).data, [1.0], rtol=1e-15)
+    x32 = mg.tensor([0.1])
+    assert (x32 < 0.1).item() is False  # compared in float32, as in PyTorch
+
+
+def test_max_with_a_nan_propagates_it_and_sends_the_gradient_to_it():
+    x = leaf([1.0, np.nan, 3.0])
+    out = x.max()
+    assert np.isnan(out.item())
+    out.backward()
+    np.testing.assert_array_equal(x.grad.data, [0, 1, 0])
+
+
+def test_relu_of_nan_is_nan_with_gradient_zero():
+    x = leaf([np.nan, 1.0])
+    y = mg.relu(x)
+    assert np.isnan(y.data[0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0, 1])
+
+
+def test_softmax_with_an_infinite_logit_gives_the_limit():
+    x = leaf([1.0, np.inf, 2.0, np.inf])
+    y = mg.softmax(x)
+    np.testing.assert_array_equal(y.data, [0, 0.5, 0, 0.5])
+    (y * mg.tensor([1.0, 2.0, 3.0, 4.0], dtype=np.float64)).sum().backward()
+    assert np.isfinite(x.grad.data).all()
+
+
+# -- custom Functions, for the people who write them ---------------------------------------------------
+
+class SiLUSavingSigmoid(mg.Function):
+    """Saves σ(x), an intermediate: fine once, wrong under create_graph -- which says so."""
+
+    @staticmethod
+    def forward(ctx, x):
+        s = 1 / (1 + np.exp(-x))
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, g):
+        x, s = ctx.saved_tensors
+        return g * (s + x * s * (1 - s))
+
+
+def test_a_saved_intermediate_passes_gradcheck_and_explains_itself_under_create_graph():
+    x = leaf([-0.5, 0.3, 1.2])
+    assert mg.gradcheck(SiLUSavingSigmoid.apply, [x])
+    with pytest.raises(RuntimeError, match="neither an input nor the output.*second derivative"):
+        mg.gradgradcheck(SiLUSavingSigmoid.apply, [x])
+
+
+def test_a_once_differentiable_function_refuses_create_graph():
+    class Once(Softplus):
+        once_differentiable = True
+
+    x = leaf([0.5])
+    (g,) = mg.grad(Once.apply(x).sum(), x)  # first order is fine
+    assert g.item() == pytest.approx(1 / (1 + np.exp(-0.5)))
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        mg.grad(Once.apply(x).sum(), x, create_graph=True)
+
+
+def test_numpy_on_a_tensor_inside_backward_says_what_to_do():
+    class NumpyInBackward(Softplus):
+        @staticmethod
+        def backward(ctx, g):
+            return np.exp(g)
+
+    with pytest.raises(TypeError, match="NumPy's exp was called on a minigrad Tensor.*mg.exp"):
+        NumpyInBackward.apply(leaf([1.0])).sum().backward()
+
+
+def test_a_wrongly_shaped_gradient_is_named_with_both_shapes():
+    class WrongShape(Softplus):
+        @staticmethod
+        def backward(ctx, g):
+            return mg.zeros(4, dtype=np.float64)
+
+    with pytest.raises(RuntimeError, match=r"WrongShape.*shape \(4,\).*input 0.*shape \(3,\)"):
+        WrongShape.apply(leaf([1.0, 2.0, 3.0])).sum().backward()
+
+
+def test_function_settings_go_to_forward_as_keywords():
+    class Scale(mg.Function):
+        @staticmethod
+        def forward(ctx, x, *, factor):
+            ctx.factor = factor
+            return x * factor
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.factor
+
+    x = leaf([1.0, 2.0])
+    Scale.apply(x, factor=3.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [3, 3])

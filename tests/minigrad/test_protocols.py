@@ -1,0 +1,98 @@
+"""Issue 14.5: a Tensor speaks Python's protocols as NumPy arrays and PyTorch
+tensors do: iteration, unpacking, truth value, numbers, indices, NumPy
+conversion, IndexError out of range, elementwise ==."""
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+
+
+def test_iteration_unpacking_and_sum():
+    t = mg.tensor([[1.0, 2.0], [3.0, 4.0]])
+    rows = list(t)
+    assert len(rows) == 2 and all(isinstance(r, mg.Tensor) for r in rows)
+    np.testing.assert_array_equal(rows[1].data, [3, 4])
+    a, b = t
+    np.testing.assert_array_equal(a.data, [1, 2])
+    assert sum(mg.tensor([1.0, 2.0, 3.0])).item() == 6
+    assert [float(v) for v in mg.tensor([1.5, 2.5])] == [1.5, 2.5]
+    with pytest.raises(TypeError, match="0-d"):
+        iter(mg.tensor(1.0))
+    with pytest.raises(TypeError, match="0-d"):
+        len(mg.tensor(1.0))
+
+
+def test_iteration_is_differentiable():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    total = sum(v * v for v in x)
+    total.backward()
+    np.testing.assert_array_equal(x.grad.data, [2, 4])
+
+
+def test_truth_value_needs_one_element():
+    assert mg.tensor(1.0) > 0
+    if mg.tensor([0.0]):
+        raise AssertionError("a zero is false")
+    with pytest.raises(ValueError, match="one element.*shape \\(2,\\)"):
+        bool(mg.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="one element"):
+        bool(mg.tensor([]))
+
+
+def test_numbers_and_indices():
+    assert float(mg.tensor([2.5])) == 2.5 and int(mg.tensor(3.7)) == 3
+    assert [10, 20, 30][mg.tensor(1)] == 20
+    assert range(10)[mg.tensor([4])] == 4
+    with pytest.raises(ValueError, match="float\\(\\) needs a tensor with one element"):
+        float(mg.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="only integer tensors"):
+        [1, 2][mg.tensor(1.0)]
+
+
+def test_numpy_conversion():
+    t = mg.tensor([1.0, 2.0])
+    a = np.asarray(t)
+    assert a is t.data
+    copy = np.array(t)
+    copy[0] = 5
+    assert t.data[0] == 1
+    assert np.array(t, dtype=np.float64).dtype == np.float64
+    with pytest.raises(TypeError, match="requires grad.*detach"):
+        np.asarray(mg.tensor([1.0], requires_grad=True))
+
+
+def test_out_of_range_indexing_is_an_index_error():
+    t = mg.tensor([1.0, 2.0, 3.0])
+    with pytest.raises(IndexError, match="does not fit shape"):
+        t[3]
+    with pytest.raises(IndexError):
+        t[np.array([0, -4])]
+    assert t[-1].item() == 3
+
+
+def test_equality_is_elementwise_and_hashing_by_identity():
+    a, b = mg.tensor([1.0, 2.0]), mg.tensor([1.0, 3.0])
+    np.testing.assert_array_equal((a == b).data, [True, False])
+    np.testing.assert_array_equal((a != b).data, [False, True])
+    assert (a == 1.0).data.tolist() == [True, False]
+    assert len({a, b}) == 2 and {a: 1}[a] == 1  # tensors are still usable as keys
+    assert 2.0 in a and 5.0 not in a
+    assert (a == None) is False  # noqa: E711  (not an array: plain identity, as PyTorch)
+
+
+def test_numpy_arithmetic_with_tensors_gives_tensors():
+    t = mg.tensor([1.0, 2.0], requires_grad=True)
+    out = np.array([3.0, 4.0]) * t
+    assert isinstance(out, mg.Tensor) and out.requires_grad
+    assert isinstance(np.array([1.0, 2.0]) < mg.tensor([2.0, 1.0]), mg.Tensor)
+    with pytest.raises(TypeError, match="NumPy's sin was called on a minigrad Tensor"):
+        np.sin(t)
+
+
+def test_logical_operators_on_masks():
+    a, b = mg.tensor([True, False, True]), mg.tensor([True, True, False])
+    np.testing.assert_array_equal((a & b).data, [True, False, False])
+    np.testing.assert_array_equal((a | b).data, [True, True, True])
+    np.testing.assert_array_equal((a ^ b).data, [False, True, True])
+    np.testing.assert_array_equal((~a).data, [False, True, False])
