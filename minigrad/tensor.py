@@ -227,18 +227,23 @@ class Tensor:
                                    "hide it from the tape: do it under mg.no_grad() (as optimisers do), or write "
                                    "x = x + y for a new tensor")
             return op(self, other)
+        return self._write(lambda data, value: ufunc(data, value, out=data, casting="same_kind"), other,
+                           ufunc.__name__)
+
+    def _write(self, write, other, what: str) -> Tensor:
+        """Change the data in place with ``write(data, value)``, checked, and bump the version."""
         data = self._data
         if not (data.flags.writeable and data.flags.owndata):
-            raise ValueError(f"in-place {ufunc.__name__} on a tensor whose data is a view or read-only (shape "
+            raise ValueError(f"in-place {what} on a tensor whose data is a view or read-only (shape "
                              f"{data.shape}): it would change other tensors unseen; use x = x + y, or clone() first")
         value = as_array(other)
         try:
-            ufunc(data, value, out=data, casting="same_kind")
+            write(data, value)
         except TypeError:  # NumPy's casting error: e.g. an int tensor += 0.5
-            raise TypeError(f"in-place {ufunc.__name__} would change the dtype of a {data.dtype} tensor "
+            raise TypeError(f"in-place {what} would change the dtype of a {data.dtype} tensor "
                             f"(other operand {value.dtype}); use x = x + y for a new tensor") from None
         except ValueError:
-            raise ValueError(f"in-place {ufunc.__name__}: an operand of shape {value.shape} does not broadcast to "
+            raise ValueError(f"in-place {what}: an operand of shape {value.shape} does not broadcast to "
                              f"the tensor's shape {data.shape}") from None
         self._bump()
         return self
@@ -247,6 +252,14 @@ class Tensor:
     def __isub__(self, other): return self._inplace(other, np.subtract, ops.sub)
     def __imul__(self, other): return self._inplace(other, np.multiply, ops.mul)
     def __itruediv__(self, other): return self._inplace(other, np.true_divide, ops.truediv)
+
+    def copy_(self, source) -> Tensor:
+        """Overwrite the data with ``source`` (broadcast, same dtype kind), in
+        place, as torch's copy_; outside the graph (e.g. under no_grad) only."""
+        if engine.needs_grad([self, source] if isinstance(source, Tensor) else [self]):
+            raise RuntimeError("copy_ on a tensor in the graph (grad mode on and a tensor that requires grad): "
+                               "do it under mg.no_grad()")
+        return self._write(lambda data, value: np.copyto(data, value, casting="same_kind"), source, "copy_")
 
     # -- operators: each is one op from minigrad.ops (bound at the end of this file) ------
     def __radd__(self, other): return ops.add(other, self)

@@ -47,8 +47,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Gen
         return x
     if p == 1:
         return x * 0.0
-    keep = mg.get_rng(rng).random(x.shape) >= p
-    return x * (keep * (1.0 / (1 - p))).astype(x.dtype)
+    keep = mg.rand_like(x, rng=rng) >= p  # a random op: a traced scan step refuses it instead of freezing one mask
+    return mg.where(keep, x * (1.0 / (1 - p)), 0.0)
 
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:

@@ -1,4 +1,4 @@
-"""Initialisers (torch.nn.init's names): fill a Parameter's array in place.
+"""Initialisers (torch.nn.init's names): fill a Parameter's array in place (bumping its version).
 
 Every one draws from ``rng`` if given, else from the generator
 ``minigrad.manual_seed`` sets, so a seed fixes every initial weight.
@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from minigrad import Tensor, get_rng
+from minigrad import Tensor, get_rng, no_grad
 
 
 def _fans(t: Tensor) -> tuple[int, int]:
@@ -21,9 +21,10 @@ def _fans(t: Tensor) -> tuple[int, int]:
     return t.shape[1] * receptive, t.shape[0] * receptive
 
 
-def _fill(t: Tensor, values: np.ndarray) -> Tensor:
-    t.data[...] = values.astype(t.dtype, copy=False)
-    return t
+def _fill(t: Tensor, values) -> Tensor:
+    """Write ``values`` into t in place (its version is bumped: a graph that saved t's old values will say so)."""
+    with no_grad():
+        return t.copy_(np.asarray(values).astype(t.dtype, copy=False))
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, rng: np.random.Generator | None = None) -> Tensor:
@@ -37,18 +38,15 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, rng: np.random.Gener
 
 
 def zeros_(t: Tensor) -> Tensor:
-    t.data[...] = 0
-    return t
+    return _fill(t, 0)
 
 
 def ones_(t: Tensor) -> Tensor:
-    t.data[...] = 1
-    return t
+    return _fill(t, 1)
 
 
 def constant_(t: Tensor, value: float) -> Tensor:
-    t.data[...] = value
-    return t
+    return _fill(t, value)
 
 
 def xavier_uniform_(t: Tensor, gain: float = 1.0, rng: np.random.Generator | None = None) -> Tensor:

@@ -126,3 +126,15 @@ def test_a_view_shares_its_base_s_version():
         view.data = view.data  # an assignment through the view is a change of y
     with pytest.raises(RuntimeError, match="'exp'.*its output"):
         y.sum().backward()
+
+
+def test_copy_and_the_initialisers_bump_the_version():
+    w = mg.tensor([1.0, 2.0])
+    x = mg.tensor([3.0, 4.0], requires_grad=True)
+    y = (x * w).sum()
+    nn.init.zeros_(w)
+    np.testing.assert_array_equal(w.data, [0, 0])
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()
+    with pytest.raises(RuntimeError, match="copy_ on a tensor in the graph"):
+        x.copy_([1.0, 1.0])
