@@ -14,6 +14,8 @@ from .ops import (
     add_at,
     addcmul,
     addmm,
+    argmax,
+    argmin,
     astype,
     broadcast_to,
     chunk,
@@ -23,6 +25,7 @@ from .ops import (
     embedding,
     equal,
     exp,
+    gather,
     getitem,
     greater,
     greater_equal,
@@ -35,6 +38,7 @@ from .ops import (
     logical_or,
     logical_xor,
     logsumexp,
+    masked_fill,
     matmul,
     max,
     maximum,
@@ -59,6 +63,7 @@ from .ops import (
     sub,
     sum,
     swapaxes,
+    take_along_axis,
     tanh,
     transpose,
     truediv,
@@ -66,7 +71,7 @@ from .ops import (
     unsqueeze,
     where,
 )
-from .random import get_rng, manual_seed, rand_like, randn_like
+from .random import get_rng, manual_seed, multinomial, rand_like, randn_like
 from .tracing import TraceError
 from .transforms import grad, value_and_grad
 
@@ -74,7 +79,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "Tensor", "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange",
-    "rand_like", "randn_like", "set_default_dtype", "get_default_dtype", "manual_seed", "get_rng",
+    "rand_like", "randn_like", "multinomial", "set_default_dtype", "get_default_dtype", "manual_seed", "get_rng",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "is_anomaly_enabled",
     "grad", "value_and_grad", "scan", "TraceError", "Function", "Context", "primitive",
     "gradcheck", "gradgradcheck", "GradcheckError", "to_dot",
@@ -83,5 +88,5 @@ __all__ = [
     "reshape", "transpose", "swapaxes", "squeeze", "unsqueeze", "broadcast_to", "astype", "getitem", "add_at",
     "concat", "stack", "split", "chunk", "unbind", "where", "softmax", "log_softmax", "logsumexp", "one_hot",
     "embedding", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "logical_and",
-    "logical_or", "logical_xor", "logical_not",
+    "logical_or", "logical_xor", "logical_not", "argmax", "argmin", "take_along_axis", "gather", "masked_fill",
 ]

@@ -786,9 +786,19 @@ def _add_at(g, *, index, shape):
     out = np.zeros(shape, dtype=g.dtype)
     if _repeat_free(index):
         out[index] = g  # nothing picked twice: assignment is the fast scatter
+    elif type(index) is np.ndarray and index.dtype.kind in "iu" and out.ndim:
+        _add_rows(out, index, g)
     else:
         np.add.at(out, index, g)
     return out, lambda gy: gy[index]
+
+
+def _add_rows(out: np.ndarray, rows: np.ndarray, g: np.ndarray) -> None:
+    """out[rows] += g, rows repeating (an embedding's gradient): np.add.at on
+    the flat array with one position per element, 3-10x faster than on rows."""
+    width = int(np.prod(out.shape[1:]))
+    positions = (rows.reshape(-1, 1) * width + np.arange(width)).reshape(-1)
+    np.add.at(out.reshape(-1), positions, np.ascontiguousarray(g).reshape(-1))
 
 
 def _check_indices(indices: np.ndarray, size: int, name: str, what: str, error: type = IndexError) -> None:
@@ -840,6 +850,60 @@ def _embedding(weight, ids):
     _check_indices(ids, weight.shape[0], "embedding", "num_embeddings")
     shape = weight.shape
     return weight[ids], (lambda g: add_at(g, ids, shape), lambda g: None)
+
+
+def argmax(x, axis: int | None = None, keepdims: bool = False):
+    """The index of the largest element (along ``axis``; of the flattened x if None), as np.argmax (no gradient)."""
+    return _argmax(x, axis=None if axis is None else normalize_axis(axis, _ndim(x), "argmax"), keepdims=keepdims)
+
+
+def argmin(x, axis: int | None = None, keepdims: bool = False):
+    """The index of the smallest element, as np.argmin (no gradient)."""
+    return _argmin(x, axis=None if axis is None else normalize_axis(axis, _ndim(x), "argmin"), keepdims=keepdims)
+
+
+@primitive(name="argmax", vjps=(), differentiable=False, rows=rows_reduction)
+def _argmax(x, *, axis, keepdims):
+    return np.argmax(x, axis=axis, keepdims=keepdims)
+
+
+@primitive(name="argmin", vjps=(), differentiable=False, rows=rows_reduction)
+def _argmin(x, *, axis, keepdims):
+    return np.argmin(x, axis=axis, keepdims=keepdims)
+
+
+def take_along_axis(x, indices, axis: int):
+    """y = np.take_along_axis(x, indices, axis): pick along ``axis`` by an
+    index array of x's number of dimensions;  x̄ = ȳ added into zeros at the picked places"""
+    ndim = _ndim(x)
+    return _take_along_axis(x, _as_tensor(indices), axis=normalize_axis(axis, ndim, "take_along_axis"))
+
+
+def gather(x, axis: int, index):
+    """torch.gather's argument order for :func:`take_along_axis`."""
+    return take_along_axis(x, index, axis)
+
+
+@primitive(name="take_along_axis")
+def _take_along_axis(x, indices, *, axis):
+    if indices.dtype.kind not in "iu" or indices.ndim != x.ndim:
+        raise IndexError(f"take_along_axis: indices must be integers with x's {x.ndim} dimensions, got dtype "
+                         f"{indices.dtype} and shape {indices.shape}")
+    _check_indices(np.where(indices < 0, indices + x.shape[axis], indices), x.shape[axis], "take_along_axis",
+                   f"axis {axis} has size {x.shape[axis]}")
+    shape = x.shape
+
+    def vjp(g):
+        grid = list(np.ix_(*[np.arange(n) for n in g.shape]))
+        grid[axis] = np.where(indices < 0, indices + shape[axis], indices)
+        return add_at(g, tuple(grid), shape)
+
+    return np.take_along_axis(x, indices, axis=axis), (vjp, lambda g: None)
+
+
+def masked_fill(x, mask, value: float):
+    """y = value where mask, else x (composite: ``where(mask, value, x)``);  x̄ = ȳ where not mask"""
+    return where(mask, value, x)
 
 
 # -- joining and splitting --------------------------------------------------------------------

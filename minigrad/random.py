@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ops import primitive
+from .ops import _as_tensor, primitive
 from .tensor import get_default_dtype
 
 _generator = np.random.default_rng()
@@ -54,3 +54,33 @@ def _rand_like(x, *, rng):
 @primitive(name="randn_like", vjps=(), differentiable=False, random=True)
 def _randn_like(x, *, rng):
     return rng.standard_normal(x.shape).astype(_float(x.dtype), copy=False)
+
+
+def multinomial(probs, num_samples: int = 1, replacement: bool = False, rng: np.random.Generator | None = None):
+    """``num_samples`` class indices per row of ``probs`` (..., C), each drawn
+    with probability proportional to its entry, as torch.multinomial (no
+    gradient). Without replacement a class is drawn at most once per row
+    (Gumbel top-k: exactly sequential sampling without replacement)."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+        raise ValueError(f"multinomial: num_samples must be a positive int, got {num_samples!r}")
+    return _multinomial(_as_tensor(probs), num_samples=int(num_samples), replacement=bool(replacement),
+                        rng=get_rng(rng))
+
+
+@primitive(name="multinomial", vjps=(), differentiable=False, random=True)
+def _multinomial(probs, *, num_samples, replacement, rng):
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim == 0 or (p < 0).any() or not np.isfinite(p).all() or (p.sum(axis=-1) <= 0).any():
+        raise ValueError("multinomial: probs must be finite, non-negative, with a positive sum in every row "
+                         f"(shape {p.shape})")
+    classes = p.shape[-1]
+    if not replacement and num_samples > classes:
+        raise ValueError(f"multinomial: cannot draw {num_samples} of {classes} classes without replacement")
+    if replacement:
+        cdf = np.cumsum(p, axis=-1)
+        u = rng.random((*p.shape[:-1], num_samples)) * cdf[..., -1:]
+        picks = (u[..., :, None] >= cdf[..., None, :]).sum(axis=-1)  # the first class whose cdf exceeds u
+        return np.minimum(picks, classes - 1)
+    with np.errstate(divide="ignore"):
+        keys = np.log(p) + rng.gumbel(size=p.shape)
+    return np.argsort(-keys, axis=-1, kind="stable")[..., :num_samples]

@@ -295,6 +295,9 @@ class Tensor:
     def unsqueeze(self, axis): return ops.unsqueeze(self, axis)
     def squeeze(self, axis=None): return ops.squeeze(self, axis)
     def astype(self, dtype): return ops.astype(self, dtype)
+    def argmax(self, axis=None, keepdims=False): return ops.argmax(self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False): return ops.argmin(self, axis, keepdims)
+    def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
 
 
 def _shape_arg(shape: tuple) -> tuple:

@@ -194,3 +194,77 @@ def test_one_hot():
 def test_ops_on_plain_arrays_return_plain_arrays():
     a = np.array([1.0, 2.0])
     assert isinstance(mg.exp(a), np.ndarray) and isinstance(mg.sum(a), (np.ndarray, np.floating))
+
+
+@given(data=st.data())
+def test_argmax_argmin_match_numpy_on_every_axis(data):
+    shape = data.draw(mt.shapes(min_dims=1, max_dims=3))
+    x = data.draw(mt.arrays(shape, distinct=True))
+    axis = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    for name in ("argmax", "argmin"):
+        got = getattr(mg, name)(tensor(x), axis)
+        assert not got.requires_grad
+        np.testing.assert_array_equal(got.data, getattr(np, name)(x, axis=axis))
+
+
+@given(data=st.data())
+def test_take_along_axis_and_gather_with_repeated_and_negative_indices(data):
+    x = data.draw(mt.arrays((3, 4)))
+    axis = data.draw(st.sampled_from([0, 1, -1, -2]))
+    size = x.shape[axis]
+    idx_shape = (3, 5) if axis % 2 == 1 else (5, 4)
+    idx = np.array(data.draw(st.lists(st.integers(-size, size - 1), min_size=15 if axis % 2 else 20,
+                                      max_size=15 if axis % 2 else 20))).reshape(idx_shape)
+    check(lambda t: mg.take_along_axis(t, idx, axis), tensor(x))
+    np.testing.assert_array_equal(mg.gather(tensor(x), axis, idx).data, np.take_along_axis(x, idx, axis))
+    t = tensor(x)
+    mg.take_along_axis(t, idx, axis).sum().backward()
+    expected = np.zeros_like(x)
+    for position in np.ndindex(idx.shape):  # the brute force, element by element
+        target = list(position)
+        target[axis] = idx[position] % size
+        expected[tuple(target)] += 1
+    np.testing.assert_array_equal(t.grad.data, expected)
+
+
+def test_masked_fill():
+    x = tensor([1.0, 2.0, 3.0])
+    y = x.masked_fill(mg.tensor([True, False, True]), -1.0)
+    np.testing.assert_array_equal(y.data, [-1, 2, -1])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0, 1, 0])
+
+
+def test_embedding_gradient_with_repeated_ids_equals_the_brute_force():
+    rng = np.random.default_rng(0)
+    weight = tensor(rng.standard_normal((7, 3)))
+    ids = rng.integers(-7, 7, (40,))
+    g = rng.standard_normal((40, 3))
+    (mg.embedding(weight, ids % 7) * g).sum().backward()
+    expected = np.zeros((7, 3))
+    for i, row in zip(ids % 7, g):
+        expected[i] += row
+    np.testing.assert_allclose(weight.grad.data, expected, rtol=1e-12)
+    weight.grad = None
+    (weight[ids] * g).sum().backward()  # getitem with negative ids scatters the same way
+    np.testing.assert_allclose(weight.grad.data, expected, rtol=1e-12)
+
+
+def test_multinomial_draws_in_proportion_and_without_replacement_once():
+    probs = mg.tensor([[0.1, 0.2, 0.7], [0.5, 0.5, 0.0]], dtype=np.float64)
+    draws = mg.multinomial(probs, 20000, replacement=True, rng=np.random.default_rng(0)).data
+    for row, p in zip(draws, probs.data):
+        frequencies = np.bincount(row, minlength=3) / row.size
+        np.testing.assert_allclose(frequencies, p, atol=0.015)
+    unique = mg.multinomial(mg.tensor(np.ones((50, 4))), 4, rng=np.random.default_rng(1)).data
+    assert all(sorted(row) == [0, 1, 2, 3] for row in unique)
+    first = mg.multinomial(probs, 2, rng=np.random.default_rng(2)).data
+    assert (first[1] != 2).all()  # a class of probability 0 is never drawn while others remain
+    with pytest.raises(ValueError, match="without replacement"):
+        mg.multinomial(probs, 4)
+    with pytest.raises(ValueError, match="non-negative"):
+        mg.multinomial(mg.tensor([0.5, -0.1]))
+    mg.manual_seed(3)
+    a = mg.multinomial(probs, 5, replacement=True).data
+    mg.manual_seed(3)
+    np.testing.assert_array_equal(a, mg.multinomial(probs, 5, replacement=True).data)
