@@ -10,40 +10,127 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
+from minigrad import Tensor
+
 from .module import Parameter
+
+# -- checking settings: one checker per kind of option, named in each optimiser's SETTINGS --------
+
+def _real(owner: str, name: str, value: Any, low: float, high: float, high_open: bool) -> float:
+    """``value`` as a float in [low, high] (or [low, high)), else a TypeError/ValueError naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not (low <= value < high if high_open else low <= value <= high):  # (NaN fails both)
+        interval = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
+        raise ValueError(f"{owner}: {name} must lie in {interval}, got {value!r}")
+    return value
+
+
+def _nonnegative(owner: str, name: str, value: Any) -> float:
+    return _real(owner, name, value, 0.0, math.inf, high_open=True)
+
+
+def _fraction(owner: str, name: str, value: Any) -> float:
+    return _real(owner, name, value, 0.0, 1.0, high_open=False)
+
+
+def _flag(owner: str, name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _betas(owner: str, name: str, value: Any) -> tuple[float, float]:
+    """(β₁, β₂), each in [0, 1)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray)):
+        raise TypeError(f"{owner}: {name} must be a pair (beta1, beta2), got {type(value).__name__} {value!r}")
+    if len(value) != 2:
+        raise ValueError(f"{owner}: {name} must be a pair (beta1, beta2), got {len(value)} value(s): {value!r}")
+    return tuple(_real(owner, f"{name}[{i}]", v, 0.0, 1.0, high_open=True) for i, v in enumerate(value))
+
+
+def _parameter_list(owner: str, what: str, params: Any) -> list:
+    """``params`` (an iterable, not a lone Tensor or dict) as a list."""
+    if isinstance(params, Tensor):
+        raise TypeError(f"{owner}: {what} must be an iterable of Tensors, got a single Tensor of shape "
+                        f"{params.shape}; wrap it in a list: [tensor]")
+    if isinstance(params, (dict, str, bytes)):
+        raise TypeError(f"{owner}: {what} must be an iterable of Tensors or of parameter groups (dicts), "
+                        f"got {type(params).__name__}")
+    try:
+        return list(params)
+    except TypeError:
+        raise TypeError(f"{owner}: {what} must be an iterable of Tensors, got {type(params).__name__}") from None
 
 
 class Optimizer:
-    """Base class: param_groups (lists of parameters with their settings) and per-parameter state."""
+    """Base class: param_groups (lists of parameters with their settings) and per-parameter state.
+
+    Each optimiser names its settings and their checkers in ``SETTINGS``;
+    the defaults and every group's own settings (and those a state_dict
+    brings) are checked before anything is stored."""
+
+    SETTINGS: dict[str, Callable[[str, str, Any], Any]] = {}
 
     def __init__(self, params: Iterable, defaults: dict):
-        groups = list(params)
+        owner = type(self).__name__
+        groups = _parameter_list(owner, "params", params)
         if not groups:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        if not isinstance(groups[0], dict):
+            raise ValueError(f"{owner}: got an empty parameter list")
+        is_group = [isinstance(g, dict) for g in groups]
+        if any(is_group) and not all(is_group):
+            raise TypeError(f"{owner}: params must be all Tensors or all parameter groups (dicts), not a mix")
+        if not is_group[0]:
             groups = [{"params": groups}]
-        self.defaults = defaults
+        self.defaults = self._checked_settings(defaults, "")
         self.param_groups: list[dict] = []
         self.state: dict[int, dict] = {}  # id(param) -> its state
         seen = set()
-        for group in groups:
-            params = list(group["params"])
+        for index, group in enumerate(groups):
+            where = f"parameter group {index}"
+            if "params" not in group:
+                raise ValueError(f"{owner}: {where} has no 'params' entry")
+            params = group["params"]
+            params = [params] if isinstance(params, Tensor) else _parameter_list(owner, f"{where}'s params", params)
+            if not params:
+                raise ValueError(f"{owner}: {where} has an empty parameter list")
             for p in params:
-                if not isinstance(p, Parameter) and not getattr(p, "requires_grad", False):
-                    raise TypeError(f"{type(self).__name__}: can only optimise tensors that require grad, "
-                                    f"got {type(p).__name__}")
+                self._check_parameter(p, where)
                 if id(p) in seen:
-                    raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
+                    raise ValueError(f"{owner}: a parameter appears in more than one group")
                 seen.add(id(p))
-            unknown = set(group) - set(defaults) - {"params"}
-            if unknown:
-                raise ValueError(f"{type(self).__name__}: unknown settings {sorted(unknown)}")
-            self.param_groups.append({**defaults, **group, "params": params})
+            settings = self._checked_settings({k: v for k, v in group.items() if k != "params"}, f"{where}: ")
+            self.param_groups.append({**self.defaults, **settings, "params": params})
+
+    def _check_parameter(self, p: Any, where: str) -> None:
+        owner = type(self).__name__
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{owner}: {where} holds a {type(p).__name__}; optimisers update Tensors")
+        if not isinstance(p, Parameter) and not p.requires_grad:
+            raise TypeError(f"{owner}: can only optimise tensors that require grad, got one of shape {p.shape}")
+        if not p.is_leaf:
+            raise ValueError(f"{owner}: can only optimise leaf tensors, got the result of an op (shape {p.shape})")
+        if p.dtype.kind != "f":
+            raise TypeError(f"{owner}: can only optimise floating-point tensors, got dtype {p.dtype}")
+
+    def _checked_settings(self, settings: dict, where: str) -> dict:
+        """``settings`` checked and normalised (floats, bools, tuples); unknown names are an error."""
+        owner = type(self).__name__
+        unknown = sorted(set(settings) - set(self.SETTINGS))
+        if unknown:
+            raise ValueError(f"{owner}: {where}unknown settings {unknown} (known: {sorted(self.SETTINGS)})")
+        checked = {name: self.SETTINGS[name](owner, where + name, value) for name, value in settings.items()}
+        self._check_combination({**getattr(self, "defaults", {}), **checked}, where)
+        return checked
+
+    def _check_combination(self, settings: dict, where: str) -> None:
+        """Constraints between settings (e.g. SGD's nesterov needs momentum)."""
 
     def zero_grad(self) -> None:
         """Forget the gradients (``.grad = None``, PyTorch's default)."""
@@ -91,50 +178,50 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore settings and state saved by state_dict() (checked before anything changes)."""
+        owner = f"{type(self).__name__}.load_state_dict"
         groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
-        if groups is None or "state" not in state_dict:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: expected keys 'state' and 'param_groups'")
+        if not isinstance(groups, (list, tuple)) or not isinstance(state_dict.get("state"), dict) \
+                or not all(isinstance(g, dict) and "params" in g for g in groups):
+            raise ValueError(f"{owner}: expected a dict with 'state' (a dict) and 'param_groups' (a list of dicts "
+                             "with 'params'), as state_dict() returns")
         if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved groups hold "
+            raise ValueError(f"{owner}: the saved groups hold "
                              f"{[len(g['params']) for g in groups]} parameters, this optimiser "
                              f"{[len(g['params']) for g in self.param_groups]}")
+        settings = [self._checked_settings({k: v for k, v in saved.items() if k != "params"},
+                                           f"saved parameter group {i}: ") for i, saved in enumerate(groups)]
         params = self._params()
         state = {}
         for key, s in state_dict["state"].items():
             i = int(key)
             if not 0 <= i < len(params):
-                raise ValueError(f"{type(self).__name__}.load_state_dict: state for parameter {i}, "
-                                 f"but there are {len(params)}")
+                raise ValueError(f"{owner}: state for parameter {i}, but there are {len(params)}")
             for name, value in s.items():
                 if isinstance(value, np.ndarray) and value.shape != params[i].data.shape:
-                    raise ValueError(f"{type(self).__name__}.load_state_dict: state '{name}' of parameter {i} "
+                    raise ValueError(f"{owner}: state '{name}' of parameter {i} "
                                      f"has shape {value.shape}, the parameter {params[i].data.shape}")
             state[id(params[i])] = copy.deepcopy(dict(s))
-        for group, saved in zip(self.param_groups, groups):
-            group.update({k: v for k, v in saved.items() if k != "params"})
+        for group, saved in zip(self.param_groups, settings):
+            group.update(saved)
         self.state = state
-
-
-def _check(name: str, value: float, low: float = 0.0, high: float = math.inf, high_open: bool = False) -> None:
-    ok = low <= value < high if high_open else low <= value <= high
-    if not ok:
-        interval = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
 
 
 class SGD(Optimizer):
     """v ← μ·v + (1 − dampening)·(g + λp) (v = g + λp at the first step);
     p ← p − lr·(g + λp + μ·v) with nesterov, else p − lr·v (plain g + λp without momentum)."""
 
+    SETTINGS = dict(lr=_nonnegative, momentum=_nonnegative, dampening=_fraction, weight_decay=_nonnegative,
+                    nesterov=_flag)
+
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
-        _check("lr", lr)
-        _check("momentum", momentum)
-        _check("weight_decay", weight_decay)
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("nesterov needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov))
+
+    def _check_combination(self, settings, where):
+        if settings.get("nesterov") and (settings.get("momentum", 0) <= 0 or settings.get("dampening", 0) != 0):
+            raise ValueError(f"SGD: {where}nesterov needs momentum > 0 and dampening = 0, got momentum="
+                             f"{settings.get('momentum')}, dampening={settings.get('dampening')}")
 
     def _update(self, p, g, state, group):
         if group["weight_decay"]:
@@ -155,18 +242,12 @@ class Adam(Optimizer):
     """m ← β₁m + (1 − β₁)g,  v ← β₂v + (1 − β₂)g²  (g includes λp);
     p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)  (max of all v so far with amsgrad)."""
 
+    SETTINGS = dict(lr=_nonnegative, betas=_betas, eps=_nonnegative, weight_decay=_nonnegative, amsgrad=_flag)
     decoupled = False
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
-        _check("lr", lr)
-        _check("eps", eps)
-        _check("betas[0]", betas[0], 0, 1, high_open=True)
-        _check("betas[1]", betas[1], 0, 1, high_open=True)
-        _check("weight_decay", weight_decay)
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad))
-
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
     def _update(self, p, g, state, group):
         (beta1, beta2), lr, decay = group["betas"], group["lr"], group["weight_decay"]
         if decay and self.decoupled:
@@ -205,13 +286,11 @@ class RMSprop(Optimizer):
     """s ← αs + (1 − α)g²;  centered: a ← αa + (1 − α)g, s̃ = s − a²;
     p ← p − lr·g/(√s̃ + ε)  (through a momentum buffer b ← μb + g/(√s̃ + ε) if μ > 0)."""
 
+    SETTINGS = dict(lr=_nonnegative, alpha=_fraction, eps=_nonnegative, weight_decay=_nonnegative,
+                    momentum=_nonnegative, centered=_flag)
+
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
-        _check("lr", lr)
-        _check("alpha", alpha, 0, 1)
-        _check("eps", eps)
-        _check("momentum", momentum)
-        _check("weight_decay", weight_decay)
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                                       centered=centered))
 
@@ -248,13 +327,11 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """s ← s + g²;  p ← p − lr/(1 + (t − 1)·lr_decay) · g/(√s + ε)."""
 
+    SETTINGS = dict(lr=_nonnegative, lr_decay=_nonnegative, weight_decay=_nonnegative,
+                    initial_accumulator_value=_nonnegative, eps=_nonnegative)
+
     def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10):
-        _check("lr", lr)
-        _check("lr_decay", lr_decay)
-        _check("weight_decay", weight_decay)
-        _check("initial_accumulator_value", initial_accumulator_value)
-        _check("eps", eps)
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps))
 

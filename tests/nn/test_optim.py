@@ -192,3 +192,106 @@ def test_schedules():
         values.append(cosine.get_last_lr()[0])
     expected = [0.1 + 0.9 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(1, 5)]
     np.testing.assert_allclose(values, expected)
+
+
+# -- bad arguments: a clear error naming the argument, before anything is stored ---------------
+
+OPTIMISERS = [nn.optim.SGD, nn.optim.Adam, nn.optim.AdamW, nn.optim.RMSprop, nn.optim.Adagrad]
+
+
+@pytest.mark.parametrize("make", OPTIMISERS)
+def test_a_single_tensor_instead_of_a_list_is_a_type_error(make):
+    lin = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=r"params must be an iterable of Tensors, got a single Tensor.*\[tensor\]"):
+        make(lin.weight, lr=0.1)
+    with pytest.raises(TypeError, match="got int"):
+        make(5)
+    with pytest.raises(TypeError, match="got dict"):
+        make({"params": [lin.weight]})
+    with pytest.raises(TypeError, match="holds a ndarray"):
+        make([np.zeros(2)])
+    with pytest.raises(TypeError, match="not a mix"):
+        make([lin.weight, {"params": [lin.bias]}])
+
+
+@pytest.mark.parametrize("make", OPTIMISERS)
+def test_empty_groups_and_groups_without_params_are_value_errors(make):
+    lin = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="parameter group 0 has an empty parameter list"):
+        make([{"params": []}])
+    with pytest.raises(ValueError, match="parameter group 1 has an empty parameter list"):
+        make([{"params": [lin.weight]}, {"params": iter([])}])
+    with pytest.raises(ValueError, match="parameter group 0 has no 'params'"):
+        make([{"lr": 0.1}])
+    opt = make([{"params": lin.weight}])  # a lone tensor inside a group is fine (as in PyTorch)
+    assert opt.param_groups[0]["params"] == [lin.weight]
+
+
+def test_only_leaf_float_tensors_that_require_grad_are_optimised():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match="leaf"):
+        nn.optim.SGD([x * 2])
+    with pytest.raises(TypeError, match="require grad"):
+        nn.optim.SGD([mg.tensor([1.0])])
+    with pytest.raises(TypeError, match="floating-point.*int64"):
+        nn.optim.SGD([nn.Parameter(np.array([1, 2]), requires_grad=False)])
+
+
+NUMERIC_SETTINGS = [(make, name) for make in OPTIMISERS for name, check in make.SETTINGS.items()
+                    if name != "betas" and check.__name__ != "_flag"]
+
+
+@pytest.mark.parametrize("make, name", NUMERIC_SETTINGS)
+def test_every_numeric_setting_is_checked_for_type_and_range(make, name):
+    p = [nn.Parameter(np.zeros(1))]
+    for bad in ("0.01", None, [0.1], True):
+        with pytest.raises(TypeError, match=f"{name} must be a real number, got {type(bad).__name__}"):
+            make(p, **{name: bad})
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"{name} must lie in"):
+            make(p, **{name: bad})
+    with pytest.raises(ValueError, match=f"parameter group 0: {name} must lie in"):  # groups are checked too
+        make([{"params": p, name: -1.0}])
+
+
+@pytest.mark.parametrize("make, name", [(nn.optim.SGD, "nesterov"), (nn.optim.Adam, "amsgrad"),
+                                        (nn.optim.RMSprop, "centered")])
+def test_flags_must_be_bools(make, name):
+    with pytest.raises(TypeError, match=f"{name} must be True or False, got str"):
+        make([nn.Parameter(np.zeros(1))], **{name: "yes"})
+
+
+@pytest.mark.parametrize("make", [nn.optim.Adam, nn.optim.AdamW])
+def test_betas_must_be_a_pair_of_numbers_in_0_1(make):
+    p = [nn.Parameter(np.zeros(1))]
+    with pytest.raises(ValueError, match=r"betas must be a pair \(beta1, beta2\), got 1 value"):
+        make(p, betas=(0.9,))
+    with pytest.raises(ValueError, match="got 3 value"):
+        make(p, betas=(0.9, 0.99, 0.5))
+    with pytest.raises(TypeError, match="betas must be a pair"):
+        make(p, betas=0.9)
+    with pytest.raises(TypeError, match=r"betas\[1\] must be a real number, got str"):
+        make(p, betas=(0.9, "0.99"))
+    with pytest.raises(ValueError, match=r"betas\[0\] must lie in \[0.0, 1.0\)"):
+        make(p, betas=(1.0, 0.9))
+    assert make(p, betas=[0.5, 0.6]).defaults["betas"] == (0.5, 0.6)
+
+
+def test_unknown_settings_are_named():
+    with pytest.raises(ValueError, match=r"unknown settings \['momentum'\]"):
+        nn.optim.Adam([{"params": [nn.Parameter(np.zeros(1))], "momentum": 0.9}])
+
+
+def test_load_state_dict_checks_the_saved_settings_before_changing_anything():
+    p = nn.Parameter(np.zeros(2))
+    opt = nn.optim.Adam([p], lr=0.1)
+    saved = opt.state_dict()
+    saved["param_groups"][0]["lr"] = "fast"
+    with pytest.raises(TypeError, match="saved parameter group 0: lr must be a real number"):
+        opt.load_state_dict(saved)
+    saved["param_groups"][0].update(lr=0.5, betas=(0.9,))
+    with pytest.raises(ValueError, match="saved parameter group 0: betas must be a pair"):
+        opt.load_state_dict(saved)
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["betas"] == (0.9, 0.999)
+    with pytest.raises(ValueError, match="expected a dict with 'state'"):
+        opt.load_state_dict({"state": {}, "param_groups": [1]})
