@@ -347,42 +347,124 @@ class Adagrad(Optimizer):
 
 
 # -- learning-rate schedules ------------------------------------------------------------------
+# PyTorch's semantics: a schedule sets every group's lr when it is made
+# (epoch 0) and at each step(); call step() once per epoch, after the
+# optimiser's steps. Closed forms of the epoch, so resuming is exact.
 
-class LRScheduler:
-    """Sets every group's lr from its initial lr and the epoch count; call step() once per epoch."""
+def _whole(owner: str, name: str, value: Any, low: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{owner}: {name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def _per_group(owner: str, name: str, value: Any, groups: int) -> list:
+    """``value`` once per parameter group: a list/tuple of that length, or one value for all."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != groups:
+            raise ValueError(f"{owner}: {name} must have one entry per parameter group ({groups}), got {len(value)}")
+        return list(value)
+    return [value] * groups
+
+
+class _Schedule:
+    """What every schedule shares: the optimiser it drives, get_last_lr(), and
+    a state_dict of its own attributes (PyTorch's layout) that
+    load_state_dict() checks before it changes anything."""
+
+    _not_saved: tuple[str, ...] = ("optimizer",)
 
     def __init__(self, optimizer: Optimizer):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__} needs an Optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
-        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
-        self.last_epoch = 0
-
-    def lr_at(self, base_lr: float, epoch: int) -> float:
-        raise NotImplementedError
-
-    def step(self) -> None:
-        self.last_epoch += 1
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = self.lr_at(base, self.last_epoch)
 
     def get_last_lr(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "optimizer"}
+        return {k: copy.deepcopy(v) for k, v in vars(self).items() if k not in self._not_saved}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        expected = sorted(self.state_dict())
+        if not isinstance(state, dict) or sorted(state) != expected:
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"{type(self).__name__}.load_state_dict: expected the keys {expected}, got {got}")
+        self.__dict__.update(copy.deepcopy(state))
+
+
+class LRScheduler(_Schedule):
+    """A schedule given by a closed form: lr = lr_at(initial lr, epoch)."""
+
+    def __init__(self, optimizer: Optimizer):
+        super().__init__(optimizer)
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.last_epoch = -1
+        self.step()  # epoch 0, as PyTorch's constructor does (LinearLR starts at start_factor·lr)
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        raise NotImplementedError
+
+    def lrs_at(self, epoch: int) -> list[float]:
+        """Every group's lr at ``epoch``."""
+        return [self.lr_at(base, epoch) for base in self.base_lrs]
+
+    def step(self) -> None:
+        """Next epoch: every group's lr from the closed form, all checked before any is set."""
+        epoch = self.last_epoch + 1
+        lrs = [_nonnegative(type(self).__name__, f"the lr of parameter group {i} at epoch {epoch}", lr)
+               for i, lr in enumerate(self.lrs_at(epoch))]
+        self.last_epoch = epoch
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
+
+
+class LambdaLR(LRScheduler):
+    """lr = base · λ(epoch), with one function for all groups or one per group.
+    The functions are not part of the state_dict (as in PyTorch for plain
+    functions): make the schedule with the same ones, then load its state."""
+
+    _not_saved = ("optimizer", "lr_lambdas")
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | list[Callable[[int], float]]):
+        groups = len(optimizer.param_groups) if isinstance(optimizer, Optimizer) else 0
+        self.lr_lambdas = _per_group("LambdaLR", "lr_lambda", lr_lambda, groups)
+        for i, function in enumerate(self.lr_lambdas):
+            if not callable(function):
+                raise TypeError(f"LambdaLR: lr_lambda must be a function of the epoch (or one per group), "
+                                f"got {type(function).__name__} for group {i}")
+        super().__init__(optimizer)
+
+    def lrs_at(self, epoch):
+        return [base * function(epoch) for base, function in zip(self.base_lrs, self.lr_lambdas)]
+
+
+class LinearLR(LRScheduler):
+    """lr = base · (s + (e − s)·min(epoch, n)/n): from start_factor s to
+    end_factor e over total_iters n epochs, then constant (linear warm-up
+    with the defaults s = 1/3, e = 1, n = 5)."""
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5):
+        self.start_factor = _real("LinearLR", "start_factor", start_factor, 0.0, 1.0, high_open=False)
+        if self.start_factor == 0:
+            raise ValueError("LinearLR: start_factor must lie in (0, 1], got 0.0")
+        self.end_factor = _fraction("LinearLR", "end_factor", end_factor)
+        self.total_iters = _whole("LinearLR", "total_iters", total_iters, 1)
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        progress = min(epoch, self.total_iters) / self.total_iters
+        return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
 
 
 class StepLR(LRScheduler):
     """lr = base · γ^⌊epoch / step_size⌋."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        if step_size < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
-        self.step_size, self.gamma = step_size, gamma
+        self.step_size = _whole("StepLR", "step_size", step_size, 1)
+        self.gamma = _nonnegative("StepLR", "gamma", gamma)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, epoch):
@@ -393,7 +475,7 @@ class ExponentialLR(LRScheduler):
     """lr = base · γ^epoch."""
 
     def __init__(self, optimizer: Optimizer, gamma: float):
-        self.gamma = gamma
+        self.gamma = _nonnegative("ExponentialLR", "gamma", gamma)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, epoch):
@@ -404,10 +486,75 @@ class CosineAnnealingLR(LRScheduler):
     """lr = η_min + (base − η_min)·(1 + cos(π·epoch / T_max))/2."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
-        if T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
-        self.T_max, self.eta_min = T_max, eta_min
+        self.T_max = _whole("CosineAnnealingLR", "T_max", T_max, 1)
+        self.eta_min = _nonnegative("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, epoch):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+class ReduceLROnPlateau(_Schedule):
+    """``step(metric)`` once per epoch: when the metric has not improved for
+    more than ``patience`` epochs, lr ← max(lr·factor, min_lr) (skipped when the
+    change is below eps), then ``cooldown`` epochs pass before bad epochs count
+    again. Improved means, against the best value so far, in mode min
+    (max): rel: metric < best·(1 − threshold) (> best·(1 + threshold));
+    abs: metric < best − threshold (> best + threshold). A NaN metric is
+    never an improvement (as in PyTorch)."""
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float | list[float] = 0.0, eps: float = 1e-8):
+        super().__init__(optimizer)
+        owner = "ReduceLROnPlateau"
+        if mode not in ("min", "max"):
+            raise ValueError(f"{owner}: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"{owner}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        self.mode, self.threshold_mode = mode, threshold_mode
+        self.factor = _real(owner, "factor", factor, 0.0, 1.0, high_open=True)
+        self.patience = _whole(owner, "patience", patience, 0)
+        self.threshold = _nonnegative(owner, "threshold", threshold)
+        self.cooldown = _whole(owner, "cooldown", cooldown, 0)
+        self.min_lrs = [_nonnegative(owner, f"min_lr[{i}]", v)
+                        for i, v in enumerate(_per_group(owner, "min_lr", min_lr, len(optimizer.param_groups)))]
+        self.eps = _nonnegative(owner, "eps", eps)
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.last_epoch = 0
+
+    def is_better(self, metric: float, best: float) -> bool:
+        if self.mode == "min":
+            return metric < (best * (1 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
+        return metric > (best * (1 + self.threshold) if self.threshold_mode == "rel" else best + self.threshold)
+
+    def step(self, metrics: Any) -> None:
+        """Count the epoch whose metric (a number, or a one-element Tensor/array) is ``metrics``."""
+        current = _metric(metrics)
+        self.last_epoch += 1
+        if self.is_better(current, self.best):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs in the cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs):
+                new_lr = max(group["lr"] * self.factor, min_lr)
+                if group["lr"] - new_lr > self.eps:
+                    group["lr"] = new_lr
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+
+
+def _metric(value: Any) -> float:
+    """A metric as a float: a real number or a one-element Tensor or array."""
+    array = value.data if isinstance(value, Tensor) else value
+    if isinstance(array, np.ndarray) and array.size == 1 and array.dtype.kind in "biuf":
+        array = array.item()
+    if isinstance(array, (bool, np.bool_)) or not isinstance(array, (int, float, np.integer, np.floating)):
+        raise TypeError(f"ReduceLROnPlateau.step: metrics must be a number (or a one-element Tensor), "
+                        f"got {type(value).__name__} {value!r}")
+    return float(array)
