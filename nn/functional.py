@@ -15,6 +15,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from .ctc import ctc_loss  # noqa: F401  (CTC lives in nn.ctc; this is its functional name)
+from .module import _check_dtype
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -31,6 +32,9 @@ def _as_tensor(x) -> Tensor:
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x Wᵀ + b over the last axis of x (any leading shape, one matmul)."""
     x = _as_tensor(x)
+    _check_dtype("linear", "input", x, weight.dtype)
+    if bias is not None:
+        _check_dtype("linear", "bias", bias, weight.dtype)
     if x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}), "
                          f"the weight expects {weight.shape[1]}")
@@ -69,6 +73,9 @@ def layer_norm(x: Tensor, normalized_shape: tuple, weight: Tensor | None = None,
     normalized_shape = tuple(normalized_shape)
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
         raise ValueError(f"layer_norm: the input's last axes {x.shape} must be normalized_shape {normalized_shape}")
+    for parameter in (weight, bias):
+        if parameter is not None:
+            _check_dtype("layer_norm", "input", x, parameter.dtype)
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     centered = x - x.mean(axis=axes, keepdims=True)
     y = centered / mg.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)

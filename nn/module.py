@@ -30,6 +30,20 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+def _check_dtype(owner: Module | str, name: str, x: Tensor, expected, against: str = "the parameters are") -> None:
+    """A layer's input (or state) must have its parameters' dtype, as in PyTorch:
+    a float64 input into a float32 layer would silently compute in float64,
+    and a recurrent state could not change dtype from one step to the next.
+    ``owner`` names the layer (a Module, or a function's name); ``against``
+    says what has the ``expected`` dtype."""
+    if x.dtype == expected:
+        return
+    label = owner if isinstance(owner, str) else type(owner).__name__
+    hint = (f"cast one to the other (x.astype(np.{expected}) or layer.to(np.{x.dtype}))" if x.dtype.kind == "f"
+            else f"cast it to floating point (x.astype(np.{expected}))")
+    raise TypeError(f"{label}: {name} has dtype {x.dtype} but {against} {expected}; {hint}")
+
+
 def _loads_into(source: np.dtype, target: np.dtype) -> bool:
     """Whether load_state_dict converts ``source`` to ``target``: within a kind
     (NumPy's "same_kind" casting, so int -> float and float64 -> float32 too),
