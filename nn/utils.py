@@ -49,7 +49,10 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm
     ``norm_type`` is any real p except 0, or ±inf (see _total_norm); it is the
     same number PyTorch returns. p = 0 (the count of non-zero elements) is
     refused: scaling cannot change it, so there is nothing to clip (PyTorch
-    accepts it but counts the tensors with any non-zero gradient instead)."""
+    accepts it but counts the tensors with any non-zero gradient instead).
+    A NaN in any gradient makes the norm NaN and clips nothing (PyTorch
+    would multiply every gradient by NaN); the optimisers' step() then
+    refuses the NaN gradient."""
     max_norm = _positive("clip_grad_norm_", "max_norm", max_norm)
     if isinstance(norm_type, str) and norm_type in ("inf", "-inf"):  # PyTorch's spelling works too
         norm_type = float(norm_type)

@@ -294,3 +294,10 @@ def test_loss_modules_equal_the_functions_and_save_their_weights():
         nn.BCELoss(reduction="avg")
     with pytest.raises(TypeError, match="pos_weight must hold numbers"):
         nn.BCEWithLogitsLoss(pos_weight=np.array(["x"]))
+
+
+def test_infinite_inputs_give_pytorchs_limits():
+    values = F.softplus(t64([np.inf, -np.inf], False)).data
+    np.testing.assert_array_equal(values, [np.inf, 0.0])
+    np.testing.assert_array_equal(F.logsigmoid(t64([np.inf, -np.inf], False)).data, [0.0, -np.inf])
+    assert np.isnan(F.softplus(t64([np.nan], False)).item())
