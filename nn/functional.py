@@ -299,13 +299,14 @@ def kl_normal(mu: Tensor, logvar: Tensor, prior_mu=None, prior_logvar=None, redu
     (with N(0, 1): ½·[μ² + e^v − v − 1]). Reduced like the losses; a VAE's KL
     term per example is ``kl_normal(mu, logvar, reduction="none").sum(-1)``.
     Exact for any finite inputs whose true KL is within float range (e^(v − v₀)
-    is formed directly, so v = v₀ = 1e4 gives 0, not inf − inf)."""
+    is formed directly, so v = v₀ = 1e4 gives 0, not inf/inf = NaN)."""
     _check_reduction(reduction)
     mu = _float_input("kl_normal", mu)
     logvar = _float_input("kl_normal", logvar)
-    if logvar.shape != mu.shape or logvar.dtype != mu.dtype:
-        raise ValueError(f"kl_normal: logvar (shape {logvar.shape}, {logvar.dtype}) must match mu "
-                         f"(shape {mu.shape}, {mu.dtype})")
+    if logvar.shape != mu.shape:
+        raise ValueError(f"kl_normal: logvar shape {logvar.shape} must equal the mu shape {mu.shape}")
+    if logvar.dtype != mu.dtype:
+        raise TypeError(f"kl_normal: logvar has dtype {logvar.dtype} but mu is {mu.dtype}")
     if (prior_mu is None) != (prior_logvar is None):
         raise ValueError("kl_normal: give both prior_mu and prior_logvar, or neither (for N(0, 1))")
     if prior_mu is None:

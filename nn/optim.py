@@ -126,7 +126,8 @@ class Optimizer:
         if unknown:
             raise ValueError(f"{owner}: {where}unknown settings {unknown} (known: {sorted(self.SETTINGS)})")
         checked = {name: self.SETTINGS[name](owner, where + name, value) for name, value in settings.items()}
-        self._check_combination({**getattr(self, "defaults", {}), **checked}, where)
+        defaults = getattr(self, "defaults", {})  # (absent while the defaults themselves are checked)
+        self._check_combination({**defaults, **checked}, where)
         return checked
 
     def _check_combination(self, settings: dict, where: str) -> None:
