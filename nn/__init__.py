@@ -2,13 +2,14 @@
 torch.nn's names and semantics."""
 
 from . import ctc, data, functional, init, optim, rtrl, seq2seq, tree, utils
+from .activation import Identity, LogSigmoid, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from .attention import Attention
 from .ctc import CTCLoss
 from .data import CharVocab, batches, pad_sequences
 from .esn import EchoStateNetwork
 from .jordan import Jordan
 from .layers import Dropout, Embedding, LayerNorm, Linear
-from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, detach_state
 from .seq2seq import AttentionDecoder, Encoder, Seq2Seq
@@ -18,7 +19,9 @@ from .tree import RecursiveNN
 
 __all__ = [
     "Module", "ModuleList", "Parameter", "Sequential", "Linear", "Embedding", "Dropout", "LayerNorm",
-    "MSELoss", "NLLLoss", "CrossEntropyLoss", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "Identity", "ReLU", "Tanh", "Sigmoid", "Softplus", "LogSigmoid", "Softmax", "LogSoftmax",
+    "MSELoss", "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "detach_state", "Attention", "Encoder", "AttentionDecoder", "Seq2Seq", "save", "load",
     "CharVocab", "batches", "pad_sequences", "CTCLoss", "Jordan", "TimeDelay", "RecursiveNN", "EchoStateNetwork",
     "functional", "init", "optim", "seq2seq", "utils", "data", "ctc", "rtrl", "tree",

@@ -18,7 +18,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from .layers import Linear
-from .module import Module
+from .module import Module, _check_dtype
 
 KINDS = ("dot", "general", "concat", "additive")
 
@@ -70,6 +70,11 @@ class Attention(Module):
             given = (query.shape[0], query.shape[2]) if single else query.shape
             raise ValueError(f"Attention: query must be ({keys.shape[0]}, [time,] {self.query_size}) to match keys "
                              f"{keys.shape}, got shape {given}")
+        if self.kind == "dot":  # no parameters: the query must match the keys
+            _check_dtype(self, "query", query, keys.dtype, against="the keys are")
+        else:
+            for name, x in (("query", query), ("keys", keys)):
+                _check_dtype(self, name, x, self.key_proj.weight.dtype)
         projected = self.project_keys(keys) if projected_keys is None else projected_keys
         scores = self._scores(query, projected)  # (B, Tq, Tk)
         if mask is not None:

@@ -16,7 +16,7 @@ from minigrad import Tensor
 
 from . import init
 from .layers import _check_positive, _empty, _time_major
-from .module import Module
+from .module import Module, _check_dtype
 
 _ACTIVATIONS = {None: lambda y: y, "tanh": mg.tanh, "sigmoid": mg.sigmoid}
 
@@ -47,7 +47,7 @@ class Jordan(Module):
             f", output_activation={self.output_activation!r}" if self.output_activation else "")
 
     def forward(self, x: Tensor, y0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        x = _time_major("Jordan", x, self.input_size, self.batch_first)
+        x = _time_major(self, x, self.input_size, self.batch_first, self.weight_ih.dtype)
         steps, batch, _ = x.shape
         if y0 is None:
             y = Tensor(np.zeros((batch, self.output_size), dtype=x.dtype))
@@ -55,6 +55,7 @@ class Jordan(Module):
             y = y0 if isinstance(y0, Tensor) else Tensor(y0)
             if y.shape != (batch, self.output_size):
                 raise ValueError(f"Jordan: y0 must have shape {(batch, self.output_size)}, got {y.shape}")
+            _check_dtype(self, "y0", y, self.weight_ih.dtype)
         squash = _ACTIVATIONS[self.output_activation]
         projected = mg.unbind(x @ self.weight_ih.T + self.bias_h, axis=0)  # all steps in one matmul
         w_oh, w_ho = self.weight_oh.T, self.weight_ho.T

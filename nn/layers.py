@@ -12,7 +12,7 @@ from minigrad import Tensor
 
 from . import functional as F
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, _check_dtype
 
 
 def _check_positive(name: str, value) -> int:
@@ -21,12 +21,14 @@ def _check_positive(name: str, value) -> int:
     return int(value)
 
 
-def _time_major(layer: str, x, features: int, batch_first: bool) -> Tensor:
-    """x as a (T, B, features) Tensor, checked: for layers over sequences that
-    take (T, B, ·), or (B, T, ·) with batch_first."""
+def _time_major(layer: Module, x, features: int, batch_first: bool, dtype) -> Tensor:
+    """x as a (T, B, features) Tensor of the parameters' ``dtype``, checked: for
+    layers over sequences that take (T, B, ·), or (B, T, ·) with batch_first."""
     x = x if isinstance(x, Tensor) else Tensor(x)
     if x.ndim != 3 or x.shape[-1] != features:
-        raise ValueError(f"{layer}: input must be (T, B, {features}) (batch_first: (B, T, ·)), got shape {x.shape}")
+        raise ValueError(f"{type(layer).__name__}: input must be (T, B, {features}) (batch_first: (B, T, ·)), "
+                         f"got shape {x.shape}")
+    _check_dtype(layer, "input", x, dtype)
     return x.transpose(1, 0, 2) if batch_first else x
 
 
@@ -51,6 +53,8 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        _check_dtype(self, "input", x, self.weight.dtype)
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -118,6 +122,9 @@ class LayerNorm(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        if self.weight is not None:
+            _check_dtype(self, "input", x, self.weight.dtype)
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:

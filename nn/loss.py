@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from minigrad import Tensor
 
 from . import functional as F
@@ -38,3 +40,40 @@ class CrossEntropyLoss(Module):
 
     def forward(self, logits: Tensor, target) -> Tensor:
         return F.cross_entropy(logits, target, self.ignore_index, self.reduction)
+
+
+class _WeightedBinaryLoss(Module):
+    """Holds a binary loss's reduction and optional weights, as buffers (so
+    they are saved with the model, as in PyTorch)."""
+
+    def __init__(self, reduction: str, **weights):
+        super().__init__()
+        F._check_reduction(reduction)
+        self.reduction = reduction
+        for name, value in weights.items():
+            if value is not None:
+                value = np.asarray(value.data if isinstance(value, Tensor) else value)
+                if value.dtype.kind not in "biuf":
+                    raise TypeError(f"{type(self).__name__}: {name} must hold numbers, got dtype {value.dtype}")
+            self.register_buffer(name, value)
+
+
+class BCELoss(_WeightedBinaryLoss):
+    """Binary cross-entropy of probabilities (see F.binary_cross_entropy)."""
+
+    def __init__(self, weight=None, reduction: str = "mean"):
+        super().__init__(reduction, weight=weight)
+
+    def forward(self, input: Tensor, target) -> Tensor:
+        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
+class BCEWithLogitsLoss(_WeightedBinaryLoss):
+    """Binary cross-entropy of logits, with optional ``pos_weight`` (see
+    F.binary_cross_entropy_with_logits)."""
+
+    def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
+        super().__init__(reduction, weight=weight, pos_weight=pos_weight)
+
+    def forward(self, logits: Tensor, target) -> Tensor:
+        return F.binary_cross_entropy_with_logits(logits, target, self.weight, self.reduction, self.pos_weight)

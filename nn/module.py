@@ -30,6 +30,29 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+def _check_dtype(owner: Module | str, name: str, x: Tensor, expected, against: str = "the parameters are") -> None:
+    """A layer's input (or state) must have its parameters' dtype, as in PyTorch:
+    a float64 input into a float32 layer would silently compute in float64,
+    and a recurrent state could not change dtype from one step to the next.
+    ``owner`` names the layer (a Module, or a function's name); ``against``
+    says what has the ``expected`` dtype."""
+    if x.dtype == expected:
+        return
+    label = owner if isinstance(owner, str) else type(owner).__name__
+    hint = (f"cast one to the other (x.astype(np.{expected}) or layer.to(np.{x.dtype}))" if x.dtype.kind == "f"
+            else f"cast it to floating point (x.astype(np.{expected}))")
+    raise TypeError(f"{label}: {name} has dtype {x.dtype} but {against} {expected}; {hint}")
+
+
+def _loads_into(source: np.dtype, target: np.dtype) -> bool:
+    """Whether load_state_dict converts ``source`` to ``target``: within a kind
+    (NumPy's "same_kind" casting, so int -> float and float64 -> float32 too),
+    or any integer into an integer (the values are then checked to fit)."""
+    if target.kind in "iu":
+        return source.kind in "biu"
+    return np.can_cast(source, target, casting="same_kind")
+
+
 class Module:
     """Base class of every layer and model (see the README's "write your own layer")."""
 
@@ -126,49 +149,73 @@ class Module:
                     yield (f"{module_name}.{name}" if module_name else name), buffer
 
     # -- state --------------------------------------------------------------------------------
-    def state_dict(self) -> OrderedDict[str, np.ndarray]:
-        """Copies of every parameter and buffer, keyed by dotted name (PyTorch's keys)."""
-        state: OrderedDict[str, np.ndarray] = OrderedDict()
+    def _state_entries(self) -> OrderedDict[str, tuple[Module, str, bool]]:
+        """(owning module, attribute name, is it a parameter) of every state_dict
+        entry, keyed by dotted name: per module its parameters, then its buffers;
+        a parameter shared by two modules once, under its first name."""
+        entries: OrderedDict[str, tuple[Module, str, bool]] = OrderedDict()
         seen = set()
-        for module_name, module in self.named_modules():  # per module: parameters, then buffers
+        for module_name, module in self.named_modules():
             prefix = f"{module_name}." if module_name else ""
             for name, param in module._parameters.items():
                 if param is not None and id(param) not in seen:
                     seen.add(id(param))
-                    state[prefix + name] = param.data.copy()
+                    entries[prefix + name] = (module, name, True)
             for name, buffer in module._buffers.items():
                 if buffer is not None:
-                    state[prefix + name] = buffer.copy()
-        return state
+                    entries[prefix + name] = (module, name, False)
+        return entries
+
+    @staticmethod
+    def _entry_value(module: Module, name: str, is_parameter: bool) -> np.ndarray:
+        return module._parameters[name].data if is_parameter else module._buffers[name]
+
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """Copies of every parameter and buffer, keyed by dotted name (PyTorch's keys)."""
+        return OrderedDict((key, self._entry_value(*entry).copy()) for key, entry in self._state_entries().items())
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
         """Copy arrays from ``state_dict`` into the parameters and buffers.
 
-        Everything is checked before anything changes: with ``strict`` a missing
-        or unexpected key is an error, and a shape mismatch always is; the one
-        error lists every problem. Returns (missing keys, unexpected keys)."""
+        Every entry is checked and converted before anything changes, so a
+        failed load leaves the module exactly as it was. In this order:
+
+        1. keys (with ``strict`` a missing or unexpected key is an error) and
+           shapes (always): one ValueError listing every problem;
+        2. dtypes: an entry must convert to its target's dtype without changing
+           kind (see _loads_into): bools and ints load into float parameters,
+           float64 into float32, any integer into an integer buffer, but
+           strings, objects, complex numbers (whose imaginary part would be
+           dropped) and floats into an integer buffer are a TypeError listing
+           every such entry;
+        3. values: parameters must be finite after the conversion (a checkpoint
+           of a diverged run, or a float64 beyond float32's range, is a
+           ValueError); an integer buffer must hold every value exactly.
+           Float buffers may hold inf or NaN on purpose and are not checked.
+
+        Returns (missing keys, unexpected keys)."""
         if not isinstance(state_dict, dict):
             raise TypeError(f"load_state_dict: expected a dict of arrays, got {type(state_dict).__name__}")
-        targets = dict(self.named_parameters())
-        buffer_owners = {}
-        for module_name, module in self.named_modules():
-            for name, buffer in module._buffers.items():
-                if buffer is not None:
-                    buffer_owners[f"{module_name}.{name}" if module_name else name] = (module, name)
-        expected = list(targets) + list(buffer_owners)
-        missing = [k for k in expected if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in targets and k not in buffer_owners]
-        arrays = {k: np.asarray(v.data if isinstance(v, Tensor) else v) for k, v in state_dict.items()
-                  if k in targets or k in buffer_owners}
-        mismatched = []
-        for key, array in arrays.items():
-            if key in targets:
-                current = targets[key].data
-            else:
-                owner, name = buffer_owners[key]
-                current = owner._buffers[name]
+        where = f"load_state_dict into {type(self).__name__}"
+        entries = self._state_entries()
+        missing = [k for k in entries if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in entries]
+        arrays, mismatched, bad_types = {}, [], []
+        for key, value in state_dict.items():
+            if key not in entries:
+                continue
+            current = self._entry_value(*entries[key])
+            try:
+                array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            except ValueError as error:  # e.g. a ragged nested list
+                bad_types.append(f"{key}: not an array ({error})")
+                continue
             if array.shape != current.shape:
                 mismatched.append(f"{key}: checkpoint {array.shape}, model {current.shape}")
+            elif not _loads_into(array.dtype, current.dtype):
+                bad_types.append(f"{key}: checkpoint dtype {array.dtype} does not load into {current.dtype}")
+            else:
+                arrays[key] = array
         problems = []
         if strict and missing:
             problems.append(f"missing keys: {missing}")
@@ -177,14 +224,28 @@ class Module:
         if mismatched:
             problems.append("shape mismatches: " + "; ".join(mismatched))
         if problems:
-            raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
+            raise ValueError(f"{where}: " + "; ".join(problems))
+        if bad_types:
+            raise TypeError(f"{where}: " + "; ".join(bad_types) + " (strings, objects and complex numbers never "
+                            "load; floats do not load into integer buffers)")
+        converted, bad_values = {}, []
         for key, array in arrays.items():
-            if key in targets:
-                param = targets[key]
-                param.data = np.array(array, dtype=param.dtype, copy=True)
+            is_parameter, dtype = entries[key][2], self._entry_value(*entries[key]).dtype
+            with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values are reported below
+                converted[key] = np.array(array, dtype=dtype, copy=True)
+            if is_parameter and not np.isfinite(converted[key]).all():
+                count = int(converted[key].size - np.isfinite(converted[key]).sum())
+                bad_values.append(f"{key}: {count} of {array.size} values are NaN or inf in {dtype}")
+            elif dtype.kind in "biu" and not np.array_equal(converted[key], array):
+                bad_values.append(f"{key}: values outside the range of {dtype}")
+        if bad_values:
+            raise ValueError(f"{where}: " + "; ".join(bad_values))
+        for key, array in converted.items():
+            module, name, is_parameter = entries[key]
+            if is_parameter:
+                module._parameters[name].data = array
             else:
-                owner, name = buffer_owners[key]
-                owner._buffers[name] = np.array(array, dtype=owner._buffers[name].dtype, copy=True)
+                module._buffers[name] = array
         return missing, unexpected
 
     # -- modes and housekeeping --------------------------------------------------------------

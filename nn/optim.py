@@ -10,40 +10,128 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
+from minigrad import Tensor
+
 from .module import Parameter
+
+# -- checking settings: one checker per kind of option, named in each optimiser's SETTINGS --------
+
+def _real(owner: str, name: str, value: Any, low: float, high: float, high_open: bool) -> float:
+    """``value`` as a float in [low, high] (or [low, high)), else a TypeError/ValueError naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not (low <= value < high if high_open else low <= value <= high):  # (NaN fails both)
+        interval = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
+        raise ValueError(f"{owner}: {name} must lie in {interval}, got {value!r}")
+    return value
+
+
+def _nonnegative(owner: str, name: str, value: Any) -> float:
+    return _real(owner, name, value, 0.0, math.inf, high_open=True)
+
+
+def _fraction(owner: str, name: str, value: Any) -> float:
+    return _real(owner, name, value, 0.0, 1.0, high_open=False)
+
+
+def _flag(owner: str, name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _betas(owner: str, name: str, value: Any) -> tuple[float, float]:
+    """(β₁, β₂), each in [0, 1)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray)):
+        raise TypeError(f"{owner}: {name} must be a pair (beta1, beta2), got {type(value).__name__} {value!r}")
+    if len(value) != 2:
+        raise ValueError(f"{owner}: {name} must be a pair (beta1, beta2), got {len(value)} value(s): {value!r}")
+    return tuple(_real(owner, f"{name}[{i}]", v, 0.0, 1.0, high_open=True) for i, v in enumerate(value))
+
+
+def _parameter_list(owner: str, what: str, params: Any) -> list:
+    """``params`` (an iterable, not a lone Tensor or dict) as a list."""
+    if isinstance(params, Tensor):
+        raise TypeError(f"{owner}: {what} must be an iterable of Tensors, got a single Tensor of shape "
+                        f"{params.shape}; wrap it in a list: [tensor]")
+    if isinstance(params, (dict, str, bytes)):
+        raise TypeError(f"{owner}: {what} must be an iterable of Tensors or of parameter groups (dicts), "
+                        f"got {type(params).__name__}")
+    try:
+        return list(params)
+    except TypeError:
+        raise TypeError(f"{owner}: {what} must be an iterable of Tensors, got {type(params).__name__}") from None
 
 
 class Optimizer:
-    """Base class: param_groups (lists of parameters with their settings) and per-parameter state."""
+    """Base class: param_groups (lists of parameters with their settings) and per-parameter state.
+
+    Each optimiser names its settings and their checkers in ``SETTINGS``;
+    the defaults and every group's own settings (and those a state_dict
+    brings) are checked before anything is stored."""
+
+    SETTINGS: dict[str, Callable[[str, str, Any], Any]] = {}
 
     def __init__(self, params: Iterable, defaults: dict):
-        groups = list(params)
+        owner = type(self).__name__
+        groups = _parameter_list(owner, "params", params)
         if not groups:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        if not isinstance(groups[0], dict):
+            raise ValueError(f"{owner}: got an empty parameter list")
+        is_group = [isinstance(g, dict) for g in groups]
+        if any(is_group) and not all(is_group):
+            raise TypeError(f"{owner}: params must be all Tensors or all parameter groups (dicts), not a mix")
+        if not is_group[0]:
             groups = [{"params": groups}]
-        self.defaults = defaults
+        self.defaults = self._checked_settings(defaults, "")
         self.param_groups: list[dict] = []
         self.state: dict[int, dict] = {}  # id(param) -> its state
         seen = set()
-        for group in groups:
-            params = list(group["params"])
+        for index, group in enumerate(groups):
+            where = f"parameter group {index}"
+            if "params" not in group:
+                raise ValueError(f"{owner}: {where} has no 'params' entry")
+            params = group["params"]
+            params = [params] if isinstance(params, Tensor) else _parameter_list(owner, f"{where}'s params", params)
+            if not params:
+                raise ValueError(f"{owner}: {where} has an empty parameter list")
             for p in params:
-                if not isinstance(p, Parameter) and not getattr(p, "requires_grad", False):
-                    raise TypeError(f"{type(self).__name__}: can only optimise tensors that require grad, "
-                                    f"got {type(p).__name__}")
+                self._check_parameter(p, where)
                 if id(p) in seen:
-                    raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
+                    raise ValueError(f"{owner}: a parameter appears in more than one group")
                 seen.add(id(p))
-            unknown = set(group) - set(defaults) - {"params"}
-            if unknown:
-                raise ValueError(f"{type(self).__name__}: unknown settings {sorted(unknown)}")
-            self.param_groups.append({**defaults, **group, "params": params})
+            settings = self._checked_settings({k: v for k, v in group.items() if k != "params"}, f"{where}: ")
+            self.param_groups.append({**self.defaults, **settings, "params": params})
+
+    def _check_parameter(self, p: Any, where: str) -> None:
+        owner = type(self).__name__
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{owner}: {where} holds a {type(p).__name__}; optimisers update Tensors")
+        if not isinstance(p, Parameter) and not p.requires_grad:
+            raise TypeError(f"{owner}: can only optimise tensors that require grad, got one of shape {p.shape}")
+        if not p.is_leaf:
+            raise ValueError(f"{owner}: can only optimise leaf tensors, got the result of an op (shape {p.shape})")
+        if p.dtype.kind != "f":
+            raise TypeError(f"{owner}: can only optimise floating-point tensors, got dtype {p.dtype}")
+
+    def _checked_settings(self, settings: dict, where: str) -> dict:
+        """``settings`` checked and normalised (floats, bools, tuples); unknown names are an error."""
+        owner = type(self).__name__
+        unknown = sorted(set(settings) - set(self.SETTINGS))
+        if unknown:
+            raise ValueError(f"{owner}: {where}unknown settings {unknown} (known: {sorted(self.SETTINGS)})")
+        checked = {name: self.SETTINGS[name](owner, where + name, value) for name, value in settings.items()}
+        defaults = getattr(self, "defaults", {})  # (absent while the defaults themselves are checked)
+        self._check_combination({**defaults, **checked}, where)
+        return checked
+
+    def _check_combination(self, settings: dict, where: str) -> None:
+        """Constraints between settings (e.g. SGD's nesterov needs momentum)."""
 
     def zero_grad(self) -> None:
         """Forget the gradients (``.grad = None``, PyTorch's default)."""
@@ -91,50 +179,50 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore settings and state saved by state_dict() (checked before anything changes)."""
+        owner = f"{type(self).__name__}.load_state_dict"
         groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
-        if groups is None or "state" not in state_dict:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: expected keys 'state' and 'param_groups'")
+        if not isinstance(groups, (list, tuple)) or not isinstance(state_dict.get("state"), dict) \
+                or not all(isinstance(g, dict) and "params" in g for g in groups):
+            raise ValueError(f"{owner}: expected a dict with 'state' (a dict) and 'param_groups' (a list of dicts "
+                             "with 'params'), as state_dict() returns")
         if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved groups hold "
+            raise ValueError(f"{owner}: the saved groups hold "
                              f"{[len(g['params']) for g in groups]} parameters, this optimiser "
                              f"{[len(g['params']) for g in self.param_groups]}")
+        settings = [self._checked_settings({k: v for k, v in saved.items() if k != "params"},
+                                           f"saved parameter group {i}: ") for i, saved in enumerate(groups)]
         params = self._params()
         state = {}
         for key, s in state_dict["state"].items():
             i = int(key)
             if not 0 <= i < len(params):
-                raise ValueError(f"{type(self).__name__}.load_state_dict: state for parameter {i}, "
-                                 f"but there are {len(params)}")
+                raise ValueError(f"{owner}: state for parameter {i}, but there are {len(params)}")
             for name, value in s.items():
                 if isinstance(value, np.ndarray) and value.shape != params[i].data.shape:
-                    raise ValueError(f"{type(self).__name__}.load_state_dict: state '{name}' of parameter {i} "
+                    raise ValueError(f"{owner}: state '{name}' of parameter {i} "
                                      f"has shape {value.shape}, the parameter {params[i].data.shape}")
             state[id(params[i])] = copy.deepcopy(dict(s))
-        for group, saved in zip(self.param_groups, groups):
-            group.update({k: v for k, v in saved.items() if k != "params"})
+        for group, saved in zip(self.param_groups, settings):
+            group.update(saved)
         self.state = state
-
-
-def _check(name: str, value: float, low: float = 0.0, high: float = math.inf, high_open: bool = False) -> None:
-    ok = low <= value < high if high_open else low <= value <= high
-    if not ok:
-        interval = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
 
 
 class SGD(Optimizer):
     """v ← μ·v + (1 − dampening)·(g + λp) (v = g + λp at the first step);
     p ← p − lr·(g + λp + μ·v) with nesterov, else p − lr·v (plain g + λp without momentum)."""
 
+    SETTINGS = dict(lr=_nonnegative, momentum=_nonnegative, dampening=_fraction, weight_decay=_nonnegative,
+                    nesterov=_flag)
+
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
-        _check("lr", lr)
-        _check("momentum", momentum)
-        _check("weight_decay", weight_decay)
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("nesterov needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov))
+
+    def _check_combination(self, settings, where):
+        if settings.get("nesterov") and (settings.get("momentum", 0) <= 0 or settings.get("dampening", 0) != 0):
+            raise ValueError(f"SGD: {where}nesterov needs momentum > 0 and dampening = 0, got momentum="
+                             f"{settings.get('momentum')}, dampening={settings.get('dampening')}")
 
     def _update(self, p, g, state, group):
         if group["weight_decay"]:
@@ -155,18 +243,12 @@ class Adam(Optimizer):
     """m ← β₁m + (1 − β₁)g,  v ← β₂v + (1 − β₂)g²  (g includes λp);
     p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)  (max of all v so far with amsgrad)."""
 
+    SETTINGS = dict(lr=_nonnegative, betas=_betas, eps=_nonnegative, weight_decay=_nonnegative, amsgrad=_flag)
     decoupled = False
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
-        _check("lr", lr)
-        _check("eps", eps)
-        _check("betas[0]", betas[0], 0, 1, high_open=True)
-        _check("betas[1]", betas[1], 0, 1, high_open=True)
-        _check("weight_decay", weight_decay)
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad))
-
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
     def _update(self, p, g, state, group):
         (beta1, beta2), lr, decay = group["betas"], group["lr"], group["weight_decay"]
         if decay and self.decoupled:
@@ -205,13 +287,11 @@ class RMSprop(Optimizer):
     """s ← αs + (1 − α)g²;  centered: a ← αa + (1 − α)g, s̃ = s − a²;
     p ← p − lr·g/(√s̃ + ε)  (through a momentum buffer b ← μb + g/(√s̃ + ε) if μ > 0)."""
 
+    SETTINGS = dict(lr=_nonnegative, alpha=_fraction, eps=_nonnegative, weight_decay=_nonnegative,
+                    momentum=_nonnegative, centered=_flag)
+
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
-        _check("lr", lr)
-        _check("alpha", alpha, 0, 1)
-        _check("eps", eps)
-        _check("momentum", momentum)
-        _check("weight_decay", weight_decay)
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                                       centered=centered))
 
@@ -248,13 +328,11 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """s ← s + g²;  p ← p − lr/(1 + (t − 1)·lr_decay) · g/(√s + ε)."""
 
+    SETTINGS = dict(lr=_nonnegative, lr_decay=_nonnegative, weight_decay=_nonnegative,
+                    initial_accumulator_value=_nonnegative, eps=_nonnegative)
+
     def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10):
-        _check("lr", lr)
-        _check("lr_decay", lr_decay)
-        _check("weight_decay", weight_decay)
-        _check("initial_accumulator_value", initial_accumulator_value)
-        _check("eps", eps)
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps))
 
@@ -270,42 +348,124 @@ class Adagrad(Optimizer):
 
 
 # -- learning-rate schedules ------------------------------------------------------------------
+# PyTorch's semantics: a schedule sets every group's lr when it is made
+# (epoch 0) and at each step(); call step() once per epoch, after the
+# optimiser's steps. Closed forms of the epoch, so resuming is exact.
 
-class LRScheduler:
-    """Sets every group's lr from its initial lr and the epoch count; call step() once per epoch."""
+def _whole(owner: str, name: str, value: Any, low: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{owner}: {name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def _per_group(owner: str, name: str, value: Any, groups: int) -> list:
+    """``value`` once per parameter group: a list/tuple of that length, or one value for all."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != groups:
+            raise ValueError(f"{owner}: {name} must have one entry per parameter group ({groups}), got {len(value)}")
+        return list(value)
+    return [value] * groups
+
+
+class _Schedule:
+    """What every schedule shares: the optimiser it drives, get_last_lr(), and
+    a state_dict of its own attributes (PyTorch's layout) that
+    load_state_dict() checks before it changes anything."""
+
+    _not_saved: tuple[str, ...] = ("optimizer",)
 
     def __init__(self, optimizer: Optimizer):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__} needs an Optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
-        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
-        self.last_epoch = 0
-
-    def lr_at(self, base_lr: float, epoch: int) -> float:
-        raise NotImplementedError
-
-    def step(self) -> None:
-        self.last_epoch += 1
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = self.lr_at(base, self.last_epoch)
 
     def get_last_lr(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "optimizer"}
+        return {k: copy.deepcopy(v) for k, v in vars(self).items() if k not in self._not_saved}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        expected = sorted(self.state_dict())
+        if not isinstance(state, dict) or sorted(state) != expected:
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"{type(self).__name__}.load_state_dict: expected the keys {expected}, got {got}")
+        self.__dict__.update(copy.deepcopy(state))
+
+
+class LRScheduler(_Schedule):
+    """A schedule given by a closed form: lr = lr_at(initial lr, epoch)."""
+
+    def __init__(self, optimizer: Optimizer):
+        super().__init__(optimizer)
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.last_epoch = -1
+        self.step()  # epoch 0, as PyTorch's constructor does (LinearLR starts at start_factor·lr)
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        raise NotImplementedError
+
+    def lrs_at(self, epoch: int) -> list[float]:
+        """Every group's lr at ``epoch``."""
+        return [self.lr_at(base, epoch) for base in self.base_lrs]
+
+    def step(self) -> None:
+        """Next epoch: every group's lr from the closed form, all checked before any is set."""
+        epoch = self.last_epoch + 1
+        lrs = [_nonnegative(type(self).__name__, f"the lr of parameter group {i} at epoch {epoch}", lr)
+               for i, lr in enumerate(self.lrs_at(epoch))]
+        self.last_epoch = epoch
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
+
+
+class LambdaLR(LRScheduler):
+    """lr = base · λ(epoch), with one function for all groups or one per group.
+    The functions are not part of the state_dict (as in PyTorch for plain
+    functions): make the schedule with the same ones, then load its state."""
+
+    _not_saved = ("optimizer", "lr_lambdas")
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | list[Callable[[int], float]]):
+        groups = len(optimizer.param_groups) if isinstance(optimizer, Optimizer) else 0
+        self.lr_lambdas = _per_group("LambdaLR", "lr_lambda", lr_lambda, groups)
+        for i, function in enumerate(self.lr_lambdas):
+            if not callable(function):
+                raise TypeError(f"LambdaLR: lr_lambda must be a function of the epoch (or one per group), "
+                                f"got {type(function).__name__} for group {i}")
+        super().__init__(optimizer)
+
+    def lrs_at(self, epoch):
+        return [base * function(epoch) for base, function in zip(self.base_lrs, self.lr_lambdas)]
+
+
+class LinearLR(LRScheduler):
+    """lr = base · (s + (e − s)·min(epoch, n)/n): from start_factor s to
+    end_factor e over total_iters n epochs, then constant (linear warm-up
+    with the defaults s = 1/3, e = 1, n = 5)."""
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5):
+        self.start_factor = _real("LinearLR", "start_factor", start_factor, 0.0, 1.0, high_open=False)
+        if self.start_factor == 0:
+            raise ValueError("LinearLR: start_factor must lie in (0, 1], got 0.0")
+        self.end_factor = _fraction("LinearLR", "end_factor", end_factor)
+        self.total_iters = _whole("LinearLR", "total_iters", total_iters, 1)
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        progress = min(epoch, self.total_iters) / self.total_iters
+        return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
 
 
 class StepLR(LRScheduler):
     """lr = base · γ^⌊epoch / step_size⌋."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        if step_size < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
-        self.step_size, self.gamma = step_size, gamma
+        self.step_size = _whole("StepLR", "step_size", step_size, 1)
+        self.gamma = _nonnegative("StepLR", "gamma", gamma)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, epoch):
@@ -316,7 +476,7 @@ class ExponentialLR(LRScheduler):
     """lr = base · γ^epoch."""
 
     def __init__(self, optimizer: Optimizer, gamma: float):
-        self.gamma = gamma
+        self.gamma = _nonnegative("ExponentialLR", "gamma", gamma)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, epoch):
@@ -327,10 +487,75 @@ class CosineAnnealingLR(LRScheduler):
     """lr = η_min + (base − η_min)·(1 + cos(π·epoch / T_max))/2."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
-        if T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
-        self.T_max, self.eta_min = T_max, eta_min
+        self.T_max = _whole("CosineAnnealingLR", "T_max", T_max, 1)
+        self.eta_min = _nonnegative("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, epoch):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+class ReduceLROnPlateau(_Schedule):
+    """``step(metric)`` once per epoch: when the metric has not improved for
+    more than ``patience`` epochs, lr ← max(lr·factor, min_lr) (skipped when the
+    change is below eps), then ``cooldown`` epochs pass before bad epochs count
+    again. Improved means, against the best value so far, in mode min
+    (max): rel: metric < best·(1 − threshold) (> best·(1 + threshold));
+    abs: metric < best − threshold (> best + threshold). A NaN metric is
+    never an improvement (as in PyTorch)."""
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float | list[float] = 0.0, eps: float = 1e-8):
+        super().__init__(optimizer)
+        owner = "ReduceLROnPlateau"
+        if mode not in ("min", "max"):
+            raise ValueError(f"{owner}: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"{owner}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        self.mode, self.threshold_mode = mode, threshold_mode
+        self.factor = _real(owner, "factor", factor, 0.0, 1.0, high_open=True)
+        self.patience = _whole(owner, "patience", patience, 0)
+        self.threshold = _nonnegative(owner, "threshold", threshold)
+        self.cooldown = _whole(owner, "cooldown", cooldown, 0)
+        self.min_lrs = [_nonnegative(owner, f"min_lr[{i}]", v)
+                        for i, v in enumerate(_per_group(owner, "min_lr", min_lr, len(optimizer.param_groups)))]
+        self.eps = _nonnegative(owner, "eps", eps)
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.last_epoch = 0
+
+    def is_better(self, metric: float, best: float) -> bool:
+        if self.mode == "min":
+            return metric < (best * (1 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
+        return metric > (best * (1 + self.threshold) if self.threshold_mode == "rel" else best + self.threshold)
+
+    def step(self, metrics: Any) -> None:
+        """Count the epoch whose metric (a number, or a one-element Tensor/array) is ``metrics``."""
+        current = _metric(metrics)
+        self.last_epoch += 1
+        if self.is_better(current, self.best):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs in the cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs):
+                new_lr = max(group["lr"] * self.factor, min_lr)
+                if group["lr"] - new_lr > self.eps:
+                    group["lr"] = new_lr
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+
+
+def _metric(value: Any) -> float:
+    """A metric as a float: a real number or a one-element Tensor or array."""
+    array = value.data if isinstance(value, Tensor) else value
+    if isinstance(array, np.ndarray) and array.size == 1 and array.dtype.kind in "biuf":
+        array = array.item()
+    if isinstance(array, (bool, np.bool_)) or not isinstance(array, (int, float, np.integer, np.floating)):
+        raise TypeError(f"ReduceLROnPlateau.step: metrics must be a number (or a one-element Tensor), "
+                        f"got {type(value).__name__} {value!r}")
+    return float(array)

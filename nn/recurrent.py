@@ -31,7 +31,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from .module import Module, Parameter
+from .module import Module, Parameter, _check_dtype
 
 # -- one time step of each cell type ------------------------------------------------------
 # ``projected`` is W_ih x + b_ih (+ b_hh where it can be folded in), shape (B, G*H);
@@ -347,14 +347,6 @@ class _Recurrent(Module):
             return None, steps
         active = int(lengths.max())
         return Tensor(np.arange(active)[:, None, None] < lengths[None, :, None]), active
-
-
-def _check_dtype(module: Module, name: str, x: Tensor, expected) -> None:
-    """Input and states must have the parameters' dtype (as in PyTorch): a
-    recurrent state cannot change dtype from one step to the next."""
-    if x.dtype != expected:
-        raise TypeError(f"{type(module).__name__}: {name} has dtype {x.dtype} but the parameters are {expected}; "
-                        f"cast one to the other (e.g. layer.to(np.{x.dtype}))")
 
 
 def _dropout(x: Tensor, p: float, rng: np.random.Generator | None) -> Tensor:

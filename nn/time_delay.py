@@ -45,7 +45,7 @@ class TimeDelay(Module):
         return f"{self.in_features}, {self.out_features}, kernel_size={self.kernel_size}, dilation={self.dilation}"
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _time_major("TimeDelay", x, self.in_features, self.batch_first)
+        x = _time_major(self, x, self.in_features, self.batch_first, self.weight.dtype)
         span = (self.kernel_size - 1) * self.dilation
         steps = x.shape[0] - span
         if steps < 1:

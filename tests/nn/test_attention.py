@@ -69,3 +69,21 @@ def test_bad_input():
         attn(mg.zeros(2, 3), mg.zeros(2, 5, 4), np.ones((2, 4), bool))
     with pytest.raises(ValueError, match="at least one True"):
         attn(mg.zeros(2, 3), mg.zeros(2, 5, 4), np.zeros((2, 5), bool))
+
+
+@pytest.mark.parametrize("kind", ["general", "concat", "additive"])
+def test_query_and_keys_must_have_the_parameters_dtype(kind):
+    attn = nn.Attention(4, 4, kind)
+    q, k = mg.zeros(2, 4), mg.zeros(2, 3, 4)
+    with pytest.raises(TypeError, match="Attention: query has dtype float64 but the parameters are float32"):
+        attn(q.astype(np.float64), k)
+    with pytest.raises(TypeError, match="Attention: keys has dtype float64 but the parameters are float32"):
+        attn(q, k.astype(np.float64))
+    assert attn(q, k)[0].dtype == np.float32
+
+
+def test_dot_attention_needs_query_and_keys_of_one_dtype():
+    attn = nn.Attention(4, 4, "dot")
+    with pytest.raises(TypeError, match="Attention: query has dtype float32 but the keys are float64"):
+        attn(mg.zeros(2, 4), mg.zeros(2, 3, 4, dtype=np.float64))
+    assert attn(mg.zeros(2, 4, dtype=np.float64), mg.zeros(2, 3, 4, dtype=np.float64))[0].dtype == np.float64

@@ -76,7 +76,7 @@ def test_time_delay_is_a_valid_convolution_over_time(kernel, dilation, extra):
 def test_time_delay_bad_input():
     layer = nn.TimeDelay(3, 2, kernel_size=3, dilation=2)
     with pytest.raises(ValueError, match="needs at least 5 time steps.*got 4"):
-        layer(np.zeros((4, 1, 3)))
+        layer(np.zeros((4, 1, 3), dtype=np.float32))
     with pytest.raises(ValueError, match=r"input must be \(T, B, 3\)"):
         layer(np.zeros((6, 3)))
     with pytest.raises(ValueError, match="kernel_size must be a positive int"):
@@ -205,3 +205,17 @@ def test_rtrl_bad_input():
         rtrl_gradients(cell, readout, np.zeros((4, 1, 3)), np.zeros((4, 1, 1)))
     with pytest.raises(ValueError, match="tanh RNNCell"):
         rtrl_gradients(nn.RNNCell(2, 3, nonlinearity="relu"), readout, np.zeros((4, 1, 2)), np.zeros((4, 1, 1)))
+
+
+@pytest.mark.parametrize("make", [lambda: nn.Jordan(3, 4, 2), lambda: nn.TimeDelay(3, 2, kernel_size=2)])
+def test_sequence_classics_reject_inputs_of_another_dtype(make):
+    layer = make()
+    name = type(layer).__name__
+    with pytest.raises(TypeError, match=f"{name}: input has dtype float64 but the parameters are float32"):
+        layer(np.zeros((5, 2, 3)))
+    assert layer.to(np.float64)(np.zeros((5, 2, 3))) is not None
+
+
+def test_jordan_y0_must_have_the_parameters_dtype():
+    with pytest.raises(TypeError, match="Jordan: y0 has dtype float64 but the parameters are float32"):
+        nn.Jordan(3, 4, 2)(mg.zeros(5, 2, 3), mg.zeros(2, 2, dtype=np.float64))

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import nn
 from minigrad import testing as mt
+from nn import functional as F
 
 
 def float64(module):
@@ -132,3 +133,35 @@ def test_init_functions():
     assert np.abs(w.data).max() <= 1 / np.sqrt(32)
     nn.init.zeros_(w)
     assert not w.data.any()
+
+
+# -- dtypes: an input of another dtype than the parameters is a clear TypeError -------------------
+
+@pytest.mark.parametrize("make, shape", [(lambda: nn.Linear(3, 2), (4, 3)), (lambda: nn.LayerNorm(3), (4, 3))])
+def test_layers_reject_inputs_of_another_dtype(make, shape):
+    layer = make()
+    name = type(layer).__name__
+    with pytest.raises(TypeError, match=f"{name}: input has dtype float64 but the parameters are float32; "
+                                        r"cast one to the other \(x.astype\(np.float32\) or layer.to\(np.float64\)\)"):
+        layer(np.zeros(shape))  # a NumPy array keeps its float64
+    with pytest.raises(TypeError, match=f"{name}: input has dtype int64 but the parameters are float32; "
+                                        r"cast it to floating point \(x.astype\(np.float32\)\)"):
+        layer(np.zeros(shape, dtype=np.int64))
+    assert layer(np.zeros(shape, dtype=np.float32)).dtype == np.float32
+    assert layer.to(np.float64)(np.zeros(shape)).dtype == np.float64
+
+
+def test_functional_forms_check_dtypes_too():
+    w, b = mg.zeros(2, 3), mg.zeros(2)
+    with pytest.raises(TypeError, match="linear: input has dtype float64"):
+        F.linear(mg.zeros(4, 3, dtype=np.float64), w, b)
+    with pytest.raises(TypeError, match="linear: bias has dtype float64"):
+        F.linear(mg.zeros(4, 3), w, mg.zeros(2, dtype=np.float64))
+    with pytest.raises(TypeError, match="layer_norm: input has dtype float64"):
+        F.layer_norm(mg.zeros(4, 3, dtype=np.float64), (3,), mg.ones(3))
+    assert F.layer_norm(mg.zeros(4, 3, dtype=np.float64), (3,)).dtype == np.float64  # no parameters: any float
+
+
+def test_embedding_takes_integer_ids_only():
+    with pytest.raises(TypeError, match="indices must be integers, got dtype float64"):
+        nn.Embedding(5, 2)(np.array([1.0, 2.0]))

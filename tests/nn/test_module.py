@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minigrad as mg
 import nn
@@ -110,3 +112,103 @@ def test_repr_shows_the_tree():
     text = repr(Block())
     assert "(inner): Linear(in_features=3, out_features=4, bias=True)" in text
     assert "(layers): ModuleList(" in text
+
+
+def assert_unchanged(module, before):
+    after = module.state_dict()
+    assert after.keys() == before.keys()
+    for key, value in after.items():
+        assert value.dtype == before[key].dtype
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_string_entry_after_a_valid_one_is_a_type_error_and_changes_nothing():
+    m = nn.Linear(3, 4)
+    before = m.state_dict()
+    state = {"weight": np.full((4, 3), 7.0), "bias": np.array(["a", "b", "c", "d"])}  # valid weight first
+    with pytest.raises(TypeError, match=r"bias: checkpoint dtype <U1 does not load into float32"):
+        m.load_state_dict(state)
+    assert_unchanged(m, before)
+
+
+@pytest.mark.parametrize("bad", [np.ones(4, dtype=np.complex128), np.array([None] * 4, dtype=object),
+                                 np.array([b"x"] * 4)])
+def test_complex_object_and_bytes_entries_are_type_errors(bad):
+    m = nn.Linear(3, 4)
+    before = m.state_dict()
+    with pytest.raises(TypeError, match=f"bias: checkpoint dtype {bad.dtype}"):
+        m.load_state_dict({"weight": np.zeros((4, 3)), "bias": bad})
+    assert_unchanged(m, before)
+
+
+def test_every_bad_dtype_is_listed_in_one_error():
+    m = Block()
+    state = m.state_dict()
+    state["scale"] = np.ones(4, dtype=np.complex64)
+    state["inner.bias"] = np.array(["x"] * 4)
+    with pytest.raises(TypeError) as error:
+        m.load_state_dict(state)
+    assert "scale: checkpoint dtype complex64" in str(error.value)
+    assert "inner.bias: checkpoint dtype <U1" in str(error.value)
+
+
+def test_non_finite_parameters_are_rejected_but_buffers_may_hold_inf():
+    m = Block()
+    before = m.state_dict()
+    state = dict(before)
+    state["inner.weight"] = np.full((4, 3), 2.0)
+    state["layers.0.bias"] = np.array([0.0, np.nan, np.inf, 1.0])
+    with pytest.raises(ValueError, match=r"layers.0.bias: 2 of 4 values are NaN or inf"):
+        m.load_state_dict(state)
+    assert_unchanged(m, before)
+    state["layers.0.bias"] = np.array([0.0, 1e39, 0.0, 0.0])  # finite in float64, inf in the float32 parameter
+    with pytest.raises(ValueError, match="1 of 4 values are NaN or inf in float32"):
+        m.load_state_dict(state)
+    state["layers.0.bias"] = np.zeros(4)
+    state["steps"] = np.array(np.inf)  # a float buffer: stored as it is
+    m.load_state_dict(state)
+    assert m.state_dict()["steps"] == np.inf
+
+
+def test_integer_buffers_take_integers_that_fit_only():
+    m = nn.Module()
+    m.register_buffer("counts", np.zeros(3, dtype=np.uint8))
+    with pytest.raises(TypeError, match="float64 does not load into uint8"):
+        m.load_state_dict({"counts": np.array([1.0, 2.0, 3.0])})
+    with pytest.raises(ValueError, match="outside the range of uint8"):
+        m.load_state_dict({"counts": np.array([1, 300, 3])})
+    np.testing.assert_array_equal(m.state_dict()["counts"], [0, 0, 0])
+    m.load_state_dict({"counts": np.array([1, 255, 3])})
+    np.testing.assert_array_equal(m.state_dict()["counts"], [1, 255, 3])
+
+
+def test_ints_bools_and_float64_load_into_float32_parameters():
+    m = nn.Linear(2, 2)
+    m.load_state_dict({"weight": np.array([[1, 0], [0, 1]]), "bias": np.array([True, False])})
+    assert m.weight.dtype == np.float32
+    np.testing.assert_array_equal(m.weight.data, np.eye(2))
+    np.testing.assert_array_equal(m.bias.data, [1.0, 0.0])
+    m.load_state_dict({"weight": [[0.5, 0.25], [1.0, 2.0]], "bias": mg.tensor(np.zeros(2))})
+    np.testing.assert_array_equal(m.weight.data, [[0.5, 0.25], [1.0, 2.0]])
+
+
+def test_ragged_entry_is_a_type_error():
+    m = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="bias: not an array"):
+        m.load_state_dict({"weight": np.eye(2), "bias": [[1.0], [1.0, 2.0]]})
+
+
+@given(st.data())
+def test_any_one_bad_entry_among_good_ones_changes_nothing(data):
+    m = Block()
+    before = m.state_dict()
+    state = {key: np.full_like(value, 3) for key, value in before.items()}  # all valid, all different
+    key = data.draw(st.sampled_from([k for k in state if k != "steps"]))  # a parameter
+    shape = state[key].shape
+    bad = data.draw(st.sampled_from([
+        np.full(shape, "s"), np.zeros(shape, dtype=np.complex128), np.full(shape, None, dtype=object),
+        np.full(shape, np.nan), np.zeros(shape + (1,)), np.zeros(shape[:-1])]))
+    state[key] = bad
+    with pytest.raises((TypeError, ValueError), match=key.replace(".", r"\.")):
+        m.load_state_dict(state)
+    assert_unchanged(m, before)

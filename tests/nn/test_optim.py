@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minigrad as mg
 import nn
@@ -192,3 +194,274 @@ def test_schedules():
         values.append(cosine.get_last_lr()[0])
     expected = [0.1 + 0.9 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(1, 5)]
     np.testing.assert_allclose(values, expected)
+
+
+# -- bad arguments: a clear error naming the argument, before anything is stored ---------------
+
+OPTIMISERS = [nn.optim.SGD, nn.optim.Adam, nn.optim.AdamW, nn.optim.RMSprop, nn.optim.Adagrad]
+
+
+@pytest.mark.parametrize("make", OPTIMISERS)
+def test_a_single_tensor_instead_of_a_list_is_a_type_error(make):
+    lin = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=r"params must be an iterable of Tensors, got a single Tensor.*\[tensor\]"):
+        make(lin.weight, lr=0.1)
+    with pytest.raises(TypeError, match="got int"):
+        make(5)
+    with pytest.raises(TypeError, match="got dict"):
+        make({"params": [lin.weight]})
+    with pytest.raises(TypeError, match="holds a ndarray"):
+        make([np.zeros(2)])
+    with pytest.raises(TypeError, match="not a mix"):
+        make([lin.weight, {"params": [lin.bias]}])
+
+
+@pytest.mark.parametrize("make", OPTIMISERS)
+def test_empty_groups_and_groups_without_params_are_value_errors(make):
+    lin = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="parameter group 0 has an empty parameter list"):
+        make([{"params": []}])
+    with pytest.raises(ValueError, match="parameter group 1 has an empty parameter list"):
+        make([{"params": [lin.weight]}, {"params": iter([])}])
+    with pytest.raises(ValueError, match="parameter group 0 has no 'params'"):
+        make([{"lr": 0.1}])
+    opt = make([{"params": lin.weight}])  # a lone tensor inside a group is fine (as in PyTorch)
+    assert opt.param_groups[0]["params"] == [lin.weight]
+
+
+def test_only_leaf_float_tensors_that_require_grad_are_optimised():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match="leaf"):
+        nn.optim.SGD([x * 2])
+    with pytest.raises(TypeError, match="require grad"):
+        nn.optim.SGD([mg.tensor([1.0])])
+    with pytest.raises(TypeError, match="floating-point.*int64"):
+        nn.optim.SGD([nn.Parameter(np.array([1, 2]), requires_grad=False)])
+
+
+NUMERIC_SETTINGS = [(make, name) for make in OPTIMISERS for name, check in make.SETTINGS.items()
+                    if name != "betas" and check.__name__ != "_flag"]
+
+
+@pytest.mark.parametrize("make, name", NUMERIC_SETTINGS)
+def test_every_numeric_setting_is_checked_for_type_and_range(make, name):
+    p = [nn.Parameter(np.zeros(1))]
+    for bad in ("0.01", None, [0.1], True):
+        with pytest.raises(TypeError, match=f"{name} must be a real number, got {type(bad).__name__}"):
+            make(p, **{name: bad})
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"{name} must lie in"):
+            make(p, **{name: bad})
+    with pytest.raises(ValueError, match=f"parameter group 0: {name} must lie in"):  # groups are checked too
+        make([{"params": p, name: -1.0}])
+
+
+@pytest.mark.parametrize("make, name", [(nn.optim.SGD, "nesterov"), (nn.optim.Adam, "amsgrad"),
+                                        (nn.optim.RMSprop, "centered")])
+def test_flags_must_be_bools(make, name):
+    with pytest.raises(TypeError, match=f"{name} must be True or False, got str"):
+        make([nn.Parameter(np.zeros(1))], **{name: "yes"})
+
+
+@pytest.mark.parametrize("make", [nn.optim.Adam, nn.optim.AdamW])
+def test_betas_must_be_a_pair_of_numbers_in_0_1(make):
+    p = [nn.Parameter(np.zeros(1))]
+    with pytest.raises(ValueError, match=r"betas must be a pair \(beta1, beta2\), got 1 value"):
+        make(p, betas=(0.9,))
+    with pytest.raises(ValueError, match="got 3 value"):
+        make(p, betas=(0.9, 0.99, 0.5))
+    with pytest.raises(TypeError, match="betas must be a pair"):
+        make(p, betas=0.9)
+    with pytest.raises(TypeError, match=r"betas\[1\] must be a real number, got str"):
+        make(p, betas=(0.9, "0.99"))
+    with pytest.raises(ValueError, match=r"betas\[0\] must lie in \[0.0, 1.0\)"):
+        make(p, betas=(1.0, 0.9))
+    assert make(p, betas=[0.5, 0.6]).defaults["betas"] == (0.5, 0.6)
+
+
+def test_unknown_settings_are_named():
+    with pytest.raises(ValueError, match=r"unknown settings \['momentum'\]"):
+        nn.optim.Adam([{"params": [nn.Parameter(np.zeros(1))], "momentum": 0.9}])
+
+
+def test_load_state_dict_checks_the_saved_settings_before_changing_anything():
+    p = nn.Parameter(np.zeros(2))
+    opt = nn.optim.Adam([p], lr=0.1)
+    saved = opt.state_dict()
+    saved["param_groups"][0]["lr"] = "fast"
+    with pytest.raises(TypeError, match="saved parameter group 0: lr must be a real number"):
+        opt.load_state_dict(saved)
+    saved["param_groups"][0].update(lr=0.5, betas=(0.9,))
+    with pytest.raises(ValueError, match="saved parameter group 0: betas must be a pair"):
+        opt.load_state_dict(saved)
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["betas"] == (0.9, 0.999)
+    with pytest.raises(ValueError, match="expected a dict with 'state'"):
+        opt.load_state_dict({"state": {}, "param_groups": [1]})
+
+
+# -- learning-rate schedules: PyTorch's formulas, errors, state_dict round trips ----------------
+
+def sgd(lrs=(1.0,)):
+    return nn.optim.SGD([{"params": [nn.Parameter(np.zeros(1))], "lr": lr} for lr in lrs])
+
+
+def lrs_over(schedule, epochs, metrics=None):
+    """The lr of every group at epoch 0 (after construction) and after each step."""
+    history = [schedule.get_last_lr()]
+    for e in range(epochs):
+        schedule.step() if metrics is None else schedule.step(metrics[e])
+        history.append(schedule.get_last_lr())
+    return np.array(history)
+
+
+def test_lambda_lr_is_base_times_lambda_from_epoch_0():
+    opt = sgd((0.1, 2.0))
+    schedule = nn.optim.LambdaLR(opt, [lambda e: 0.5 ** e, lambda e: 1 / (e + 1)])
+    expected = [[0.1 * 0.5 ** e, 2.0 / (e + 1)] for e in range(6)]
+    np.testing.assert_allclose(lrs_over(schedule, 5), expected, rtol=1e-15)
+    warmup = nn.optim.LambdaLR(sgd(), lambda e: min(1.0, (e + 1) / 3))
+    np.testing.assert_allclose(lrs_over(warmup, 4)[:, 0], [1 / 3, 2 / 3, 1, 1, 1])
+
+
+def test_linear_lr_follows_its_closed_form():
+    for start, end, total in ((1 / 3, 1.0, 5), (1.0, 0.1, 4), (0.05, 1.0, 40)):
+        opt = sgd((0.05, 1.0))
+        history = lrs_over(nn.optim.LinearLR(opt, start, end, total), 50)
+        factors = [start + (end - start) * min(e, total) / total for e in range(51)]
+        np.testing.assert_allclose(history, np.outer(factors, [0.05, 1.0]), rtol=1e-14)
+    assert lrs_over(nn.optim.LinearLR(sgd()), 0)[0, 0] == pytest.approx(1 / 3)  # the warm-up starts at once
+
+
+def reference_plateau(metrics, lr, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+                      cooldown=0, min_lr=0.0, eps=1e-8):
+    """ReduceLROnPlateau as PyTorch's documentation and source describe it, transcribed for this test."""
+    best = math.inf if mode == "min" else -math.inf
+    bad = cool = 0
+    lrs = [lr]
+    for m in metrics:
+        if mode == "min":
+            better = m < (best * (1 - threshold) if threshold_mode == "rel" else best - threshold)
+        else:
+            better = m > (best * (threshold + 1) if threshold_mode == "rel" else best + threshold)
+        if better:
+            best, bad = m, 0
+        else:
+            bad += 1
+        if cool > 0:
+            cool -= 1
+            bad = 0
+        if bad > patience:
+            new = max(lr * factor, min_lr)
+            if lr - new > eps:
+                lr = new
+            cool, bad = cooldown, 0
+        lrs.append(lr)
+    return lrs
+
+
+def test_reduce_lr_on_plateau_by_hand():
+    schedule = nn.optim.ReduceLROnPlateau(sgd(), factor=0.5, patience=2, threshold=0.1, cooldown=1)
+    metrics = [10, 9.5, 9.2, 9.1, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0]
+    #  best 10, bad 1, 2, 3 -> halve, better (cooldown), bad 1, 2, 3 -> halve, cooldown, bad 1
+    np.testing.assert_array_equal(lrs_over(schedule, 10, metrics)[:, 0],
+                                  [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25])
+    floor = nn.optim.ReduceLROnPlateau(sgd(), factor=0.5, patience=0, min_lr=0.3)
+    np.testing.assert_array_equal(lrs_over(floor, 4, [1, 1, 1, 1])[:, 0], [1, 1, 0.5, 0.3, 0.3])
+    up = nn.optim.ReduceLROnPlateau(sgd(), mode="max", threshold=1, threshold_mode="abs", patience=0)
+    np.testing.assert_allclose(lrs_over(up, 3, [1, 1.5, 2.1])[:, 0], [1, 1, 0.1, 0.1])  # 2.1 > 1 + 1 is better
+
+
+@given(st.lists(st.one_of(st.floats(-5, 5), st.just(float("nan"))), min_size=1, max_size=30),
+       st.sampled_from(["min", "max"]), st.sampled_from(["rel", "abs"]), st.integers(0, 3), st.integers(0, 2),
+       st.sampled_from([0.0, 0.01, 0.5]))
+def test_reduce_lr_on_plateau_matches_pytorchs_definition(metrics, mode, threshold_mode, patience, cooldown, min_lr):
+    settings = dict(mode=mode, factor=0.5, patience=patience, threshold=0.05, threshold_mode=threshold_mode,
+                    cooldown=cooldown, min_lr=min_lr)
+    schedule = nn.optim.ReduceLROnPlateau(sgd(), **settings)
+    np.testing.assert_array_equal(lrs_over(schedule, len(metrics), metrics)[:, 0],
+                                  reference_plateau(metrics, 1.0, **settings))
+
+
+def test_plateau_takes_tensors_and_arrays_as_metrics():
+    schedule = nn.optim.ReduceLROnPlateau(sgd(), patience=0)
+    schedule.step(mg.tensor(1.0))
+    schedule.step(np.array([2.0]))
+    assert schedule.get_last_lr() == [0.1] and schedule.best == 1.0
+    with pytest.raises(TypeError, match="metrics must be a number"):
+        schedule.step("1.0")
+    with pytest.raises(TypeError, match="metrics must be a number"):
+        schedule.step(np.ones(2))
+
+
+def make_schedules():
+    return {
+        "lambda": lambda opt: nn.optim.LambdaLR(opt, lambda e: 0.9 ** e),
+        "linear": lambda opt: nn.optim.LinearLR(opt, 0.25, 1.0, 6),
+        "step": lambda opt: nn.optim.StepLR(opt, 2, 0.5),
+        "exponential": lambda opt: nn.optim.ExponentialLR(opt, 0.8),
+        "cosine": lambda opt: nn.optim.CosineAnnealingLR(opt, 8, 0.01),
+        "plateau": lambda opt: nn.optim.ReduceLROnPlateau(opt, factor=0.5, patience=1, cooldown=1),
+    }
+
+
+@pytest.mark.parametrize("name", list(make_schedules()))
+def test_schedule_state_dict_round_trip_continues_identically(name, tmp_path):
+    make = make_schedules()[name]
+    metrics = [5, 4, 4, 4, 4, 3, 3, 3, 3, 3]
+    plateau = name == "plateau"
+    whole_opt = sgd((0.1, 1.0))
+    whole = lrs_over(make(whole_opt), 10, metrics if plateau else None)
+    opt = sgd((0.1, 1.0))
+    first = make(opt)
+    lrs_over(first, 4, metrics[:4] if plateau else None)
+    nn.save({"optimizer": opt.state_dict(), "schedule": first.state_dict()}, tmp_path / "c.npz")
+    checkpoint = nn.load(tmp_path / "c.npz")
+    resumed_opt = sgd((0.1, 1.0))
+    resumed_opt.load_state_dict(checkpoint["optimizer"])
+    resumed = make(resumed_opt)
+    resumed.load_state_dict(checkpoint["schedule"])
+    rest = lrs_over(resumed, 6, metrics[4:] if plateau else None)[1:]
+    np.testing.assert_array_equal(rest, whole[5:])
+
+
+def test_schedule_arguments_are_checked_before_anything_changes():
+    opt = sgd((0.1,))
+    with pytest.raises(TypeError, match="needs an Optimizer"):
+        nn.optim.LinearLR([opt])
+    for bad, error in ((0.0, ValueError), (1.5, ValueError), ("0.5", TypeError)):
+        with pytest.raises(error, match="start_factor"):
+            nn.optim.LinearLR(opt, start_factor=bad)
+    with pytest.raises(ValueError, match="end_factor"):
+        nn.optim.LinearLR(opt, end_factor=-0.1)
+    with pytest.raises(ValueError, match="total_iters must be >= 1, got 0"):
+        nn.optim.LinearLR(opt, total_iters=0)
+    with pytest.raises(TypeError, match="total_iters must be an int"):
+        nn.optim.LinearLR(opt, total_iters=2.5)
+    with pytest.raises(TypeError, match="lr_lambda must be a function"):
+        nn.optim.LambdaLR(opt, 0.5)
+    with pytest.raises(ValueError, match=r"lr_lambda must have one entry per parameter group \(1\), got 2"):
+        nn.optim.LambdaLR(opt, [abs, abs])
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max'"):
+        nn.optim.ReduceLROnPlateau(opt, mode="minimum")
+    with pytest.raises(ValueError, match="threshold_mode"):
+        nn.optim.ReduceLROnPlateau(opt, threshold_mode="relative")
+    with pytest.raises(ValueError, match="factor must lie in"):
+        nn.optim.ReduceLROnPlateau(opt, factor=1.0)
+    with pytest.raises(ValueError, match=r"min_lr must have one entry per parameter group \(1\), got 2"):
+        nn.optim.ReduceLROnPlateau(opt, min_lr=[0.0, 0.1])
+    with pytest.raises(ValueError, match="patience must be >= 0"):
+        nn.optim.ReduceLROnPlateau(opt, patience=-1)
+    with pytest.raises(ValueError, match="T_max must be >= 1"):
+        nn.optim.CosineAnnealingLR(opt, T_max=0)
+    assert opt.param_groups[0]["lr"] == 0.1
+
+
+def test_a_bad_lambda_value_changes_nothing():
+    opt = sgd((0.1,))
+    schedule = nn.optim.LambdaLR(opt, lambda e: [1.0, float("nan"), "x"][min(e, 2)])
+    with pytest.raises(ValueError, match="the lr of parameter group 0 at epoch 1 must lie in"):
+        schedule.step()
+    assert schedule.last_epoch == 0 and opt.param_groups[0]["lr"] == 0.1
+    with pytest.raises(ValueError, match="LambdaLR.load_state_dict: expected the keys"):
+        schedule.load_state_dict({"last_epoch": 3})
+    assert schedule.last_epoch == 0

@@ -1,11 +1,19 @@
 """nn.save / nn.load: exact round trips, atomic writes, clear errors."""
 
 import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import minigrad as mg
 import nn
+
+DAMAGED = "is truncated, corrupt or not a minigrad checkpoint"
 
 
 def checkpoint():
@@ -35,25 +43,25 @@ def test_truncated_file_is_a_clear_error(tmp_path):
     nn.save(checkpoint(), path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="truncated or not a minigrad checkpoint"):
+    with pytest.raises(ValueError, match=DAMAGED):
         nn.load(path)
 
 
 def test_foreign_files_are_rejected(tmp_path):
     text = tmp_path / "notes.npz"
     text.write_text("hello")
-    with pytest.raises(ValueError, match="not a minigrad checkpoint"):
+    with pytest.raises(ValueError, match=DAMAGED + r".*not an \.npz archive"):
         nn.load(text)
     plain = tmp_path / "plain.npz"
     np.savez(plain, x=np.ones(3))
-    with pytest.raises(ValueError, match="no manifest"):
+    with pytest.raises(ValueError, match=DAMAGED + ".*no manifest"):
         nn.load(plain)
 
 
 def test_pickled_objects_are_refused(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, __minigrad_checkpoint__=np.array('{"array": "a0"}'), a0=np.array([{"x": 1}], dtype=object))
-    with pytest.raises(ValueError, match="cannot be read safely"):
+    with pytest.raises(ValueError, match=DAMAGED + ".*dtype object"):
         nn.load(path)
     with pytest.raises(TypeError, match="dtype object"):
         nn.save({"x": np.array([None], dtype=object)}, tmp_path / "x.npz")
@@ -83,3 +91,216 @@ def test_wrong_shape_state_is_rejected_on_load(tmp_path):
 def test_unsupported_objects_are_named(tmp_path):
     with pytest.raises(TypeError, match="set"):
         nn.save({"x": {1, 2}}, tmp_path / "x.npz")
+
+
+# -- every malformed checkpoint is the same ValueError ---------------------------------------
+
+def handmade(path, manifest, **arrays):
+    """A file laid out like a checkpoint but with the manifest text (or array) given."""
+    np.savez(path, __minigrad_checkpoint__=manifest if isinstance(manifest, np.ndarray) else np.array(manifest),
+             **arrays)
+    return path
+
+
+@pytest.mark.parametrize("manifest, arrays", [
+    ('{"foo": 1}', {}),  # an unknown node (returned [] before)
+    ('{"array": "a7"}', {"a0": np.ones(2)}),  # names a missing entry (KeyError before)
+    ('[1, 2]', {}),  # a JSON list (AttributeError before)
+    ('not json {', {}),
+    ('{"value": 1, "list": []}', {}),  # two kinds in one node
+    ('{"value": [1]}', {}),
+    ('{"array": 5}', {}),
+    ('{"list": 5}', {}),
+    ('{"dict": [["x", true, {"value": 1}]]}', {}),  # says the key is an int, it is a str
+    ('{"dict": [["x", false]]}', {}),
+    ('{"dict": [["x", false, {"value": 1}], ["x", false, {"value": 2}]]}', {}),
+    ('{"list": [{"array": "a0"}, {"array": "a0"}]}', {"a0": np.ones(2)}),  # one array named twice
+    ('{"value": 1}', {"a0": np.ones(2)}),  # an array nobody names
+    ('{"list": ' * 5000 + "[]" + "}" * 5000, {}),  # nested deeper than the recursion limit
+    (np.array(5), {}),  # a manifest that is not text
+    (np.array(['{"value": 1}'] * 2), {}),  # or not 0-d
+    ('{"array": "a0"}', {"a0": np.zeros(2, dtype=[("x", "<f4")])}),  # a structured dtype
+    ('{"array": "a0"}', {"a0": np.array(["text"])}),  # a string array
+])
+def test_handmade_manifests_are_one_clear_value_error(tmp_path, manifest, arrays):
+    with pytest.raises(ValueError, match=DAMAGED):
+        nn.load(handmade(tmp_path / "h.npz", manifest, **arrays))
+
+
+def test_foreign_zip_entries_and_empty_files_are_value_errors(tmp_path):
+    path = tmp_path / "c.npz"
+    nn.save({"w": np.ones(2)}, path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(ValueError, match=DAMAGED + ".*readme.txt"):
+        nn.load(path)
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match=DAMAGED):
+        nn.load(tmp_path / "empty.npz")
+    with pytest.raises(FileNotFoundError):  # a path problem stays what it is
+        nn.load(tmp_path / "missing.npz")
+
+
+def small_checkpoint():
+    model = nn.Linear(2, 3, rng=np.random.default_rng(1))
+    opt = nn.optim.Adam(model.parameters(), lr=0.5)
+    model(mg.tensor(np.ones((1, 2), dtype=np.float32))).sum().backward()
+    opt.step()
+    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3, "name": "run",
+            "flags": (True, None)}
+
+
+def assert_same(a, b):
+    """Equal values of equal types all the way down (arrays: dtype, shape and bits)."""
+    assert type(a) is type(b)
+    if isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    elif isinstance(a, dict):
+        assert list(a) == list(b)
+        for key in a:
+            assert_same(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same(x, y)
+    else:
+        assert a == b
+
+
+def damaged_versions(data: bytes, rng: np.random.Generator, flips: int):
+    """Every truncation of ``data`` and ``flips`` random single-byte changes."""
+    for length in range(len(data)):
+        yield f"truncated to {length}", data[:length]
+    for _ in range(flips):
+        position, mask = int(rng.integers(len(data))), int(rng.integers(1, 256))
+        damaged = bytearray(data)
+        damaged[position] ^= mask
+        yield f"byte {position} ^ {mask:#x}", bytes(damaged)
+
+
+def check_damaged_checkpoints(tmp_path, flips, seed):
+    good = tmp_path / "good.npz"
+    nn.save(small_checkpoint(), good)
+    data, reference = good.read_bytes(), nn.load(good)
+    target = nn.Linear(2, 3, rng=np.random.default_rng(2))  # what a user resumes into
+    before = target.state_dict()
+    path = tmp_path / "damaged.npz"
+    loaded_anyway = 0
+    for what, damaged in damaged_versions(data, np.random.default_rng(seed), flips):
+        path.unlink(missing_ok=True)  # (a new file: ext4 flushes a file truncated after a write, which is slow)
+        path.write_bytes(damaged)
+        try:
+            checkpoint = nn.load(path)
+        except ValueError as error:
+            assert DAMAGED in str(error), what
+            for key, value in target.state_dict().items():  # nothing changed
+                np.testing.assert_array_equal(value, before[key], err_msg=what)
+            continue
+        assert_same(checkpoint, reference)  # the change hit bytes that do not matter (timestamps, padding)
+        loaded_anyway += 1
+        assert path.read_bytes() == damaged
+    assert good.read_bytes() == data
+    return loaded_anyway, len(data)
+
+
+def test_fuzz_truncations_and_byte_flips_are_value_errors_or_the_same_object(tmp_path):
+    loaded_anyway, size = check_damaged_checkpoints(tmp_path, flips=1500, seed=0)
+    assert loaded_anyway < 1500 // 4  # most flips must be detected (the CRC covers every data byte)
+
+
+@pytest.mark.slow
+def test_fuzz_many_more_byte_flips(tmp_path):
+    for seed in range(1, 11):
+        check_damaged_checkpoints(tmp_path, flips=5000, seed=seed)
+
+
+# -- temporaries of killed saves --------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+STALLED_SAVE = """
+import os, sys, time
+sys.path.insert(0, {root!r})
+from pathlib import Path
+
+import numpy as np
+import nn
+
+def stall(fd):  # the temporary is written; the save is about to fsync and rename it
+    print("stalled", flush=True)
+    time.sleep(600)
+
+os.fsync = stall
+nn.save({{"weights": np.arange(1000.0)}}, {path!r})
+"""
+
+
+def start_stalled_save(path):
+    """A child process in the middle of nn.save(path)."""
+    child = subprocess.Popen([sys.executable, "-c", STALLED_SAVE.format(root=str(ROOT), path=str(path))],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "stalled\n"
+    return child
+
+
+def temporaries(path):
+    return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(f".{path.name}.tmp-"))
+
+
+def dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and process ids are POSIX")
+def test_temporaries_of_killed_saves_are_removed_by_the_next_save(tmp_path):
+    path = tmp_path / "c.npz"
+    nn.save({"epoch": 1}, path)
+    for _ in range(3):
+        child = start_stalled_save(path)
+        child.kill()  # SIGKILL: no handler runs, the temporary stays
+        child.wait()
+        child.stdout.close()
+    assert len(temporaries(path)) == 3
+    assert nn.load(path) == {"epoch": 1}  # the old checkpoint is whole
+    nn.save({"epoch": 2}, path)
+    assert os.listdir(tmp_path) == ["c.npz"]
+    assert nn.load(path) == {"epoch": 2}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process ids are POSIX")
+def test_a_save_in_progress_in_another_process_is_left_alone(tmp_path):
+    path = tmp_path / "c.npz"
+    child = start_stalled_save(path)
+    try:
+        (theirs,) = temporaries(path)
+        nn.save({"epoch": 2}, path)
+        assert temporaries(path) == [theirs]
+        assert nn.load(path) == {"epoch": 2}
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+
+
+def test_which_temporaries_count_as_stale(tmp_path, monkeypatch):
+    from nn import serialization
+
+    path = tmp_path / "c.npz"
+    day_ago = time.time() - 2 * serialization.STALE_AFTER
+    names = {
+        "dead owner here": f".c.npz.tmp-{serialization._HOST}-{dead_pid()}-abc123.npz",
+        "live owner here": f".c.npz.tmp-{serialization._HOST}-{os.getpid()}-abc123.npz",
+        "old, other host": ".c.npz.tmp-otherhost-1-abc123.npz",
+        "recent, other host": ".c.npz.tmp-otherhost-2-abc123.npz",
+        "another target": f".d.npz.tmp-{serialization._HOST}-{dead_pid()}-abc123.npz",
+        "not ours": ".tmp-abc123.npz",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"partial")
+    os.utime(tmp_path / names["old, other host"], (day_ago, day_ago))
+    os.utime(tmp_path / names["live owner here"], (day_ago, day_ago))  # alive: age does not matter
+    nn.save({"epoch": 1}, path)
+    left = set(os.listdir(tmp_path))
+    gone = {what for what, name in names.items() if name not in left}
+    assert gone == ({"dead owner here", "old, other host"} if os.name == "posix" else {"old, other host"})
