@@ -86,27 +86,41 @@ def layer_norm(x: Tensor, normalized_shape: tuple, weight: Tensor | None = None,
     return y
 
 
+def _known(t) -> np.ndarray | None:
+    """The values of ``t`` for checking them, or None inside a traced scan
+    step, where they are not known (the checks that need them are skipped
+    there; what the ops check themselves still raises, step by step)."""
+    if not isinstance(t, Tensor):
+        return np.asarray(t)
+    try:
+        return t.data
+    except mg.TraceError:
+        return None
+
+
 def embedding(indices, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` picked by integer ``indices``; the ``padding_idx`` row
     is returned as it is but receives no gradient."""
-    indices = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    indices = _as_tensor(indices)
     out = mg.embedding(weight, indices)
     if padding_idx is not None:
-        pad = indices == padding_idx
-        if pad.any():
-            out = mg.where(pad[..., None], out.detach(), out)
+        values = _known(indices)
+        if values is None or (values == padding_idx).any():
+            out = mg.where((indices == padding_idx).unsqueeze(-1), out.detach(), out)
     return out
 
 
-def _reduce(losses: Tensor, reduction: str, count: int | None = None) -> Tensor:
-    """'none', 'sum', or 'mean' over ``count`` elements (all by default; NaN
-    when there are none, as in PyTorch)."""
+def _reduce(losses: Tensor, reduction: str, count: int | Tensor | None = None) -> Tensor:
+    """'none', 'sum', or 'mean' over ``count`` elements (all by default, or a
+    tensor of how many count; NaN when there are none, as in PyTorch)."""
     if reduction == "none":
         return losses
     total = losses.sum()
     if reduction == "sum":
         return total
     count = losses.size if count is None else count
+    if isinstance(count, Tensor):
+        return mg.where(count > 0, total / mg.maximum(count, 1), float("nan"))
     return total * (1.0 / count) if count else total * float("nan")
 
 
@@ -125,24 +139,25 @@ def nll_loss(log_probs: Tensor, target, ignore_index: int = -100, reduction: str
     targets (N,), or (N, T, C) with (N, T). Positions whose target is
     ``ignore_index`` count for nothing; 'mean' averages over the others."""
     _check_reduction(reduction)
-    log_probs = _as_tensor(log_probs)
-    target = target.data if isinstance(target, Tensor) else np.asarray(target)
+    log_probs, target = _as_tensor(log_probs), _as_tensor(target)
     classes = log_probs.shape[-1]
     if target.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: target must hold integer class indices, got dtype {target.dtype}")
     if target.shape != log_probs.shape[:-1]:
         raise ValueError(f"nll_loss: target shape {target.shape} must be the input shape {log_probs.shape} "
                          "without its last (class) axis")
+    values = _known(target)
+    if values is not None:
+        bad = (values != ignore_index) & ((values < 0) | (values >= classes))
+        if bad.any():
+            raise ValueError(f"nll_loss: targets must lie in [0, {classes}) or be ignore_index={ignore_index}; "
+                             f"got {values[bad].ravel()[:5].tolist()}")
+        if (values != ignore_index).all():  # (the common case: nothing to mask)
+            picked = mg.take_along_axis(log_probs, target.unsqueeze(-1), -1).squeeze(-1)
+            return _reduce(-picked, reduction)
     kept = target != ignore_index
-    bad = kept & ((target < 0) | (target >= classes))
-    if bad.any():
-        raise ValueError(f"nll_loss: targets must lie in [0, {classes}) or be ignore_index={ignore_index}; "
-                         f"got {target[bad].ravel()[:5].tolist()}")
-    flat = log_probs.reshape(-1, classes)
-    rows = np.arange(flat.shape[0])
-    picked = flat[rows, np.where(kept, target, 0).ravel()].reshape(target.shape)
-    losses = -picked if kept.all() else mg.where(kept, -picked, 0.0)
-    return _reduce(losses, reduction, count=int(kept.sum()))
+    picked = mg.take_along_axis(log_probs, mg.where(kept, target, 0).unsqueeze(-1), -1).squeeze(-1)
+    return _reduce(mg.where(kept, -picked, 0.0), reduction, count=kept.sum())
 
 
 def cross_entropy(input: Tensor, target, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
@@ -202,12 +217,14 @@ def logsigmoid(x: Tensor) -> Tensor:
 def _binary_target(function: str, input: Tensor, target) -> Tensor:
     """target checked (the input's shape, values in [0, 1]: probabilities or
     soft labels) as a Tensor of the input's dtype."""
-    values = target.data if isinstance(target, Tensor) else np.asarray(target)
-    if values.dtype.kind not in "biuf":
-        raise TypeError(f"{function}: target must hold numbers, got dtype {values.dtype}")
-    if values.shape != input.shape:
-        raise ValueError(f"{function}: target shape {values.shape} must equal the input shape {input.shape}")
-    if not ((values >= 0) & (values <= 1)).all():
+    dtype, shape = (target.dtype, target.shape) if isinstance(target, Tensor) else (np.asarray(target).dtype,
+                                                                                    np.shape(target))
+    if dtype.kind not in "biuf":
+        raise TypeError(f"{function}: target must hold numbers, got dtype {dtype}")
+    if shape != input.shape:
+        raise ValueError(f"{function}: target shape {shape} must equal the input shape {input.shape}")
+    values = _known(target)
+    if values is not None and not ((values >= 0) & (values <= 1)).all():
         raise ValueError(f"{function}: target values must lie in [0, 1], got {_value_range(values)}")
     return _like_input(function, "target", target, input)
 
@@ -217,7 +234,7 @@ def _broadcast_operand(function: str, name: str, value, input: Tensor) -> Tensor
     to the input's without changing it (a weight per element, per class, ...)."""
     if value is None:
         return None
-    shape = np.shape(value.data if isinstance(value, Tensor) else value)
+    shape = value.shape if isinstance(value, Tensor) else np.shape(value)
     try:
         fits = np.broadcast_shapes(shape, input.shape) == input.shape
     except ValueError:
@@ -264,9 +281,10 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
     binary_cross_entropy_with_logits: it is exact where σ(x) rounds to 0 or 1."""
     _check_reduction(reduction)
     x = _float_input("binary_cross_entropy", input)
-    if not ((x.data >= 0) & (x.data <= 1)).all():
+    values = _known(x)
+    if values is not None and not ((values >= 0) & (values <= 1)).all():
         raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1] (for logits use "
-                         f"binary_cross_entropy_with_logits), got {_value_range(x.data)}")
+                         f"binary_cross_entropy_with_logits), got {_value_range(values)}")
     y = _binary_target("binary_cross_entropy", x, target)
     w = _broadcast_operand("binary_cross_entropy", "weight", weight, x)
     losses = -(y * _clamped_log(x) + (1 - y) * _clamped_log(1 - x))

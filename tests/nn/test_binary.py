@@ -273,7 +273,7 @@ def test_the_new_functions_are_exact_inside_scan():
         return (mg.tanh(y),), y
 
     h0 = t64(np.zeros((4, 3)))
-    scanned, _ = mg.scan(step, (h0,), (t64(xs, False), t64(probs, False), t64(targets, False)))
+    _, scanned = mg.scan(step, (h0,), (t64(xs, False), t64(probs, False), t64(targets, False)))
     carry, looped = (h0,), []
     for x, p, target in zip(xs, probs, targets):
         carry, y = step(carry, (t64(x, False), t64(p, False), t64(target, False)))

@@ -73,3 +73,29 @@ def test_bad_targets_are_named():
         F.cross_entropy(x, np.array([0, 1]), reduction="avg")
     with pytest.raises(ValueError, match="shape"):
         F.mse_loss(x, np.zeros(3))
+
+
+def test_losses_and_embedding_inside_a_scan_step_equal_the_loop():
+    """Targets and ids that come in through xs are traced: the losses use ops, not their values."""
+    rng = np.random.default_rng(0)
+    logits = mg.tensor(rng.standard_normal((5, 3, 4)), requires_grad=True)
+    targets = mg.tensor(rng.integers(0, 4, (5, 3)))
+    targets.data[1, 0] = targets.data[3, 2] = -100  # ignored positions
+    targets.data[2] = -100  # a step with nothing kept: its mean is NaN, as in PyTorch
+    table = mg.tensor(rng.standard_normal((4, 2)), requires_grad=True)
+
+    def step(total, inputs):
+        z, y = inputs
+        loss = F.cross_entropy(z, y, reduction="sum") + F.embedding(mg.maximum(y, 0), table, padding_idx=0).sum()
+        return total + loss, F.cross_entropy(z, y)
+
+    results = []
+    for unroll in (False, True):
+        total, means = mg.scan(step, mg.tensor(0.0, dtype=np.float64), (logits, targets), unroll=unroll)
+        results.append((total.data, means.data, mg.grad(total, [logits, table])))
+    (total, means, grads), (total_ref, means_ref, grads_ref) = results
+    np.testing.assert_allclose(total, total_ref, rtol=1e-12)
+    np.testing.assert_allclose(means, means_ref, rtol=1e-12)
+    assert np.isnan(means[2]) and np.isfinite(means[[0, 1, 3, 4]]).all()
+    for g, g_ref in zip(grads, grads_ref):
+        np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-12)
