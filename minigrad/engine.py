@@ -32,16 +32,16 @@ thread does not switch recording off in another.
 from __future__ import annotations
 
 import heapq
-import itertools
 import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from operator import itemgetter
 
 import numpy as np
 
-from .tensor import Tensor, share_views, version_counter
+from .tensor import Tensor, clock, share_views
 
 
 class _Modes(threading.local):
@@ -52,7 +52,6 @@ class _Modes(threading.local):
 
 
 _modes = _Modes()
-_seq = itertools.count()
 
 
 @contextmanager
@@ -100,22 +99,24 @@ class Node:
     """One recorded op. ``parents[i]`` is None when input i needs no gradient,
     else ``(target, index, shape, dtype)``: the Node (and which of its
     outputs) or the leaf Tensor that receives input i's gradient.
-    ``versions`` pairs each saved tensor's version counter with its value at
-    recording, so a backward after an in-place change raises."""
+    ``watched`` are the saved input tensors and ``watched_out`` the version
+    counters of saved outputs: a tensor's version is the clock time of its
+    last in-place change, so one changed after this node (later than
+    ``seq``) makes the backward raise instead of using the new value."""
 
-    __slots__ = ("seq", "name", "vjps", "settings", "parents", "saved", "saved_from", "versions", "n_out", "multi",
-                 "retained", "where")
+    __slots__ = ("seq", "name", "vjps", "settings", "parents", "saved", "saved_from", "watched", "watched_out",
+                 "n_out", "multi", "retained", "where")
 
-    def __init__(self, name: str, vjps, settings: dict | None, parents: tuple, saved: tuple, saved_from: tuple,
-                 versions: tuple, n_out: int, multi: bool = False):
-        self.seq = next(_seq)
+    def __init__(self, name: str, vjps, settings: dict | None, parents: tuple, saved_from: tuple, n_out: int,
+                 multi: bool = False):
+        self.seq = next(clock)
         self.name = name
         self.vjps = vjps  # a tuple, one VJP per input; or one callable giving all inputs' gradients
         self.settings = settings  # keyword arguments of the op, passed to per-input VJPs
         self.parents = parents
-        self.saved = saved  # the arrays the VJPs use, in the order they are passed after g
+        self.saved = ()  # the arrays the VJPs use, in the order they are passed after g
         self.saved_from = saved_from  # where each came from: -1 the output, i input i
-        self.versions = versions
+        self.watched = self.watched_out = ()
         self.n_out = n_out
         self.multi = multi  # a multi-output op's VJPs take a tuple of gradients (even of one)
         self.retained = None  # {output index: weakref to a Tensor} after retain_grad()
@@ -149,32 +150,42 @@ def record(name: str, inputs: Sequence[Tensor], out, vjps, saves: tuple = (), ar
     """Record a Node for an op whose inputs need grad (see needs_grad) and
     return its output Tensor(s); ``out`` is an array, or a tuple of arrays for
     a multi-output op. ``saves`` says what the VJPs get after g: -1 the
-    output, i the array of input i (pass the inputs' ``arrays`` if at hand)."""
+    output(s), i the array of input i (pass the inputs' ``arrays`` if at hand)."""
     make = Tensor._make
     multi = type(out) is tuple
     parents = tuple([(x._node or x, x._index, x._data.shape, x._data.dtype) if x.requires_grad else None
                      for x in inputs])
-    outputs = None
-    if saves:
-        arrays = arrays or [x._data for x in inputs]
-        saved = tuple([out if k < 0 else arrays[k] for k in saves])
-        versions = []
-        for k in saves:
-            if k >= 0:
-                counter = version_counter(inputs[k])
-                versions.append((counter, counter[0], k))
-        node = Node(name, vjps, settings, parents, saved, saves, (), len(out) if multi else 1, multi)
-        outputs = tuple([make(o, node, i) for i, o in enumerate(out)]) if multi else make(out, node, 0)
-        share_views(outputs, inputs)
-        if -1 in saves:  # the output(s)
-            counters = map(version_counter, outputs if multi else (outputs,))
-            versions += [(counter, counter[0], -1) for counter in counters]
-        node.versions = tuple(versions)
-        return outputs
-    node = Node(name, vjps, settings, parents, (), (), (), len(out) if multi else 1, multi)
+    node = Node(name, vjps, settings, parents, saves, len(out) if multi else 1, multi)
     outputs = tuple([make(o, node, i) for i, o in enumerate(out)]) if multi else make(out, node, 0)
-    share_views(outputs, inputs)
+    if multi or out.base is not None:
+        share_views(outputs, inputs)
+    if saves:
+        pick_saved, pick_inputs, saves_output = _plan(saves)
+        node.saved = pick_saved([*(arrays or [x._data for x in inputs]), out])  # (index -1: the output)
+        node.watched = pick_inputs(inputs)
+        if saves_output:
+            node.watched_out = tuple([o._version for o in outputs]) if multi else (outputs._version,)
     return outputs
+
+
+_plans: dict = {}
+
+
+def _plan(saves: tuple) -> tuple:
+    """How ``record`` keeps what ``saves`` names: a function picking the saved
+    values, one picking the saved inputs, and whether the output is saved."""
+    plan = _plans.get(saves)
+    if plan is None:
+        plan = _plans[saves] = (_picker(saves), _picker(tuple(k for k in saves if k >= 0)), -1 in saves)
+    return plan
+
+
+def _picker(positions: tuple):
+    """values -> the tuple of values at ``positions`` (operator.itemgetter, always a tuple)."""
+    if len(positions) == 1:
+        (k,) = positions
+        return lambda values: (values[k],)
+    return itemgetter(*positions) if positions else (lambda values: ())
 
 
 def unbroadcast(grad, shape: tuple):
@@ -238,19 +249,24 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
                 raise RuntimeError(
                     f"backward through '{node.name}' a second time: its saved values were freed by "
                     "the first backward; call the first backward with retain_graph=True")
-            if node.versions:
-                _check_versions(node)
+            for t in node.watched:
+                if t._version[0] > node.seq:
+                    _changed(node)
+            for counter in node.watched_out:
+                if counter[0] > node.seq:
+                    _changed(node)
             g = tuple(grads) if node.multi else grads[0]
             saved = _saved_tensors(node) if create_graph else node.saved
-            vjps, parents = node.vjps, node.parents
-            if type(vjps) is tuple:
-                settings = node.settings
-                results = [None if parent is None else vjp(g, *saved, **settings) if settings else vjp(g, *saved)
-                           for parent, vjp in zip(parents, vjps)]
-            else:
-                results = _all_at_once(node, g, saved)
-            for i, (parent, grad) in enumerate(zip(parents, results)):
-                if parent is None or grad is None:
+            vjps, settings = node.vjps, node.settings
+            results = None if type(vjps) is tuple else _all_at_once(node, g, saved)
+            for i, parent in enumerate(node.parents):
+                if parent is None:
+                    continue
+                if results is not None:
+                    grad = results[i]
+                else:
+                    grad = vjps[i](g, *saved, **settings) if settings else vjps[i](g, *saved)
+                if grad is None:
                     continue
                 target, index, shape, dtype = parent
                 if grad.shape != shape or grad.dtype is not dtype or anomaly:
@@ -266,7 +282,8 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
                 else:
                     send(target, index, grad)
             if not retain_graph:
-                node.vjps = node.parents = node.saved = node.versions = None
+                node.vjps = node.parents = node.saved = None
+                node.watched = node.watched_out = ()
     if inputs is not None:
         for k, x in enumerate(inputs):
             if x._node is None and id(x) in leaves:
@@ -288,15 +305,15 @@ def _all_at_once(node: Node, g, saved: tuple) -> list:
     return results
 
 
-def _check_versions(node: Node) -> None:
-    """Raise if a value this node saved was changed in place since it was recorded."""
-    for counter, version, origin in node.versions:
-        if counter[0] != version:
-            what = "its output" if origin < 0 else f"its input {origin}"
-            raise RuntimeError(
-                f"backward through '{node.name}': {what} (saved for the backward) was changed in place after "
-                f"the op ran (version {counter[0]}, saved at {version}) -- e.g. by optimizer.step(), a += under "
-                "no_grad, or a .data assignment. Compute the forward again after the change, or change a copy.")
+def _changed(node: Node) -> None:
+    """Raise: a value this node saved was changed in place after it was recorded."""
+    positions = [k for k in node.saved_from if k >= 0]
+    changed = [f"its input {k}" for k, t in zip(positions, node.watched) if t._version[0] > node.seq]
+    changed += ["its output"] * any(counter[0] > node.seq for counter in node.watched_out)
+    raise RuntimeError(
+        f"backward through '{node.name}': {' and '.join(changed)} (saved for the backward) was changed in place "
+        "after the op ran -- e.g. by optimizer.step(), a += under no_grad, or a .data assignment. Compute the "
+        "forward again after the change, or change a copy.")
 
 
 def _sum_into(total, grad, key, owned: set, create_graph: bool):

@@ -67,25 +67,30 @@ class Primitive:
 
     def needs_cast(self, arrays: list) -> bool:
         """Do these arrays need the dtype rule (mixed dtypes, or integers into a floating op)?"""
+        if self.promote is True:
+            first = arrays[0].dtype
+            for a in arrays:
+                if a.dtype is not first and a.dtype != first:
+                    return True
+        elif self.promote:
+            first = arrays[self.promote[0]].dtype
+            for i in self.promote:
+                if arrays[i].dtype is not first and arrays[i].dtype != first:
+                    return True
         if self.floating:
             for a in arrays:
                 if a.dtype.kind != "f":
                     return True
-        if self.promote:
-            positions = range(len(arrays)) if self.promote is True else self.promote
-            first = arrays[positions[0]].dtype
-            for i in positions:
-                if arrays[i].dtype is not first and arrays[i].dtype != first:
-                    return True
         return False
 
     def saves_for(self, n_args: int) -> tuple:
+        """What the VJPs take after ḡ (see engine.record) for a call with ``n_args`` inputs."""
         return self.saves + tuple(range(n_args)) if self.save_inputs else self.saves
 
     def run(self, arrays: list, settings: dict) -> tuple:
         """The forward on (promoted) arrays: (output, the VJPs for this call)."""
         try:
-            out = self.forward(*arrays, **settings)
+            out = self.forward(*arrays, **settings) if settings else self.forward(*arrays)
         except ValueError as error:  # NumPy's shape complaints, with the op's name and the shapes
             shapes = ", ".join(str(np.shape(a)) for a in arrays)
             raise ValueError(f"{self.name}: {error} (input shapes {shapes})") from None
@@ -111,13 +116,15 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple = False, sav
         spec = Primitive(name or forward.__name__, forward, fixed_vjps, saves, save_inputs is True, rows, promote,
                          floating, differentiable, random)
 
+        checks_dtypes = bool(promote or floating)
+
         @functools.wraps(forward)
         def op(*args, **settings):
             for x in args:
                 if type(x) is not Tensor:
                     return _apply_general(op, args, settings)
             arrays = [x._data for x in args]
-            if (spec.promote or spec.floating) and spec.needs_cast(arrays):
+            if checks_dtypes and spec.needs_cast(arrays):
                 arrays = promote_arrays(spec, arrays, args)
             return apply(spec, args, arrays, settings)
 
@@ -136,12 +143,18 @@ def apply(spec: Primitive, args: Sequence[Tensor], arrays: list, settings: dict)
     if spec.differentiable and _modes.grad_enabled:
         for x in args:
             if x.requires_grad:
-                result = record(spec.name, args, out, vjps, spec.saves_for(len(args)), arrays,
+                saves = spec.saves_for(len(args)) if spec.save_inputs else spec.saves
+                result = record(spec.name, args, out, vjps, saves, arrays,
                                 settings if settings and spec.vjps is not None else None)
                 break
     if result is None:
-        result = tuple(map(Tensor._make, out)) if type(out) is tuple else Tensor._make(out)
-        share_views(result, args)
+        if type(out) is tuple:
+            result = tuple(map(Tensor._make, out))
+            share_views(result, args)
+        else:
+            result = Tensor._make(out)
+            if out.base is not None:
+                share_views(result, args)
     return result
 
 

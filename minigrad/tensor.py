@@ -15,12 +15,14 @@ and is not seen, as with PyTorch's ``.data``.)
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from typing import Any
 
 import numpy as np
 
 _default_dtype = np.dtype(np.float32)
+clock = itertools.count(1)  # one clock for the tape's nodes and the tensors' in-place changes
 
 
 def set_default_dtype(dtype) -> None:
@@ -50,13 +52,6 @@ def as_array(value: Any, dtype=None, copy: bool = False) -> np.ndarray:
     return array
 
 
-def version_counter(t: Tensor) -> list:
-    """The tensor's version counter: a one-element list, shared with its detached views."""
-    if t._version is None:
-        t._version = [0]
-    return t._version
-
-
 def share_views(outputs, inputs) -> None:
     """An op's output that is a view of an input's data (reshape, transpose,
     a slice...) shares that input's version counter, as in PyTorch: changing
@@ -65,7 +60,7 @@ def share_views(outputs, inputs) -> None:
         if out._data.base is not None:
             for x in inputs:
                 if np.may_share_memory(out._data, x._data):
-                    out._version = version_counter(x)
+                    out._version = x._version
                     break
 
 
@@ -81,14 +76,14 @@ class Tensor:
         self.grad: Tensor | None = None
         self._node = None
         self._index = 0
-        self._version = None
+        self._version = [0]  # when the data last changed in place (0: never): one list, shared with views
 
     @classmethod
     def _make(cls, data: np.ndarray, node=None, index: int = 0) -> Tensor:
         """Fast internal constructor: no checks, no copies."""
         t = object.__new__(cls)
         t._data, t.grad, t.requires_grad, t._node, t._index, t._version = data, None, node is not None, node, index, \
-            None
+            [0]
         return t
 
     # -- what the array is ------------------------------------------------------------
@@ -113,8 +108,10 @@ class Tensor:
         self._bump()
 
     def _bump(self) -> None:
-        """Record an in-place change (see the module docstring)."""
-        version_counter(self)[0] += 1
+        """Record an in-place change (see the module docstring): the version
+        becomes the time on the tape's clock, so a node recorded before it
+        sees a later version than its own time."""
+        self._version[0] = next(clock)
 
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
@@ -186,7 +183,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same data, cut off from the graph (sharing the version counter)."""
         t = Tensor._make(self._data)
-        t._version = version_counter(self)
+        t._version = self._version
         return t
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:

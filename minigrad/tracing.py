@@ -118,7 +118,7 @@ class Traced(Tensor):
 
     def __init__(self, trace: Trace, slot: int):
         self._data, self.grad, self.requires_grad, self._node, self._index, self._version = \
-            trace.values[slot], None, False, None, 0, None
+            trace.values[slot], None, False, None, 0, [0]
         self._trace, self._slot = trace, slot
 
     @staticmethod
