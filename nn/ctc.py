@@ -131,7 +131,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
             kept_shift[k + 1] = shift
         if need_grad and k >= half:  # meet the row of step T−1−k
             partner = lattice[slot(steps - k), ::-1]
-            posterior.add(k, before, partner, shift + kept_shift[steps - k][::-1], first=k == half)
+            posterior.add(k, before, partner, shift + kept_shift[steps - k][::-1])
 
     final = layout.positions(lattice[slot(steps)])[:batch]  # ln p = α_{T−1}(L−1) ⊕ α_{T−1}(L−2), carried
     last, before_last = final[np.arange(batch), layout.last_blank], final[np.arange(batch), layout.last_blank - 1]
@@ -225,40 +225,54 @@ class _Emissions:
 
 
 class _Posteriors:
-    """Turns α + β of lattice rows into −posteriors scattered onto classes: the gradient."""
+    """Turns α + β of lattice rows into −posteriors scattered onto classes: the gradient. The
+    exponents α + β − y of a block of steps are collected, then turned into posteriors together."""
+
+    block = 16
 
     def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, exp_floor):
         classes = log_probs.shape[2]
         self.layout, self.classes, self.neg = layout, classes, neg
-        self.bins = layout.rows * classes  # (row, class) pairs, and one more for the padding
-        self.index = layout.spread(np.arange(layout.rows)[:, None] * classes + layout.extended, self.bins)
+        self.bins = layout.rows * classes + 1  # (row, class) pairs, and one more for the padding
+        index = layout.spread(np.arange(layout.rows)[:, None] * classes + layout.extended, self.bins - 1)
+        self.index = (np.arange(self.block)[:, None] * self.bins + index).reshape(-1)  # of a block of steps
         self.grad = np.empty_like(log_probs)
-        self.exponent = np.empty(layout.size, dtype=log_probs.dtype)
-        self.offset = np.empty(layout.rows)
+        self.exponents = np.empty((self.block, layout.size), dtype=log_probs.dtype)
+        self.shifts = np.empty((self.block, layout.rows))
+        self.steps: list[int] = []
         self.exp_floor, self.exp_of_floor = exp_floor, np.exp(exp_floor)
 
-    def add(self, k: int, before: np.ndarray, partner: np.ndarray, shift: np.ndarray, first: bool) -> None:
-        """Gradient rows of frames k (forward rows) and T−1−k (reversed rows) from the new lattice
-        row's α − y (``before``) and its partner's β, flipped onto it; ``shift`` (float64) is the sum
+    def add(self, k: int, before: np.ndarray, partner: np.ndarray, shift: np.ndarray) -> None:
+        """Collect the exponents of frames k (forward rows) and T−1−k (reversed rows): the new lattice
+        row's α − y (``before``) plus its partner's β, flipped onto it; ``shift`` (float64) is the sum
         of both rows' shifts. The first call (the middle frame) also works out ln p."""
-        steps, batch = self.grad.shape[0], self.layout.batch
-        exponent = np.add(before, partner, out=self.exponent)  # α + β − y, shifted
-        rows = exponent.reshape(self.layout.rows, -1)
-        if first:  # Σ_s posterior = 1 gives ln p at any frame
+        exponent = np.add(before, partner, out=self.exponents[len(self.steps)])  # α + β − y, shifted
+        self.shifts[len(self.steps)] = shift
+        if k == len(self.grad) // 2:  # Σ_s posterior = 1 gives ln p at any frame
             positions = self.layout.positions(exponent)
             top = positions.max(axis=1)
             self.log_p = np.log(np.exp(positions - top[:, None]).sum(axis=1)) + top + shift
             self.dead = self.layout.padded | (self.log_p < self.neg / 2)[None, :]  # (no posterior there)
-        np.subtract(shift, self.log_p, out=self.offset)
-        np.copyto(self.offset, self.neg, where=self.dead[k])
-        rows += self.offset[:, None]
-        np.maximum(exponent, self.exp_floor, out=exponent)
-        np.exp(exponent, out=exponent)
-        exponent -= self.exp_of_floor  # exactly 0 for what was below the floor, dead frames included
-        per_class = np.bincount(self.index, exponent, minlength=self.bins + 1)[:-1].reshape(-1, self.classes)
-        np.negative(per_class[:batch], out=self.grad[k])
-        if steps - 1 - k != k:  # (T odd: the middle frame meets itself)
-            np.negative(per_class[batch:][::-1], out=self.grad[steps - 1 - k])
+        self.steps.append(k)
+        if len(self.steps) == self.block or k == len(self.grad) - 1:
+            self._scatter()
+
+    def _scatter(self) -> None:
+        steps, batch, n = len(self.grad), self.layout.batch, len(self.steps)
+        first, last = self.steps[0], self.steps[-1]
+        exponents = self.exponents[:n]
+        offset = self.shifts[:n] - self.log_p
+        offset[self.dead[first:last + 1]] = self.neg
+        exponents.reshape(n, self.layout.rows, -1)[...] += offset[:, :, None].astype(exponents.dtype)
+        np.maximum(exponents, self.exp_floor, out=exponents)
+        np.exp(exponents, out=exponents)
+        exponents -= self.exp_of_floor  # exactly 0 for what was below the floor, dead frames included
+        per_class = np.bincount(self.index[:exponents.size], exponents.reshape(-1), minlength=n * self.bins)
+        per_class = per_class.reshape(n, self.bins)[:, :-1].reshape(n, self.layout.rows, self.classes)
+        # frames T−1−k of the reversed rows first: for T odd the middle frame comes from both sides
+        np.negative(per_class[::-1, batch:][:, ::-1], out=self.grad[steps - 1 - last:steps - first])
+        np.negative(per_class[:, :batch], out=self.grad[first:last + 1])
+        self.steps.clear()
 
 
 def _check_magnitudes(log_probs: np.ndarray, input_lengths: np.ndarray, limit: float) -> bool:
