@@ -8,13 +8,17 @@
 All three are checked to agree before anything is timed (float64: loss to 1e-12 relative,
 gradient to 2e-11 absolute; float32 against the float64 reference: 1e-6 and 1e-3). New and
 previous are timed interleaved, best of ``--repeats``; the reference once (it is slow).
+``--clock cpu`` times this process's CPU time instead of wall time (steadier on a busy machine).
+BLAS runs on one thread while timing when threadpoolctl is installed: the previous kernel's
+one matmul would otherwise swing with the machine's load, and the new kernel uses none.
 
-    python -m benchmarks.ctc [--repeats R] [--sizes 0,1,2]
+    python -m benchmarks.ctc [--repeats R] [--sizes 0,1,2] [--clock wall|cpu]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import numpy as np
@@ -79,35 +83,46 @@ def check(name: str, got: tuple, expected: tuple, dtype) -> None:
     np.testing.assert_allclose(got[1], expected[1], rtol=0, atol=atol, err_msg=f"{name}: gradient")
 
 
+def one_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sizes", default="0,1,2", help="indices into SIZES")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = parser.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     rows = []
-    for T, B, C, S in (SIZES[int(i)] for i in args.sizes.split(",")):
-        rng = np.random.default_rng(0)
-        scores = rng.standard_normal((T, B, C))
-        lp64 = scores - np.logaddexp.reduce(scores, axis=2, keepdims=True)
-        lengths = rng.integers(S // 2, S + 1, size=B)
-        targets = rng.integers(1, C, size=(B, S))
-        start = time.perf_counter()
-        expected = reference(lp64, targets, lengths)
-        t_ref = time.perf_counter() - start
-        for dtype in (np.float64, np.float32):
-            lp = lp64.astype(dtype)
-            got = new(lp, targets, lengths)
-            check("new", got, expected, dtype)
-            check("previous", previous(lp, targets, lengths), expected, dtype)
-            worst = np.abs(got[1] - expected[1]).max()
-            t_new = t_prev = float("inf")
-            for _ in range(args.repeats):  # interleaved, so both see the same machine
-                t_new = min(t_new, best_time(lambda: new(lp, targets, lengths), 1))
-                t_prev = min(t_prev, best_time(lambda: previous(lp, targets, lengths), 1))
-            rows.append([f"{T}x{B}x{C}x{S}", np.dtype(dtype).name, f"{t_new * 1e3:.1f}", f"{t_prev * 1e3:.1f}",
-                         f"{t_ref * 1e3:.0f}", f"{t_prev / t_new:.2f}x", f"{t_ref / t_new:.0f}x", f"{worst:.1e}"])
-    print("CTC loss + gradient; all three checked against each other first (best of "
-          f"{args.repeats}, new and previous interleaved)")
+    with one_blas_thread():
+        for T, B, C, S in (SIZES[int(i)] for i in args.sizes.split(",")):
+            rng = np.random.default_rng(0)
+            scores = rng.standard_normal((T, B, C))
+            lp64 = scores - np.logaddexp.reduce(scores, axis=2, keepdims=True)
+            lengths = rng.integers(S // 2, S + 1, size=B)
+            targets = rng.integers(1, C, size=(B, S))
+            start = clock()
+            expected = reference(lp64, targets, lengths)
+            t_ref = clock() - start
+            for dtype in (np.float64, np.float32):
+                lp = lp64.astype(dtype)
+                got = new(lp, targets, lengths)
+                check("new", got, expected, dtype)
+                check("previous", previous(lp, targets, lengths), expected, dtype)
+                worst = np.abs(got[1] - expected[1]).max()
+                t_new = t_prev = float("inf")
+                for _ in range(args.repeats):  # interleaved, so both see the same machine
+                    t_new = min(t_new, best_time(lambda: new(lp, targets, lengths), 1, clock))
+                    t_prev = min(t_prev, best_time(lambda: previous(lp, targets, lengths), 1, clock))
+                rows.append([f"{T}x{B}x{C}x{S}", np.dtype(dtype).name, f"{t_new * 1e3:.1f}", f"{t_prev * 1e3:.1f}",
+                             f"{t_ref * 1e3:.0f}", f"{t_prev / t_new:.2f}x", f"{t_ref / t_new:.1f}x", f"{worst:.1e}"])
+    print(f"CTC loss + gradient, {args.clock} time, best of {args.repeats} (new and previous interleaved); "
+          "all three checked against each other first")
     print(table(["T x B x C x S", "dtype", "new ms", "previous ms", "reference ms", "previous / new",
                  "reference / new", "max |grad - reference|"], rows))
 

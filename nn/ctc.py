@@ -66,7 +66,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
       columns of padding on each side, so that the taps s, s−1, s−2 are the
       array shifted by 0, 1, 2 and every operation runs on contiguous memory;
       the skip rule is a penalty (0 or neg) added to the s−2 tap;
-    - ⊕ of the taps is exact: a ⊕ b ⊕ c = m + log1p(eˣ⁻ᵐ + eᶻ⁻ᵐ), m the
+    - ⊕ of the taps is exact: a ⊕ b ⊕ c = m + ln(1 + eˣ⁻ᵐ + eᶻ⁻ᵐ), m the
       largest tap and x, z the other two (two exps, not three);
     - every 8 steps each row is shifted by its own maximum and the shifts are
       summed in float64, so float32 keeps its precision over long sequences
@@ -80,7 +80,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     dtype = log_probs.dtype
     neg = dtype.type(-np.finfo(dtype).max / (8 * (steps + 2)))
     exp_floor = dtype.type(np.log(np.finfo(dtype).tiny) + 8)  # exp(x < floor) adds nothing to a sum ≥ 1
-    twice_exp_of_floor = 2 * np.exp(exp_floor)
+    one_less_floors = 1 - 2 * np.exp(exp_floor)  # (rounds to 1)
     has_neg_inf = _check_magnitudes(log_probs, input_lengths, limit=-neg / (4 * (steps + 2)))
     layout = _Layout(targets, target_lengths, input_lengths, steps, blank, classes, reversed_too=need_grad)
     rows, size = layout.rows, layout.size
@@ -94,7 +94,6 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
         return j if j < kept else kept + j % 2
 
     lattice = np.empty((kept + 2, size), dtype=dtype)
-    lattice[:, :2] = neg  # the left padding of row 0: nothing writes it
     start = np.full((rows, layout.width), neg, dtype=dtype)  # α_{−1}: 0 at each row's first blank
     start[np.arange(rows), layout.first_blank] = 0
     lattice[0] = layout.spread(start, neg)
@@ -118,8 +117,8 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
         np.maximum(others, exp_floor, out=others)  # (exp is slow where it underflows)
         np.exp(others, out=others)
         np.add(others[0], others[1], out=before[2:])
-        np.subtract(before[2:], twice_exp_of_floor, out=before[2:])  # (what was below the floor adds exactly 0)
-        np.log1p(before[2:], out=before[2:])
+        np.add(before[2:], one_less_floors, out=before[2:])  # 1 + …, and what was below the floor adds 0
+        np.log(before[2:], out=before[2:])
         if k % _RESHIFT_EVERY == 0:
             np.maximum.reduce(layout.positions(top), axis=1, out=row_max)
             np.subtract(top.reshape(rows, -1), row_max[:, None], out=top.reshape(rows, -1))
@@ -133,9 +132,10 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
             partner = lattice[slot(steps - k), ::-1]
             posterior.add(k, before, partner, shift + kept_shift[steps - k][::-1])
 
-    final = layout.positions(lattice[slot(steps)])[:batch]  # ln p = α_{T−1}(L−1) ⊕ α_{T−1}(L−2), carried
+    # ln p = α_{T−1}(L−1) ⊕ α_{T−1}(L−2) (the padded frames carry it to the end of the sweep)
+    final = layout.positions(lattice[slot(steps)])[:batch]
     last, before_last = final[np.arange(batch), layout.last_blank], final[np.arange(batch), layout.last_blank - 1]
-    before_last[layout.last_blank == 0] = neg  # to the end by the padded frames
+    before_last[layout.last_blank == 0] = neg
     higher = np.maximum(last, before_last)
     log_p = higher + np.log1p(np.exp(np.minimum(last, before_last) - higher)) + shift[:batch]
     impossible = log_p < neg / 2
