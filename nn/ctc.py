@@ -188,40 +188,31 @@ class _Layout:
 
 class _Emissions:
     """y of sweep step k as a flat lattice row: frame k for the forward rows, frame T−1−k for the
-    reversed ones, 0 at the hold position and neg elsewhere on padded frames, −inf raised to neg,
-    neg in the padding columns; gathered a block of steps at a time (one np.take per direction)."""
-
-    block = 32
+    reversed ones, neg in the padding columns, 0 at the hold position and neg elsewhere on padded
+    frames, −inf raised to neg. One np.take per direction and step, from the frames with a column
+    of neg appended (where the padding columns point)."""
 
     def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, has_neg_inf: bool):
         steps, batch, classes = log_probs.shape
-        self.frames = log_probs.reshape(steps, batch * classes)
-        self.index = layout.spread(layout.sample[:, None] * classes + layout.extended, 0)  # y_t(l'_s) in a frame
+        self.frames = np.concatenate([log_probs.reshape(steps, batch * classes), np.full((steps, 1), neg)], axis=1)
+        self.index = layout.spread(layout.sample[:, None] * classes + layout.extended, batch * classes)
+        self.split = layout.batch * layout.stride  # the forward rows come first
         self.layout, self.neg, self.has_neg_inf = layout, neg, has_neg_inf
         self.hold = np.full((layout.rows, layout.width), neg, dtype=log_probs.dtype)
         self.hold[np.arange(layout.rows), layout.hold_at] = 0
-        self.values = np.empty((self.block, layout.size), dtype=log_probs.dtype)
+        self.any_padded = layout.padded.any(axis=1)
+        self.values = np.empty(layout.size, dtype=log_probs.dtype)
 
     def __call__(self, k: int) -> np.ndarray:
-        if k % self.block == 0:
-            self._gather(k)
-        return self.values[k % self.block]
-
-    def _gather(self, first: int) -> None:
-        steps, layout = len(self.frames), self.layout
-        end = min(first + self.block, steps)
-        values = self.values[:end - first]
-        split = layout.batch * layout.stride  # the forward rows come first
-        values[:, :split] = np.take(self.frames[first:end], self.index[:split], axis=1)
-        if split < layout.size:
-            values[:, split:] = np.take(self.frames[steps - end:steps - first][::-1], self.index[split:], axis=1)
-        by_row = values.reshape(end - first, layout.rows, layout.stride)
-        by_row[:, :, :2] = by_row[:, :, -2:] = self.neg  # the padding columns
-        padded = layout.padded[first:end]
-        if padded.any():
-            np.copyto(layout.positions(values), self.hold, where=padded[:, :, None])
+        steps, split, values = len(self.frames), self.split, self.values
+        np.take(self.frames[k], self.index[:split], out=values[:split], mode="clip")
+        if split < len(values):
+            np.take(self.frames[steps - 1 - k], self.index[split:], out=values[split:], mode="clip")
+        if self.any_padded[k]:
+            np.copyto(self.layout.positions(values), self.hold, where=self.layout.padded[k][:, None])
         if self.has_neg_inf:
             np.maximum(values, self.neg, out=values)
+        return values
 
 
 class _Posteriors:
