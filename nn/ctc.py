@@ -100,8 +100,11 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     shift = np.zeros(rows)  # Σ of the per-row shifts so far (float64): lattice value + shift = α
     kept_shift = np.zeros((kept, rows))
     skip_tap, high = np.empty(size - 2, dtype=dtype), np.empty(size - 2, dtype=dtype)
-    top, before = np.full(size, neg, dtype=dtype), np.full(size, neg, dtype=dtype)
+    top, before = np.full(size, neg, dtype=dtype), np.full(size, neg, dtype=dtype)  # α − y, shifted
     others = np.empty((2, size - 2), dtype=dtype)
+    lower, middle = others  # the two taps below the top one, then their exp relative to it
+    top_rows, top_out, sums = top.reshape(rows, -1), top[2:], before[2:]
+    padding = lattice.reshape(len(lattice), rows, -1)[:, :, :2]
     row_max = np.empty(rows, dtype=dtype)
     if need_grad:
         posterior = _Posteriors(log_probs, layout, neg, exp_floor)
@@ -110,22 +113,22 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
         stay, advance = previous[2:], previous[1:-1]  # the taps s and s−1 of every output but the first two
         np.add(previous[:-2], skip_penalty, out=skip_tap)  # and s−2
         np.maximum(stay, advance, out=high)
-        np.minimum(stay, advance, out=others[0])
-        np.maximum(high, skip_tap, out=top[2:])
-        np.minimum(high, skip_tap, out=others[1])
-        np.subtract(others, top[2:], out=others)
+        np.minimum(stay, advance, out=lower)
+        np.maximum(high, skip_tap, out=top_out)
+        np.minimum(high, skip_tap, out=middle)
+        np.subtract(others, top_out, out=others)
         np.maximum(others, exp_floor, out=others)  # (exp is slow where it underflows)
         np.exp(others, out=others)
-        np.add(others[0], others[1], out=before[2:])
-        np.add(before[2:], one_less_floors, out=before[2:])  # 1 + …, and what was below the floor adds 0
-        np.log(before[2:], out=before[2:])
+        np.add(lower, middle, out=sums)
+        np.add(sums, one_less_floors, out=sums)  # 1 + …, and what was below the floor adds 0
+        np.log(sums, out=sums)
         if k % _RESHIFT_EVERY == 0:
             np.maximum.reduce(layout.positions(top), axis=1, out=row_max)
-            np.subtract(top.reshape(rows, -1), row_max[:, None], out=top.reshape(rows, -1))
+            np.subtract(top_rows, row_max[:, None], out=top_rows)
             shift += row_max
-        np.add(before[2:], top[2:], out=before[2:])  # α − y, shifted
-        np.add(before[2:], emissions(k)[2:], out=lattice[slot(k + 1), 2:])
-        lattice[slot(k + 1)].reshape(rows, -1)[:, :2] = neg  # (the padding got its neighbour row's values)
+        np.add(sums, top_out, out=sums)
+        np.add(sums, emissions(k)[2:], out=lattice[slot(k + 1), 2:])
+        padding[slot(k + 1)] = neg  # (it got its neighbour row's values)
         if k + 1 < kept:
             kept_shift[k + 1] = shift
         if need_grad and k >= half:  # meet the row of step T−1−k
