@@ -51,30 +51,32 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     and gradient NaN on its frames t < input_length: the gradient of an infinite
     loss does not exist. Frames past a sample's input_length get 0.
 
-    One time loop computes α and β together: row b of the lattice is sample b's
-    forward problem, row B + j the time- and l'-reversed problem of sample
-    B−1−j, whose α is β. The reversed rows keep l' right-aligned (position
-    L−1−s holds l'_s), so reversing a whole lattice row maps every row onto its
-    partner. The sweep keeps the first ⌈T/2⌉ rows; from the middle on, each new
-    row meets a kept one (forward time t meets reversed time t, and the other
-    way round), which gives two frames' posteriors at once: no (T, B, L) array
-    of α + β is ever formed. In each step:
+    One time loop computes α and β together: the lattice has a row per sample
+    for its forward problem and, with the gradient, one per sample for the
+    time- and l'-reversed problem, whose α is β (see :class:`_Layout`). Reversing
+    a whole lattice row maps every row onto its partner. The sweep keeps the
+    first ⌈T/2⌉ rows; from the middle on, each new row meets a kept one
+    (forward time t meets reversed time t, and the other way round), which
+    gives two frames' posteriors at once: no (T, B, L) array of α + β is ever
+    formed. In each step:
 
     - −∞ is a large finite sentinel ``neg`` (sums of up to T of them stay
       finite; log_probs are checked to be far from it), so no isinf/where;
-    - a lattice row is one flat array, each row's L positions between two
-      columns of padding on each side, so that the taps s, s−1, s−2 are the
-      array shifted by 0, 1, 2 and every operation runs on contiguous memory;
-      the skip rule is a penalty (0 or neg) added to the s−2 tap;
+    - a lattice row is one flat array of every row's own 2·S_b + 1 positions,
+      each between two padding entries on either side, so that the taps s,
+      s−1, s−2 are the array shifted by 0, 1, 2, every operation runs on
+      contiguous memory, and no work goes to targets' padding; the skip rule
+      is a penalty (0 or neg) added to the s−2 tap;
     - ⊕ of the taps is exact: a ⊕ b ⊕ c = m + ln(1 + eˣ⁻ᵐ + eᶻ⁻ᵐ), m the
       largest tap and x, z the other two (two exps, not three);
     - every 8 steps each row is shifted by its own maximum and the shifts are
       summed in float64, so float32 keeps its precision over long sequences
       (the values stay near 0 instead of growing like −t·ln C: 13x smaller
       gradient errors at T = 1000);
-    - a frame past a sample's length emits 0 at its last blank and neg
-      elsewhere: the forward problem carries ln p to the end, and the reversed
-      one waits at its start until its first real frame.
+    - a frame past a sample's length emits 0 at one position and neg
+      elsewhere: the forward problem carries ln p to the end at its last
+      blank, and the reversed one waits at its first blank until its first
+      real frame.
     """
     steps, batch, classes = log_probs.shape
     dtype = log_probs.dtype
@@ -82,10 +84,10 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     exp_floor = dtype.type(np.log(np.finfo(dtype).tiny) + 8)  # exp(x < floor) adds nothing to a sum ≥ 1
     one_less_floors = 1 - 2 * np.exp(exp_floor)  # (rounds to 1)
     has_neg_inf = _check_magnitudes(log_probs, input_lengths, limit=-neg / (4 * (steps + 2)))
-    layout = _Layout(targets, target_lengths, input_lengths, steps, blank, classes, reversed_too=need_grad)
+    layout = _Layout(targets, target_lengths, input_lengths, steps, blank, reversed_too=need_grad)
     rows, size = layout.rows, layout.size
     emissions = _Emissions(log_probs, layout, neg, has_neg_inf)
-    skip_penalty = layout.spread(np.where(layout.can_skip, 0, neg).astype(dtype), neg)[2:]
+    skip_penalty = np.where(layout.can_skip, 0, neg).astype(dtype)[2:]
 
     half = steps // 2
     kept = steps - half + 1 if need_grad else 1  # lattice rows 0..⌈T/2⌉ are kept; later ones use two slots
@@ -94,18 +96,15 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
         return j if j < kept else kept + j % 2
 
     lattice = np.empty((kept + 2, size), dtype=dtype)
-    start = np.full((rows, layout.width), neg, dtype=dtype)  # α_{−1}: 0 at each row's first blank
-    start[np.arange(rows), layout.first_blank] = 0
-    lattice[0] = layout.spread(start, neg)
+    lattice[0] = neg  # α_{−1}: 0 at every row's first position
+    lattice[0, layout.first] = 0
     shift = np.zeros(rows)  # Σ of the per-row shifts so far (float64): lattice value + shift = α
     kept_shift = np.zeros((kept, rows))
     skip_tap, high = np.empty(size - 2, dtype=dtype), np.empty(size - 2, dtype=dtype)
     top, before = np.full(size, neg, dtype=dtype), np.full(size, neg, dtype=dtype)  # α − y, shifted
     others = np.empty((2, size - 2), dtype=dtype)
     lower, middle = others  # the two taps below the top one, then their exp relative to it
-    top_rows, top_out, sums = top.reshape(rows, -1), top[2:], before[2:]
-    padding = lattice.reshape(len(lattice), rows, -1)[:, :, :2]
-    row_max = np.empty(rows, dtype=dtype)
+    top_out, sums = top[2:], before[2:]
     if need_grad:
         posterior = _Posteriors(log_probs, layout, neg, exp_floor)
     for k in range(steps):
@@ -123,12 +122,12 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
         np.add(sums, one_less_floors, out=sums)  # 1 + …, and what was below the floor adds 0
         np.log(sums, out=sums)
         if k % _RESHIFT_EVERY == 0:
-            np.maximum.reduce(layout.positions(top), axis=1, out=row_max)
-            np.subtract(top_rows, row_max[:, None], out=top_rows)
+            row_max = layout.row_max(top)
+            top -= np.repeat(row_max, layout.row_size)
             shift += row_max
         np.add(sums, top_out, out=sums)
         np.add(sums, emissions(k)[2:], out=lattice[slot(k + 1), 2:])
-        padding[slot(k + 1)] = neg  # (it got its neighbour row's values)
+        lattice[slot(k + 1), layout.left_padding] = neg  # (it got its neighbour row's values)
         if k + 1 < kept:
             kept_shift[k + 1] = shift
         if need_grad and k >= half:  # meet the row of step T−1−k
@@ -136,9 +135,8 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
             posterior.add(k, before, partner, shift + kept_shift[steps - k][::-1])
 
     # ln p = α_{T−1}(L−1) ⊕ α_{T−1}(L−2) (the padded frames carry it to the end of the sweep)
-    final = layout.positions(lattice[slot(steps)])[:batch]
-    last, before_last = final[np.arange(batch), layout.last_blank], final[np.arange(batch), layout.last_blank - 1]
-    before_last[layout.last_blank == 0] = neg
+    final = lattice[slot(steps)]
+    last, before_last = final[layout.last], final[layout.last - 1]  # (a padding entry, neg, if L = 1)
     higher = np.maximum(last, before_last)
     log_p = higher + np.log1p(np.exp(np.minimum(last, before_last) - higher)) + shift[:batch]
     impossible = log_p < neg / 2
@@ -151,68 +149,79 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
 
 
 class _Layout:
-    """The lattice's rows and where everything sits in a flat lattice row: ``rows`` rows (B forward,
-    then B reversed when the gradient is wanted) of L positions, each row between two padding
-    columns on either side."""
+    """The lattice's rows and where everything sits in a flat lattice row.
+
+    Row b is sample b's forward problem; with the gradient, rows B..2B−1 are
+    the reversed problems of samples B−1..0, so rows r and R−1−r are one
+    sample's two directions. Row r holds its sample's L_b = 2·S_b + 1
+    positions between two padding entries on either side, rows one after the
+    other; the reversed problem's position p is the sample's l'_{L_b−1−p}.
+    """
 
     def __init__(self, targets: np.ndarray, target_lengths: np.ndarray, input_lengths: np.ndarray, steps: int,
-                 blank: int, classes: int, reversed_too: bool):
+                 blank: int, reversed_too: bool):
         batch = len(targets)
-        self.batch, self.width = batch, 2 * targets.shape[1] + 1  # B, L
-        self.last_blank = 2 * target_lengths  # L_b − 1
-        extended = np.full((batch, self.width), blank, dtype=np.int64)  # l' of every sample
-        extended[:, 1::2] = targets
-        self.padded = np.arange(steps)[:, None] >= input_lengths[None, :]  # (T, rows): frame past the end
-        self.hold_at = self.last_blank  # (rows,): the position a padded frame emits 0 at
-        self.first_blank = np.zeros(batch, dtype=np.int64)  # (rows,): where α_{−1} is 0
-        if reversed_too:  # row B + j: sample B−1−j, positions flipped (and at step k, frame T−1−k)
-            flip = (slice(None, None, -1), slice(None, None, -1))
-            extended = np.concatenate([extended, extended[flip]])
-            self.padded = np.concatenate([self.padded, self.padded[flip]], axis=1)
-            self.first_blank = np.concatenate([self.first_blank, self.width - 1 - self.last_blank[::-1]])
-            self.hold_at = np.concatenate([self.hold_at, self.first_blank[batch:]])
-        self.extended, self.rows = extended, len(extended)
-        self.sample = np.concatenate([np.arange(batch), np.arange(batch)[::-1]])[:self.rows]  # of each row
-        self.stride = self.width + 4
-        self.size = self.rows * self.stride
-        self.can_skip = np.zeros(extended.shape, dtype=bool)  # s−2 -> s allowed
-        self.can_skip[:, 2:] = (extended[:, 2:] != blank) & (extended[:, 2:] != extended[:, :-2])
+        samples = np.arange(batch)
+        self.batch = batch
+        self.sample = np.concatenate([samples, samples[::-1]]) if reversed_too else samples  # of each row
+        self.rows = len(self.sample)
+        widths = 2 * target_lengths[self.sample] + 1  # L of each row
+        self.row_size = widths + 4
+        row_start = np.cumsum(self.row_size) - self.row_size  # where each row begins in the flat lattice
+        self.size = int(self.row_size.sum())
+        row = np.repeat(np.arange(self.rows), widths)  # of every position, row by row
+        place = np.arange(len(row)) - np.repeat(np.cumsum(widths) - widths, widths)  # p within its row
+        self.position, self.position_row = row_start[row] + 2 + place, row  # flat index and row of every position
+        s = np.where(row >= batch, widths[row] - 1 - place, place)  # which l'_s it is
+        with_blank = np.concatenate([targets, np.full((batch, 1), blank)], axis=1)  # (so s // 2 is in range)
+        labels = np.where(s % 2 == 1, with_blank[self.sample[row], s // 2], blank)
+        self.labels = np.full(self.size, -1, dtype=np.int64)  # l'_s of each flat entry; −1 for padding
+        self.labels[self.position] = labels
+        self.can_skip = np.zeros(self.size, dtype=bool)  # s−2 -> s allowed
+        self.can_skip[2:] = (self.labels[2:] != blank) & (self.labels[2:] != self.labels[:-2]) & (
+            self.labels[:-2] >= 0)
+        self.first = row_start + 2  # flat index of each row's position 0
+        self.last = (row_start + 2 + widths - 1)[:batch]  # of each forward row's last position
+        self.left_padding = np.concatenate([row_start, row_start + 1])
+        self.segments = np.stack([self.first, self.first + widths], axis=1).reshape(-1)  # positions, padding, ...
+        padded = np.arange(steps)[:, None] >= input_lengths[None, :]  # (T, B): frame past the sample's end
+        self.padded = np.concatenate([padded, padded[::-1, ::-1]], axis=1) if reversed_too else padded  # (T, rows)
+        self.hold = np.where(np.arange(self.rows) < batch, self.first + widths - 1, self.first)  # a padded frame's 0
 
-    def positions(self, flat: np.ndarray) -> np.ndarray:
-        """The (rows, L) view of a flat lattice row (or of a block of them: (n, rows, L))."""
-        return flat.reshape(*flat.shape[:-1], self.rows, self.stride)[..., 2:self.width + 2]
-
-    def spread(self, values: np.ndarray, fill) -> np.ndarray:
-        """(rows, L) values laid out flat, ``fill`` in the padding."""
-        flat = np.full(self.size, fill, dtype=values.dtype)
-        self.positions(flat)[...] = values
-        return flat
+    def row_max(self, flat: np.ndarray) -> np.ndarray:
+        """The largest value of each row's positions."""
+        return np.maximum.reduceat(flat, self.segments)[::2]
 
 
 class _Emissions:
     """y of sweep step k as a flat lattice row: frame k for the forward rows, frame T−1−k for the
-    reversed ones, neg in the padding columns, 0 at the hold position and neg elsewhere on padded
-    frames, −inf raised to neg. One np.take per direction and step, from the frames with a column
-    of neg appended (where the padding columns point)."""
+    reversed ones, neg in the padding, 0 at the hold position and neg elsewhere on padded frames,
+    −inf raised to neg. One np.take per direction and step, from the frames with a column of neg
+    and one of 0 appended (where the padding and padded frames point)."""
 
     def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, has_neg_inf: bool):
         steps, batch, classes = log_probs.shape
-        self.frames = np.concatenate([log_probs.reshape(steps, batch * classes), np.full((steps, 1), neg)], axis=1)
-        self.index = layout.spread(layout.sample[:, None] * classes + layout.extended, batch * classes)
-        self.split = layout.batch * layout.stride  # the forward rows come first
+        extra = np.zeros((steps, 2), dtype=log_probs.dtype)
+        extra[:, 0] = neg
+        self.frames = np.concatenate([log_probs.reshape(steps, batch * classes), extra], axis=1)
+        never, zero = batch * classes, batch * classes + 1
+        self.index = np.full(layout.size, never)
+        self.index[layout.position] = layout.sample[layout.position_row] * classes + layout.labels[layout.position]
+        self.held = np.full(layout.size, never)  # what a padded frame points at
+        self.held[layout.hold] = zero
+        self.split = layout.first[batch] - 2 if layout.rows > batch else layout.size  # the forward rows come first
         self.layout, self.neg, self.has_neg_inf = layout, neg, has_neg_inf
-        self.hold = np.full((layout.rows, layout.width), neg, dtype=log_probs.dtype)
-        self.hold[np.arange(layout.rows), layout.hold_at] = 0
-        self.any_padded = layout.padded.any(axis=1)
+        self.changes = {0} | set(np.flatnonzero((layout.padded[1:] != layout.padded[:-1]).any(axis=1)) + 1)
         self.values = np.empty(layout.size, dtype=log_probs.dtype)
 
     def __call__(self, k: int) -> np.ndarray:
         steps, split, values = len(self.frames), self.split, self.values
-        np.take(self.frames[k], self.index[:split], out=values[:split], mode="clip")
+        if k in self.changes:  # rows start or stop being padded
+            padded = np.repeat(self.layout.padded[k], self.layout.row_size)
+            self.current = np.where(padded, self.held, self.index)
+        np.take(self.frames[k], self.current[:split], out=values[:split], mode="clip")
         if split < len(values):
-            np.take(self.frames[steps - 1 - k], self.index[split:], out=values[split:], mode="clip")
-        if self.any_padded[k]:
-            np.copyto(self.layout.positions(values), self.hold, where=self.layout.padded[k][:, None])
+            np.take(self.frames[steps - 1 - k], self.current[split:], out=values[split:], mode="clip")
         if self.has_neg_inf:
             np.maximum(values, self.neg, out=values)
         return values
@@ -228,7 +237,8 @@ class _Posteriors:
         classes = log_probs.shape[2]
         self.layout, self.classes, self.neg = layout, classes, neg
         self.bins = layout.rows * classes + 1  # (row, class) pairs, and one more for the padding
-        index = layout.spread(np.arange(layout.rows)[:, None] * classes + layout.extended, self.bins - 1)
+        row = np.repeat(np.arange(layout.rows), layout.row_size)
+        index = np.where(layout.labels >= 0, row * classes + layout.labels, self.bins - 1)
         self.index = (np.arange(self.block)[:, None] * self.bins + index).reshape(-1)  # of a block of steps
         self.grad = np.empty_like(log_probs)
         self.exponents = np.empty((self.block, layout.size), dtype=log_probs.dtype)
@@ -243,9 +253,9 @@ class _Posteriors:
         exponent = np.add(before, partner, out=self.exponents[len(self.steps)])  # α + β − y, shifted
         self.shifts[len(self.steps)] = shift
         if k == len(self.grad) // 2:  # Σ_s posterior = 1 gives ln p at any frame
-            positions = self.layout.positions(exponent)
-            top = positions.max(axis=1)
-            self.log_p = np.log(np.exp(positions - top[:, None]).sum(axis=1)) + top + shift
+            top = self.layout.row_max(exponent)
+            sums = np.add.reduceat(np.exp(exponent - np.repeat(top, self.layout.row_size)), self.layout.segments)
+            self.log_p = np.log(sums[::2]) + top + shift
             self.dead = self.layout.padded | (self.log_p < self.neg / 2)[None, :]  # (no posterior there)
         self.steps.append(k)
         if len(self.steps) == self.block or k == len(self.grad) - 1:
@@ -257,7 +267,7 @@ class _Posteriors:
         exponents = self.exponents[:n]
         offset = self.shifts[:n] - self.log_p
         offset[self.dead[first:last + 1]] = self.neg
-        exponents.reshape(n, self.layout.rows, -1)[...] += offset[:, :, None].astype(exponents.dtype)
+        exponents += np.repeat(offset, self.layout.row_size, axis=1).astype(exponents.dtype)
         np.maximum(exponents, self.exp_floor, out=exponents)
         np.exp(exponents, out=exponents)
         exponents -= self.exp_of_floor  # exactly 0 for what was below the floor, dead frames included
