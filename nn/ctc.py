@@ -83,7 +83,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     neg = dtype.type(-np.finfo(dtype).max / (8 * (steps + 2)))
     exp_floor = dtype.type(np.log(np.finfo(dtype).tiny) + 8)  # exp(x < floor) adds nothing to a sum ≥ 1
     one_less_floors = 1 - 2 * np.exp(exp_floor)  # (rounds to 1)
-    has_neg_inf = _check_magnitudes(log_probs, input_lengths, limit=-neg / (4 * (steps + 2)))
+    has_neg_inf, has_nan = _check_magnitudes(log_probs, input_lengths, limit=-neg / (4 * (steps + 2)))
     layout = _Layout(targets, target_lengths, input_lengths, steps, blank, reversed_too=need_grad)
     rows, size = layout.rows, layout.size
     emissions = _Emissions(log_probs, layout, neg, has_neg_inf)
@@ -96,6 +96,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
         return j if j < kept else kept + j % 2
 
     lattice = np.empty((kept + 2, size), dtype=dtype)
+    lattice[:, :2] = neg  # (the left padding of the first row: the sweep never writes it)
     lattice[0] = neg  # α_{−1}: 0 at every row's first position
     lattice[0, layout.first] = 0
     shift = np.zeros(rows)  # Σ of the per-row shifts so far (float64): lattice value + shift = α
@@ -127,7 +128,8 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
             shift += row_max
         np.add(sums, top_out, out=sums)
         np.add(sums, emissions(k)[2:], out=lattice[slot(k + 1), 2:])
-        lattice[slot(k + 1), layout.left_padding] = neg  # (it got its neighbour row's values)
+        if has_nan:  # the left padding got its neighbour row's values: keep a NaN in its own row
+            lattice[slot(k + 1), layout.left_padding] = neg
         if k + 1 < kept:
             kept_shift[k + 1] = shift
         if need_grad and k >= half:  # meet the row of step T−1−k
@@ -279,19 +281,20 @@ class _Posteriors:
         self.steps.clear()
 
 
-def _check_magnitudes(log_probs: np.ndarray, input_lengths: np.ndarray, limit: float) -> bool:
-    """Raise unless every log_prob of a real frame is −inf or finite within ±limit (so that sums of
-    T of them stay far from the sentinel); return whether any is −inf. NaN passes (NaN loss)."""
+def _check_magnitudes(log_probs: np.ndarray, input_lengths: np.ndarray, limit: float) -> tuple[bool, bool]:
+    """Raise unless every log_prob of a real frame is −inf, NaN or finite within ±limit (so that sums
+    of T of them stay far from the sentinel); return whether any is −inf, and whether any is NaN
+    (which gives that sample a NaN loss)."""
     low, high = log_probs.min(), log_probs.max()
     if low >= -limit and high <= limit:
-        return False
+        return False, False
     real = log_probs[np.arange(log_probs.shape[0])[:, None] < input_lengths[None, :]]  # (frames, C)
     finite = real[np.isfinite(real)]
     if (real == np.inf).any() or (finite.size and np.abs(finite).max() > limit):
         worst = np.inf if (real == np.inf).any() else finite[np.argmax(np.abs(finite))]
         raise ValueError(f"ctc_loss: log_probs must be finite or -inf with |values| <= {limit:.3g} for T = "
                          f"{log_probs.shape[0]} in {log_probs.dtype}, got {worst}")
-    return bool((real == -np.inf).any())
+    return bool((real == -np.inf).any()), bool(np.isnan(real).any())
 
 
 def _as_ints(values, name: str) -> np.ndarray:
