@@ -62,11 +62,11 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
 
     - −∞ is a large finite sentinel ``neg`` (sums of up to T of them stay
       finite; log_probs are checked to be far from it), so no isinf/where;
-    - a lattice row is one flat array of every row's own 2·S_b + 1 positions,
-      each between two padding entries on either side, so that the taps s,
-      s−1, s−2 are the array shifted by 0, 1, 2, every operation runs on
-      contiguous memory, and no work goes to targets' padding; the skip rule
-      is a penalty (0 or neg) added to the s−2 tap;
+    - a step's lattice is one flat array: each row's own 2·S_b + 1 positions
+      between two padding entries on either side, rows one after the other,
+      so that the taps s, s−1, s−2 are the array shifted by 0, 1, 2, every
+      operation runs on contiguous memory, and no work goes to the targets'
+      padding; the skip rule is a penalty (0 or neg) added to the s−2 tap;
     - ⊕ of the taps is exact: a ⊕ b ⊕ c = m + ln(1 + eˣ⁻ᵐ + eᶻ⁻ᵐ), m the
       largest tap and x, z the other two (two exps, not three);
     - every 8 steps each row is shifted by its own maximum and the shifts are
@@ -102,7 +102,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     shift = np.zeros(rows)  # Σ of the per-row shifts so far (float64): lattice value + shift = α
     kept_shift = np.zeros((kept, rows))
     skip_tap, high = np.empty(size - 2, dtype=dtype), np.empty(size - 2, dtype=dtype)
-    top, before = np.full(size, neg, dtype=dtype), np.full(size, neg, dtype=dtype)  # α − y, shifted
+    top, before = np.full(size, neg, dtype=dtype), np.full(size, neg, dtype=dtype)  # (before: α − y, shifted)
     others = np.empty((2, size - 2), dtype=dtype)
     lower, middle = others  # the two taps below the top one, then their exp relative to it
     top_out, sums = top[2:], before[2:]
