@@ -82,7 +82,6 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     dtype = log_probs.dtype
     neg = dtype.type(-np.finfo(dtype).max / (8 * (steps + 2)))
     exp_floor = dtype.type(np.log(np.finfo(dtype).tiny) + 8)  # exp(x < floor) adds nothing to a sum ≥ 1
-    one_less_floors = 1 - 2 * np.exp(exp_floor)  # (rounds to 1)
     has_neg_inf, has_nan = _check_magnitudes(log_probs, input_lengths, limit=-neg / (4 * (steps + 2)))
     layout = _Layout(targets, target_lengths, input_lengths, steps, blank, reversed_too=need_grad)
     rows, size = layout.rows, layout.size
@@ -120,7 +119,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
         np.maximum(others, exp_floor, out=others)  # (exp is slow where it underflows)
         np.exp(others, out=others)
         np.add(lower, middle, out=sums)
-        np.add(sums, one_less_floors, out=sums)  # 1 + …, and what was below the floor adds 0
+        np.add(sums, 1, out=sums)  # (what was below the floor rounds away: exactly 0 stays 0)
         np.log(sums, out=sums)
         if k % _RESHIFT_EVERY == 0:
             row_max = layout.row_max(top)
