@@ -137,7 +137,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
 
     # ln p = α_{T−1}(L−1) ⊕ α_{T−1}(L−2) (the padded frames carry it to the end of the sweep)
     final = lattice[slot(steps)]
-    last, before_last = final[layout.last], final[layout.last - 1]  # (a padding entry, neg, if L = 1)
+    last, before_last = final[layout.last], final[layout.last - 1]  # (padding, far below, if L = 1)
     higher = np.maximum(last, before_last)
     log_p = higher + np.log1p(np.exp(np.minimum(last, before_last) - higher)) + shift[:batch]
     impossible = log_p < neg / 2
@@ -166,7 +166,7 @@ class _Layout:
         self.batch = batch
         self.sample = np.concatenate([samples, samples[::-1]]) if reversed_too else samples  # of each row
         self.rows = len(self.sample)
-        widths = 2 * target_lengths[self.sample] + 1  # L of each row
+        self.widths = widths = 2 * target_lengths[self.sample] + 1  # L of each row
         self.row_size = widths + 4
         row_start = np.cumsum(self.row_size) - self.row_size  # where each row begins in the flat lattice
         self.size = int(self.row_size.sum())
@@ -254,9 +254,10 @@ class _Posteriors:
         exponent = np.add(before, partner, out=self.exponents[len(self.steps)])  # α + β − y, shifted
         self.shifts[len(self.steps)] = shift
         if k == len(self.grad) // 2:  # Σ_s posterior = 1 gives ln p at any frame
-            top = self.layout.row_max(exponent)
-            sums = np.add.reduceat(np.exp(exponent - np.repeat(top, self.layout.row_size)), self.layout.segments)
-            self.log_p = np.log(sums[::2]) + top + shift
+            values, starts = exponent[self.layout.position], np.cumsum(self.layout.widths) - self.layout.widths
+            top = np.maximum.reduceat(values, starts)
+            sums = np.add.reduceat(np.exp(values - np.repeat(top, self.layout.widths)), starts)
+            self.log_p = np.log(sums) + top + shift
             self.dead = self.layout.padded | (self.log_p < self.neg / 2)[None, :]  # (no posterior there)
         self.steps.append(k)
         if len(self.steps) == self.block or k == len(self.grad) - 1:
