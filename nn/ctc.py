@@ -82,7 +82,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     dtype = log_probs.dtype
     neg = dtype.type(-np.finfo(dtype).max / (8 * (steps + 2)))
     exp_floor = dtype.type(np.log(np.finfo(dtype).tiny) + 8)  # exp(x < floor) adds nothing to a sum ≥ 1
-    has_neg_inf, has_nan = _check_magnitudes(log_probs, input_lengths, limit=-neg / (4 * (steps + 2)))
+    has_neg_inf = _check_magnitudes(log_probs, input_lengths, limit=-neg / (4 * (steps + 2)))
     layout = _Layout(targets, target_lengths, input_lengths, steps, blank, reversed_too=need_grad)
     rows, size = layout.rows, layout.size
     emissions = _Emissions(log_probs, layout, neg, has_neg_inf)
@@ -127,8 +127,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
             shift += row_max
         np.add(sums, top_out, out=sums)
         np.add(sums, emissions(k)[2:], out=lattice[slot(k + 1), 2:])
-        if has_nan:  # the left padding got its neighbour row's values: keep a NaN in its own row
-            lattice[slot(k + 1), layout.left_padding] = neg
+        lattice[slot(k + 1), layout.left_padding] = neg  # (it got its neighbour row's values: no row sees another)
         if k + 1 < kept:
             kept_shift[k + 1] = shift
         if need_grad and k >= half:  # meet the row of step T−1−k
@@ -270,7 +269,7 @@ class _Posteriors:
         offset = self.shifts[:n] - self.log_p
         offset[self.dead[first:last + 1]] = self.neg
         exponents += np.repeat(offset, self.layout.row_size, axis=1).astype(exponents.dtype)
-        np.maximum(exponents, self.exp_floor, out=exponents)
+        np.clip(exponents, self.exp_floor, 0, out=exponents)  # (a posterior is at most 1; padding is anything)
         np.exp(exponents, out=exponents)
         exponents -= self.exp_of_floor  # exactly 0 for what was below the floor, dead frames included
         per_class = np.bincount(self.index[:exponents.size], exponents.reshape(-1), minlength=n * self.bins)
@@ -281,20 +280,20 @@ class _Posteriors:
         self.steps.clear()
 
 
-def _check_magnitudes(log_probs: np.ndarray, input_lengths: np.ndarray, limit: float) -> tuple[bool, bool]:
-    """Raise unless every log_prob of a real frame is −inf, NaN or finite within ±limit (so that sums
-    of T of them stay far from the sentinel); return whether any is −inf, and whether any is NaN
-    (which gives that sample a NaN loss)."""
+def _check_magnitudes(log_probs: np.ndarray, input_lengths: np.ndarray, limit: float) -> bool:
+    """Raise unless every log_prob of a real frame is −inf, NaN (which gives that sample a NaN loss)
+    or finite within ±limit (so that sums of T of them stay far from the sentinel); return whether
+    any is −inf."""
     low, high = log_probs.min(), log_probs.max()
     if low >= -limit and high <= limit:
-        return False, False
+        return False
     real = log_probs[np.arange(log_probs.shape[0])[:, None] < input_lengths[None, :]]  # (frames, C)
     finite = real[np.isfinite(real)]
     if (real == np.inf).any() or (finite.size and np.abs(finite).max() > limit):
         worst = np.inf if (real == np.inf).any() else finite[np.argmax(np.abs(finite))]
         raise ValueError(f"ctc_loss: log_probs must be finite or -inf with |values| <= {limit:.3g} for T = "
                          f"{log_probs.shape[0]} in {log_probs.dtype}, got {worst}")
-    return bool((real == -np.inf).any()), bool(np.isnan(real).any())
+    return bool((real == -np.inf).any())
 
 
 def _as_ints(values, name: str) -> np.ndarray:
