@@ -10,16 +10,18 @@ length L = 2S + 1, with the forward variables (everything in log space)
 
     α_t(s) = [α_{t−1}(s) ⊕ α_{t−1}(s−1) ⊕ α_{t−1}(s−2)] + y_t(l'_s)
 
-where ⊕ is log-add-exp, y = log_probs, and the s−2 term only counts when
-l'_s is a label different from l'_{s−2} (a blank cannot be skipped between
-two equal labels). ln p(l) = α_{T−1}(L−1) ⊕ α_{T−1}(L−2). The backward
-variables β mirror this from the end; both include the frame's own y, so
+where ⊕ is log-add-exp, y = log_probs, α_{−1} is 0 at s = 0 and −∞ elsewhere,
+and the s−2 term only counts when l'_s is a label different from l'_{s−2} (a
+blank cannot be skipped between two equal labels). ln p(l) = α_{T−1}(L−1) ⊕
+α_{T−1}(L−2). The backward variables β_t(s) (the paths from (t, s) to the
+end, y_t included) are the α of the same problem with time and l' reversed.
+Every path passes through exactly one s at each frame t, so
 
+    Σ_s exp(α_t(s) + β_t(s) − y_t(l'_s) − ln p) = 1   for every t, and
     ∂(−ln p) / ∂y_t(k) = − Σ_{s: l'_s = k} exp(α_t(s) + β_t(s) − y_t(k) − ln p)
 
-exactly, whether or not the rows of log_probs are normalised (PyTorch's
-formula assumes they are). Everything is vectorised over the batch and the
-L positions; only time is a Python loop.
+exactly (minus the posterior of class k at frame t), whether or not the rows
+of log_probs are normalised (PyTorch's formula assumes they are).
 """
 
 from __future__ import annotations
@@ -28,99 +30,269 @@ from collections.abc import Sequence
 
 import numpy as np
 
+import minigrad as mg
 from minigrad import Tensor
-from minigrad.ops import primitive
 
 from .module import Module
 
 NEG_INF = -np.inf
+_RESHIFT_EVERY = 8  # steps between shifting every lattice row by its maximum
 
 
-def _logsumexp3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """a ⊕ b ⊕ c elementwise, −inf where all three are −inf."""
-    m = np.maximum(np.maximum(a, b), c)
-    finite = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.log(np.exp(a - finite) + np.exp(b - finite) + np.exp(c - finite)) + finite
+def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths: np.ndarray,
+                       target_lengths: np.ndarray, blank: int, need_grad: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-sample −ln p(target | log_probs), (B,), and its exact gradient w.r.t. log_probs, (T, B, C).
+
+    log_probs (T, B, C) float, T ≥ 1; targets (B, S) padded (any label past a
+    target's length); input_lengths in 0..T; target_lengths in 0..S; all checked
+    by the caller. An impossible sample (no path fits its frames) has loss inf
+    and gradient NaN on its frames t < input_length: the gradient of an infinite
+    loss does not exist. Frames past a sample's input_length get 0.
+
+    One time loop computes α and β together: the lattice has a row per sample
+    for its forward problem and, with the gradient, one per sample for the
+    time- and l'-reversed problem, whose α is β (see :class:`_Layout`). Reversing
+    a whole lattice row maps every row onto its partner. The sweep keeps the
+    first ⌈T/2⌉ rows; from the middle on, each new row meets a kept one
+    (forward time t meets reversed time t, and the other way round), which
+    gives two frames' posteriors at once: no (T, B, L) array of α + β is ever
+    formed. In each step:
+
+    - −∞ is a large finite sentinel ``neg`` (sums of up to T of them stay
+      finite; log_probs are checked to be far from it), so no isinf/where;
+    - a step's lattice is one flat array: each row's own 2·S_b + 1 positions
+      between two padding entries on either side, rows one after the other,
+      so that the taps s, s−1, s−2 are the array shifted by 0, 1, 2, every
+      operation runs on contiguous memory, and no work goes to the targets'
+      padding; the skip rule is a penalty (0 or neg) added to the s−2 tap;
+    - ⊕ of the taps is exact: a ⊕ b ⊕ c = m + ln(1 + eˣ⁻ᵐ + eᶻ⁻ᵐ), m the
+      largest tap and x, z the other two (two exps, not three);
+    - every 8 steps each row is shifted by its own maximum and the shifts are
+      summed in float64, so float32 keeps its precision over long sequences
+      (the values stay near 0 instead of growing like −t·ln C: 13x smaller
+      gradient errors at T = 1000);
+    - a frame past a sample's length emits 0 at one position and neg
+      elsewhere: the forward problem carries ln p to the end at its last
+      blank, and the reversed one waits at its first blank until its first
+      real frame.
+    """
+    steps, batch, classes = log_probs.shape
+    dtype = log_probs.dtype
+    neg = dtype.type(-np.finfo(dtype).max / (8 * (steps + 2)))
+    exp_floor = dtype.type(np.log(np.finfo(dtype).tiny) + 8)  # exp(x < floor) adds nothing to a sum ≥ 1
+    has_neg_inf = _check_magnitudes(log_probs, input_lengths, limit=-neg / (4 * (steps + 2)))
+    layout = _Layout(targets, target_lengths, input_lengths, steps, blank, reversed_too=need_grad)
+    rows, size = layout.rows, layout.size
+    emissions = _Emissions(log_probs, layout, neg, has_neg_inf)
+    skip_penalty = np.where(layout.can_skip, 0, neg).astype(dtype)[2:]
+
+    half = steps // 2
+    kept = steps - half + 1 if need_grad else 1  # lattice rows 0..⌈T/2⌉ are kept; later ones use two slots
+
+    def slot(j: int) -> int:
+        return j if j < kept else kept + j % 2
+
+    lattice = np.empty((kept + 2, size), dtype=dtype)
+    lattice[:, :2] = neg  # (the left padding of the first row: the sweep never writes it)
+    lattice[0] = neg  # α_{−1}: 0 at every row's first position
+    lattice[0, layout.first] = 0
+    shift = np.zeros(rows)  # Σ of the per-row shifts so far (float64): lattice value + shift = α
+    kept_shift = np.zeros((kept, rows))
+    skip_tap, high = np.empty(size - 2, dtype=dtype), np.empty(size - 2, dtype=dtype)
+    top, before = np.full(size, neg, dtype=dtype), np.full(size, neg, dtype=dtype)  # (before: α − y, shifted)
+    others = np.empty((2, size - 2), dtype=dtype)
+    lower, middle = others  # the two taps below the top one, then their exp relative to it
+    top_out, sums = top[2:], before[2:]
+    if need_grad:
+        posterior = _Posteriors(log_probs, layout, neg, exp_floor)
+    for k in range(steps):
+        previous = lattice[slot(k)]
+        stay, advance = previous[2:], previous[1:-1]  # the taps s and s−1 of every output but the first two
+        np.add(previous[:-2], skip_penalty, out=skip_tap)  # and s−2
+        np.maximum(stay, advance, out=high)
+        np.minimum(stay, advance, out=lower)
+        np.maximum(high, skip_tap, out=top_out)
+        np.minimum(high, skip_tap, out=middle)
+        np.subtract(others, top_out, out=others)
+        np.maximum(others, exp_floor, out=others)  # (exp is slow where it underflows)
+        np.exp(others, out=others)
+        np.add(lower, middle, out=sums)
+        np.add(sums, 1, out=sums)  # (what was below the floor rounds away: exactly 0 stays 0)
+        np.log(sums, out=sums)
+        if k % _RESHIFT_EVERY == 0:
+            row_max = layout.row_max(top)
+            top -= np.repeat(row_max, layout.row_size)
+            shift += row_max
+        np.add(sums, top_out, out=sums)
+        np.add(sums, emissions(k)[2:], out=lattice[slot(k + 1), 2:])
+        lattice[slot(k + 1), layout.left_padding] = neg  # (it got its neighbour row's values: no row sees another)
+        if k + 1 < kept:
+            kept_shift[k + 1] = shift
+        if need_grad and k >= half:  # meet the row of step T−1−k
+            partner = lattice[slot(steps - k), ::-1]
+            posterior.add(k, before, partner, shift + kept_shift[steps - k][::-1])
+
+    # ln p = α_{T−1}(L−1) ⊕ α_{T−1}(L−2) (the padded frames carry it to the end of the sweep)
+    final = lattice[slot(steps)]
+    last, before_last = final[layout.last], final[layout.last - 1]  # (padding, far below, if L = 1)
+    higher = np.maximum(last, before_last)
+    log_p = higher + np.log1p(np.exp(np.minimum(last, before_last) - higher)) + shift[:batch]
+    impossible = log_p < neg / 2
+    losses = np.where(impossible, np.inf, -log_p).astype(dtype)
+    if not need_grad:
+        return losses, None
+    grad = posterior.grad
+    grad[:, impossible] = np.where(layout.padded[:, :batch][:, impossible, None], 0.0, np.nan)
+    return losses, grad
 
 
-def _shift(x: np.ndarray, by: int) -> np.ndarray:
-    """x moved ``by`` places along the last axis (positive: right), filled with −inf."""
-    out = np.full_like(x, NEG_INF)
-    if by > 0:
-        out[..., by:] = x[..., :-by]
-    else:
-        out[..., :by] = x[..., -by:]
-    return out
+class _Layout:
+    """The lattice's rows and where everything sits in a flat lattice row.
+
+    Row b is sample b's forward problem; with the gradient, rows B..2B−1 are
+    the reversed problems of samples B−1..0, so rows r and R−1−r are one
+    sample's two directions. Row r holds its sample's L_b = 2·S_b + 1
+    positions between two padding entries on either side, rows one after the
+    other; the reversed problem's position p is the sample's l'_{L_b−1−p}.
+    """
+
+    def __init__(self, targets: np.ndarray, target_lengths: np.ndarray, input_lengths: np.ndarray, steps: int,
+                 blank: int, reversed_too: bool):
+        batch = len(targets)
+        samples = np.arange(batch)
+        self.batch = batch
+        self.sample = np.concatenate([samples, samples[::-1]]) if reversed_too else samples  # of each row
+        self.rows = len(self.sample)
+        self.widths = widths = 2 * target_lengths[self.sample] + 1  # L of each row
+        self.row_size = widths + 4
+        row_start = np.cumsum(self.row_size) - self.row_size  # where each row begins in the flat lattice
+        self.size = int(self.row_size.sum())
+        row = np.repeat(np.arange(self.rows), widths)  # of every position, row by row
+        place = np.arange(len(row)) - np.repeat(np.cumsum(widths) - widths, widths)  # p within its row
+        self.position, self.position_row = row_start[row] + 2 + place, row  # flat index and row of every position
+        s = np.where(row >= batch, widths[row] - 1 - place, place)  # which l'_s it is
+        with_blank = np.concatenate([targets, np.full((batch, 1), blank)], axis=1)  # (so s // 2 is in range)
+        labels = np.where(s % 2 == 1, with_blank[self.sample[row], s // 2], blank)
+        self.labels = np.full(self.size, -1, dtype=np.int64)  # l'_s of each flat entry; −1 for padding
+        self.labels[self.position] = labels
+        self.can_skip = np.zeros(self.size, dtype=bool)  # s−2 -> s allowed
+        self.can_skip[2:] = (self.labels[2:] != blank) & (self.labels[2:] != self.labels[:-2]) & (
+            self.labels[:-2] >= 0)
+        self.first = row_start + 2  # flat index of each row's position 0
+        self.last = (row_start + 2 + widths - 1)[:batch]  # of each forward row's last position
+        self.left_padding = np.concatenate([row_start, row_start + 1])
+        self.segments = np.stack([self.first, self.first + widths], axis=1).reshape(-1)  # positions, padding, ...
+        padded = np.arange(steps)[:, None] >= input_lengths[None, :]  # (T, B): frame past the sample's end
+        self.padded = np.concatenate([padded, padded[::-1, ::-1]], axis=1) if reversed_too else padded  # (T, rows)
+        self.hold = np.where(np.arange(self.rows) < batch, self.first + widths - 1, self.first)  # a padded frame's 0
+
+    def row_max(self, flat: np.ndarray) -> np.ndarray:
+        """The largest value of each row's positions."""
+        return np.maximum.reduceat(flat, self.segments)[::2]
 
 
-class _Problem:
-    """The extended labellings of a batch and the masks the recursions need."""
+class _Emissions:
+    """y of sweep step k as a flat lattice row: frame k for the forward rows, frame T−1−k for the
+    reversed ones, neg in the padding, 0 at the hold position and neg elsewhere on padded frames,
+    −inf raised to neg. One np.take per direction and step, from the frames with a column of neg
+    and one of 0 appended (where the padding and padded frames point)."""
 
-    def __init__(self, targets: np.ndarray, input_lengths: np.ndarray, target_lengths: np.ndarray, blank: int):
-        batch, max_target = targets.shape
-        self.T_b, self.L_b = input_lengths, 2 * target_lengths + 1
-        width = 2 * max_target + 1
-        self.labels = np.full((batch, width), blank, dtype=np.int64)
-        self.labels[:, 1::2] = targets
-        self.valid = np.arange(width)[None, :] < self.L_b[:, None]
-        same_as_two_back = np.zeros((batch, width), dtype=bool)
-        same_as_two_back[:, 2:] = self.labels[:, 2:] == self.labels[:, :-2]
-        self.can_skip = (self.labels != blank) & ~same_as_two_back & (np.arange(width) >= 2)  # s−2 -> s allowed
-        self.rows = np.arange(batch)
+    def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, has_neg_inf: bool):
+        steps, batch, classes = log_probs.shape
+        extra = np.zeros((steps, 2), dtype=log_probs.dtype)
+        extra[:, 0] = neg
+        self.frames = np.concatenate([log_probs.reshape(steps, batch * classes), extra], axis=1)
+        never, zero = batch * classes, batch * classes + 1
+        self.index = np.full(layout.size, never)
+        self.index[layout.position] = layout.sample[layout.position_row] * classes + layout.labels[layout.position]
+        self.held = np.full(layout.size, never)  # what a padded frame points at
+        self.held[layout.hold] = zero
+        self.split = layout.first[batch] - 2 if layout.rows > batch else layout.size  # the forward rows come first
+        self.layout, self.neg, self.has_neg_inf = layout, neg, has_neg_inf
+        self.changes = {0} | set(np.flatnonzero((layout.padded[1:] != layout.padded[:-1]).any(axis=1)) + 1)
+        self.values = np.empty(layout.size, dtype=log_probs.dtype)
 
-    def emissions(self, log_probs: np.ndarray) -> np.ndarray:
-        """y_t(l'_s) for every t, b, s: shape (T, B, L)."""
-        return np.take_along_axis(log_probs, np.broadcast_to(self.labels[None], (log_probs.shape[0],
-                                                                               *self.labels.shape)), axis=2)
+    def __call__(self, k: int) -> np.ndarray:
+        steps, split, values = len(self.frames), self.split, self.values
+        if k in self.changes:  # rows start or stop being padded
+            padded = np.repeat(self.layout.padded[k], self.layout.row_size)
+            self.current = np.where(padded, self.held, self.index)
+        np.take(self.frames[k], self.current[:split], out=values[:split], mode="clip")
+        if split < len(values):
+            np.take(self.frames[steps - 1 - k], self.current[split:], out=values[split:], mode="clip")
+        if self.has_neg_inf:
+            np.maximum(values, self.neg, out=values)
+        return values
 
-    def forward(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """All α (T, B, L) and ln p (B,)."""
-        T = y.shape[0]
-        alpha = np.full(y.shape, NEG_INF)
-        alpha[0, :, :2] = y[0, :, :2]
-        alpha[0][~self.valid] = NEG_INF
-        skip = np.where(self.can_skip, 0.0, NEG_INF)
-        for t in range(1, T):
-            prev = alpha[t - 1]
-            alpha[t] = _logsumexp3(prev, _shift(prev, 1), _shift(prev, 2) + skip) + y[t]
-            alpha[t][~self.valid] = NEG_INF
-        last = alpha[self.T_b - 1, self.rows]  # (B, L): α at each sequence's own last frame
-        end = last[self.rows, self.L_b - 1]
-        before_end = np.where(self.L_b > 1, last[self.rows, np.maximum(self.L_b - 2, 0)], NEG_INF)
-        return alpha, np.logaddexp(end, before_end)
 
-    def backward(self, y: np.ndarray) -> np.ndarray:
-        """All β (T, B, L); each sequence starts at its own last frame."""
-        T = y.shape[0]
-        beta = np.full(y.shape, NEG_INF)
-        skip_from = _shift(np.where(self.can_skip, 0.0, NEG_INF), -2)  # s -> s+2 allowed
-        ends = self.valid & (np.arange(self.valid.shape[1])[None, :] >= self.L_b[:, None] - 2)
-        nxt = np.full(y.shape[1:], NEG_INF)
-        for t in range(T - 1, -1, -1):
-            recursion = _logsumexp3(nxt, _shift(nxt, -1), _shift(nxt, -2) + skip_from) + y[t]
-            start = np.where(ends, y[t], NEG_INF)
-            here = np.where((t == self.T_b - 1)[:, None], start, np.where((t < self.T_b - 1)[:, None], recursion,
-                                                                          NEG_INF))
-            here[~self.valid] = NEG_INF
-            beta[t] = nxt = here
-        return beta
+class _Posteriors:
+    """Turns α + β of lattice rows into −posteriors scattered onto classes: the gradient. The
+    exponents α + β − y of a block of steps are collected, then turned into posteriors together."""
 
-    def gradient(self, log_probs: np.ndarray, y: np.ndarray, alpha: np.ndarray, log_p: np.ndarray) -> np.ndarray:
-        """∂(−ln p_b)/∂ log_probs, (T, B, C); zero for impossible samples (whose loss is inf)."""
-        beta = self.backward(y)
-        both = alpha + beta  # (T, B, L)
-        top = np.max(both, axis=2, keepdims=True)
-        top = np.where(np.isfinite(top), top, 0.0)
+    block = 16
+
+    def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, exp_floor):
         classes = log_probs.shape[2]
-        one_hot = np.zeros((*self.labels.shape, classes))  # (B, L, C): which class each position is
-        np.put_along_axis(one_hot, self.labels[..., None], 1.0, axis=2)
-        summed = np.matmul(np.exp(both - top).transpose(1, 0, 2), one_hot).transpose(1, 0, 2)  # Σ over s per class
-        possible = np.isfinite(log_p)
-        used = summed > 0  # classes on some path through this frame; the others get no gradient
-        with np.errstate(divide="ignore", invalid="ignore"):
-            exponent = np.log(summed) + top - log_probs - np.where(possible, log_p, 0.0)[None, :, None]
-        return np.where(used & possible[None, :, None], -np.exp(np.where(used, exponent, 0.0)), 0.0)
+        self.layout, self.classes, self.neg = layout, classes, neg
+        self.bins = layout.rows * classes + 1  # (row, class) pairs, and one more for the padding
+        row = np.repeat(np.arange(layout.rows), layout.row_size)
+        index = np.where(layout.labels >= 0, row * classes + layout.labels, self.bins - 1)
+        self.index = (np.arange(self.block)[:, None] * self.bins + index).reshape(-1)  # of a block of steps
+        self.grad = np.empty_like(log_probs)
+        self.exponents = np.empty((self.block, layout.size), dtype=log_probs.dtype)
+        self.shifts = np.empty((self.block, layout.rows))
+        self.steps: list[int] = []
+        self.exp_floor, self.exp_of_floor = exp_floor, np.exp(exp_floor)
+
+    def add(self, k: int, before: np.ndarray, partner: np.ndarray, shift: np.ndarray) -> None:
+        """Collect the exponents of frames k (forward rows) and T−1−k (reversed rows): the new lattice
+        row's α − y (``before``) plus its partner's β, flipped onto it; ``shift`` (float64) is the sum
+        of both rows' shifts. The first call (the middle frame) also works out ln p."""
+        exponent = np.add(before, partner, out=self.exponents[len(self.steps)])  # α + β − y, shifted
+        self.shifts[len(self.steps)] = shift
+        if k == len(self.grad) // 2:  # Σ_s posterior = 1 gives ln p at any frame
+            values, starts = exponent[self.layout.position], np.cumsum(self.layout.widths) - self.layout.widths
+            top = np.maximum.reduceat(values, starts)
+            sums = np.add.reduceat(np.exp(values - np.repeat(top, self.layout.widths)), starts)
+            self.log_p = np.log(sums) + top + shift
+            self.dead = self.layout.padded | (self.log_p < self.neg / 2)[None, :]  # (no posterior there)
+        self.steps.append(k)
+        if len(self.steps) == self.block or k == len(self.grad) - 1:
+            self._scatter()
+
+    def _scatter(self) -> None:
+        steps, batch, n = len(self.grad), self.layout.batch, len(self.steps)
+        first, last = self.steps[0], self.steps[-1]
+        exponents = self.exponents[:n]
+        offset = self.shifts[:n] - self.log_p
+        offset[self.dead[first:last + 1]] = self.neg
+        exponents += np.repeat(offset, self.layout.row_size, axis=1).astype(exponents.dtype)
+        np.clip(exponents, self.exp_floor, 0, out=exponents)  # (a posterior is at most 1; padding is anything)
+        np.exp(exponents, out=exponents)
+        exponents -= self.exp_of_floor  # exactly 0 for what was below the floor, dead frames included
+        per_class = np.bincount(self.index[:exponents.size], exponents.reshape(-1), minlength=n * self.bins)
+        per_class = per_class.reshape(n, self.bins)[:, :-1].reshape(n, self.layout.rows, self.classes)
+        # frames T−1−k of the reversed rows first: for T odd the middle frame comes from both sides
+        np.negative(per_class[::-1, batch:][:, ::-1], out=self.grad[steps - 1 - last:steps - first])
+        np.negative(per_class[:, :batch], out=self.grad[first:last + 1])
+        self.steps.clear()
+
+
+def _check_magnitudes(log_probs: np.ndarray, input_lengths: np.ndarray, limit: float) -> bool:
+    """Raise unless every log_prob of a real frame is −inf, NaN (which gives that sample a NaN loss)
+    or finite within ±limit (so that sums of T of them stay far from the sentinel); return whether
+    any is −inf."""
+    low, high = log_probs.min(), log_probs.max()
+    if low >= -limit and high <= limit:
+        return False
+    real = log_probs[np.arange(log_probs.shape[0])[:, None] < input_lengths[None, :]]  # (frames, C)
+    finite = real[np.isfinite(real)]
+    if (real == np.inf).any() or (finite.size and np.abs(finite).max() > limit):
+        worst = np.inf if (real == np.inf).any() else finite[np.argmax(np.abs(finite))]
+        raise ValueError(f"ctc_loss: log_probs must be finite or -inf with |values| <= {limit:.3g} for T = "
+                         f"{log_probs.shape[0]} in {log_probs.dtype}, got {worst}")
+    return bool((real == -np.inf).any())
 
 
 def _as_ints(values, name: str) -> np.ndarray:
@@ -139,8 +311,8 @@ def _padded_targets(targets, input_lengths, target_lengths, batch: int, steps: i
     for name, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
         if lengths.shape != (batch,):
             raise ValueError(f"ctc_loss: {name} must have one entry per sequence ({batch}), got {lengths.shape[0]}")
-    if input_lengths.min() < 1 or input_lengths.max() > steps:
-        raise ValueError(f"ctc_loss: input_lengths must lie in 1..{steps} (the frames of log_probs), got values "
+    if input_lengths.min() < 0 or input_lengths.max() > steps:
+        raise ValueError(f"ctc_loss: input_lengths must lie in 0..{steps} (the frames of log_probs), got values "
                          f"from {input_lengths.min()} to {input_lengths.max()}")
     if target_lengths.min() < 0:
         raise ValueError(f"ctc_loss: target_lengths must be >= 0, got {target_lengths.min()}")
@@ -170,52 +342,64 @@ def _padded_targets(targets, input_lengths, target_lengths, batch: int, steps: i
     return padded, input_lengths, target_lengths
 
 
-@primitive(name="ctc_loss")
-def _ctc(log_probs, *, targets, input_lengths, target_lengths, blank, zero_infinity):
-    """Per-sample −ln p(target | log_probs), (B,); the VJP is the exact gradient (first order only:
-    it treats the gradient array as a constant, so CTC has no second derivative here)."""
-    lp = log_probs.astype(np.float64)
-    problem = _Problem(targets, input_lengths, target_lengths, blank)
-    y = problem.emissions(lp)
-    alpha, log_p = problem.forward(y)
-    losses = -log_p
-    impossible = ~np.isfinite(log_p)
-    if zero_infinity:
-        losses = np.where(impossible, 0.0, losses)
+class _CTC(mg.Function):
+    """Per-sample losses (B,) of log_probs as one op. Its backward scales the
+    kernel's exact gradient by ḡ; that gradient is a constant to the tape,
+    so CTC has no second derivative: once_differentiable says so."""
 
-    def vjp(g):
-        grad = problem.gradient(lp, y, alpha, log_p)
-        if not zero_infinity and impossible.any():  # the gradient of an infinite loss does not exist
-            grad[:, impossible] = np.nan
-        return g[None, :, None] * grad.astype(log_probs.dtype)
+    once_differentiable = True
 
-    return losses.astype(log_probs.dtype), vjp
+    @staticmethod
+    def forward(ctx, log_probs, *, targets, input_lengths, target_lengths, blank, zero_infinity, need_grad):
+        work = np.ascontiguousarray(log_probs, dtype=np.promote_types(log_probs.dtype, np.float32))
+        losses, grad = _ctc_loss_and_grad(work, targets, input_lengths, target_lengths, blank, need_grad)
+        if zero_infinity:
+            impossible = np.isinf(losses)
+            losses[impossible] = 0
+            if need_grad:
+                grad[:, impossible] = 0
+        ctx.grad = None if grad is None else grad.astype(log_probs.dtype, copy=False)
+        return losses.astype(log_probs.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.numpy()[None, :, None] * ctx.grad
 
 
 def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: int = 0, reduction: str = "mean",
              zero_infinity: bool = False) -> Tensor:
-    """CTC negative log-likelihood of ``targets`` under frame scores ``log_probs`` (T, B, C).
+    """CTC negative log-likelihood of ``targets`` under frame scores ``log_probs`` (T, B, C), or (T, C)
+    for one unbatched sequence (then targets (S,), lengths scalars or 1 entry, and a 0-d 'none' loss).
 
-    targets: (B, S) padded or 1-D concatenated; input_lengths, target_lengths: B ints.
+    targets: (B, S) padded or 1-D concatenated; input_lengths in 0..T, target_lengths: B ints.
     reduction: 'none' (B,), 'sum', or 'mean' = batch mean of loss_b / max(target_length_b, 1)
-    (PyTorch's). An impossible alignment gives inf, or 0 with a zero gradient under zero_infinity."""
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"ctc_loss: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    (PyTorch's). An impossible alignment gives inf (with a NaN gradient on that sample's frames), or 0
+    with a zero gradient under zero_infinity; an input_length of 0 gives 0 for an empty target."""
+    from .functional import _check_reduction  # here, not at the top: nn.functional re-exports ctc_loss
+
+    _check_reduction(reduction)
     log_probs = log_probs if isinstance(log_probs, Tensor) else Tensor(log_probs)
-    if log_probs.ndim != 3:
-        raise ValueError(f"ctc_loss: log_probs must be (T, B, C), got shape {log_probs.shape}")
+    if log_probs.dtype.kind != "f":
+        raise TypeError(f"ctc_loss: log_probs must be floating point, got dtype {log_probs.dtype}")
+    unbatched = log_probs.ndim == 2
+    if unbatched:
+        log_probs = log_probs.reshape(log_probs.shape[0], 1, log_probs.shape[1])
+    if log_probs.ndim != 3 or 0 in log_probs.shape:
+        raise ValueError(f"ctc_loss: log_probs must be (T, B, C) or unbatched (T, C) with no empty axis, got shape "
+                         f"{log_probs.shape}")
     steps, batch, classes = log_probs.shape
     if not 0 <= blank < classes:
         raise ValueError(f"ctc_loss: blank must lie in [0, {classes}), got {blank}")
     padded, input_lengths, target_lengths = _padded_targets(targets, input_lengths, target_lengths, batch, steps,
                                                             classes, blank)
-    losses = _ctc(log_probs, targets=padded, input_lengths=input_lengths, target_lengths=target_lengths,
-                  blank=blank, zero_infinity=zero_infinity)
-    if reduction == "none":
-        return losses
+    losses = _CTC.apply(log_probs, targets=padded, input_lengths=input_lengths, target_lengths=target_lengths,
+                        blank=blank, zero_infinity=zero_infinity,
+                        need_grad=log_probs.requires_grad and mg.is_grad_enabled())
     if reduction == "sum":
         return losses.sum()
-    return (losses * (1.0 / np.maximum(target_lengths, 1)).astype(losses.dtype)).mean()
+    if reduction == "mean":
+        return (losses * (1.0 / np.maximum(target_lengths, 1)).astype(losses.dtype)).mean()
+    return losses[0] if unbatched else losses
 
 
 class CTCLoss(Module):

@@ -1,4 +1,5 @@
-"""CTC: SPEC's exact values, brute force over every path, exact gradients, decoding, bad input."""
+"""CTC: SPEC's exact values, brute force over every path (loss and gradient, batched, every scale),
+impossible alignments, PyTorch's edge cases (unbatched, zero-length input), decoding, bad input."""
 
 import itertools
 
@@ -11,32 +12,46 @@ import minigrad as mg
 from nn.ctc import CTCLoss, ctc_loss, greedy_decode, prefix_beam_search
 
 
-def uniform(T, C=3):
-    return mg.tensor(np.log(np.full((T, 1, C), 1 / C)))
+def uniform(T, C=3, requires_grad=False):
+    return mg.tensor(np.log(np.full((T, 1, C), 1 / C)), requires_grad=requires_grad)
 
 
+@pytest.mark.parametrize("requires_grad", [False, True])
 @pytest.mark.parametrize("T,target,expected", [
     (3, [1, 2], np.log(27 / 5)), (3, [1, 1], np.log(27)), (2, [1, 1], np.inf), (3, [], 3 * np.log(3)),
     (4, [1, 1, 2], np.log(81)),
 ])
-def test_spec_exact_values(T, target, expected):
-    loss = ctc_loss(uniform(T), np.array([target]).reshape(1, -1), [T], [len(target)], reduction="none")
+def test_spec_exact_values(T, target, expected, requires_grad):
+    loss = ctc_loss(uniform(T, requires_grad=requires_grad), np.array([target]).reshape(1, -1), [T], [len(target)],
+                    reduction="none")
     assert loss.item() == pytest.approx(expected, rel=1e-12)
 
+
+# -- brute force: every path ------------------------------------------------------------------------
 
 def collapse(path, blank):
     out = [k for i, k in enumerate(path) if i == 0 or k != path[i - 1]]
     return [k for k in out if k != blank]
 
 
-def brute_force_log_p(lp, target, blank):
-    """ln Σ over every path that collapses to ``target`` of Π y_t(π_t), for one sequence (T, C)."""
+def brute_force(lp, target, blank):
+    """ln p(target) = ln Σ over every path that collapses to it of Π y_t(π_t), and the gradient of −ln p
+    w.r.t. lp (T, C): minus each path's share of p, summed onto the (t, π_t) it uses. Float64."""
+    lp = np.asarray(lp, dtype=np.float64)
     T, C = lp.shape
-    total = -np.inf
-    for path in itertools.product(range(C), repeat=T):
-        if collapse(path, blank) == list(target):
-            total = np.logaddexp(total, lp[np.arange(T), path].sum())
-    return total
+    paths = [p for p in itertools.product(range(C), repeat=T) if collapse(p, blank) == list(target)]
+    if not paths:
+        return -np.inf, np.full((T, C), np.nan)
+    scores = np.array([lp[np.arange(T), p].sum() for p in paths])
+    log_p = np.logaddexp.reduce(scores)
+    grad = np.zeros((T, C))
+    for p, share in zip(paths, np.exp(scores - log_p)):
+        grad[np.arange(T), p] -= share
+    return log_p, grad
+
+
+def brute_force_log_p(lp, target, blank):
+    return brute_force(lp, target, blank)[0]
 
 
 @st.composite
@@ -45,8 +60,8 @@ def problems(draw, max_T=6, max_C=4):
     blank = draw(st.integers(0, C - 1))
     labels = [k for k in range(C) if k != blank]
     target = draw(st.lists(st.sampled_from(labels), max_size=T))
-    lp = draw(st.integers(0, 10_000)).__index__()
-    scores = np.random.default_rng(lp).standard_normal((T, C)) * 2  # unnormalised on purpose
+    seed = draw(st.integers(0, 10_000))
+    scores = np.random.default_rng(seed).standard_normal((T, C)) * 2  # unnormalised on purpose
     return scores, target, blank
 
 
@@ -62,6 +77,102 @@ def test_equals_brute_force_over_all_paths(problem):
         assert np.isinf(loss)
     else:
         assert loss == pytest.approx(expected, rel=1e-10, abs=1e-10)
+
+
+@st.composite
+def batches(draw):
+    """A batch of 1-3 sequences with their own frame counts (0 included) and targets (empty, repeated
+    labels and too long to fit included), scores at some scale, padded or concatenated targets."""
+    B, T, C = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(2, 4))
+    blank = draw(st.integers(0, C - 1))
+    labels = [k for k in range(C) if k != blank]
+    input_lengths = draw(st.lists(st.integers(0, T), min_size=B, max_size=B))
+    targets = draw(st.lists(st.lists(st.sampled_from(labels), max_size=4), min_size=B, max_size=B))
+    scale = draw(st.sampled_from([0.5, 3.0]))
+    normalise = draw(st.booleans())
+    scores = np.random.default_rng(draw(st.integers(0, 10_000))).standard_normal((T, B, C)) * scale
+    if normalise:
+        scores -= np.logaddexp.reduce(scores, axis=2, keepdims=True)
+    return scores, targets, input_lengths, blank, draw(st.booleans())
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches(), st.sampled_from([np.float64, np.float32]))
+def test_batched_loss_and_gradient_equal_brute_force_per_sample(batch, dtype):
+    scores, targets, input_lengths, blank, concatenated = batch
+    T, B, C = scores.shape
+    target_lengths = [len(t) for t in targets]
+    if concatenated:
+        flat_targets = np.array([k for t in targets for k in t], dtype=int)
+    else:
+        flat_targets = np.full((B, max(target_lengths)), blank, dtype=int)  # padded with a valid class
+        for b, t in enumerate(targets):
+            flat_targets[b, :len(t)] = t
+    x = mg.tensor(scores.astype(dtype), requires_grad=True)
+    losses = ctc_loss(x, flat_targets, input_lengths, target_lengths, blank=blank, reduction="none")
+    losses.sum().backward()
+    assert losses.dtype == dtype and x.grad.dtype == dtype
+    tol = dict(rel=1e-10, abs=1e-10) if dtype == np.float64 else dict(rel=1e-5, abs=1e-5)
+    for b in range(B):
+        T_b = input_lengths[b]
+        log_p, grad = brute_force(scores.astype(dtype)[:T_b, b], targets[b], blank)
+        if T_b == 0:
+            log_p = 0.0 if not targets[b] else -np.inf
+        assert np.all(x.grad.data[T_b:, b] == 0)  # frames past the sequence's end
+        if np.isinf(log_p):
+            assert np.isinf(losses.data[b])
+            assert np.isnan(x.grad.data[:T_b, b]).all()
+        else:
+            assert losses.data[b] == pytest.approx(-log_p, **tol)
+            np.testing.assert_allclose(x.grad.data[:T_b, b], grad, rtol=0, atol=tol["abs"] * 10)
+
+
+@pytest.mark.parametrize("scale", [1, 30, 300, 1e4])
+@pytest.mark.parametrize("normalise", [True, False])
+def test_extreme_logits_equal_brute_force(scale, normalise):
+    """exp(α + β − per-frame max) used to underflow: at ×300 the gradient was lost entirely (error 1.0)."""
+    rng = np.random.default_rng(int(scale))
+    T, C, target = 6, 4, [1, 3, 3]
+    scores = rng.standard_normal((T, 2, C)) * scale
+    if normalise:
+        scores -= np.logaddexp.reduce(scores, axis=2, keepdims=True)
+    x = mg.tensor(scores, requires_grad=True)
+    losses = ctc_loss(x, [target, target[:2] + [0]], [T, T - 1], [3, 2], reduction="none")
+    losses.sum().backward()
+    for b, (T_b, tgt) in enumerate([(T, target), (T - 1, target[:2])]):
+        log_p, grad = brute_force(scores[:T_b, b], tgt, 0)
+        assert losses.data[b] == pytest.approx(-log_p, rel=1e-12)
+        np.testing.assert_allclose(x.grad.data[:T_b, b], grad, rtol=0, atol=1e-9)
+        assert np.abs(x.grad.data[:T_b, b]).sum(axis=1) == pytest.approx(np.abs(grad).sum(axis=1), rel=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1, 30, 300])
+def test_float32_at_large_scales_is_float32_accurate(scale):
+    rng = np.random.default_rng(7)
+    scores = (rng.standard_normal((6, 1, 4)) * scale).astype(np.float32)
+    x = mg.tensor(scores, requires_grad=True)
+    ctc_loss(x, [[1, 2]], [6], [2], reduction="sum").backward()
+    log_p, grad = brute_force(scores[:, 0], [1, 2], 0)
+    np.testing.assert_allclose(x.grad.data[:, 0], grad, rtol=0, atol=1e-5 * scale)
+
+
+def test_long_sequence_equals_plain_recursion_in_float64_and_float32():
+    """T = 300: the plain α/β recursion (per sample, vectorised over s) against the kernel; float32 keeps
+    its precision because the lattice rows are re-centred (the values would otherwise grow like t·ln C)."""
+    from benchmarks.ctc import reference
+
+    rng = np.random.default_rng(8)
+    T, B, C, S = 300, 3, 20, 40
+    scores = rng.standard_normal((T, B, C))
+    lp = scores - np.logaddexp.reduce(scores, axis=2, keepdims=True)
+    targets, lengths = rng.integers(1, C, size=(B, S)), np.array([S, 25, 1])
+    expected_losses, expected_grad = reference(lp, targets, lengths)
+    for dtype, rtol, atol in ((np.float64, 1e-12, 1e-11), (np.float32, 1e-6, 1e-4)):
+        x = mg.tensor(lp.astype(dtype), requires_grad=True)
+        losses = ctc_loss(x, targets, [T] * B, lengths, reduction="none")
+        losses.sum().backward()
+        np.testing.assert_allclose(losses.data, expected_losses, rtol=rtol)
+        np.testing.assert_allclose(x.grad.data, expected_grad, rtol=0, atol=atol)
 
 
 @settings(max_examples=10, deadline=None)
@@ -100,10 +211,72 @@ def test_batched_equals_per_sample_and_padded_equals_concatenated():
     assert mean == pytest.approx(np.mean(batched / np.maximum(lengths, 1)), rel=1e-6)
 
 
+def test_loss_without_gradient_is_the_loss_with_it():
+    rng = np.random.default_rng(9)
+    scores = rng.standard_normal((9, 4, 5))
+    args = ([[1, 2, 2], [3, 4, 0], [1, 1, 1], [2, 0, 0]], [9, 7, 8, 2], [3, 2, 3, 1])
+    with_grad = ctc_loss(mg.tensor(scores, requires_grad=True), *args, reduction="none").data
+    without = ctc_loss(mg.tensor(scores), *args, reduction="none").data
+    with mg.no_grad():
+        under_no_grad = ctc_loss(mg.tensor(scores, requires_grad=True), *args, reduction="none").data
+    np.testing.assert_array_equal(with_grad, without)
+    np.testing.assert_array_equal(with_grad, under_no_grad)
+
+
+def test_padded_frames_are_ignored_whatever_they_hold():
+    rng = np.random.default_rng(10)
+    clean = rng.standard_normal((6, 2, 4))
+    dirty = clean.copy()
+    dirty[4:, 0] = np.nan
+    dirty[3:, 1] = [np.inf, -np.inf, 1e300, 0]
+    results = []
+    for scores in (clean, dirty):
+        x = mg.tensor(scores, requires_grad=True)
+        losses = ctc_loss(x, [[1, 2], [3, 0]], [4, 3], [2, 1], reduction="none")
+        losses.sum().backward()
+        results.append((losses.data, x.grad.data))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert np.all(results[1][1][4:, 0] == 0) and np.all(results[1][1][3:, 1] == 0)
+
+
+def test_minus_inf_log_probs_are_impossible_emissions():
+    rng = np.random.default_rng(11)
+    scores = rng.standard_normal((5, 2, 4))
+    scores[:, :, 3] = -np.inf  # class 3 can never be emitted
+    scores[2, 0, 1] = -np.inf
+    x = mg.tensor(scores, requires_grad=True)
+    losses = ctc_loss(x, [[1, 2], [3, 0]], [5, 5], [2, 1], reduction="none")
+    losses.sum().backward()
+    log_p, grad = brute_force(scores[:, 0], [1, 2], 0)
+    assert losses.data[0] == pytest.approx(-log_p, rel=1e-12)
+    np.testing.assert_allclose(x.grad.data[:, 0], grad, atol=1e-12)  # 0 where log_probs is -inf
+    assert np.isinf(losses.data[1]) and np.isnan(x.grad.data[:, 1]).all()
+
+
+# -- impossible alignments, zero_infinity (issue 13, item 6) --------------------------------------
+
+def impossible_batch():
+    """Sample 0 cannot fit [1, 1] into its 2 real frames (of 4); sample 1 is an ordinary one."""
+    scores = np.random.default_rng(3).standard_normal((4, 2, 3))
+    return scores, np.array([[1, 1], [1, 2]]), [2, 4], [2, 2]
+
+
+def test_impossible_alignment_gives_inf_and_nan_only_on_its_real_frames():
+    scores, targets, frames, lengths = impossible_batch()
+    x = mg.tensor(scores, requires_grad=True)
+    losses = ctc_loss(x, targets, frames, lengths, reduction="none")
+    losses.sum().backward()
+    assert np.isinf(losses.data[0]) and np.isfinite(losses.data[1])
+    assert np.isnan(x.grad.data[:2, 0]).all()
+    assert np.all(x.grad.data[2:, 0] == 0)  # padded frames: the loss does not depend on them
+    y = mg.tensor(scores[:, 1:], requires_grad=True)
+    ctc_loss(y, targets[1:], frames[1:], lengths[1:], reduction="sum").backward()
+    np.testing.assert_array_equal(x.grad.data[:, 1:], y.grad.data)  # the other sample: untouched
+
+
 def test_zero_infinity_zeroes_only_impossible_samples():
-    rng = np.random.default_rng(3)
-    scores = rng.standard_normal((3, 2, 3))
-    targets, frames, lengths = np.array([[1, 1], [1, 2]]), [2, 3], [2, 2]  # sample 0 needs 3 frames
+    scores, targets, frames, lengths = impossible_batch()
     x = mg.tensor(scores, requires_grad=True)
     loss = ctc_loss(x, targets, frames, lengths, reduction="none", zero_infinity=True)
     assert loss.data[0] == 0.0
@@ -114,8 +287,38 @@ def test_zero_infinity_zeroes_only_impossible_samples():
     alone.sum().backward()
     assert loss.data[1] == pytest.approx(alone.item())
     np.testing.assert_allclose(x.grad.data[:, 1:], y.grad.data)
-    plain = ctc_loss(mg.tensor(scores), targets, frames, lengths, reduction="none")
-    assert np.isinf(plain.data[0])
+    mean = ctc_loss(mg.tensor(scores), targets, frames, lengths, zero_infinity=True).item()
+    assert mean == pytest.approx(alone.item() / 2 / 2)
+
+
+# -- PyTorch's edge cases (issue 13) ----------------------------------------------------------------
+
+@pytest.mark.parametrize("lengths", [(5, 2), ([5], [2]), (np.array(5), np.array(2)), (mg.tensor([5]), [2])])
+def test_unbatched_log_probs(lengths):
+    rng = np.random.default_rng(12)
+    scores = rng.standard_normal((5, 3))
+    x = mg.tensor(scores, requires_grad=True)
+    loss = ctc_loss(x, [1, 2], *lengths, reduction="none")
+    assert loss.shape == ()
+    loss.backward()
+    assert x.grad.shape == (5, 3)
+    batched = mg.tensor(scores[:, None], requires_grad=True)
+    ctc_loss(batched, [[1, 2]], [5], [2], reduction="sum").backward()
+    assert loss.item() == pytest.approx(-brute_force_log_p(scores, [1, 2], 0), rel=1e-12)
+    np.testing.assert_array_equal(x.grad.data, batched.grad.data[:, 0])
+    assert ctc_loss(x, [1, 2], 5, 2).item() == pytest.approx(loss.item() / 2)  # 'mean': divided by the length
+    assert CTCLoss(reduction="sum")(x, [1, 2], 5, 2).item() == loss.item()
+
+
+def test_zero_length_input():
+    x = mg.tensor(np.random.default_rng(13).standard_normal((3, 3, 4)), requires_grad=True)
+    losses = ctc_loss(x, [[1], [2], [3]], [0, 0, 3], [0, 1, 1], reduction="none")
+    assert losses.data[0] == 0 and np.isinf(losses.data[1]) and np.isfinite(losses.data[2])
+    losses[np.array([0, 2])].sum().backward()
+    assert np.all(x.grad.data[:, :2] == 0)
+    zeroed = ctc_loss(x, [[1], [2], [3]], [0, 0, 3], [0, 1, 1], reduction="none", zero_infinity=True)
+    assert zeroed.data[1] == 0
+    assert ctc_loss(x[:, 0], [], 0, 0, reduction="none").item() == 0
 
 
 def test_float32_works_and_agrees_with_float64():
@@ -184,14 +387,39 @@ def test_beam_of_one_on_peaked_posteriors_equals_greedy():
     (lambda lp: ctc_loss(lp, [[1, 0]], [4, 4], [2, 1]), ValueError, "one entry per sequence"),
     (lambda lp: ctc_loss(lp, [[1, 2]], [4], [2], blank=2), ValueError, "targets contain the blank class 2"),
     (lambda lp: ctc_loss(lp, [[1, 3]], [4], [2]), ValueError, r"labels must lie in \[0, 3\)"),
-    (lambda lp: ctc_loss(lp, [[1, 2]], [5], [2]), ValueError, r"input_lengths must lie in 1..4"),
-    (lambda lp: ctc_loss(lp, [[1, 2]], [0], [2]), ValueError, r"input_lengths must lie in 1..4"),
+    (lambda lp: ctc_loss(lp, [[1, 2]], [5], [2]), ValueError, r"input_lengths must lie in 0..4"),
+    (lambda lp: ctc_loss(lp, [[1, 2]], [-1], [2]), ValueError, r"input_lengths must lie in 0..4"),
     (lambda lp: ctc_loss(lp, [[1, 2]], [4], [3]), ValueError, "only 2 columns"),
     (lambda lp: ctc_loss(lp, [1, 2, 1], [4], [2]), ValueError, "hold 3 labels but target_lengths add up to 2"),
+    (lambda lp: ctc_loss(lp[:, 0], [1, 2, 1], 4, 2), ValueError, "hold 3 labels but target_lengths add up to 2"),
     (lambda lp: ctc_loss(lp, [[1, 2]], [4.0], [2]), TypeError, "input_lengths must hold integers"),
-    (lambda lp: ctc_loss(lp[:, 0], [[1, 2]], [4], [2]), ValueError, r"log_probs must be \(T, B, C\)"),
-    (lambda lp: ctc_loss(lp, [[1, 2]], [4], [2], reduction="avg"), ValueError, "reduction"),
+    (lambda lp: ctc_loss(lp[None], [[1, 2]], [4], [2]), ValueError, r"log_probs must be \(T, B, C\) or unbatched"),
+    (lambda lp: ctc_loss(lp[:0], [[1, 2]], [0], [2]), ValueError, "no empty axis"),
+    (lambda lp: ctc_loss(mg.tensor(np.zeros((4, 1, 3), dtype=int)), [[1, 2]], [4], [2]), TypeError,
+     "log_probs must be floating point"),
+    (lambda lp: ctc_loss(lp, [[1, 2]], [4], [2], reduction="avg"), ValueError, "reduction must be one of"),
+    (lambda lp: ctc_loss(lp + mg.tensor(np.where(np.arange(3) == 1, np.inf, 0)), [[1, 2]], [4], [2]), ValueError,
+     "log_probs must be finite or -inf"),
+    (lambda lp: ctc_loss(mg.tensor(np.full((4, 1, 3), -1e36, dtype=np.float32)), [[1, 2]], [4], [2]), ValueError,
+     "log_probs must be finite or -inf"),
 ])
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
         call(uniform(4))
+
+
+def test_nan_in_one_sample_gives_nan_for_that_sample_only():
+    scores = np.random.default_rng(14).standard_normal((4, 2, 3))
+    scores[1, 0, 2] = np.nan
+    x = mg.tensor(scores, requires_grad=True)
+    losses = ctc_loss(x, [[1, 2], [2, 1]], [4, 4], [2, 2], reduction="none")
+    losses.sum().backward()
+    assert np.isnan(losses.data[0]) and np.isfinite(losses.data[1])
+    assert np.isfinite(x.grad.data[:, 1]).all()
+
+
+def test_ctc_has_no_second_derivative_and_says_so():
+    log_probs = mg.log_softmax(mg.tensor(np.random.default_rng(0).standard_normal((4, 1, 3)), requires_grad=True), -1)
+    loss = ctc_loss(log_probs, [[1]], [4], [1])
+    with pytest.raises(RuntimeError, match="_CTC is once_differentiable"):
+        mg.grad(loss, log_probs, create_graph=True)
