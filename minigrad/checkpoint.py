@@ -11,8 +11,9 @@ for one more forward pass (``python -m benchmarks.checkpoint``). Keep the
 per-step outputs inside f too (compute the chunk's loss there): what f
 returns is kept for the backward.
 
-What f may do. Its arguments may be anything (Tensors, also inside tuples,
-lists and dicts); those that require grad get gradients. Tensors f closes
+What f may do. Its arguments and results may be anything (Tensors, also
+inside tuples, lists and dicts); the arguments that require grad get
+gradients. Tensors f closes
 over that require grad (a layer's parameters) are found on the first run
 and get gradients too. A closed-over tensor that was itself *computed* on
 the tape cannot be re-entered by the recomputation: that is a ValueError
@@ -110,7 +111,7 @@ def _run(f: Callable, args: tuple, wanted: list, arrays) -> tuple[list, object, 
     copies = {id(t): Tensor._make(a).requires_grad_() for t, a in zip(wanted, arrays)}
     with engine.enable_grad():
         out = f(*replace_tensors(args, lambda t: copies.get(id(t), t)))
-    outs, structure = flatten(out, "checkpoint: what f returns")
+    outs, structure = flatten(out, "checkpoint: what f returns", keep=True)
     return outs, structure, list(copies.values())
 
 

@@ -15,25 +15,37 @@ from typing import Any
 from .tensor import Tensor
 
 
-def flatten(tree: Any, what: str) -> tuple[list[Tensor], Any]:
+class _Kept:
+    """A non-Tensor in a tree that ``flatten(..., keep=True)`` keeps as it is."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def flatten(tree: Any, what: str, keep: bool = False) -> tuple[list[Tensor], Any]:
     """The Tensors of ``tree`` in order, and a description to rebuild it.
-    Anything else than Tensors, tuples, lists and dicts is a TypeError naming ``what``."""
+    Anything else than Tensors, tuples, lists and dicts is a TypeError naming
+    ``what`` -- or, with ``keep``, kept in the description as it is."""
     if isinstance(tree, Tensor):
         return [tree], None
     if isinstance(tree, (tuple, list)):
         leaves, parts = [], []
         for item in tree:
-            sub, description = flatten(item, what)
+            sub, description = flatten(item, what, keep)
             leaves += sub
             parts.append((len(sub), description))
         return leaves, (type(tree), parts)
     if isinstance(tree, dict):
         leaves, parts = [], []
         for key, item in tree.items():
-            sub, description = flatten(item, what)
+            sub, description = flatten(item, what, keep)
             leaves += sub
             parts.append((key, len(sub), description))
         return leaves, (dict, parts)
+    if keep:
+        return [], _Kept(tree)
     raise TypeError(f"{what} must be a Tensor or tuples, lists and dicts of Tensors, got {type(tree).__name__}")
 
 
@@ -41,6 +53,8 @@ def unflatten(description: Any, leaves: list) -> Any:
     """The tree ``flatten`` described, with ``leaves`` in its Tensors' places."""
     if description is None:
         return leaves[0]
+    if isinstance(description, _Kept):
+        return description.value
     kind, parts = description
     at = 0
     if kind is dict:
