@@ -30,7 +30,7 @@ of a gradient along ε without a second tape.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -249,11 +249,12 @@ def _scalar_gradient(f: Callable, caller: str) -> Callable:
     return gradient
 
 
-def _one_hots(shape: tuple, dtype) -> list[Tensor]:
-    """The standard basis of arrays of ``shape``: one Tensor per element."""
-    n = int(np.prod(shape, dtype=np.int64))
-    eye = np.eye(n, dtype=dtype)
-    return [Tensor._make(eye[i].reshape(shape)) for i in range(n)]
+def _one_hots(shape: tuple, dtype) -> Iterator[Tensor]:
+    """The standard basis of arrays of ``shape``: one Tensor per element, made as needed."""
+    for i in range(int(np.prod(shape, dtype=np.int64))):
+        e = np.zeros(shape, dtype)
+        e.flat[i] = 1
+        yield Tensor._make(e)
 
 
 def _block(pieces: list, out_shape: tuple, in_shape: tuple, dtype, axis: int) -> Tensor:
