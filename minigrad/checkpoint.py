@@ -135,7 +135,7 @@ def _closed_over(outs: list, copies: list, start: int, name: str) -> list:
             raise ValueError(f"{name}: f uses a tensor computed outside it that requires grad (made by "
                              f"'{node.name}'); the recomputation cannot re-enter the tape there: pass it to f as an "
                              "argument, or compute it inside f")
-        for parent in node.parents:
+        for parent in node.parents or ():  # (None if f ran a backward through it: nothing to reach there)
             if parent is not None:
                 target = parent[0]
                 if type(target) is engine.Node:

@@ -93,19 +93,22 @@ def _vjp(f: Callable, primals: Sequence, caller: str) -> tuple[Any, Callable, bo
     if not callable(f):
         raise TypeError(f"{caller}: f must be callable, got {type(f).__name__}")
     xs = checked_inputs(primals, caller)
+    if any(_traced(piece) for x in xs for piece in parts(x).values()):
+        raise ForeignValue  # inside a scan step being traced: scan runs its plain loop instead
     bases, inputs = [], []
     with engine.enable_grad():
         for x in xs:
             bottom = innermost(x)
-            # a copy whose gradient the sweep stops at (interior: see engine.backward), joined to the
-            # caller's graph when x requires grad, so that the gradients can be differentiated again
-            base = clone(bottom if bottom.requires_grad else Tensor._make(bottom._data).requires_grad_())
+            # a copy (so the pullback stays at this point if x changes in place later) whose gradient the
+            # sweep stops at (interior: see engine.backward), joined to the caller's graph when x requires
+            # grad, so that the gradients can be differentiated again
+            base = clone(bottom if bottom.requires_grad else bottom.detach().requires_grad_())
             bases.append(base)
             inputs.append(with_base(x, base))
         out = f(*inputs)
     leaves, structure = flatten(out, f"{caller}: what f returns")
-    if any(_traced(piece) for x in (*xs, *leaves) for piece in parts(x).values()):
-        raise ForeignValue  # inside a scan step being traced: scan runs its plain loop instead
+    if any(_traced(piece) for x in leaves for piece in parts(x).values()):
+        raise ForeignValue  # f closes over values of a scan step being traced: likewise
     outer = engine.is_grad_enabled() and (any(innermost(x).requires_grad for x in xs)
                                           or _reaches_outside(leaves, bases))
 

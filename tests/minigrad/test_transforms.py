@@ -190,3 +190,11 @@ def test_bad_arguments_are_clear_errors():
         mg.vjp(None, x)
     with pytest.raises(TypeError, match=r"vjp: primals\[0\] has dtype int64"):
         mg.vjp(mg.exp, np.arange(2))
+
+
+def test_a_pullback_is_taken_at_the_point_vjp_saw_even_if_the_input_changes_later():
+    x = mg.tensor(np.array([1.0, 2.0]))
+    _, pullback = mg.vjp(lambda t: (t * t).sum(), x)
+    with mg.no_grad():
+        x += 1
+    np.testing.assert_array_equal(pullback(1.0)[0].data, [2.0, 4.0])
