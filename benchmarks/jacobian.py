@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         assert forward.shape == (m, n) and np.allclose(forward.data, reverse.data, rtol=1e-12, atol=1e-14)
         best = interleaved({"jacfwd": lambda: mg.jacfwd(f)(x), "jacrev": lambda: mg.jacrev(f)(x)}, args.repeats)
         ratio = best["jacfwd"] / best["jacrev"]
-        rows.append([n, m, f"{best['jacfwd'] * 1e3:.1f}", f"{best['jacrev'] * 1e3:.1f}", f"{ratio:.2f}",
+        rows.append([n, m, f"{best['jacfwd'] * 1e3:.1f}", f"{best['jacrev'] * 1e3:.1f}", f"{ratio:.3g}",
                      "jacfwd" if ratio < 1 else "jacrev"])
     print(f"jacfwd vs jacrev, f(x) = W2 tanh(W1 x + b), hidden {args.hidden}, float64, best of {args.repeats} "
           "interleaved runs (both checked to agree first)")
