@@ -59,7 +59,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     seeds = _as_list(grad_outputs) if grad_outputs is not None else [None] * len(outputs)
     if len(seeds) != len(outputs):
         raise ValueError(f"grad: got {len(seeds)} grad_outputs for {len(outputs)} outputs")
-    for what, tensors in (("outputs", outputs), ("inputs", inputs)):
+    for what, tensors in (("outputs", outputs), ("inputs", inputs), ("grad_outputs", seeds)):
         for i, x in enumerate(tensors):
             if isinstance(x, Dual):
                 raise TypeError(f"grad: {what}[{i}] is a dual tensor (forward mode, inside mg.jvp); differentiate "

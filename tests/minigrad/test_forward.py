@@ -450,6 +450,9 @@ def test_what_would_drop_a_tangent_is_an_error():
                 bad()
         with pytest.raises(TypeError, match=r"grad: outputs\[0\] is a dual tensor"):
             mg.grad(t.sum(), x)
+        w = mg.tensor(np.array([1.0, 1.0]), requires_grad=True)
+        with pytest.raises(TypeError, match=r"grad: grad_outputs\[0\] is a dual tensor"):
+            mg.grad(w * 2, w, grad_outputs=t)  # (the seed's tangent would be dropped)
         t += 1  # in place on a dual: a new dual, as in JAX
         return t
 
