@@ -118,8 +118,9 @@ def _vjp(f: Callable, primals: Sequence, caller: str) -> tuple[Any, Callable, bo
             cotangent = Tensor._make(np.asarray(cotangent, dtype=leaves[0].dtype))
         cts, ct_structure = flatten(cotangent, f"{caller}: the cotangent")
         if ct_structure != structure:
-            raise ValueError(f"{caller}: the cotangent must have the structure of f's output ({len(leaves)} "
-                             f"tensor(s)), got {len(cts)}")
+            raise ValueError(f"{caller}: the cotangent must have the structure of f's output (the same nesting "
+                             f"of tuples, lists and dicts around {len(leaves)} tensor(s)), got {len(cts)} tensor(s) "
+                             "in another structure")
         pairs = []
         for k, (o, c) in enumerate(zip(leaves, cts)):
             if c.shape != o.shape:
@@ -168,15 +169,15 @@ def _reaches_outside(outputs: list, bases: list) -> bool:
     requires grad other than through ``bases``? Then an outer transform may
     differentiate the gradients, and they must be recorded."""
     stops = {b._node for b in bases}
-    stack_, seen = [], set()
+    pending, seen = [], set()
     for out in outputs:
         for piece in parts(out).values():
             if piece.requires_grad:
                 if piece._node is None:
                     return True  # f returned a leaf of the caller's
-                stack_.append(piece._node)
-    while stack_:
-        node = stack_.pop()
+                pending.append(piece._node)
+    while pending:
+        node = pending.pop()
         if node in stops or node in seen:
             continue
         seen.add(node)
@@ -186,7 +187,7 @@ def _reaches_outside(outputs: list, bases: list) -> bool:
             if parent is not None:
                 if type(parent[0]) is not engine.Node:
                     return True  # a leaf that is not ours: a parameter f closes over
-                stack_.append(parent[0])
+                pending.append(parent[0])
     return False
 
 
