@@ -57,8 +57,9 @@ class Softplus(mg.Function):
 
 # name -> data -> (f, [primal arrays], tolerance)
 def binary(fn, a_range=None, b_range=None, apart=False):
-    def case(data):
-        shape_a, shape_b = data.draw(mt.broadcastable_shapes())
+    def case(data):  # (empty shapes too)
+        shape_a, shape_b = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, min_side=0,
+                                                                        max_side=4)).input_shapes
         if apart:
             a, b = data.draw(grid(shape_a)), data.draw(grid(shape_b, 0.05))
         else:
@@ -68,12 +69,12 @@ def binary(fn, a_range=None, b_range=None, apart=False):
 
 
 def unary(fn, **ranges):
-    return lambda data: (fn, [data.draw(mt.arrays(mt.shapes(), **ranges))])
+    return lambda data: (fn, [data.draw(mt.arrays(mt.shapes(min_side=0), **ranges))])
 
 
 def reduction(fn, distinct=False):
-    def case(data):
-        x = data.draw(grid(mt.shapes()) if distinct else mt.arrays(mt.shapes()))
+    def case(data):  # (sum may reduce empty axes; the others need elements)
+        x = data.draw(grid(mt.shapes()) if distinct else mt.arrays(mt.shapes(min_side=0 if fn is mg.sum else 1)))
         if distinct:  # no ties: a grid point each, shuffled
             x = np.random.default_rng(0).permutation(np.arange(x.size) / 10.0 - 1).reshape(x.shape)
         axis, keepdims = axis_and_keepdims(data, x.ndim)
@@ -144,7 +145,7 @@ def splitting_case(data):
 
 
 def matmul_case(data):
-    k = data.draw(st.integers(1, 3))
+    k = data.draw(st.integers(0, 3))  # (k = 0: an empty product, zeros)
     left = data.draw(st.sampled_from([(k,), (2, k), (3, 2, k), (1, 2, k)]))
     right = data.draw(st.sampled_from([(k,), (k, 2), (3, k, 2), (2, 1, k, 2)][: 4 if len(left) <= 3 else 3]))
     return mg.matmul, [data.draw(mt.arrays(left)), data.draw(mt.arrays(right))]
