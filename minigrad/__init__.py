@@ -8,7 +8,7 @@ from .dot import to_dot
 from .engine import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_grad_enabled
 from .forward import jvp
 from .function import Context, Function
-from .checkpoint import checkpoint
+from .checkpointing import checkpoint
 from .loops import scan
 from .ops import (
     abs,

@@ -102,6 +102,15 @@ def test_without_a_tape_it_just_runs_f():
     _, tangent = mg.jvp(f, (x,), (mg.tensor(np.array([1.0, 0.0])),))
     np.testing.assert_allclose(tangent.item(), 0.3 * np.exp(0.03))
     np.testing.assert_allclose(mg.hessian(f)(x).data, np.diag(w.data ** 2 * np.exp(x.data * w.data)))
+    # a dual closed over (and the arguments plain): f runs as it is, drawing what it would draw alone
+    noisy = lambda t, scale: (t * scale * mg.rand_like(t)).sum()
+    outputs = []
+    for wrap in (lambda g: g, mg.checkpoint):
+        mg.manual_seed(5)
+        closing = lambda s: wrap(lambda t: noisy(t, s))(x.requires_grad_(True))  # (an argument that needs grad)
+        outputs.append(mg.jvp(closing, (mg.tensor(np.array(2.0)),), (mg.tensor(np.array(1.0)),)))
+        x.requires_grad_(False)
+    assert [o.item() for o in outputs[0]] == [o.item() for o in outputs[1]]
 
 
 def test_what_checkpoint_cannot_do_is_an_error():

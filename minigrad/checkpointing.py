@@ -63,8 +63,9 @@ def checkpoint(f: Callable) -> Callable:
         generator_state = get_rng().bit_generator.state
         start = next(engine._seq)  # nodes f records number from here on (the numbers only need to grow)
         outs, structure, copies = _run(f, args, wanted, [t._data for t in wanted])
-        if any(_dispatching(o) for o in outs):
-            return f(*args)  # f closes over duals: forward mode, nothing to keep
+        if any(_dispatching(o) for o in outs):  # f closes over duals: forward mode, nothing to keep
+            get_rng().bit_generator.state = generator_state  # (the same draws as f alone would make)
+            return f(*args)
         params = _closed_over(outs, copies, start, name)
         inputs = wanted + params
         floats = [k for k, o in enumerate(outs) if o.dtype.kind == "f"]
