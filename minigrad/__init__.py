@@ -6,7 +6,9 @@ from .checks import GradcheckError, gradcheck, gradgradcheck
 from .creation import arange, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
 from .dot import to_dot
 from .engine import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_grad_enabled
+from .forward import jvp
 from .function import Context, Function
+from .checkpointing import checkpoint
 from .loops import scan
 from .ops import (
     abs,
@@ -73,7 +75,7 @@ from .ops import (
 )
 from .random import get_rng, manual_seed, multinomial, rand_like, randn_like
 from .tracing import TraceError
-from .transforms import grad, value_and_grad
+from .transforms import grad, hessian, hvp, jacfwd, jacrev, value_and_grad, vjp
 
 __version__ = "0.2.0"
 
@@ -81,7 +83,8 @@ __all__ = [
     "Tensor", "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange",
     "rand_like", "randn_like", "multinomial", "set_default_dtype", "get_default_dtype", "manual_seed", "get_rng",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "is_anomaly_enabled",
-    "grad", "value_and_grad", "scan", "TraceError", "Function", "Context", "primitive",
+    "grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "hessian", "hvp", "checkpoint",
+    "scan", "TraceError", "Function", "Context", "primitive",
     "gradcheck", "gradgradcheck", "GradcheckError", "to_dot",
     "add", "addcmul", "addmm", "sub", "mul", "truediv", "neg", "pow", "matmul", "exp", "log", "sqrt", "tanh",
     "sigmoid", "relu", "abs", "maximum", "minimum", "clip", "clone", "stop_gradient", "sum", "mean", "max", "min",

@@ -17,6 +17,16 @@ in ``backward`` from the saved input instead). Integer and bool arrays (masks,
 ids) are fine: their derivative is zero. A Function whose backward is not
 differentiable sets ``once_differentiable = True`` and then raises under
 ``create_graph`` instead of giving a wrong second derivative.
+
+Forward mode (``mg.jvp``, ``jacfwd``, ``hessian``, ``hvp``). A Function may
+give ``jvp(ctx, *tangents)``: the output's tangent ẏ = Σᵢ ∂y/∂xᵢ·ẋᵢ from the
+inputs' tangents (Tensors, None for an input without one), written with
+minigrad ops. Forward mode keeps no ctx of its own, so ``forward`` runs once
+more on the same arrays to fill one; ``ctx.saved_tensors`` are then the very
+input and output tensors, as under ``create_graph`` (and with the same rule
+for other saved float arrays when the inputs are themselves differentiated:
+nested in another transform). A Function without ``jvp`` is a TypeError
+naming it when forward mode reaches it -- never a silently zero tangent.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .ops import primitive
+from .ops import constant, primitive
 from .tensor import Tensor
 
 
@@ -55,6 +65,11 @@ class Function:
         """One gradient per input of forward (None for an input without one)."""
         raise NotImplementedError
 
+    @staticmethod
+    def jvp(ctx: Context, *tangents: Tensor | None) -> Tensor | None:
+        """Optional, for forward mode: the output's tangent for the inputs' tangents (see the module docstring)."""
+        raise NotImplementedError
+
     @classmethod
     def apply(cls, *args: Any, **settings) -> Tensor:
         """``forward`` on the arrays of ``args`` (Tensors or array-likes), with
@@ -63,6 +78,7 @@ class Function:
         if op is None:
             op = primitive(_forward_of(cls), save_output=True, save_inputs=True, name=cls.__name__)
             op.spec.all_at_once = True  # its backward gives every input's gradient in one call
+            op.spec.jvp = _jvp_of(cls)
             cls._op = op
         return op(*args, **settings)
 
@@ -98,6 +114,45 @@ def _forward_of(cls: type[Function]):
 
     forward.__name__ = cls.__name__
     return forward
+
+
+def _jvp_of(cls: type[Function]):
+    """The op's JVP: ``cls.jvp`` given a ctx filled by running ``forward``
+    again on the primals' arrays (see the module docstring)."""
+
+    def jvp(tangents, y, *inputs, **settings):
+        if cls.jvp is Function.jvp:
+            raise TypeError(f"{cls.__name__} has no jvp, so forward mode (mg.jvp, jacfwd, hessian, hvp) cannot go "
+                            "through it: give it a staticmethod jvp(ctx, *tangents) that returns the output's "
+                            "tangent (see minigrad/function.py)")
+        arrays = [x._data if isinstance(x, Tensor) else constant(x) for x in inputs]
+        ctx = Context()
+        out = np.asarray(cls.forward(ctx, *arrays, **settings))
+        tensors = [x if isinstance(x, Tensor) else Tensor._make(a) for x, a in zip(inputs, arrays)]
+        nested = any(x.requires_grad or type(x) is not Tensor for x in (y, *tensors))
+        try:
+            ctx.saved_tensors = tuple(_saved(cls, v, out, y, arrays, tensors, True) if nested else
+                                      _saved(cls, v, out, out, arrays, arrays, False) for v in ctx._saved)
+        except RuntimeError:
+            raise RuntimeError(f"{cls.__name__} saved a float array that is neither an input nor the output; nested "
+                               "in another transform (its inputs are duals of an outer jvp or require grad) it would "
+                               "be a constant to it and the higher derivative wrong. Save the input and compute the "
+                               "value again in jvp (with minigrad ops)") from None
+        tangent = cls.jvp(ctx, *tangents)
+        if tangent is None:
+            return None
+        if not isinstance(tangent, Tensor):
+            try:
+                tangent = Tensor._make(np.asarray(tangent, dtype=out.dtype))
+            except (TypeError, ValueError):
+                raise TypeError(f"{cls.__name__}.jvp returned a {type(tangent).__name__}; return a Tensor, an array "
+                                "or None") from None
+        if np.broadcast_shapes(tangent.shape, out.shape) != out.shape:
+            raise ValueError(f"{cls.__name__}.jvp returned a tangent of shape {tangent.shape} for an output of "
+                             f"shape {out.shape}")
+        return tangent
+
+    return jvp
 
 
 def _saved(cls, value, out: np.ndarray, y, arrays: tuple, inputs: tuple, graph: bool):

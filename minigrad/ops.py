@@ -28,11 +28,24 @@ the same as running it on each step's rows (what ``scan`` needs to hoist it
 out of a loop). An op with no rule is never assumed to treat rows alike.
 
 A Tensor subclass that defines ``__minigrad_dispatch__(op, args, settings)``
-receives every call of an op on it instead (how ``scan`` traces a step).
+receives every call of an op on it instead (how ``scan`` traces a step, and
+how forward mode's dual tensors, minigrad.forward, carry their tangents).
+
+Forward mode needs each op's JVP (Jacobian-vector product), given beside its
+VJPs: ``jvps=``, one per input, ``jvp_i(ẋ_i, y, *inputs, **settings)`` -> that
+input's share of the output's tangent ẏ (the shares of the inputs that have a
+tangent are summed; None for an input no derivative flows from), or ``jvp=``,
+one function for all, ``jvp(tangents, y, *inputs, **settings)`` with None for
+an input without a tangent. Nothing is kept for later in forward mode, so a
+JVP gets the output and every input. Written with minigrad ops, a JVP runs on
+whatever the primals are -- tape tensors, or the duals of an outer ``jvp`` --
+so forward mode nests and can be differentiated in reverse. An op with
+``differentiable=False`` needs none (its outputs have a zero tangent).
 
 VJPs return gradients in the output's broadcast shape; the engine sums them
-back to each input's shape (``engine.unbroadcast``). Each docstring holds the
-math: ``y`` the output, ``ȳ`` its gradient, ``x̄`` an input's. Composite ops
+back to each input's shape (``engine.unbroadcast``); JVPs likewise may return
+a tangent that broadcasts to the output's. Each docstring holds the math:
+``y`` the output, ``ȳ`` its gradient, ``x̄`` an input's, ``ẏ`` and ``ẋ`` their tangents. Composite ops
 (mean, min, swapaxes, ...) are plain functions of primitives.
 """
 
@@ -54,16 +67,17 @@ class Primitive:
     ``promote``: which arguments meet under the dtype rule; ``floating``: integer
     inputs become the default float dtype first; ``differentiable``: False for
     ops whose outputs carry no gradient (comparisons, lookups of ids, random
-    draws); ``random``: the op draws random numbers."""
+    draws); ``random``: the op draws random numbers; ``jvp``: its JVP,
+``jvp(tangents, y, *inputs, **settings)`` (None if it has none)."""
 
     __slots__ = ("name", "forward", "vjps", "saves", "save_inputs", "rows", "promote", "floating", "differentiable",
-                 "random", "all_at_once")
+                 "random", "all_at_once", "jvp")
 
     def __init__(self, name: str, forward: Callable, vjps, saves: tuple, save_inputs: bool, rows, promote,
-                 floating: bool, differentiable: bool, random: bool, all_at_once: bool = False):
+                 floating: bool, differentiable: bool, random: bool, all_at_once: bool = False, jvp=None):
         self.name, self.forward, self.vjps, self.saves, self.save_inputs = name, forward, vjps, saves, save_inputs
         self.rows, self.promote, self.floating = rows, promote, floating
-        self.differentiable, self.random, self.all_at_once = differentiable, random, all_at_once
+        self.differentiable, self.random, self.all_at_once, self.jvp = differentiable, random, all_at_once, jvp
 
     def needs_cast(self, arrays: list) -> bool:
         """Do these arrays need the dtype rule (mixed dtypes, or integers into a floating op)?"""
@@ -107,14 +121,17 @@ class Primitive:
 
 def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple = False, save_output: bool = False,
               name: str | None = None, rows: Callable | None = None, promote: bool | tuple = False,
-              floating: bool = False, differentiable: bool = True, random: bool = False):
+              floating: bool = False, differentiable: bool = True, random: bool = False, jvps=None,
+              jvp: Callable | None = None):
     """Make ``forward(*arrays, **settings)`` an op (see the module docstring)."""
     fixed_vjps = vjps if vjps is None or isinstance(vjps, tuple) else (vjps,)
     saves = ((-1,) if save_output else ()) + (save_inputs if isinstance(save_inputs, tuple) else ())
+    if jvps is not None:
+        jvp = _summed_jvps(jvps if isinstance(jvps, tuple) else (jvps,))
 
     def decorate(forward):
         spec = Primitive(name or forward.__name__, forward, fixed_vjps, saves, save_inputs is True, rows, promote,
-                         floating, differentiable, random)
+                         floating, differentiable, random, jvp=jvp)
 
         checks_dtypes = bool(promote or floating)
 
@@ -133,6 +150,20 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple = False, sav
         return op
 
     return decorate if forward is None else decorate(forward)
+
+
+def _summed_jvps(jvps: tuple) -> Callable:
+    """One JVP from per-input ones: ẏ = Σᵢ jvp_i(ẋᵢ, y, *inputs) over the inputs that have a tangent."""
+
+    def jvp(tangents, y, *inputs, **settings):
+        total = None
+        for rule, tangent in zip(jvps, tangents):
+            if tangent is not None and rule is not None:
+                share = rule(tangent, y, *inputs, **settings)
+                total = share if total is None else total + share
+        return total
+
+    return jvp
 
 
 def apply(spec: Primitive, args: Sequence[Tensor], arrays: list, settings: dict):
@@ -301,36 +332,39 @@ def rows_along(shapes, out_shapes, varying, settings):
 
 # -- elementwise arithmetic (NumPy broadcasting; the engine unbroadcasts) -------------
 
-@primitive(vjps=(lambda g: g, lambda g: g), promote=True, rows=rows_elementwise)
+@primitive(vjps=(lambda g: g, lambda g: g), jvps=(lambda t, y, a, b: t, lambda t, y, a, b: t), promote=True,
+           rows=rows_elementwise)
 def add(a, b):
-    """y = a + b;  ā = ȳ,  b̄ = ȳ"""
+    """y = a + b;  ā = ȳ,  b̄ = ȳ;  ẏ = ȧ + ḃ"""
     return a + b
 
 
-@primitive(vjps=(lambda g: g, lambda g: -g), promote=True, rows=rows_elementwise)
+@primitive(vjps=(lambda g: g, lambda g: -g), jvps=(lambda t, y, a, b: t, lambda t, y, a, b: -t), promote=True,
+           rows=rows_elementwise)
 def sub(a, b):
-    """y = a − b;  ā = ȳ,  b̄ = −ȳ"""
+    """y = a − b;  ā = ȳ,  b̄ = −ȳ;  ẏ = ȧ − ḃ"""
     return a - b
 
 
 @primitive(save_inputs=True, vjps=(lambda g, a, b: g * b, lambda g, a, b: g * a), promote=True,
-           rows=rows_elementwise)
+           rows=rows_elementwise, jvps=(lambda t, y, a, b: t * b, lambda t, y, a, b: a * t))
 def mul(a, b):
-    """y = a·b;  ā = ȳ·b,  b̄ = ȳ·a"""
+    """y = a·b;  ā = ȳ·b,  b̄ = ȳ·a;  ẏ = ȧ·b + a·ḃ"""
     return a * b
 
 
 @primitive(save_inputs=True, vjps=(lambda g, a, b: g / b, lambda g, a, b: -g * a / (b * b)), promote=True,
-           floating=True, rows=rows_elementwise)
+           floating=True, rows=rows_elementwise, jvps=(lambda t, y, a, b: t / b, lambda t, y, a, b: -t * y / b))
 def truediv(a, b):
-    """y = a / b;  ā = ȳ / b,  b̄ = −ȳ·a / b²"""
+    """y = a / b;  ā = ȳ / b,  b̄ = −ȳ·a / b²;  ẏ = ȧ / b − ḃ·y / b"""
     return a / b
 
 
 @primitive(save_inputs=(1, 2), vjps=(lambda g, a, b: g, lambda g, a, b: g * b, lambda g, a, b: g * a),
-           promote=True, rows=rows_elementwise)
+           promote=True, rows=rows_elementwise,
+           jvps=(lambda d, y, t, a, b: d, lambda d, y, t, a, b: d * b, lambda d, y, t, a, b: a * d))
 def addcmul(t, a, b):
-    """y = t + a·b (as torch.addcmul);  t̄ = ȳ,  ā = ȳ·b,  b̄ = ȳ·a"""
+    """y = t + a·b (as torch.addcmul);  t̄ = ȳ,  ā = ȳ·b,  b̄ = ȳ·a;  ẏ = ṫ + ȧ·b + a·ḃ"""
     y = a * b
     if t.dtype == y.dtype and t.shape == y.shape:
         y += t  # into the fresh product: one array fewer
@@ -338,9 +372,9 @@ def addcmul(t, a, b):
     return y + t
 
 
-@primitive(vjps=lambda g: -g, rows=rows_elementwise)
+@primitive(vjps=lambda g: -g, jvps=lambda t, y, x: -t, rows=rows_elementwise)
 def neg(x):
-    """y = −x;  x̄ = −ȳ"""
+    """y = −x;  x̄ = −ȳ;  ẏ = −ẋ"""
     return -x
 
 
@@ -351,9 +385,11 @@ def _pow_grad_base(g, a, b):
 
 
 @primitive(save_inputs=True, promote=True, rows=rows_elementwise,
-           vjps=(_pow_grad_base, lambda g, a, b: g * a ** b * log(where(_data(a) > 0, a, 1))))
+           vjps=(_pow_grad_base, lambda g, a, b: g * a ** b * log(where(_data(a) > 0, a, 1))),
+           jvps=(lambda t, y, a, b: _pow_grad_base(t, a, b), lambda t, y, a, b: t * y * log(where(_data(a) > 0, a, 1))))
 def pow(a, b):
-    """y = aᵇ;  ā = ȳ·b·aᵇ⁻¹ (0 where a = b = 0),  b̄ = ȳ·aᵇ·ln a  (taken as 0 where a ≤ 0)"""
+    """y = aᵇ;  ā = ȳ·b·aᵇ⁻¹ (0 where a = b = 0),  b̄ = ȳ·aᵇ·ln a  (taken as 0 where a ≤ 0);
+    ẏ = ȧ·b·aᵇ⁻¹ + ḃ·y·ln a  (the same conventions)"""
     return np.power(a, b)
 
 
@@ -364,23 +400,26 @@ def _share(winner, loser, g) -> np.ndarray:
 
 
 @primitive(save_inputs=True, vjps=(lambda g, a, b: g * _share(a, b, g), lambda g, a, b: g * _share(b, a, g)),
-           promote=True, rows=rows_elementwise)
+           promote=True, rows=rows_elementwise,
+           jvps=(lambda t, y, a, b: t * _share(a, b, t), lambda t, y, a, b: t * _share(b, a, t)))
 def maximum(a, b):
-    """y = max(a, b);  ā = ȳ·[a > b],  b̄ = ȳ·[a < b]  (a tie gives ½ to each)"""
+    """y = max(a, b);  ā = ȳ·[a > b],  b̄ = ȳ·[a < b]  (a tie gives ½ to each);  ẏ = ȧ·[a > b] + ḃ·[a < b]"""
     return np.maximum(a, b)
 
 
 @primitive(save_inputs=True, vjps=(lambda g, a, b: g * _share(b, a, g), lambda g, a, b: g * _share(a, b, g)),
-           promote=True, rows=rows_elementwise)
+           promote=True, rows=rows_elementwise,
+           jvps=(lambda t, y, a, b: t * _share(b, a, t), lambda t, y, a, b: t * _share(a, b, t)))
 def minimum(a, b):
-    """y = min(a, b);  ā = ȳ·[a < b],  b̄ = ȳ·[a > b]  (a tie gives ½ to each)"""
+    """y = min(a, b);  ā = ȳ·[a < b],  b̄ = ȳ·[a > b]  (a tie gives ½ to each);  ẏ = ȧ·[a < b] + ḃ·[a > b]"""
     return np.minimum(a, b)
 
 
 @primitive(save_inputs=(0,), promote=(1, 2), rows=rows_elementwise,
-           vjps=(lambda g, c: None, lambda g, c: where(c, g, 0.0), lambda g, c: where(c, 0.0, g)))
+           vjps=(lambda g, c: None, lambda g, c: where(c, g, 0.0), lambda g, c: where(c, 0.0, g)),
+           jvps=(None, lambda t, y, c, a, b: where(c, t, 0.0), lambda t, y, c, a, b: where(c, 0.0, t)))
 def where(condition, a, b):
-    """y = a where condition else b;  ā = ȳ where condition else 0,  b̄ = ȳ elsewhere"""
+    """y = a where condition else b;  ā = ȳ where condition else 0,  b̄ = ȳ elsewhere;  ẏ = ȧ where condition else ḃ"""
     return np.where(condition, a, b)
 
 
@@ -407,41 +446,46 @@ def stop_gradient(x):
     return x
 
 
-@primitive(vjps=lambda g: g, rows=rows_elementwise)
+@primitive(vjps=lambda g: g, jvps=lambda t, y, x: t, rows=rows_elementwise)
 def clone(x):
-    """y = a copy of x;  x̄ = ȳ"""
+    """y = a copy of x;  x̄ = ȳ;  ẏ = ẋ"""
     return np.array(x, copy=True)
 
 
 # -- elementwise functions ------------------------------------------------------------
 
-@primitive(save_output=True, vjps=lambda g, y: g * y, floating=True, rows=rows_elementwise)
+@primitive(save_output=True, vjps=lambda g, y: g * y, jvps=lambda t, y, x: t * y, floating=True,
+           rows=rows_elementwise)
 def exp(x):
-    """y = eˣ;  x̄ = ȳ·y"""
+    """y = eˣ;  x̄ = ȳ·y;  ẏ = ẋ·y"""
     return np.exp(x)
 
 
-@primitive(save_inputs=True, vjps=lambda g, x: g / x, floating=True, rows=rows_elementwise)
+@primitive(save_inputs=True, vjps=lambda g, x: g / x, jvps=lambda t, y, x: t / x, floating=True,
+           rows=rows_elementwise)
 def log(x):
-    """y = ln x;  x̄ = ȳ / x"""
+    """y = ln x;  x̄ = ȳ / x;  ẏ = ẋ / x"""
     return np.log(x)
 
 
-@primitive(save_output=True, vjps=lambda g, y: g / (2 * y), floating=True, rows=rows_elementwise)
+@primitive(save_output=True, vjps=lambda g, y: g / (2 * y), jvps=lambda t, y, x: t / (2 * y), floating=True,
+           rows=rows_elementwise)
 def sqrt(x):
-    """y = √x;  x̄ = ȳ / (2y)"""
+    """y = √x;  x̄ = ȳ / (2y);  ẏ = ẋ / (2y)"""
     return np.sqrt(x)
 
 
-@primitive(save_output=True, vjps=lambda g, y: g * (1 - y * y), floating=True, rows=rows_elementwise)
+@primitive(save_output=True, vjps=lambda g, y: g * (1 - y * y), jvps=lambda t, y, x: t * (1 - y * y),
+           floating=True, rows=rows_elementwise)
 def tanh(x):
-    """y = tanh x;  x̄ = ȳ·(1 − y²)"""
+    """y = tanh x;  x̄ = ȳ·(1 − y²);  ẏ = ẋ·(1 − y²)"""
     return np.tanh(x)
 
 
-@primitive(save_output=True, vjps=lambda g, y: g * y * (1 - y), floating=True, rows=rows_elementwise)
+@primitive(save_output=True, vjps=lambda g, y: g * y * (1 - y), jvps=lambda t, y, x: t * y * (1 - y),
+           floating=True, rows=rows_elementwise)
 def sigmoid(x):
-    """y = 1 / (1 + e⁻ˣ);  x̄ = ȳ·y·(1 − y)"""
+    """y = 1 / (1 + e⁻ˣ);  x̄ = ȳ·y·(1 − y);  ẏ = ẋ·y·(1 − y)"""
     y = np.asarray(np.negative(x))  # (0-d: an array too)
     with np.errstate(over="ignore"):  # e⁻ˣ overflows to inf for very negative x, and 1/inf = 0 is exact
         np.exp(y, out=y)
@@ -449,24 +493,37 @@ def sigmoid(x):
     return np.reciprocal(y, out=y)  # (in place: one array instead of four)
 
 
-@primitive(save_output=True, vjps=lambda g, y: g * (_data(y) > 0), rows=rows_elementwise)
+@primitive(save_output=True, vjps=lambda g, y: g * (_data(y) > 0), jvps=lambda t, y, x: t * (_data(y) > 0),
+           rows=rows_elementwise)
 def relu(x):
-    """y = max(x, 0);  x̄ = ȳ·[y > 0]  (0 at x = 0 and for NaN)"""
+    """y = max(x, 0);  x̄ = ȳ·[y > 0]  (0 at x = 0 and for NaN);  ẏ = ẋ·[y > 0]"""
     return np.maximum(x, 0)
 
 
-@primitive(save_inputs=True, vjps=lambda g, x: g * np.sign(_data(x)), rows=rows_elementwise)
+@primitive(save_inputs=True, vjps=lambda g, x: g * np.sign(_data(x)), jvps=lambda t, y, x: t * np.sign(_data(x)),
+           rows=rows_elementwise)
 def abs(x):
-    """y = |x|;  x̄ = ȳ·sign(x)"""
+    """y = |x|;  x̄ = ȳ·sign(x);  ẏ = ẋ·sign(x)"""
     return np.abs(x)
 
 
 def clip(x, low: float | None = None, high: float | None = None):
-    """y = x limited to [low, high];  x̄ = ȳ inside the interval (ends included), 0 outside"""
+    """y = x limited to [low, high];  x̄ = ȳ inside the interval (ends included), 0 outside;  ẏ = ẋ likewise"""
     return _clip(x, low=low, high=high)
 
 
-@primitive(name="clip", rows=rows_elementwise)
+def _clip_jvp(t, y, x, *, low, high):
+    """ẏ = ẋ where low ≤ x ≤ high, else 0 (the VJP's mask)."""
+    x = _data(x)
+    inside = np.ones(x.shape, dtype=bool)
+    if low is not None:
+        inside &= x >= low
+    if high is not None:
+        inside &= x <= high
+    return t * inside
+
+
+@primitive(name="clip", rows=rows_elementwise, jvps=_clip_jvp)
 def _clip(x, *, low, high):
     inside = np.ones(np.shape(x), dtype=bool)
     if low is not None:
@@ -484,11 +541,11 @@ def _kept_shape(shape: tuple, axes: tuple) -> tuple:
 
 
 def sum(x, axis=None, keepdims: bool = False):
-    """y = Σ x over ``axis``;  x̄ = ȳ spread back over the summed axes"""
+    """y = Σ x over ``axis``;  x̄ = ȳ spread back over the summed axes;  ẏ = Σ ẋ"""
     return _sum(x, axis=axis, keepdims=keepdims)
 
 
-@primitive(name="sum", rows=rows_reduction)
+@primitive(name="sum", rows=rows_reduction, jvps=lambda t, y, x, axis, keepdims: _sum(t, axis=axis, keepdims=keepdims))
 def _sum(x, *, axis, keepdims):
     shape = np.shape(x)
     axes = reduction_axes(axis, len(shape), "sum")
@@ -505,11 +562,20 @@ def mean(x, axis=None, keepdims: bool = False):
 
 def max(x, axis=None, keepdims: bool = False):
     """y = max x over ``axis``;  x̄ = ȳ shared equally by the elements that attain it
-    (by the NaNs, if the max is NaN: a NaN input propagates, as in PyTorch)"""
+    (by the NaNs, if the max is NaN: a NaN input propagates, as in PyTorch);  ẏ = the mean of ẋ over them"""
     return _max(x, axis=axis, keepdims=keepdims)
 
 
-@primitive(name="max", rows=rows_reduction)
+def _max_jvp(t, y, x, *, axis, keepdims):
+    """ẏ = Σ ẋ·share over ``axis``, share = 1/k on the k elements that attain the max (the VJP's split)."""
+    x = _data(x)
+    axes = reduction_axes(axis, x.ndim, "max")
+    top = np.max(x, axis=axes, keepdims=True)
+    winners = np.where(np.isnan(top), np.isnan(x), x == top)
+    return _sum(t * (winners / winners.sum(axis=axes, keepdims=True)).astype(x.dtype), axis=axes, keepdims=keepdims)
+
+
+@primitive(name="max", rows=rows_reduction, jvps=_max_jvp)
 def _max(x, *, axis, keepdims):
     axes = reduction_axes(axis, np.ndim(x), "max")
     y = np.max(x, axis=axes, keepdims=True)
@@ -531,11 +597,17 @@ def _shift(x: np.ndarray, axis) -> np.ndarray:
 
 
 def logsumexp(x, axis=None, keepdims: bool = False):
-    """y = ln Σ eˣ over ``axis``;  x̄ = ȳ·e^(x − y)  (softmax of x)"""
+    """y = ln Σ eˣ over ``axis``;  x̄ = ȳ·e^(x − y)  (softmax of x);  ẏ = Σ ẋ·e^(x − y)"""
     return _logsumexp(x, axis=axis, keepdims=keepdims)
 
 
-@primitive(name="logsumexp", save_output=True, save_inputs=True, floating=True, rows=rows_reduction)
+def _logsumexp_jvp(t, y, x, *, axis, keepdims):
+    axes = reduction_axes(axis, _ndim(x), "logsumexp")
+    return _sum(t * exp(x - y.reshape(_kept_shape(x.shape, axes))), axis=axes, keepdims=keepdims)
+
+
+@primitive(name="logsumexp", save_output=True, save_inputs=True, floating=True, rows=rows_reduction,
+           jvps=_logsumexp_jvp)
 def _logsumexp(x, *, axis, keepdims):
     axes = reduction_axes(axis, np.ndim(x), "logsumexp")
     kept = _kept_shape(np.shape(x), axes)
@@ -550,8 +622,8 @@ def _ndim(x) -> int:
 
 
 def softmax(x, axis: int = -1):
-    """y = eˣ / Σ eˣ over ``axis``;  x̄ = y·(ȳ − Σ ȳ·y).  Entries of +inf share
-    the whole mass (the limit), the others get 0."""
+    """y = eˣ / Σ eˣ over ``axis``;  x̄ = y·(ȳ − Σ ȳ·y);  ẏ = y·(ẋ − Σ ẋ·y) (the Jacobian
+    diag(y) − y yᵀ is symmetric).  Entries of +inf share the whole mass (the limit), the others get 0."""
     return _softmax(x, axis=normalize_axis(axis, _ndim(x), "softmax"))
 
 
@@ -559,7 +631,8 @@ def _softmax_vjp(g, y, axis):
     return y * (g - (g * y).sum(axis=axis, keepdims=True))
 
 
-@primitive(name="softmax", save_output=True, vjps=_softmax_vjp, floating=True, rows=rows_reduction)
+@primitive(name="softmax", save_output=True, vjps=_softmax_vjp, floating=True, rows=rows_reduction,
+           jvps=lambda t, y, x, axis: _softmax_vjp(t, y, axis))
 def _softmax(x, *, axis):
     top = np.max(x, axis=axis, keepdims=True)
     if np.isposinf(top).any():  # the limit: the +inf entries share the mass
@@ -570,12 +643,13 @@ def _softmax(x, *, axis):
 
 
 def log_softmax(x, axis: int = -1):
-    """y = x − ln Σ eˣ over ``axis``;  x̄ = ȳ − e^y·Σ ȳ"""
+    """y = x − ln Σ eˣ over ``axis``;  x̄ = ȳ − e^y·Σ ȳ;  ẏ = ẋ − Σ ẋ·e^y"""
     return _log_softmax(x, axis=normalize_axis(axis, _ndim(x), "log_softmax"))
 
 
 @primitive(name="log_softmax", save_output=True, vjps=lambda g, y, axis: g - exp(y) * g.sum(axis=axis, keepdims=True),
-           floating=True, rows=rows_reduction)
+           floating=True, rows=rows_reduction,
+           jvps=lambda t, y, x, axis: t - (t * exp(y)).sum(axis=axis, keepdims=True))
 def _log_softmax(x, *, axis):
     shifted = x - _shift(x, axis)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
@@ -584,7 +658,7 @@ def _log_softmax(x, *, axis):
 # -- shapes ---------------------------------------------------------------------------------
 
 def reshape(x, shape: Sequence[int]):
-    """y = x with a new shape;  x̄ = ȳ with x's shape"""
+    """y = x with a new shape;  x̄ = ȳ with x's shape;  ẏ = ẋ with the new shape"""
     return _reshape(x, shape=tuple(int(n) for n in shape))
 
 
@@ -595,7 +669,7 @@ def _rows_reshape(shapes, out_shapes, varying, settings):
     return {"shape": (-1, *out_shapes[0][1:])}
 
 
-@primitive(name="reshape", rows=_rows_reshape)
+@primitive(name="reshape", rows=_rows_reshape, jvps=lambda t, y, x, shape: _reshape(t, shape=shape))
 def _reshape(x, *, shape):
     original = np.shape(x)
     return np.reshape(x, shape), lambda g: g.reshape(original)
@@ -616,7 +690,7 @@ def squeeze(x, axis: int | Sequence[int] | None = None):
 
 
 def transpose(x, axes: Sequence[int] | None = None):
-    """y = x with axes permuted (reversed if None);  x̄ = ȳ permuted back"""
+    """y = x with axes permuted (reversed if None);  x̄ = ȳ permuted back;  ẏ = ẋ permuted"""
     ndim = x.ndim
     if axes is None:
         axes = tuple(reversed(range(ndim)))
@@ -630,7 +704,8 @@ def _rows_transpose(shapes, out_shapes, varying, settings):
     return settings if settings["axes"] and settings["axes"][0] == 0 else None
 
 
-@primitive(name="transpose", vjps=lambda g, axes: g.transpose(tuple(np.argsort(axes))), rows=_rows_transpose)
+@primitive(name="transpose", vjps=lambda g, axes: g.transpose(tuple(np.argsort(axes))), rows=_rows_transpose,
+           jvps=lambda t, y, x, axes: _transpose(t, axes=axes))
 def _transpose(x, *, axes):
     return np.transpose(x, axes)
 
@@ -644,17 +719,18 @@ def swapaxes(x, axis1: int, axis2: int):
 
 
 def broadcast_to(x, shape: Sequence[int]):
-    """y = x stretched to ``shape`` by broadcasting;  x̄ = ȳ summed back (the engine's unbroadcast)"""
+    """y = x stretched to ``shape`` by broadcasting;  x̄ = ȳ summed back (the engine's unbroadcast);  ẏ = ẋ stretched"""
     return _broadcast_to(x, shape=tuple(shape))
 
 
-@primitive(name="broadcast_to", vjps=lambda g, shape: g)
+@primitive(name="broadcast_to", vjps=lambda g, shape: g, jvps=lambda t, y, x, shape: _broadcast_to(t, shape=shape))
 def _broadcast_to(x, *, shape):
     return np.broadcast_to(x, shape)
 
 
 def astype(x, dtype):
-    """y = x converted to ``dtype``;  x̄ = ȳ converted back (no gradient to or from non-float dtypes)"""
+    """y = x converted to ``dtype``;  x̄ = ȳ converted back (no gradient to or from non-float dtypes);
+    ẏ = ẋ converted"""
     dtype = np.dtype(dtype)
     if dtype.kind not in "biuf":
         raise TypeError(f"astype: dtype must be bool, integer or float, got {dtype}")
@@ -664,7 +740,7 @@ def astype(x, dtype):
     return _astype_constant(x, dtype=dtype)
 
 
-@primitive(name="astype", rows=rows_elementwise)
+@primitive(name="astype", rows=rows_elementwise, jvps=lambda t, y, x, dtype: _astype(t, dtype=dtype))
 def _astype(x, *, dtype):
     original = x.dtype
     return x.astype(dtype), lambda g: g.astype(original)
@@ -747,7 +823,7 @@ def _repeat_free(index: Any) -> bool:
 def getitem(x, index: Any):
     """y = x[index] (basic and integer-array indexing; index arrays may be
     tensors);  x̄ = ȳ added into zeros at index (plain assignment when nothing
-    is picked twice, else np.add.at)"""
+    is picked twice, else np.add.at);  ẏ = ẋ[index]"""
     tensors: list = []
     template = _split_index(index, tensors)
     return _getitem(x, *tensors, index=template)
@@ -777,7 +853,11 @@ def _rows_getitem(shapes, out_shapes, varying, settings):
     return None
 
 
-@primitive(name="getitem", rows=_rows_getitem)
+def _getitem_jvp(tangents, y, x, *arrays, index):
+    return None if tangents[0] is None else _getitem(tangents[0], *arrays, index=index)
+
+
+@primitive(name="getitem", rows=_rows_getitem, jvp=_getitem_jvp)
 def _getitem(x, *arrays, index):
     shape = x.shape
     full = _fill(index, arrays)
@@ -790,11 +870,19 @@ def _getitem(x, *arrays, index):
 
 
 def add_at(g, index: Any, shape: Sequence[int]):
-    """y = zeros(shape) with g added at ``index`` (getitem's transpose);  ḡ = ȳ[index]"""
-    return _add_at(g, index=index, shape=tuple(shape))
+    """y = zeros(shape) with g added at ``index`` (getitem's transpose);  ḡ = ȳ[index];  ẏ = zeros with ġ added"""
+    shape = tuple(shape)
+    return _add_at(g, index=_normalized(_index_arrays(index), shape), shape=shape)
 
 
-@primitive(name="add_at")
+def _index_arrays(index: Any) -> Any:
+    """``index`` with the lists and Tensors in it as arrays (so that repeats in them are seen)."""
+    if isinstance(index, tuple):
+        return tuple(_index_arrays(part) for part in index)
+    return _data(index) if isinstance(index, (list, Tensor)) else index
+
+
+@primitive(name="add_at", jvps=lambda t, y, g, index, shape: _add_at(t, index=index, shape=shape))
 def _add_at(g, *, index, shape):
     out = np.zeros(shape, dtype=g.dtype)
     if _repeat_free(index):
@@ -847,7 +935,7 @@ def _one_hot(indices, *, num_classes, dtype):
 
 def embedding(weight: Tensor, indices) -> Tensor:
     """y = weight[indices] (rows picked by integer ids, which may be a tensor);
-    weight̄ = ȳ added into the picked rows"""
+    weight̄ = ȳ added into the picked rows;  ẏ = ẇ[indices] (ẇ the weight's tangent)"""
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
     return _embedding(weight, _as_tensor(indices))
@@ -858,7 +946,7 @@ def _rows_embedding(shapes, out_shapes, varying, settings):
     return settings if not varying[0] and varying[1] and shapes[1] else None
 
 
-@primitive(name="embedding", rows=_rows_embedding)
+@primitive(name="embedding", rows=_rows_embedding, jvps=(lambda t, y, weight, ids: _embedding(t, ids), None))
 def _embedding(weight, ids):
     _check_indices(ids, weight.shape[0], "embedding", "num_embeddings")
     shape = weight.shape
@@ -887,7 +975,7 @@ def _argmin(x, *, axis, keepdims):
 
 def take_along_axis(x, indices, axis: int):
     """y = np.take_along_axis(x, indices, axis): pick along ``axis`` by an
-    index array of x's number of dimensions;  x̄ = ȳ added into zeros at the picked places"""
+    index array of x's number of dimensions;  x̄ = ȳ added into zeros at the picked places;  ẏ = ẋ picked alike"""
     ndim = _ndim(x)
     return _take_along_axis(x, _as_tensor(indices), axis=normalize_axis(axis, ndim, "take_along_axis"))
 
@@ -897,7 +985,8 @@ def gather(x, axis: int, index):
     return take_along_axis(x, index, axis)
 
 
-@primitive(name="take_along_axis")
+@primitive(name="take_along_axis",
+           jvps=(lambda t, y, x, indices, axis: _take_along_axis(t, indices, axis=axis), None))
 def _take_along_axis(x, indices, *, axis):
     if indices.dtype.kind not in "iu" or indices.ndim != x.ndim:
         raise IndexError(f"take_along_axis: indices must be integers with x's {x.ndim} dimensions, got dtype "
@@ -922,7 +1011,7 @@ def masked_fill(x, mask, value: float):
 # -- joining and splitting --------------------------------------------------------------------
 
 def concat(tensors: Sequence, axis: int = 0):
-    """y = [x₁ x₂ …] along ``axis``;  x̄ᵢ = ȳ's matching slice"""
+    """y = [x₁ x₂ …] along ``axis``;  x̄ᵢ = ȳ's matching slice;  ẏ = [ẋ₁ ẋ₂ …]"""
     if not tensors:
         raise ValueError("concat: needs at least one tensor")
     if not builtins.any(isinstance(x, Tensor) for x in tensors):  # arrays (split's VJP in a plain backward)
@@ -930,7 +1019,17 @@ def concat(tensors: Sequence, axis: int = 0):
     return _concat(*tensors, axis=normalize_axis(axis, _ndim(tensors[0]), "concat"))
 
 
-@primitive(name="concat", promote=True, rows=rows_along)
+def _joined_jvp(join: Callable) -> Callable:
+    """The JVP of concat or stack: the inputs' tangents joined alike (zeros for an input without one)."""
+
+    def jvp(tangents, y, *xs, axis):
+        return join(*[np.zeros(np.shape(_data(x)), y.dtype) if t is None else t for t, x in zip(tangents, xs)],
+                    axis=axis)
+
+    return jvp
+
+
+@primitive(name="concat", promote=True, rows=rows_along, jvp=_joined_jvp(lambda *ts, axis: _concat(*ts, axis=axis)))
 def _concat(*xs, axis):
     before, vjps, end = (slice(None),) * axis, [], 0
     for x in xs:
@@ -940,7 +1039,7 @@ def _concat(*xs, axis):
 
 
 def stack(tensors: Sequence, axis: int = 0):
-    """y = the xᵢ stacked along a new ``axis``;  x̄ᵢ = ȳ's i-th slice along it"""
+    """y = the xᵢ stacked along a new ``axis``;  x̄ᵢ = ȳ's i-th slice along it;  ẏ = the ẋᵢ stacked"""
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
     if not builtins.any(isinstance(x, Tensor) for x in tensors):  # arrays (unbind's VJP in a plain backward)
@@ -948,7 +1047,7 @@ def stack(tensors: Sequence, axis: int = 0):
     return _stack(*tensors, axis=normalize_axis(axis, _ndim(tensors[0]) + 1, "stack"))
 
 
-@primitive(name="stack", promote=True, rows=rows_along)
+@primitive(name="stack", promote=True, rows=rows_along, jvp=_joined_jvp(lambda *ts, axis: _stack(*ts, axis=axis)))
 def _stack(*xs, axis):
     y = np.stack(xs, axis=axis)
     before = (slice(None),) * axis
@@ -957,7 +1056,7 @@ def _stack(*xs, axis):
 
 def split(x, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple:
     """Pieces of x along ``axis``: of size ``split_size`` each (the last may be
-    smaller) or of the listed sizes, as torch.split;  x̄ = the ȳᵢ concatenated"""
+    smaller) or of the listed sizes, as torch.split;  x̄ = the ȳᵢ concatenated;  ẏᵢ = ẋ split alike"""
     axis = normalize_axis(axis, x.ndim, "split")
     n = x.shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
@@ -986,7 +1085,7 @@ def chunk(x, chunks: int, axis: int = 0) -> tuple:
 
 
 @primitive(name="split", vjps=lambda gs, *, sizes, axis: concat(_zeros_for_missing(gs, axis, sizes), axis),
-           rows=rows_along)
+           rows=rows_along, jvps=lambda t, ys, x, sizes, axis: _split(t, sizes=sizes, axis=axis))
 def _split(x, *, sizes, axis):
     before = (slice(None),) * axis
     pieces, start = [], 0
@@ -997,12 +1096,12 @@ def _split(x, *, sizes, axis):
 
 
 def unbind(x, axis: int = 0) -> tuple:
-    """The slices of x along ``axis`` (the axis dropped), one each;  x̄ = the ȳᵢ stacked"""
+    """The slices of x along ``axis`` (the axis dropped), one each;  x̄ = the ȳᵢ stacked;  ẏᵢ = ẋ's slices"""
     return _unbind(x, axis=normalize_axis(axis, x.ndim, "unbind"))
 
 
 @primitive(name="unbind", vjps=lambda gs, *, axis: stack(_zeros_for_missing(gs, axis, None), axis),
-           rows=rows_along)
+           rows=rows_along, jvps=lambda t, ys, x, axis: _unbind(t, axis=axis))
 def _unbind(x, *, axis):
     return tuple(np.moveaxis(x, axis, 0))
 
@@ -1064,9 +1163,11 @@ def _rows_addmm(shapes, out_shapes, varying, settings):
 
 
 @primitive(save_inputs=(1, 2), promote=True, rows=_rows_addmm,
-           vjps=(lambda g, a, b: g, lambda g, a, b: g @ b.swapaxes(-1, -2), lambda g, a, b: a.swapaxes(-1, -2) @ g))
+           vjps=(lambda g, a, b: g, lambda g, a, b: g @ b.swapaxes(-1, -2), lambda g, a, b: a.swapaxes(-1, -2) @ g),
+           jvps=(lambda t, y, c, a, b: t, lambda t, y, c, a, b: matmul(t, b), lambda t, y, c, a, b: matmul(a, t)))
 def addmm(c, a, b):
-    """y = c + a @ b for matrices a, b (c broadcast, as torch.addmm);  c̄ = ȳ,  ā = ȳ @ bᵀ,  b̄ = aᵀ @ ȳ"""
+    """y = c + a @ b for matrices a, b (c broadcast, as torch.addmm);  c̄ = ȳ,  ā = ȳ @ bᵀ,  b̄ = aᵀ @ ȳ;
+    ẏ = ċ + ȧ @ b + a @ ḃ"""
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"addmm needs 2-D a and b, got shapes {a.shape} and {b.shape}")
     y = a @ b
@@ -1076,9 +1177,10 @@ def addmm(c, a, b):
     return y + c
 
 
-@primitive(save_inputs=True, vjps=(_matmul_grad_a, _matmul_grad_b), promote=True, rows=_rows_matmul)
+@primitive(save_inputs=True, vjps=(_matmul_grad_a, _matmul_grad_b), promote=True, rows=_rows_matmul,
+           jvps=(lambda t, y, a, b: matmul(t, b), lambda t, y, a, b: matmul(a, t)))
 def matmul(a, b):
-    """y = a @ b (batched; 1-D operands as in NumPy);  ā = ȳ @ bᵀ,  b̄ = aᵀ @ ȳ"""
+    """y = a @ b (batched; 1-D operands as in NumPy);  ā = ȳ @ bᵀ,  b̄ = aᵀ @ ȳ;  ẏ = ȧ @ b + a @ ḃ"""
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul needs operands with at least one dimension")
     return np.matmul(a, b)

@@ -1,0 +1,146 @@
+"""Gradient checkpointing: memory for compute.
+
+    outputs = mg.checkpoint(f)(*args)
+
+gives ``f(*args)``, but the tape keeps one node holding f's inputs and
+outputs instead of everything f computes. Its backward runs f again, on the
+tape this time, and differentiates that. Cut a long loop into chunks of √T
+steps and checkpoint each: the forward keeps √T chunk boundaries, the
+backward holds one chunk's tape at a time -- memory O(√T) instead of O(T),
+for one more forward pass (``python -m benchmarks.checkpoint``). Keep the
+per-step outputs inside f too (compute the chunk's loss there): what f
+returns is kept for the backward.
+
+What f may do. Its arguments and results may be anything (Tensors, also
+inside tuples, lists and dicts); the arguments that require grad get
+gradients. Tensors f closes
+over that require grad (a layer's parameters) are found on the first run
+and get gradients too. A closed-over tensor that was itself *computed* on
+the tape cannot be re-entered by the recomputation: that is a ValueError
+(pass it to f as an argument). Random draws from minigrad's generator
+repeat exactly: the recomputation starts from the generator state the first
+run started from, and leaves the state as it found it. Anything else that
+would make the second run differ -- draws from a generator of your own, a
+tensor changed in place between forward and backward -- raises in the
+backward instead of giving a wrong gradient: the recomputed outputs must
+equal the first run's bit for bit, and the saved inputs keep their versions.
+
+Limits: gradients of gradients (a ``create_graph`` backward) through a
+checkpoint raise; under ``no_grad``, in forward mode (duals) and inside a
+traced scan step there is nothing to keep, and f just runs.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+from . import engine
+from .random import get_rng
+from .tensor import Tensor
+from .trees import flatten, replace_tensors, tensors_in, unflatten
+
+
+def _dispatching(t: Tensor) -> bool:
+    return getattr(type(t), "__minigrad_dispatch__", None) is not None
+
+
+def checkpoint(f: Callable) -> Callable:
+    """``f`` that keeps only its inputs and outputs for the backward and
+    computes the rest again there (see the module docstring)."""
+    if not callable(f):
+        raise TypeError(f"checkpoint: f must be callable, got {type(f).__name__}")
+    name = f"checkpoint of {getattr(f, '__name__', type(f).__name__)}"
+
+    @functools.wraps(f)
+    def checkpointed(*args):
+        given = tensors_in(args)
+        if not engine.is_grad_enabled() or any(_dispatching(t) for t in given):
+            return f(*args)
+        wanted = [t for t in given if t.requires_grad]
+        generator_state = get_rng().bit_generator.state
+        start = next(engine._seq)  # nodes f records number from here on (the numbers only need to grow)
+        outs, structure, copies = _run(f, args, wanted, [t._data for t in wanted])
+        if any(_dispatching(o) for o in outs):  # f closes over duals: forward mode, nothing to keep
+            get_rng().bit_generator.state = generator_state  # (the same draws as f alone would make)
+            return f(*args)
+        params = _closed_over(outs, copies, start, name)
+        inputs = wanted + params
+        floats = [k for k, o in enumerate(outs) if o.dtype.kind == "f"]
+        results = [Tensor._make(o._data) for o in outs]
+        if not inputs or not floats:
+            return unflatten(structure, results)
+
+        def vjp(g: tuple, first: tuple, *saved) -> list:
+            """Every input's gradient: f run again on the saved inputs, on the tape, and differentiated."""
+            if any(isinstance(gk, Tensor) for gk in g):
+                raise RuntimeError(f"{name}: gradients of gradients (create_graph) through a checkpoint are not "
+                                   "supported; call f without checkpoint for them")
+            generator = get_rng()
+            now, generator.bit_generator.state = generator.bit_generator.state, generator_state
+            try:
+                again, _, copies = _run(f, args, wanted, saved[:len(wanted)])
+            finally:
+                generator.bit_generator.state = now
+            leaves = [again[k] for k in floats]
+            for k, (new, old) in enumerate(zip(leaves, first)):
+                if new.shape != old.shape or not np.array_equal(new._data, old, equal_nan=True):
+                    raise RuntimeError(f"{name}: f computed output {floats[k]} differently when run again for the "
+                                       "backward (it draws random numbers from a generator of its own, or reads "
+                                       "state that changed): the gradient would be wrong")
+            roots = [(out, gk) for out, gk in zip(leaves, g) if gk is not None and out.requires_grad]
+            if not roots:
+                return [None] * len(inputs)
+            grads = engine.backward([o for o, _ in roots], [Tensor._make(gk) for _, gk in roots],
+                                    inputs=copies + params)
+            return [None if gr is None else gr._data for gr in grads]
+
+        node_outputs = engine.record(name, inputs, tuple(results[k]._data for k in floats), vjp,
+                                     saves=(-1, *range(len(inputs))))
+        for k, out in zip(floats, node_outputs):
+            results[k] = out
+        return unflatten(structure, results)
+
+    return checkpointed
+
+
+def _run(f: Callable, args: tuple, wanted: list, arrays) -> tuple[list, object, list]:
+    """f on the tape, with the arguments that require grad replaced by fresh
+    leaves holding ``arrays``: (f's output Tensors, its structure, the leaves)."""
+    copies = {id(t): Tensor._make(a).requires_grad_() for t, a in zip(wanted, arrays)}
+    with engine.enable_grad():
+        out = f(*replace_tensors(args, lambda t: copies.get(id(t), t)))
+    outs, structure = flatten(out, "checkpoint: what f returns", keep=True)
+    return outs, structure, list(copies.values())
+
+
+def _closed_over(outs: list, copies: list, start: int, name: str) -> list:
+    """The leaves that require grad which f's outputs reach, other than
+    ``copies`` (f's arguments as _run gave them): the tensors f closes over.
+    A node numbered before ``start`` was recorded before f ran: an error."""
+    found, seen, stack = {}, set(), []
+    ours = {id(c) for c in copies}
+    for out in outs:
+        if out._node is not None:
+            stack.append(out._node)
+        elif out.requires_grad and id(out) not in ours:
+            found[id(out)] = out
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.seq < start:
+            raise ValueError(f"{name}: f uses a tensor computed outside it that requires grad (made by "
+                             f"'{node.name}'); the recomputation cannot re-enter the tape there: pass it to f as an "
+                             "argument, or compute it inside f")
+        for parent in node.parents or ():  # (None if f ran a backward through it: nothing to reach there)
+            if parent is not None:
+                target = parent[0]
+                if type(target) is engine.Node:
+                    stack.append(target)
+                elif id(target) not in ours:
+                    found.setdefault(id(target), target)
+    return list(found.values())

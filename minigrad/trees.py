@@ -1,0 +1,92 @@
+"""Structures of tensors: what the function transforms take and return.
+
+A *tree* is a Tensor, or a tuple, list or dict of trees. ``flatten`` lists
+its Tensors (the leaves) and describes the rest; ``unflatten`` puts (other)
+leaves back into the same shape -- so ``jvp``, ``vjp`` and ``checkpoint``
+work on the leaves and hand back what the function gave, tangents or
+gradients in its place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .tensor import Tensor
+
+
+class _Kept:
+    """A non-Tensor in a tree that ``flatten(..., keep=True)`` keeps as it is."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def flatten(tree: Any, what: str, keep: bool = False) -> tuple[list[Tensor], Any]:
+    """The Tensors of ``tree`` in order, and a description to rebuild it.
+    Anything else than Tensors, tuples, lists and dicts is a TypeError naming
+    ``what`` -- or, with ``keep``, kept in the description as it is."""
+    if isinstance(tree, Tensor):
+        return [tree], None
+    if isinstance(tree, (tuple, list)):
+        leaves, parts = [], []
+        for item in tree:
+            sub, description = flatten(item, what, keep)
+            leaves += sub
+            parts.append((len(sub), description))
+        return leaves, (type(tree), parts)
+    if isinstance(tree, dict):
+        leaves, parts = [], []
+        for key, item in tree.items():
+            sub, description = flatten(item, what, keep)
+            leaves += sub
+            parts.append((key, len(sub), description))
+        return leaves, (dict, parts)
+    if keep:
+        return [], _Kept(tree)
+    raise TypeError(f"{what} must be a Tensor or tuples, lists and dicts of Tensors, got {type(tree).__name__}")
+
+
+def unflatten(description: Any, leaves: list) -> Any:
+    """The tree ``flatten`` described, with ``leaves`` in its Tensors' places."""
+    if description is None:
+        return leaves[0]
+    if isinstance(description, _Kept):
+        return description.value
+    kind, parts = description
+    at = 0
+    if kind is dict:
+        out = {}
+        for key, n, sub in parts:
+            out[key] = unflatten(sub, leaves[at:at + n])
+            at += n
+        return out
+    items = []
+    for n, sub in parts:
+        items.append(unflatten(sub, leaves[at:at + n]))
+        at += n
+    return kind(items)
+
+
+def tensors_in(tree: Any) -> list[Tensor]:
+    """The Tensors anywhere in ``tree`` (inside tuples, lists and dicts), in order; other objects are skipped."""
+    if isinstance(tree, Tensor):
+        return [tree]
+    if isinstance(tree, (tuple, list)):
+        return [t for item in tree for t in tensors_in(item)]
+    if isinstance(tree, dict):
+        return [t for item in tree.values() for t in tensors_in(item)]
+    return []
+
+
+def replace_tensors(tree: Any, new: Callable[[Tensor], Any]) -> Any:
+    """``tree`` with every Tensor t in it replaced by ``new(t)``; other objects are kept."""
+    if isinstance(tree, Tensor):
+        return new(tree)
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(replace_tensors(item, new) for item in tree)
+    if isinstance(tree, dict):
+        return {key: replace_tensors(item, new) for key, item in tree.items()}
+    return tree

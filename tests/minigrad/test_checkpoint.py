@@ -1,0 +1,159 @@
+"""mg.checkpoint: the same values and gradients as f itself (float64), random
+draws repeated, parameters found, what it cannot do refused, memory O(√T)."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import nn
+from nn import functional as F
+
+
+def lstm_setup(seed=0, steps=24, batch=2):
+    rng = np.random.default_rng(seed)
+    lstm = nn.LSTM(3, 4, rng=rng).to(np.float64)
+    readout = nn.Linear(4, 2, rng=rng).to(np.float64)
+    x = mg.tensor(rng.standard_normal((steps, batch, 3)))
+    y = mg.tensor(rng.standard_normal((steps, batch, 2)))
+    return lstm, readout, x, y
+
+
+def chunk_loss(lstm, readout, dropout):
+    def chunk(x, y, state):
+        out, (h, c) = lstm(x, (state[0][None], state[1][None]))
+        err = readout(F.dropout(out, dropout, training=dropout > 0)) - y
+        return (h[0], c[0]), (err * err).mean()
+    return chunk
+
+
+def run(lstm, readout, x, y, size, checkpointed, dropout=0.0):
+    chunk = chunk_loss(lstm, readout, dropout)
+    if checkpointed:
+        chunk = mg.checkpoint(chunk)
+    state = (mg.zeros(x.shape[1], 4, dtype=np.float64),) * 2
+    total = 0.0
+    for start in range(0, x.shape[0], size):
+        state, loss = chunk(x[start:start + size], y[start:start + size], state)
+        total = total + loss
+    return total
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.4])
+def test_checkpointed_chunks_give_the_plain_values_gradients_and_random_draws(dropout):
+    lstm, readout, x, y = lstm_setup()
+    params = list(lstm.parameters()) + list(readout.parameters())
+    results = []
+    for checkpointed in (False, True):
+        mg.manual_seed(7)
+        x.requires_grad_(True)
+        total = run(lstm, readout, x, y, 5, checkpointed, dropout)
+        grads = mg.grad(total, params + [x])
+        after = mg.rand_like(x).data  # the generator is where f's draws left it, backward or not
+        results.append((total.item(), grads, after))
+        x.requires_grad_(False)
+    (plain, plain_grads, plain_after), (ck, ck_grads, ck_after) = results
+    assert plain == ck
+    for a, b in zip(plain_grads, ck_grads):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(plain_after, ck_after)
+
+
+def test_arguments_in_structures_interior_arguments_and_constants():
+    w = mg.tensor(np.array([0.5, -1.0]), requires_grad=True)
+    a = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    scale = mg.tensor(np.array(3.0))  # needs no gradient
+
+    def f(pair, settings, scale):
+        u, v = pair
+        return {"sum": (u * v * w).sum() * scale, "ids": mg.argmax(u)}, settings["power"]
+
+    interior = a * 2
+    out, power = mg.checkpoint(f)((interior, a), {"power": 2}, scale)
+    assert power == 2 and out["ids"].item() == 1 and not out["ids"].requires_grad
+    ga, gw = mg.grad(out["sum"] ** 2, [a, w])
+    expected = mg.grad(f((a * 2, a), {"power": 2}, scale)[0]["sum"] ** 2, [a, w])
+    np.testing.assert_allclose(ga.data, expected[0].data)
+    np.testing.assert_allclose(gw.data, expected[1].data)
+
+
+def test_nested_checkpoints_and_a_second_backward():
+    w = mg.tensor(np.array([0.3, 0.7]), requires_grad=True)
+    inner = mg.checkpoint(lambda t: mg.tanh(t * w))
+    outer = mg.checkpoint(lambda t: inner(inner(t)).sum())
+    x = mg.tensor(np.array([1.0, -2.0]))
+    loss = outer(x)
+    loss.backward(retain_graph=True)
+    first = w.grad.data.copy()
+    loss.backward()
+    np.testing.assert_allclose(w.grad.data, 2 * first)
+    w.grad = None
+    mg.tanh(mg.tanh(x * w) * w).sum().backward()
+    np.testing.assert_allclose(first, w.grad.data, rtol=1e-14)
+
+
+def test_without_a_tape_it_just_runs_f():
+    w = mg.tensor(np.array([0.3, 0.7]), requires_grad=True)
+    f = mg.checkpoint(lambda t: mg.exp(t * w).sum())
+    with mg.no_grad():
+        assert not f(mg.tensor(np.ones(2))).requires_grad
+    x = mg.tensor(np.array([0.1, 0.2]))
+    _, tangent = mg.jvp(f, (x,), (mg.tensor(np.array([1.0, 0.0])),))
+    np.testing.assert_allclose(tangent.item(), 0.3 * np.exp(0.03))
+    np.testing.assert_allclose(mg.hessian(f)(x).data, np.diag(w.data ** 2 * np.exp(x.data * w.data)))
+    # a dual closed over (and the arguments plain): f runs as it is, drawing what it would draw alone
+    noisy = lambda t, scale: (t * scale * mg.rand_like(t)).sum()
+    outputs = []
+    for wrap in (lambda g: g, mg.checkpoint):
+        mg.manual_seed(5)
+        closing = lambda s: wrap(lambda t: noisy(t, s))(x.requires_grad_(True))  # (an argument that needs grad)
+        outputs.append(mg.jvp(closing, (mg.tensor(np.array(2.0)),), (mg.tensor(np.array(1.0)),)))
+        x.requires_grad_(False)
+    assert [o.item() for o in outputs[0]] == [o.item() for o in outputs[1]]
+
+
+def test_what_checkpoint_cannot_do_is_an_error():
+    w = mg.tensor(np.array([0.3, 0.7]), requires_grad=True)
+    x = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    computed = w * 2
+    with pytest.raises(ValueError, match="f uses a tensor computed outside it that requires grad \\(made by 'mul'\\)"):
+        mg.checkpoint(lambda t: t * computed)(x)
+    (g,) = mg.grad(mg.checkpoint(lambda t, c: t * c)(x, computed).sum(), w)  # as an argument it is fine
+    np.testing.assert_allclose(g.data, 2 * x.data)
+    with pytest.raises(RuntimeError, match="gradients of gradients"):
+        mg.grad(mg.checkpoint(lambda t: (t * w).sum() ** 2)(x), x, create_graph=True)
+    own = np.random.default_rng(0)
+    noisy = mg.checkpoint(lambda t: (t * mg.rand_like(t, rng=own)).sum())
+    with pytest.raises(RuntimeError, match="computed output 0 differently when run again"):
+        noisy(x).backward()
+    out = mg.checkpoint(lambda t: (t * w).sum())(x)
+    with mg.no_grad():
+        w -= 0.1  # an optimiser step between forward and backward
+    with pytest.raises(RuntimeError, match="changed in place"):
+        out.backward()
+    with pytest.raises(TypeError, match="f must be callable"):
+        mg.checkpoint(3)
+
+
+def peak_bytes(fn) -> int:
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_grows_like_the_square_root_of_the_length():
+    """Four times the steps: the plain backward holds about four times as much, the checkpointed one about twice."""
+    peaks = {}
+    for steps in (400, 1600):
+        lstm, readout, x, y = lstm_setup(steps=steps, batch=4)
+        for checkpointed in (False, True):
+            size = int(round(np.sqrt(steps)))
+            peaks[steps, checkpointed] = peak_bytes(lambda: run(lstm, readout, x, y, size if checkpointed else steps,
+                                                                checkpointed).backward())
+    plain, ck = peaks[1600, False] / peaks[400, False], peaks[1600, True] / peaks[400, True]
+    assert 3.0 < plain < 5.0 and 1.3 < ck < 2.7, peaks
+    assert peaks[1600, True] < peaks[1600, False] / 4
