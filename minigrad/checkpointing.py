@@ -39,7 +39,7 @@ import numpy as np
 
 from . import engine
 from .random import get_rng
-from .tensor import Tensor
+from .tensor import Tensor, clock
 from .trees import flatten, replace_tensors, tensors_in, unflatten
 
 
@@ -61,7 +61,7 @@ def checkpoint(f: Callable) -> Callable:
             return f(*args)
         wanted = [t for t in given if t.requires_grad]
         generator_state = get_rng().bit_generator.state
-        start = next(engine._seq)  # nodes f records number from here on (the numbers only need to grow)
+        start = next(clock)  # nodes f records number from here on (the numbers only need to grow)
         outs, structure, copies = _run(f, args, wanted, [t._data for t in wanted])
         if any(_dispatching(o) for o in outs):  # f closes over duals: forward mode, nothing to keep
             get_rng().bit_generator.state = generator_state  # (the same draws as f alone would make)
