@@ -15,8 +15,9 @@ distribution q(w) ∝ count(w)^0.75? Per example, in nats:
     loss = −ln σ(u_o·h) − Σ_k ln σ(−u_wk·h)
 
 The intrinsic number is that loss on held-out text (the last 10% of the
-words), taken in expectation over the noise instead of sampled (so it is
-exact and the same in every run):
+words; every neighbour within --window, no sampling of the window), taken in
+expectation over the noise instead of sampled (so it is exact, and the same
+for the same model in every run):
 
     held-out loss = mean over held-out examples of −ln σ(u_o·h) − K·Σ_w q(w)·ln σ(−u_w·h)
 
@@ -28,10 +29,12 @@ untrained model (all scores 0) sits at (K + 1)·ln 2.
 
 Training: mini-batches of examples, Adam (dense, as with torch.nn.Embedding's
 default gradients) with word2vec's learning rate falling linearly to ~0
-(nn.optim.LinearLR). word2vec's subsampling of frequent words (--subsample)
-is off by default: it sharpens the neighbours a little, but it trains on
-fewer pairs with frequent words than the held-out text holds, so the held-out
-loss gets worse than the unigram line.
+(nn.optim.LinearLR). The text is small (53k training words), so the
+models overfit after a few epochs (the held-out loss turns up; see the
+plot). word2vec's subsampling of frequent words (--subsample) is off by
+default: it sharpens the neighbours a little, but it trains on fewer pairs
+with frequent words than the held-out text holds, and the held-out loss
+ends above the unigram line.
 """
 
 from __future__ import annotations
@@ -275,13 +278,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def plot(path: str, curve: list[float], baseline: float, vectors: np.ndarray, vocab: Vocabulary, shown: list[str],
          model: str) -> None:
-    """Left: held-out loss per epoch against the unigram line. Right: the shown
+    """Left: held-out loss after each epoch against the unigram line. Right: the shown
     words and their neighbours, projected on the two principal axes of their vectors."""
     groups = [[w] + [n for n, _ in nearest(vectors, vocab, w, 5)] for w in shown]
     with figure(path, 1, 2, figsize=(11, 4.5)) as (fig, (left, right)):
-        left.plot(range(len(curve)), curve, "o-", label=model)
+        left.plot(range(1, len(curve)), curve[1:], "o-", label=model)
         left.axhline(baseline, color="gray", ls="--", label="unigram (ignores the input)")
-        left.set(xlabel="epoch", ylabel="held-out loss (nats per example)", title="negative-sampling loss")
+        left.set(xlabel="epoch", ylabel="held-out loss (nats per example)",
+                 title=f"negative-sampling loss (untrained: {curve[0]:.2f})")
         left.legend()
         if groups:
             points = vectors[[vocab.index[w] for g in groups for w in g]]
