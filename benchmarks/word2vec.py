@@ -4,11 +4,13 @@ sampling, Adam) against the same step written by hand in NumPy.
 The reference is what a careful NumPy programmer writes: rows looked up by
 fancy indexing, the scores of the true word and the K noise words as one
 batched product, the gradient of the logistic loss in closed form
-(σ(s) − label), the rows' gradients scattered into dense gradient tables by
+(σ(s) − label), the outer product for the output rows' gradient by
+broadcasting, the rows' gradients scattered into dense gradient tables by
 np.add.at on the flattened table (one position per element: the fastest
 plain-NumPy scatter with repeated rows at these sizes, 3-7x faster than
-np.add.at over rows), and Adam's update in place. Both sides keep dense
-gradients and dense Adam state, as torch.nn.Embedding does by default.
+np.add.at over rows), CBOW's padding row's gradient zeroed after the
+scatter, and Adam's update in place. Both sides keep dense gradients and
+dense Adam state, as torch.nn.Embedding does by default.
 
 Each size is checked first: loss, both gradients and the updated tables
 agree with minigrad's in float64. Timing: one whole step (forward, backward,
@@ -23,6 +25,7 @@ Zipf law (frequent words repeat within a batch, as in text).
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Callable
 
@@ -103,7 +106,7 @@ class Reference:
             m += (1 - b1) * g
             s *= b2
             s += (1 - b2) * g * g
-            self.tables[name] -= (LR / (1 - b1 ** t)) * m / (np.sqrt(s) / np.sqrt(1 - b2 ** t) + EPS)
+            self.tables[name] -= (LR / (1 - b1 ** t)) * m / (np.sqrt(s) / math.sqrt(1 - b2 ** t) + EPS)
         return loss
 
 

@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=None, help="Adam's learning rate, decayed linearly to 1e-4 "
                         "of it as in word2vec (default: " + ", ".join(f"{v:g} for {k}" for k, v in
                                                                     LEARNING_RATES.items()) + ")")
-    parser.add_argument("--neighbours", nargs="+", default=["list", "integer", "exception", "read", "true"],
+    parser.add_argument("--neighbours", nargs="+", default=["list", "integer", "exception", "true"],
                         help="words to show the nearest neighbours of")
     parser.add_argument("--max-words", type=int, default=None, help="use only the start of the text")
     parser.add_argument("--seed", type=int, default=0)
