@@ -22,8 +22,8 @@ samples of z) and the importance-weighted bound ln (1/S) Σ_s p(x, z_s)/q(z_s|x)
 (Burda et al., 2016), tighter and closer to ln p(x) as S grows; beside them,
 the log-likelihood of independent pixels (each with its training frequency).
 The split (1,297 train, 200 validation, 300 test) is the same for every
-seed; training stops at the best validation ELBO, and the learning rate is
-halved when it stalls (nn.optim.ReduceLROnPlateau).
+seed; the model kept is the epoch with the best validation ELBO, and the
+learning rate is halved when that stalls (nn.optim.ReduceLROnPlateau).
 """
 
 from __future__ import annotations

@@ -145,6 +145,9 @@ class Word2Vec(nn.Module):
         if self.model == "skipgram":
             return v
         count = (inputs != self.input.padding_idx).sum(axis=1, keepdims=True)
+        if not count.all():
+            raise ValueError(f"CBOW examples need at least one neighbour; rows {np.flatnonzero(count == 0).tolist()} "
+                             "are all padding")
         return v.sum(axis=1) * (1.0 / count).astype(v.dtype)
 
     def forward(self, inputs: np.ndarray, candidates: np.ndarray) -> mg.Tensor:
@@ -164,10 +167,15 @@ def log_sigmoid(x: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -x)
 
 
+def noise_term(scores: np.ndarray, q: np.ndarray, negatives: int) -> np.ndarray:
+    """−K·Σ_w q(w)·ln σ(−s_w) per row of ``scores`` (N, V): what the K noise words cost, in expectation."""
+    return -negatives * (log_sigmoid(-scores) @ q)
+
+
 def expected_loss(true_scores: np.ndarray, scores: np.ndarray, q: np.ndarray, negatives: int) -> np.ndarray:
     """−ln σ(s_true) − K·Σ_w q(w)·ln σ(−s_w) per example: ``true_scores`` (N,)
     the true words' scores, ``scores`` (N, V) (or (1, V) for all) every word's."""
-    return -log_sigmoid(true_scores) - negatives * (log_sigmoid(-scores) @ q)
+    return -log_sigmoid(true_scores) + noise_term(scores, q, negatives)
 
 
 def held_out_loss(model: Word2Vec, inputs: np.ndarray, targets: np.ndarray, q: np.ndarray, negatives: int) -> float:
@@ -175,12 +183,12 @@ def held_out_loss(model: Word2Vec, inputs: np.ndarray, targets: np.ndarray, q: n
     examples (nats per example). The noise term depends on the input only, so
     it is computed once per distinct input (a skip-gram centre word)."""
     distinct, which = np.unique(inputs, axis=0, return_inverse=True)
+    which = which.reshape(-1)
     with mg.no_grad():
         h = model.encode(distinct).data.astype(np.float64)
     u = model.output.weight.data.astype(np.float64)
-    noise = expected_loss(np.zeros(len(h)), h @ u.T, q, negatives) - np.log(2)  # (−ln σ(0) = ln 2 taken back)
-    true = (h[which.reshape(-1)] * u[targets]).sum(axis=1)
-    return float((-log_sigmoid(true) + noise[which.reshape(-1)]).mean())
+    true = (h[which] * u[targets]).sum(axis=1)
+    return float((-log_sigmoid(true) + noise_term(h @ u.T, q, negatives)[which]).mean())
 
 
 def unigram_loss(train_targets: np.ndarray, targets: np.ndarray, q: np.ndarray, negatives: int) -> float:
@@ -238,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_inputs, eval_targets = every(held_out)
     baseline = unigram_loss(every(train)[1], eval_targets, q, args.negatives)
     model = Word2Vec(len(vocab), args.dim, args.model)
-    optimizer = nn.optim.Adam(model.parameters(), lr=args.lr or LEARNING_RATES[args.model])
+    optimizer = nn.optim.Adam(model.parameters(), lr=LEARNING_RATES[args.model] if args.lr is None else args.lr)
     print(f"{len(words):,} words, {len(vocab):,} seen >= {args.min_count} times; training on the first "
           f"{len(train):,}, {len(eval_targets):,} held-out {args.model} examples")
     curve = [held_out_loss(model, eval_inputs, eval_targets, q, args.negatives)]

@@ -91,6 +91,8 @@ def test_scores_are_dot_products_and_cbow_averages_real_neighbours_only():
     candidates = np.array([[0, 5, 5], [6, 1, 2]])
     h = np.stack([(v[1] + v[2]) / 2, v[3]])
     assert net(inputs, candidates).data == pytest.approx(np.einsum("bkd,bd->bk", u[candidates], h))
+    with pytest.raises(ValueError, match=r"rows \[1\] are all padding"):
+        net(np.array([[1, 7], [7, 7]]), candidates)
     sg = make_model("skipgram")
     assert sg(np.array([4, 4]), candidates).data == pytest.approx(
         np.einsum("bkd,bd->bk", sg.output.weight.data[candidates], sg.input.weight.data[[4, 4]]))
