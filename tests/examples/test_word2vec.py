@@ -169,7 +169,7 @@ def test_help_describes_the_objective(capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model, target", [("skipgram", 2.57), ("cbow", 2.30)])
+@pytest.mark.parametrize("model, target", [("skipgram", 2.58), ("cbow", 2.30)])  # measured 2.562, 2.250
 def test_default_run_beats_the_unigram_line(model, target, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert w2v.main(["--model", model]) == 0
