@@ -100,14 +100,26 @@ def _known(t) -> np.ndarray | None:
 
 def embedding(indices, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` picked by integer ``indices``; the ``padding_idx`` row
-    is returned as it is but receives no gradient."""
+    (negative counts from the end) is returned as it is but receives no
+    gradient. The gradient is cut where that is cheaper: in the table (a
+    where over its V rows, before the lookup) when there are at least V ids,
+    else in the output (a where over the rows picked)."""
     indices = _as_tensor(indices)
+    if padding_idx is None:
+        return mg.embedding(weight, indices)
+    rows = weight.shape[0]
+    if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
+            or not -rows <= padding_idx < rows:
+        raise ValueError(f"embedding: padding_idx must be an int in [-{rows}, {rows}), got {padding_idx!r}")
+    padding_idx = int(padding_idx) % rows
+    values = _known(indices)
+    if values is not None and not (values == padding_idx).any():
+        return mg.embedding(weight, indices)
+    if rows <= math.prod(indices.shape):
+        frozen = (np.arange(rows) == padding_idx)[:, None]
+        return mg.embedding(mg.where(frozen, weight.detach(), weight), indices)
     out = mg.embedding(weight, indices)
-    if padding_idx is not None:
-        values = _known(indices)
-        if values is None or (values == padding_idx).any():
-            out = mg.where((indices == padding_idx).unsqueeze(-1), out.detach(), out)
-    return out
+    return mg.where((indices == padding_idx).unsqueeze(-1), out.detach(), out)
 
 
 def _reduce(losses: Tensor, reduction: str, count: int | Tensor | None = None) -> Tensor:
