@@ -11,7 +11,7 @@ from .jordan import Jordan
 from .layers import Dropout, Embedding, LayerNorm, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential
-from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, detach_state
+from .recurrent import GRU, LSTM, RNN, CellSpec, GRUCell, LSTMCell, RecurrentCell, RecurrentLayer, RNNCell, detach_state
 from .seq2seq import AttentionDecoder, Encoder, Seq2Seq
 from .serialization import load, save
 from .time_delay import TimeDelay
@@ -21,7 +21,7 @@ __all__ = [
     "Module", "ModuleList", "Parameter", "Sequential", "Linear", "Embedding", "Dropout", "LayerNorm",
     "Identity", "ReLU", "Tanh", "Sigmoid", "Softplus", "LogSigmoid", "Softmax", "LogSoftmax",
     "MSELoss", "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss",
-    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "CellSpec", "RecurrentLayer", "RecurrentCell",
     "detach_state", "Attention", "Encoder", "AttentionDecoder", "Seq2Seq", "save", "load",
     "CharVocab", "batches", "pad_sequences", "CTCLoss", "Jordan", "TimeDelay", "RecursiveNN", "EchoStateNetwork",
     "functional", "init", "optim", "seq2seq", "utils", "data", "ctc", "rtrl", "tree",

@@ -15,7 +15,7 @@ import numpy as np
 
 import minigrad as mg
 
-from .layers import _check_positive
+from ._checks import check_positive_int
 
 
 class EchoStateNetwork:
@@ -26,7 +26,7 @@ class EchoStateNetwork:
     def __init__(self, input_size: int, reservoir_size: int = 500, output_size: int | None = None,
                  spectral_radius: float = 1.25, leak: float = 0.3, input_scaling: float = 1.0,
                  ridge: float = 1e-8, rng: np.random.Generator | None = None):
-        input_size, reservoir_size = _check_positive("input_size", input_size), _check_positive(
+        input_size, reservoir_size = check_positive_int("input_size", input_size), check_positive_int(
             "reservoir_size", reservoir_size)
         if not 0 < leak <= 1:
             raise ValueError(f"leak must be in (0, 1], got {leak!r}")
