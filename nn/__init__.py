@@ -1,5 +1,11 @@
 """nn: neural-network building blocks composed from minigrad ops, with
-torch.nn's names and semantics."""
+torch.nn's names and semantics (every public name: docs/api.md).
+
+Recurrent layers share one public base, ``RecurrentLayer`` with a
+``CellSpec`` (recurrent.py). The classics: ``Jordan``, ``TimeDelay`` and
+``RecursiveNN`` are built on the tape like everything else; the
+``EchoStateNetwork`` (esn.py) and ``rtrl.rtrl_gradients`` are plain NumPy,
+outside the tape."""
 
 from . import ctc, data, functional, init, optim, rtrl, seq2seq, tree, utils
 from .activation import Identity, LogSigmoid, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh

@@ -1,12 +1,16 @@
 """Echo state network (Jaeger, 2001): a big fixed random recurrent
 "reservoir" that is never trained, and a linear readout fitted in closed form.
 
+NumPy only, not on the tape: nothing here is trained by gradients, so
+``EchoStateNetwork`` is a plain class (not an ``nn.Module``) on NumPy arrays,
+and its results carry no gradient.
+
     x_t = (1 − a)·x_{t-1} + a·tanh(W_in [1; u_t] + W x_{t-1})     (leaky units)
     y_t = W_out [1; u_t; x_t]
 
 W is scaled to a chosen spectral radius (its largest |eigenvalue|), which
 sets how long the reservoir remembers; W_out is ridge regression,
-W_out = Y Xᵀ (X Xᵀ + λI)⁻¹. Nothing here needs gradients, so it is plain NumPy.
+W_out = Y Xᵀ (X Xᵀ + λI)⁻¹.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -103,9 +103,10 @@ class CellSpec:
     step: Callable[[Tensor, tuple, dict], tuple | Tensor]
     fold_hidden_bias: bool = True
     order: tuple[int, ...] = ()
-    extra: Mapping[str, Callable[[int], tuple[int, ...]]] = field(default_factory=dict)
+    extra: Mapping[str, Callable[[int], tuple[int, ...]]] | None = None
 
     def __post_init__(self):
+        object.__setattr__(self, "extra", dict(self.extra or {}))
         check_positive_int("CellSpec: gates", self.gates)
         check_positive_int("CellSpec: states", self.states)
         if not callable(self.step):
@@ -118,7 +119,7 @@ class CellSpec:
                 raise ValueError(f"CellSpec: extra must map new parameter names to functions of hidden_size "
                                  f"giving a shape, got {name!r}: {shape_of!r}")
 
-    def parameter_shapes(self, input_size: int, hidden_size: int, bias: bool) -> dict[str, tuple[int, ...]]:
+    def _parameter_shapes(self, input_size: int, hidden_size: int, bias: bool) -> dict[str, tuple[int, ...]]:
         """The parameters of one layer and direction, by name, in registration order."""
         rows = self.gates * hidden_size
         shapes = {"weight_ih": (rows, input_size), "weight_hh": (rows, hidden_size)}
@@ -127,7 +128,7 @@ class CellSpec:
         shapes.update({name: tuple(shape_of(hidden_size)) for name, shape_of in self.extra.items()})
         return shapes
 
-    def weights(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+    def _weights(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
         """What ``step`` gets as ``weights`` (plus the ``"input"`` and ``"bias"`` of
         the projection), made once per sequence from one layer and direction's
         parameters (named without their ``_l{k}`` suffix)."""
@@ -146,7 +147,7 @@ class CellSpec:
         weights.update({name: params[name] for name in self.extra})
         return weights
 
-    def run_step(self, x: Tensor, state: tuple, weights: dict, owner: str) -> tuple:
+    def _run_step(self, x: Tensor, state: tuple, weights: dict, owner: str) -> tuple:
         """One step on an input x (B, I): the projection, then ``step``, its result checked."""
         projected = mg.addmm(weights["bias"], x, weights["input"]) if "bias" in weights else x @ weights["input"]
         new = self.step(projected, state, weights)
@@ -233,7 +234,7 @@ def _make_parameters(module: Module, suffix: str, input_size: int, hidden_size: 
     rng = mg.get_rng(rng)
     bound = 1.0 / math.sqrt(hidden_size)
     dtype = mg.get_default_dtype()
-    for name, shape in spec.parameter_shapes(input_size, hidden_size, bias).items():
+    for name, shape in spec._parameter_shapes(input_size, hidden_size, bias).items():
         setattr(module, name + suffix, Parameter(rng.uniform(-bound, bound, shape).astype(dtype)))
 
 
@@ -318,7 +319,7 @@ class RecurrentLayer(Module):
     def _weights(self, layer: int, direction: int) -> dict:
         suffix = self._suffix(layer, direction)
         names = (*_STANDARD_PARAMETERS, *self.cell.extra)
-        return self.cell.weights({name: self._parameters[name + suffix] for name in names
+        return self.cell._weights({name: self._parameters[name + suffix] for name in names
                                   if name + suffix in self._parameters})
 
     def extra_repr(self) -> str:
@@ -347,7 +348,7 @@ class RecurrentLayer(Module):
             for layer, (w, state) in enumerate(zip(weights, states)):
                 if layer:
                     x = F.dropout(x, self.dropout, self.training, self.rng)
-                state = self.cell.run_step(x, tuple(state), w, owner)
+                state = self.cell._run_step(x, tuple(state), w, owner)
                 new_states.append(state)
                 x = state[0]
             return x, new_states
@@ -421,7 +422,7 @@ class RecurrentLayer(Module):
         owner = type(self).__name__
 
         def step(state: tuple, inputs: tuple) -> tuple:
-            new = self.cell.run_step(inputs[0], state, weights, owner)
+            new = self.cell._run_step(inputs[0], state, weights, owner)
             if masks is None:
                 return new, new[0]
             inside = inputs[1]  # ended sequences keep their state and output 0
@@ -492,6 +493,11 @@ class GRU(RecurrentLayer):
 
     cell = GRU_CELL
 
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 rng: np.random.Generator | None = None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, rng)
+
 
 # -- cells: one step, the same step functions ----------------------------------------------------
 
@@ -532,8 +538,8 @@ class RecurrentCell(Module):
             names = _state_names(self.cell.states, "")
             state = _checked_states(self, state, names, shape[1:] if unbatched else shape, self.weight_hh.dtype)
             state = tuple(s.unsqueeze(0) for s in state) if unbatched else state
-        weights = self.cell.weights({name: p for name, p in self._parameters.items() if p is not None})
-        new = self.cell.run_step(x, state, weights, type(self).__name__)
+        weights = self.cell._weights({name: p for name, p in self._parameters.items() if p is not None})
+        new = self.cell._run_step(x, state, weights, type(self).__name__)
         if unbatched:
             new = tuple(s.squeeze(0) for s in new)
         return new if self.cell.states > 1 else new[0]
@@ -567,3 +573,6 @@ class GRUCell(RecurrentCell):
     """One GRU step (gate order r, z, n)."""
 
     cell = GRU_CELL
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng: np.random.Generator | None = None):
+        super().__init__(input_size, hidden_size, bias, rng)

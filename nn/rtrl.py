@@ -1,6 +1,11 @@
 """Real-time recurrent learning (Williams & Zipser, 1989): the gradient of a
 tanh RNN computed *forward* in time, alongside the forward pass, with no tape.
 
+NumPy only, not on the tape: ``rtrl_gradients`` reads the weights of an
+``nn.RNNCell`` and an ``nn.Linear`` and returns gradients as NumPy arrays
+(the alternative to backpropagation, to compare with it); nothing it computes
+is recorded or differentiable.
+
 For h_t = tanh(a_t), a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, carry the
 sensitivities S_t = ∂h_t/∂θ (B, H, P) for all P recurrent parameters θ:
 
