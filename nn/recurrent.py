@@ -82,7 +82,9 @@ class CellSpec:
       out for many steps at once before the loop; ``state`` the tuple of
       state tensors; ``weights`` a dict with ``"recurrent"`` = weight_hhᵀ
       (H, G·H), ``"bias_hh"`` (G·H,) when b_hh is not folded and the layer
-      has biases, and every ``extra`` parameter under its name. Return the
+      has biases, and every ``extra`` parameter under its name (besides
+      ``"input"`` and ``"bias"``, the projection's, which the step does not
+      need). Return the
       new state as a tuple (or one Tensor for a one-state cell), each (B, H).
       Write it with minigrad ops only: it runs inside ``mg.scan``
       (no reading of values, no random numbers).
