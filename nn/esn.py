@@ -1,12 +1,16 @@
 """Echo state network (Jaeger, 2001): a big fixed random recurrent
 "reservoir" that is never trained, and a linear readout fitted in closed form.
 
+NumPy only, not on the tape: nothing here is trained by gradients, so
+``EchoStateNetwork`` is a plain class (not an ``nn.Module``) on NumPy arrays,
+and its results carry no gradient.
+
     x_t = (1 − a)·x_{t-1} + a·tanh(W_in [1; u_t] + W x_{t-1})     (leaky units)
     y_t = W_out [1; u_t; x_t]
 
 W is scaled to a chosen spectral radius (its largest |eigenvalue|), which
 sets how long the reservoir remembers; W_out is ridge regression,
-W_out = Y Xᵀ (X Xᵀ + λI)⁻¹. Nothing here needs gradients, so it is plain NumPy.
+W_out = Y Xᵀ (X Xᵀ + λI)⁻¹.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 
 import minigrad as mg
 
-from .layers import _check_positive
+from ._checks import check_positive_int
 
 
 class EchoStateNetwork:
@@ -26,7 +30,7 @@ class EchoStateNetwork:
     def __init__(self, input_size: int, reservoir_size: int = 500, output_size: int | None = None,
                  spectral_radius: float = 1.25, leak: float = 0.3, input_scaling: float = 1.0,
                  ridge: float = 1e-8, rng: np.random.Generator | None = None):
-        input_size, reservoir_size = _check_positive("input_size", input_size), _check_positive(
+        input_size, reservoir_size = check_positive_int("input_size", input_size), check_positive_int(
             "reservoir_size", reservoir_size)
         if not 0 < leak <= 1:
             raise ValueError(f"leak must be in (0, 1], got {leak!r}")

@@ -3,6 +3,14 @@ to the hidden layer is the previous *output*, not the previous hidden state.
 
     h_t = tanh(W_ih x_t + W_oh y_{t-1} + b_h)
     y_t = W_ho h_t + b_o        (optionally squashed by ``output_activation``)
+
+It runs as one ``mg.scan`` like the layers built on ``nn.RecurrentLayer``,
+but is not one of them: what it carries is the output y (O wide, after a
+readout W_ho), not an H-wide cell state, so neither the base's parameter
+layout (G·H rows, ``weight_hh`` (G·H, H)) nor its state layout
+((layers·D, B, H)) describes it, and PyTorch has no Jordan layer whose
+names a shared layout would buy. Stacking or a reverse direction would be
+layers of their own.
 """
 
 from __future__ import annotations
@@ -15,8 +23,8 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import init
-from .layers import _check_positive, _empty, _time_major
-from .module import Module, _check_dtype
+from ._checks import check_positive_int, time_major
+from .module import Module, Parameter, _check_dtype
 
 _ACTIVATIONS = {None: lambda y: y, "tanh": mg.tanh, "sigmoid": mg.sigmoid}
 
@@ -32,23 +40,23 @@ class Jordan(Module):
         super().__init__()
         if output_activation not in _ACTIVATIONS:
             raise ValueError(f"output_activation must be None, 'tanh' or 'sigmoid', got {output_activation!r}")
-        self.input_size = _check_positive("input_size", input_size)
-        self.hidden_size = _check_positive("hidden_size", hidden_size)
-        self.output_size = _check_positive("output_size", output_size)
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.output_size = check_positive_int("output_size", output_size)
         self.output_activation, self.batch_first = output_activation, bool(batch_first)
         bound = 1.0 / math.sqrt(hidden_size)
         for name, shape in (("weight_ih", (hidden_size, input_size)), ("weight_oh", (hidden_size, output_size)),
                             ("bias_h", (hidden_size,)), ("weight_ho", (output_size, hidden_size)),
                             ("bias_o", (output_size,))):
-            setattr(self, name, init.uniform_(_empty(*shape), -bound, bound, rng))
+            setattr(self, name, init.uniform_(Parameter(mg.zeros(*shape)), -bound, bound, rng))
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, {self.output_size}" + (
             f", output_activation={self.output_activation!r}" if self.output_activation else "")
 
     def forward(self, x: Tensor, y0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        x = _time_major(self, x, self.input_size, self.batch_first, self.weight_ih.dtype)
-        steps, batch, _ = x.shape
+        x = time_major(self, x, self.input_size, self.batch_first, self.weight_ih.dtype)
+        batch = x.shape[1]
         if y0 is None:
             y = Tensor(np.zeros((batch, self.output_size), dtype=x.dtype))
         else:
@@ -57,12 +65,12 @@ class Jordan(Module):
                 raise ValueError(f"Jordan: y0 must have shape {(batch, self.output_size)}, got {y.shape}")
             _check_dtype(self, "y0", y, self.weight_ih.dtype)
         squash = _ACTIVATIONS[self.output_activation]
-        projected = mg.unbind(x @ self.weight_ih.T + self.bias_h, axis=0)  # all steps in one matmul
-        w_oh, w_ho = self.weight_oh.T, self.weight_ho.T
-        outputs = []
-        for t in range(steps):
-            h = mg.tanh(mg.addmm(projected[t], y, w_oh))
+        w_ih, w_oh, w_ho = self.weight_ih.T, self.weight_oh.T, self.weight_ho.T
+
+        def step(y: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+            h = mg.tanh(mg.addmm(mg.addmm(self.bias_h, x, w_ih), y, w_oh))  # x's part: all steps at once
             y = squash(mg.addmm(self.bias_o, h, w_ho))
-            outputs.append(y)
-        out = mg.stack(outputs, axis=0)
+            return y, y
+
+        y, out = mg.scan(step, y, x)
         return (out.transpose(1, 0, 2) if self.batch_first else out), y

@@ -12,28 +12,8 @@ from minigrad import Tensor
 
 from . import functional as F
 from . import init
+from ._checks import check_positive_int
 from .module import Module, Parameter, _check_dtype
-
-
-def _check_positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _time_major(layer: Module, x, features: int, batch_first: bool, dtype) -> Tensor:
-    """x as a (T, B, features) Tensor of the parameters' ``dtype``, checked: for
-    layers over sequences that take (T, B, ·), or (B, T, ·) with batch_first."""
-    x = x if isinstance(x, Tensor) else Tensor(x)
-    if x.ndim != 3 or x.shape[-1] != features:
-        raise ValueError(f"{type(layer).__name__}: input must be (T, B, {features}) (batch_first: (B, T, ·)), "
-                         f"got shape {x.shape}")
-    _check_dtype(layer, "input", x, dtype)
-    return x.transpose(1, 0, 2) if batch_first else x
-
-
-def _empty(*shape: int) -> Parameter:
-    return Parameter(np.zeros(shape, dtype=mg.get_default_dtype()))
 
 
 class Linear(Module):
@@ -43,12 +23,12 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rng: np.random.Generator | None = None):
         super().__init__()
-        self.in_features = _check_positive("in_features", in_features)
-        self.out_features = _check_positive("out_features", out_features)
+        self.in_features = check_positive_int("in_features", in_features)
+        self.out_features = check_positive_int("out_features", out_features)
         bound = 1.0 / math.sqrt(in_features)
-        self.weight = init.uniform_(_empty(out_features, in_features), -bound, bound, rng)
+        self.weight = init.uniform_(Parameter(mg.zeros(out_features, in_features)), -bound, bound, rng)
         if bias:
-            self.bias = init.uniform_(_empty(out_features), -bound, bound, rng)
+            self.bias = init.uniform_(Parameter(mg.zeros(out_features)), -bound, bound, rng)
         else:
             self.register_parameter("bias", None)
 
@@ -68,14 +48,14 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  rng: np.random.Generator | None = None):
         super().__init__()
-        self.num_embeddings = _check_positive("num_embeddings", num_embeddings)
-        self.embedding_dim = _check_positive("embedding_dim", embedding_dim)
+        self.num_embeddings = check_positive_int("num_embeddings", num_embeddings)
+        self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"padding_idx must lie in [-{num_embeddings}, {num_embeddings}), got {padding_idx}")
             padding_idx %= num_embeddings
         self.padding_idx = padding_idx
-        self.weight = init.normal_(_empty(num_embeddings, embedding_dim), rng=rng)
+        self.weight = init.normal_(Parameter(mg.zeros(num_embeddings, embedding_dim)), rng=rng)
         if padding_idx is not None:
             self.weight.data[padding_idx] = 0
 
@@ -112,11 +92,11 @@ class LayerNorm(Module):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
         for n in shape:
-            _check_positive("normalized_shape", n)
+            check_positive_int("normalized_shape", n)
         self.normalized_shape, self.eps = shape, float(eps)
         if elementwise_affine:
-            self.weight = init.ones_(_empty(*shape))
-            self.bias = _empty(*shape)
+            self.weight = init.ones_(Parameter(mg.zeros(*shape)))
+            self.bias = Parameter(mg.zeros(*shape))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)

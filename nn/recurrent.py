@@ -1,22 +1,51 @@
-"""Recurrent layers -- RNN, LSTM (optionally with peepholes), GRU -- and their
-cells, composed from minigrad ops with PyTorch's names, layouts and semantics.
+"""Recurrent layers, and the public base they are built on.
 
-Each layer type only says how many gate blocks it has and what one time step
-does (``_rnn_step``, ``_lstm_step``, ``_gru_step``); the cell classes use
-the same step functions. Everything else is shared by :class:`_Recurrent`:
-stacking layers, the reverse direction, ``batch_first``, initial states,
-dropout between layers and variable ``lengths``.
+A cell type is a :class:`CellSpec`: how many gate blocks it has, how many
+state tensors, and what one time step does. :class:`RecurrentLayer` turns a
+spec into a full layer -- stacked layers, the reverse direction,
+``batch_first``, initial states, ``lengths``, dropout between layers,
+``stepper()`` for decoding and PyTorch's parameter names -- and
+:class:`RecurrentCell` into a one-step module. ``nn.RNN``, ``nn.LSTM`` and
+``nn.GRU`` (and their cells) are nothing but such specs; a cell of your own
+gets all of the above the same way (docs/writing-a-layer.md).
+
+What a layer promises (PyTorch's semantics):
+
+- **Shapes.** x is (T, B, I), or (B, T, I) with ``batch_first`` (which
+  affects x and out only, never the states), or (T, I) unbatched; T >= 1,
+  B >= 0 (an empty batch gives empty outputs). ``out`` is (T, B, D·H), D = 2
+  when bidirectional: ``out[..., :H]`` the forward direction,
+  ``out[..., H:]`` the reverse one.
+- **States.** Each state tensor (h; for an LSTM h and c) is
+  (num_layers·D, B, H), row ``layer·D + direction``: ``h_n[-2]`` and
+  ``h_n[-1]`` are the last layer's forward and reverse states. h0/c0 have the
+  same layout (zeros when not given); an LSTM takes ``(h0, c0)`` or
+  ``[h0, c0]`` and returns ``(h_n, c_n)``. ``detach_state(h_n)`` cuts the
+  graph for truncated BPTT.
+- **lengths** (B integers in 1..T; the rest of each sequence is padding)
+  gives exactly what running each sequence alone gives (packed sequences):
+  out is 0 past a sequence's end, in both directions; the forward
+  direction's final state is the one after the sequence's last real step;
+  the reverse direction starts *at* that last real step (from h0) and ends
+  after step 0, so padding never enters either direction.
+- **Dropout** (``dropout=p``) zeroes each output of every layer but the last
+  with probability p and scales the rest by 1/(1 − p) (``nn.functional.dropout``),
+  in training mode only: after ``eval()`` the layer is deterministic.
+- **Dtypes.** The input and the initial states must have the parameters'
+  dtype (float32 unless the layer was made under another default dtype or
+  moved with ``.to(np.float64)``). Anything else -- float64 into a float32
+  layer, an integer array -- is a TypeError naming both dtypes (the check
+  every nn layer makes, ``module._check_dtype``), never a silent cast.
 
 Speed: each layer and direction is one ``mg.scan`` (traced once, replayed
 on arrays). The scan hoists what depends on x alone -- the input projection
-W_ih x + b -- out of the loop: one matrix product for all time steps (per
-block of scan's BLOCK_ROWS = 1024 rows of T·B, so the projection is
-never held whole); a step does only the recurrent product and the gate
-arithmetic. ``lengths`` follow PyTorch's packed semantics without running
-sequences one by one: at step t a sequence that has ended keeps its state
-(``where(t < length, new, old)``) and outputs 0, and the reverse direction of
-a sequence starts at its own last real step because its state stays at h0
-until then.
+W_ih x + b -- out of the loop: one matrix product per block of up to
+BLOCK_ROWS = 1024 rows of T·B, never the projection of all steps at once;
+a step does only the recurrent product and the gate arithmetic. ``lengths``
+need no sequence-by-sequence loop: at step t a sequence that has ended keeps
+its state (``where(t < length, new, old)``) and outputs 0, and the reverse
+direction of a sequence starts at its own last real step because its state
+stays at h0 until then.
 """
 
 from __future__ import annotations
@@ -24,33 +53,138 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 import minigrad as mg
 from minigrad import Tensor
 
+from . import functional as F
+from ._checks import check_lengths, check_positive_int
 from .module import Module, Parameter, _check_dtype
 
-# -- one time step of each cell type ------------------------------------------------------
-# ``projected`` is W_ih x + b_ih (+ b_hh where it can be folded in), shape (B, G*H);
-# ``state`` a tuple of (B, H) tensors; ``weights`` what _prepare made of the
-# parameters: "recurrent" is weight_hhᵀ, transposed once per sequence, not per step.
+_STANDARD_PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
-def _rnn_step(projected: Tensor, state: tuple, weights: dict, nonlinearity: str = "tanh") -> tuple:
-    """h' = act(W_ih x + b_ih + W_hh h + b_hh)"""
-    (h,) = state
-    pre = mg.addmm(projected, h, weights["recurrent"])
-    return (mg.tanh(pre) if nonlinearity == "tanh" else mg.relu(pre),)
+@dataclass(frozen=True)
+class CellSpec:
+    """What makes one recurrent cell type differ from another.
+
+    - ``gates``: G, the number of H-wide blocks stacked in the parameters
+      ``weight_ih`` (G·H, I), ``weight_hh`` (G·H, H), ``bias_ih`` and
+      ``bias_hh`` (G·H,), in PyTorch's layout.
+    - ``states``: how many (B, H) state tensors the cell carries; the first
+      is h, the layer's output (LSTM: 2, h and c).
+    - ``step(projected, state, weights) -> new state``: one time step.
+      ``projected`` is W_ih x + b_ih (+ b_hh, see below), (B, G·H), worked
+      out for many steps at once before the loop; ``state`` the tuple of
+      state tensors; ``weights`` a dict with ``"recurrent"`` = weight_hhᵀ
+      (H, G·H), ``"bias_hh"`` (G·H,) when b_hh is not folded and the layer
+      has biases, and every ``extra`` parameter under its name (besides
+      ``"input"`` and ``"bias"``, the projection's, which the step does not
+      need). Return the
+      new state as a tuple (or one Tensor for a one-state cell), each (B, H).
+      Write it with minigrad ops only: it runs inside ``mg.scan``
+      (no reading of values, no random numbers).
+    - ``fold_hidden_bias``: b_hh is added into ``projected`` (True, the
+      usual case), or passed as ``weights["bias_hh"]`` because the step
+      needs it apart (GRU: r·(W_hn h + b_hn)).
+    - ``order``: the order in which the step wants the gate blocks of
+      ``projected``, ``"recurrent"`` and ``"bias_hh"`` (the parameters keep
+      the stored order; () keeps it). The LSTM stores i, f, g, o and computes
+      with i, f, o, g so that one sigmoid covers three gates.
+    - ``extra``: further parameters per layer and direction, ``{name:
+      shape_of(hidden_size)}`` (the peephole LSTM's ``weight_peep``: (3, H)),
+      registered as ``name_l{k}[_reverse]`` and initialised like the others.
+    """
+
+    gates: int
+    states: int
+    step: Callable[[Tensor, tuple, dict], tuple | Tensor]
+    fold_hidden_bias: bool = True
+    order: tuple[int, ...] = ()
+    extra: Mapping[str, Callable[[int], tuple[int, ...]]] | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "extra", dict(self.extra or {}))
+        check_positive_int("CellSpec: gates", self.gates)
+        check_positive_int("CellSpec: states", self.states)
+        if not callable(self.step):
+            raise TypeError(f"CellSpec: step must be a function (projected, state, weights) -> state, "
+                            f"got {self.step!r}")
+        if self.order and sorted(self.order) != list(range(self.gates)):
+            raise ValueError(f"CellSpec: order must be a permutation of range({self.gates}), got {self.order}")
+        for name, shape_of in self.extra.items():
+            if name in _STANDARD_PARAMETERS or not name.isidentifier() or not callable(shape_of):
+                raise ValueError(f"CellSpec: extra must map new parameter names to functions of hidden_size "
+                                 f"giving a shape, got {name!r}: {shape_of!r}")
+
+    def _parameter_shapes(self, input_size: int, hidden_size: int, bias: bool) -> dict[str, tuple[int, ...]]:
+        """The parameters of one layer and direction, by name, in registration order."""
+        rows = self.gates * hidden_size
+        shapes = {"weight_ih": (rows, input_size), "weight_hh": (rows, hidden_size)}
+        if bias:
+            shapes.update(bias_ih=(rows,), bias_hh=(rows,))
+        shapes.update({name: tuple(shape_of(hidden_size)) for name, shape_of in self.extra.items()})
+        return shapes
+
+    def _weights(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        """What ``step`` gets as ``weights`` (plus the ``"input"`` and ``"bias"`` of
+        the projection), made once per sequence from one layer and direction's
+        parameters (named without their ``_l{k}`` suffix)."""
+        hidden = params["weight_hh"].shape[1]
+        rows = _gate_rows(self.order, hidden) if self.order else None
+
+        def reorder(w: Tensor) -> Tensor:
+            return w if rows is None else w[rows]  # the gate blocks permuted: one op
+
+        weights = {"input": reorder(params["weight_ih"]).T, "recurrent": reorder(params["weight_hh"]).T}
+        if "bias_ih" in params:
+            if self.fold_hidden_bias:
+                weights["bias"] = reorder(params["bias_ih"] + params["bias_hh"])
+            else:
+                weights["bias"], weights["bias_hh"] = reorder(params["bias_ih"]), reorder(params["bias_hh"])
+        weights.update({name: params[name] for name in self.extra})
+        return weights
+
+    def _run_step(self, x: Tensor, state: tuple, weights: dict, owner: str) -> tuple:
+        """One step on an input x (B, I): the projection, then ``step``, its result checked."""
+        projected = mg.addmm(weights["bias"], x, weights["input"]) if "bias" in weights else x @ weights["input"]
+        new = self.step(projected, state, weights)
+        new = (new,) if isinstance(new, Tensor) else tuple(new)
+        if len(new) != self.states or any(not isinstance(s, Tensor) or s.shape != state[0].shape for s in new):
+            got = [getattr(s, "shape", type(s).__name__) for s in new]
+            raise ValueError(f"{owner}: the cell's step must return {self.states} state tensor(s) of shape "
+                             f"{state[0].shape}, got {got}")
+        return new
 
 
-def _lstm_step(projected: Tensor, state: tuple, weights: dict, **_) -> tuple:
+@functools.lru_cache(maxsize=64)
+def _gate_rows(order: tuple, hidden: int) -> np.ndarray:
+    """The rows of a gate-stacked weight, block ``order[0]`` first, then ``order[1]``..."""
+    rows = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in order])
+    rows.flags.writeable = False  # shared by every call
+    return rows
+
+
+# -- the built-in cells: one time step each ------------------------------------------------------
+
+def _elman_step(activation: Callable) -> Callable:
+    def step(projected: Tensor, state: tuple, weights: dict) -> tuple:
+        """h' = act(W_ih x + b_ih + W_hh h + b_hh)"""
+        (h,) = state
+        return (activation(mg.addmm(projected, h, weights["recurrent"])),)
+
+    return step
+
+
+def _lstm_step(projected: Tensor, state: tuple, weights: dict) -> tuple:
     """i, f, o = σ(.), g = tanh(.);  c' = f·c + i·g;  h' = o·tanh(c').
     With peepholes i and f also see c, and o sees c' (diagonal weights).
-    The gate blocks arrive in the order i, f, o, g (LSTM_TYPE.order), so one
-    sigmoid covers i, f and o."""
+    The gate blocks arrive in the order i, f, o, g (the spec's ``order``), so
+    one sigmoid covers i, f and o."""
     h, c = state
     hidden = h.shape[-1]
     ifo, g = mg.split(mg.addmm(projected, h, weights["recurrent"]), [3 * hidden, hidden], axis=-1)
@@ -66,7 +200,7 @@ def _lstm_step(projected: Tensor, state: tuple, weights: dict, **_) -> tuple:
     return o * mg.tanh(c), c
 
 
-def _gru_step(projected: Tensor, state: tuple, weights: dict, **_) -> tuple:
+def _gru_step(projected: Tensor, state: tuple, weights: dict) -> tuple:
     """r, z = σ(.);  n = tanh(W_in x + b_in + r·(W_hn h + b_hn));  h' = (1 − z)·n + z·h."""
     (h,) = state
     hidden = h.shape[-1]
@@ -79,112 +213,106 @@ def _gru_step(projected: Tensor, state: tuple, weights: dict, **_) -> tuple:
     return (mg.addcmul(n, z, h - n),)
 
 
-class _CellType:
-    """What distinguishes RNN, LSTM and GRU: gate blocks, states, the step,
-    whether b_hh can be folded into the input projection, and the order in
-    which the step wants the gate blocks (the parameters keep PyTorch's)."""
-
-    def __init__(self, gates: int, states: int, step: Callable, fold_hidden_bias: bool, order: tuple = ()):
-        self.gates, self.states, self.step, self.fold_hidden_bias = gates, states, step, fold_hidden_bias
-        self.order = order
+ELMAN_CELLS = {"tanh": CellSpec(1, 1, _elman_step(mg.tanh)), "relu": CellSpec(1, 1, _elman_step(mg.relu))}
+LSTM_CELL = CellSpec(4, 2, _lstm_step, order=(0, 1, 3, 2))  # stored i, f, g, o; computed i, f, o, g
+PEEPHOLE_LSTM_CELL = CellSpec(4, 2, _lstm_step, order=(0, 1, 3, 2), extra={"weight_peep": lambda hidden: (3, hidden)})
+GRU_CELL = CellSpec(3, 1, _gru_step, fold_hidden_bias=False)  # b_hn sits inside r·(W_hn h + b_hn)
 
 
-RNN_TYPE = _CellType(1, 1, _rnn_step, fold_hidden_bias=True)
-LSTM_TYPE = _CellType(4, 2, _lstm_step, fold_hidden_bias=True, order=(0, 1, 3, 2))  # stored i,f,g,o; used i,f,o,g
-GRU_TYPE = _CellType(3, 1, _gru_step, fold_hidden_bias=False)  # b_hn sits inside r·(W_hn h + b_hn)
+# -- shared by layers and cells ------------------------------------------------------------------
+
+def _spec_of(module: Module, cell: CellSpec | None) -> CellSpec:
+    spec = cell if cell is not None else getattr(type(module), "cell", None)
+    if not isinstance(spec, CellSpec):
+        raise TypeError(f"{type(module).__name__}: a recurrent module needs a CellSpec -- set the class attribute "
+                        f"`cell` or pass cell=; got {spec!r}")
+    return spec
 
 
-def _check_size(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _make_weights(module: Module, suffix: str, input_size: int, hidden_size: int, cell: _CellType, bias: bool,
-                  peephole: bool, rng: np.random.Generator | None) -> None:
-    """Register PyTorch's parameters (weight_ih{suffix}, weight_hh, bias_ih,
-    bias_hh, and weight_peep for a peephole LSTM), all U(-1/√H, 1/√H)."""
+def _make_parameters(module: Module, suffix: str, input_size: int, hidden_size: int, spec: CellSpec, bias: bool,
+                     rng: np.random.Generator | None) -> None:
+    """Register one layer and direction's parameters (``weight_ih{suffix}``, ...),
+    all U(-1/√H, 1/√H) as in PyTorch."""
     rng = mg.get_rng(rng)
     bound = 1.0 / math.sqrt(hidden_size)
     dtype = mg.get_default_dtype()
-    shapes = {"weight_ih": (cell.gates * hidden_size, input_size), "weight_hh": (cell.gates * hidden_size, hidden_size)}
-    if bias:
-        shapes.update(bias_ih=(cell.gates * hidden_size,), bias_hh=(cell.gates * hidden_size,))
-    if peephole:
-        shapes["weight_peep"] = (3, hidden_size)
-    for name, shape in shapes.items():
+    for name, shape in spec._parameter_shapes(input_size, hidden_size, bias).items():
         setattr(module, name + suffix, Parameter(rng.uniform(-bound, bound, shape).astype(dtype)))
 
 
-def _prepare(params: dict, cell: _CellType) -> dict:
-    """What the steps use, made once per sequence from the parameters
-    (weight_ih, weight_hh, bias_ih, bias_hh, weight_peep): the weights
-    transposed, b_hh folded into the input bias where it can be, and the gate
-    blocks in the cell's computing order."""
-    hidden = params["weight_hh"].shape[1]
-
-    rows = _gate_rows(cell.order, hidden) if cell.order else None
-
-    def reorder(w: Tensor) -> Tensor:
-        return w if rows is None else w[rows]  # the gate blocks permuted: one op
-
-    weights = {"input": reorder(params["weight_ih"]).T, "recurrent": reorder(params["weight_hh"]).T}
-    if "bias_ih" in params:
-        folded = params["bias_ih"] + params["bias_hh"] if cell.fold_hidden_bias else params["bias_ih"]
-        weights["bias"] = reorder(folded)
-        if not cell.fold_hidden_bias:
-            weights["bias_hh"] = reorder(params["bias_hh"])
-    if "weight_peep" in params:
-        weights["weight_peep"] = params["weight_peep"]
-    return weights
+def _state_names(count: int, suffix: str) -> tuple[str, ...]:
+    return tuple(("h", "c")[k] + suffix if k < 2 else f"state{k}{suffix}" for k in range(count))
 
 
-@functools.lru_cache(maxsize=64)
-def _gate_rows(order: tuple, hidden: int) -> np.ndarray:
-    """The rows of a gate-stacked weight, block ``order[0]`` first, then ``order[1]``..."""
-    rows = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in order])
-    rows.flags.writeable = False  # shared by every call
-    return rows
+def _as_state_tuple(owner: str, given, names: tuple[str, ...]) -> tuple:
+    """A user's state as a tuple of one item per state: a Tensor (or array)
+    for a one-state cell, a tuple or list of them for more (PyTorch takes both
+    ``(h0, c0)`` and ``[h0, c0]``)."""
+    several = isinstance(given, (tuple, list)) and (
+        len(names) > 1 or any(isinstance(s, (Tensor, np.ndarray)) for s in given))
+    items = tuple(given) if several else (given,)
+    if len(items) != len(names):
+        what = "one tensor" if len(names) == 1 else f"a tuple ({', '.join(names)})"
+        got = f"a {type(given).__name__} of {len(given)}" if several else f"a {type(given).__name__}"
+        raise ValueError(f"{owner}: the state must be {what}, got {got}")
+    return items
 
 
-def _project(x: Tensor, weights: dict) -> Tensor:
-    """W_ih x + bias for a (B, I) input. Inside a scan this depends on the
-    slices only, so the scan runs it for all time steps at once (a block of
-    up to 1024 rows at a time): one large matmul, not T small ones."""
-    return mg.addmm(weights["bias"], x, weights["input"]) if "bias" in weights else x @ weights["input"]
+def _checked_states(owner: Module, given, names: tuple[str, ...], shape: tuple, dtype) -> tuple:
+    """``given`` as a tuple of Tensors, each of ``shape`` and ``dtype``, checked."""
+    states = []
+    for name, s in zip(names, _as_state_tuple(type(owner).__name__, given, names)):
+        s = s if isinstance(s, Tensor) else Tensor(s)
+        if s.shape != shape:
+            raise ValueError(f"{type(owner).__name__}: {name} must have shape {shape}, got {s.shape}")
+        _check_dtype(owner, name, s, dtype)
+        states.append(s)
+    return tuple(states)
 
 
-def detach_state(state: Tensor | tuple) -> Tensor | tuple:
+def detach_state(state: Tensor | tuple | list) -> Tensor | tuple:
     """The state cut from the graph, for truncated BPTT: feed ``detach_state(h_n)``
     back as h0 of the next chunk, and backprop stops at the chunk boundary."""
-    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+    return tuple(s.detach() for s in state) if isinstance(state, (tuple, list)) else state.detach()
 
 
-class _Recurrent(Module):
-    """Shared machinery of RNN, LSTM and GRU (see the module docstring)."""
+# -- the layer -----------------------------------------------------------------------------------
 
-    cell: _CellType
+class RecurrentLayer(Module):
+    """A stacked, optionally bidirectional recurrent layer of any :class:`CellSpec`
+    (the module docstring has the semantics). A subclass sets the class
+    attribute ``cell`` (or passes ``cell=``); parameters are
+    ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``
+    (+ the spec's extras), suffix ``_reverse`` for the reverse direction.
+
+    ``out, h_n = layer(x, h0=None, lengths=None)``; with several states
+    (LSTM) h0 and the result are tuples: ``out, (h_n, c_n)``."""
+
+    cell: CellSpec
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 peephole: bool = False, rng: np.random.Generator | None = None):
+                 rng: np.random.Generator | None = None, *, cell: CellSpec | None = None):
         super().__init__()
-        self.input_size = _check_size("input_size", input_size)
-        self.hidden_size = _check_size("hidden_size", hidden_size)
-        self.num_layers = _check_size("num_layers", num_layers)
+        self.cell = _spec_of(self, cell)
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.num_layers = check_positive_int("num_layers", num_layers)
         if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"dropout={dropout} acts between layers only, and num_layers=1 has none", stacklevel=2)
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
-        self.bidirectional, self.peephole = bool(bidirectional), bool(peephole)
+        self.bidirectional = bool(bidirectional)
         self.rng = rng
-        directions = 2 if bidirectional else 1
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else directions * hidden_size
-            for direction in range(directions):
-                _make_weights(self, self._suffix(layer, direction), layer_input, hidden_size, self.cell, bias,
-                              peephole, rng)
+            layer_input = input_size if layer == 0 else self.num_directions * hidden_size
+            for direction in range(self.num_directions):
+                _make_parameters(self, self._suffix(layer, direction), layer_input, hidden_size, self.cell, bias, rng)
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
 
     @staticmethod
     def _suffix(layer: int, direction: int) -> str:
@@ -192,37 +320,37 @@ class _Recurrent(Module):
 
     def _weights(self, layer: int, direction: int) -> dict:
         suffix = self._suffix(layer, direction)
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_peep")
-        return _prepare({name: self._parameters[name + suffix] for name in names
-                         if name + suffix in self._parameters}, self.cell)
-
-    def _step_settings(self) -> dict:
-        return {}
+        names = (*_STANDARD_PARAMETERS, *self.cell.extra)
+        return self.cell._weights({name: self._parameters[name + suffix] for name in names
+                                  if name + suffix in self._parameters})
 
     def extra_repr(self) -> str:
         extras = [f"{self.input_size}, {self.hidden_size}"]
         for name, default in (("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
-                              ("bidirectional", False), ("peephole", False)):
+                              ("bidirectional", False)):
             if getattr(self, name) != default:
                 extras.append(f"{name}={getattr(self, name)}")
         return ", ".join(extras)
 
+    # -- one step at a time ----------------------------------------------------------------------
     def stepper(self) -> Callable:
         """One time step through every layer, weights prepared once: for
         decoders that feed each output back in. Returns ``step(x, states) ->
-        (out, states)`` with x (B, I) and states a list (one per layer) of the
-        cell's state tuples -- ``split_states`` makes that list from h0."""
+        (out, states)`` with x (B, I), out (B, H) the last layer's h, and
+        states a list (one per layer) of the cell's state tuples --
+        ``split_states`` makes that list from h0. Dropout between layers as
+        in ``forward`` (training mode only)."""
         if self.bidirectional:
             raise ValueError(f"{type(self).__name__}: stepping needs a unidirectional layer")
         weights = [self._weights(layer, 0) for layer in range(self.num_layers)]
-        settings = self._step_settings()
+        owner = type(self).__name__
 
         def step(x: Tensor, states: list) -> tuple[Tensor, list]:
             new_states = []
             for layer, (w, state) in enumerate(zip(weights, states)):
-                if layer and self.dropout and self.training:
-                    x = _dropout(x, self.dropout, self.rng)
-                state = self.cell.step(_project(x, w), tuple(state), w, **settings)
+                if layer:
+                    x = F.dropout(x, self.dropout, self.training, self.rng)
+                state = self.cell._run_step(x, tuple(state), w, owner)
                 new_states.append(state)
                 x = state[0]
             return x, new_states
@@ -231,52 +359,52 @@ class _Recurrent(Module):
 
     def split_states(self, h0) -> list:
         """h0 in the layer's format -- (num_layers, B, H), a tuple of them for
-        LSTM -- as the per-layer list a stepper takes."""
-        given = h0 if isinstance(h0, tuple) else (h0,)
+        several states -- as the per-layer list of state tuples a stepper takes."""
+        given = _as_state_tuple(type(self).__name__, h0, _state_names(self.cell.states, "0"))
         return [tuple(s[layer] for s in given) for layer in range(self.num_layers)]
 
-    def join_states(self, states: list):
-        """The stepper's per-layer list back in the layer's h_n format."""
-        joined = tuple(mg.stack([state[k] for state in states], axis=0) for k in range(self.cell.states))
-        return joined if self.cell.states > 1 else joined[0]
-
-    # -- the forward pass ---------------------------------------------------------------------
+    # -- the whole sequence ----------------------------------------------------------------------
     def forward(self, x: Tensor, h0=None, lengths: Sequence[int] | np.ndarray | None = None):
-        """``out, h_n = layer(x, h0, lengths)`` (LSTM: ``out, (h_n, c_n)``).
+        """``out, h_n = layer(x, h0, lengths)`` (several states: ``out, (h_n, c_n)``).
 
         x is (T, B, I), or (B, T, I) with batch_first, or (T, I) unbatched.
         out is (T, B, D·H): ``[..., :H]`` forward, ``[..., H:]`` reverse.
-        h_n is (num_layers·D, B, H), indexed ``layer·D + direction``."""
+        h_n is (num_layers·D, B, H), indexed ``layer·D + direction``.
+        lengths: B ints in 1..T; out is 0 past each end, h_n the state at the
+        last real step (see the module docstring)."""
+        name = type(self).__name__
         x = x if isinstance(x, Tensor) else Tensor(x)
-        unbatched = x.ndim == 2
         if x.ndim not in (2, 3):
-            raise ValueError(f"{type(self).__name__}: input must be (T, B, {self.input_size}) "
-                             f"(or 2-D unbatched), got shape {x.shape}")
+            raise ValueError(f"{name}: input must be (T, B, {self.input_size}) (or 2-D unbatched), got shape "
+                             f"{x.shape}")
+        unbatched = x.ndim == 2
         if unbatched:
             x = x.unsqueeze(1)
         elif self.batch_first:
             x = x.transpose(1, 0, 2)
         steps, batch, features = x.shape
         if features != self.input_size:
-            raise ValueError(f"{type(self).__name__}: expected input_size {self.input_size} features, "
-                             f"got {features} (input shape {x.shape})")
+            raise ValueError(f"{name}: expected input_size {self.input_size} features, got {features} "
+                             f"(input shape {x.shape})")
+        if steps == 0:
+            raise ValueError(f"{name}: the input has no time steps (shape {x.shape}); a sequence needs at least one")
         _check_dtype(self, "input", x, self.weight_hh_l0.dtype)
         states = self._initial_states(h0, batch, unbatched, x.dtype)
-        masks, active = self._length_masks(lengths, steps, batch)
+        masks, active = _length_masks(None if lengths is None else check_lengths(lengths, batch, steps,
+                                                                                  owner=f"{name}: "), steps)
 
-        directions = 2 if self.bidirectional else 1
         finals = []
         for layer in range(self.num_layers):
+            if layer:
+                x = F.dropout(x, self.dropout, self.training, self.rng)
             outputs = []
-            for direction in range(directions):
-                index = layer * directions + direction
+            for direction in range(self.num_directions):
+                index = layer * self.num_directions + direction
                 out, final = self._run_direction(x, [s[index] for s in states], self._weights(layer, direction),
                                                  masks, active, reverse=direction == 1)
                 outputs.append(out)
                 finals.append(final)
-            x = outputs[0] if directions == 1 else mg.concat(outputs, axis=-1)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                x = _dropout(x, self.dropout, self.rng)
+            x = outputs[0] if len(outputs) == 1 else mg.concat(outputs, axis=-1)
         if active < steps:  # steps after every sequence ended: output 0
             x = mg.concat([x, np.zeros((steps - active, batch, x.shape[-1]), dtype=x.dtype)], axis=0)
         final_states = tuple(mg.stack([f[k] for f in finals], axis=0) for k in range(self.cell.states))
@@ -292,11 +420,11 @@ class _Recurrent(Module):
         """One layer in one direction over the first ``active`` steps, as one
         ``mg.scan``: the step is traced once and replayed on arrays, and its
         input projection (it depends on x alone) runs on many steps' rows at
-        once (see _project)."""
-        settings = self._step_settings()
+        once."""
+        owner = type(self).__name__
 
         def step(state: tuple, inputs: tuple) -> tuple:
-            new = self.cell.step(_project(inputs[0], weights), state, weights, **settings)
+            new = self.cell._run_step(inputs[0], state, weights, owner)
             if masks is None:
                 return new, new[0]
             inside = inputs[1]  # ended sequences keep their state and output 0
@@ -308,109 +436,95 @@ class _Recurrent(Module):
 
     def _initial_states(self, h0, batch: int, unbatched: bool, dtype) -> tuple:
         """h0 as a tuple of (num_layers·D, B, H) tensors (zeros if None), checked."""
-        directions = 2 if self.bidirectional else 1
-        shape = (self.num_layers * directions, batch, self.hidden_size)
+        shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
         if h0 is None:
             return tuple(Tensor(np.zeros(shape, dtype=dtype)) for _ in range(self.cell.states))
-        given = h0 if isinstance(h0, tuple) else (h0,)
-        if len(given) != self.cell.states:
-            what = "a tuple (h0, c0)" if self.cell.states == 2 else "one tensor h0"
-            raise ValueError(f"{type(self).__name__}: initial state must be {what}, got {len(given)} item(s)")
-        states = []
-        for name, s in zip(("h0", "c0"), given):
-            s = s if isinstance(s, Tensor) else Tensor(s)
-            expected = shape if not unbatched else (shape[0], shape[2])
-            if s.shape != expected:
-                raise ValueError(f"{type(self).__name__}: {name} must have shape {expected} "
-                                 f"(num_layers*directions, batch, hidden_size), got {s.shape}")
-            _check_dtype(self, name, s, self.weight_hh_l0.dtype)
-            states.append(s.unsqueeze(1) if unbatched else s)
-        return tuple(states)
-
-    @staticmethod
-    def _length_masks(lengths, steps: int, batch: int) -> tuple[Tensor | None, int]:
-        """The (active, B, 1) mask "step t is inside sequence b", and how many
-        steps any sequence reaches (``active``). No mask when every sequence
-        is full length."""
-        if lengths is None:
-            return None, steps
-        lengths = lengths.data if isinstance(lengths, Tensor) else np.asarray(lengths)
-        if lengths.dtype.kind not in "iu":
-            raise TypeError(f"lengths must be integers, got dtype {lengths.dtype}")
-        if lengths.shape != (batch,):
-            raise ValueError(f"lengths must hold one length per sequence: expected shape ({batch},), "
-                             f"got {lengths.shape}")
-        if lengths.min() < 1 or lengths.max() > steps:
-            raise ValueError(f"lengths must lie in 1..{steps} (the number of time steps), got values from "
-                             f"{lengths.min()} to {lengths.max()}")
-        if (lengths == steps).all():
-            return None, steps
-        active = int(lengths.max())
-        return Tensor(np.arange(active)[:, None, None] < lengths[None, :, None]), active
+        expected = (shape[0], shape[2]) if unbatched else shape
+        states = _checked_states(self, h0, _state_names(self.cell.states, "0"), expected, self.weight_hh_l0.dtype)
+        return tuple(s.unsqueeze(1) for s in states) if unbatched else states
 
 
-def _dropout(x: Tensor, p: float, rng: np.random.Generator | None) -> Tensor:
-    """Inverted dropout between layers: zero each element with probability p, scale the rest by 1/(1−p)."""
-    keep = mg.get_rng(rng).random(x.shape) >= p
-    return x * (keep / (1 - p)).astype(x.dtype)
+def _length_masks(lengths: np.ndarray | None, steps: int) -> tuple[Tensor | None, int]:
+    """The (active, B, 1) mask "step t is inside sequence b", and how many
+    steps any sequence reaches (``active``). No mask when every sequence
+    is full length."""
+    if lengths is None or (lengths == steps).all():
+        return None, steps
+    active = int(lengths.max())
+    return Tensor(np.arange(active)[:, None, None] < lengths[None, :, None]), active
 
 
-class RNN(_Recurrent):
+class RNN(RecurrentLayer):
     """Elman RNN: h' = tanh (or relu)(W_ih x + b_ih + W_hh h + b_hh), stacked and/or bidirectional."""
 
-    cell = RNN_TYPE
+    cell = ELMAN_CELLS["tanh"]
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  rng: np.random.Generator | None = None):
-        if nonlinearity not in ("tanh", "relu"):
+        if nonlinearity not in ELMAN_CELLS:
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, rng=rng)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, rng,
+                         cell=ELMAN_CELLS[nonlinearity])
         self.nonlinearity = nonlinearity
 
-    def _step_settings(self) -> dict:
-        return {"nonlinearity": self.nonlinearity}
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
 
 
-class LSTM(_Recurrent):
-    """LSTM with PyTorch's gate order i, f, g, o; ``peephole=True`` adds
-    diagonal weights ``weight_peep_l{k}`` (3, H): i and f see c, o sees c'."""
+class LSTM(RecurrentLayer):
+    """LSTM with PyTorch's gate order i, f, g, o: i, f, o = σ(.), g = tanh(.),
+    c' = f·c + i·g, h' = o·tanh(c'). ``peephole=True`` adds diagonal weights
+    ``weight_peep_l{k}`` (3, H): i and f see c, o sees c'."""
 
-    cell = LSTM_TYPE
+    cell = LSTM_CELL
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 peephole: bool = False, rng: np.random.Generator | None = None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, rng,
+                         cell=PEEPHOLE_LSTM_CELL if peephole else LSTM_CELL)
+        self.peephole = bool(peephole)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", peephole=True" if self.peephole else "")
 
 
-class GRU(_Recurrent):
+class GRU(RecurrentLayer):
     """GRU with PyTorch's gate order r, z, n and its n = tanh(W_in x + b_in + r·(W_hn h + b_hn))."""
 
-    cell = GRU_TYPE
+    cell = GRU_CELL
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  rng: np.random.Generator | None = None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, rng=rng)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, rng)
 
 
-# -- cells: one step, the same step functions -------------------------------------------------
+# -- cells: one step, the same step functions ----------------------------------------------------
 
-class _Cell(Module):
-    cell: _CellType
+class RecurrentCell(Module):
+    """One time step of a :class:`CellSpec` as a module: ``state = cell(x, state=None)``
+    with x (B, I) or (I,) and the state as the layer's h (several states: a
+    tuple, e.g. ``(h, c)``), zeros if None. Parameters ``weight_ih``,
+    ``weight_hh``, ``bias_ih``, ``bias_hh`` (+ the spec's extras), as a layer's
+    without ``_l{k}``."""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, peephole: bool = False,
-                 rng: np.random.Generator | None = None):
+    cell: CellSpec
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng: np.random.Generator | None = None,
+                 *, cell: CellSpec | None = None):
         super().__init__()
-        self.input_size = _check_size("input_size", input_size)
-        self.hidden_size = _check_size("hidden_size", hidden_size)
-        self.bias, self.peephole = bool(bias), bool(peephole)
-        _make_weights(self, "", input_size, hidden_size, self.cell, bias, peephole, rng)
-
-    def _step_settings(self) -> dict:
-        return {}
+        self.cell = _spec_of(self, cell)
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.bias = bool(bias)
+        _make_parameters(self, "", input_size, hidden_size, self.cell, bias, rng)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
 
     def forward(self, x: Tensor, state=None):
-        """One step: x (B, I) or (I,); state as the layer's h (LSTM: (h, c)), zeros if None."""
         x = x if isinstance(x, Tensor) else Tensor(x)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: input must be (batch, {self.input_size}) or "
@@ -423,49 +537,44 @@ class _Cell(Module):
         if state is None:
             state = tuple(Tensor(np.zeros(shape, dtype=x.dtype)) for _ in range(self.cell.states))
         else:
-            state = state if isinstance(state, tuple) else (state,)
-            if len(state) != self.cell.states:
-                raise ValueError(f"{type(self).__name__}: state must have {self.cell.states} tensor(s), "
-                                 f"got {len(state)}")
-            state = tuple(s if isinstance(s, Tensor) else Tensor(s) for s in state)
-            state = tuple(s.unsqueeze(0) if unbatched else s for s in state)
-            for s in state:
-                if s.shape != shape:
-                    raise ValueError(f"{type(self).__name__}: state must have shape {shape}, got {s.shape}")
-                _check_dtype(self, "state", s, self.weight_hh.dtype)
-        weights = _prepare({name: p for name, p in self._parameters.items() if p is not None}, self.cell)
-        new = self.cell.step(_project(x, weights), state, weights, **self._step_settings())
+            names = _state_names(self.cell.states, "")
+            state = _checked_states(self, state, names, shape[1:] if unbatched else shape, self.weight_hh.dtype)
+            state = tuple(s.unsqueeze(0) for s in state) if unbatched else state
+        weights = self.cell._weights({name: p for name, p in self._parameters.items() if p is not None})
+        new = self.cell._run_step(x, state, weights, type(self).__name__)
         if unbatched:
             new = tuple(s.squeeze(0) for s in new)
         return new if self.cell.states > 1 else new[0]
 
 
-class RNNCell(_Cell):
+class RNNCell(RecurrentCell):
     """One Elman step: h' = tanh (or relu)(W_ih x + b_ih + W_hh h + b_hh)."""
 
-    cell = RNN_TYPE
+    cell = ELMAN_CELLS["tanh"]
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
                  rng: np.random.Generator | None = None):
-        if nonlinearity not in ("tanh", "relu"):
+        if nonlinearity not in ELMAN_CELLS:
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, rng=rng)
+        super().__init__(input_size, hidden_size, bias, rng, cell=ELMAN_CELLS[nonlinearity])
         self.nonlinearity = nonlinearity
 
-    def _step_settings(self) -> dict:
-        return {"nonlinearity": self.nonlinearity}
 
-
-class LSTMCell(_Cell):
+class LSTMCell(RecurrentCell):
     """One LSTM step (gate order i, f, g, o); ``peephole=True`` adds ``weight_peep`` (3, H)."""
 
-    cell = LSTM_TYPE
+    cell = LSTM_CELL
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, peephole: bool = False,
+                 rng: np.random.Generator | None = None):
+        super().__init__(input_size, hidden_size, bias, rng, cell=PEEPHOLE_LSTM_CELL if peephole else LSTM_CELL)
+        self.peephole = bool(peephole)
 
 
-class GRUCell(_Cell):
+class GRUCell(RecurrentCell):
     """One GRU step (gate order r, z, n)."""
 
-    cell = GRU_TYPE
+    cell = GRU_CELL
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng: np.random.Generator | None = None):
-        super().__init__(input_size, hidden_size, bias, rng=rng)
+        super().__init__(input_size, hidden_size, bias, rng)

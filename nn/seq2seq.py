@@ -22,6 +22,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import functional as F
+from ._checks import check_lengths
 from .attention import Attention
 from .layers import Embedding, Linear
 from .module import Module
@@ -44,16 +45,6 @@ def _as_ids(x, name: str) -> np.ndarray:
     return x
 
 
-def _check_lengths(lengths, batch: int, steps: int) -> np.ndarray:
-    lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
-    if lengths.shape != (batch,) or lengths.dtype.kind not in "iu":
-        raise ValueError(f"src_lengths must be {batch} integers (one per source sentence), "
-                         f"got shape {lengths.shape} and dtype {lengths.dtype}")
-    if lengths.min() < 1 or lengths.max() > steps:
-        raise ValueError(f"src_lengths must lie in 1..{steps}, got values from {lengths.min()} to {lengths.max()}")
-    return lengths
-
-
 class Encoder(Module):
     """Embedding and a (bi)directional LSTM/GRU. Returns the outputs (the
     attention memory), the padding mask, and the final state reshaped for a
@@ -69,7 +60,7 @@ class Encoder(Module):
 
     def forward(self, src, lengths) -> tuple[Tensor, np.ndarray, Any]:
         src = _as_ids(src, "src")
-        lengths = _check_lengths(lengths, *src.shape)
+        lengths = check_lengths(lengths, *src.shape, name="src_lengths", owner="Encoder: ")
         memory, final = self.rnn(self.embedding(src), lengths=lengths)
         mask = np.arange(src.shape[1])[None, :] < lengths[:, None]
         return memory, mask, self._bridge(final)
@@ -214,8 +205,9 @@ class Seq2Seq(Module):
     @mg.no_grad()
     def beam_search(self, src, src_lengths, beam_width: int = 4, max_len: int = 50,
                     length_penalty: float = 1.0) -> tuple[list[list[int]], np.ndarray]:
-        """Batched beam search (see :func:`beam_search`); returns the best token
-        list per sentence and its total log-probability."""
+        """Batched beam search (see :func:`beam_search`; ``length_penalty`` 1 ranks
+        finished beams by their per-token average log-probability); returns
+        the best token list per sentence and its total log-probability."""
         decoding = self._start(src, src_lengths)
         stepper = decoding.pop("stepper")
 
@@ -242,7 +234,7 @@ def _take(state: Any, rows: np.ndarray) -> Any:
 
 
 def beam_search(step: Callable, state: Any, batch_size: int, beam_width: int, max_len: int, bos_id: int,
-                eos_id: int, length_penalty: float = 0.0) -> tuple[list[list[int]], np.ndarray]:
+                eos_id: int, length_penalty: float = 1.0) -> tuple[list[list[int]], np.ndarray]:
     """Keep the ``beam_width`` best partial sequences of every sentence, all
     sentences at once.
 
@@ -251,8 +243,12 @@ def beam_search(step: Callable, state: Any, batch_size: int, beam_width: int, ma
     those rows first (it is reordered as beams are kept or dropped). A beam
     that has emitted eos is finished: it keeps its score and only repeats eos.
     At the end each sentence's beams are ranked by total log-probability
-    divided by length^length_penalty (0: raw sums; 1: per-token average).
-    Returns the best sequences (without eos) and their total log-probabilities."""
+    divided by length^length_penalty, the length counting eos: 1 (the
+    default, here and in ``Seq2Seq.beam_search``) ranks by the per-token
+    average, so longer outputs are not penalised merely for having more
+    terms; 0 ranks by the raw sums (the most probable sequence, which favours
+    short ones). Returns the best sequences (without eos) and their total
+    log-probabilities."""
     if beam_width < 1 or max_len < 1:
         raise ValueError(f"beam_width and max_len must be >= 1, got {beam_width} and {max_len}")
     B, K = batch_size, beam_width

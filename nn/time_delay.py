@@ -19,8 +19,8 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import init
-from .layers import _check_positive, _empty, _time_major
-from .module import Module
+from ._checks import check_positive_int, time_major
+from .module import Module, Parameter
 
 
 class TimeDelay(Module):
@@ -29,15 +29,15 @@ class TimeDelay(Module):
     def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, dilation: int = 1,
                  bias: bool = True, batch_first: bool = False, rng: np.random.Generator | None = None):
         super().__init__()
-        self.in_features = _check_positive("in_features", in_features)
-        self.out_features = _check_positive("out_features", out_features)
-        self.kernel_size = _check_positive("kernel_size", kernel_size)
-        self.dilation = _check_positive("dilation", dilation)
+        self.in_features = check_positive_int("in_features", in_features)
+        self.out_features = check_positive_int("out_features", out_features)
+        self.kernel_size = check_positive_int("kernel_size", kernel_size)
+        self.dilation = check_positive_int("dilation", dilation)
         self.batch_first = bool(batch_first)
         bound = 1.0 / math.sqrt(in_features * kernel_size)  # Conv1d's default
-        self.weight = init.uniform_(_empty(out_features, in_features, kernel_size), -bound, bound, rng)
+        self.weight = init.uniform_(Parameter(mg.zeros(out_features, in_features, kernel_size)), -bound, bound, rng)
         if bias:
-            self.bias = init.uniform_(_empty(out_features), -bound, bound, rng)
+            self.bias = init.uniform_(Parameter(mg.zeros(out_features)), -bound, bound, rng)
         else:
             self.register_parameter("bias", None)
 
@@ -45,7 +45,7 @@ class TimeDelay(Module):
         return f"{self.in_features}, {self.out_features}, kernel_size={self.kernel_size}, dilation={self.dilation}"
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _time_major(self, x, self.in_features, self.batch_first, self.weight.dtype)
+        x = time_major(self, x, self.in_features, self.batch_first, self.weight.dtype)
         span = (self.kernel_size - 1) * self.dilation
         steps = x.shape[0] - span
         if steps < 1:

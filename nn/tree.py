@@ -16,7 +16,8 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from .layers import Embedding, Linear, _check_positive
+from ._checks import check_positive_int
+from .layers import Embedding, Linear
 from .module import Module
 
 Tree = int | tuple  # a token id, or a pair (left, right) of trees
@@ -72,8 +73,8 @@ class RecursiveNN(Module):
 
     def __init__(self, vocab_size: int, hidden_size: int, rng: np.random.Generator | None = None):
         super().__init__()
-        self.vocab_size = _check_positive("vocab_size", vocab_size)
-        self.hidden_size = _check_positive("hidden_size", hidden_size)
+        self.vocab_size = check_positive_int("vocab_size", vocab_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.leaf = Embedding(vocab_size, hidden_size, rng=rng)
         self.compose = Linear(2 * hidden_size, hidden_size, rng=rng)
 

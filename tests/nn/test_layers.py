@@ -137,9 +137,17 @@ def test_init_functions():
 
 # -- dtypes: an input of another dtype than the parameters is a clear TypeError -------------------
 
-@pytest.mark.parametrize("make, shape", [(lambda: nn.Linear(3, 2), (4, 3)), (lambda: nn.LayerNorm(3), (4, 3))])
+@pytest.mark.parametrize("make, shape", [
+    (lambda: nn.Linear(3, 2), (4, 3)), (lambda: nn.LayerNorm(3), (4, 3)),
+    (lambda: nn.RNN(3, 2), (5, 4, 3)), (lambda: nn.LSTM(3, 2, bidirectional=True), (5, 4, 3)),
+    (lambda: nn.GRU(3, 2, batch_first=True), (4, 5, 3)), (lambda: nn.RNNCell(3, 2), (4, 3)),
+    (lambda: nn.LSTMCell(3, 2), (4, 3)), (lambda: nn.GRUCell(3, 2), (4, 3)),
+    (lambda: nn.RecurrentLayer(3, 2, cell=nn.GRU.cell), (5, 4, 3)),
+    (lambda: nn.Jordan(3, 4, 2), (5, 4, 3)), (lambda: nn.TimeDelay(3, 2, 2), (5, 4, 3))])
 def test_layers_reject_inputs_of_another_dtype(make, shape):
+    """The same check, and message, in every layer with parameters (``module._check_dtype``)."""
     layer = make()
+    first = lambda out: out[0] if isinstance(out, tuple) else out  # noqa: E731  (recurrent layers: out, state)
     name = type(layer).__name__
     with pytest.raises(TypeError, match=f"{name}: input has dtype float64 but the parameters are float32; "
                                         r"cast one to the other \(x.astype\(np.float32\) or layer.to\(np.float64\)\)"):
@@ -147,8 +155,8 @@ def test_layers_reject_inputs_of_another_dtype(make, shape):
     with pytest.raises(TypeError, match=f"{name}: input has dtype int64 but the parameters are float32; "
                                         r"cast it to floating point \(x.astype\(np.float32\)\)"):
         layer(np.zeros(shape, dtype=np.int64))
-    assert layer(np.zeros(shape, dtype=np.float32)).dtype == np.float32
-    assert layer.to(np.float64)(np.zeros(shape)).dtype == np.float64
+    assert first(layer(np.zeros(shape, dtype=np.float32))).dtype == np.float32
+    assert first(layer.to(np.float64)(np.zeros(shape))).dtype == np.float64
 
 
 def test_functional_forms_check_dtypes_too():

@@ -1,5 +1,6 @@
 """Seq2seq: gradients end to end, padding invariance, greedy and beam search, a training smoke test."""
 
+import inspect
 import itertools
 
 import numpy as np
@@ -79,10 +80,35 @@ def all_sequences(model, max_len, eos=2):
 def test_beam_search_finds_what_greedy_misses():
     model = MarkovModel()
     best_seq, best_score = max(all_sequences(model, 4).items(), key=lambda kv: kv[1])
-    greedy, _ = beam_search(model.step, {}, 1, 1, 4, bos_id=1, eos_id=2)
-    found, score = beam_search(model.step, {}, 1, 5, 4, bos_id=1, eos_id=2)
+    greedy, _ = beam_search(model.step, {}, 1, 1, 4, bos_id=1, eos_id=2, length_penalty=0.0)
+    found, score = beam_search(model.step, {}, 1, 5, 4, bos_id=1, eos_id=2, length_penalty=0.0)
     assert greedy[0] != list(best_seq)
     assert found[0] == list(best_seq) and score[0] == pytest.approx(best_score)
+
+
+def test_length_penalty_default_is_the_per_token_average_in_both_entry_points():
+    """Both beam searches default to length_penalty=1: with a beam wide enough to keep every
+    prefix, the winner is the brute-force best total/length (length counting eos; a sequence
+    cut off at max_len competes with its own length)."""
+    assert inspect.signature(beam_search).parameters["length_penalty"].default == 1.0
+    assert inspect.signature(nn.Seq2Seq.beam_search).parameters["length_penalty"].default == 1.0
+    model = MarkovModel()
+    p = np.full((5, 5), 1e-9)
+    p[1, 2], p[1, 3] = 0.5, 0.5  # stop at once, or say 3 ...
+    p[3, 2], p[3, 4] = 0.95, 0.05  # ... and then stop: a lower total, a better average
+    p[4, 2] = 1.0
+    model.log_p = np.log(p / p.sum(axis=1, keepdims=True))
+    candidates = {}
+    for n in range(1, 4):
+        for seq in itertools.product(range(5), repeat=n):
+            if 2 in seq[:-1] or (seq[-1] != 2 and n < 3):
+                continue
+            total = sum(model.log_p[prev, tok] for prev, tok in zip((1, *seq), seq))
+            candidates[seq[:-1] if seq[-1] == 2 else seq] = total / n
+    best = max(candidates, key=candidates.get)
+    found, _ = beam_search(model.step, {}, 1, 5 ** 3, 3, bos_id=1, eos_id=2)
+    raw, _ = beam_search(model.step, {}, 1, 5 ** 3, 3, bos_id=1, eos_id=2, length_penalty=0.0)
+    assert found[0] == list(best) and raw[0] != found[0]
 
 
 def test_beam_search_is_batched_and_reorders_state():
@@ -125,7 +151,7 @@ def test_bad_input():
     model = tiny()
     with pytest.raises(ValueError, match="src must be a 2-D array of integer token ids"):
         model.loss(SRC.astype(float), SRC_LEN, TGT_IN, TGT_OUT)
-    with pytest.raises(ValueError, match="src_lengths must be 2 integers"):
+    with pytest.raises(ValueError, match=r"Encoder: src_lengths must hold one length per sequence: expected shape"):
         model.loss(SRC, [3, 4, 5], TGT_IN, TGT_OUT)
     with pytest.raises(ValueError, match=r"src_lengths must lie in 1..5"):
         model.loss(SRC, [0, 5], TGT_IN, TGT_OUT)

@@ -1,0 +1,50 @@
+"""Argument checks shared by nn's layers, so that each mistake a user can
+make has one message everywhere. (The dtype check of inputs against a
+layer's parameters is ``module._check_dtype``.)"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minigrad import Tensor
+
+from .module import Module, _check_dtype
+
+
+def check_positive_int(name: str, value) -> int:
+    """``value`` as an int, if it is a positive integer (a size, a count); else ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def check_lengths(lengths, batch: int, steps: int, name: str = "lengths", owner: str = "") -> np.ndarray:
+    """The real length of each of ``batch`` sequences padded to ``steps`` time
+    steps, checked, as an int64 array (batch,): integers (TypeError), one per
+    sequence, each in 1..steps (ValueError). An empty batch takes an empty
+    list. ``owner`` prefixes the messages (``"ctc_loss: "``)."""
+    values = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    if values.dtype.kind not in "iu" and values.size:  # (an empty list comes as float64: fine)
+        raise TypeError(f"{owner}{name} must hold integers, got dtype {values.dtype}")
+    if values.shape != (batch,):
+        raise ValueError(f"{owner}{name} must hold one length per sequence: expected shape ({batch},), "
+                         f"got shape {values.shape}")
+    if values.size and (values.min() < 1 or values.max() > steps):
+        raise ValueError(f"{owner}{name} must lie in 1..{steps} (the number of time steps), got values from "
+                         f"{values.min()} to {values.max()}")
+    return values.astype(np.int64)
+
+
+def time_major(layer: Module, x, features: int, batch_first: bool, dtype) -> Tensor:
+    """x as a (T, B, features) Tensor of the parameters' ``dtype``, checked: for
+    layers over sequences that take (T, B, ·), or (B, T, ·) with batch_first."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.ndim != 3 or x.shape[-1] != features:
+        raise ValueError(f"{type(layer).__name__}: input must be (T, B, {features}) (batch_first: (B, T, ·)), "
+                         f"got shape {x.shape}")
+    _check_dtype(layer, "input", x, dtype)
+    x = x.transpose(1, 0, 2) if batch_first else x
+    if x.shape[0] == 0:
+        raise ValueError(f"{type(layer).__name__}: the input has no time steps (shape {x.shape}); a sequence needs "
+                         "at least one")
+    return x
