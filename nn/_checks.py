@@ -18,20 +18,22 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
-def check_lengths(lengths, batch: int, steps: int, name: str = "lengths", owner: str = "") -> np.ndarray:
+def check_lengths(lengths, batch: int, steps: int | None, name: str = "lengths", owner: str = "",
+                  minimum: int = 1) -> np.ndarray:
     """The real length of each of ``batch`` sequences padded to ``steps`` time
     steps, checked, as an int64 array (batch,): integers (TypeError), one per
-    sequence, each in 1..steps (ValueError). An empty batch takes an empty
-    list. ``owner`` prefixes the messages (``"ctc_loss: "``)."""
+    sequence, each in minimum..steps (ValueError; no upper bound if ``steps``
+    is None). An empty batch takes an empty list. ``owner`` prefixes the
+    messages (``"ctc_loss: "``)."""
     values = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
     if values.dtype.kind not in "iu" and values.size:  # (an empty list comes as float64: fine)
         raise TypeError(f"{owner}{name} must hold integers, got dtype {values.dtype}")
     if values.shape != (batch,):
         raise ValueError(f"{owner}{name} must hold one length per sequence: expected shape ({batch},), "
                          f"got shape {values.shape}")
-    if values.size and (values.min() < 1 or values.max() > steps):
-        raise ValueError(f"{owner}{name} must lie in 1..{steps} (the number of time steps), got values from "
-                         f"{values.min()} to {values.max()}")
+    if values.size and (values.min() < minimum or (steps is not None and values.max() > steps)):
+        bounds = f"{minimum}..{steps} (the number of time steps)" if steps is not None else f">= {minimum}"
+        raise ValueError(f"{owner}{name} must lie in {bounds}, got values from {values.min()} to {values.max()}")
     return values.astype(np.int64)
 
 

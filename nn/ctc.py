@@ -33,6 +33,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
+from ._checks import check_lengths
 from .module import Module
 
 NEG_INF = -np.inf
@@ -302,20 +303,19 @@ def _as_ints(values, name: str) -> np.ndarray:
     return values.astype(np.int64)
 
 
+def _one_per_row(lengths) -> np.ndarray:
+    """Lengths as given, a plain number (an unbatched call) as one entry."""
+    values = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    return values.reshape(1) if values.ndim == 0 else values
+
+
 def _padded_targets(targets, input_lengths, target_lengths, batch: int, steps: int, classes: int,
                     blank: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check everything a user can get wrong; return targets as (B, S) and both length arrays."""
     targets = _as_ints(targets, "targets")
-    input_lengths = _as_ints(input_lengths, "input_lengths").reshape(-1)
-    target_lengths = _as_ints(target_lengths, "target_lengths").reshape(-1)
-    for name, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
-        if lengths.shape != (batch,):
-            raise ValueError(f"ctc_loss: {name} must have one entry per sequence ({batch}), got {lengths.shape[0]}")
-    if input_lengths.min() < 0 or input_lengths.max() > steps:
-        raise ValueError(f"ctc_loss: input_lengths must lie in 0..{steps} (the frames of log_probs), got values "
-                         f"from {input_lengths.min()} to {input_lengths.max()}")
-    if target_lengths.min() < 0:
-        raise ValueError(f"ctc_loss: target_lengths must be >= 0, got {target_lengths.min()}")
+    input_lengths = check_lengths(_one_per_row(input_lengths), batch, steps, "input_lengths", "ctc_loss: ", minimum=0)
+    target_lengths = check_lengths(_one_per_row(target_lengths), batch, None, "target_lengths", "ctc_loss: ",
+                                   minimum=0)
     if targets.ndim == 1:  # concatenated
         if targets.size != target_lengths.sum():
             raise ValueError(f"ctc_loss: concatenated targets hold {targets.size} labels but target_lengths add up "

@@ -384,7 +384,7 @@ def test_beam_of_one_on_peaked_posteriors_equals_greedy():
 # -- bad input -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("call,error,message", [
-    (lambda lp: ctc_loss(lp, [[1, 0]], [4, 4], [2, 1]), ValueError, "one entry per sequence"),
+    (lambda lp: ctc_loss(lp, [[1, 0]], [4, 4], [2, 1]), ValueError, "one length per sequence"),
     (lambda lp: ctc_loss(lp, [[1, 2]], [4], [2], blank=2), ValueError, "targets contain the blank class 2"),
     (lambda lp: ctc_loss(lp, [[1, 3]], [4], [2]), ValueError, r"labels must lie in \[0, 3\)"),
     (lambda lp: ctc_loss(lp, [[1, 2]], [5], [2]), ValueError, r"input_lengths must lie in 0..4"),
