@@ -256,6 +256,8 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
                 if counter[0] > node.seq:
                     _changed(node)
             g = tuple(grads) if node.multi else grads[0]
+            if create_graph:
+                _check_differentiable(node)
             saved = _saved_tensors(node) if create_graph else node.saved
             vjps, settings = node.vjps, node.settings
             results = None if type(vjps) is tuple else _all_at_once(node, g, saved)
@@ -293,6 +295,23 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
         grad = _own(grad, create_graph, copy=not is_own)  # optimisers and clipping update .grad in place
         leaf.grad = grad if leaf.grad is None else leaf.grad + grad
     return None
+
+
+def _check_differentiable(node: Node) -> None:
+    """A per-input VJP that closes over a float array its forward computed
+    would use it as a constant under create_graph, and the second derivative
+    would miss how it depends on the input: raise instead. (Masks, ids and
+    shapes are fine; the values a VJP differentiates go through ``saves``.)"""
+    if type(node.vjps) is not tuple:
+        return  # one VJP for all inputs: a Function (which checks its saved values) or scan
+    for vjp in node.vjps:
+        for cell in getattr(vjp, "__closure__", None) or ():
+            value = cell.cell_contents
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size:
+                raise RuntimeError(
+                    f"create_graph through '{node.name}': its VJP closes over a float array of shape {value.shape} "
+                    "worked out in its forward, a constant to the graph, so the second derivative would be wrong. "
+                    "Save the values the VJP needs (save_inputs/save_output) and compute from them in the VJP")
 
 
 def _all_at_once(node: Node, g, saved: tuple) -> list:

@@ -580,9 +580,10 @@ def _max(x, *, axis, keepdims):
     axes = reduction_axes(axis, np.ndim(x), "max")
     y = np.max(x, axis=axes, keepdims=True)
     kept, shape = y.shape, np.shape(x)
-    winners = np.where(np.isnan(y), np.isnan(x), x == y)
-    share = (winners / winners.sum(axis=axes, keepdims=True)).astype(x.dtype)
-    return (y if keepdims else np.squeeze(y, axis=axes)), lambda g: broadcast_to(g.reshape(kept), shape) * share
+    winners = np.where(np.isnan(y), np.isnan(x), x == y)  # (a mask and counts: no float array in the closure)
+    counts = winners.sum(axis=axes, keepdims=True)
+    return (y if keepdims else np.squeeze(y, axis=axes)), \
+        lambda g: broadcast_to(g.reshape(kept), shape) * winners / counts
 
 
 def min(x, axis=None, keepdims: bool = False):

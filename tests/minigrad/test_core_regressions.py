@@ -363,3 +363,17 @@ def test_function_settings_go_to_forward_as_keywords():
     x = leaf([1.0, 2.0])
     Scale.apply(x, factor=3.0).sum().backward()
     np.testing.assert_array_equal(x.grad.data, [3, 3])
+
+
+def test_a_primitive_whose_vjp_closes_over_a_float_array_refuses_create_graph():
+    @mg.primitive
+    def silu(x):
+        s = 1 / (1 + np.exp(-x))
+        return x * s, lambda g: g * (s + x * s * (1 - s))  # s and x: constants to the graph
+
+    x = leaf([-0.5, 0.3, 1.2])
+    assert mg.gradcheck(silu, [x])
+    with pytest.raises(RuntimeError, match="'silu'.*closes over a float array"):
+        mg.gradgradcheck(silu, [x])
+    # built-in ops with closures (max's winners and counts) keep their second derivatives
+    assert mg.gradgradcheck(lambda t: t.max() * t.sum(), [leaf([1.0, 3.0, 2.0])])
