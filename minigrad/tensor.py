@@ -316,6 +316,9 @@ def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
             raise ValueError(f"{caller}: grad can be left out only for a one-element output; the output "
                              f"has shape {output.shape}, so pass grad= of that shape")
         return Tensor._make(np.ones_like(output._data))
+    if getattr(type(grad), "__minigrad_dispatch__", None) is not None:
+        raise TypeError(f"{caller}: grad is a {type(grad).__name__} (a traced or dual value): its extra part would "
+                        "be dropped; differentiate inside the transform instead")
     grad = grad if isinstance(grad, Tensor) else Tensor._make(as_array(grad, dtype=output.dtype, copy=True))
     if grad.shape != output.shape:
         raise ValueError(f"{caller}: grad has shape {grad.shape} but the output has shape {output.shape}")

@@ -469,3 +469,15 @@ def test_add_at_sums_repeats_given_as_a_list_or_as_negative_indices():
     np.testing.assert_array_equal(mg.add_at(g, [0, 0], (3,)).data, [3, 0, 0])
     np.testing.assert_array_equal(mg.add_at(g, np.array([2, -1]), (3,)).data, [0, 0, 3])
     np.testing.assert_array_equal(mg.add_at(g, (mg.tensor(np.array([1, -2])),), (3,)).data, [0, 3, 0])
+
+
+def test_backward_with_a_dual_seed_refuses_instead_of_dropping_its_tangent():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+
+    def f(v):
+        with pytest.raises(TypeError, match="dual value"):
+            y.backward(v, retain_graph=True)
+        return v
+
+    mg.jvp(f, (mg.tensor([1.0, 1.0]),), (mg.tensor([1.0, 0.0]),))
