@@ -76,11 +76,14 @@ def _multinomial(probs, *, num_samples, replacement, rng):
     classes = p.shape[-1]
     if not replacement and num_samples > classes:
         raise ValueError(f"multinomial: cannot draw {num_samples} of {classes} classes without replacement")
-    if replacement:
-        cdf = np.cumsum(p, axis=-1)
-        u = rng.random((*p.shape[:-1], num_samples)) * cdf[..., -1:]
-        picks = (u[..., :, None] >= cdf[..., None, :]).sum(axis=-1)  # the first class whose cdf exceeds u
-        return np.minimum(picks, classes - 1)
+    if replacement:  # inverse CDF: one binary search per draw, all rows in one sorted array (row r in [r, r+1))
+        rows = p.reshape(-1, classes)
+        cdf = np.cumsum(rows, axis=-1)
+        cdf /= cdf[:, -1:]
+        offset = np.arange(len(rows))[:, None]
+        u = rng.random((len(rows), num_samples)) + offset
+        picks = np.searchsorted((cdf + offset).ravel(), u.ravel(), side="right").reshape(u.shape) - offset * classes
+        return np.minimum(picks, classes - 1).reshape(*p.shape[:-1], num_samples)
     with np.errstate(divide="ignore"):
         keys = np.log(p) + rng.gumbel(size=p.shape)
     return np.argsort(-keys, axis=-1, kind="stable")[..., :num_samples]
