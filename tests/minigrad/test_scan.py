@@ -124,13 +124,12 @@ def test_the_weight_gradient_is_batched_over_many_steps(monkeypatch):
 @pytest.mark.parametrize("hoist_rows, double_first, blocks", [
     (1024, False, [(15, 2)]),
     (6, False, [(6, 2), (6, 2), (3, 2)]),
-    (6, True, [(15, 2)]),  # w's VJP needs double's whole output: not in blocks
+    (6, True, [(6, 2), (6, 2), (3, 2)]),  # (w's VJP needs double's output: each block keeps its own)
 ])
 def test_ops_on_the_slices_alone_run_once_on_all_rows(monkeypatch, reverse, hoist_rows, double_first, blocks):
-    """The input projection of a cell is hoisted: one call on T·B rows (after
-    the trace's call on the first slice) -- or, when the backward needs
-    nothing from it but xs, on blocks of BLOCK_ROWS rows in loop order --
-    with the loop's values and gradients."""
+    """The input projection of a cell is hoisted: after the trace's call on
+    the first slice, one call per block of BLOCK_ROWS rows (T·B rows if they
+    fit), in loop order, with the loop's values and gradients."""
     monkeypatch.setattr(scan_module, "BLOCK_ROWS", hoist_rows)
     calls = []
 
