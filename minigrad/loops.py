@@ -386,7 +386,7 @@ class _Program:
                     for s, rows in per_step:
                         values[s] = rows[t - lo]
                     made = []
-                    for k, (forward, take_args, settings, returns_vjps, multi, outs, casts, check) in enumerate(plan):
+                    for forward, take_args, settings, returns_vjps, multi, outs, casts, check in plan:
                         arrays = take_args(values) if casts is None else _cast(list(take_args(values)), casts)
                         out = forward(*arrays, **settings) if settings else forward(*arrays)
                         if returns_vjps:
@@ -444,6 +444,8 @@ class _Program:
             plan.append((k, ins, ins.outs if ins.multi else None, _getter(self.saved_slots(ins)), grad_args,
                          ins.settings if ins.spec.vjps is not None else None))
         lo = hi = -1
+        sliced: dict = {}  # slot -> the current block's gradients of a stacked value the steps read
+        reached: set = set()  # the sliced slots some gradient reached in the block
         for t in reversed(order):
             if not lo <= t < hi:
                 if lo >= 0:
@@ -451,8 +453,8 @@ class _Program:
                 lo = t // block * block
                 hi = min(lo + block, steps)
                 sliced = {s: np.empty((hi - lo, *shapes[s][0]), shapes[s][1])
-                          for s in self.sliced if self.needs_grad[s]}  # the block's gradients, filled step by step
-                reached = set()  # the sliced slots some gradient reached
+                          for s in self.sliced if self.needs_grad[s]}
+                reached = set()
             grads = [None] * len(shapes)
             for s, grad in (*zip(self.carry_out, carry_grads),
                             *((s, None if gy is None else gy[t]) for s, gy in zip(self.y_out, g_ys))):
