@@ -186,6 +186,17 @@ def _loop(step: Callable, carry: list, carry_def, xs: list, x_def, order: range)
     return _unflatten(carry_def, carry), _unflatten(y_def, stacked)
 
 
+def explain(step: Callable, init, xs=None, length: int | None = None, reverse: bool = False) -> str:
+    """What ``scan`` makes of ``step`` (traced once, on the first slices): the
+    slots and the instructions, each hoisted or run per step. For seeing why
+    an op is not hoisted; docs/how-scan-works.md reads one."""
+    carry, carry_def = _flatten(init, "init")
+    x_leaves, x_def = _flatten(xs, "xs")
+    steps = _length(x_leaves, length)
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    return _Program(step, carry, carry_def, x_leaves, x_def, order).describe()
+
+
 def _name(step: Callable) -> str:
     code = getattr(step, "__code__", None)
     return "the step" if code is None else f"the step ({code.co_filename}:{code.co_firstlineno} in {code.co_name})"
@@ -213,10 +224,9 @@ class _Program:
     A slot *varies* if it changes from step to step (the inputs and what
     instructions make); else ``template`` holds its value (a closed-over
     tensor's array, a constant). It *needs grad* if a gradient must reach it
-    (it depends on something that requires grad), is *carried* if it depends
-    on the carry, and is *stacked* if the loop holds it as a block of steps'
-    rows along axis 0 (the xs with at least one axis, what hoisted
-    instructions make)."""
+    in some step, and is *stacked* if the loop holds it as a block of steps'
+    rows along axis 0: the xs (with at least one axis) and what hoisted
+    instructions make. Nothing that depends on the carry is ever stacked."""
 
     def __init__(self, step: Callable, carry: list, carry_def, xs: list, x_def, order: range):
         n_carry, n_x, first = len(carry), len(xs), order[0]
@@ -240,11 +250,10 @@ class _Program:
         self.varies = [s < n_carry + n_x or s in made for s in range(n)]
         self.template = [None if self.varies[s] else v for s, v in enumerate(values)]
         self.first = list(values)  # the first step's values (the trace's), used by the first run
-        self.first_made = None
 
         self.needs_grad, self.output_requires_grad = self._follow_requires_grad(carry, xs, len(order))
 
-        # hoisted (what depends on stacked values alone -- so not on the carry -- if its op treats rows alike)
+        # hoisted: what depends on stacked values alone (not on the carry), if its op treats rows alike
         self.stacked = [s in self.x_in and values[s].ndim > 0 for s in range(n)]
         self.hoisted: list = []  # (instruction, its settings on stacked rows)
         self.steps: list = []  # the instructions run per step
@@ -252,7 +261,7 @@ class _Program:
             if ins.multi and -1 in ins.spec.saves_for(len(ins.args)):
                 raise TraceError(f"scan: {ins.describe()} has several outputs and its VJP takes them: not supported "
                                  "inside a scan step (use unroll=True)")
-            settings = self.row_settings(ins) if all(self.stacked[a] for a in ins.args if self.varies[a]) else None
+            settings = self.hoisted_settings(ins)
             if settings is not None:
                 self.hoisted.append((ins, settings))
                 for o in ins.outs:
@@ -283,6 +292,8 @@ class _Program:
         start = [False] * len(self.shapes)
         for s, t in zip((*self.x_in, *self.closed_slots), (*xs, *self.closed)):
             start[s] = t.requires_grad
+        flows = [(ins.args, [o for o in ins.outs if self.shapes[o][1].kind == "f"])
+                 for ins in self.instructions if ins.spec.differentiable]
         needs_grad, ys = [False] * len(start), [False] * len(self.y_out)
         state, seen = tuple(t.requires_grad for t in carry), []  # the carry's flags entering each step
         while state not in seen and len(seen) < steps:
@@ -290,10 +301,10 @@ class _Program:
             flags = list(start)
             for s, flag in zip(self.carry_in, state):
                 flags[s] = flag
-            for ins in self.instructions:
-                flows = ins.spec.differentiable and any(flags[a] for a in ins.args)
-                for o in ins.outs:
-                    flags[o] = flows and self.shapes[o][1].kind == "f"
+            for args, outs in flows:
+                if any([flags[a] for a in args]):
+                    for o in outs:
+                        flags[o] = True
             needs_grad = [a or b for a, b in zip(needs_grad, flags)]
             ys = [y or flags[s] for y, s in zip(ys, self.y_out)]
             state = tuple(flags[s] for s in self.carry_out)
@@ -310,6 +321,42 @@ class _Program:
             return None
         return rule([self.shapes[a][0] for a in ins.args], [self.shapes[o][0] for o in ins.outs],
                     [self.varies[a] for a in ins.args], ins.settings)
+
+    def hoisted_settings(self, ins):
+        """Hoist ``ins`` (return its settings on stacked rows) if every value it
+        reads that varies is stacked and its op treats rows alike; else None."""
+        return self.row_settings(ins) if all(self.stacked[a] for a in ins.args if self.varies[a]) else None
+
+    def batched(self, ins) -> bool:
+        """Are the gradients of the closed-over tensors a per-step ``ins`` reads
+        taken once per block, on its steps stacked? (Its op treats rows alike
+        and has fixed VJPs: the VJP on stacked rows is the sum of the steps'.)"""
+        return ins.spec.vjps is not None and len(ins.outs) == 1 and self.row_settings(ins) is not None
+
+    def describe(self) -> str:
+        """The slots and the instructions, each hoisted or per step (what :func:`explain` prints)."""
+        hoisted = {id(ins) for ins, _ in self.hoisted}
+        kinds = ["constant"] * len(self.shapes)
+        for slots, kind in ((self.carry_in, "carry"), (self.x_in, "x"), (self.closed_slots, "closed")):
+            for s in slots:
+                kinds[s] = kind
+        for ins in self.instructions:
+            for o in ins.outs:
+                kinds[o] = "hoisted" if id(ins) in hoisted else "per step"
+        lines = ["slot  kind      shape      dtype    needs grad"]
+        lines += [f"{s:>4}  {kind:<8}  {str(shape):<9}  {str(dtype):<7}  {'yes' if self.needs_grad[s] else ''}"
+                  for s, (kind, (shape, dtype)) in enumerate(zip(kinds, self.shapes))]
+        lines.append("instructions")
+        for ins in self.instructions:
+            call = f"{ins.spec.name}({', '.join(map(str, ins.args))}) -> {', '.join(map(str, ins.outs))}"
+            how = "hoisted" if id(ins) in hoisted else "per step"
+            batched = [a for a in ins.args if not self.varies[a] and self.needs_grad[a]] \
+                if how == "per step" and self.batched(ins) else []
+            if batched:
+                how += f"; gradient of {', '.join(map(str, batched))} per block"
+            lines.append(f"  {call:<36} {how}")
+        lines.append(f"returns carry {self.carry_out}, ys {self.y_out}; blocks of {self.block} steps")
+        return "\n".join(lines)
 
     @staticmethod
     def saved_slots(ins) -> list:
@@ -432,17 +479,10 @@ class _Program:
         n_y = len(self.y_out)
         g_ys, carry_grads = g[:n_y], list(g[n_y:])
         x_grads = _Lazy({s: (steps, *shapes[s][0]) for k, s in enumerate(self.x_in) if wanted[n_carry + k]}, shapes)
-        invariant: dict = {}  # slot -> gradient of a closed-over tensor
+        invariant = [None] * len(shapes)  # the gradients of the closed-over tensors, by slot
         pending: dict = {}  # (instruction, argument) -> per step [t, ḡ, saved], for one batched VJP per block
+        plan = self._backward_plan()
         anomaly = is_anomaly_enabled()
-        plan = []
-        for k in reversed(range(len(self.steps))):
-            ins = self.steps[k]
-            batched = ins.spec.vjps is not None and len(ins.outs) == 1 and self.row_settings(ins) is not None
-            grad_args = [(j, a, batched and not self.varies[a], *shapes[a], self.varies[a])
-                         for j, a in enumerate(ins.args) if self.needs_grad[a]]
-            plan.append((k, ins, ins.outs if ins.multi else None, _getter(self.saved_slots(ins)), grad_args,
-                         ins.settings if ins.spec.vjps is not None else None))
         lo = hi = -1
         sliced: dict = {}  # slot -> the current block's gradients of a stacked value the steps read
         reached: set = set()  # the sliced slots some gradient reached in the block
@@ -477,26 +517,46 @@ class _Program:
         self._block_backward(lo, hi, sliced, reached, pending, invariant, blocks, template, xs, x_grads)
         return ([grad if want else None for grad, want in zip(carry_grads, wanted)]
                 + [x_grads.get(s) for s in self.x_in]
-                + [invariant.get(s) for s in self.closed_slots])
+                + [invariant[s] for s in self.closed_slots])
 
-    def _step_backward(self, t: int, values: list, made: list, grads: list, plan: list, invariant: dict,
-                       pending: dict, anomaly: bool) -> list:
+    def _backward_plan(self) -> list:
+        """Per per-step instruction that a gradient must go through, backwards:
+        what _step_backward needs, worked out once -- (k, its output slot or
+        slots, multi, a getter of its saved values, its fixed VJPs or None,
+        one VJP for all inputs?, its settings for fixed VJPs, the instruction,
+        and per argument that needs grad (position, slot, batched?, shape,
+        dtype, varies?))."""
+        plan = []
+        for k in reversed(range(len(self.steps))):
+            ins = self.steps[k]
+            batched = self.batched(ins)
+            grad_args = [(j, a, batched and not self.varies[a], *self.shapes[a], self.varies[a])
+                         for j, a in enumerate(ins.args) if self.needs_grad[a]]
+            if grad_args and ins.spec.differentiable:
+                plan.append((k, ins.outs if ins.multi else ins.outs[0], ins.multi, _getter(self.saved_slots(ins)),
+                             ins.spec.vjps, ins.spec.all_at_once, ins.settings if ins.spec.vjps else None, ins,
+                             grad_args))
+        return plan
+
+    @staticmethod
+    def _step_backward(t: int, values: list, made: list, grads: list, plan: list, invariant: list, pending: dict,
+                       anomaly: bool) -> list:
         """Step t's VJPs, its instructions backwards, adding into ``grads``
         (and ``invariant``); a batched one is left in ``pending`` as
         [t, ḡ, saved]. Returns the entries this step left there."""
         fresh = []
-        for k, ins, outs, take_saved, grad_args, settings in plan:
-            if outs is None:
-                g_out = grads[ins.outs[0]]
-                if g_out is None:
-                    continue
-            else:
-                g_out = tuple([grads[s] for s in outs])
+        for k, out, multi, take_saved, fixed, at_once, settings, ins, grad_args in plan:
+            if multi:
+                g_out = tuple([grads[s] for s in out])
                 if all(gi is None for gi in g_out):
                     continue
+            else:
+                g_out = grads[out]
+                if g_out is None:
+                    continue
             saved = take_saved(values)
-            vjps = ins.spec.vjps if ins.spec.vjps is not None else made[k]
-            results = vjps(g_out, *saved) if ins.spec.all_at_once else None
+            vjps = fixed or made[k]
+            results = vjps(g_out, *saved) if at_once else None
             for j, s, is_batched, shape, dtype, varies in grad_args:
                 if is_batched:
                     fresh.append([t, g_out, saved])
@@ -510,10 +570,12 @@ class _Program:
                     continue
                 if grad.shape != shape or grad.dtype != dtype or anomaly:
                     grad = _fit(grad, shape, dtype, anomaly and (ins, j, f"step {t}"))
-                _add(grads if varies else invariant, s, grad)  # never in place: grad may be ḡ
+                into = grads if varies else invariant
+                previous = into[s]
+                into[s] = grad if previous is None else previous + grad  # never in place: grad may be ḡ
         return fresh
 
-    def _block_backward(self, lo: int, hi: int, sliced: dict, reached: set, pending: dict, invariant: dict,
+    def _block_backward(self, lo: int, hi: int, sliced: dict, reached: set, pending: dict, invariant: list,
                         blocks: dict, template: list, xs: list, x_grads: dict) -> None:
         """Steps lo..hi-1 done: their batched weight VJPs, then their hoisted
         instructions' VJPs, on their rows."""
@@ -523,11 +585,13 @@ class _Program:
         if not self.hoisted:
             return
         n = hi - lo
-        grads: dict = {s: sliced[s].reshape(n * self.shapes[s][0][0], *self.shapes[s][0][1:]) for s in reached}
+        grads = [None] * len(self.shapes)  # the block's rows' gradients, by slot
+        for s in reached:
+            grads[s] = sliced[s].reshape(n * self.shapes[s][0][0], *self.shapes[s][0][1:])
         rows = {**self._x_rows(xs, lo, hi), **kept}
         for k in reversed(range(len(self.hoisted))):
             ins, settings = self.hoisted[k]
-            g_out = tuple(grads.get(s) for s in ins.outs) if ins.multi else grads.get(ins.outs[0])
+            g_out = tuple(grads[s] for s in ins.outs) if ins.multi else grads[ins.outs[0]]
             if g_out is None or (ins.multi and all(gi is None for gi in g_out)):
                 continue
             saved = [rows[s] if self.varies[s] else template[s] for s in self.saved_slots(ins)]
@@ -545,10 +609,10 @@ class _Program:
                 else:
                     _add(invariant, s, _fit(grad, shape, dtype, anomaly and (ins, j, anomaly)))
         for s in x_grads.wanted:
-            if s in grads:
+            if grads[s] is not None:
                 x_grads[s][lo:hi] += grads[s].reshape(n, *self.shapes[s][0])
 
-    def _flush(self, pending: dict, invariant: dict, sliced: dict, start: int, anomaly) -> None:
+    def _flush(self, pending: dict, invariant: list, sliced: dict, start: int, anomaly) -> None:
         """Run each pending closed-over tensor's VJP once, on the steps' ḡ and
         saved values stacked along axis 0 (in time order), and add what it
         gives. ``sliced``: the block's (from step ``start``) stacked values'
@@ -633,9 +697,9 @@ class _Lazy(dict):
         return self[slot]
 
 
-def _add(grads, slot: int, grad) -> None:
-    """grads[slot] += grad (a list or a dict; never in place: grad may be a ḡ others hold)."""
-    previous = grads[slot] if isinstance(grads, list) else grads.get(slot)
+def _add(grads: list, slot: int, grad) -> None:
+    """grads[slot] += grad (never in place: grad may be a ḡ others hold)."""
+    previous = grads[slot]
     grads[slot] = grad if previous is None else previous + grad
 
 

@@ -69,7 +69,7 @@ class Trace:
     ``closed`` (slot -> the Tensor a closed-over slot holds), ``instructions``."""
 
     def __init__(self):
-        self.grad_enabled = is_grad_enabled()
+        self.grad_enabled, self.done = is_grad_enabled(), False
         self.values: list = []
         self.closed: dict[int, Tensor] = {}
         self.instructions: list[Instruction] = []
@@ -100,12 +100,17 @@ class Trace:
     def call(self, op, args: tuple, settings: dict):
         """Record ``op(*args, **settings)`` and return Traced output(s)."""
         spec = op.spec
+        if self.done:
+            raise TraceError(f"'{spec.name}' at {user_frame()} got a value traced inside a step that is over (kept "
+                             "in a list or an attribute?): inside a traced step, values are stand-ins; return what "
+                             "you need from the step (as its y) instead")
         if spec.random:
             raise TraceError(f"'{spec.name}' draws random numbers inside a traced step, and a replay would not draw "
                              f"again ({user_frame()}): draw them outside (e.g. masks for all steps) and pass them "
                              "in, or run the plain loop (scan(..., unroll=True))")
-        slots = [self.slot_of(a) for a in args]
-        arrays = [self.values[s] for s in slots]
+        values = self.values
+        slots = [a._slot if type(a) is Traced and a._trace is self else self.slot_of(a) for a in args]
+        arrays = [values[s] for s in slots]
         casts = None
         if (spec.promote or spec.floating) and spec.needs_cast(arrays):
             cast = promote_arrays(spec, list(arrays), args)
@@ -113,15 +118,17 @@ class Trace:
             arrays = cast
         out, vjps = spec.run(arrays, settings)
         multi = type(out) is tuple
-        outs = [self.new_slot(o) for o in (out if multi else (out,))]
+        outs = list(range(len(values), len(values) + (len(out) if multi else 1)))
+        values.extend(out if multi else (out,))
         self.instructions.append(Instruction(op, settings, slots, outs, multi, casts,
                                              vjps if spec.vjps is None else None,
                                              user_frame() if self._anomaly else None))
-        traced = tuple(Traced(self, s) for s in outs)
-        if spec.differentiable and not is_grad_enabled():  # the tape would not record it: no gradient through it
-            traced = tuple(stop_gradient(t) for t in traced)
-        elif is_grad_enabled() and not self.grad_enabled:  # grad mode switched on inside: the loop may record
-            raise Untraceable
+        traced = tuple([Traced(self, s) for s in outs])
+        if is_grad_enabled() != self.grad_enabled:  # the step switched grad mode
+            if self.grad_enabled:  # off: the tape would not record this op, so no gradient goes through it
+                traced = tuple(stop_gradient(t) for t in traced) if spec.differentiable else traced
+            else:  # on, inside a scan under no_grad: the loop would record ops, so let it
+                raise Untraceable
         return traced if multi else traced[0]
 
 
@@ -187,7 +194,10 @@ def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function"
     traced = [Traced(record, record.new_slot(value)) for value in inputs]
     generator = _random.get_rng()
     state = generator.bit_generator.state
-    result = fn(*traced)
+    try:
+        result = fn(*traced)
+    finally:
+        record.done = True
     if _random.get_rng() is not generator or generator.bit_generator.state != state:
         raise TraceError(f"{name} drew random numbers from minigrad's generator while it was traced, and a replay "
                          "would not draw again: draw them outside (e.g. masks for all steps) and pass them in, or "

@@ -527,6 +527,19 @@ def test_backward_inside_the_step_is_a_trace_error():
         mg.scan(step, h0, x)
 
 
+def test_a_traced_value_kept_after_the_step_is_a_trace_error():
+    rng = np.random.default_rng(7)
+    h0, x, kept = leaf(rng, 2, 3), leaf(rng, 4, 2, 3), []
+
+    def step(h, x_t):
+        kept.append(h)
+        return h + x_t, h
+
+    mg.scan(step, h0, x)
+    with pytest.raises(mg.TraceError, match="step that is over"):
+        kept[0] * 2
+
+
 # -- detect_anomaly names the op inside the step and the user's line ----------------------------
 
 def _anomaly(step, init, xs, create_graph=False):
@@ -774,8 +787,8 @@ class StepProgram:
         """A closed-over tensor (a weight) of ``shape``: made on the first run, the same tensor after."""
         if self.replaying is not None:
             return next(self.replaying)
-        seed = self.data.draw(st.integers(0, 2**16))
-        tensor = mg.Tensor(np.random.default_rng(seed).standard_normal(shape) * 0.7, requires_grad=True)
+        seed, requires_grad = self.data.draw(st.integers(0, 2**16)), self.data.draw(st.integers(0, 3)) > 0
+        tensor = mg.Tensor(np.random.default_rng(seed).standard_normal(shape) * 0.7, requires_grad=requires_grad)
         self.answers.append(tensor)
         return tensor
 
@@ -997,8 +1010,8 @@ def _lookup(p, a, pool, ids):
     kind = p(st.sampled_from(["table", "embedding", "one_hot", "rows", "float"]))
     if kind == "rows" and a.ndim and a.shape[0] >= IDS:
         return a[i]
-    if kind == "float":
-        f = (i * 0.1).astype(np.float64)  # (an int tensor times a Python float: the default float dtype)
+    if kind == "float":  # (with the integer counter of the carry, if there is one)
+        f = (p.pick(ids + p.counters) * 0.1).astype(np.float64)  # (int times a Python float: the default dtype)
         return f.sum() * a + mg.where(f.max() > 0.5, a, -a)
     table = p.weight(IDS + p(st.integers(0, 2)), p(st.integers(1, 3)))
     if kind == "embedding":
@@ -1064,8 +1077,11 @@ def _fit(p, value, like):
     if value.shape != like.shape:
         value = value.mean() if value.size else value.sum()
         value = mg.broadcast_to(value, like.shape) if p(st.booleans()) else value + like * 0.0
+    kind = p(st.sampled_from(["tanh", "mix", "keep"]))
+    if kind == "keep":  # (the carry leaf as it came in)
+        return like
     value = mg.tanh(value)
-    return value * 0.8 + like * 0.2 if p(st.booleans()) else value
+    return value * 0.8 + like * 0.2 if kind == "mix" else value
 
 
 def random_step(p, carry, x, refuse: bool):
@@ -1075,7 +1091,7 @@ def random_step(p, carry, x, refuse: bool):
     ids = [v for v in x_leaves if v.dtype.kind in "iu"]
     x_pool = [v for v in x_leaves if v.dtype.kind == "f"]  # values that do not depend on the carry
     pool = [v for v in carry_leaves if v.dtype.kind == "f"] + x_pool or [p.weight(2)]
-    p.x_pool = x_pool
+    p.x_pool, p.counters = x_pool, [v for v in carry_leaves if v.dtype.kind in "iu"]
     made = []  # what the ops make: most of it becomes a y, so that a wrong value shows
     count = p(st.integers(1, 8))
     for k in range(count):
@@ -1089,7 +1105,8 @@ def random_step(p, carry, x, refuse: bool):
         if refuse and k == count // 2:
             pool.append(_refused(p, p.pick(pool)))
     new = [leaf + 1 if leaf.dtype.kind in "iu" else _fit(p, p.pick(pool), leaf) for leaf in carry_leaves]
-    ys = tuple(v for v in made if p(st.integers(0, 3))) + (tuple(ids[:1]) if p(st.booleans()) else ())
+    ys = tuple(v for v in made if p(st.integers(0, 3))) + (tuple(ids[:1]) if p(st.booleans()) else ()) + \
+        ((p.pick(pool),) if p(st.booleans()) else ())  # (a carry leaf or a slice, as it came in)
     return _rebuild(carry, new), ys
 
 
