@@ -515,6 +515,23 @@ def test_reading_a_traced_value_is_a_trace_error_naming_the_line(read):
     mg.scan(step, h0, x, unroll=True)  # (the loop reads them)
 
 
+def test_an_op_with_several_outputs_whose_vjps_take_them_is_a_trace_error():
+    @primitive(save_output=True, vjps=(lambda gs, ys: gs[0] * 2 + gs[1] * 3,))
+    def double_and_triple(x):
+        return 2 * x, 3 * x
+
+    rng = np.random.default_rng(7)
+    h0, x = leaf(rng, 2, 3), leaf(rng, 4, 2, 3)
+
+    def step(h, x_t):
+        a, b = double_and_triple(h)
+        return mg.tanh(a + b + x_t), h
+
+    (g,) = mg.grad(mg.scan(step, h0, x, unroll=True)[0].sum(), [h0])  # (the loop takes it)
+    with pytest.raises(mg.TraceError, match="'double_and_triple' has several outputs.*unroll=True"):
+        mg.scan(step, h0, x)
+
+
 def test_backward_inside_the_step_is_a_trace_error():
     rng = np.random.default_rng(7)
     h0, x = leaf(rng, 2, 3), leaf(rng, 4, 2, 3)
@@ -609,6 +626,38 @@ def test_shapes_that_depend_on_the_data_run_as_the_loop():
         return h, h
 
     assert_same_as_the_loop(step, h0, (x, masks), [h0, x])
+
+
+def test_a_table_looked_up_by_a_mask_from_xs():
+    """table[mask_t] picks as many rows as mask_t has True: never hoisted."""
+    rng = np.random.default_rng(9)
+    table, h0 = leaf(rng, 4, 3), leaf(rng, 3)
+    masks = mg.tensor(np.array([[True, True, False, False], [False, True, True, False], [True, False, False, True],
+                                [True, True, True, True], [False, False, False, False]]))
+
+    def step(h, mask):
+        h = mg.tanh(h + table[mask].sum(axis=0))
+        return h, h
+
+    assert_same_as_the_loop(step, h0, masks, [table, h0])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_batched_products_on_the_slices(reverse):
+    """(B, M, K) @ (B, K, N) slices, a constant matrix or vector on either
+    side, and operands whose batch axes do not line up with the rows."""
+    rng = np.random.default_rng(18)
+    a, b, w, v, h0 = leaf(rng, 4, 2, 3, 2), leaf(rng, 4, 2, 2, 3), leaf(rng, 3, 3), leaf(rng, 2), leaf(rng, 2, 3, 3)
+    c = leaf(rng, 4, 2, 2, 2, 3)
+
+    def step(h, inputs):
+        a_t, b_t, c_t = inputs  # (2, 3, 2), (2, 2, 3), (2, 2, 2, 3)
+        products = a_t @ b_t + (w @ a_t) @ (b_t @ w) * 0.1 + (v @ b_t)[:, None, :] * (a_t @ v)[:, :, None]
+        twisted = (a_t @ c_t).sum(axis=1)  # (B, M, K) @ (B, 2, K, N): a_t's rows meet c_t's second axis
+        h = mg.tanh(h + products + twisted)
+        return h, h
+
+    assert_same_as_the_loop(step, h0, (a, b, c), [a, b, c, w, v, h0], reverse=reverse, block_rows=4)
 
 
 def test_enable_grad_inside_a_step_under_no_grad_records_as_the_loop_does():
