@@ -559,16 +559,6 @@ def test_a_traced_value_kept_after_the_step_is_a_trace_error():
 
 # -- detect_anomaly names the op inside the step and the user's line ----------------------------
 
-def _anomaly(step, init, xs, create_graph=False):
-    with mg.detect_anomaly():
-        final, ys = mg.scan(step, init, xs)
-        leaves = [v for v in (*_leaves_of(init), *_leaves_of(xs)) if v.requires_grad]
-        mg.grad(ys.sum() + final.sum(), leaves, allow_unused=True, create_graph=create_graph)
-
-
-SQRT_LINE = {}
-
-
 @pytest.mark.parametrize("create_graph", [False, True])
 @pytest.mark.parametrize("where", ["per step", "hoisted"])
 def test_detect_anomaly_names_the_op_and_the_line_in_the_step(where, create_graph):
@@ -581,7 +571,7 @@ def test_detect_anomaly_names_the_op_and_the_line_in_the_step(where, create_grap
 
     def step(h, x_t):
         zero = (h - h) if where == "per step" else (x_t - x_t)
-        h = mg.tanh(h + x_t) + mg.sqrt(zero)  # SQRT
+        h = mg.tanh(h + x_t) + mg.sqrt(zero)
         return h, h
 
     line = step.__code__.co_firstlineno + 2
