@@ -1,8 +1,8 @@
 """scan: a loop over time that records one node (the shape of jax.lax.scan).
 
-    final_carry, ys = mg.scan(step, init, xs, reverse=False, unroll=False)
+    final_carry, ys = mg.scan(step, init, xs, length=None, reverse=False, unroll=False)
 
-*means* this loop -- and with ``unroll=True`` it *is* this loop::
+*means* this loop -- and with ``unroll=True`` it *is* this loop (:func:`_loop`)::
 
     carry, ys = init, [None] * T
     for t in (reversed(range(T)) if reverse else range(T)):
@@ -12,33 +12,30 @@
 ``init``, ``xs`` and what ``step`` returns may be a Tensor or (nested)
 tuples, lists and dicts of Tensors; ``step`` gets them back in the same
 structure. The fast path gives the loop's values and gradients (first and
-higher order) to float rounding, or raises :class:`~minigrad.TraceError`
-before computing anything, naming the line of the step and what to do.
+higher order) to float rounding. What it cannot replay faithfully raises
+:class:`~minigrad.TraceError` when the step is traced, naming the line;
+what only the loop can do (a step that closes over an outer step's values,
+shapes that change from step to step) it hands to the loop.
 
-How (docs/how-scan-works.md walks through it). The step is traced once,
-on the first slices (minigrad.tracing): its ops become instructions over
-numbered slots. The other steps replay the instructions on bare arrays --
-no Tensors, no Nodes -- keeping per step only what the VJPs need; the
-backward replays them backwards with the very VJPs the tape would call, and
-lets go of each step's values once done. An instruction runs:
+The fast path (docs/how-scan-works.md walks through it):
 
-- *hoisted*, when it depends on the slices alone (not the carry) and its op
-  is known to treat rows alike (its ``rows`` rule, e.g. the input
-  projection ``x_t @ W_ih + b``): once on many steps' rows stacked along
-  axis 0, so T small products become a few large ones; its VJPs likewise;
-- *per step* otherwise. The gradient of a closed-over tensor that a per-step
-  op uses (W in ``h @ W``) is, when the op treats rows alike, not summed step
-  by step either: its VJP runs on many steps' values stacked.
+1. *Trace* (minigrad.tracing): the step runs once, on the first slices; its
+   ops become instructions over numbered slots.
+2. *Replay*: the other steps run the instructions on bare arrays -- no
+   Tensors, no Nodes -- each keeping (its *frame*) only what the VJPs need.
+   An instruction that depends on the slices alone, not on the carry, and
+   whose op is proved to treat rows alike (its ``rows`` rule in
+   minigrad.ops: the input projection ``x_t @ W + b``, say) is *hoisted*:
+   it runs once on a block of steps' rows stacked along axis 0.
+3. *Backward*: the frames backwards, with the VJPs the tape would call. The
+   gradient of a closed-over tensor that an op treating rows alike uses (U
+   in ``h @ U``) is taken once per block, on the block's steps stacked; the
+   hoisted instructions' VJPs run once per block too.
+4. *create_graph*: the instructions replayed on the tape, differentiated there.
 
-"Many steps" is a block of BLOCK_ROWS rows (steps × rows per step): the
-forward hoists a block at a time as the loop reaches it, the backward runs a
-block's batched and hoisted VJPs as it finishes it -- so neither the
-projected input nor its gradient is held whole.
-
-Anything the step computes without its arguments (a weight's transpose) is
-computed once, by the trace, on the ordinary tape. A ``create_graph``
-backward replays the instructions on the tape and differentiates that, so
-gradients of gradients are the loop's too.
+A block is BLOCK_ROWS rows (steps × rows per step): big enough that a
+hoisted matmul is one large product, small enough that neither the hoisted
+values nor their gradients are held for the whole sequence.
 """
 
 from __future__ import annotations
@@ -49,9 +46,9 @@ from operator import itemgetter
 import numpy as np
 
 from .engine import backward, is_anomaly_enabled, is_grad_enabled, record, unbroadcast
-from .ops import clone, stack
+from .ops import astype, clone, stack
 from .tensor import Tensor
-from .tracing import ForeignValue, TraceError, trace
+from .tracing import TraceError, Untraceable, trace
 
 BLOCK_ROWS = 1024  # rows (steps × rows per step) that hoisted ops and batched weight VJPs run on at a time
 
@@ -63,33 +60,36 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
     x_leaves, x_def = _flatten(xs, "xs")
     steps = _length(x_leaves, length)
     order = range(steps - 1, -1, -1) if reverse else range(steps)
+    loop = (step, carry, carry_def, x_leaves, x_def, order)
     if unroll or any(getattr(type(v), "__minigrad_dispatch__", None) is not None for v in (*carry, *x_leaves)):
-        return _loop(step, carry, carry_def, x_leaves, x_def, order)
+        return _loop(*loop)  # (inside a traced step the loop is what records into that trace)
     try:
-        program = _Program(step, carry, carry_def, x_leaves, x_def, order[0])
-    except ForeignValue:  # the step mixes in an outer trace's values (a scan inside a step): run the loop
-        return _loop(step, carry, carry_def, x_leaves, x_def, order)
-    inputs = (*carry, *x_leaves, *program.captured)
-    arrays = [t._data for t in inputs]
-    recording = is_grad_enabled() and any(t.requires_grad for t in inputs)
-    ys, final, tape = program.run(arrays, order, keep=recording)
+        program = _Program(step, carry, carry_def, x_leaves, x_def, order)
+        inputs = (*carry, *x_leaves, *program.closed)
+        arrays = [t._data for t in inputs]
+        recording = is_grad_enabled() and any(program.output_requires_grad)
+        ys, final, tape = program.run(arrays, order, keep=recording)
+    except Untraceable:
+        return _loop(*loop)
     if not recording:
         outputs = [Tensor._make(a) for a in (*ys, *final)]
     else:
-        kept = {"tape": tape}
-        del tape
         wanted = [t.requires_grad for t in inputs]
+        kept = [tape]
+        del tape
 
         def vjp(g: tuple, outputs, *saved) -> list:
-            """All inputs' gradients (carry, xs, captured) at once."""
+            """Every input's gradient (carry, xs, closed-over) at once."""
             if any(isinstance(gi, Tensor) for gi in g):  # create_graph: differentiate the loop on the tape
                 return program.tape_vjp(saved, g, order)
-            # the backward uses up the frames; a second one (retain_graph) replays the forward
-            frames = kept.pop("tape", None) or program.run(list(saved), order, keep=True)[2]
+            # the backward uses up the frames; another one (retain_graph) replays the forward
+            frames = kept.pop() if kept else program.run(list(saved), order, keep=True)[2]
             return program.backward(frames, order, g, wanted)
 
-        # saves: the outputs (the frames hold them, so their versions are checked) and the inputs
+        # saves the outputs (the frames hold them) and the inputs, so that in-place changes are caught
         outputs = record("scan", inputs, (*ys, *final), vjp, saves=(-1, *range(len(inputs))), arrays=arrays)
+        outputs = [out if requires else out.detach()  # (as in the loop; detach shares the version counter)
+                   for out, requires in zip(outputs, program.output_requires_grad)]
     n_y = len(program.y_out)
     return _unflatten(carry_def, list(outputs[n_y:])), _unflatten(program.y_def, list(outputs[:n_y]))
 
@@ -176,7 +176,7 @@ def _call_step(step: Callable, carry_tree, x_tree, carry: Sequence[Tensor], carr
 
 
 def _loop(step: Callable, carry: list, carry_def, xs: list, x_def, order: range):
-    """The plain Python loop, recorded op by op (the definition of scan)."""
+    """The plain Python loop, recorded op by op: the definition of scan."""
     ys: list = [None] * len(order)
     y_def = None
     for t in order:
@@ -184,6 +184,22 @@ def _loop(step: Callable, carry: list, carry_def, xs: list, x_def, order: range)
         carry, ys[t], y_def = _call_step(step, _unflatten(carry_def, carry), x, carry, carry_def)
     stacked = [stack([y[k] for y in ys]) for k in range(len(ys[order[0]]))]
     return _unflatten(carry_def, carry), _unflatten(y_def, stacked)
+
+
+def explain(step: Callable, init, xs=None, length: int | None = None, reverse: bool = False) -> str:
+    """What ``scan`` makes of ``step`` (traced once, on the first slices): the
+    slots and the instructions, each hoisted or run per step. For seeing why
+    an op is not hoisted; docs/how-scan-works.md reads one."""
+    carry, carry_def = _flatten(init, "init")
+    x_leaves, x_def = _flatten(xs, "xs")
+    steps = _length(x_leaves, length)
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    return _Program(step, carry, carry_def, x_leaves, x_def, order).describe()
+
+
+def _name(step: Callable) -> str:
+    code = getattr(step, "__code__", None)
+    return "the step" if code is None else f"the step ({code.co_filename}:{code.co_firstlineno} in {code.co_name})"
 
 
 # -- the traced program -------------------------------------------------------------------------
@@ -202,299 +218,345 @@ def _cast(arrays: list, casts) -> list:
 
 
 class _Program:
-    """The traced step as instructions over slots (see tracing.Trace).
+    """The traced step as instructions over slots (see tracing.Trace), each
+    run hoisted (on a block of steps' rows at once) or per step.
 
-    A slot *varies* if it changes from step to step, is *carried* if it
-    depends on the carry, *needs grad* if it depends on something that
-    requires grad, and is *stacked* if the loop holds it as many steps' rows
-    along axis 0 (the xs, the hoisted values). ``template`` holds the values
-    of the slots that do not vary."""
+    A slot *varies* if it changes from step to step (the inputs and what
+    instructions make); else ``template`` holds its value (a closed-over
+    tensor's array, a constant). It *needs grad* if a gradient must reach it
+    in some step, and is *stacked* if the loop holds it as a block of steps'
+    rows along axis 0: the xs (with at least one axis) and what hoisted
+    instructions make. Nothing that depends on the carry is ever stacked."""
 
-    def __init__(self, step: Callable, carry: list, carry_def, xs: list, x_def, first: int):
-        n_carry, n_x = len(carry), len(xs)
+    def __init__(self, step: Callable, carry: list, carry_def, xs: list, x_def, order: range):
+        n_carry, n_x, first = len(carry), len(xs), order[0]
 
         def traced_step(*values):
             return _call_step(step, _unflatten(carry_def, list(values[:n_carry])),
                               _unflatten(x_def, list(values[n_carry:])), carry, carry_def)
 
-        record_, (new_carry, y_leaves, self.y_def) = trace(traced_step, [c._data for c in carry] +
-                                                             [x._data[first] for x in xs])
+        inputs = [c._data for c in carry] + [x._data[first] for x in xs]
+        record_, (new_carry, y_leaves, self.y_def) = trace(traced_step, inputs, _name(step))
         self.carry_in, self.x_in = list(range(n_carry)), list(range(n_carry, n_carry + n_x))
         self.carry_out = [record_.slot_of(c) for c in new_carry]
         self.y_out = [record_.slot_of(y) for y in y_leaves]
+        self.closed = tuple(record_.closed.values())  # closed-over tensors: inputs of the scan's node
+        self.closed_slots = list(record_.closed)
+        self.instructions = instructions = record_.instructions
         values = record_.values
         n = len(values)
-        inputs_end = n_carry + n_x
         self.shapes = [(v.shape, v.dtype) for v in values]
-        self.captured = tuple(t for s, t in record_.closed.items() if t.requires_grad)
-        self.captured_slots = [s for s, t in record_.closed.items() if t.requires_grad]
-        instructions = record_.instructions
         made = {o for ins in instructions for o in ins.outs}
-        self.varies = [s < inputs_end or s in made for s in range(n)]
+        self.varies = [s < n_carry + n_x or s in made for s in range(n)]
+        self.template = [None if self.varies[s] else v for s, v in enumerate(values)]
+        self.first = list(values)  # the first step's values (the trace's), used by the first run
 
-        # which slots need grad: what requires grad, through differentiable float ops, until the carry settles
-        self.needs_grad = [False] * n
-        for k, t in enumerate((*carry, *xs)):
-            self.needs_grad[k] = t.requires_grad
-        for s in self.captured_slots:
-            self.needs_grad[s] = True
-        while True:
-            for ins in instructions:
-                flows = ins.spec.differentiable and any(self.needs_grad[a] for a in ins.args)
-                for o in ins.outs:
-                    self.needs_grad[o] = flows and values[o].dtype.kind == "f"
-            late = [k for k, s in enumerate(self.carry_out) if self.needs_grad[s] and not self.needs_grad[k]]
-            if not late:
-                break
-            for k in late:
-                self.needs_grad[k] = True
+        self.needs_grad, self.output_requires_grad = self._follow_requires_grad(carry, xs, len(order))
 
-        # hoisted or per step
-        self.carried = [s < n_carry for s in range(n)]
-        self.stacked = [n_carry <= s < inputs_end and values[s].ndim > 0 for s in range(n)]
-        self.hoisted: list = []  # (instruction, settings for stacked rows)
-        self.steps: list = []  # (instruction, batched: the arguments whose VJPs run on stacked steps)
+        # hoisted: what depends on stacked values alone (not on the carry), if its op treats rows alike
+        self.stacked = [s in self.x_in and values[s].ndim > 0 for s in range(n)]
+        self.hoisted: list = []  # (instruction, its settings on stacked rows)
+        self.steps: list = []  # the instructions run per step
         for ins in instructions:
-            carried = any(self.carried[a] for a in ins.args)
-            for o in ins.outs:
-                self.carried[o] = carried
             if ins.multi and -1 in ins.spec.saves_for(len(ins.args)):
                 raise TraceError(f"scan: {ins.describe()} has several outputs and its VJP takes them: not supported "
                                  "inside a scan step (use unroll=True)")
-            stacked = self._row_settings(ins) if not carried and all(
-                self.stacked[a] for a in ins.args if self.varies[a]) else None
-            if stacked is not None:
-                self.hoisted.append((ins, stacked))
+            settings = self.hoisted_settings(ins)
+            if settings is not None:
+                self.hoisted.append((ins, settings))
                 for o in ins.outs:
                     self.stacked[o] = True
             else:
                 self.steps.append(ins)
+        self.first_made = [ins.made for ins in self.steps]
 
-        self.rows = max([values[s].shape[0] for s in range(n) if self.stacked[s]], default=1)
+        # what the replay reads and keeps
         per_step = {a for ins in self.steps for a in ins.args} | {*self.y_out, *self.carry_out}
-        self.sliced = sorted(s for s in per_step if self.stacked[s] and s not in self.x_in)
-        self.x_read = sorted(s for s in per_step if s in self.x_in)
-        self.hoist_saved = sorted({s for ins, _ in self.hoisted for s in self._saved_slots(ins) if self.varies[s]})
-        # hoisted a block of steps at a time if their VJPs need nothing from the block but xs
-        self.blockwise = all(ins.spec.vjps is not None for ins, _ in self.hoisted) and \
-            set(self.hoist_saved) <= set(self.x_in)
-        needed = {*self.y_out, *self.carry_out, *(s for ins in self.steps for s in self._saved_slots(ins))}
+        self.sliced = sorted(s for s in per_step if self.stacked[s] and s not in self.x_in)  # hoisted, read per step
+        self.x_read = sorted(s for s in per_step if s in self.x_in)  # xs read per step
+        self.hoist_kept = sorted({s for ins, _ in self.hoisted for s in self.saved_slots(ins)
+                                  if self.varies[s] and s not in self.x_in})  # (xs rows can be sliced again)
+        needed = {*self.y_out, *self.carry_out, *(s for ins in self.steps for s in self.saved_slots(ins))}
         self.dropped = [s for s in range(n) if self.varies[s] and s not in needed]
-        self.first = list(values)  # the first step's values: the trace's
-        self.template = [None if self.varies[s] else v for s, v in enumerate(values)]
-        # ops whose output shape may depend on the data (a lookup by a mask that varies, a custom op): checked
+        rows = [values[s].shape[0] for s in range(n) if self.varies[s] and values[s].ndim]
+        self.block = max(1, BLOCK_ROWS // max(rows + [1]))  # steps per block
+        # per-step ops whose output shape may depend on the data (a lookup by a mask that varies, a custom op)
         self.shape_checked = {k for k, ins in enumerate(self.steps) if ins.spec.all_at_once or (
             ins.spec.name == "getitem" and any(self.varies[a] for a in ins.args[1:]))}
 
-    def _row_settings(self, ins):
+    def _follow_requires_grad(self, carry: list, xs: list, steps: int) -> tuple[list, list]:
+        """Which slots need grad in some step, and which outputs (ys, final
+        carry) require grad in the loop. A value requires grad if an op made
+        it from one that does (a differentiable op, a float value); the
+        carry's flags are followed step by step until they repeat."""
+        start = [False] * len(self.shapes)
+        for s, t in zip((*self.x_in, *self.closed_slots), (*xs, *self.closed)):
+            start[s] = t.requires_grad
+        flows = [(ins.args, [o for o in ins.outs if self.shapes[o][1].kind == "f"])
+                 for ins in self.instructions if ins.spec.differentiable]
+        needs_grad, ys = [False] * len(start), [False] * len(self.y_out)
+        state, seen = tuple(t.requires_grad for t in carry), []  # the carry's flags entering each step
+        while state not in seen and len(seen) < steps:
+            seen.append(state)
+            flags = list(start)
+            for s, flag in zip(self.carry_in, state):
+                flags[s] = flag
+            for args, outs in flows:
+                if any([flags[a] for a in args]):
+                    for o in outs:
+                        flags[o] = True
+            needs_grad = [a or b for a, b in zip(needs_grad, flags)]
+            ys = [y or flags[s] for y, s in zip(ys, self.y_out)]
+            state = tuple(flags[s] for s in self.carry_out)
+        if len(seen) < steps:  # the flags repeat from step `cycle` on: the final carry's are those of step T
+            cycle = seen.index(state)
+            state = seen[cycle + (steps - cycle) % (len(seen) - cycle)]
+        return needs_grad, ys + list(state)
+
+    def row_settings(self, ins):
         """The settings to run ``ins`` on stacked rows, or None if its op is not
-        known to treat rows alike here."""
+        proved to treat rows alike here (its ``rows`` rule, minigrad.ops)."""
         rule = ins.spec.rows
         if rule is None:
             return None
         return rule([self.shapes[a][0] for a in ins.args], [self.shapes[o][0] for o in ins.outs],
                     [self.varies[a] for a in ins.args], ins.settings)
 
-    @staticmethod
-    def _saved_slots(ins) -> list:
-        return [ins.outs[0] if k < 0 else ins.args[k] for k in ins.spec.saves_for(len(ins.args))]
+    def hoisted_settings(self, ins):
+        """Hoist ``ins`` (return its settings on stacked rows) if every value it
+        reads that varies is stacked and its op treats rows alike; else None."""
+        return self.row_settings(ins) if all(self.stacked[a] for a in ins.args if self.varies[a]) else None
 
-    def _blocks(self, steps: int) -> tuple[int, int]:
-        """Steps per chunk (whose weight VJPs are batched together: BLOCK_ROWS
-        rows' worth) and per block (whose hoisted ops run together: a chunk,
-        or every step when the hoisted VJPs need more than the xs)."""
-        chunk = max(1, BLOCK_ROWS // self.rows) if self.rows else steps
-        return chunk, chunk if self.blockwise else steps
+    def batched(self, ins) -> bool:
+        """Are the gradients of the closed-over tensors a per-step ``ins`` reads
+        taken once per block, on its steps stacked? (Its op treats rows alike
+        and has fixed VJPs: the VJP on stacked rows is the sum of the steps'.)"""
+        return ins.spec.vjps is not None and len(ins.outs) == 1 and self.row_settings(ins) is not None
+
+    def describe(self) -> str:
+        """The slots and the instructions, each hoisted or per step (what :func:`explain` prints)."""
+        hoisted = {id(ins) for ins, _ in self.hoisted}
+        kinds = ["constant"] * len(self.shapes)
+        for slots, kind in ((self.carry_in, "carry"), (self.x_in, "x"), (self.closed_slots, "closed")):
+            for s in slots:
+                kinds[s] = kind
+        for ins in self.instructions:
+            for o in ins.outs:
+                kinds[o] = "hoisted" if id(ins) in hoisted else "per step"
+        lines = ["slot  kind      shape      dtype    needs grad"]
+        lines += [f"{s:>4}  {kind:<8}  {str(shape):<9}  {str(dtype):<7}  {'yes' if self.needs_grad[s] else ''}"
+                  for s, (kind, (shape, dtype)) in enumerate(zip(kinds, self.shapes))]
+        lines.append("instructions")
+        for ins in self.instructions:
+            call = f"{ins.spec.name}({', '.join(map(str, ins.args))}) -> {', '.join(map(str, ins.outs))}"
+            how = "hoisted" if id(ins) in hoisted else "per step"
+            batched = [a for a in ins.args if not self.varies[a] and self.needs_grad[a]] \
+                if how == "per step" and self.batched(ins) else []
+            if batched:
+                how += f"; gradient of {', '.join(map(str, batched))} per block"
+            lines.append(f"  {call:<36} {how}")
+        lines.append(f"returns carry {self.carry_out}, ys {self.y_out}; blocks of {self.block} steps")
+        return "\n".join(lines)
+
+    @staticmethod
+    def saved_slots(ins) -> list:
+        """The slots of the values ``ins``'s VJPs take after ḡ."""
+        return [ins.outs[0] if k < 0 else ins.args[k] for k in ins.spec.saves_for(len(ins.args))]
 
     def _x_rows(self, xs: list, lo: int, hi: int) -> dict:
         """The stacked xs' arrays of steps lo..hi-1 as (steps·rows, ...), by slot."""
-        return {s: xs[k][lo:hi].reshape(-1, *xs[k].shape[2:]) for k, s in enumerate(self.x_in) if self.stacked[s]}
+        return {s: xs[k][lo:hi].reshape((hi - lo) * xs[k].shape[1], *xs[k].shape[2:])
+                for k, s in enumerate(self.x_in) if self.stacked[s]}
 
-    def _hoist(self, xs: list, lo: int, hi: int) -> tuple[dict, list]:
+    def _hoist(self, xs: list, template: list, lo: int, hi: int) -> tuple[dict, list]:
         """The hoisted instructions run once on the rows of steps lo..hi-1:
         every stacked value of those steps as (steps·rows, ...), and the VJPs
         the ops returned (for ops whose VJPs are closures)."""
-        whole = self._x_rows(xs, lo, hi)
+        stacked = self._x_rows(xs, lo, hi)
         closures = []
         for ins, settings in self.hoisted:
-            arrays = _cast([whole[s] if self.varies[s] else self.template[s] for s in ins.args], ins.casts)
+            arrays = _cast([stacked[s] if self.varies[s] else template[s] for s in ins.args], ins.casts)
             out, vjps = ins.spec.run(arrays, settings)
             outs = out if type(out) is tuple else (out,)
             for s, o in zip(ins.outs, outs):
-                if o.shape[1:] != self.shapes[s][0][1:]:
-                    raise RuntimeError(f"scan: {ins.describe()} on stacked rows gave shape {o.shape} (per step "
-                                       f"{self.shapes[s][0]}): its rows rule is wrong; please report this")
+                shape = self.shapes[s][0]
+                if o.shape != ((hi - lo) * shape[0], *shape[1:]):
+                    raise Untraceable  # (shapes that depend on the data: a lookup by a mask) the loop can do it
             closures.append(None if ins.spec.vjps is not None else vjps)
-            whole.update(zip(ins.outs, outs))
-        return whole, closures
+            stacked.update(zip(ins.outs, outs))
+        return stacked, closures
+
+    # -- the forward -----------------------------------------------------------------------------
 
     def run(self, inputs: list, order: range, keep: bool) -> tuple:
         """``(ys, final carry, tape)`` from the arrays of the scan's inputs
-        (carry, xs, captured). The tape (if ``keep``) holds every step's frame
-        (the slot values its backward needs), the VJPs its ops returned, and
-        what the hoisted ops' VJPs need. Each y is copied into the stacked
-        ys as soon as it is made and the frame keeps that copy."""
+        (carry, xs, closed-over). The tape (if ``keep``) holds every step's
+        frame (the values its VJPs need), the VJPs its ops returned, and per
+        block what the hoisted ops' VJPs need. Each y is copied into the
+        stacked ys as soon as it is made, and the frame keeps that copy.
+        Raises Untraceable if a replayed op fails or changes shape: the loop
+        then says what went wrong, or does what the replay cannot."""
         n_carry, n_x = len(self.carry_in), len(self.x_in)
         carry, xs = inputs[:n_carry], inputs[n_carry:n_carry + n_x]
         template = list(self.template)
-        for s, value in zip(self.captured_slots, inputs[n_carry + n_x:]):
+        for s, value in zip(self.closed_slots, inputs[n_carry + n_x:]):
             template[s] = value
-        steps = len(order)
-        block = self._blocks(steps)[1]
-        lo = hi = -1
-        ys = [np.empty((steps, *self.shapes[s][0]), self.shapes[s][1]) for s in self.y_out]
+        steps, block, shapes = len(order), self.block, self.shapes
+        ys = [np.empty((steps, *shapes[s][0]), shapes[s][1]) for s in self.y_out]
         frames: list = [None] * steps
-        closures: list = [None] * steps
-        # returns_vjps: 0 fixed VJPs, 1 one closure per input (a bare function for one input), 2 all at once
+        made_vjps: list = [None] * steps
+        blocks: dict = {}  # block number -> (hoisted VJP closures, hoisted values the VJPs need)
+        # per instruction: returns_vjps is 0 for fixed VJPs, 1 for one closure per input, 2 for one for all inputs
         plan = [(ins.spec.forward, _getter(ins.args), ins.settings,
                  0 if ins.spec.vjps is not None else 2 if ins.spec.all_at_once else 1, ins.multi, ins.outs,
                  ins.casts, k in self.shape_checked) for k, ins in enumerate(self.steps)]
-        first = self.first
-        self.first = None
+        first, self.first = self.first, None
         previous = None
-        for t in order:
-            if not lo <= t < hi:  # the hoisted instructions, on the block of steps that t starts
-                lo = t // block * block
-                hi = min(lo + block, steps)
-                whole, hoisted_closures = self._hoist(xs, lo, hi)
-                stepwise = [(s, whole[s].reshape(hi - lo, -1, *whole[s].shape[1:])) for s in self.sliced]
-            if first is not None:  # the first step was run by the trace
-                values, made, first = first, [ins.made for ins in self.steps], None
-            else:
-                values = template.copy()
-                for k, s in enumerate(self.carry_in):
-                    values[s] = carry[k] if previous is None else previous[self.carry_out[k]]
-                for s in self.x_read:
-                    values[s] = xs[s - n_carry][t]
-                for s, value in stepwise:
-                    values[s] = value[t - lo]
-                made = []
-                for k, (forward, take_args, settings, returns_vjps, multi, outs, casts, check) in enumerate(plan):
-                    arrays = take_args(values) if casts is None else _cast(list(take_args(values)), casts)
-                    try:
+        lo = hi = -1
+        try:
+            for t in order:
+                if not lo <= t < hi:  # the hoisted instructions, on the block of steps that t starts
+                    lo = t // block * block
+                    hi = min(lo + block, steps)
+                    stacked, closures = self._hoist(xs, template, lo, hi)
+                    if keep:
+                        blocks[lo // block] = (closures, {s: stacked[s] for s in self.hoist_kept})
+                    per_step = [(s, stacked[s].reshape(hi - lo, *shapes[s][0])) for s in self.sliced]
+                if first is not None:  # the first step was run by the trace
+                    values, made, first = first, self.first_made, None
+                else:
+                    values = template.copy()
+                    for k, s in enumerate(self.carry_in):
+                        values[s] = carry[k] if previous is None else previous[self.carry_out[k]]
+                    for s in self.x_read:
+                        values[s] = xs[s - n_carry][t]
+                    for s, rows in per_step:
+                        values[s] = rows[t - lo]
+                    made = []
+                    for forward, take_args, settings, returns_vjps, multi, outs, casts, check in plan:
+                        arrays = take_args(values) if casts is None else _cast(list(take_args(values)), casts)
                         out = forward(*arrays, **settings) if settings else forward(*arrays)
-                    except (ValueError, IndexError) as error:
-                        raise type(error)(f"scan: at step {t}, {self.steps[k].describe()}: {error}") from None
-                    if returns_vjps:
-                        out, vjps = out
-                        made.append((vjps,) if returns_vjps == 1 and type(vjps) is not tuple else vjps)
-                    else:
-                        made.append(None)
-                    if multi:
-                        for s, o in zip(outs, out):
-                            values[s] = o
-                    else:
-                        values[outs[0]] = out if type(out) is np.ndarray else np.asarray(out)
-                    if check:
-                        self._check_shapes(k, t, values)
-            for y, s in zip(ys, self.y_out):
-                y[t] = values[s]
-                values[s] = y[t]
-            if keep:
-                for s in self.dropped:
-                    values[s] = None
-                frames[t], closures[t] = values, made
-            previous = values
-        final = [np.array(previous[s], copy=True) for s in self.carry_out]  # the frames keep theirs
-        if self.blockwise:  # (then the hoisted VJPs are fixed and take only xs)
-            hoisted_closures = [None] * len(self.hoisted)
-            whole = self._x_rows(xs, 0, steps)
-        kept = {s: whole[s] for s in self.hoist_saved}
-        return ys, final, (frames, closures, kept, hoisted_closures, template, xs) if keep else None
-
-    def _check_shapes(self, k: int, t: int, values: list) -> None:
-        ins = self.steps[k]
-        for s in ins.outs:
-            if values[s].shape != self.shapes[s][0]:
-                raise ValueError(f"scan: {ins.describe()} gave shape {values[s].shape} at step {t} but "
-                                 f"{self.shapes[s][0]} when traced: a step's values must keep their shapes from "
-                                 "step to step (use unroll=True for a loop whose shapes change)")
+                        if returns_vjps:
+                            out, vjps = out
+                            made.append((vjps,) if returns_vjps == 1 and type(vjps) is not tuple else vjps)
+                        else:
+                            made.append(None)
+                        if multi:
+                            for s, o in zip(outs, out):
+                                values[s] = o
+                        else:
+                            values[outs[0]] = out if type(out) is np.ndarray else np.asarray(out)
+                        if check and any(values[s].shape != shapes[s][0] or values[s].dtype != shapes[s][1]
+                                         for s in outs):
+                            raise Untraceable  # a shape that depends on the data: the loop can do it
+                for y, s in zip(ys, self.y_out):
+                    y[t] = values[s]
+                    values[s] = y[t]
+                if keep:
+                    for s in self.dropped:
+                        values[s] = None
+                    frames[t], made_vjps[t] = values, made
+                previous = values
+        except Untraceable:
+            raise
+        except Exception as error:  # the loop raises it again, at the line of the step that caused it
+            raise Untraceable from error
+        final = [np.array(previous[s], copy=True) for s in self.carry_out]  # (not the frame's, nor an input's)
+        return ys, final, (frames, made_vjps, blocks, template, xs) if keep else None
 
     # -- the backward ------------------------------------------------------------------------
 
     def backward(self, tape: tuple, order: range, g: tuple, wanted: list) -> list:
-        """The scan node's input gradients (carry, xs, captured) for its output
-        gradients ``g`` = (*ȳs, *carry̅), all arrays; uses up the tape.
+        """The scan node's input gradients (carry, xs, closed-over) for its
+        output gradients ``g`` = (*ȳs, *carry̅), all arrays; uses up the tape.
 
-        Block by block (backwards): the per-step VJPs run step by step, each
-        step's gradient of a stacked value goes into that block's buffer, and
-        when the block is done the batched weight VJPs and the hoisted ops'
-        VJPs run once on its rows."""
-        frames, closures, kept, hoisted_closures, template, xs = tape
-        shapes, n_carry, steps = self.shapes, len(self.carry_in), len(order)
+        Step by step backwards, each step's VJPs in reverse; a step's gradient
+        of a stacked value goes into its block's buffer. When a block is done,
+        the batched weight VJPs and the hoisted instructions' VJPs run once
+        on its rows."""
+        frames, made_vjps, blocks, template, xs = tape
+        shapes, n_carry, steps, block = self.shapes, len(self.carry_in), len(order), self.block
         n_y = len(self.y_out)
         g_ys, carry_grads = g[:n_y], list(g[n_y:])
         x_grads = _Lazy({s: (steps, *shapes[s][0]) for k, s in enumerate(self.x_in) if wanted[n_carry + k]}, shapes)
-        invariant: dict = {}  # slot -> gradient of a closed-over tensor
-        pending: dict[tuple, list] = {}  # (instruction, argument) -> per step [t, ḡ, saved] for one batched VJP
+        invariant = [None] * len(shapes)  # the gradients of the closed-over tensors, by slot
+        pending: dict = {}  # (instruction, argument) -> per step [t, ḡ, saved], for one batched VJP per block
+        plan = self._backward_plan()
         anomaly = is_anomaly_enabled()
-        plan = []
-        for k in reversed(range(len(self.steps))):
-            ins = self.steps[k]
-            batched = self._row_settings(ins) if ins.spec.vjps is not None and len(ins.outs) == 1 else None
-            grad_args = [(j, a, batched is not None and not self.varies[a], *shapes[a], self.varies[a])
-                         for j, a in enumerate(ins.args) if self.needs_grad[a]]
-            plan.append((k, ins, ins.outs if ins.multi else None, _getter(self._saved_slots(ins)), grad_args,
-                         ins.settings if ins.spec.vjps is not None else None))
-        chunk, block = self._blocks(steps)
-        span, sliced, reached, pending_chunk = None, {}, set(), -1  # the current block and its buffers
+        lo = hi = -1
+        sliced: dict = {}  # slot -> the current block's gradients of a stacked value the steps read
+        reached: set = set()  # the sliced slots some gradient reached in the block
         for t in reversed(order):
-            if span is None or not span[0] <= t < span[1]:
-                if span is not None:
-                    self._finish_block(span, sliced, reached, pending, invariant, kept, hoisted_closures, x_grads,
-                                       template)
-                start = t // block * block
-                span = (start, min(start + block, steps))
-                sliced = {s: np.empty((span[1] - start, *shapes[s][0]), shapes[s][1])
-                          for s in self.sliced if self.needs_grad[s]}  # filled step by step
-                reached = set()  # the sliced slots some gradient reached
-            elif pending and t // chunk != pending_chunk:  # (a chunk within a whole-loop block)
-                self._flush(pending, invariant, sliced, span[0])
-            pending_chunk = t // chunk
+            if not lo <= t < hi:
+                if lo >= 0:
+                    self._block_backward(lo, hi, sliced, reached, pending, invariant, blocks, template, xs, x_grads)
+                lo = t // block * block
+                hi = min(lo + block, steps)
+                sliced = {s: np.empty((hi - lo, *shapes[s][0]), shapes[s][1])
+                          for s in self.sliced if self.needs_grad[s]}
+                reached = set()
             grads = [None] * len(shapes)
             for s, grad in (*zip(self.carry_out, carry_grads),
                             *((s, None if gy is None else gy[t]) for s, gy in zip(self.y_out, g_ys))):
                 if grad is not None and self.needs_grad[s]:
-                    into = grads if self.varies[s] else invariant  # (a step may return what it closes over)
-                    _add(into, s, grad)
-            fresh = self._step_backward(t, frames[t], closures[t], grads, plan, invariant, pending, anomaly)
-            frames[t] = closures[t] = None
+                    _add(grads if self.varies[s] else invariant, s, grad)  # (a step may return what it closes over)
+            fresh = self._step_backward(t, frames[t], made_vjps[t], grads, plan, invariant, pending, anomaly)
+            frames[t] = made_vjps[t] = None
             carry_grads = [grads[s] for s in self.carry_in]
             for s in self.x_read:
                 if grads[s] is not None and s in x_grads.wanted:
                     x_grads[s][t] += grads[s]
-            at = t - span[0]
             for s, buffer in sliced.items():
                 grad = grads[s]
-                buffer[at] = 0 if grad is None else grad
+                buffer[t - lo] = 0 if grad is None else grad
                 if grad is not None:
                     reached.add(s)
-                    for entry in fresh:  # a pending ḡ that is these very rows: read it from there, let it go
+                    for entry in fresh:  # a pending ḡ that is these very rows: read it from the buffer, let it go
                         if entry[1] is grad:
                             entry[1] = s
-        self._finish_block(span, sliced, reached, pending, invariant, kept, hoisted_closures, x_grads, template)
+        self._block_backward(lo, hi, sliced, reached, pending, invariant, blocks, template, xs, x_grads)
         return ([grad if want else None for grad, want in zip(carry_grads, wanted)]
                 + [x_grads.get(s) for s in self.x_in]
-                + [invariant.get(s) for s in self.captured_slots])
+                + [invariant[s] for s in self.closed_slots])
 
-    def _step_backward(self, t: int, values: list, made: list, grads: list, plan: list, invariant: dict,
-                       pending: dict, anomaly: bool) -> list:
+    def _backward_plan(self) -> list:
+        """Per per-step instruction that a gradient must go through, backwards:
+        what _step_backward needs, worked out once -- (k, its output slot or
+        slots, multi, a getter of its saved values, its fixed VJPs or None,
+        one VJP for all inputs?, its settings for fixed VJPs, the instruction,
+        and per argument that needs grad (position, slot, batched?, shape,
+        dtype, varies?))."""
+        plan = []
+        for k in reversed(range(len(self.steps))):
+            ins = self.steps[k]
+            batched = self.batched(ins)
+            grad_args = [(j, a, batched and not self.varies[a], *self.shapes[a], self.varies[a])
+                         for j, a in enumerate(ins.args) if self.needs_grad[a]]
+            if grad_args and ins.spec.differentiable:
+                plan.append((k, ins.outs if ins.multi else ins.outs[0], ins.multi, _getter(self.saved_slots(ins)),
+                             ins.spec.vjps, ins.spec.all_at_once, ins.settings if ins.spec.vjps else None, ins,
+                             grad_args))
+        return plan
+
+    @staticmethod
+    def _step_backward(t: int, values: list, made: list, grads: list, plan: list, invariant: list, pending: dict,
+                       anomaly: bool) -> list:
         """Step t's VJPs, its instructions backwards, adding into ``grads``
         (and ``invariant``); a batched one is left in ``pending`` as
         [t, ḡ, saved]. Returns the entries this step left there."""
         fresh = []
-        for k, ins, outs, take_saved, grad_args, settings in plan:
-            if outs is None:
-                g_out = grads[ins.outs[0]]
-                if g_out is None:
-                    continue
-            else:
-                g_out = tuple([grads[s] for s in outs])
+        for k, out, multi, take_saved, fixed, at_once, settings, ins, grad_args in plan:
+            if multi:
+                g_out = tuple([grads[s] for s in out])
                 if all(gi is None for gi in g_out):
                     continue
+            else:
+                g_out = grads[out]
+                if g_out is None:
+                    continue
             saved = take_saved(values)
-            vjps = ins.spec.vjps if ins.spec.vjps is not None else made[k]
-            results = vjps(g_out, *saved) if ins.spec.all_at_once else None
+            vjps = fixed or made[k]
+            results = vjps(g_out, *saved) if at_once else None
             for j, s, is_batched, shape, dtype, varies in grad_args:
                 if is_batched:
                     fresh.append([t, g_out, saved])
@@ -506,39 +568,33 @@ class _Program:
                     grad = vjps[j](g_out, *saved, **settings) if settings else vjps[j](g_out, *saved)
                 if grad is None:
                     continue
-                if grad.shape != shape:
-                    grad = unbroadcast(grad, shape)
-                if grad.dtype != dtype:
-                    grad = grad.astype(dtype)
-                if anomaly and not np.isfinite(grad).all():
-                    raise RuntimeError(f"detect_anomaly: the backward of {ins.describe()} in scan's step {t} "
-                                       f"produced NaN/inf in the gradient of its input {j}")
-                _add(grads if varies else invariant, s, grad)  # never in place: grad may be ḡ
+                if grad.shape != shape or grad.dtype != dtype or anomaly:
+                    grad = _fit(grad, shape, dtype, anomaly and (ins, j, f"step {t}"))
+                into = grads if varies else invariant
+                previous = into[s]
+                into[s] = grad if previous is None else previous + grad  # never in place: grad may be ḡ
         return fresh
 
-    def _finish_block(self, span: tuple, sliced: dict, reached: set, pending: dict, invariant: dict, kept: dict,
-                      closures: list, x_grads: dict, template: list) -> None:
-        """A block's batched weight VJPs, then its hoisted ops' VJPs, on its rows."""
-        self._flush(pending, invariant, sliced, span[0])
+    def _block_backward(self, lo: int, hi: int, sliced: dict, reached: set, pending: dict, invariant: list,
+                        blocks: dict, template: list, xs: list, x_grads: dict) -> None:
+        """Steps lo..hi-1 done: their batched weight VJPs, then their hoisted
+        instructions' VJPs, on their rows."""
+        anomaly = is_anomaly_enabled() and f"steps {lo}..{hi - 1}, run together"
+        self._flush(pending, invariant, sliced, lo, anomaly)
+        closures, kept = blocks.pop(lo // self.block)
         if not self.hoisted:
             return
-        n = span[1] - span[0]
-        grads: dict = {s: sliced[s].reshape(-1, *self.shapes[s][0][1:]) for s in reached}
-        rows = {s: kept[s][span[0] * self.shapes[s][0][0]:span[1] * self.shapes[s][0][0]] for s in kept}
-        self._hoisted_backward(grads, rows, closures, invariant, n, template)
-        for s in x_grads.wanted:
-            if s in grads:
-                x_grads[s][span[0]:span[1]] += grads[s].reshape(n, *self.shapes[s][0])
-
-    def _hoisted_backward(self, grads: dict, kept: dict, closures: list, invariant: dict, n: int,
-                          template: list) -> None:
-        """The hoisted instructions differentiated once, on a block of ``n`` steps' rows (backwards)."""
+        n = hi - lo
+        grads = [None] * len(self.shapes)  # the block's rows' gradients, by slot
+        for s in reached:
+            grads[s] = sliced[s].reshape(n * self.shapes[s][0][0], *self.shapes[s][0][1:])
+        rows = {**self._x_rows(xs, lo, hi), **kept}
         for k in reversed(range(len(self.hoisted))):
             ins, settings = self.hoisted[k]
-            g_out = tuple(grads.get(s) for s in ins.outs) if len(ins.outs) > 1 else grads.get(ins.outs[0])
-            if g_out is None or (len(ins.outs) > 1 and all(gi is None for gi in g_out)):
+            g_out = tuple(grads[s] for s in ins.outs) if ins.multi else grads[ins.outs[0]]
+            if g_out is None or (ins.multi and all(gi is None for gi in g_out)):
                 continue
-            saved = [kept[s] if self.varies[s] else template[s] for s in self._saved_slots(ins)]
+            saved = [rows[s] if self.varies[s] else template[s] for s in self.saved_slots(ins)]
             vjps = ins.spec.vjps if ins.spec.vjps is not None else closures[k]
             fixed = ins.spec.vjps is not None and settings
             for j, s in enumerate(ins.args):
@@ -549,34 +605,38 @@ class _Program:
                     continue
                 shape, dtype = self.shapes[s]
                 if self.varies[s]:  # a stacked value (or xs): the block's rows
-                    _accumulate(grads, s, grad, (n * shape[0], *shape[1:]), dtype)
+                    _add(grads, s, _fit(grad, (n * shape[0], *shape[1:]), dtype, anomaly and (ins, j, anomaly)))
                 else:
-                    _accumulate(invariant, s, grad, shape, dtype)
+                    _add(invariant, s, _fit(grad, shape, dtype, anomaly and (ins, j, anomaly)))
+        for s in x_grads.wanted:
+            if grads[s] is not None:
+                x_grads[s][lo:hi] += grads[s].reshape(n, *self.shapes[s][0])
 
-    def _flush(self, pending: dict, invariant: dict, sliced: dict, start: int) -> None:
+    def _flush(self, pending: dict, invariant: list, sliced: dict, start: int, anomaly) -> None:
         """Run each pending closed-over tensor's VJP once, on the steps' ḡ and
         saved values stacked along axis 0 (in time order), and add what it
         gives. ``sliced``: the block's (from step ``start``) stacked values'
-        gradients, filled so far."""
+        gradients."""
         for (k, j), per_step in pending.items():
             ins = self.steps[k]
             per_step.sort(key=lambda entry: entry[0])
             g_out = self._stacked_g(per_step, sliced, start)
             saved = [np.concatenate([values[m] for _, _, values in per_step]) if self.varies[s]
-                     else per_step[0][2][m] for m, s in enumerate(self._saved_slots(ins))]
-            settings = self._row_settings(ins)
+                     else per_step[0][2][m] for m, s in enumerate(self.saved_slots(ins))]
+            settings = self.row_settings(ins)
             grad = ins.spec.vjps[j](g_out, *saved, **settings) if settings else ins.spec.vjps[j](g_out, *saved)
-            _accumulate(invariant, ins.args[j], grad, *self.shapes[ins.args[j]])
+            _add(invariant, ins.args[j], _fit(grad, *self.shapes[ins.args[j]], anomaly and (ins, j, anomaly)))
         pending.clear()
 
-    def _stacked_g(self, per_step: list, sliced: dict, start: int):
+    @staticmethod
+    def _stacked_g(per_step: list, sliced: dict, start: int):
         """The steps' ḡ stacked. A ḡ that is also a stacked value's gradient
         (addmm hands ḡ on to its first argument, the input projection) was
         replaced by that value's slot: its rows are read from ``sliced`` --
         without a copy when every step's is."""
         first, last = per_step[0][0] - start, per_step[-1][0] - start
         slots = {g if type(g) is int else None for _, g, _ in per_step}
-        if len(slots) == 1 and None not in slots:
+        if len(slots) == 1 and None not in slots and last - first + 1 == len(per_step):
             buffer = sliced[slots.pop()][first:last + 1]
             return buffer.reshape(-1, *buffer.shape[2:])
         return np.concatenate([sliced[g][t - start] if type(g) is int else g for t, g, _ in per_step])
@@ -591,8 +651,9 @@ class _Program:
         copies = [clone(x) for x in inputs]
         n_carry, n_x = len(self.carry_in), len(self.x_in)
         template = [None if v is None else Tensor._make(v) for v in self.template]
-        for s, x in zip(self.captured_slots, copies[n_carry + n_x:]):
+        for s, x in zip(self.closed_slots, copies[n_carry + n_x:]):
             template[s] = x
+        anomaly = is_anomaly_enabled()
         carry = copies[:n_carry]
         ys = [[None] * len(order) for _ in self.y_out]
         for t in order:
@@ -601,10 +662,15 @@ class _Program:
                 values[s] = c
             for s, x in zip(self.x_in, copies[n_carry:n_carry + n_x]):
                 values[s] = x[t]
-            for ins in self.steps_in_trace_order():
-                out = ins.op(*[values[a] for a in ins.args], **ins.settings)
-                for s, o in zip(ins.outs, out if type(out) is tuple else (out,)):
+            for ins in self.instructions:
+                args = [values[a] for a in ins.args]
+                if ins.casts is not None:
+                    args = [a if c is None else astype(a, c) for a, c in zip(args, ins.casts)]
+                out = ins.op(*args, **ins.settings)
+                for s, o in zip(ins.outs, out if ins.multi else (out,)):
                     values[s] = o
+                    if anomaly and o._node is not None and ins.where:
+                        o._node.where = ins.where  # (detect_anomaly names the step's line, not this one)
             carry = [values[s] for s in self.carry_out]
             for y, s in zip(ys, self.y_out):
                 y[t] = values[s]
@@ -616,10 +682,6 @@ class _Program:
         grads = iter(backward([o for o, _ in pairs], [gi for _, gi in pairs], retain_graph=True, create_graph=True,
                               inputs=wanted))
         return [next(grads) if x.requires_grad else None for x in copies]
-
-    def steps_in_trace_order(self) -> list:
-        """Every instruction (hoisted and per step) in the order the trace made them."""
-        return sorted([ins for ins, _ in self.hoisted] + self.steps, key=lambda ins: ins.outs[0])
 
 
 class _Lazy(dict):
@@ -635,16 +697,22 @@ class _Lazy(dict):
         return self[slot]
 
 
-def _add(grads, slot: int, grad) -> None:
-    """grads[slot] += grad (a list or a dict; never in place: grad may be a ḡ others hold)."""
-    previous = grads[slot] if isinstance(grads, list) else grads.get(slot)
+def _add(grads: list, slot: int, grad) -> None:
+    """grads[slot] += grad (never in place: grad may be a ḡ others hold)."""
+    previous = grads[slot]
     grads[slot] = grad if previous is None else previous + grad
 
 
-def _accumulate(grads, slot: int, grad, shape: tuple, dtype) -> None:
-    """grads[slot] += grad, once grad is summed to ``shape`` and cast to ``dtype``."""
-    if grad is None:
-        return
-    grad = unbroadcast(grad, shape) if grad.shape != shape else grad
-    grad = grad.astype(dtype) if grad.dtype != dtype else grad
-    _add(grads, slot, grad)
+def _fit(grad: np.ndarray, shape: tuple, dtype, anomaly) -> np.ndarray:
+    """A VJP's gradient summed to its input's ``shape`` and cast to its
+    ``dtype``; under detect_anomaly (``anomaly`` = (instruction, argument,
+    which steps)) checked for NaN/inf."""
+    if grad.shape != shape:
+        grad = unbroadcast(grad, shape)
+    if grad.dtype != dtype:
+        grad = grad.astype(dtype)
+    if anomaly and not np.isfinite(grad).all():
+        ins, j, where = anomaly
+        raise RuntimeError(f"detect_anomaly: the backward of {ins.describe()} in scan ({where}) produced NaN/inf "
+                           f"in the gradient of its input {j}")
+    return grad

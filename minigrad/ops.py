@@ -664,8 +664,10 @@ def reshape(x, shape: Sequence[int]):
 
 
 def _rows_reshape(shapes, out_shapes, varying, settings):
-    """Keeps rows apart when axis 0 stays axis 0."""
-    if not shapes[0] or not out_shapes[0] or out_shapes[0][0] != shapes[0][0]:
+    """Keeps rows apart when axis 0 keeps its size: in C order row i is the
+    same block of elements before and after. (Not for empty rows, whose
+    count -1 cannot stand for.)"""
+    if not shapes[0] or not out_shapes[0] or out_shapes[0][0] != shapes[0][0] or 0 in out_shapes[0][1:]:
         return None
     return {"shape": (-1, *out_shapes[0][1:])}
 
@@ -834,7 +836,9 @@ def _rows_getitem(shapes, out_shapes, varying, settings):
     """Rows stay apart when a varying x keeps axis 0 whole (``x[:, ...]`` or
     ``x[..., k]``) and is indexed by constants, with at most one index array
     (several would move their axes to the front); or when a constant table is
-    looked up by varying ids (``table[ids]``, an embedding)."""
+    looked up by varying integer ids (``table[ids]``, an embedding: the
+    output is ids.shape + a table row's shape; a boolean mask picks as many
+    rows as it has True, so its output is that only by chance)."""
     template = settings["index"]
     parts = template if isinstance(template, tuple) else (template,)
     slots = [p for p in parts if isinstance(p, _Slot)]
@@ -849,7 +853,7 @@ def _rows_getitem(shapes, out_shapes, varying, settings):
             used = builtins.sum(1 for p in parts if p is not None and p is not Ellipsis)
             return settings if len(shapes[0]) - used >= 1 else None
         return None
-    if len(parts) == 1 and slots and varying[1] and shapes[1]:
+    if len(parts) == 1 and slots and varying[1] and shapes[1] and out_shapes[0] == shapes[1] + shapes[0][1:]:
         return settings
     return None
 
@@ -1144,12 +1148,14 @@ def _matmul_grad_b(g, a, b):
 
 def _rows_matmul(shapes, out_shapes, varying, settings):
     """Rows stay apart for (varying rows) @ (a constant vector or matrix), or a
-    batched product whose batch axis 0 is the rows (constants at most 2-D)."""
+    batched product whose batch axis 0 is the rows: the varying operands
+    have 3 or more axes, as many each (batch axes line up from the right)
+    and the same rows; the constants at most 2 axes (no batch axes)."""
     (a, b), (va, vb) = shapes, varying
     if va and not vb:
         return settings if len(a) >= 2 and len(b) <= 2 else None
     batched = [s for s, v in zip(shapes, varying) if v]
-    if builtins.all(len(s) >= 3 for s in batched) and len({s[0] for s in batched}) == 1 and \
+    if len({len(s) for s in batched}) == 1 and len(batched[0]) >= 3 and len({s[0] for s in batched}) == 1 and \
             builtins.all(len(s) <= 2 for s, v in zip(shapes, varying) if not v):
         return settings
     return None

@@ -12,9 +12,16 @@ enters the trace as a closed-over tensor.
 
 So the trace records what the function does with its inputs *faithfully*
 (comparisons, ``where``, lookups with traced ids, ``detach``, casts: all are
-ops), and refuses what it cannot record: reading a traced value (``.item()``,
-``float()``, ``if t > 0:``, ``np.asarray``, ``.data``), random draws, which a
-replay would repeat. Those raise :class:`TraceError` at the line that did it.
+ops; an op under ``no_grad`` is followed by a ``stop_gradient``, as the tape
+would not record it), and refuses what it cannot record: reading a traced
+value (``.item()``, ``float()``, ``if t > 0:``, ``np.asarray``, ``.data``,
+``mg.tensor(t)``), random draws, which a replay would not repeat. Those
+raise :class:`TraceError` at the line that did it.
+
+What no trace can see is Python that does not go through minigrad: a
+global counter, a draw from a NumPy generator of your own. The function
+must compute from its inputs and the tensors it closes over, like a
+function ``jax.jit`` traces.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import random as _random
-from .engine import is_anomaly_enabled, user_frame
+from .engine import is_anomaly_enabled, is_grad_enabled, user_frame
 from .ops import constant, promote_arrays, stop_gradient
 from .tensor import Tensor
 
@@ -33,9 +40,11 @@ class TraceError(RuntimeError):
     """A traced function did something a trace cannot record faithfully."""
 
 
-class ForeignValue(Exception):
-    """An op mixed values of this trace with another trace's (or another
-    transform's): the caller falls back to running the function plainly."""
+class Untraceable(Exception):
+    """The function is fine but a trace cannot stand for it: an op mixed this
+    trace's values with another trace's (a scan inside a traced step that
+    closes over the outer step's values), or the function switched grad mode
+    on while traced under no_grad. The caller runs the function plainly."""
 
 
 class Instruction:
@@ -60,6 +69,7 @@ class Trace:
     ``closed`` (slot -> the Tensor a closed-over slot holds), ``instructions``."""
 
     def __init__(self):
+        self.grad_enabled, self.done = is_grad_enabled(), False
         self.values: list = []
         self.closed: dict[int, Tensor] = {}
         self.instructions: list[Instruction] = []
@@ -75,11 +85,11 @@ class Trace:
         Tensor's (one per tensor); a fresh constant for anything else."""
         if isinstance(value, Traced):
             if value._trace is not self:
-                raise ForeignValue
+                raise Untraceable
             return value._slot
         if isinstance(value, Tensor):
             if getattr(type(value), "__minigrad_dispatch__", None) is not None:
-                raise ForeignValue  # another transform's value
+                raise Untraceable  # another transform's value
             slot = self._slots.get(id(value))
             if slot is None:
                 slot = self._slots[id(value)] = self.new_slot(value._data)
@@ -90,12 +100,17 @@ class Trace:
     def call(self, op, args: tuple, settings: dict):
         """Record ``op(*args, **settings)`` and return Traced output(s)."""
         spec = op.spec
+        if self.done:
+            raise TraceError(f"'{spec.name}' at {user_frame()} got a value traced inside a step that is over (kept "
+                             "in a list or an attribute?): inside a traced step, values are stand-ins; return what "
+                             "you need from the step (as its y) instead")
         if spec.random:
             raise TraceError(f"'{spec.name}' draws random numbers inside a traced step, and a replay would not draw "
                              f"again ({user_frame()}): draw them outside (e.g. masks for all steps) and pass them "
                              "in, or run the plain loop (scan(..., unroll=True))")
-        slots = [self.slot_of(a) for a in args]
-        arrays = [self.values[s] for s in slots]
+        values = self.values
+        slots = [a._slot if type(a) is Traced and a._trace is self else self.slot_of(a) for a in args]
+        arrays = [values[s] for s in slots]
         casts = None
         if (spec.promote or spec.floating) and spec.needs_cast(arrays):
             cast = promote_arrays(spec, list(arrays), args)
@@ -103,12 +118,39 @@ class Trace:
             arrays = cast
         out, vjps = spec.run(arrays, settings)
         multi = type(out) is tuple
-        outs = [self.new_slot(o) for o in (out if multi else (out,))]
+        outs = list(range(len(values), len(values) + (len(out) if multi else 1)))
+        values.extend(out if multi else (out,))
         self.instructions.append(Instruction(op, settings, slots, outs, multi, casts,
                                              vjps if spec.vjps is None else None,
                                              user_frame() if self._anomaly else None))
-        traced = tuple(Traced(self, s) for s in outs)
+        traced = tuple([Traced(self, s) for s in outs])
+        if is_grad_enabled() != self.grad_enabled:  # the step switched grad mode
+            if self.grad_enabled:  # off: the tape would not record this op, so no gradient goes through it
+                traced = tuple(stop_gradient(t) for t in traced) if spec.differentiable else traced
+            else:  # on, inside a scan under no_grad: the loop would record ops, so let it
+                raise Untraceable
         return traced if multi else traced[0]
+
+
+class _Unread:
+    """What a Traced tensor holds instead of its array: the shape and dtype,
+    which a function may read, and a refusal for anything that reads the
+    values (``mg.tensor(t)``, or library code that takes a tensor's array)."""
+
+    __slots__ = ("shape", "dtype", "ndim", "size")
+
+    def __init__(self, value: np.ndarray):
+        self.shape, self.dtype, self.ndim, self.size = value.shape, value.dtype, value.ndim, value.size
+
+    def __array__(self, dtype=None, copy=None):
+        _refuse("taking its array (mg.tensor(t), np.array(t.data), ...)", self.shape)
+
+
+def _refuse(what: str, shape: tuple):
+    raise TraceError(f"{what} reads the value of a traced tensor (shape {shape}) at {user_frame()}; a traced "
+                     "step is recorded once and replayed, so its values are not known. Write it with minigrad ops "
+                     "(mg.where instead of if, t.detach() instead of mg.tensor(t), ...), pass what depends on the "
+                     "data in through the inputs, or run the plain loop (scan(..., unroll=True))")
 
 
 class Traced(Tensor):
@@ -118,7 +160,7 @@ class Traced(Tensor):
 
     def __init__(self, trace: Trace, slot: int):
         self._data, self.grad, self.requires_grad, self._node, self._index, self._version = \
-            trace.values[slot], None, False, None, 0, [0]
+            _Unread(trace.values[slot]), None, False, None, 0, [0]
         self._trace, self._slot = trace, slot
 
     @staticmethod
@@ -126,18 +168,12 @@ class Traced(Tensor):
         trace = next(a._trace for a in args if isinstance(a, Traced))
         return trace.call(op, args, settings)
 
-    def _refuse(self, what: str):
-        raise TraceError(f"{what} reads the value of a traced tensor (shape {self.shape}) at {user_frame()}; a "
-                         "traced step is recorded once and replayed, so its values are not known. Write it with "
-                         "minigrad ops (mg.where instead of if, ...), pass what depends on the data in through "
-                         "the inputs, or run the plain loop (scan(..., unroll=True))")
-
     @property
     def data(self):
-        self._refuse(".data")
+        _refuse(".data", self.shape)
 
     def numpy(self):
-        self._refuse("numpy()/item()/bool()/float()/int()/np.asarray()")
+        _refuse("numpy()/item()/bool()/float()/int()/np.asarray()", self.shape)
 
     def detach(self) -> Tensor:
         return stop_gradient(self)
@@ -149,17 +185,21 @@ class Traced(Tensor):
         return f"traced(shape={self.shape}, dtype={self.dtype})"
 
 
-def trace(fn: Callable, inputs: Sequence[np.ndarray]) -> tuple[Trace, object]:
+def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function") -> tuple[Trace, object]:
     """Call ``fn(*traced_inputs)`` and return the trace (inputs are slots
     0..n-1) and what ``fn`` returned. Raises TraceError for what cannot be
-    recorded, ForeignValue if ``fn`` mixes in another trace's values."""
+    recorded (``name`` says whose fault it is), Untraceable for what only a
+    plain run can do."""
     record = Trace()
     traced = [Traced(record, record.new_slot(value)) for value in inputs]
     generator = _random.get_rng()
     state = generator.bit_generator.state
-    result = fn(*traced)
+    try:
+        result = fn(*traced)
+    finally:
+        record.done = True
     if _random.get_rng() is not generator or generator.bit_generator.state != state:
-        raise TraceError("the step drew random numbers from minigrad's generator while it was traced, and a replay "
+        raise TraceError(f"{name} drew random numbers from minigrad's generator while it was traced, and a replay "
                          "would not draw again: draw them outside (e.g. masks for all steps) and pass them in, or "
                          "run the plain loop (scan(..., unroll=True))")
     return record, result

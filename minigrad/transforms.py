@@ -39,7 +39,7 @@ from . import engine
 from .forward import Dual, checked_inputs, from_parts, innermost, jvp, parts, with_base
 from .ops import astype, clone, reshape, stack
 from .tensor import Tensor, _seed
-from .tracing import ForeignValue
+from .tracing import Untraceable
 from .trees import flatten, unflatten
 
 
@@ -94,7 +94,7 @@ def _vjp(f: Callable, primals: Sequence, caller: str) -> tuple[Any, Callable, bo
         raise TypeError(f"{caller}: f must be callable, got {type(f).__name__}")
     xs = checked_inputs(primals, caller)
     if any(_traced(piece) for x in xs for piece in parts(x).values()):
-        raise ForeignValue  # inside a scan step being traced: scan runs its plain loop instead
+        raise Untraceable  # inside a scan step being traced: scan runs its plain loop instead
     bases, inputs = [], []
     with engine.enable_grad():
         for x in xs:
@@ -108,7 +108,7 @@ def _vjp(f: Callable, primals: Sequence, caller: str) -> tuple[Any, Callable, bo
         out = f(*inputs)
     leaves, structure = flatten(out, f"{caller}: what f returns")
     if any(_traced(piece) for x in leaves for piece in parts(x).values()):
-        raise ForeignValue  # f closes over values of a scan step being traced: likewise
+        raise Untraceable  # f closes over values of a scan step being traced: likewise
     outer = engine.is_grad_enabled() and (any(innermost(x).requires_grad for x in xs)
                                           or _reaches_outside(leaves, bases))
 

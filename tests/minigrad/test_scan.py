@@ -1,13 +1,21 @@
-"""scan: the same values and gradients as the Python loop it replaces, to every order."""
+"""scan: the same values and gradients as the Python loop it replaces, to
+every order -- or a TraceError at the line of the step it cannot replay.
 
+The loop is ``mg.scan(..., unroll=True)``, scan's definition. Besides tests
+of cells (what the recurrent layers do) and one named test per row of the
+table of issue 12, a differential test runs random step programs drawn from
+the whole op set (at the end of this file)."""
+
+import builtins
 import gc
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minigrad as mg
+import nn
 from minigrad import loops as scan_module
 from minigrad.ops import primitive, rows_elementwise
 
@@ -124,13 +132,12 @@ def test_the_weight_gradient_is_batched_over_many_steps(monkeypatch):
 @pytest.mark.parametrize("hoist_rows, double_first, blocks", [
     (1024, False, [(15, 2)]),
     (6, False, [(6, 2), (6, 2), (3, 2)]),
-    (6, True, [(15, 2)]),  # w's VJP needs double's whole output: not in blocks
+    (6, True, [(6, 2), (6, 2), (3, 2)]),  # (w's VJP needs double's output: each block keeps its own)
 ])
 def test_ops_on_the_slices_alone_run_once_on_all_rows(monkeypatch, reverse, hoist_rows, double_first, blocks):
-    """The input projection of a cell is hoisted: one call on T·B rows (after
-    the trace's call on the first slice) -- or, when the backward needs
-    nothing from it but xs, on blocks of BLOCK_ROWS rows in loop order --
-    with the loop's values and gradients."""
+    """The input projection of a cell is hoisted: after the trace's call on
+    the first slice, one call per block of BLOCK_ROWS rows (T·B rows if they
+    fit), in loop order, with the loop's values and gradients."""
     monkeypatch.setattr(scan_module, "BLOCK_ROWS", hoist_rows)
     calls = []
 
@@ -281,3 +288,924 @@ def test_steps_that_treat_rows_differently_give_the_loop_s_answer(name, step):
 
 
 CLOSED: list = []
+
+
+# -- the loop as the reference: values, first and second derivatives ------------------------------
+
+def _leaves_of(tree) -> list:
+    if isinstance(tree, dict):
+        return [leaf for key in tree for leaf in _leaves_of(tree[key])]
+    if isinstance(tree, (tuple, list)):
+        return [leaf for item in tree for leaf in _leaves_of(item)]
+    return [] if tree is None else [tree]
+
+
+def derivatives(outputs: list, leaves: list, seed: int) -> list:
+    """The outputs' values and requires_grad flags, then the gradients of a
+    random weighting of them (by a plain backward and by a create_graph one),
+    then the gradients of a random weighting of those: arrays or None."""
+    rng = np.random.default_rng(seed)
+    results = [out.data.copy() for out in outputs] + [out.requires_grad for out in outputs]
+    floats = [out for out in outputs if out.requires_grad]
+    if not floats:
+        return results
+    loss = builtins.sum((out * rng.standard_normal(out.shape)).sum() for out in floats)
+    plain = mg.grad(loss, leaves, allow_unused=True, retain_graph=True)
+    graph = mg.grad(loss, leaves, create_graph=True, allow_unused=True)
+    results += [g if g is None else g.data for g in (*plain, *graph)]
+    second = [(g * rng.standard_normal(g.shape)).sum() for g in graph if g is not None and g.requires_grad]
+    if second:
+        results += [g if g is None else g.data for g in mg.grad(builtins.sum(second), leaves, allow_unused=True)]
+    return results
+
+
+def assert_same_as_the_loop(step, init, xs=None, leaves=(), reverse=False, length=None, block_rows=None, seed=0):
+    """scan and its loop agree to 1e-10 in values, requires_grad, first
+    derivatives (both backward paths) and second derivatives. Returns scan's (final carry, ys)."""
+    loop = mg.scan(step, init, xs, length=length, reverse=reverse, unroll=True)
+    default = scan_module.BLOCK_ROWS
+    scan_module.BLOCK_ROWS = block_rows or default
+    try:
+        fast = mg.scan(step, init, xs, length=length, reverse=reverse)
+        ours = derivatives(_leaves_of(fast), list(leaves), seed)
+    finally:
+        scan_module.BLOCK_ROWS = default
+    reference = derivatives(_leaves_of(loop), list(leaves), seed)
+    assert len(ours) == len(reference)
+    for k, (got, want) in enumerate(zip(ours, reference)):
+        assert (got is None) == (want is None), f"result {k}: {got} but the loop gives {want}"
+        if want is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10, err_msg=f"result {k}")
+    return fast
+
+
+def leaf(rng, *shape):
+    return mg.Tensor(rng.standard_normal(shape), requires_grad=True)
+
+
+# -- the table of issue 12: each row against the loop ------------------------------------------------
+
+def test_a_comparison_on_the_carry_with_where():
+    """mg.where(h > 1.5, h * 0.0, h + x): h goes 1, 2, 0, 1 (the trace once froze the comparison: 1, 2, 3, 4)."""
+    h0 = mg.tensor(np.zeros(1), requires_grad=True)
+    x = mg.tensor(np.ones((4, 1)), requires_grad=True)
+
+    def step(h, x_t):
+        h = mg.where(h > 1.5, h * 0.0, h + x_t)
+        return h, h
+
+    _, ys = assert_same_as_the_loop(step, h0, x, [h0, x])
+    np.testing.assert_array_equal(ys.data[:, 0], [1, 2, 0, 1])
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_a_leaky_where(batch):
+    """mg.where(pre > 0, pre, 0.1 * pre) on the carry's pre-activation (scan once differed by up to 2.05)."""
+    rng = np.random.default_rng(1)
+    h0, x, u, w = leaf(rng, batch, 3), leaf(rng, 6, batch, 2), leaf(rng, 3, 3), leaf(rng, 2, 3)
+
+    def step(h, x_t):
+        pre = h @ u + x_t @ w
+        h = mg.where(pre > 0, pre, 0.1 * pre)
+        return h, h
+
+    assert_same_as_the_loop(step, h0, x, [h0, x, u, w])
+
+
+LOOKUPS = {
+    "table[i]": lambda table, i: table[i],
+    "mg.embedding(table, i)": lambda table, i: mg.embedding(table, i),
+    "mg.one_hot(i, n) @ table": lambda table, i: mg.one_hot(i, table.shape[0], dtype=np.float64) @ table,
+}
+
+
+@pytest.mark.parametrize("ids_shape", [(7, 3), (7,)], ids=["rows", "one id a step"])
+@pytest.mark.parametrize("lookup", LOOKUPS.values(), ids=LOOKUPS.keys())
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_lookup_by_ids_from_an_integer_xs(lookup, ids_shape, reverse):
+    """Every step looks up its own ids (once, every step used step 0's): with
+    a zero recurrent weight y_t = tanh(table[ids_t]) exactly, by NumPy."""
+    rng = np.random.default_rng(2)
+    ids = mg.tensor(rng.integers(0, 5, ids_shape))
+    table, u = leaf(rng, 5, 4), mg.tensor(np.zeros((4, 4)), requires_grad=True)
+    h0 = leaf(rng, *ids_shape[1:], 4)
+
+    def step(h, i):
+        h = mg.tanh(h @ u + lookup(table, i))
+        return h, h
+
+    _, ys = assert_same_as_the_loop(step, h0, ids, [table, u, h0], reverse=reverse)
+    np.testing.assert_allclose(ys.data, np.tanh(table.data[ids.data]), rtol=1e-12)
+
+
+def test_dropout_inside_the_step_is_refused():
+    """A mask drawn inside the step would be drawn once and reused for every
+    step: F.dropout (minigrad's generator), mg.rand_like and a draw from the
+    generator are TraceErrors naming the step; masks drawn outside and passed
+    in through xs give the loop's answer."""
+    rng = np.random.default_rng(3)
+    h0, x = leaf(rng, 2, 3), leaf(rng, 4, 2, 3)
+    refused = {
+        "F.dropout": lambda h: nn.functional.dropout(h, 0.5),
+        "rand_like": lambda h: h * (mg.rand_like(h) > 0.5),
+        "generator": lambda h: h * mg.tensor(mg.get_rng().random(h.shape) > 0.5),
+        "randn": lambda h: h + mg.randn(*h.shape, dtype=np.float64),
+    }
+    for dropped in refused.values():
+        def step(h, x_t):
+            h = mg.tanh(dropped(h) + x_t)
+            return h, h
+
+        with pytest.raises(mg.TraceError, match=r"(?=.*random numbers)(?=.*test_scan\.py:\d+).*pass them in"):
+            mg.scan(step, h0, x)
+        mg.scan(step, h0, x, unroll=True)  # (the loop draws every step)
+    masks = mg.tensor(rng.random((4, 2, 3)) > 0.5)
+
+    def masked(h, inputs):
+        x_t, mask = inputs
+        h = mg.tanh(h * mask * 2.0 + x_t)
+        return h, h
+
+    assert_same_as_the_loop(masked, h0, (x, masks), [h0, x])
+
+
+def test_dropout_with_a_generator_of_its_own_inside_the_step_is_refused():
+    rng = np.random.default_rng(3)
+    h0, x, generator = leaf(rng, 2, 3), leaf(rng, 4, 2, 3), np.random.default_rng(0)
+
+    def step(h, x_t):
+        h = mg.tanh(nn.functional.dropout(h, 0.5, rng=generator) + x_t)
+        return h, h
+
+    with pytest.raises(mg.TraceError):
+        mg.scan(step, h0, x)
+
+
+@pytest.mark.parametrize("inner_reverse", [False, True])
+def test_a_scan_inside_the_step(inner_reverse):
+    """A scan over the step's values records into the outer trace; one over
+    its own tensors that closes over the step's values runs as its loop."""
+    rng = np.random.default_rng(4)
+    h0, x, w, v0, vs = leaf(rng, 2, 3), leaf(rng, 5, 2, 3), leaf(rng, 3, 3), leaf(rng, 3), leaf(rng, 4, 3)
+
+    def step(h, x_t):
+        _, rows = mg.scan(lambda c, r: (mg.tanh(c + r @ w), c * r), v0, h * x_t, reverse=inner_reverse)
+        closing, _ = mg.scan(lambda c, r: (mg.tanh(c * h[0] + r), c), v0, vs, reverse=inner_reverse)
+        h = mg.tanh(rows + closing * 0.5)
+        return h, rows
+
+    assert_same_as_the_loop(step, h0, x, [h0, x, w, v0, vs])
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_h_detach_inside_the_step(batch):
+    """h.detach() stops the gradient at every step (batch 1 was once silently wrong, batch > 1 an error)."""
+    rng = np.random.default_rng(5)
+    h0, x, u, w = leaf(rng, batch, 3), leaf(rng, 4, batch, 2), leaf(rng, 3, 3), leaf(rng, 2, 3)
+
+    def step(h, x_t):
+        h = mg.tanh(h.detach() @ u + x_t @ w) + 0.5 * h
+        return h, h
+
+    assert_same_as_the_loop(step, h0, x, [h0, x, u, w])
+
+
+def test_a_softmax_over_axis_0_of_the_slices():
+    """A softmax over the batch axis mixes rows, so it runs step by step (it was once hoisted: off by 0.39)."""
+    rng = np.random.default_rng(6)
+    h0, x = leaf(rng, 3, 2), leaf(rng, 5, 3, 2)
+    for axis in (0, -2):
+        def step(h, x_t, axis=axis):
+            h = mg.tanh(h + mg.softmax(x_t, axis=axis))
+            return h, h
+
+        assert_same_as_the_loop(step, h0, x, [h0, x])
+
+
+# -- what a trace cannot replay: a TraceError at the step's line ----------------------------------
+
+READS = [  # each on a line of its own: the error must name that line
+    lambda h: h * h.sum().item(),
+    lambda h: h * float(h.sum()),
+    lambda h: h * int(h.sum() > 0),
+    lambda h: h * 2 if h.sum() > 0 else h,
+    lambda h: h * bool(h.max() > 1),
+    lambda h: h * np.asarray(h.detach()),
+    lambda h: h * h.data,
+    lambda h: h * h.numpy(),
+    lambda h: h * h.detach().numpy(),
+    lambda h: h * mg.tensor(h),
+    lambda h: h * h.tolist()[0][0],
+]
+
+
+@pytest.mark.parametrize("read", READS, ids=[f"line {f.__code__.co_firstlineno}" for f in READS])
+def test_reading_a_traced_value_is_a_trace_error_naming_the_line(read):
+    rng = np.random.default_rng(7)
+    h0, x = leaf(rng, 2, 3), leaf(rng, 4, 2, 3)
+
+    def step(h, x_t):
+        h = mg.tanh(read(h) + x_t)
+        return h, h
+
+    with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{read.__code__.co_firstlineno} .*unroll=True"):
+        mg.scan(step, h0, x)
+    mg.scan(step, h0, x, unroll=True)  # (the loop reads them)
+
+
+def test_an_op_with_several_outputs_whose_vjps_take_them_is_a_trace_error():
+    @primitive(save_output=True, vjps=(lambda gs, ys: gs[0] * 2 + gs[1] * 3,))
+    def double_and_triple(x):
+        return 2 * x, 3 * x
+
+    rng = np.random.default_rng(7)
+    h0, x = leaf(rng, 2, 3), leaf(rng, 4, 2, 3)
+
+    def step(h, x_t):
+        a, b = double_and_triple(h)
+        return mg.tanh(a + b + x_t), h
+
+    (g,) = mg.grad(mg.scan(step, h0, x, unroll=True)[0].sum(), [h0])  # (the loop takes it)
+    with pytest.raises(mg.TraceError, match="'double_and_triple' has several outputs.*unroll=True"):
+        mg.scan(step, h0, x)
+
+
+def test_backward_inside_the_step_is_a_trace_error():
+    rng = np.random.default_rng(7)
+    h0, x = leaf(rng, 2, 3), leaf(rng, 4, 2, 3)
+
+    def step(h, x_t):
+        h.sum().backward()
+        return h + x_t, h
+
+    with pytest.raises(mg.TraceError, match="backward"):
+        mg.scan(step, h0, x)
+
+
+def test_a_traced_value_kept_after_the_step_is_a_trace_error():
+    rng = np.random.default_rng(7)
+    h0, x, kept = leaf(rng, 2, 3), leaf(rng, 4, 2, 3), []
+
+    def step(h, x_t):
+        kept.append(h)
+        return h + x_t, h
+
+    mg.scan(step, h0, x)
+    with pytest.raises(mg.TraceError, match="step that is over"):
+        kept[0] * 2
+
+
+# -- detect_anomaly names the op inside the step and the user's line ----------------------------
+
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("where", ["per step", "hoisted"])
+def test_detect_anomaly_names_the_op_and_the_line_in_the_step(where, create_graph):
+    """sqrt(0)'s gradient is inf: on the carry (a per-step VJP) or on the
+    slices alone (hoisted: its VJP runs on a block of steps), and under
+    create_graph (the steps replayed on the tape), the error names 'sqrt'
+    and the step's line -- as the loop's does."""
+    rng = np.random.default_rng(8)
+    h0, x = leaf(rng, 2, 3), leaf(rng, 4, 2, 3)
+
+    def step(h, x_t):
+        zero = (h - h) if where == "per step" else (x_t - x_t)
+        h = mg.tanh(h + x_t) + mg.sqrt(zero)
+        return h, h
+
+    line = step.__code__.co_firstlineno + 2
+    for unroll in (True, False):
+        with pytest.raises(RuntimeError, match=rf"detect_anomaly.*'sqrt'.*test_scan\.py:{line} in step"):
+            with mg.detect_anomaly():
+                final, ys = mg.scan(step, h0, x, unroll=unroll)
+                mg.grad(ys.sum() + final.sum(), [h0, x], create_graph=create_graph)
+
+
+def test_detect_anomaly_in_a_weight_gradient_taken_on_many_steps_at_once():
+    """w's gradient g·h is taken once per block, on the steps stacked: an inf
+    in h0 where the mask drops it makes it NaN (0·inf), named like the loop's."""
+    h0 = mg.tensor(np.array([[1.0, np.inf]]))
+    w = mg.tensor(np.array([0.5, 0.5]), requires_grad=True)
+    keep = mg.tensor(np.array([[True, False]]))
+    x = mg.tensor(np.ones((3, 1, 2)))
+
+    def step(h, x_t):
+        h = mg.where(keep, h * w, 0.0) + x_t
+        return h, h
+
+    line = step.__code__.co_firstlineno + 1
+    for unroll in (True, False):
+        with pytest.raises(RuntimeError, match=rf"detect_anomaly.*'mul'.*test_scan\.py:{line} in step"):
+            with mg.detect_anomaly():
+                final, ys = mg.scan(step, h0, x, unroll=unroll)
+                mg.grad(ys.sum(), [w])
+
+
+# -- what only the loop can do: scan runs the loop ----------------------------------------------------
+
+def test_shapes_that_depend_on_the_data_run_as_the_loop():
+    """h[:, mask_t] picks a different number of columns each step."""
+    rng = np.random.default_rng(9)
+    h0, x = leaf(rng, 2, 4), leaf(rng, 5, 2, 4)
+    masks = mg.tensor(rng.random((5, 4)) > 0.5)
+
+    def step(h, inputs):
+        x_t, mask = inputs
+        h = mg.tanh(h + x_t * h[:, mask].sum(axis=-1, keepdims=True))
+        return h, h
+
+    assert_same_as_the_loop(step, h0, (x, masks), [h0, x])
+
+
+def test_a_table_looked_up_by_a_mask_from_xs():
+    """table[mask_t] picks as many rows as mask_t has True: never hoisted."""
+    rng = np.random.default_rng(9)
+    table, h0 = leaf(rng, 4, 3), leaf(rng, 3)
+    masks = mg.tensor(np.array([[True, True, False, False], [False, True, True, False], [True, False, False, True],
+                                [True, True, True, True], [False, False, False, False]]))
+
+    def step(h, mask):
+        h = mg.tanh(h + table[mask].sum(axis=0))
+        return h, h
+
+    assert_same_as_the_loop(step, h0, masks, [table, h0])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_batched_products_on_the_slices(reverse):
+    """(B, M, K) @ (B, K, N) slices, a constant matrix or vector on either
+    side, and operands whose batch axes do not line up with the rows."""
+    rng = np.random.default_rng(18)
+    a, b, w, v, h0 = leaf(rng, 4, 2, 3, 2), leaf(rng, 4, 2, 2, 3), leaf(rng, 3, 3), leaf(rng, 2), leaf(rng, 2, 3, 3)
+    c = leaf(rng, 4, 2, 2, 2, 3)
+
+    def step(h, inputs):
+        a_t, b_t, c_t = inputs  # (2, 3, 2), (2, 2, 3), (2, 2, 2, 3)
+        products = a_t @ b_t + (w @ a_t) @ (b_t @ w) * 0.1 + (v @ b_t)[:, None, :] * (a_t @ v)[:, :, None]
+        twisted = (a_t @ c_t).sum(axis=1)  # (B, M, K) @ (B, 2, K, N): a_t's rows meet c_t's second axis
+        h = mg.tanh(h + products + twisted)
+        return h, h
+
+    assert_same_as_the_loop(step, h0, (a, b, c), [a, b, c, w, v, h0], reverse=reverse, block_rows=4)
+
+
+def test_enable_grad_inside_a_step_under_no_grad_records_as_the_loop_does():
+    """The loop records the step's ops (so the final carry requires grad), not the stacking of the ys."""
+    rng = np.random.default_rng(10)
+    h0, x, w = leaf(rng, 2, 3), leaf(rng, 4, 2, 3), leaf(rng, 3, 3)
+
+    def step(h, x_t):
+        with mg.enable_grad():
+            h = mg.tanh(h @ w + x_t)
+        return h, h
+
+    with mg.no_grad():
+        (final, ys), (final_loop, ys_loop) = mg.scan(step, h0, x), mg.scan(step, h0, x, unroll=True)
+    assert final.requires_grad and not ys.requires_grad and not ys_loop.requires_grad
+    np.testing.assert_allclose(mg.grad(final.sum(), [w])[0].data, mg.grad(final_loop.sum(), [w])[0].data)
+
+
+# -- regressions -------------------------------------------------------------------------------------
+
+def test_an_op_under_no_grad_inside_the_step_passes_no_gradient():
+    rng = np.random.default_rng(11)
+    h0, x, w = leaf(rng, 2, 3), leaf(rng, 4, 2, 3), leaf(rng, 3, 3)
+
+    def step(h, x_t):
+        with mg.no_grad():
+            scale = mg.sigmoid(h @ w)
+        h = mg.tanh(h * scale + x_t)
+        return h, h
+
+    assert_same_as_the_loop(step, h0, x, [h0, x, w])
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_outputs_require_grad_exactly_when_the_loop_s_do(steps):
+    """(a, b, c) -> (a·w, a, b): b needs grad from step 2 on, c from step 3;
+    and the swap (p, q) -> (q, p) alternates."""
+    rng = np.random.default_rng(12)
+    w, a, b, c = leaf(rng, 2), mg.tensor(np.ones(2)), mg.tensor(np.ones(2)), mg.tensor(np.ones(2))
+    assert_same_as_the_loop(lambda carry, _: ((carry[0] * w, carry[0], carry[1]), carry[2] * 1.0),
+                            (a, b, c), length=steps, leaves=[w])
+    p = leaf(rng, 2)
+    assert_same_as_the_loop(lambda carry, _: ((carry[1] * 1.0, carry[0] * 2.0), carry[0] + 0.0),
+                            (p, mg.tensor(np.ones(2))), length=steps, leaves=[p])
+
+
+def test_an_in_place_change_of_a_closed_over_tensor_before_backward_is_caught():
+    """The mask needs no gradient, but the backward uses it: like the loop, raise."""
+    rng = np.random.default_rng(13)
+    h0, x = leaf(rng, 2, 3), leaf(rng, 4, 2, 3)
+    mask = mg.tensor(np.array([1.0, 0.0, 1.0]))
+
+    def step(h, x_t):
+        h = mg.tanh(h * mask + x_t)
+        return h, h
+
+    for unroll in (True, False):
+        _, ys = mg.scan(step, h0, x, unroll=unroll)
+        with mg.no_grad():
+            mask += 1.0
+        with pytest.raises(RuntimeError, match="changed in place"):
+            ys.sum().backward()
+
+
+@pytest.mark.parametrize("batch, width", [(0, 3), (2, 0)])
+def test_empty_rows_and_empty_features(batch, width):
+    rng = np.random.default_rng(14)
+    h0, x, w = leaf(rng, batch, 3), leaf(rng, 4, batch, width), leaf(rng, width, 3)
+
+    def step(h, x_t):
+        h = mg.tanh(h + x_t @ w + x_t.sum(axis=-1, keepdims=True))
+        return h, (h, x_t.reshape(batch, width))
+
+    assert_same_as_the_loop(step, h0, x, [h0, x, w], block_rows=4)
+
+
+def test_an_op_with_no_outputs_in_the_step():
+    """unbind over an empty axis gives nothing; create_graph once failed on it."""
+    rng = np.random.default_rng(15)
+    h0, x = leaf(rng, 2, 3), leaf(rng, 4, 2, 3)
+
+    def step(h, x_t):
+        assert mg.unbind(x_t[:, :0], axis=1) == ()
+        h = mg.tanh(h + x_t)
+        return h, h
+
+    assert_same_as_the_loop(step, h0, x, [h0, x])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_hoisted_ops_whose_vjps_are_closures_run_block_by_block(monkeypatch, reverse):
+    """An op on the slices alone whose VJP closes over what its forward
+    worked out (max over the features, a lookup, a custom op) is hoisted: one
+    call per block of BLOCK_ROWS rows, each block keeping its closures."""
+    monkeypatch.setattr(scan_module, "BLOCK_ROWS", 6)  # 3 steps of 2 rows
+    calls = []
+
+    @primitive(rows=rows_elementwise)
+    def scaled(x):
+        calls.append(x.shape)
+        factor = 1.5
+        return x * factor, lambda g: g * factor
+
+    rng = np.random.default_rng(16)
+    h0, x = leaf(rng, 2, 3), leaf(rng, 7, 2, 4)
+
+    def step(h, x_t):
+        h = mg.tanh(h * scaled(x_t).max(axis=-1, keepdims=True) + x_t[:, 1:])
+        return h, h
+
+    mg.scan(step, h0, x, reverse=reverse)
+    blocks = [(6, 4), (6, 4), (2, 4)]
+    assert calls == [(2, 4)] + (blocks[::-1] if reverse else blocks)  # (the trace, then the blocks)
+    assert_same_as_the_loop(step, h0, x, [h0, x], reverse=reverse, block_rows=6)
+
+
+def test_the_minimal_gated_unit_of_the_docs():
+    """What docs/writing-a-layer.md teaches, in float64, both directions."""
+
+    class MGU(nn.Module):
+        def __init__(self, input_size, hidden_size):
+            super().__init__()
+            self.inputs = nn.Linear(input_size, 2 * hidden_size)
+            self.forget = nn.Linear(hidden_size, hidden_size, bias=False)
+            self.candidate = nn.Linear(hidden_size, hidden_size, bias=False)
+
+        def step(self, h, x):
+            x_f, x_h = mg.split(self.inputs(x), self.forget.in_features, axis=-1)
+            f = mg.sigmoid(x_f + self.forget(h))
+            h = h + f * (mg.tanh(x_h + self.candidate(f * h)) - h)
+            return h, h
+
+    mgu = MGU(3, 4).to(np.float64)
+    rng = np.random.default_rng(17)
+    x, h0 = leaf(rng, 6, 2, 3), leaf(rng, 2, 4)
+    for reverse in (False, True):
+        assert_same_as_the_loop(mgu.step, h0, x, [x, h0, *mgu.parameters()], reverse=reverse, block_rows=4)
+
+
+# -- random step programs: the differential test -------------------------------------------------
+#
+# A program is what hypothesis draws while the step runs once on plain
+# tensors (the first slices): which op, on which values of a pool, with which
+# axes, settings and closed-over weights. Every later call of the step replays
+# those answers, so the fast path (which traces the step once) and the loop
+# (which calls it T times) run the same program. The pool starts with the
+# float leaves of the carry and of x; half of the ops work on values made
+# from the slices alone (so that they can be hoisted).
+
+MAX_SIZE = 48  # ops that grow a value skip values larger than this (each example stays cheap)
+IDS = 2  # integer xs hold ids in [0, IDS): they index tables and any value with at least IDS rows
+
+
+class StepProgram:
+    """The answers of one random step program: drawn the first time, replayed after."""
+
+    def __init__(self, data):
+        self.data, self.answers, self.replaying = data, [], None
+
+    def replay(self) -> "StepProgram":
+        replay = StepProgram(None)
+        replay.answers, replay.replaying = self.answers, iter(self.answers)
+        return replay
+
+    def __call__(self, strategy):
+        if self.replaying is not None:
+            return next(self.replaying)
+        value = self.data.draw(strategy)
+        self.answers.append(value)
+        return value
+
+    def pick(self, values: list):
+        return values[self(st.integers(0, len(values) - 1))]
+
+    def weight(self, *shape):
+        """A closed-over tensor (a weight) of ``shape``: made on the first run, the same tensor after."""
+        if self.replaying is not None:
+            return next(self.replaying)
+        seed, requires_grad = self.data.draw(st.integers(0, 2**16)), self.data.draw(st.integers(0, 3)) > 0
+        tensor = mg.Tensor(np.random.default_rng(seed).standard_normal(shape) * 0.7, requires_grad=requires_grad)
+        self.answers.append(tensor)
+        return tensor
+
+    def axis(self, ndim: int, extra: int = 0) -> int:
+        """An axis of an ndim-dimensional value (of the result for extra = 1), negative half of the time."""
+        return self(st.integers(-(ndim + extra), ndim + extra - 1))
+
+
+class ScaledTanh(mg.Function):
+    """y = tanh(scale·x), a custom op with a setting that saves its output."""
+
+    @staticmethod
+    def forward(ctx, x, *, scale):
+        y = np.asarray(np.tanh(scale * x))  # (a 0-d x gives a NumPy scalar)
+        ctx.save_for_backward(y)
+        ctx.scale = scale
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * ctx.scale * (1 - y * y)
+
+
+def _broadcasts(a: tuple, b: tuple) -> bool:
+    try:
+        np.broadcast_shapes(a, b)
+        return True
+    except ValueError:
+        return False
+
+
+def _unary(p, a, pool, ids):
+    kind = p(st.sampled_from(["tanh", "sigmoid", "exp", "neg", "abs", "relu", "square", "log", "sqrt", "clip",
+                              "scalar"]))
+    if kind == "exp":
+        return mg.exp(mg.tanh(a))
+    if kind == "log":
+        return mg.log(a * a + 1)
+    if kind == "sqrt":
+        return mg.sqrt(a * a + 0.5)
+    if kind == "square":
+        return a**2
+    if kind == "clip":
+        return mg.clip(a, -0.5, 0.7)
+    if kind == "scalar":
+        return 1.5 - a * 0.5 if p(st.booleans()) else a / 2.0
+    return {"tanh": mg.tanh, "sigmoid": mg.sigmoid, "neg": mg.neg, "abs": mg.abs, "relu": mg.relu}[kind](a)
+
+
+def _binary(p, a, pool, ids):
+    partners = [v for v in pool if _broadcasts(a.shape, v.shape) and np.broadcast_shapes(a.shape, v.shape) == a.shape]
+    if p(st.booleans()):  # a closed-over tensor that broadcasts against a
+        b = p.weight(*a.shape[p(st.integers(0, a.ndim)):])
+    else:
+        b = p.pick(partners)
+    kind = p(st.sampled_from(["add", "sub", "mul", "div", "maximum", "minimum", "addcmul", "pow"]))
+    if kind == "div":
+        return a / (b * b + 1)
+    if kind == "addcmul":
+        return mg.addcmul(a, b, mg.tanh(a))
+    if kind == "pow":
+        return (mg.sigmoid(a) + 0.5) ** mg.tanh(b)
+    return {"add": mg.add, "sub": mg.sub, "mul": mg.mul, "maximum": mg.maximum, "minimum": mg.minimum}[kind](a, b)
+
+
+def _where(p, a, pool, ids):
+    kind = p(st.sampled_from(["leaky", "threshold", "compare", "logic"]))
+    if kind == "leaky":  # mg.where(pre > 0, pre, 0.1 * pre)
+        return mg.where(a > 0, a, 0.1 * a)
+    if kind == "threshold":  # mg.where(h > 1.5, h * 0.0, h + x)
+        return mg.where(a > 0.3, a * 0.0, a + 1)
+    b = p.pick([v for v in pool if v.shape == a.shape])
+    if kind == "compare":
+        return mg.where(a >= b, a, b * 0.5)
+    return mg.where(mg.logical_or(a < -0.2, mg.logical_not(b > 0.1)), mg.tanh(b), a)
+
+
+def _matmul(p, a, pool, ids):
+    if a.ndim == 0 or a.size > MAX_SIZE:
+        return mg.tanh(a)
+    kind = p(st.sampled_from(["weight", "vector", "left", "self", "addmm"]))
+    if kind == "vector":
+        return a @ p.weight(a.shape[-1])
+    if kind == "left" and a.ndim >= 2:
+        return p.weight(p(st.integers(1, 3)), a.shape[-2]) @ a
+    if kind == "self" and a.ndim >= 2:
+        return a @ a.swapaxes(-1, -2)
+    if kind == "addmm" and a.ndim == 2:
+        k = p(st.integers(1, 3))
+        return mg.addmm(p.weight(k), a, p.weight(a.shape[-1], k))
+    return a @ p.weight(a.shape[-1], p(st.integers(1, 3)))
+
+
+def _cell(p, a, pool, ids):
+    """A recurrent cell's pre-activation: addmm(projected slices, a, U) (with the projection hoisted)."""
+    rows = [v for v in p.x_pool if v.ndim == 2 and a.ndim == 2 and v.shape[0] == a.shape[0] and v.size <= MAX_SIZE]
+    if not rows:
+        return mg.tanh(a)
+    k = p(st.integers(1, 3))
+    v = p.pick(rows)
+    projected = mg.tanh(v @ p.weight(v.shape[1], k))
+    if p(st.booleans()):
+        return mg.addmm(projected, a, p.weight(a.shape[1], k))
+    return mg.addcmul(projected, a[:, :1], p.weight(k))
+
+
+def _reduce(p, a, pool, ids):
+    kind = p(st.sampled_from(["sum", "mean", "max", "min", "logsumexp"])) if a.size else "sum"  # (max of nothing)
+    if a.ndim and p(st.booleans()):
+        axis = p.axis(a.ndim)
+        if a.ndim >= 2 and p(st.booleans()):
+            other = (axis + p(st.integers(1, a.ndim - 1))) % a.ndim
+            axis = (axis, other)
+    else:
+        axis = p(st.sampled_from([None, 0, -1])) if a.ndim == 0 else None
+    return getattr(mg, kind)(a, axis=axis, keepdims=p(st.booleans()))
+
+
+def _softmax(p, a, pool, ids):
+    if a.ndim == 0 or a.size == 0:
+        return mg.sigmoid(a)
+    return (mg.softmax if p(st.booleans()) else mg.log_softmax)(a, p.axis(a.ndim))
+
+
+def _reshape(p, a, pool, ids):
+    kind = p(st.sampled_from(["flatten", "rows", "unsqueeze", "squeeze", "reverse"]))
+    if kind == "flatten" or a.ndim == 0:
+        return a.flatten()
+    if kind == "rows":
+        return a.reshape(a.shape[0], -1) if a.size else a.reshape(a.shape[0], 0)
+    if kind == "unsqueeze":
+        return mg.unsqueeze(a, p.axis(a.ndim, extra=1))
+    if kind == "squeeze":
+        return mg.squeeze(mg.unsqueeze(a, -1))
+    return a.reshape(*reversed(a.shape))
+
+
+def _transpose(p, a, pool, ids):
+    if a.ndim < 2:
+        return a * 1.0
+    kind = p(st.sampled_from(["permute", "T", "swapaxes"]))
+    if kind == "permute":
+        axes = p(st.permutations(range(a.ndim)))
+        return a.permute(*[ax - a.ndim if p(st.booleans()) else ax for ax in axes])
+    if kind == "T":
+        return a.T
+    return a.swapaxes(-1, 0)
+
+
+def _join(p, a, pool, ids):
+    if a.size > MAX_SIZE:
+        return mg.sigmoid(a)
+    kind = p(st.sampled_from(["concat", "stack"]))
+    if kind == "stack" or a.ndim == 0:
+        return mg.stack([a, mg.tanh(a)], axis=p.axis(a.ndim, extra=1))
+    axis = p.axis(a.ndim)
+    others = [v for v in pool if v.ndim == a.ndim and
+              builtins.all(n == m for k, (n, m) in enumerate(zip(v.shape, a.shape)) if k != axis % a.ndim)]
+    return mg.concat([a, p.pick(others)], axis=axis)
+
+
+def _take_apart(p, a, pool, ids):
+    if a.ndim == 0:
+        return [a * a]
+    axis = p.axis(a.ndim)
+    if p(st.booleans()):
+        return list(mg.unbind(a, axis))
+    n = a.shape[axis]
+    first = p(st.integers(0, n))
+    return list(mg.split(a, [first, n - first], axis=axis)) if p(st.booleans()) else \
+        list(mg.split(a, p(st.integers(1, builtins.max(n, 1))), axis=axis))
+
+
+def _stop(p, a, pool, ids):
+    kind = p(st.sampled_from(["detach", "no_grad"]))
+    if kind == "detach":
+        return a.detach() * a
+    with mg.no_grad():
+        k = a * 2.0 + 1.0
+    return k * a
+
+
+def _cast(p, a, pool, ids):
+    kind = p(st.sampled_from(["float32", "bool", "int"]))
+    if kind == "float32":
+        return a.astype(np.float32).astype(np.float64)
+    if kind == "bool":
+        return (a > 0).astype(np.float64) * a
+    return (a * 3).astype(np.int64).astype(np.float64) + a
+
+
+def _index(p, a, pool, ids):
+    if a.ndim == 0:
+        return a * 2.0
+    kind = p(st.sampled_from(["slice", "first", "last", "rows", "columns", "mask", "ellipsis"]))
+    if kind == "slice":
+        return a[p(st.integers(0, a.shape[0])):]
+    if kind == "first":
+        return a[0] if a.shape[0] else a.sum()
+    if kind == "last":
+        return a[-1] if a.shape[0] else a.sum()
+    if kind == "rows" and a.shape[0]:
+        n = a.shape[0]
+        return a[[p(st.integers(-n, n - 1)) for _ in range(p(st.integers(1, 3)))]]  # repeated rows too
+    if kind == "columns" and a.ndim >= 2 and a.shape[-1]:
+        return a[:, [0, -1, 0]] if a.ndim == 2 else a[..., [0, -1, 0]]
+    if kind == "mask":
+        mask = np.array([p(st.booleans()) for _ in range(a.shape[-1])], dtype=bool)
+        return a[..., mask] if a.ndim >= 2 else a[mask]
+    return a[..., :1]
+
+
+def _lookup(p, a, pool, ids):
+    """Indexing with traced integer ids (a slice of an integer xs)."""
+    if not ids:
+        return mg.tanh(a)
+    i = p.pick(ids)
+    kind = p(st.sampled_from(["table", "embedding", "one_hot", "rows", "float"]))
+    if kind == "rows" and a.ndim and a.shape[0] >= IDS:
+        return a[i]
+    if kind == "float":  # (with the integer counter of the carry, if there is one)
+        f = (p.pick(ids + p.counters) * 0.1).astype(np.float64)  # (int times a Python float: the default dtype)
+        return f.sum() * a + mg.where(f.max() > 0.5, a, -a)
+    table = p.weight(IDS + p(st.integers(0, 2)), p(st.integers(1, 3)))
+    if kind == "embedding":
+        return mg.embedding(table, i)
+    if kind == "one_hot":
+        return mg.one_hot(i, table.shape[0], dtype=np.float64) @ table
+    return table[i]
+
+
+def _nested_scan(p, a, pool, ids):
+    if a.ndim == 0 or a.shape[0] == 0:
+        return mg.tanh(a)
+    reverse = p(st.booleans())
+    if p(st.booleans()):  # over a traced value: the inner loop records into the outer trace
+        final, ys = mg.scan(lambda c, r: (mg.tanh(c * 0.5 + r), c * r), p.weight(*a.shape[1:]), a, reverse=reverse)
+    else:  # over its own tensors, closing over a traced value: the inner scan falls back to its loop
+        row = a[0]
+        final, ys = mg.scan(lambda c, r: (mg.tanh(c * row + r), c + row), p.weight(*a.shape[1:]),
+                            p.weight(2, *a.shape[1:]), reverse=reverse)
+    return [final, ys]
+
+
+def _function(p, a, pool, ids):
+    return Cube.apply(mg.tanh(a)) if p(st.booleans()) else ScaledTanh.apply(a, scale=0.7)
+
+
+OPS = [_unary, _binary, _where, _matmul, _cell, _reduce, _softmax, _reshape, _transpose, _join, _take_apart, _stop,
+       _cast, _index, _lookup, _nested_scan, _function]
+
+
+def _refused(p, a):
+    """Something a trace cannot replay faithfully (the loop runs it fine)."""
+    kind = p(st.sampled_from(["item", "float", "if", "numpy", "asarray", "data", "tensor", "rand_like", "global"]))
+    if kind == "item":
+        return a.sum().item() * a
+    if kind == "float":
+        return float(a.sum()) * a
+    if kind == "if":
+        return a * 2 if a.sum() > 0 else a
+    if kind == "numpy":
+        return a.detach().numpy() * a
+    if kind == "asarray":
+        return np.asarray(a.detach()) * a
+    if kind == "data":
+        return a.data * a
+    if kind == "tensor":
+        return mg.tensor(a) * a
+    if kind == "rand_like":
+        return mg.rand_like(a) * a
+    return mg.get_rng().random() * a  # a draw from minigrad's generator
+
+
+def _rebuild(tree, leaves: list):
+    if isinstance(tree, dict):
+        return {key: _rebuild(tree[key], leaves) for key in tree}
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_rebuild(item, leaves) for item in tree)
+    return None if tree is None else leaves.pop(0)
+
+
+def _fit(p, value, like):
+    """A new carry leaf shaped like the old one, from any value of the pool."""
+    if value.shape != like.shape:
+        value = value.mean() if value.size else value.sum()
+        value = mg.broadcast_to(value, like.shape) if p(st.booleans()) else value + like * 0.0
+    kind = p(st.sampled_from(["tanh", "mix", "keep"]))
+    if kind == "keep":  # (the carry leaf as it came in)
+        return like
+    value = mg.tanh(value)
+    return value * 0.8 + like * 0.2 if kind == "mix" else value
+
+
+def random_step(p, carry, x, refuse: bool):
+    """Ops drawn from the whole op set on a pool of values (the float leaves
+    of carry and x first); the new carry and the ys are drawn from the pool."""
+    carry_leaves, x_leaves = _leaves_of(carry), _leaves_of(x)
+    ids = [v for v in x_leaves if v.dtype.kind in "iu"]
+    x_pool = [v for v in x_leaves if v.dtype.kind == "f"]  # values that do not depend on the carry
+    pool = [v for v in carry_leaves if v.dtype.kind == "f"] + x_pool or [p.weight(2)]
+    p.x_pool, p.counters = x_pool, [v for v in carry_leaves if v.dtype.kind in "iu"]
+    made = []  # what the ops make: most of it becomes a y, so that a wrong value shows
+    count = p(st.integers(1, 8))
+    for k in range(count):
+        source = x_pool if x_pool and p(st.booleans()) else pool  # (chains on the slices alone: hoisting)
+        out = p(st.sampled_from(OPS))(p, p.pick(source), source, ids)
+        out = out if isinstance(out, list) else [out]
+        pool.extend(out)
+        made.extend(out)
+        if source is x_pool:
+            x_pool.extend(out)
+        if refuse and k == count // 2:
+            pool.append(_refused(p, p.pick(pool)))
+    new = [leaf + 1 if leaf.dtype.kind in "iu" else _fit(p, p.pick(pool), leaf) for leaf in carry_leaves]
+    ys = tuple(v for v in made if p(st.integers(0, 3))) + (tuple(ids[:1]) if p(st.booleans()) else ()) + \
+        ((p.pick(pool),) if p(st.booleans()) else ())  # (a carry leaf or a slice, as it came in)
+    return _rebuild(carry, new), ys
+
+
+def random_loop(data) -> tuple:
+    """T, a carry (a tensor, a tuple or a dict with an integer counter) and
+    xs (float slices of shape (B, F), (F,) or (), integer ids of shape (B,)
+    or (), or none: length=T), each leaf requiring grad or not, and reverse."""
+    steps, batch = data.draw(st.integers(1, 5), "T"), data.draw(st.integers(1, 3), "B")
+    hidden, features = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+
+    def t(*shape):
+        return mg.Tensor(rng.standard_normal(shape) * 0.7, requires_grad=data.draw(st.integers(0, 3)) > 0)
+
+    h, extra = t(batch, hidden), data.draw(st.sampled_from([(hidden,), ()]))
+    carry = data.draw(st.sampled_from([
+        lambda: h, lambda: (h, t(*extra)), lambda: {"h": h, "rest": [t(*extra), mg.tensor(np.int64(0))]}]))()
+    x_slice = data.draw(st.sampled_from([(batch, features), (batch, features), (features,), (), None]))
+    id_slice = data.draw(st.sampled_from([(batch,), (), None]))
+    xs = {}
+    if x_slice is not None:
+        xs["x"] = t(steps, *x_slice)
+    if id_slice is not None:
+        xs["ids"] = mg.tensor(rng.integers(0, IDS, (steps, *id_slice)))
+    if xs and data.draw(st.booleans()):
+        xs = tuple(xs.values())
+    return steps, carry, xs or None, data.draw(st.booleans(), "reverse")
+
+
+def check_a_random_program(data) -> None:
+    """A random step program over a random loop: scan gives the loop's values,
+    first and second derivatives -- or, for a program that reads a traced value
+    or draws random numbers (one in eight), a TraceError naming the line."""
+    steps, carry, xs, reverse = random_loop(data)
+    refuse = data.draw(st.integers(0, 7)) == 0
+    program = StepProgram(data)
+    random_step(program, carry, None if xs is None else _rebuild(xs, [x[0] for x in _leaves_of(xs)]), refuse)
+
+    def step(c, x):
+        return random_step(program.replay(), c, x, refuse)
+
+    leaves = [v for v in (*_leaves_of(carry), *_leaves_of(xs), *program.answers)
+              if isinstance(v, mg.Tensor) and v.requires_grad]
+    length = steps if xs is None else None
+    if refuse:
+        with pytest.raises(mg.TraceError, match=r"test_scan\.py:\d+"):
+            mg.scan(step, carry, xs, length=length, reverse=reverse)
+        mg.scan(step, carry, xs, length=length, reverse=reverse, unroll=True)
+        return
+    assert_same_as_the_loop(step, carry, xs, leaves, reverse=reverse, length=length,
+                            block_rows=data.draw(st.sampled_from([1, 5, 1024]), "BLOCK_ROWS"),
+                            seed=data.draw(st.integers(0, 2**16)))
+
+
+@settings(max_examples=4 * settings.default.max_examples)  # (each example takes a few ms)
+@given(data=st.data())
+def test_random_step_programs_equal_the_loop(data):
+    check_a_random_program(data)
+
+
+@pytest.mark.slow
+@settings(max_examples=2000)
+@given(data=st.data())
+def test_many_random_step_programs_equal_the_loop(data):
+    check_a_random_program(data)
