@@ -32,7 +32,6 @@ thread does not switch recording off in another.
 from __future__ import annotations
 
 import heapq
-import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -123,21 +122,24 @@ class Node:
         self.where = user_frame() if _modes.anomaly else None
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+LIBRARIES = {"minigrad"}  # top-level packages whose frames are not "your code" (nn adds itself)
 
 
-def user_frame(depth: int = 2) -> str:
-    """Where an op was called from: the innermost frame outside minigrad,
-    and, if that is in another library file, the next file out -- e.g.
-    'nn/recurrent.py:52 in _lstm_step <- train.py:10 in main'."""
-    frame, places, files = sys._getframe(1), [], set()
-    while frame is not None and len(places) < depth:
-        path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith(_PACKAGE_DIR) and path not in files:
-            files.add(path)
-            places.append(f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+def user_frame() -> str:
+    """Where an op was called from: the innermost frame outside minigrad and,
+    if that is inside another library (see LIBRARIES), the innermost frame of
+    your own code too -- e.g. 'nn/recurrent.py:52 in _lstm_step <- train.py:10 in main'."""
+    frame, places = sys._getframe(1), []
+    while frame is not None:
+        package = frame.f_globals.get("__name__", "").partition(".")[0]
+        if package != "minigrad" and not places:
+            places.append(frame)
+        if package not in LIBRARIES:
+            if frame is not places[0]:
+                places.append(frame)
+            break
         frame = frame.f_back
-    return " <- ".join(places) or "<unknown>"
+    return " <- ".join(f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}" for f in places) or "<unknown>"
 
 
 def needs_grad(inputs: Sequence[Tensor]) -> bool:

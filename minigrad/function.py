@@ -90,10 +90,10 @@ def _forward_of(cls: type[Function]):
 
     def forward(*arrays: np.ndarray, **settings):
         ctx = Context()
-        out = cls.forward(ctx, *arrays, **settings)
-        if isinstance(out, (tuple, list)):
+        returned = cls.forward(ctx, *arrays, **settings)
+        if isinstance(returned, (tuple, list)):
             raise TypeError(f"{cls.__name__}.forward must return one array (a Function has one output)")
-        out = np.asarray(out)
+        out = np.asarray(returned)
         if out.dtype.kind not in "biuf":
             raise TypeError(f"{cls.__name__}.forward returned an array of dtype {out.dtype}")
 
@@ -102,7 +102,7 @@ def _forward_of(cls: type[Function]):
             if graph and cls.once_differentiable:
                 raise RuntimeError(f"{cls.__name__} is once_differentiable: its backward cannot be differentiated "
                                    "again (a create_graph backward went through it)")
-            ctx.saved_tensors = tuple(_saved(cls, v, out, y, arrays, inputs, graph) for v in ctx._saved)
+            ctx.saved_tensors = tuple(_saved(cls, v, (out, returned), y, arrays, inputs, graph) for v in ctx._saved)
             grads = cls.backward(ctx, g if graph else Tensor._make(g))
             grads = grads if isinstance(grads, tuple) else (grads,)
             if len(grads) != len(arrays):
@@ -155,12 +155,13 @@ def _jvp_of(cls: type[Function]):
     return jvp
 
 
-def _saved(cls, value, out: np.ndarray, y, arrays: tuple, inputs: tuple, graph: bool):
-    """A saved value as backward sees it: an input or the output as its graph
-    tensor (``y``, ``inputs``), anything else as a constant Tensor."""
+def _saved(cls, value, outs: tuple, y, arrays: tuple, inputs: tuple, graph: bool):
+    """A saved value as backward sees it: an input or the output (``outs``: the
+    array, and what forward returned -- a NumPy scalar for a 0-d result) as
+    its graph tensor (``y``, ``inputs``), anything else as a constant Tensor."""
     if isinstance(value, Tensor):
         value = value._data
-    if value is out:
+    if any(value is out for out in outs):
         return y if graph else Tensor._make(y)
     for array, given in zip(arrays, inputs):
         if value is array:

@@ -592,8 +592,9 @@ def min(x, axis=None, keepdims: bool = False):
 
 
 def _shift(x: np.ndarray, axis) -> np.ndarray:
-    """max over ``axis`` (kept), 0 where that max is ±inf: subtracting it keeps exp() in range."""
-    m = np.max(x, axis=axis, keepdims=True)
+    """max over ``axis`` (kept), 0 where that max is ±inf or the axis is empty:
+    subtracting it keeps exp() in range."""
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     return np.where(np.isfinite(m), m, 0)
 
 
@@ -613,7 +614,8 @@ def _logsumexp(x, *, axis, keepdims):
     axes = reduction_axes(axis, np.ndim(x), "logsumexp")
     kept = _kept_shape(np.shape(x), axes)
     m = _shift(x, axes)
-    y = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+    with np.errstate(divide="ignore"):  # ln 0 = −inf: every entry −inf, or an empty axis
+        y = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
     return (y if keepdims else np.squeeze(y, axis=axes)), \
         lambda g, y, x: g.reshape(kept) * exp(x - y.reshape(kept))
 
@@ -635,7 +637,7 @@ def _softmax_vjp(g, y, axis):
 @primitive(name="softmax", save_output=True, vjps=_softmax_vjp, floating=True, rows=rows_reduction,
            jvps=lambda t, y, x, axis: _softmax_vjp(t, y, axis))
 def _softmax(x, *, axis):
-    top = np.max(x, axis=axis, keepdims=True)
+    top = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     if np.isposinf(top).any():  # the limit: the +inf entries share the mass
         infinite = np.isposinf(x)
         x = np.where(np.isposinf(top), np.where(infinite, 0.0, -np.inf), x).astype(x.dtype)
@@ -653,7 +655,8 @@ def log_softmax(x, axis: int = -1):
            jvps=lambda t, y, x, axis: t - (t * exp(y)).sum(axis=axis, keepdims=True))
 def _log_softmax(x, *, axis):
     shifted = x - _shift(x, axis)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    with np.errstate(divide="ignore"):  # ln 0 = −inf: an empty axis (the result is empty) or every entry −inf
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 # -- shapes ---------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ also take ``rng=`` to use a Generator of your own instead.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .ops import _as_tensor, primitive
@@ -25,11 +27,27 @@ def manual_seed(seed: int) -> np.random.Generator:
     return _generator
 
 
+class _Uses(threading.local):
+    count = 0  # how often this thread asked for the global generator
+
+
+_uses = _Uses()
+
+
 def get_rng(rng: np.random.Generator | None = None) -> np.random.Generator:
-    """``rng`` if given, else the global generator."""
+    """``rng`` if given, else the global generator (counted per thread, so a
+    trace can tell that its function asked for it)."""
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    return _generator if rng is None else rng
+    if rng is None:
+        _uses.count += 1
+        return _generator
+    return rng
+
+
+def global_generator_uses() -> int:
+    """How often this thread has asked for the global generator (get_rng() without rng)."""
+    return _uses.count
 
 
 def rand_like(x, rng: np.random.Generator | None = None):

@@ -192,14 +192,13 @@ def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function"
     plain run can do."""
     record = Trace()
     traced = [Traced(record, record.new_slot(value)) for value in inputs]
-    generator = _random.get_rng()
-    state = generator.bit_generator.state
+    uses = _random.global_generator_uses()  # (counted in this thread: another thread's draws are not ours)
     try:
         result = fn(*traced)
     finally:
         record.done = True
-    if _random.get_rng() is not generator or generator.bit_generator.state != state:
-        raise TraceError(f"{name} drew random numbers from minigrad's generator while it was traced, and a replay "
+    if _random.global_generator_uses() != uses:
+        raise TraceError(f"{name} used minigrad's random generator while it was traced, and a replay "
                          "would not draw again: draw them outside (e.g. masks for all steps) and pass them in, or "
                          "run the plain loop (scan(..., unroll=True))")
     return record, result

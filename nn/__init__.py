@@ -7,6 +7,8 @@ Recurrent layers share one public base, ``RecurrentLayer`` with a
 ``EchoStateNetwork`` (esn.py) is plain NumPy, outside the tape, and
 ``rtrl.rtrl_gradients`` uses forward mode (``mg.jvp``), no tape."""
 
+from minigrad import engine as _engine
+
 from . import ctc, data, functional, init, optim, rtrl, seq2seq, tree, utils
 from .activation import Identity, LogSigmoid, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from .attention import Attention
@@ -32,3 +34,5 @@ __all__ = [
     "CharVocab", "batches", "pad_sequences", "CTCLoss", "Jordan", "TimeDelay", "RecursiveNN", "EchoStateNetwork",
     "functional", "init", "optim", "seq2seq", "utils", "data", "ctc", "rtrl", "tree",
 ]
+
+_engine.LIBRARIES.add(__name__)  # detect_anomaly and TraceErrors name your line, not only nn's

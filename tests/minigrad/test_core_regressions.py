@@ -377,3 +377,43 @@ def test_a_primitive_whose_vjp_closes_over_a_float_array_refuses_create_graph():
         mg.gradgradcheck(silu, [x])
     # built-in ops with closures (max's winners and counts) keep their second derivatives
     assert mg.gradgradcheck(lambda t: t.max() * t.sum(), [leaf([1.0, 3.0, 2.0])])
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_family_over_an_empty_axis_is_empty(name):
+    x = leaf(np.zeros((2, 0)))
+    out = getattr(mg, name)(x, -1)
+    assert out.shape == (2, 0)
+    out.sum().backward()
+    assert x.grad.shape == (2, 0)
+
+
+def test_logsumexp_over_an_empty_axis_is_minus_infinity():
+    out = mg.logsumexp(leaf(np.zeros((2, 0))), axis=1)
+    np.testing.assert_array_equal(out.data, [-np.inf, -np.inf])
+    np.testing.assert_array_equal(mg.logsumexp(leaf([-np.inf, -np.inf])).data, -np.inf)
+
+
+def test_a_function_saving_its_0d_output_keeps_its_second_derivative():
+    class Tanh(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = np.tanh(x)  # a NumPy scalar for a 0-d x
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            return g * (1 - y * y)
+
+    assert mg.gradgradcheck(Tanh.apply, [leaf(0.3)])
+
+
+def test_anomaly_names_the_library_line_and_the_user_s_line():
+    lstm = nn.LSTM(2, 3)
+    x = mg.tensor(np.full((4, 1, 2), np.nan, dtype=np.float32), requires_grad=True)
+    with mg.detect_anomaly():
+        out, _ = lstm(x)  # this line
+        with pytest.raises(RuntimeError, match=r"nn/recurrent.py:\d+ .*<- .*test_core_regressions.py:\d+"):
+            out.sum().backward()

@@ -135,3 +135,21 @@ def test_detect_anomaly_is_per_thread():
     assert not mg.is_anomaly_enabled()
     checked.set()
     thread.join()
+
+
+def test_another_thread_s_random_draws_do_not_upset_a_trace():
+    stop = threading.Event()
+
+    def draw():
+        while not stop.is_set():
+            mg.randn(50)
+
+    drawer = threading.Thread(target=draw)
+    drawer.start()
+    try:
+        xs = mg.tensor(np.ones((5, 2, 3), dtype=np.float32))
+        for _ in range(200):
+            mg.scan(lambda h, x: (mg.tanh(h + x), h), mg.zeros(2, 3), xs)
+    finally:
+        stop.set()
+        drawer.join()
