@@ -127,12 +127,14 @@ def _jvp_of(cls: type[Function]):
                             "tangent (see minigrad/function.py)")
         arrays = [x._data if isinstance(x, Tensor) else constant(x) for x in inputs]
         ctx = Context()
-        out = np.asarray(cls.forward(ctx, *arrays, **settings))
+        returned = cls.forward(ctx, *arrays, **settings)
+        out = np.asarray(returned)
+        outs = (out, returned)
         tensors = [x if isinstance(x, Tensor) else Tensor._make(a) for x, a in zip(inputs, arrays)]
         nested = any(x.requires_grad or type(x) is not Tensor for x in (y, *tensors))
         try:
-            ctx.saved_tensors = tuple(_saved(cls, v, out, y, arrays, tensors, True) if nested else
-                                      _saved(cls, v, out, out, arrays, arrays, False) for v in ctx._saved)
+            ctx.saved_tensors = tuple(_saved(cls, v, outs, y, arrays, tensors, True) if nested else
+                                      _saved(cls, v, outs, out, arrays, arrays, False) for v in ctx._saved)
         except RuntimeError:
             raise RuntimeError(f"{cls.__name__} saved a float array that is neither an input nor the output; nested "
                                "in another transform (its inputs are duals of an outer jvp or require grad) it would "

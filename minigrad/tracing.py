@@ -198,7 +198,7 @@ def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function"
     finally:
         record.done = True
     if _random.global_generator_uses() != uses:
-        raise TraceError(f"{name} used minigrad's random generator while it was traced, and a replay "
+        raise TraceError(f"{name} drew random numbers from minigrad's generator while it was traced, and a replay "
                          "would not draw again: draw them outside (e.g. masks for all steps) and pass them in, or "
                          "run the plain loop (scan(..., unroll=True))")
     return record, result
