@@ -617,7 +617,14 @@ def _logsumexp(x, *, axis, keepdims):
     with np.errstate(divide="ignore"):  # ln 0 = −inf: every entry −inf, or an empty axis
         y = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
     return (y if keepdims else np.squeeze(y, axis=axes)), \
-        lambda g, y, x: g.reshape(kept) * exp(x - y.reshape(kept))
+        lambda g, y, x: g.reshape(kept) * exp(x - _finite_or_zero(y.reshape(kept)))
+
+
+def _finite_or_zero(y):
+    """y, with 0 where it is −inf (logsumexp of −inf entries only): there x − y
+    is −inf, not NaN, so the gradient is 0, the limit, not 0·NaN."""
+    lost = _data(y) == -np.inf
+    return where(lost, 0.0, y) if lost.any() else y
 
 
 def _ndim(x) -> int:

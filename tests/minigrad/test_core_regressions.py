@@ -417,3 +417,9 @@ def test_anomaly_names_the_library_line_and_the_user_s_line():
         out, _ = lstm(x)  # this line
         with pytest.raises(RuntimeError, match=r"nn/recurrent.py:\d+ .*<- .*test_core_regressions.py:\d+"):
             out.sum().backward()
+
+
+def test_logsumexp_of_minus_infinities_has_gradient_zero_not_nan():
+    x = leaf([[-np.inf, -np.inf], [0.0, -np.inf]])
+    mg.logsumexp(x, axis=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[0, 0], [1, 0]])
