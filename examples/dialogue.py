@@ -167,9 +167,13 @@ class HRED(nn.Module):
         states, _ = self.context(padded[batch["position"]], lengths=batch["turns"])  # (turns, B, H)
         return states[batch["turn"], batch["dialogue"]], encoded[batch["row"]]
 
-    def gaussian(self, net: nn.Module, x: mg.Tensor) -> tuple[mg.Tensor, mg.Tensor]:
-        mu, logvar = mg.chunk(net(x), 2, axis=-1)
-        return mu, logvar
+    def prior_of(self, context: mg.Tensor) -> tuple[mg.Tensor, mg.Tensor]:
+        """p(z | context) as (μ, ln σ²)."""
+        return mg.chunk(self.prior(context), 2, axis=-1)
+
+    def posterior_of(self, context: mg.Tensor, reply: mg.Tensor) -> tuple[mg.Tensor, mg.Tensor]:
+        """q(z | context, reply) as (μ, ln σ²)."""
+        return mg.chunk(self.posterior(mg.concat([context, reply], axis=-1)), 2, axis=-1)
 
     def logits(self, condition: mg.Tensor, inputs: np.ndarray) -> mg.Tensor:
         """Teacher-forced decoder: condition (R, C) is the initial state (through
@@ -188,9 +192,9 @@ class HRED(nn.Module):
         kl = mg.tensor(0.0)
         condition = context
         if self.latent:
-            prior_mu, prior_logvar = self.gaussian(self.prior, context)
-            mu, logvar = self.gaussian(self.posterior, mg.concat([context, reply], axis=-1))
-            z = mu + mg.exp(0.5 * logvar) * mg.randn_like(mu)
+            prior_mu, prior_logvar = self.prior_of(context)
+            mu, logvar = self.posterior_of(context, reply)
+            z = reparameterised(mu, logvar)
             kl = nn.functional.kl_normal(mu, logvar, prior_mu, prior_logvar, reduction="sum")
             condition = mg.concat([context, z], axis=-1)
         nll = nn.functional.cross_entropy(self.logits(condition, inputs), targets, ignore_index=IGNORE,
@@ -201,8 +205,8 @@ class HRED(nn.Module):
         """[context; z] with z drawn from the prior (or its mean), or the context alone for HRED."""
         if not self.latent:
             return context
-        mu, logvar = self.gaussian(self.prior, context)
-        z = mu if mean else mu + mg.exp(0.5 * logvar) * mg.randn_like(mu)
+        mu, logvar = self.prior_of(context)
+        z = mu if mean else reparameterised(mu, logvar)
         return mg.concat([context, z], axis=-1)
 
     def generate(self, condition: mg.Tensor, sample: bool, max_length: int = 10) -> np.ndarray:
@@ -210,7 +214,7 @@ class HRED(nn.Module):
         step, or one drawn from the softmax (mg.multinomial)."""
         h = mg.tanh(self.bridge(condition))[None]
         token = np.full(condition.shape[0], ID[BOS])
-        out = []
+        out, finished = [], np.zeros(condition.shape[0], dtype=bool)
         for _ in range(max_length):
             x = mg.concat([self.embedding(token), condition], axis=-1)[:, None]
             y, h = self.decoder(x, h)
@@ -218,9 +222,15 @@ class HRED(nn.Module):
             token = (mg.multinomial(mg.softmax(logits, axis=-1))[:, 0] if sample
                      else mg.argmax(logits, axis=-1)).numpy()
             out.append(token)
-            if (np.stack(out) == ID[EOS]).any(axis=0).all():
+            finished |= token == ID[EOS]
+            if finished.all():
                 break
         return np.stack(out, axis=1)
+
+
+def reparameterised(mu: mg.Tensor, logvar: mg.Tensor) -> mg.Tensor:
+    """z = μ + σ·ε, ε ~ N(0, 1): a draw from N(μ, σ²) that gradients flow through to μ and σ."""
+    return mu + mg.exp(0.5 * logvar) * mg.randn_like(mu)
 
 
 # -- evaluation -------------------------------------------------------------------------------------
@@ -246,11 +256,11 @@ def reply_nll(model: HRED, batch: dict, samples: int) -> tuple[float, float, int
     if not model.latent:
         nll = -float(log_p_reply(context).sum().data)
         return nll, nll, tokens
-    prior_mu, prior_logvar = model.gaussian(model.prior, context)
-    mu, logvar = model.gaussian(model.posterior, mg.concat([context, reply], axis=-1))
+    prior_mu, prior_logvar = model.prior_of(context)
+    mu, logvar = model.posterior_of(context, reply)
     weights, elbo = [], 0.0
     for _ in range(samples):
-        z = mu + mg.exp(0.5 * logvar) * mg.randn_like(mu)
+        z = reparameterised(mu, logvar)
         log_likelihood = log_p_reply(mg.concat([context, z], axis=-1))
         weights.append(log_likelihood + log_normal(z, prior_mu, prior_logvar) - log_normal(z, mu, logvar))
         elbo += float(log_likelihood.sum().data) / samples
@@ -282,11 +292,10 @@ def answer_accuracy(model: HRED, dialogues: list[list[dict]]) -> tuple[int, int]
 
 def likelihood(model: HRED, dialogues: list[list[dict]], samples: int) -> tuple[float, float]:
     """Held-out (NLL, negative ELBO) per reply token."""
-    nll = neg_elbo = tokens = 0
+    totals = np.zeros(3)  # NLL, negative ELBO, tokens
     for batch, _, _ in held_out(model, dialogues):
-        a, b, n = reply_nll(model, batch, samples)
-        nll, neg_elbo, tokens = nll + a, neg_elbo + b, tokens + n
-    return nll / tokens, neg_elbo / tokens
+        totals += reply_nll(model, batch, samples)
+    return totals[0] / totals[2], totals[1] / totals[2]
 
 
 def diversity(model: HRED, dialogues: list[list[dict]], draws: int, sample: bool) -> tuple[float, float]:
@@ -348,8 +357,9 @@ def plot(path: str, curves: dict, accuracy: list[float], latents: tuple | None) 
 
 
 def matplotlib_colours(n: int) -> list:
+    """n colours from tab20: its ten dark ones first, then the light ones."""
     from matplotlib import colormaps
-    return [colormaps["tab20"](k % 20) for k in range(n)]
+    return [colormaps["tab20"](2 * (k % 10) + (k // 10) % 2) for k in range(n)]
 
 
 def paraphrase(reply: str) -> str:
@@ -365,7 +375,7 @@ def latent_means(model: HRED, dialogues: list[list[dict]]) -> tuple[np.ndarray, 
     with mg.no_grad():
         batch = encode(dialogues)
         context, reply = model.contexts(batch)
-        mu, _ = model.gaussian(model.posterior, mg.concat([context, reply], axis=-1))
+        mu, _ = model.posterior_of(context, reply)
     exchanges = [e for chat in dialogues for e in chat]
     keep = [k for k, e in enumerate(exchanges) if not e["kind"].startswith("ask")]
     return mu.data[keep], [paraphrase(exchanges[k]["reply"]) for k in keep]
@@ -389,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="chance a decoder input word becomes <unk> (default 0.25 with --latent, else 0)")
     parser.add_argument("--draws", type=int, default=10, help="replies drawn per open context")
     parser.add_argument("--samples", type=int, default=16, help="importance samples for VHRED's NLL")
-    parser.add_argument("--plot", default="dialogue.png", help="PNG of the training curves ('' for none)")
+    parser.add_argument("--plot", default="dialogue.png",
+                        help="PNG of training curves, answers by epoch and (VHRED) latent space ('' for none)")
     args = parser.parse_args(argv)
     for name in ("train_size", "test_size", "epochs", "batch_size", "hidden", "latent_size", "draws", "samples"):
         if getattr(args, name) < 1:
@@ -397,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     word_dropout = (0.25 if args.latent else 0.0) if args.word_dropout is None else args.word_dropout
     if not 0 <= word_dropout < 1:
         parser.error(f"--word-dropout must lie in [0, 1), got {word_dropout}")
+    if args.kl_anneal < 0:
+        parser.error(f"--kl-anneal must be at least 0 epochs, got {args.kl_anneal}")
 
     mg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

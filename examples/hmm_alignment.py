@@ -132,8 +132,11 @@ def hmm_forward(log_start, log_trans, log_emit, lengths, log_end=None) -> mg.Ten
         raise ValueError(f"hmm_forward: log_emit must be (T, B, N), got shape {log_emit.shape}")
     steps, batch, states = log_emit.shape
     lengths = np.asarray(lengths)
-    if lengths.dtype.kind not in "iu" or lengths.shape != (batch,):
-        raise ValueError(f"hmm_forward: lengths must be {batch} integers, got {lengths!r}")
+    if lengths.dtype.kind not in "iu":
+        raise TypeError(f"hmm_forward: lengths must be integers, got dtype {lengths.dtype}")
+    if lengths.shape != (batch,):
+        raise ValueError(f"hmm_forward: lengths must be {batch} integers (one per sequence), got shape "
+                         f"{lengths.shape}")
     if batch and (lengths.min() < 1 or lengths.max() > steps):
         raise ValueError(f"hmm_forward: lengths must lie in 1..{steps}, got {lengths.tolist()}")
     scores = {"log_start": (log_start, (batch, states)), "log_trans": (log_trans, (batch, states, states)),
@@ -154,7 +157,7 @@ def hmm_forward(log_start, log_trans, log_emit, lengths, log_end=None) -> mg.Ten
 
         alpha, _ = mg.scan(step, alpha, (log_emit[1:], inside))
     log_likelihood = mg.logsumexp(alpha + end, axis=-1)
-    return mg.where(log_likelihood.data > LOG_ZERO / 2, log_likelihood, -np.inf)
+    return mg.where(log_likelihood.data <= LOG_ZERO / 2, -np.inf, log_likelihood)  # (NaN stays NaN)
 
 
 def chain_scores(log_emission, log_stay, log_move, batch: dict) -> tuple:

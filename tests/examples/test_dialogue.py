@@ -136,7 +136,7 @@ def test_program_runs_in_every_mode(mode, tmp_path, capsys):
 
 
 def test_bad_command_lines_are_errors(capsys):
-    for argv in (["--latent", "--no-context"], ["--word-dropout", "1.5"], ["--epochs", "0"]):
+    for argv in (["--latent", "--no-context"], ["--word-dropout", "1.5"], ["--epochs", "0"], ["--kl-anneal", "-1"]):
         with pytest.raises(SystemExit):
             dialogue.main(argv)
     assert "--word-dropout must lie in [0, 1)" in capsys.readouterr().err

@@ -104,8 +104,7 @@ def test_hmm_forward_rejects_bad_input():
     ok = dict(log_start=np.zeros(2), log_trans=np.zeros((2, 2)), log_emit=emit, lengths=[1, 3])
     for change, message in [({"lengths": [0, 3]}, "lengths must lie in 1..3"),
                             ({"lengths": [1, 4]}, "lengths must lie in 1..3"),
-                            ({"lengths": [1]}, "lengths must be 2 integers"),
-                            ({"lengths": [1.0, 2.0]}, "lengths must be 2 integers"),
+                            ({"lengths": [1]}, r"lengths must be 2 integers \(one per sequence\), got shape \(1,\)"),
                             ({"log_trans": np.zeros((3, 3))}, r"log_trans must have shape \(2, 2, 2\) or \(2, 2\)"),
                             ({"log_start": np.zeros((3, 2))}, r"log_start must have shape \(2, 2\) or \(2,\)"),
                             ({"log_emit": mg.tensor(np.zeros((3, 2)))}, r"log_emit must be \(T, B, N\)")]:
@@ -113,6 +112,15 @@ def test_hmm_forward_rejects_bad_input():
             hmm.hmm_forward(**{**ok, **change})
     with pytest.raises(TypeError, match="floating point"):
         hmm.hmm_forward(**{**ok, "log_emit": mg.tensor(np.zeros((3, 2, 2), dtype=np.int64))})
+    with pytest.raises(TypeError, match="lengths must be integers, got dtype float64"):
+        hmm.hmm_forward(**{**ok, "lengths": [1.0, 2.0]})
+
+
+def test_nan_scores_give_nan_and_an_empty_batch_gives_nothing():
+    nan_emit = mg.tensor(np.array([[[np.nan, 0.0]], [[0.0, 0.0]]]))
+    assert np.isnan(hmm.hmm_forward(np.zeros(2), np.zeros((2, 2)), nan_emit, [2]).data).all()
+    empty = hmm.hmm_forward(np.zeros(2), np.zeros((2, 2)), mg.tensor(np.zeros((3, 0, 2))), np.zeros(0, int))
+    assert empty.shape == (0,)
 
 
 def segmentations(total: int, parts: int):
