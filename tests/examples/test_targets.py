@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from examples import addition, char_lm, ctc_digits, translate_dates
+from examples import addition, char_lm, ctc_digits, dialogue, hmm_alignment, translate_dates
 
 pytestmark = pytest.mark.slow
 
@@ -47,3 +47,40 @@ def test_char_lm_default_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert char_lm.main(["--sample-length", "100"]) == 0
     assert last(r"held-out perplexity ([0-9.]+)", capsys.readouterr().out) < 3.5  # measured 3.07
+
+
+def test_hmm_alignment_default_run(tmp_path, monkeypatch, capsys):
+    """Gradient ascent on the minigrad forward algorithm lands where Baum-Welch
+    does; the HMM recognises as well as the true model; CTC comes close."""
+    monkeypatch.chdir(tmp_path)
+    assert hmm_alignment.main([]) == 0
+    out = capsys.readouterr().out
+    true, em, gd = (last(rf"{name} (-[0-9.]+)", out) for name in ("true", "EM", "gradient ascent"))
+    assert abs(gd - em) <= 1e-3 and abs(em - true) <= 0.01 and last(r"vs EM: ([0-9.e+-]+)\)", out) <= 1e-3
+    rates = {name: float(rate) for name, rate in re.findall(r"^ +(.+?) +([0-9.]+)%$", out, flags=re.M)}
+    assert rates["HMM (gradient ascent)"] <= rates["HMM (true)"] + 1.0  # measured 14.97 vs 14.97 (seed 0)
+    assert rates["CTC (BiGRU)"] <= 22.0  # measured 17.99
+    assert (tmp_path / "hmm_alignment.png").exists()
+
+
+def dialogue_run(argv: list[str], capsys) -> dict:
+    assert dialogue.main(argv) == 0
+    out = capsys.readouterr().out
+    greedy, sampled = re.findall(r"([0-9.]+) distinct per context, ([0-9.]+)% right", out)
+    return {"exact": last(r"exact match ([0-9.]+)%", out), "nll": last(r"per reply token: ([0-9.]+)", out),
+            "floor": last(r"own entropy ([0-9.]+)", out), "greedy": tuple(map(float, greedy)),
+            "sampled": tuple(map(float, sampled))}
+
+
+def test_dialogue_default_runs(tmp_path, monkeypatch, capsys):
+    """HRED answers from the context, seq2seq cannot; VHRED answers as well at
+    a comparable likelihood, and its greedy replies vary where HRED's cannot."""
+    monkeypatch.chdir(tmp_path)
+    hred = dialogue_run([], capsys)
+    vhred = dialogue_run(["--latent"], capsys)
+    seq2seq = dialogue_run(["--no-context", "--plot", ""], capsys)
+    assert hred["exact"] >= 99.0 and vhred["exact"] >= 99.0 and seq2seq["exact"] <= 20.0  # chance: 12.5%
+    assert hred["nll"] <= hred["floor"] + 0.02 and vhred["nll"] <= hred["nll"] + 0.03  # measured 0.239, 0.249
+    assert hred["greedy"] == (1.0, 100.0)
+    assert vhred["greedy"][0] >= 3.0 and vhred["greedy"][1] >= 98.0  # measured 3.71 distinct, 99.9% right
+    assert (tmp_path / "dialogue.png").exists()
