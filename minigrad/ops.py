@@ -1138,13 +1138,20 @@ def _zeros_for_missing(grads: tuple, axis: int, sizes) -> list:
 
 # -- matrix product ---------------------------------------------------------------------
 
+def _product(x, y):
+    """x @ y for operands of 2+ axes; when the summed axis has length 1 that is
+    an outer product, and broadcasting x * y gives it exactly, 2-3x faster
+    than a batched matmul of inner length 1."""
+    return x * y if x.shape[-1] == 1 else x @ y
+
+
 def _matmul_grad_a(g, a, b):
     """ā = ȳ @ bᵀ, with 1-D operands promoted to matrices and the promoted axis dropped again."""
     if b.ndim == 1:
         return g[..., None] * b
     if a.ndim == 1:
         return (g[..., None, :] @ b.swapaxes(-1, -2))[..., 0, :]
-    return g @ b.swapaxes(-1, -2)
+    return _product(g, b.swapaxes(-1, -2))
 
 
 def _matmul_grad_b(g, a, b):
@@ -1153,7 +1160,7 @@ def _matmul_grad_b(g, a, b):
         return a[:, None] * g[..., None, :] if b.ndim > 1 else g * a
     if b.ndim == 1:
         return (a.swapaxes(-1, -2) @ g[..., None])[..., 0]
-    return a.swapaxes(-1, -2) @ g
+    return _product(a.swapaxes(-1, -2), g)
 
 
 def _rows_matmul(shapes, out_shapes, varying, settings):
