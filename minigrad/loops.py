@@ -252,6 +252,7 @@ class _Program:
         self.first = list(values)  # the first step's values (the trace's), used by the first run
 
         self.needs_grad, self.output_requires_grad = self._follow_requires_grad(carry, xs, len(order))
+        self._row_settings: dict = {}  # id(instruction) -> row_settings (the instructions live as long as self)
 
         # hoisted: what depends on stacked values alone (not on the carry), if its op treats rows alike
         self.stacked = [s in self.x_in and values[s].ndim > 0 for s in range(n)]
@@ -274,9 +275,9 @@ class _Program:
         per_step = {a for ins in self.steps for a in ins.args} | {*self.y_out, *self.carry_out}
         self.sliced = sorted(s for s in per_step if self.stacked[s] and s not in self.x_in)  # hoisted, read per step
         self.x_read = sorted(s for s in per_step if s in self.x_in)  # xs read per step
-        self.hoist_kept = sorted({s for ins, _ in self.hoisted for s in self.saved_slots(ins)
+        self.hoist_kept = sorted({s for ins, _ in self.hoisted for s in ins.saved
                                   if self.varies[s] and s not in self.x_in})  # (xs rows can be sliced again)
-        needed = {*self.y_out, *self.carry_out, *(s for ins in self.steps for s in self.saved_slots(ins))}
+        needed = {*self.y_out, *self.carry_out, *(s for ins in self.steps for s in ins.saved)}
         self.dropped = [s for s in range(n) if self.varies[s] and s not in needed]
         rows = [values[s].shape[0] for s in range(n) if self.varies[s] and values[s].ndim]
         self.block = max(1, BLOCK_ROWS // max(rows + [1]))  # steps per block
@@ -315,12 +316,15 @@ class _Program:
 
     def row_settings(self, ins):
         """The settings to run ``ins`` on stacked rows, or None if its op is not
-        proved to treat rows alike here (its ``rows`` rule, minigrad.ops)."""
-        rule = ins.spec.rows
-        if rule is None:
-            return None
-        return rule([self.shapes[a][0] for a in ins.args], [self.shapes[o][0] for o in ins.outs],
-                    [self.varies[a] for a in ins.args], ins.settings)
+        proved to treat rows alike here (its ``rows`` rule, minigrad.ops).
+        (Asked several times per instruction: worked out once.)"""
+        key = id(ins)
+        if key not in self._row_settings:
+            rule = ins.spec.rows
+            self._row_settings[key] = None if rule is None else rule(
+                [self.shapes[a][0] for a in ins.args], [self.shapes[o][0] for o in ins.outs],
+                [self.varies[a] for a in ins.args], ins.settings)
+        return self._row_settings[key]
 
     def hoisted_settings(self, ins):
         """Hoist ``ins`` (return its settings on stacked rows) if every value it
@@ -357,11 +361,6 @@ class _Program:
             lines.append(f"  {call:<36} {how}")
         lines.append(f"returns carry {self.carry_out}, ys {self.y_out}; blocks of {self.block} steps")
         return "\n".join(lines)
-
-    @staticmethod
-    def saved_slots(ins) -> list:
-        """The slots of the values ``ins``'s VJPs take after ḡ."""
-        return [ins.outs[0] if k < 0 else ins.args[k] for k in ins.spec.saves_for(len(ins.args))]
 
     def _x_rows(self, xs: list, lo: int, hi: int) -> dict:
         """The stacked xs' arrays of steps lo..hi-1 as (steps·rows, ...), by slot."""
@@ -533,7 +532,7 @@ class _Program:
             grad_args = [(j, a, batched and not self.varies[a], *self.shapes[a], self.varies[a])
                          for j, a in enumerate(ins.args) if self.needs_grad[a]]
             if grad_args and ins.spec.differentiable:
-                plan.append((k, ins.outs if ins.multi else ins.outs[0], ins.multi, _getter(self.saved_slots(ins)),
+                plan.append((k, ins.outs if ins.multi else ins.outs[0], ins.multi, _getter(ins.saved),
                              ins.spec.vjps, ins.spec.all_at_once, ins.settings if ins.spec.vjps else None, ins,
                              grad_args))
         return plan
@@ -594,7 +593,7 @@ class _Program:
             g_out = tuple(grads[s] for s in ins.outs) if ins.multi else grads[ins.outs[0]]
             if g_out is None or (ins.multi and all(gi is None for gi in g_out)):
                 continue
-            saved = [rows[s] if self.varies[s] else template[s] for s in self.saved_slots(ins)]
+            saved = [rows[s] if self.varies[s] else template[s] for s in ins.saved]
             vjps = ins.spec.vjps if ins.spec.vjps is not None else closures[k]
             fixed = ins.spec.vjps is not None and settings
             for j, s in enumerate(ins.args):
@@ -622,7 +621,7 @@ class _Program:
             per_step.sort(key=lambda entry: entry[0])
             g_out = self._stacked_g(per_step, sliced, start)
             saved = [np.concatenate([values[m] for _, _, values in per_step]) if self.varies[s]
-                     else per_step[0][2][m] for m, s in enumerate(self.saved_slots(ins))]
+                     else per_step[0][2][m] for m, s in enumerate(ins.saved)]
             settings = self.row_settings(ins)
             grad = ins.spec.vjps[j](g_out, *saved, **settings) if settings else ins.spec.vjps[j](g_out, *saved)
             _add(invariant, ins.args[j], _fit(grad, *self.shapes[ins.args[j]], anomaly and (ins, j, anomaly)))

@@ -1029,9 +1029,16 @@ def concat(tensors: Sequence, axis: int = 0):
     """y = [x₁ x₂ …] along ``axis``;  x̄ᵢ = ȳ's matching slice;  ẏ = [ẋ₁ ẋ₂ …]"""
     if not tensors:
         raise ValueError("concat: needs at least one tensor")
-    if not builtins.any(isinstance(x, Tensor) for x in tensors):  # arrays (split's VJP in a plain backward)
+    if not _holds_tensor(tensors):  # only arrays: plain NumPy
         return np.concatenate(tensors, axis=axis)
     return _concat(*tensors, axis=normalize_axis(axis, _ndim(tensors[0]), "concat"))
+
+
+def _holds_tensor(items: Sequence) -> bool:
+    for x in items:
+        if isinstance(x, Tensor):
+            return True
+    return False
 
 
 def _joined_jvp(join: Callable) -> Callable:
@@ -1057,7 +1064,7 @@ def stack(tensors: Sequence, axis: int = 0):
     """y = the xᵢ stacked along a new ``axis``;  x̄ᵢ = ȳ's i-th slice along it;  ẏ = the ẋᵢ stacked"""
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
-    if not builtins.any(isinstance(x, Tensor) for x in tensors):  # arrays (unbind's VJP in a plain backward)
+    if not _holds_tensor(tensors):  # only arrays: plain NumPy
         return np.stack(tensors, axis=axis)
     return _stack(*tensors, axis=normalize_axis(axis, _ndim(tensors[0]) + 1, "stack"))
 
@@ -1099,7 +1106,7 @@ def chunk(x, chunks: int, axis: int = 0) -> tuple:
     return split(x, -(-n // chunks), axis)
 
 
-@primitive(name="split", vjps=lambda gs, *, sizes, axis: concat(_zeros_for_missing(gs, axis, sizes), axis),
+@primitive(name="split", vjps=lambda gs, *, sizes, axis: _joined(concat, gs, axis, sizes),
            rows=rows_along, jvps=lambda t, ys, x, sizes, axis: _split(t, sizes=sizes, axis=axis))
 def _split(x, *, sizes, axis):
     before = (slice(None),) * axis
@@ -1115,10 +1122,25 @@ def unbind(x, axis: int = 0) -> tuple:
     return _unbind(x, axis=normalize_axis(axis, x.ndim, "unbind"))
 
 
-@primitive(name="unbind", vjps=lambda gs, *, axis: stack(_zeros_for_missing(gs, axis, None), axis),
+@primitive(name="unbind", vjps=lambda gs, *, axis: _joined(stack, gs, axis, None),
            rows=rows_along, jvps=lambda t, ys, x, axis: _unbind(t, axis=axis))
 def _unbind(x, *, axis):
     return tuple(np.moveaxis(x, axis, 0))
+
+
+def _joined(join, grads: tuple, axis: int, sizes):
+    """split's and unbind's VJP: the pieces' gradients joined again by
+    ``join`` (concat or stack), zeros for the pieces that received none. (All
+    arrays, nothing missing -- every step of a plain backward through an LSTM
+    cell -- is one NumPy call.)"""
+    plain = True
+    for grad in grads:
+        if type(grad) is not np.ndarray:
+            plain = False
+            break
+    if plain:
+        return np.concatenate(grads, axis) if join is concat else np.stack(grads, axis)
+    return join(_zeros_for_missing(grads, axis, sizes), axis)
 
 
 def _zeros_for_missing(grads: tuple, axis: int, sizes) -> list:

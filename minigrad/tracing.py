@@ -52,13 +52,15 @@ class Instruction:
     Primitive) on the values in slots ``args`` (cast to ``casts`` where not
     None), with ``settings``, making the values in slots ``outs``."""
 
-    __slots__ = ("op", "spec", "settings", "args", "outs", "multi", "casts", "made", "where")
+    __slots__ = ("op", "spec", "settings", "args", "outs", "multi", "casts", "made", "saved", "where")
 
     def __init__(self, op, settings: dict, args: list, outs: list, multi: bool, casts: list | None, made,
                  where: str | None):
         self.op, self.spec, self.settings = op, op.spec, settings
         self.args, self.outs, self.multi, self.casts, self.where = args, outs, multi, casts, where
         self.made = made  # the VJPs the traced call returned (for ops whose VJPs are closures)
+        # the slots of the values its VJPs take after ḡ: -1 the output, k argument k
+        self.saved = [outs[0] if k < 0 else args[k] for k in self.spec.saves_for(len(args))]
 
     def describe(self) -> str:
         return f"'{self.spec.name}'" + (f" (created at {self.where})" if self.where else "")
