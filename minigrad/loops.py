@@ -49,6 +49,7 @@ from .engine import backward, is_anomaly_enabled, is_grad_enabled, record, unbro
 from .ops import astype, clone, stack
 from .tensor import Tensor
 from .tracing import TraceError, Untraceable, trace
+from .trees import flatten, unflatten
 
 BLOCK_ROWS = 1024  # rows (steps × rows per step) that hoisted ops and batched weight VJPs run on at a time
 
@@ -96,48 +97,16 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
 
 # -- structures of tensors -----------------------------------------------------------------
 
-def _flatten(tree, name: str) -> tuple[list, object]:
-    """The Tensors of a (nested) tuple/list/dict, and a description to rebuild it."""
-    if tree is None:
-        return [], None
-    if isinstance(tree, Tensor):
-        return [tree], Tensor
-    if isinstance(tree, np.ndarray):
-        return [Tensor._make(tree)], Tensor
-    if isinstance(tree, (tuple, list)):
-        leaves, defs = [], []
-        for item in tree:
-            sub, d = _flatten(item, name)
-            leaves += sub
-            defs.append((len(sub), d))
-        return leaves, (type(tree), defs)
-    if isinstance(tree, dict):
-        leaves, defs = [], []
-        for key in tree:
-            sub, d = _flatten(tree[key], name)
-            leaves += sub
-            defs.append((key, len(sub), d))
-        return leaves, (dict, defs)
-    raise TypeError(f"scan: {name} must be a Tensor, or tuples/lists/dicts of Tensors, got {type(tree).__name__}")
+_NOTHING = object()  # the description of no tree at all: xs=None, or a step whose y is None
 
 
-def _unflatten(definition, leaves: list):
-    if definition is None:
-        return None
-    if definition is Tensor:
-        return leaves[0]
-    kind, defs = definition
-    if kind is dict:
-        out, at = {}, 0
-        for key, n, d in defs:
-            out[key] = _unflatten(d, leaves[at:at + n])
-            at += n
-        return out
-    items, at = [], 0
-    for n, d in defs:
-        items.append(_unflatten(d, leaves[at:at + n]))
-        at += n
-    return kind(items)
+def _flatten(tree, what: str) -> tuple[list, object]:
+    """The Tensors of a tree (minigrad.trees; arrays count as constants, None is no tree)."""
+    return ([], _NOTHING) if tree is None else flatten(tree, f"scan: {what}", arrays=True)
+
+
+def _unflatten(description, leaves: list):
+    return None if description is _NOTHING else unflatten(description, leaves)
 
 
 def _length(xs: list, length: int | None) -> int:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .tensor import Tensor
 
 
@@ -24,23 +26,26 @@ class _Kept:
         self.value = value
 
 
-def flatten(tree: Any, what: str, keep: bool = False) -> tuple[list[Tensor], Any]:
+def flatten(tree: Any, what: str, keep: bool = False, arrays: bool = False) -> tuple[list[Tensor], Any]:
     """The Tensors of ``tree`` in order, and a description to rebuild it.
     Anything else than Tensors, tuples, lists and dicts is a TypeError naming
-    ``what`` -- or, with ``keep``, kept in the description as it is."""
+    ``what`` -- or, with ``keep``, kept in the description as it is. With
+    ``arrays``, a NumPy array counts as a (constant) Tensor."""
     if isinstance(tree, Tensor):
         return [tree], None
+    if arrays and isinstance(tree, np.ndarray):
+        return [Tensor._make(tree)], None
     if isinstance(tree, (tuple, list)):
         leaves, parts = [], []
         for item in tree:
-            sub, description = flatten(item, what, keep)
+            sub, description = flatten(item, what, keep, arrays)
             leaves += sub
             parts.append((len(sub), description))
         return leaves, (type(tree), parts)
     if isinstance(tree, dict):
         leaves, parts = [], []
         for key, item in tree.items():
-            sub, description = flatten(item, what, keep)
+            sub, description = flatten(item, what, keep, arrays)
             leaves += sub
             parts.append((key, len(sub), description))
         return leaves, (dict, parts)
