@@ -24,7 +24,6 @@ the model gives a token a probability below --min-confidence.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import time
@@ -35,7 +34,7 @@ import minigrad as mg
 import nn
 from examples import common
 from examples.common import EpochCheckpoint
-from examples.seq2seq_cli import CONTRACT, Answer, translate_mode, translate_with_confidence
+from examples.seq2seq_cli import CONTRACT, Answer, load_trained, translate_mode, translate_with_confidence
 
 SOURCE_CHARS, TARGET_CHARS = "0123456789+", "0123456789"
 MAX_ANSWER = 4  # 999 + 999 = 1998
@@ -182,17 +181,10 @@ def train(args, saved: dict | None, checkpoint: EpochCheckpoint) -> None:
 
 
 def run_translate(args) -> int:
-    if not os.path.exists(args.checkpoint):
-        print(f"no checkpoint at {args.checkpoint}: train first (python -m examples.addition)", file=sys.stderr)
+    trained = load_trained(args.checkpoint, "addition", build_model)
+    if trained is None:
         return 2
-    try:
-        checkpoint = nn.load(args.checkpoint)
-        config = argparse.Namespace(**checkpoint["config"])
-        model = build_model(config)
-        model.load_state_dict(checkpoint["model"])
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        print(f"{args.checkpoint} is not an addition checkpoint: {error}", file=sys.stderr)
-        return 2
+    model, config = trained
     return translate_mode(args.translate, Adder(model, config.reverse, args.min_confidence))
 
 

@@ -385,8 +385,9 @@ def make_pairs(dates: list[dt.date], per_date: int, seed: int) -> list[tuple[str
     return [(render(d, rng), d.isoformat()) for d in dates for _ in range(per_date)]
 
 
-def non_date_texts(n: int, seed: int, families: dict[str, Callable[[random.Random], str]] = NON_DATE_FAMILIES
+def non_date_texts(n: int, seed: int | str, families: dict[str, Callable[[random.Random], str]] = NON_DATE_FAMILIES
                    ) -> list[str]:
+    """``n`` texts that are no date, drawn from ``families``."""
     rng = random.Random(seed)
     return [non_date(rng, families) for _ in range(n)]
 

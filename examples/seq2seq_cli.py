@@ -1,9 +1,11 @@
 """What the seq2seq examples share: batched greedy translation with the
-model's confidence, exact-match accuracy, and the --translate mode with its
-output contract (arguments, or one input per line on stdin)."""
+model's confidence, and the --translate mode with its output contract
+(arguments, or one input per line on stdin)."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -21,12 +23,6 @@ when the input is refused. With '-', one output line per input line, in
 order: the answer, or an empty line for a refused input, whose line number
 and reason go to stderr. Exit status: 0 every input answered, 1 some
 refused, 2 usage error (bad option, no checkpoint)."""
-
-
-def translate(model: nn.Seq2Seq, texts: list[str], encode: Callable, target: nn.CharVocab, max_len: int,
-              batch_size: int = 1024) -> list[str]:
-    """Greedy translations of ``texts``; ``encode(texts)`` gives padded ids and lengths."""
-    return [text for text, _ in translate_with_confidence(model, texts, encode, target, max_len, batch_size)]
 
 
 def translate_with_confidence(model: nn.Seq2Seq, texts: list[str], encode: Callable, target: nn.CharVocab,
@@ -61,8 +57,27 @@ def token_log_probs(model: nn.Seq2Seq, src: np.ndarray, lengths: np.ndarray, tok
     return picked
 
 
-def exact_match(predictions: list, answers: list[str]) -> float:
-    return float(np.mean([p == a for p, a in zip(predictions, answers)]))
+def load_trained(path: str, example: str, build: Callable[[argparse.Namespace], nn.Seq2Seq]
+                 ) -> tuple[nn.Seq2Seq, argparse.Namespace] | None:
+    """The model saved at ``path`` by ``python -m examples.<example>`` and
+    its settings, or None after saying on stderr why there is none; notes a
+    run that was interrupted before its last epoch."""
+    if not os.path.isfile(path):
+        print(f"no checkpoint at {path}: train first (python -m examples.{example})", file=sys.stderr)
+        return None
+    try:
+        checkpoint = nn.load(path)
+        config = argparse.Namespace(**checkpoint["config"])
+        model = build(config)
+        model.load_state_dict(checkpoint["model"])
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        print(f"{path} is not a checkpoint of examples.{example}: {error}", file=sys.stderr)
+        return None
+    epoch, epochs = checkpoint.get("epoch"), getattr(config, "epochs", None)
+    if epoch is not None and epochs is not None and epoch < epochs:
+        print(f"note: {path} holds epoch {epoch} of {epochs} (training was interrupted; --resume finishes it)",
+              file=sys.stderr)
+    return model, config
 
 
 def _stdin_lines() -> list[str]:

@@ -23,7 +23,6 @@ gave any token of its answer, is below --min-confidence.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import time
@@ -34,7 +33,7 @@ import minigrad as mg
 import nn
 from examples import common, dates
 from examples.common import EpochCheckpoint
-from examples.seq2seq_cli import CONTRACT, Answer, translate_mode, translate_with_confidence
+from examples.seq2seq_cli import CONTRACT, Answer, load_trained, translate_mode, translate_with_confidence
 
 SOURCE_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789 ,./-'"
 TARGET_CHARS = "0123456789-?"
@@ -153,12 +152,16 @@ def build_model(config) -> nn.Seq2Seq:
                       bidirectional=True)
 
 
+def training_non_dates(args, n_dates: int, epoch: int) -> list[str]:
+    """The epoch's non-dates: ``args.negatives`` per training date."""
+    return dates.non_date_texts(round(args.negatives * n_dates), seed=args.seed * 1000 + epoch)
+
+
 def epoch_data(args, train_dates: list, epoch: int, source: nn.CharVocab, target: nn.CharVocab) -> tuple:
-    """A fresh rendering of every training date and fresh non-dates (a
-    fraction ``args.negatives`` of the dates), encoded: src, lengths, tgt_in, tgt_out."""
-    seed = args.seed * 1000 + epoch
-    pairs = dates.make_pairs(train_dates, per_date=1, seed=seed)
-    pairs += [(text, NOT_A_DATE) for text in dates.non_date_texts(round(args.negatives * len(train_dates)), seed=seed)]
+    """A fresh rendering of every training date and the epoch's non-dates,
+    encoded: src, lengths, tgt_in, tgt_out."""
+    pairs = dates.make_pairs(train_dates, per_date=1, seed=args.seed * 1000 + epoch)
+    pairs += [(text, NOT_A_DATE) for text in training_non_dates(args, len(train_dates), epoch)]
     return (*encode_sources([p[0] for p in pairs], source), *encode_targets([p[1] for p in pairs], target))
 
 
@@ -207,22 +210,27 @@ def train(args, saved: dict | None, checkpoint: EpochCheckpoint) -> None:
               f"{history['seconds']:.0f} s of training")
         checkpoint.save(args, epoch, model, optimizer, schedule, **history)
     print(f"saved {args.checkpoint}")
-    evaluate(translator, test_pairs, test_dates, args)
+    evaluate(translator, test_pairs, test_dates, len(train_dates), args)
     if args.plots:
         plot(history, model, test_pairs, source, target, args.plots)
 
 
-def evaluate(translator: DateTranslator, test_pairs: list, test_dates: list, args) -> None:
-    """The held-out split, the wider formats on the held-out dates, and held-out non-dates."""
+def evaluate(translator: DateTranslator, test_pairs: list, test_dates: list, n_train_dates: int, args) -> None:
+    """The held-out split, the wider formats on the held-out dates, and
+    non-dates that were not among the training ones."""
     wider = dates.wider_pairs(test_dates, per_date=args.test_renderings, seed=args.seed + 2)
-    non_dates = dates.non_date_texts(args.test_non_dates, seed=args.seed + 3, families=dates.HELD_OUT_FAMILIES)
+    seen = {normalize(text) for epoch in range(1, args.epochs + 1)
+            for text in training_non_dates(args, n_train_dates, epoch)}
+    drawn = dates.non_date_texts(args.test_non_dates, seed=f"held out {args.seed}", families=dates.HELD_OUT_FAMILIES)
+    non_dates = [text for text in drawn if normalize(text) not in seen]  # short ones ('dec', '7th') recur
     for name, pairs in [("held-out split", test_pairs), ("wider formats", wider)]:
         counts, misses = score(translator, *zip(*pairs))
         print(report(name, counts))
         for text, iso, said in misses[:5]:
             print(f"  {text!r} -> {said} (should be {iso})")
     counts, answered = score(translator, non_dates, [None] * len(non_dates))
-    print(f"held-out non-dates: refused {counts['refused'] / counts['n']:.2%} ({counts['refused']}/{counts['n']})"
+    print(f"held-out non-dates: refused {counts['refused'] / counts['n']:.2%} ({counts['refused']}/{counts['n']}; "
+          f"{len(drawn) - len(non_dates)} of {len(drawn)} drawn were among the training non-dates and left out)"
           + "".join(f"\n  {text!r} -> {said}" for text, _, said in answered if not said.startswith("?")))
 
 
@@ -256,20 +264,10 @@ def plot(history: dict, model, pairs, source, target, prefix: str) -> None:
 
 
 def run_translate(args) -> int:
-    if not os.path.exists(args.checkpoint):
-        print(f"no checkpoint at {args.checkpoint}: train first (python -m examples.translate_dates)", file=sys.stderr)
+    trained = load_trained(args.checkpoint, "translate_dates", build_model)
+    if trained is None:
         return 2
-    try:
-        checkpoint = nn.load(args.checkpoint)
-        model = build_model(argparse.Namespace(**checkpoint["config"]))
-        model.load_state_dict(checkpoint["model"])
-    except (ValueError, KeyError, TypeError) as error:
-        print(f"{args.checkpoint} is not a translate_dates checkpoint: {error}", file=sys.stderr)
-        return 2
-    if checkpoint.get("epoch", 0) < checkpoint["config"].get("epochs", 0):
-        print(f"note: {args.checkpoint} holds epoch {checkpoint['epoch']} of {checkpoint['config']['epochs']} "
-              "(training was interrupted; --resume finishes it)", file=sys.stderr)
-    return translate_mode(args.translate, DateTranslator(model, args.min_confidence))
+    return translate_mode(args.translate, DateTranslator(trained[0], args.min_confidence))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -134,9 +134,11 @@ def test_translate_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
     foreign = tmp_path / "foreign.npz"
     nn.save({"weights": np.zeros(3)}, foreign)
     assert translate_dates.main(["--checkpoint", str(foreign), "--translate", "1 may 2000"]) == 2
-    assert "not a translate_dates checkpoint" in capsys.readouterr().err
+    assert "is not a checkpoint of examples.translate_dates" in capsys.readouterr().err
     assert addition.main(["--checkpoint", str(foreign), "--translate", "1+2"]) == 2
-    assert "not an addition checkpoint" in capsys.readouterr().err
+    assert "is not a checkpoint of examples.addition" in capsys.readouterr().err
+    assert addition.main(["--checkpoint", str(tmp_path), "--translate", "1+2"]) == 2  # a directory
+    assert "no checkpoint at" in capsys.readouterr().err
 
 
 # -- addition ---------------------------------------------------------------------------------
