@@ -72,8 +72,9 @@ def ordinal(day: int) -> str:
 
 
 def day_word(day: int, rng: random.Random) -> str:
-    """'27' or '27th'."""
-    return ordinal(day) if rng.random() < 0.3 else str(day)
+    """'27', '27th', or zero-padded ('07', as strftime's %d writes it)."""
+    draw = rng.random()
+    return ordinal(day) if draw < 0.3 else f"{day:02d}" if draw < 0.45 else str(day)
 
 
 def year_word(year: int, rng: random.Random) -> str:
