@@ -1,6 +1,6 @@
 """Learn to add: "16+75" -> "91", character by character, with a seq2seq model.
 
-    python -m examples.addition                      # train (attention, reversed input), evaluate, save
+    python -m examples.addition                      # train (attention, digits reversed), evaluate, save
     python -m examples.addition --no-attention --no-reverse
     python -m examples.addition --translate "16+75" "999+1" "7-3"
     printf '123+456\\n7+8\\n' | python -m examples.addition --translate -
@@ -11,10 +11,14 @@ those lengths, so a 1+1 sum is as common as a 3+3 one (drawn uniformly over
 values, 98% of the sums would be 2-3 digits + 2-3 digits). Fresh sums every
 epoch; the held-out sums of every length pair never occur in training.
 
-Two tricks from the literature are flags: reading the input reversed
-("57+61" for "16+75", Sutskever et al. 2014) puts the digits that decide the
-first output digits close together, and attention lets each output digit
-look at the input digits it needs.
+Two tricks from the literature are flags. Reversing the digits, of the
+question as read ("57+61" for "16+75", as Sutskever et al. 2014 reverse
+the source) and of the answer as written ("19" for 91, shown as 91), lines
+the k-th answer digit up with the k-th digits of the operands, in the order
+column addition uses them: the ones digit first, the carry next. Attention
+lets each answer digit look at the digits it needs. (Reversing only the
+question, the model writes the most significant digit first, which depends
+on every carry; it then missed held-out 1+1 sums such as 0+6.)
 
 It answers a sum of two numbers of up to 3 digits (spaces around them and
 leading zeros are fine) and refuses anything else, and any answer in which
@@ -37,6 +41,7 @@ from examples.common import EpochCheckpoint
 from examples.seq2seq_cli import CONTRACT, Answer, load_trained, translate_mode, translate_with_confidence
 
 SOURCE_CHARS, TARGET_CHARS = "0123456789+", "0123456789"
+LAYOUT = 2  # in checkpoints; 1: before answers were written reversed too (it would read those the wrong way round)
 MAX_ANSWER = 4  # 999 + 999 = 1998
 LENGTHS = (1, 2, 3)  # operand digit counts
 LENGTH_PAIRS = [(a, b) for a in LENGTHS for b in LENGTHS]
@@ -116,6 +121,7 @@ class Adder:
         decoded = translate_with_confidence(self.model, [texts[i] for i in asked], encode, self.target,
                                             MAX_ANSWER + 1)
         for i, (total, confidence) in zip(asked, decoded):
+            total = total[::-1] if self.reverse else total
             answers[i] = ((total, None) if confidence >= self.min_confidence else
                           (None, f"the model is unsure of {total} (confidence {confidence:.2f} < "
                                  f"{self.min_confidence})"))
@@ -123,6 +129,9 @@ class Adder:
 
 
 def build_model(config) -> nn.Seq2Seq:
+    if getattr(config, "layout", 1) != LAYOUT:
+        raise ValueError("it was written by an older examples.addition, whose answers read the other way round; "
+                         "train again")
     return nn.Seq2Seq(len(nn.CharVocab(SOURCE_CHARS)), len(nn.CharVocab(TARGET_CHARS)),
                       embedding_dim=config.embedding, hidden_size=config.hidden,
                       attention="general" if config.attention else None, bidirectional=True)
@@ -154,11 +163,11 @@ def train(args, saved: dict | None, checkpoint: EpochCheckpoint) -> None:
         trained = checkpoint.restore(saved, model, optimizer, schedule)["seconds"]
         print(f"resuming after epoch {checkpoint.epoch} of {args.epochs} from {args.checkpoint}")
     print(f"{args.train_size} fresh training sums per epoch, {sum(map(len, test.values()))} held-out sums; "
-          f"attention {'on' if args.attention else 'off'}, input {'reversed' if args.reverse else 'as written'}")
+          f"attention {'on' if args.attention else 'off'}, digits {'reversed' if args.reverse else 'as written'}")
     for epoch in range(checkpoint.epoch + 1, args.epochs + 1):
         sums = training_sums(args.train_size, test, seed=args.seed * 1000 + epoch)
         src, src_len = encode_questions([f"{a}+{b}" for a, b in sums], source, args.reverse)
-        answers = [str(a + b) for a, b in sums]
+        answers = [str(a + b)[::-1] if args.reverse else str(a + b) for a, b in sums]
         tgt_in, _ = nn.pad_sequences([target.encode(s, add_bos=True) for s in answers], pad_value=target.pad_id)
         tgt_out, _ = nn.pad_sequences([target.encode(s, add_eos=True) for s in answers], pad_value=target.pad_id)
         model.train()
@@ -197,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-confidence", type=common.probability, default=0.5,
                         help="refuse an answer when the model gives one of its digits a lower probability")
     parser.add_argument("--no-attention", dest="attention", action="store_false", help="a plain encoder-decoder")
-    parser.add_argument("--no-reverse", dest="reverse", action="store_false", help="read the input as written")
+    parser.add_argument("--no-reverse", dest="reverse", action="store_false",
+                        help="read the question and write the answer as written (not ones digit first)")
+    parser.set_defaults(layout=LAYOUT)
     parser.add_argument("--epochs", type=common.positive_int, default=15)
     parser.add_argument("--seed", type=common.non_negative_int, default=0)
     parser.add_argument("--train-size", type=common.positive_int, default=50_000, help="training sums per epoch")

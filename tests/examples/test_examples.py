@@ -180,6 +180,24 @@ def test_addition_questions_and_refusals():
             addition.encode_questions([bad], vocab, reverse=False)
 
 
+def test_adder_shows_a_reversed_answer_in_the_usual_order(monkeypatch):
+    """With --reverse (the default) the model writes the ones digit first."""
+    model = addition.build_model(argparse.Namespace(embedding=4, hidden=4, attention=True, layout=addition.LAYOUT))
+    monkeypatch.setattr(addition, "translate_with_confidence", lambda m, texts, *a: [("41", 0.9), ("8", 0.2)])
+    assert addition.Adder(model, reverse=True, min_confidence=0.5)(["6+8", "1+7", "x"]) == [
+        ("14", None), (None, "the model is unsure of 8 (confidence 0.20 < 0.5)"),
+        (None, "not a sum of two numbers of up to 3 digits (write it like 16+75)")]
+    assert addition.Adder(model, reverse=False, min_confidence=0.5)(["6+8", "1+7"])[0] == ("41", None)
+
+
+def test_an_addition_checkpoint_of_the_old_layout_is_refused(addition_checkpoint, tmp_path, capsys):
+    old = nn.load(addition_checkpoint)
+    del old["config"]["layout"]  # written before answers were reversed too
+    nn.save(old, tmp_path / "old.npz")
+    assert addition.main(["--checkpoint", str(tmp_path / "old.npz"), "--translate", "1+2"]) == 2
+    assert "older examples.addition" in capsys.readouterr().err
+
+
 def test_addition_cli_answers_every_line_or_says_why(addition_checkpoint, monkeypatch, capsys):
     lines = ["1+2", "7-3", "", "1234+1", " 12 + 7 "]
     feed(monkeypatch, "\n".join(lines).encode())
