@@ -23,6 +23,9 @@ on every carry; it then missed held-out 1+1 sums such as 0+6.)
 It answers a sum of two numbers of up to 3 digits (spaces around them and
 leading zeros are fine) and refuses anything else, and any answer in which
 the model gives a token a probability below --min-confidence.
+
+The checkpoint is saved after every epoch; Ctrl-C keeps the last one (exit
+130) and --resume continues the run to the result it would have had.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ writes "?"; its answer is not a calendar date in 1900-2099 or does not fit
 the text (the numbers, month and weekday written must be the answer's, see
 dates.answer_problem); the model's confidence, the smallest probability it
 gave any token of its answer, is below --min-confidence.
+
+The checkpoint is saved after every epoch; Ctrl-C keeps the last one (exit
+130) and --resume continues the run to the result it would have had.
 """
 
 from __future__ import annotations
