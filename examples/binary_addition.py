@@ -18,7 +18,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, progress, train_step
+from examples.common import Number, figure, non_negative_int, positive_float, positive_int, progress, train_step
 
 BITS = 8
 
@@ -54,12 +54,13 @@ def accuracy(model: Adder, a: np.ndarray, b: np.ndarray) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train-pairs", type=int, default=1000)
-    parser.add_argument("--hidden", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-pairs", type=Number(int, above=0, at_most=4 ** BITS - 1), default=1000,
+                        help=f"pairs to train on (the rest of the {4 ** BITS} are held out)")
+    parser.add_argument("--hidden", type=positive_int, default=16)
+    parser.add_argument("--epochs", type=positive_int, default=40)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--lr", type=positive_float, default=1e-2)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="binary_addition.png", help="PNG of the training curves ('' for none)")
     args = parser.parse_args(argv)
 

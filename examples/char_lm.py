@@ -22,7 +22,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, progress, train_step
+from examples.common import figure, non_negative_int, positive_float, positive_int, progress, train_step
 
 
 def load_text() -> str:
@@ -80,20 +80,24 @@ def sample(model: CharLM, vocab: nn.CharVocab, prompt: str, length: int, tempera
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--bptt", type=int, default=64, help="characters per truncated-BPTT chunk")
-    parser.add_argument("--embedding", type=int, default=32)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=1)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--temperature", type=float, nargs="+", default=[0.5, 1.0])
-    parser.add_argument("--sample-length", type=int, default=300)
+    parser.add_argument("--epochs", type=positive_int, default=6)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--bptt", type=positive_int, default=64, help="characters per truncated-BPTT chunk")
+    parser.add_argument("--embedding", type=positive_int, default=32)
+    parser.add_argument("--hidden", type=positive_int, default=256)
+    parser.add_argument("--layers", type=positive_int, default=1)
+    parser.add_argument("--lr", type=positive_float, default=3e-3)
+    parser.add_argument("--temperature", type=positive_float, nargs="+", default=[0.5, 1.0])
+    parser.add_argument("--sample-length", type=non_negative_int, default=300)
     parser.add_argument("--prompt", default="The ")
-    parser.add_argument("--max-chars", type=int, default=None, help="use only the start of the text")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-chars", type=positive_int, default=None, help="use only the start of the text")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="char_lm.png", help="PNG of the training curve ('' for none)")
     args = parser.parse_args(argv)
+    enough = max(20 * 2 * 8, math.ceil(2 * args.batch_size / 0.95))  # 2 steps per stream: 8 held out (5%), B training
+    if args.max_chars is not None and args.max_chars < enough:
+        parser.error(f"--max-chars {args.max_chars} is too little text: at least {enough} for --batch-size "
+                     f"{args.batch_size}")
 
     mg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

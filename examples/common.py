@@ -1,12 +1,51 @@
-"""What the training examples do the same way: a progress bar, one optimisation step, saving a figure."""
+"""What the training examples do the same way: numeric command-line options,
+a progress bar, one optimisation step, checkpoints at every epoch that a run
+can resume from, saving a figure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import argparse
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import minigrad as mg
 import nn
+
+
+class Number:
+    """An argparse ``type`` for a finite int or float in a range, so a bad
+    value is a usage error (exit 2) naming the option before any work:
+    ``parser.add_argument("--epochs", type=Number(int, above=0))``."""
+
+    def __init__(self, kind: type, *, above: float | None = None, at_least: float | None = None,
+                 at_most: float | None = None):
+        self.kind, self.above, self.at_least, self.at_most = kind, above, at_least, at_most
+        bounds = [f"> {above:g}" if above is not None else "", f">= {at_least:g}" if at_least is not None else "",
+                  f"<= {at_most:g}" if at_most is not None else ""]
+        self.__name__ = " ".join([f"{'an integer' if kind is int else 'a number'}", " and ".join(filter(None, bounds))])
+
+    def __call__(self, text: str) -> int | float:
+        try:
+            value = self.kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or (self.above is not None and not value > self.above) or (
+                self.at_least is not None and not value >= self.at_least) or (
+                self.at_most is not None and not value <= self.at_most):
+            raise argparse.ArgumentTypeError(f"expected {self.__name__.strip()}, got {text!r}")
+        return value
+
+
+positive_int = Number(int, above=0)
+positive_float = Number(float, above=0)
+non_negative_int = Number(int, at_least=0)  # seeds
+non_negative_float = Number(float, at_least=0)
+probability = Number(float, at_least=0, at_most=1)
 
 
 def progress(iterable: Iterable, description: str) -> Iterable:
@@ -28,6 +67,110 @@ def train_step(optimizer: nn.optim.Optimizer, loss: mg.Tensor, max_norm: float |
         nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], max_norm)
     optimizer.step()
     return loss.item()
+
+
+# -- checkpoints at every epoch, and resuming from them -----------------------------------------
+
+# Options that say where things go, not what is trained: they may differ when a run is resumed.
+NOT_TRAINING_OPTIONS = frozenset({"checkpoint", "resume", "translate", "plots", "plot"})
+
+
+def add_checkpoint_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """--checkpoint (saved after every epoch) and --resume."""
+    parser.add_argument("--checkpoint", default=default,
+                        help="where the model is saved after every epoch (atomically) and loaded from")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run saved in --checkpoint, with its settings; the result "
+                             "is the same as an uninterrupted run")
+
+
+def unwritable_reason(path: str) -> str | None:
+    """Why ``path`` cannot be written as a checkpoint (None if it can): tried
+    by creating a file beside it, as the atomic save will."""
+    if os.path.isdir(path):
+        return "it is a directory"
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return f"the directory {directory} does not exist"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tmp-probe-", dir=directory)
+    except OSError as error:
+        return f"cannot create files in {directory} ({error.strerror})"
+    os.close(fd)
+    os.remove(probe)
+    return None
+
+
+def check_checkpoint(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Before any training: the checkpoint path must be writable, and with
+    --resume it must hold a run to continue, whose settings replace the
+    defaults (an option given differently from the saved run is a usage
+    error). Returns the saved run, or None for a fresh start."""
+    reason = unwritable_reason(args.checkpoint)
+    if reason:
+        parser.error(f"--checkpoint {args.checkpoint} cannot be written: {reason}")
+    if not args.resume:
+        return None
+    if not os.path.exists(args.checkpoint):
+        parser.error(f"--resume: no checkpoint at {args.checkpoint}")
+    try:
+        saved = nn.load(args.checkpoint)
+    except ValueError as error:
+        parser.error(f"--resume: {error}")
+    if not isinstance(saved, dict) or "epoch" not in saved or "optimizer" not in saved:
+        parser.error(f"--resume: {args.checkpoint} holds no run to continue (it has no training state)")
+    for name, value in saved["config"].items():
+        if name in NOT_TRAINING_OPTIONS or not hasattr(args, name):
+            continue
+        given = getattr(args, name)
+        if given != value and given != parser.get_default(name):
+            parser.error(f"--resume continues the saved run with its own settings, but "
+                         f"--{name.replace('_', '-')} {given} differs from its {value}")
+        setattr(args, name, value)
+    return saved
+
+
+class EpochCheckpoint:
+    """The run's checkpoint file, rewritten (atomically) after every epoch
+    with everything the run needs to go on exactly as if never stopped: the
+    settings, the epoch done, model, optimiser, schedule and the global
+    random generator (batch order), plus extras (curves, clocks)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.epoch = 0  # the epoch the file holds, from this run (0: none yet)
+
+    def save(self, args: argparse.Namespace, epoch: int, model: nn.Module, optimizer: nn.optim.Optimizer,
+             schedule: nn.optim.LRScheduler, **extra: Any) -> None:
+        nn.save({"config": vars(args), "epoch": epoch, "model": model.state_dict(),
+                 "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                 "rng": mg.get_rng().bit_generator.state, "extra": extra}, self.path)
+        self.epoch = epoch
+
+    def restore(self, saved: dict[str, Any], model: nn.Module, optimizer: nn.optim.Optimizer,
+                schedule: nn.optim.LRScheduler) -> dict[str, Any]:
+        """Load a run saved by save() (from check_checkpoint); returns its extras."""
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        mg.get_rng().bit_generator.state = saved["rng"]
+        self.epoch = saved["epoch"]
+        return saved["extra"]
+
+
+def run_interruptible(train: Callable[[], None], checkpoint: EpochCheckpoint) -> int:
+    """Run ``train``; on Ctrl-C say which epoch the checkpoint holds and
+    return 130 (the shell's code for an interrupt)."""
+    try:
+        train()
+    except KeyboardInterrupt:
+        if checkpoint.epoch:
+            print(f"\ninterrupted: {checkpoint.path} keeps the model after epoch {checkpoint.epoch}; "
+                  "continue with --resume", file=sys.stderr)
+        else:
+            print("\ninterrupted before the first epoch ended: nothing was saved", file=sys.stderr)
+        return 130
+    return 0
 
 
 @contextmanager

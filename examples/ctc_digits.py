@@ -22,7 +22,15 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, progress, train_step
+from examples.common import (
+    figure,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    progress,
+    train_step,
+)
 from nn.ctc import ctc_loss, greedy_decode
 
 FEATURES, DIGITS = 16, 10
@@ -120,14 +128,15 @@ def plot(model: DigitReader, frames: np.ndarray, labels: list[int], path: str) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-size", type=int, default=12000)
-    parser.add_argument("--test-size", type=int, default=1000)
-    parser.add_argument("--noise", type=float, default=0.8, help="std of the frame noise (prototypes have std 1)")
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--epochs", type=positive_int, default=6)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--train-size", type=positive_int, default=12000)
+    parser.add_argument("--test-size", type=positive_int, default=1000)
+    parser.add_argument("--noise", type=non_negative_float, default=0.8,
+                        help="std of the frame noise (prototypes have std 1)")
+    parser.add_argument("--hidden", type=positive_int, default=64)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--lr", type=positive_float, default=1e-2)
     parser.add_argument("--plot", default="ctc_digits.png", help="PNG of the posteriors ('' for none)")
     args = parser.parse_args(argv)
 

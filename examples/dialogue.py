@@ -41,7 +41,16 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, progress, train_step
+from examples.common import (
+    figure,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+    progress,
+    train_step,
+)
 
 NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 FOODS = ["pizza", "sushi", "pasta", "curry", "salad", "tacos", "soup", "cake"]
@@ -386,19 +395,20 @@ def main(argv: list[str] | None = None) -> int:
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument("--latent", action="store_true", help="VHRED: a Gaussian latent per reply")
     kind.add_argument("--no-context", action="store_true", help="baseline: the reply sees the last utterance only")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-size", type=int, default=2000, help="training chats")
-    parser.add_argument("--test-size", type=int, default=300, help="held-out chats")
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=32, help="chats per batch")
-    parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--latent-size", type=int, default=8)
-    parser.add_argument("--kl-anneal", type=float, default=4.0, help="epochs over which β rises from 0 to 1")
-    parser.add_argument("--word-dropout", type=float, default=None,
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--train-size", type=positive_int, default=2000, help="training chats")
+    parser.add_argument("--test-size", type=positive_int, default=300, help="held-out chats")
+    parser.add_argument("--epochs", type=positive_int, default=8)
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="chats per batch")
+    parser.add_argument("--lr", type=positive_float, default=1e-2)
+    parser.add_argument("--hidden", type=positive_int, default=64)
+    parser.add_argument("--latent-size", type=positive_int, default=8)
+    parser.add_argument("--kl-anneal", type=non_negative_float, default=4.0,
+                        help="epochs over which β rises from 0 to 1")
+    parser.add_argument("--word-dropout", type=probability, default=None,
                         help="chance a decoder input word becomes <unk> (default 0.25 with --latent, else 0)")
-    parser.add_argument("--draws", type=int, default=10, help="replies drawn per open context")
-    parser.add_argument("--samples", type=int, default=16, help="importance samples for VHRED's NLL")
+    parser.add_argument("--draws", type=positive_int, default=10, help="replies drawn per open context")
+    parser.add_argument("--samples", type=positive_int, default=16, help="importance samples for VHRED's NLL")
     parser.add_argument("--plot", default="dialogue.png",
                         help="PNG of training curves, answers by epoch and (VHRED) latent space ('' for none)")
     args = parser.parse_args(argv)

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 import nn
-from examples.common import figure
+from examples.common import Number, figure, non_negative_float, non_negative_int, positive_float, positive_int
 
 
 def mackey_glass(length: int, tau: float = 17, beta: float = 0.2, gamma: float = 0.1, power: int = 10,
@@ -35,13 +35,14 @@ def mackey_glass(length: int, tau: float = 17, beta: float = 0.2, gamma: float =
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reservoir", type=int, default=1000)
-    parser.add_argument("--train", type=int, default=2000, help="teacher-forced steps (first 100 are washout)")
-    parser.add_argument("--generate", type=int, default=500)
-    parser.add_argument("--spectral-radius", type=float, default=1.25)
-    parser.add_argument("--leak", type=float, default=0.3)
-    parser.add_argument("--ridge", type=float, default=1e-10)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reservoir", type=positive_int, default=1000)
+    parser.add_argument("--train", type=Number(int, at_least=200), default=2000,
+                        help="teacher-forced steps (the first 100 are washout, the last 200 plotted)")
+    parser.add_argument("--generate", type=positive_int, default=500)
+    parser.add_argument("--spectral-radius", type=positive_float, default=1.25)
+    parser.add_argument("--leak", type=Number(float, above=0, at_most=1), default=0.3)
+    parser.add_argument("--ridge", type=non_negative_float, default=1e-10)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="echo_state.png", help="PNG of generated vs true ('' for none)")
     args = parser.parse_args(argv)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, train_step
+from examples.common import Number, figure, non_negative_int, positive_float, positive_int, train_step
 
 
 def scaled_rnn_cell(hidden: int, radius: float, rng: np.random.Generator) -> nn.RNNCell:
@@ -70,12 +70,13 @@ def train(clip: float | None, args: argparse.Namespace) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=60, help="sequence length of experiment 1")
-    parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--train-steps", type=int, default=600)
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--max-norm", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=Number(int, at_least=31), default=60,
+                        help="sequence length of experiment 1 (>= 31: it reports 30 steps back)")
+    parser.add_argument("--hidden", type=positive_int, default=32)
+    parser.add_argument("--train-steps", type=positive_int, default=600)
+    parser.add_argument("--lr", type=positive_float, default=0.05)
+    parser.add_argument("--max-norm", type=positive_float, default=1.0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="gradient_flow.png", help="PNG of both experiments ('' for none)")
     args = parser.parse_args(argv)
 

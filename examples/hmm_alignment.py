@@ -48,7 +48,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, progress, train_step
+from examples.common import figure, non_negative_int, positive_float, positive_int, progress, train_step
 from examples.ctc_digits import edit_distance
 from nn.ctc import greedy_decode
 
@@ -398,16 +398,16 @@ def plot(path: str, frames: np.ndarray, string: list[int], hmm: tuple, model: CT
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-size", type=int, default=2000)
-    parser.add_argument("--test-size", type=int, default=500)
-    parser.add_argument("--em-iterations", type=int, default=50)
-    parser.add_argument("--steps", type=int, default=200, help="gradient ascent steps (full batch, Adam)")
-    parser.add_argument("--lr", type=float, default=0.1, help="gradient ascent learning rate")
-    parser.add_argument("--ctc-epochs", type=int, default=6)
-    parser.add_argument("--ctc-lr", type=float, default=1e-2)
-    parser.add_argument("--hidden", type=int, default=32, help="CTC BiGRU hidden size")
-    parser.add_argument("--batch-size", type=int, default=32, help="CTC batch size")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--train-size", type=positive_int, default=2000)
+    parser.add_argument("--test-size", type=positive_int, default=500)
+    parser.add_argument("--em-iterations", type=positive_int, default=50)
+    parser.add_argument("--steps", type=positive_int, default=200, help="gradient ascent steps (full batch, Adam)")
+    parser.add_argument("--lr", type=positive_float, default=0.1, help="gradient ascent learning rate")
+    parser.add_argument("--ctc-epochs", type=positive_int, default=6)
+    parser.add_argument("--ctc-lr", type=positive_float, default=1e-2)
+    parser.add_argument("--hidden", type=positive_int, default=32, help="CTC BiGRU hidden size")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="CTC batch size")
     parser.add_argument("--plot", default="hmm_alignment.png", help="PNG of posteriors and curves ('' for none)")
     args = parser.parse_args(argv)
     for name in ("train_size", "test_size", "em_iterations", "steps", "ctc_epochs", "hidden", "batch_size"):

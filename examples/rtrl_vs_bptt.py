@@ -24,7 +24,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import progress
+from examples.common import non_negative_int, positive_int, progress
 from nn.rtrl import rtrl_gradients
 
 
@@ -57,10 +57,10 @@ def measure(fn) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lengths", type=int, nargs="+", default=[25, 100, 400])
-    parser.add_argument("--hidden", type=int, nargs="+", default=[8, 16, 32])
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lengths", type=positive_int, nargs="+", default=[25, 100, 400])
+    parser.add_argument("--hidden", type=positive_int, nargs="+", default=[8, 16, 32])
+    parser.add_argument("--batch", type=positive_int, default=4)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)

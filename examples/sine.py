@@ -19,7 +19,16 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, progress, train_step
+from examples.common import (
+    Number,
+    figure,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    progress,
+    train_step,
+)
 
 WINDOW = 20
 
@@ -54,13 +63,14 @@ class Predictor(nn.Module):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3000, help="length of the training stretch")
-    parser.add_argument("--noise", type=float, default=0.02)
-    parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=5e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=Number(int, above=WINDOW), default=3000,
+                        help=f"length of the training stretch (> the window, {WINDOW})")
+    parser.add_argument("--noise", type=non_negative_float, default=0.02)
+    parser.add_argument("--hidden", type=positive_int, default=32)
+    parser.add_argument("--epochs", type=positive_int, default=20)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--lr", type=positive_float, default=5e-3)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="sine.png", help="PNG of predictions and losses ('' for none)")
     args = parser.parse_args(argv)
 

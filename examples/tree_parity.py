@@ -19,7 +19,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, progress, train_step
+from examples.common import figure, non_negative_int, positive_float, positive_int, progress, train_step
 
 
 def random_tree(leaves: int, rng: np.random.Generator):
@@ -74,12 +74,12 @@ def make_set(n: int, low: int, high: int, rng: np.random.Generator, exclude: set
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train-size", type=int, default=3000)
-    parser.add_argument("--hidden", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-size", type=positive_int, default=3000)
+    parser.add_argument("--hidden", type=positive_int, default=16)
+    parser.add_argument("--epochs", type=positive_int, default=30)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--lr", type=positive_float, default=1e-2)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="tree_parity.png", help="PNG of the accuracy curves ('' for none)")
     args = parser.parse_args(argv)
 

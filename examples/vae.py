@@ -38,7 +38,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, progress, train_step
+from examples.common import figure, non_negative_int, positive_float, positive_int, progress, train_step
 
 SIDE = 8
 SPLIT_SEED = 1234  # the split does not move with --seed
@@ -150,15 +150,17 @@ def train(model: VAE, images: np.ndarray, validation: np.ndarray, epochs: int, b
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--latent", type=int, default=8, help="size of z (with more than 2 the latent plot shows "
+    parser.add_argument("--latent", type=positive_int, default=8,
+                        help="size of z (with more than 2 the latent plot shows "
                         "the first two principal axes of μ)")
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--warmup", type=int, default=20, help="epochs over which the KL weight rises to 1")
-    parser.add_argument("--samples", type=int, default=500, help="samples of z per test image for the bounds")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hidden", type=positive_int, default=256)
+    parser.add_argument("--epochs", type=positive_int, default=300)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--lr", type=positive_float, default=1e-3)
+    parser.add_argument("--warmup", type=non_negative_int, default=20,
+                        help="epochs over which the KL weight rises to 1")
+    parser.add_argument("--samples", type=positive_int, default=500, help="samples of z per test image for the bounds")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="vae.png", help="PNG of curves, latent space, reconstructions and samples "
                         "('' for none)")
     args = parser.parse_args(argv)

@@ -49,7 +49,15 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, progress, train_step
+from examples.common import (
+    figure,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    progress,
+    train_step,
+)
 
 WORD = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -215,22 +223,24 @@ LEARNING_RATES = {"skipgram": 3e-3, "cbow": 1e-2}
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=["skipgram", "cbow"], default="skipgram")
-    parser.add_argument("--dim", type=int, default=100, help="vector size d")
-    parser.add_argument("--window", type=int, default=5, help="largest distance to a neighbour; in training each "
+    parser.add_argument("--dim", type=positive_int, default=100, help="vector size d")
+    parser.add_argument("--window", type=positive_int, default=5,
+                        help="largest distance to a neighbour; in training each "
                         "position draws its reach from 1..window (word2vec's dynamic window)")
-    parser.add_argument("--negatives", type=int, default=5, help="noise words K per example")
-    parser.add_argument("--min-count", type=int, default=5, help="drop words seen fewer times")
-    parser.add_argument("--subsample", type=float, default=0.0, help="word2vec's threshold t for thinning "
+    parser.add_argument("--negatives", type=positive_int, default=5, help="noise words K per example")
+    parser.add_argument("--min-count", type=positive_int, default=5, help="drop words seen fewer times")
+    parser.add_argument("--subsample", type=non_negative_float, default=0.0, help="word2vec's threshold t for thinning "
                         "frequent words in training, e.g. 1e-3 (default 0: keep all; see above)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--lr", type=float, default=None, help="Adam's learning rate, decayed linearly to 1e-4 "
+    parser.add_argument("--epochs", type=positive_int, default=10)
+    parser.add_argument("--batch-size", type=positive_int, default=1024)
+    parser.add_argument("--lr", type=positive_float, default=None,
+                        help="Adam's learning rate, decayed linearly to 1e-4 "
                         "of it as in word2vec (default: " + ", ".join(f"{v:g} for {k}" for k, v in
                                                                     LEARNING_RATES.items()) + ")")
     parser.add_argument("--neighbours", nargs="+", default=["list", "integer", "exception", "true"],
                         help="words to show the nearest neighbours of")
-    parser.add_argument("--max-words", type=int, default=None, help="use only the start of the text")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-words", type=positive_int, default=None, help="use only the start of the text")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="word2vec.png", help="PNG of the held-out loss and the vectors ('' for none)")
     args = parser.parse_args(argv)
 

