@@ -11,7 +11,8 @@ This runs a fixed number of training iterations of the date translator's
 model (examples.translate_dates' defaults: a BiLSTM encoder, an LSTM decoder
 with attention, batch 128), in a fresh process each time, in four settings:
 idle or with ``--busy`` processes spinning on the CPU, and BLAS with its
-default threads or limited to one (``threadpoolctl``, as the examples do).
+default threads or limited to one (MINIGRAD_BLAS_THREADS, as the examples
+and the other benchmarks do: examples/blas.py).
 It prints the seconds per iteration and each setting against the idle run
 with default threads.
 
@@ -28,14 +29,11 @@ import sys
 import time
 
 from benchmarks._timing import table
+from examples.blas import VARIABLES
 
 WORKLOAD = r"""
 import sys, time
 import numpy as np
-threads = sys.argv[2]
-if threads != "default":
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(int(threads))
 import minigrad as mg, nn
 rng = np.random.default_rng(0)
 mg.manual_seed(0)
@@ -71,10 +69,10 @@ def spin(stop) -> None:
 
 def run(iterations: int, threads: str) -> float:
     """Seconds per training iteration in a fresh process."""
-    env = dict(os.environ)
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.pop(name, None)  # the default is what a user gets
-    out = subprocess.run([sys.executable, "-c", WORKLOAD, str(iterations), threads], env=env, check=True,
+    env = {name: value for name, value in os.environ.items() if name not in VARIABLES}
+    env["MINIGRAD_BLAS_THREADS"] = threads
+    code = "import examples.blas as b; b.limit_blas_threads()\n" + WORKLOAD  # (as the examples start)
+    out = subprocess.run([sys.executable, "-c", code, str(iterations), threads], env=env, check=True,
                          capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -85,10 +83,6 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=2, help="processes spinning on the CPU in the busy runs")
     parser.add_argument("--repeats", type=int, default=3, help="runs per setting, interleaved; the median counts")
     args = parser.parse_args()
-    try:
-        import threadpoolctl  # noqa: F401
-    except ImportError:
-        raise SystemExit("benchmarks.contention needs threadpoolctl (pip install -e '.[examples]')") from None
     settings = [(busy, threads) for busy in (False, True) for threads in ("default", "1")]
     times: dict = {setting: [] for setting in settings}
     for _ in range(args.repeats):
