@@ -18,6 +18,19 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def axis_or_dim(axis, dim, owner: str) -> int:
+    """The one axis a call names: ``axis=`` (minigrad's word, NumPy's) or its
+    PyTorch spelling ``dim=``, not both; an int either way (TypeError)."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{owner}: give axis or dim (its PyTorch name), not both; got axis={axis!r}, dim={dim!r}")
+        axis = dim
+    axis = -1 if axis is None else axis
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{owner}: axis must be an int, got {type(axis).__name__} {axis!r}")
+    return int(axis)
+
+
 def check_lengths(lengths, batch: int, steps: int | None, name: str = "lengths", owner: str = "",
                   minimum: int = 1) -> np.ndarray:
     """The real length of each of ``batch`` sequences padded to ``steps`` time

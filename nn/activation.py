@@ -1,7 +1,7 @@
 """Activation functions as modules (torch.nn's names), so that ``nn.Sequential``
 builds a network without wrapper classes::
 
-    mlp = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Linear(32, 3), nn.LogSoftmax(dim=-1))
+    mlp = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Linear(32, 3), nn.LogSoftmax(axis=-1))
 
 Each is a thin shell over a minigrad op or an nn.functional form; none holds
 parameters.
@@ -15,6 +15,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import functional as F
+from ._checks import axis_or_dim
 from .module import Module
 
 
@@ -71,30 +72,29 @@ class LogSigmoid(Module):
         return F.logsigmoid(x)
 
 
-class _OverDim(Module):
-    """An activation normalised over one axis ``dim`` (classes last by default)."""
+class _OverAxis(Module):
+    """An activation normalised over one axis (classes last by default);
+    ``dim=`` is the same argument under PyTorch's name."""
 
-    def __init__(self, dim: int = -1):
+    def __init__(self, axis: int | None = None, *, dim: int | None = None):
         super().__init__()
-        if isinstance(dim, bool) or not isinstance(dim, int):
-            raise TypeError(f"{type(self).__name__}: dim must be an int, got {type(dim).__name__} {dim!r}")
-        self.dim = dim
+        self.axis = axis_or_dim(axis, dim, type(self).__name__)
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+        return f"axis={self.axis}"
 
 
-class Softmax(_OverDim):
-    """y = eˣ / Σ eˣ over ``dim``. PyTorch's default dim=None guesses an axis
+class Softmax(_OverAxis):
+    """y = eˣ / Σ eˣ over ``axis``. PyTorch's default dim=None guesses an axis
     from the input's rank (with a warning); here it is the last axis, where
     minigrad keeps class scores."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return mg.softmax(x, self.dim)
+        return mg.softmax(x, self.axis)
 
 
-class LogSoftmax(_OverDim):
-    """y = x − ln Σ eˣ over ``dim`` (the last axis by default, as Softmax)."""
+class LogSoftmax(_OverAxis):
+    """y = x − ln Σ eˣ over ``axis`` (the last by default, as Softmax)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return mg.log_softmax(x, self.dim)
+        return mg.log_softmax(x, self.axis)

@@ -14,6 +14,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
+from ._checks import axis_or_dim
 from .ctc import ctc_loss  # noqa: F401  (CTC lives in nn.ctc; this is its functional name)
 from .module import _check_dtype
 
@@ -57,12 +58,14 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Gen
     return mg.where(keep, x * (1.0 / (1 - p)), 0.0)
 
 
-def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return mg.softmax(x, dim)
+def softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """``mg.softmax`` along ``axis`` (the last by default); ``dim=`` is the same argument under PyTorch's name."""
+    return mg.softmax(x, axis_or_dim(axis, dim, "softmax"))
 
 
-def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return mg.log_softmax(x, dim)
+def log_softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """``mg.log_softmax`` along ``axis`` (the last by default); ``dim=`` is the same argument under PyTorch's name."""
+    return mg.log_softmax(x, axis_or_dim(axis, dim, "log_softmax"))
 
 
 def layer_norm(x: Tensor, normalized_shape: tuple, weight: Tensor | None = None, bias: Tensor | None = None,

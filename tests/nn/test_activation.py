@@ -18,6 +18,8 @@ X = np.array([[-2.0, -0.5, 0.0], [0.5, 1.0, 3.0]])
     (nn.Softmax(dim=0), np.exp(X) / np.exp(X).sum(0, keepdims=True)),
     (nn.LogSoftmax(dim=1), X - np.log(np.exp(X).sum(1, keepdims=True))),
     (nn.LogSoftmax(), X - np.log(np.exp(X).sum(-1, keepdims=True))),
+    (nn.Softmax(0), np.exp(X) / np.exp(X).sum(0, keepdims=True)),
+    (nn.LogSoftmax(axis=-2), X - np.log(np.exp(X).sum(0, keepdims=True))),
 ])
 def test_each_activation_computes_its_function(module, expected):
     np.testing.assert_allclose(module(mg.tensor(X)).data, expected, rtol=1e-13, atol=1e-15)
@@ -34,13 +36,33 @@ def test_sequential_builds_an_mlp_without_wrappers():
     np.testing.assert_array_equal(mlp(x).data, by_hand.data)
     F.nll_loss(mlp(x), np.array([0, 1])).backward()
     assert all(p.grad is not None for p in mlp.parameters())
-    assert "(1): Tanh()" in repr(mlp) and "(5): LogSoftmax(dim=-1)" in repr(mlp)
+    assert "(1): Tanh()" in repr(mlp) and "(5): LogSoftmax(axis=-1)" in repr(mlp)
 
 
 def test_activation_arguments_are_checked():
-    with pytest.raises(TypeError, match="Softmax: dim must be an int, got float"):
+    with pytest.raises(TypeError, match="Softmax: axis must be an int, got float"):
         nn.Softmax(dim=1.0)
-    with pytest.raises(TypeError, match="LogSoftmax: dim must be an int, got NoneType"):
-        nn.LogSoftmax(dim=None)
+    with pytest.raises(TypeError, match="LogSoftmax: axis must be an int, got str"):
+        nn.LogSoftmax("1")
+    with pytest.raises(TypeError, match=r"give axis or dim \(its PyTorch name\), not both; got axis=0, dim=1"):
+        nn.LogSoftmax(0, dim=1)
     with pytest.raises(ValueError, match="beta must be a positive number"):
         nn.Softplus(beta=0)
+
+
+@pytest.mark.parametrize("function, reference", [
+    (F.softmax, lambda a, k: np.exp(a) / np.exp(a).sum(k, keepdims=True)),
+    (F.log_softmax, lambda a, k: a - np.log(np.exp(a).sum(k, keepdims=True))),
+])
+def test_functional_softmaxes_take_axis_or_its_pytorch_name_dim(function, reference):
+    """The one rule for axes (README, "Axes"): ``axis=``, with ``dim=`` accepted as PyTorch's spelling."""
+    x = mg.tensor(X)
+    for k in (0, 1, -1, -2):
+        expected = reference(X, k)
+        for got in (function(x, k), function(x, axis=k), function(x, dim=k)):
+            np.testing.assert_allclose(got.data, expected, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(function(x).data, reference(X, -1), rtol=1e-13, atol=1e-15)
+    with pytest.raises(TypeError, match="give axis or dim"):
+        function(x, 0, dim=0)
+    with pytest.raises(TypeError, match="axis must be an int, got float"):
+        function(x, dim=0.0)
