@@ -19,6 +19,19 @@ def best_time(fn: Callable[[], object], repeats: int = 5, clock: Callable[[], fl
     return best
 
 
+def interleaved(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best wall time of each contender, running them in turn in every repeat
+    (so that all see the same machine)."""
+    best = dict.fromkeys(contenders, float("inf"))
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            gc.collect()
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     """A Markdown table, columns padded to line up in a terminal too."""
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]

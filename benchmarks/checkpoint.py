@@ -26,7 +26,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from benchmarks._timing import table
+from benchmarks._timing import interleaved, table
 
 INPUTS, HIDDEN, BATCH, DELAY = 4, 32, 4, 2
 
@@ -97,13 +97,7 @@ def measure(lengths: list[int], repeats: int) -> list[list]:
             for a, b in zip(grads["plain"], grads[name]):
                 np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6)
         memory = {name: peak_mib(runs[name]) for name in ("plain", "checkpointed")}
-        best = dict.fromkeys(runs, float("inf"))
-        for _ in range(repeats):
-            for name, run in runs.items():
-                gc.collect()
-                start = time.perf_counter()
-                run()
-                best[name] = min(best[name], time.perf_counter() - start)
+        best = interleaved(runs, repeats)
         rows.append([steps, round(math.sqrt(steps)), f"{memory['plain']:.1f}", f"{memory['checkpointed']:.2f}",
                      f"{memory['plain'] / memory['checkpointed']:.0f}x", f"{best['plain']:.2f}",
                      f"{best['chunks']:.2f}", f"{best['checkpointed']:.2f}",

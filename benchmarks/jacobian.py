@@ -12,13 +12,11 @@ first, then timed interleaved (each repeat runs both), best of the repeats.
 from __future__ import annotations
 
 import argparse
-import gc
-import time
 
 import numpy as np
 
 import minigrad as mg
-from benchmarks._timing import table
+from benchmarks._timing import interleaved, table
 
 SHAPES = [(1000, 1), (300, 3), (100, 10), (32, 32), (10, 100), (3, 300), (1, 1000)]
 
@@ -29,18 +27,6 @@ def network(n: int, m: int, hidden: int, rng: np.random.Generator):
     b = mg.tensor(rng.standard_normal(hidden))
     w2 = mg.tensor(rng.standard_normal((m, hidden)) / np.sqrt(hidden))
     return (lambda x: w2 @ mg.tanh(w1 @ x + b)), mg.tensor(rng.standard_normal(n))
-
-
-def interleaved(contenders: dict, repeats: int) -> dict:
-    """Best wall time of each contender, running them in turn in every repeat."""
-    best = dict.fromkeys(contenders, float("inf"))
-    for _ in range(repeats):
-        for name, fn in contenders.items():
-            gc.collect()
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def main(argv: list[str] | None = None) -> int:
