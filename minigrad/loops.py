@@ -33,6 +33,22 @@ The fast path (docs/how-scan-works.md walks through it):
    hoisted instructions' VJPs run once per block too.
 4. *create_graph*: the instructions replayed on the tape, differentiated there.
 
+Reusing a trace. A step usually closes over tensors that are new in every
+call (a layer's weights, prepared for the loop), so each call traces its
+step again: tens of microseconds per op, the most of a small model's
+forward. Pass those tensors as ``consts`` instead -- ``step(carry, x,
+consts)`` gets them as stand-ins, so what it computes from them is recorded
+too -- and the step can be traced once: scan keeps the program and reuses it
+for a later call with the same step object, the same structures, shapes
+(the xs' per step), dtypes and requires_grad flags, grad and anomaly mode
+and default dtype, giving bit for bit what a fresh trace gives. That is a
+promise you make by passing consts: the step computes from its arguments
+alone, as a function ``jax.jit`` traces -- no Python value that changes
+between calls (a global flag, an attribute) steers it. What scan can check,
+it does: a program whose step also reached a tensor by closure is not kept
+(the next call may close over another one), nor one whose requires_grad
+flags had not settled within the steps it ran.
+
 A block is BLOCK_ROWS rows (steps × rows per step): big enough that a
 hoisted matmul is one large product, small enough that neither the hoisted
 values nor their gradients are held for the whole sequence.
@@ -40,6 +56,8 @@ values nor their gradients are held for the whole sequence.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 
@@ -47,31 +65,43 @@ import numpy as np
 
 from .engine import backward, is_anomaly_enabled, is_grad_enabled, record, unbroadcast
 from .ops import astype, clone, stack
-from .tensor import Tensor
+from .tensor import Tensor, get_default_dtype
 from .tracing import TraceError, Untraceable, trace
 from .trees import flatten, unflatten
 
 BLOCK_ROWS = 1024  # rows (steps × rows per step) that hoisted ops and batched weight VJPs run on at a time
 
 
-def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool = False, unroll: bool = False):
+def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool = False, unroll: bool = False,
+         consts=None):
     """``(final_carry, ys)`` of ``carry, y = step(carry, x_t)`` over axis 0 of
-    ``xs`` (see the module docstring). ``length`` gives T when ``xs`` is None."""
+    ``xs`` (see the module docstring). ``length`` gives T when ``xs`` is None.
+    With ``consts`` (a tree of tensors the step reads, e.g. weights), the
+    step is called as ``step(carry, x_t, consts)`` and may be traced once
+    for many calls (see "Reusing a trace" in the module docstring)."""
     carry, carry_def = _flatten(init, "init")
     x_leaves, x_def = _flatten(xs, "xs")
+    const_leaves, const_def = _flatten(consts, "consts")
     steps = _length(x_leaves, length)
     order = range(steps - 1, -1, -1) if reverse else range(steps)
-    loop = (step, carry, carry_def, x_leaves, x_def, order)
-    if unroll or any(getattr(type(v), "__minigrad_dispatch__", None) is not None for v in (*carry, *x_leaves)):
-        return _loop(*loop)  # (inside a traced step the loop is what records into that trace)
+    extra = () if consts is None else (consts,)
+    if unroll or any(getattr(type(v), "__minigrad_dispatch__", None) is not None
+                     for v in (*carry, *x_leaves, *const_leaves)):
+        return _loop(step, carry, carry_def, x_leaves, x_def, order, extra)  # (inside a traced step: records there)
+    key = None if consts is None else _program_key(step, carry, carry_def, x_leaves, x_def, const_leaves, const_def)
     try:
-        program = _Program(step, carry, carry_def, x_leaves, x_def, order)
-        inputs = (*carry, *x_leaves, *program.closed)
+        program = _programs.get(key, steps)
+        fresh = program is None
+        if fresh:
+            program = _Program(step, carry, carry_def, x_leaves, x_def, order, const_leaves, const_def)
+        inputs = (*carry, *x_leaves, *const_leaves, *program.closed[len(const_leaves):])
         arrays = [t._data for t in inputs]
         recording = is_grad_enabled() and any(program.output_requires_grad)
         ys, final, tape = program.run(arrays, order, keep=recording)
     except Untraceable:
-        return _loop(*loop)
+        return _loop(step, carry, carry_def, x_leaves, x_def, order, extra)
+    if fresh and key is not None:
+        _programs.put(key, program)
     if not recording:
         outputs = [Tensor._make(a) for a in (*ys, *final)]
     else:
@@ -93,6 +123,71 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
                    for out, requires in zip(outputs, program.output_requires_grad)]
     n_y = len(program.y_out)
     return _unflatten(carry_def, list(outputs[n_y:])), _unflatten(program.y_def, list(outputs[:n_y]))
+
+
+# -- reusing a trace ----------------------------------------------------------------------------
+
+class _ProgramCache:
+    """Traced programs kept for later calls (module docstring, "Reusing a
+    trace"), by key: at most SIZE, the least recently used dropped first.
+    Threads share it; a kept program is only read."""
+
+    SIZE = 64
+
+    def __init__(self):
+        self._programs: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, steps: int):
+        """The program kept for ``key`` if it holds for ``steps`` steps, else None."""
+        if key is None:
+            return None
+        with self._lock:
+            program = self._programs.get(key)
+            if program is not None:
+                self._programs.move_to_end(key)
+        return program if program is not None and steps >= program.horizon else None
+
+    def put(self, key, program) -> None:
+        """Keep ``program`` (after its first run) if nothing ties it to its first call."""
+        if not program.reusable:
+            return
+        program.forget_first_call()
+        with self._lock:
+            self._programs[key] = program
+            while len(self._programs) > self.SIZE:
+                self._programs.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._programs.clear()
+
+
+_programs = _ProgramCache()
+
+
+def _program_key(step: Callable, carry: list, carry_def, xs: list, x_def, consts: list, const_def):
+    """What a trace of ``step`` depends on besides the step itself: the
+    trees' structures, every leaf's shape (the xs' per step), dtype and
+    requires_grad, the modes and the default dtype. None if unhashable."""
+    key = (step, _frozen(carry_def), _frozen(x_def), _frozen(const_def),
+           tuple([(t.shape, t.dtype, t.requires_grad) for t in carry]),
+           tuple([(t.shape[1:], t.dtype, t.requires_grad) for t in xs]),
+           tuple([(t.shape, t.dtype, t.requires_grad) for t in consts]),
+           is_grad_enabled(), is_anomaly_enabled(), get_default_dtype())
+    try:
+        hash(key)
+    except TypeError:  # (a step object that cannot be a dict key)
+        return None
+    return key
+
+
+def _frozen(description):
+    """A tree description (minigrad.trees) as nested tuples, to be part of a key."""
+    if description is None or description is _NOTHING:
+        return description
+    kind, parts = description
+    return kind, tuple((*part[:-1], _frozen(part[-1])) for part in parts)
 
 
 # -- structures of tensors -----------------------------------------------------------------
@@ -126,10 +221,10 @@ def _length(xs: list, length: int | None) -> int:
     return int(steps)
 
 
-def _call_step(step: Callable, carry_tree, x_tree, carry: Sequence[Tensor], carry_def) -> tuple:
-    """``step(carry, x)``, checked: the new carry's leaves (the carry's
-    structure, shapes and dtypes), y's leaves and y's structure."""
-    returned = step(carry_tree, x_tree)
+def _call_step(step: Callable, carry_tree, x_tree, carry: Sequence[Tensor], carry_def, extra: tuple = ()) -> tuple:
+    """``step(carry, x, *extra)``, checked: the new carry's leaves (the
+    carry's structure, shapes and dtypes), y's leaves and y's structure."""
+    returned = step(carry_tree, x_tree, *extra)
     if not (isinstance(returned, tuple) and len(returned) == 2):
         raise TypeError(f"scan: step must return a pair (carry, y), got {type(returned).__name__}")
     new_carry, new_def = _flatten(returned[0], "the carry step returns")
@@ -144,13 +239,14 @@ def _call_step(step: Callable, carry_tree, x_tree, carry: Sequence[Tensor], carr
     return new_carry, y_leaves, y_def
 
 
-def _loop(step: Callable, carry: list, carry_def, xs: list, x_def, order: range):
-    """The plain Python loop, recorded op by op: the definition of scan."""
+def _loop(step: Callable, carry: list, carry_def, xs: list, x_def, order: range, extra: tuple = ()):
+    """The plain Python loop, recorded op by op: the definition of scan
+    (``extra``: the consts, passed to every step)."""
     ys: list = [None] * len(order)
     y_def = None
     for t in order:
         x = _unflatten(x_def, [x[t] for x in xs])
-        carry, ys[t], y_def = _call_step(step, _unflatten(carry_def, carry), x, carry, carry_def)
+        carry, ys[t], y_def = _call_step(step, _unflatten(carry_def, carry), x, carry, carry_def, extra)
     stacked = [stack([y[k] for y in ys]) for k in range(len(ys[order[0]]))]
     return _unflatten(carry_def, carry), _unflatten(y_def, stacked)
 
@@ -197,15 +293,17 @@ class _Program:
     rows along axis 0: the xs (with at least one axis) and what hoisted
     instructions make. Nothing that depends on the carry is ever stacked."""
 
-    def __init__(self, step: Callable, carry: list, carry_def, xs: list, x_def, order: range):
+    def __init__(self, step: Callable, carry: list, carry_def, xs: list, x_def, order: range,
+                 consts: Sequence[Tensor] = (), const_def=_NOTHING):
         n_carry, n_x, first = len(carry), len(xs), order[0]
 
         def traced_step(*values):
+            extra = () if const_def is _NOTHING else (_unflatten(const_def, list(values[n_carry + n_x:])),)
             return _call_step(step, _unflatten(carry_def, list(values[:n_carry])),
-                              _unflatten(x_def, list(values[n_carry:])), carry, carry_def)
+                              _unflatten(x_def, list(values[n_carry:n_carry + n_x])), carry, carry_def, extra)
 
         inputs = [c._data for c in carry] + [x._data[first] for x in xs]
-        record_, (new_carry, y_leaves, self.y_def) = trace(traced_step, inputs, _name(step))
+        record_, (new_carry, y_leaves, self.y_def) = trace(traced_step, inputs, _name(step), closed=consts)
         self.carry_in, self.x_in = list(range(n_carry)), list(range(n_carry, n_carry + n_x))
         self.carry_out = [record_.slot_of(c) for c in new_carry]
         self.y_out = [record_.slot_of(y) for y in y_leaves]
@@ -220,7 +318,9 @@ class _Program:
         self.template = [None if self.varies[s] else v for s, v in enumerate(values)]
         self.first = list(values)  # the first step's values (the trace's), used by the first run
 
-        self.needs_grad, self.output_requires_grad = self._follow_requires_grad(carry, xs, len(order))
+        self.needs_grad, self.output_requires_grad, self.horizon = self._follow_requires_grad(carry, xs, len(order))
+        self.reusable = len(self.closed) == len(consts) and self.horizon is not None  # (see _ProgramCache)
+        self._plan = None  # the backward's plan, worked out at the first backward
         self._row_settings: dict = {}  # id(instruction) -> row_settings (the instructions live as long as self)
 
         # hoisted: what depends on stacked values alone (not on the carry), if its op treats rows alike
@@ -254,9 +354,10 @@ class _Program:
         self.shape_checked = {k for k, ins in enumerate(self.steps) if ins.spec.all_at_once or (
             ins.spec.name == "getitem" and any(self.varies[a] for a in ins.args[1:]))}
 
-    def _follow_requires_grad(self, carry: list, xs: list, steps: int) -> tuple[list, list]:
-        """Which slots need grad in some step, and which outputs (ys, final
-        carry) require grad in the loop. A value requires grad if an op made
+    def _follow_requires_grad(self, carry: list, xs: list, steps: int) -> tuple[list, list, int | None]:
+        """Which slots need grad in some step, which outputs (ys, final
+        carry) require grad in the loop, and from how many steps on both
+        stay the same (None: not known). A value requires grad if an op made
         it from one that does (a differentiable op, a float value); the
         carry's flags are followed step by step until they repeat."""
         start = [False] * len(self.shapes)
@@ -278,10 +379,11 @@ class _Program:
             needs_grad = [a or b for a, b in zip(needs_grad, flags)]
             ys = [y or flags[s] for y, s in zip(ys, self.y_out)]
             state = tuple(flags[s] for s in self.carry_out)
+        horizon = len(seen) if state == seen[-1] else None  # the flags stay put: any T >= horizon gives these
         if len(seen) < steps:  # the flags repeat from step `cycle` on: the final carry's are those of step T
             cycle = seen.index(state)
             state = seen[cycle + (steps - cycle) % (len(seen) - cycle)]
-        return needs_grad, ys + list(state)
+        return needs_grad, ys + list(state), horizon
 
     def row_settings(self, ins):
         """The settings to run ``ins`` on stacked rows, or None if its op is not
@@ -305,6 +407,16 @@ class _Program:
         taken once per block, on its steps stacked? (Its op treats rows alike
         and has fixed VJPs: the VJP on stacked rows is the sum of the steps'.)"""
         return ins.spec.vjps is not None and len(ins.outs) == 1 and self.row_settings(ins) is not None
+
+    def forget_first_call(self) -> None:
+        """Drop what ties the program to the call that traced it (its tensors,
+        the first step's values), so that a cache can keep it for later calls."""
+        self.first = self.first_made = None
+        for s in self.closed_slots:
+            self.template[s] = None
+        self.closed = ()
+        for ins in self.instructions:
+            ins.made = None
 
     def describe(self) -> str:
         """The slots and the instructions, each hoisted or per step (what :func:`explain` prints)."""
@@ -449,7 +561,7 @@ class _Program:
         x_grads = _Lazy({s: (steps, *shapes[s][0]) for k, s in enumerate(self.x_in) if wanted[n_carry + k]}, shapes)
         invariant = [None] * len(shapes)  # the gradients of the closed-over tensors, by slot
         pending: dict = {}  # (instruction, argument) -> per step [t, ḡ, saved], for one batched VJP per block
-        plan = self._backward_plan()
+        plan = self._plan = self._plan or self._backward_plan()
         anomaly = is_anomaly_enabled()
         lo = hi = -1
         sliced: dict = {}  # slot -> the current block's gradients of a stacked value the steps read

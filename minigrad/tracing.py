@@ -187,13 +187,20 @@ class Traced(Tensor):
         return f"traced(shape={self.shape}, dtype={self.dtype})"
 
 
-def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function") -> tuple[Trace, object]:
-    """Call ``fn(*traced_inputs)`` and return the trace (inputs are slots
-    0..n-1) and what ``fn`` returned. Raises TraceError for what cannot be
-    recorded (``name`` says whose fault it is), Untraceable for what only a
-    plain run can do."""
+def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function",
+          closed: Sequence[Tensor] = ()) -> tuple[Trace, object]:
+    """Call ``fn(*traced_inputs, *traced_closed)`` and return the trace
+    (inputs are slots 0..n-1, then the ``closed`` tensors, which the trace
+    keeps as closed-over tensors but hands to ``fn`` as stand-ins, so that
+    what ``fn`` computes from them is recorded too) and what ``fn`` returned.
+    Raises TraceError for what cannot be recorded (``name`` says whose fault
+    it is), Untraceable for what only a plain run can do."""
     record = Trace()
     traced = [Traced(record, record.new_slot(value)) for value in inputs]
+    for tensor in closed:  # (not in _slots: the same tensor reached by a closure gets a slot of its own)
+        slot = record.new_slot(tensor._data)
+        record.closed[slot] = tensor
+        traced.append(Traced(record, slot))
     uses = _random.global_generator_uses()  # (counted in this thread: another thread's draws are not ours)
     try:
         result = fn(*traced)

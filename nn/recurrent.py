@@ -38,7 +38,8 @@ What a layer promises (PyTorch's semantics):
   every nn layer makes, ``module._check_dtype``), never a silent cast.
 
 Speed: each layer and direction is one ``mg.scan`` (traced once, replayed
-on arrays). The scan hoists what depends on x alone -- the input projection
+on arrays; the weights are the scan's ``consts``, so later calls with the
+same shapes reuse the trace). The scan hoists what depends on x alone -- the input projection
 W_ih x + b -- out of the loop: one matrix product per block of up to
 BLOCK_ROWS = 1024 rows of T·B, never the projection of all steps at once;
 a step does only the recurrent product and the gate arithmetic. ``lengths``
@@ -87,7 +88,11 @@ class CellSpec:
       need). Return the
       new state as a tuple (or one Tensor for a one-state cell), each (B, H).
       Write it with minigrad ops only: it runs inside ``mg.scan``
-      (no reading of values, no random numbers).
+      (no reading of values, no random numbers), and from its arguments
+      alone: the layer traces it once and reuses the trace while shapes
+      stay the same, so Python state that changes between calls (a global
+      flag) must not decide what it does -- make such a value a parameter
+      (``extra``) or a field of the spec.
     - ``fold_hidden_bias``: b_hh is added into ``projected`` (True, the
       usual case), or passed as ``weights["bias_hh"]`` because the step
       needs it apart (GRU: r·(W_hn h + b_hn)).
@@ -421,18 +426,19 @@ class RecurrentLayer(Module):
         ``mg.scan``: the step is traced once and replayed on arrays, and its
         input projection (it depends on x alone) runs on many steps' rows at
         once."""
-        owner = type(self).__name__
-
-        def step(state: tuple, inputs: tuple) -> tuple:
-            new = self.cell._run_step(inputs[0], state, weights, owner)
-            if masks is None:
-                return new, new[0]
-            inside = inputs[1]  # ended sequences keep their state and output 0
-            return tuple(mg.where(inside, n, s) for n, s in zip(new, state)), mg.where(inside, new[0], 0.0)
-
         x = x[:active] if active < x.shape[0] else x
-        state, outputs = mg.scan(step, tuple(state), (x,) if masks is None else (x, masks), reverse=reverse)
+        state, outputs = mg.scan(self._scan_step(masks is not None), tuple(state),
+                                 (x,) if masks is None else (x, masks), reverse=reverse, consts=weights)
         return outputs, state
+
+    def _scan_step(self, masked: bool) -> Callable:
+        """The step of the layer's scans, one function per layer (and masked
+        or not), which takes the weights as scan's ``consts``: so scan traces
+        it once and reuses the trace while shapes stay (see ``mg.scan``)."""
+        kept = self.__dict__.setdefault("_scan_steps", {}).get(masked)
+        if kept is None or kept[0] is not self.cell:  # (made again if someone swaps the cell)
+            kept = self._scan_steps[masked] = (self.cell, _direction_step(self.cell, type(self).__name__, masked))
+        return kept[1]
 
     def _initial_states(self, h0, batch: int, unbatched: bool, dtype) -> tuple:
         """h0 as a tuple of (num_layers·D, B, H) tensors (zeros if None), checked."""
@@ -442,6 +448,21 @@ class RecurrentLayer(Module):
         expected = (shape[0], shape[2]) if unbatched else shape
         states = _checked_states(self, h0, _state_names(self.cell.states, "0"), expected, self.weight_hh_l0.dtype)
         return tuple(s.unsqueeze(1) for s in states) if unbatched else states
+
+
+def _direction_step(cell: CellSpec, owner: str, masked: bool) -> Callable:
+    """``step(state, inputs, weights)`` for ``mg.scan``: the cell's step on
+    inputs (x_t,) -- or (x_t, inside_t), where sequences that ended keep
+    their state and output 0 -- computed from its arguments alone."""
+
+    def step(state: tuple, inputs: tuple, weights: dict) -> tuple:
+        new = cell._run_step(inputs[0], state, weights, owner)
+        if not masked:
+            return new, new[0]
+        inside = inputs[1]
+        return tuple(mg.where(inside, n, s) for n, s in zip(new, state)), mg.where(inside, new[0], 0.0)
+
+    return step
 
 
 def _length_masks(lengths: np.ndarray | None, steps: int) -> tuple[Tensor | None, int]:

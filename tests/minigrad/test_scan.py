@@ -319,14 +319,15 @@ def derivatives(outputs: list, leaves: list, seed: int) -> list:
     return results
 
 
-def assert_same_as_the_loop(step, init, xs=None, leaves=(), reverse=False, length=None, block_rows=None, seed=0):
+def assert_same_as_the_loop(step, init, xs=None, leaves=(), reverse=False, length=None, block_rows=None, seed=0,
+                            consts=None):
     """scan and its loop agree to 1e-10 in values, requires_grad, first
     derivatives (both backward paths) and second derivatives. Returns scan's (final carry, ys)."""
-    loop = mg.scan(step, init, xs, length=length, reverse=reverse, unroll=True)
+    loop = mg.scan(step, init, xs, length=length, reverse=reverse, unroll=True, consts=consts)
     default = scan_module.BLOCK_ROWS
     scan_module.BLOCK_ROWS = block_rows or default
     try:
-        fast = mg.scan(step, init, xs, length=length, reverse=reverse)
+        fast = mg.scan(step, init, xs, length=length, reverse=reverse, consts=consts)
         ours = derivatives(_leaves_of(fast), list(leaves), seed)
     finally:
         scan_module.BLOCK_ROWS = default
@@ -803,11 +804,13 @@ class StepProgram:
     """The answers of one random step program: drawn the first time, replayed after."""
 
     def __init__(self, data):
-        self.data, self.answers, self.replaying = data, [], None
+        self.data, self.answers, self.replaying, self.weights = data, [], None, None
 
-    def replay(self) -> "StepProgram":
+    def replay(self, weights=None) -> "StepProgram":
+        """The program again; with ``weights``, those in place of the weights drawn."""
         replay = StepProgram(None)
         replay.answers, replay.replaying = self.answers, iter(self.answers)
+        replay.weights = None if weights is None else iter(weights)
         return replay
 
     def __call__(self, strategy):
@@ -821,9 +824,11 @@ class StepProgram:
         return values[self(st.integers(0, len(values) - 1))]
 
     def weight(self, *shape):
-        """A closed-over tensor (a weight) of ``shape``: made on the first run, the same tensor after."""
+        """A closed-over tensor (a weight) of ``shape``: made on the first run, the same tensor after
+        (or the next of the replay's ``weights``)."""
         if self.replaying is not None:
-            return next(self.replaying)
+            drawn = next(self.replaying)
+            return drawn if self.weights is None else next(self.weights)
         seed, requires_grad = self.data.draw(st.integers(0, 2**16)), self.data.draw(st.integers(0, 3)) > 0
         tensor = mg.Tensor(np.random.default_rng(seed).standard_normal(shape) * 0.7, requires_grad=requires_grad)
         self.answers.append(tensor)
@@ -1198,6 +1203,39 @@ def check_a_random_program(data) -> None:
                             seed=data.draw(st.integers(0, 2**16)))
 
 
+def check_a_random_program_with_consts(data) -> None:
+    """The weights of a random step program passed as scan's consts: scan
+    gives the loop's values and derivatives, in a first call (traced) and in
+    a second with other weights (the trace reused, when it could be kept),
+    and the second call gives bit for bit what a fresh trace gives."""
+    steps, carry, xs, reverse = random_loop(data)
+    program = StepProgram(data)
+    random_step(program, carry, None if xs is None else _rebuild(xs, [x[0] for x in _leaves_of(xs)]), False)
+    weights = [a for a in program.answers if isinstance(a, mg.Tensor)]
+
+    def step(c, x, consts):
+        return random_step(program.replay(consts), c, x, False)
+
+    length = steps if xs is None else None
+    inputs = [v for v in (*_leaves_of(carry), *_leaves_of(xs)) if isinstance(v, mg.Tensor) and v.requires_grad]
+    scan_module._programs.clear()
+    for call in range(2):
+        if call:  # other weights, the same shapes and flags
+            weights = [mg.Tensor(w.data * 1.25 + 0.1, requires_grad=w.requires_grad) for w in weights]
+        fast = assert_same_as_the_loop(step, carry, xs, inputs + [w for w in weights if w.requires_grad],
+                                       reverse=reverse, length=length, consts=weights)
+    scan_module._programs.clear()
+    fresh = mg.scan(step, carry, xs, length=length, reverse=reverse, consts=weights)
+    for got, want in zip(_leaves_of(fast), _leaves_of(fresh)):
+        np.testing.assert_array_equal(got.data, want.data)
+
+
+@settings(max_examples=4 * settings.default.max_examples)  # (each example takes a few ms)
+@given(data=st.data())
+def test_random_step_programs_with_consts_equal_the_loop(data):
+    check_a_random_program_with_consts(data)
+
+
 @settings(max_examples=4 * settings.default.max_examples)  # (each example takes a few ms)
 @given(data=st.data())
 def test_random_step_programs_equal_the_loop(data):
@@ -1209,3 +1247,93 @@ def test_random_step_programs_equal_the_loop(data):
 @given(data=st.data())
 def test_many_random_step_programs_equal_the_loop(data):
     check_a_random_program(data)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000)
+@given(data=st.data())
+def test_many_random_step_programs_with_consts_equal_the_loop(data):
+    check_a_random_program_with_consts(data)
+
+
+# -- consts: a trace reused across calls --------------------------------------------------------------
+
+def _tanh_cell(h, x, consts):
+    w, u = consts["w"], consts["u"]
+    h = mg.tanh(mg.addmm(x @ w, h, u))
+    return h, h
+
+
+def test_consts_reach_the_step_and_a_second_call_reuses_the_trace(monkeypatch):
+    rng = np.random.default_rng(0)
+    h0, x = leaf(rng, 2, 3), leaf(rng, 5, 2, 4)
+    consts = {"w": leaf(rng, 4, 3), "u": leaf(rng, 3, 3)}
+    scan_module._programs.clear()
+    assert_same_as_the_loop(_tanh_cell, h0, x, [h0, x, *consts.values()], consts=consts)
+    traced, trace = [], scan_module.trace
+    monkeypatch.setattr(scan_module, "trace", lambda *args, **kw: traced.append(1) or trace(*args, **kw))
+    other = {"w": leaf(rng, 4, 3), "u": leaf(rng, 3, 3)}  # new tensors, the same shapes: no new trace
+    assert_same_as_the_loop(_tanh_cell, h0, x, [h0, x, *other.values()], consts=other)
+    assert traced == []
+    assert_same_as_the_loop(_tanh_cell, leaf(rng, 1, 3), x[:, :1], consts=other)  # another batch: a new trace
+    assert traced == [1]
+
+
+def test_a_step_that_also_closes_over_a_tensor_is_not_kept():
+    """The next call may close over another tensor: the trace is not reused, so it is never stale."""
+    rng = np.random.default_rng(1)
+    h0, x, u = leaf(rng, 2, 3), leaf(rng, 4, 2, 3), leaf(rng, 3, 3)
+    scan_module._programs.clear()
+    for bias in (leaf(rng, 3), leaf(rng, 3)):
+        def step(h, x_t, consts):
+            h = mg.tanh(h @ consts + x_t + bias)
+            return h, h
+
+        assert_same_as_the_loop(step, h0, x, [h0, x, u, bias], consts=u)
+    assert len(scan_module._programs._programs) == 0
+
+
+def test_a_kept_trace_follows_requires_grad_and_the_number_of_steps():
+    """A zero carry that needs no grad gets it after one step; T = 1 and T = 4,
+    weights frozen or not, each give the loop's outputs, flags and gradients."""
+    rng = np.random.default_rng(2)
+    scan_module._programs.clear()
+    for steps, frozen in [(4, False), (1, False), (4, True), (3, False), (1, True)]:
+        h0, x = mg.tensor(np.zeros((2, 3))), leaf(rng, steps, 2, 4)
+        consts = {"w": leaf(rng, 4, 3), "u": leaf(rng, 3, 3)}
+        if frozen:
+            consts = {k: v.detach() for k, v in consts.items()}
+        leaves = [x] if frozen else [x, *consts.values()]
+        final, ys = assert_same_as_the_loop(_tanh_cell, h0, x, leaves, consts=consts)
+        assert final.requires_grad and ys.requires_grad  # (x requires grad)
+
+
+def test_the_kept_traces_are_bounded():
+    rng = np.random.default_rng(3)
+    scan_module._programs.clear()
+    for batch in range(1, scan_module._ProgramCache.SIZE + 10):
+        mg.scan(_tanh_cell, leaf(rng, batch, 2), leaf(rng, 2, batch, 2),
+                consts={"w": leaf(rng, 2, 2), "u": leaf(rng, 2, 2)})
+    assert len(scan_module._programs._programs) == scan_module._ProgramCache.SIZE
+
+
+def test_consts_must_be_a_tree_of_tensors():
+    with pytest.raises(TypeError, match="scan: consts must be a Tensor or tuples, lists and dicts of Tensors"):
+        mg.scan(_tanh_cell, mg.zeros(2, 3), mg.zeros(4, 2, 4), consts={"w": 3.0})
+
+
+def test_a_kept_trace_is_not_used_for_fewer_steps_than_its_flags_took_to_settle():
+    """(a, b) -> (b, tanh(x w)): the carry needs no grad at first, b after one
+    step, a after two: the final a needs grad from T = 2 on, the ys from T = 3."""
+    def step(carry, x_t, w):
+        a, b = carry
+        return (b, mg.tanh(x_t @ w)), a
+
+    rng = np.random.default_rng(4)
+    scan_module._programs.clear()
+    carry = (mg.tensor(np.zeros((2, 3))), mg.tensor(np.zeros((2, 3))))
+    w = leaf(rng, 4, 3)
+    for steps in (4, 1, 2, 3):
+        x = mg.tensor(rng.standard_normal((steps, 2, 4)))
+        (a, b), ys = assert_same_as_the_loop(step, carry, x, [w], consts=w)
+        assert (a.requires_grad, b.requires_grad, ys.requires_grad) == (steps >= 2, True, steps >= 3)
