@@ -933,7 +933,7 @@ def _cell(p, a, pool, ids):
     k = p(st.integers(1, 3))
     v = p.pick(rows)
     projected = mg.tanh(v @ p.weight(v.shape[1], k))
-    if p(st.booleans()):
+    if p(st.booleans()) or not a.shape[1]:  # (a column of a to scale needs one: a mask may have picked none)
         return mg.addmm(projected, a, p.weight(a.shape[1], k))
     return mg.addcmul(projected, a[:, :1], p.weight(k))
 
