@@ -18,7 +18,11 @@ benchmark with glibc told to keep its heap (MALLOC_TRIM_THRESHOLD_,
 MALLOC_TOP_PAD_; see mallopt(3)), for both sides: the ratio of the
 computation alone. The README reports both.
 
-    python -m benchmarks.rnn [--repeats R] [--sizes T,B,I,H ...] [--keep-heap]
+    python -m benchmarks.rnn [--repeats R] [--sizes T,B,I,H ...] [--keep-heap] [--inference]
+
+``--inference`` times the LSTM's forward under ``no_grad`` against a
+hand-written NumPy forward (the same projection and gate arithmetic,
+nothing kept for a backward).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from benchmarks._timing import table
+from benchmarks._timing import interleaved, table
 
 SIZES = [(20, 1, 32, 32), (50, 32, 64, 128), (50, 64, 256, 256), (100, 64, 512, 512)]
 TARGETS = {"LSTM": {(20, 1, 32, 32): 2.0, (50, 32, 64, 128): 1.15, (50, 64, 256, 256): 1.15}}
@@ -86,6 +90,25 @@ def lstm_reference(x, p, dout):
     db = da2.sum(axis=0)
     return {"weight_ih_l0": da2.T @ x2, "weight_hh_l0": da2.T @ hs[:-1].reshape(T * B, H),
             "bias_ih_l0": db, "bias_hh_l0": db}
+
+
+def lstm_forward_reference(x, p):
+    """Inference: the LSTM's outputs (T, B, H), nothing kept for a backward."""
+    T, B, _ = x.shape
+    H = p["weight_hh_l0"].shape[1]
+    W_hh_T = p["weight_hh_l0"].T
+    acts = (x.reshape(T * B, -1) @ p["weight_ih_l0"].T + (p["bias_ih_l0"] + p["bias_hh_l0"])).reshape(T, B, 4 * H)
+    out = np.empty((T, B, H), x.dtype)
+    h, c = np.zeros((B, H), x.dtype), np.zeros((B, H), x.dtype)
+    for t in range(T):
+        a = acts[t]
+        a += h @ W_hh_T
+        sigmoid(a[:, :2 * H], out=a[:, :2 * H])
+        np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])
+        sigmoid(a[:, 3 * H:], out=a[:, 3 * H:])
+        c = a[:, H:2 * H] * c + a[:, :H] * a[:, 2 * H:3 * H]
+        h = out[t] = a[:, 3 * H:] * np.tanh(c)
+    return out
 
 
 def gru_reference(x, p, dout):
@@ -170,6 +193,29 @@ def check(kind: str, size: tuple) -> float:
     return max(float(np.abs(ours[k] - ref[k]).max() / (np.abs(ref[k]).max() + 1e-30)) for k in ref)
 
 
+def inference_rows(sizes: list, repeats: int) -> list:
+    """The LSTM's forward under no_grad against lstm_forward_reference (checked to agree first)."""
+    rows = []
+    for size in sizes:
+        model, x, _ = setup("LSTM", size, np.float64)
+        with mg.no_grad():
+            ours = model(mg.Tensor(x))[0].data
+        error = float(np.abs(ours - lstm_forward_reference(x, model.state_dict())).max())
+        if error > 1e-10:
+            raise SystemExit(f"LSTM forward: minigrad and the reference disagree (max diff {error:.2e})")
+        model, x, _ = setup("LSTM", size, np.float32)
+        params, xt = model.state_dict(), mg.Tensor(x)
+
+        def ours_run():
+            with mg.no_grad():
+                model(xt)
+
+        best = interleaved({"minigrad": ours_run, "numpy": lambda: lstm_forward_reference(x, params)}, repeats)
+        rows.append(["LSTM", "x".join(map(str, size)), f"{best['minigrad'] * 1e3:.2f}",
+                     f"{best['numpy'] * 1e3:.2f}", f"{best['minigrad'] / best['numpy']:.2f}", "<= 1.1"])
+    return rows
+
+
 def peak_memory(fn) -> int:
     tracemalloc.start()
     fn()
@@ -186,11 +232,19 @@ def main() -> None:
                         help="T,B,I,H sizes to time")
     parser.add_argument("--keep-heap", action="store_true",
                         help="run with glibc keeping its heap between calls (no page faults; see above)")
+    parser.add_argument("--inference", action="store_true",
+                        help="time the LSTM's forward under no_grad against a hand-written forward instead")
     args = parser.parse_args()
     if args.keep_heap and "MALLOC_TOP_PAD_" not in os.environ:
         heap = {"MALLOC_TRIM_THRESHOLD_": str(2**31), "MALLOC_TOP_PAD_": str(2**28)}
         os.execve(sys.executable, [sys.executable, "-m", "benchmarks.rnn", *sys.argv[1:]], {**os.environ, **heap})
     sizes = [tuple(int(v) for v in s.split(",")) for s in args.sizes]
+    if args.inference:
+        heap = ", glibc keeping its heap" if "MALLOC_TOP_PAD_" in os.environ else ""
+        print(f"LSTM inference (forward under no_grad), float32{heap} (checked against the reference in float64 first)")
+        print(table(["layer", "T x B x I x H", "minigrad ms", "numpy ms", "ratio", "target"],
+                    inference_rows(sizes, args.repeats)))
+        return
 
     rows = []
     for kind in args.kinds:
