@@ -22,7 +22,8 @@ The fast path (docs/how-scan-works.md walks through it):
 1. *Trace* (minigrad.tracing): the step runs once, on the first slices; its
    ops become instructions over numbered slots.
 2. *Replay*: the other steps run the instructions on bare arrays -- no
-   Tensors, no Nodes -- each keeping (its *frame*) only what the VJPs need.
+   Tensors, no Nodes; the per-step ones written out once as a straight-line
+   Python function -- each keeping (its *frame*) only what the VJPs need.
    An instruction that depends on the slices alone, not on the carry, and
    whose op is proved to treat rows alike (its ``rows`` rule in
    minigrad.ops: the input projection ``x_t @ W + b``, say) is *hoisted*:
@@ -313,14 +314,23 @@ class _Program:
         values = record_.values
         n = len(values)
         self.shapes = [(v.shape, v.dtype) for v in values]
-        made = {o for ins in instructions for o in ins.outs}
-        self.varies = [s < n_carry + n_x or s in made for s in range(n)]
+        # an instruction that reads no varying value (consts, closed-over tensors, constants) runs once per call
+        self.varies = [s < n_carry + n_x for s in range(n)]
+        self.invariant: list = []
+        for ins in instructions:
+            if any(self.varies[a] for a in ins.args):
+                for o in ins.outs:
+                    self.varies[o] = True
+            else:
+                self.invariant.append(ins)
         self.template = [None if self.varies[s] else v for s, v in enumerate(values)]
         self.first = list(values)  # the first step's values (the trace's), used by the first run
 
         self.needs_grad, self.output_requires_grad, self.horizon = self._follow_requires_grad(carry, xs, len(order))
         self.reusable = len(self.closed) == len(consts) and self.horizon is not None  # (see _ProgramCache)
         self._plan = None  # the backward's plan, worked out at the first backward
+        self._step_function = self.step_source = None  # the forward's, written out at the second run
+        self.runs = 0
         self._row_settings: dict = {}  # id(instruction) -> row_settings (the instructions live as long as self)
 
         # hoisted: what depends on stacked values alone (not on the carry), if its op treats rows alike
@@ -331,6 +341,8 @@ class _Program:
             if ins.multi and -1 in ins.spec.saves_for(len(ins.args)):
                 raise TraceError(f"scan: {ins.describe()} has several outputs and its VJP takes them: not supported "
                                  "inside a scan step (use unroll=True)")
+            if any(ins is fixed for fixed in self.invariant):
+                continue
             settings = self.hoisted_settings(ins)
             if settings is not None:
                 self.hoisted.append((ins, settings))
@@ -380,6 +392,8 @@ class _Program:
             ys = [y or flags[s] for y, s in zip(ys, self.y_out)]
             state = tuple(flags[s] for s in self.carry_out)
         horizon = len(seen) if state == seen[-1] else None  # the flags stay put: any T >= horizon gives these
+        if not is_grad_enabled():
+            horizon = 1  # (nothing is recorded: the flags do not matter)
         if len(seen) < steps:  # the flags repeat from step `cycle` on: the final carry's are those of step T
             cycle = seen.index(state)
             state = seen[cycle + (steps - cycle) % (len(seen) - cycle)]
@@ -412,29 +426,31 @@ class _Program:
         """Drop what ties the program to the call that traced it (its tensors,
         the first step's values), so that a cache can keep it for later calls."""
         self.first = self.first_made = None
-        for s in self.closed_slots:
+        for s in [*self.closed_slots, *(o for ins in self.invariant for o in ins.outs)]:
             self.template[s] = None
         self.closed = ()
         for ins in self.instructions:
             ins.made = None
 
     def describe(self) -> str:
-        """The slots and the instructions, each hoisted or per step (what :func:`explain` prints)."""
+        """The slots and the instructions, each run once per call, hoisted or per step (what :func:`explain`
+        prints)."""
         hoisted = {id(ins) for ins, _ in self.hoisted}
         kinds = ["constant"] * len(self.shapes)
         for slots, kind in ((self.carry_in, "carry"), (self.x_in, "x"), (self.closed_slots, "closed")):
             for s in slots:
                 kinds[s] = kind
+        once = {id(ins) for ins in self.invariant}
         for ins in self.instructions:
             for o in ins.outs:
-                kinds[o] = "hoisted" if id(ins) in hoisted else "per step"
+                kinds[o] = "once" if id(ins) in once else "hoisted" if id(ins) in hoisted else "per step"
         lines = ["slot  kind      shape      dtype    needs grad"]
         lines += [f"{s:>4}  {kind:<8}  {str(shape):<9}  {str(dtype):<7}  {'yes' if self.needs_grad[s] else ''}"
                   for s, (kind, (shape, dtype)) in enumerate(zip(kinds, self.shapes))]
         lines.append("instructions")
         for ins in self.instructions:
             call = f"{ins.spec.name}({', '.join(map(str, ins.args))}) -> {', '.join(map(str, ins.outs))}"
-            how = "hoisted" if id(ins) in hoisted else "per step"
+            how = "once per call" if id(ins) in once else "hoisted" if id(ins) in hoisted else "per step"
             batched = [a for a in ins.args if not self.varies[a] and self.needs_grad[a]] \
                 if how == "per step" and self.batched(ins) else []
             if batched:
@@ -468,6 +484,82 @@ class _Program:
 
     # -- the forward -----------------------------------------------------------------------------
 
+    def interpreted_step(self) -> Callable[[list], list]:
+        """``run_step(v) -> the VJPs the ops returned`` (None for fixed VJPs):
+        the per-step instructions run one by one on the step's values ``v``
+        (by slot). What a program's first run uses; :meth:`step_function`
+        writes the same out as straight-line Python for the later runs."""
+        # per instruction: returns_vjps is 0 for fixed VJPs, 1 for one closure per input, 2 for one for all inputs
+        plan = [(ins.spec.forward, _getter(ins.args), ins.settings,
+                 0 if ins.spec.vjps is not None else 2 if ins.spec.all_at_once else 1, ins.multi, ins.outs,
+                 ins.casts, k in self.shape_checked) for k, ins in enumerate(self.steps)]
+        shapes = self.shapes
+
+        def run_step(values: list) -> list:
+            made = []
+            for forward, take_args, settings, returns_vjps, multi, outs, casts, check in plan:
+                arrays = take_args(values) if casts is None else _cast(list(take_args(values)), casts)
+                out = forward(*arrays, **settings) if settings else forward(*arrays)
+                if returns_vjps:
+                    out, vjps = out
+                    made.append((vjps,) if returns_vjps == 1 and type(vjps) is not tuple else vjps)
+                else:
+                    made.append(None)
+                if multi:
+                    for s, o in zip(outs, out):
+                        values[s] = o
+                else:
+                    values[outs[0]] = out if type(out) is np.ndarray else np.asarray(out)
+                if check and any(values[s].shape != shapes[s][0] or values[s].dtype != shapes[s][1] for s in outs):
+                    raise Untraceable  # a shape that depends on the data: the loop can do it
+            return made
+
+        return run_step
+
+    def step_function(self) -> Callable[[list], list]:
+        """What :meth:`interpreted_step` does, written out once as one
+        straight-line Python function (its source is ``self.step_source``),
+        which saves a loop over the instructions and their options per op.
+        Writing it (Python's ``compile``) costs about as much as tracing, so
+        a program gets it at its second run: a program a cache keeps."""
+        if self._step_function is None:
+            names = {"ndarray": np.ndarray, "asarray": np.asarray, "Untraceable": Untraceable}
+            lines, made = ["def run_step(v):"], []
+            for k, ins in enumerate(self.steps):
+                names[f"op{k}"] = ins.spec.forward
+                args = []
+                for j, a in enumerate(ins.args):
+                    if ins.casts is None or ins.casts[j] is None:
+                        args.append(f"v[{a}]")
+                    else:
+                        names[f"dtype{k}_{j}"] = ins.casts[j]
+                        args.append(f"v[{a}].astype(dtype{k}_{j})")
+                if ins.settings:
+                    names[f"settings{k}"] = ins.settings
+                    args.append(f"**settings{k}")
+                call = f"op{k}({', '.join(args)})  # {ins.spec.name}"
+                if ins.spec.vjps is not None:  # fixed VJPs (the op's own)
+                    lines.append(f"    out = {call}")
+                    made.append("None")
+                else:  # VJPs made by this call: one for all inputs, or closures per input
+                    lines.append(f"    out, vjps{k} = {call}")
+                    made.append(f"vjps{k}" if ins.spec.all_at_once else
+                                f"(vjps{k} if type(vjps{k}) is tuple else (vjps{k},))")
+                if ins.multi:
+                    lines.append(f"    {', '.join(f'v[{o}]' for o in ins.outs)}, = out")
+                else:
+                    lines.append(f"    v[{ins.outs[0]}] = out if type(out) is ndarray else asarray(out)")
+                if k in self.shape_checked:  # a shape that depends on the data: the loop can do it
+                    for o in ins.outs:
+                        names[f"shape{o}"], names[f"dtype{o}"] = self.shapes[o]
+                        lines.append(f"    if v[{o}].shape != shape{o} or v[{o}].dtype != dtype{o}:")
+                        lines.append("        raise Untraceable")
+            lines.append(f"    return [{', '.join(made)}]")
+            self.step_source = "\n".join(lines)
+            exec(compile(self.step_source, "<scan step>", "exec"), names)
+            self._step_function = names["run_step"]
+        return self._step_function
+
     def run(self, inputs: list, order: range, keep: bool) -> tuple:
         """``(ys, final carry, tape)`` from the arrays of the scan's inputs
         (carry, xs, closed-over). The tape (if ``keep``) holds every step's
@@ -486,14 +578,13 @@ class _Program:
         frames: list = [None] * steps
         made_vjps: list = [None] * steps
         blocks: dict = {}  # block number -> (hoisted VJP closures, hoisted values the VJPs need)
-        # per instruction: returns_vjps is 0 for fixed VJPs, 1 for one closure per input, 2 for one for all inputs
-        plan = [(ins.spec.forward, _getter(ins.args), ins.settings,
-                 0 if ins.spec.vjps is not None else 2 if ins.spec.all_at_once else 1, ins.multi, ins.outs,
-                 ins.casts, k in self.shape_checked) for k, ins in enumerate(self.steps)]
+        run_step = self.step_function() if self.runs else self.interpreted_step()  # (a kept program: written out)
+        self.runs += 1
         first, self.first = self.first, None
         previous = None
         lo = hi = -1
         try:
+            invariant_made = self._run_invariant(template)
             for t in order:
                 if not lo <= t < hi:  # the hoisted instructions, on the block of steps that t starts
                     lo = t // block * block
@@ -512,23 +603,7 @@ class _Program:
                         values[s] = xs[s - n_carry][t]
                     for s, rows in per_step:
                         values[s] = rows[t - lo]
-                    made = []
-                    for forward, take_args, settings, returns_vjps, multi, outs, casts, check in plan:
-                        arrays = take_args(values) if casts is None else _cast(list(take_args(values)), casts)
-                        out = forward(*arrays, **settings) if settings else forward(*arrays)
-                        if returns_vjps:
-                            out, vjps = out
-                            made.append((vjps,) if returns_vjps == 1 and type(vjps) is not tuple else vjps)
-                        else:
-                            made.append(None)
-                        if multi:
-                            for s, o in zip(outs, out):
-                                values[s] = o
-                        else:
-                            values[outs[0]] = out if type(out) is np.ndarray else np.asarray(out)
-                        if check and any(values[s].shape != shapes[s][0] or values[s].dtype != shapes[s][1]
-                                         for s in outs):
-                            raise Untraceable  # a shape that depends on the data: the loop can do it
+                    made = run_step(values)
                 for y, s in zip(ys, self.y_out):
                     y[t] = values[s]
                     values[s] = y[t]
@@ -542,7 +617,21 @@ class _Program:
         except Exception as error:  # the loop raises it again, at the line of the step that caused it
             raise Untraceable from error
         final = [np.array(previous[s], copy=True) for s in self.carry_out]  # (not the frame's, nor an input's)
-        return ys, final, (frames, made_vjps, blocks, template, xs) if keep else None
+        return ys, final, (frames, made_vjps, blocks, template, xs, invariant_made) if keep else None
+
+    def _run_invariant(self, template: list) -> list:
+        """The instructions that read no varying value, run once on this call's
+        fixed values, their outputs put into ``template``; returns the VJPs
+        they made (None for fixed VJPs)."""
+        made = []
+        for ins in self.invariant:
+            out, vjps = ins.spec.run(_cast([template[a] for a in ins.args], ins.casts), ins.settings)
+            for o, value in zip(ins.outs, out if ins.multi else (out,)):
+                if value.shape != self.shapes[o][0] or value.dtype != self.shapes[o][1]:
+                    raise Untraceable  # (a shape that depends on the values: the loop can do it)
+                template[o] = value
+            made.append(None if ins.spec.vjps is not None else vjps)
+        return made
 
     # -- the backward ------------------------------------------------------------------------
 
@@ -554,7 +643,7 @@ class _Program:
         of a stacked value goes into its block's buffer. When a block is done,
         the batched weight VJPs and the hoisted instructions' VJPs run once
         on its rows."""
-        frames, made_vjps, blocks, template, xs = tape
+        frames, made_vjps, blocks, template, xs, invariant_made = tape
         shapes, n_carry, steps, block = self.shapes, len(self.carry_in), len(order), self.block
         n_y = len(self.y_out)
         g_ys, carry_grads = g[:n_y], list(g[n_y:])
@@ -595,6 +684,7 @@ class _Program:
                         if entry[1] is grad:
                             entry[1] = s
         self._block_backward(lo, hi, sliced, reached, pending, invariant, blocks, template, xs, x_grads)
+        self._invariant_backward(invariant, template, invariant_made, anomaly)
         return ([grad if want else None for grad, want in zip(carry_grads, wanted)]
                 + [x_grads.get(s) for s in self.x_in]
                 + [invariant[s] for s in self.closed_slots])
@@ -691,6 +781,30 @@ class _Program:
         for s in x_grads.wanted:
             if grads[s] is not None:
                 x_grads[s][lo:hi] += grads[s].reshape(n, *self.shapes[s][0])
+
+    def _invariant_backward(self, invariant: list, template: list, made: list, anomaly: bool) -> None:
+        """The instructions run once per call, backwards: the gradients of their
+        outputs (summed over all steps, in ``invariant``) taken to their
+        arguments (the closed-over tensors in the end)."""
+        where = anomaly and "run once for all steps"
+        for ins, vjps in zip(reversed(self.invariant), reversed(made)):
+            g_out = tuple(invariant[o] for o in ins.outs) if ins.multi else invariant[ins.outs[0]] if ins.outs else None
+            if not ins.spec.differentiable or g_out is None or (ins.multi and all(g is None for g in g_out)):
+                continue
+            saved = [template[s] for s in ins.saved]
+            fixed = ins.spec.vjps
+            results = vjps(g_out, *saved) if ins.spec.all_at_once else None
+            for j, a in enumerate(ins.args):
+                if not self.needs_grad[a]:
+                    continue
+                if results is not None:
+                    grad = results[j]
+                elif fixed is None:
+                    grad = vjps[j](g_out, *saved)
+                else:
+                    grad = fixed[j](g_out, *saved, **ins.settings) if ins.settings else fixed[j](g_out, *saved)
+                if grad is not None:
+                    _add(invariant, a, _fit(grad, *self.shapes[a], where and (ins, j, where)))
 
     def _flush(self, pending: dict, invariant: list, sliced: dict, start: int, anomaly) -> None:
         """Run each pending closed-over tensor's VJP once, on the steps' ḡ and

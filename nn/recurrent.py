@@ -51,7 +51,6 @@ stays at h0 until then.
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -140,10 +139,12 @@ class CellSpec:
         the projection), made once per sequence from one layer and direction's
         parameters (named without their ``_l{k}`` suffix)."""
         hidden = params["weight_hh"].shape[1]
-        rows = _gate_rows(self.order, hidden) if self.order else None
 
-        def reorder(w: Tensor) -> Tensor:
-            return w if rows is None else w[rows]  # the gate blocks permuted: one op
+        def reorder(w: Tensor) -> Tensor:  # the gate blocks permuted (a split and a concat: no index array)
+            if not self.order:
+                return w
+            blocks = mg.split(w, hidden, axis=0)
+            return mg.concat([blocks[k] for k in self.order], axis=0)
 
         weights = {"input": reorder(params["weight_ih"]).T, "recurrent": reorder(params["weight_hh"]).T}
         if "bias_ih" in params:
@@ -164,14 +165,6 @@ class CellSpec:
             raise ValueError(f"{owner}: the cell's step must return {self.states} state tensor(s) of shape "
                              f"{state[0].shape}, got {got}")
         return new
-
-
-@functools.lru_cache(maxsize=64)
-def _gate_rows(order: tuple, hidden: int) -> np.ndarray:
-    """The rows of a gate-stacked weight, block ``order[0]`` first, then ``order[1]``..."""
-    rows = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in order])
-    rows.flags.writeable = False  # shared by every call
-    return rows
 
 
 # -- the built-in cells: one time step each ------------------------------------------------------
@@ -323,11 +316,14 @@ class RecurrentLayer(Module):
     def _suffix(layer: int, direction: int) -> str:
         return f"_l{layer}" + ("_reverse" if direction else "")
 
-    def _weights(self, layer: int, direction: int) -> dict:
+    def _parameters_of(self, layer: int, direction: int) -> dict[str, Parameter]:
+        """One layer and direction's parameters, named without their suffix."""
         suffix = self._suffix(layer, direction)
         names = (*_STANDARD_PARAMETERS, *self.cell.extra)
-        return self.cell._weights({name: self._parameters[name + suffix] for name in names
-                                  if name + suffix in self._parameters})
+        return {name: self._parameters[name + suffix] for name in names if name + suffix in self._parameters}
+
+    def _weights(self, layer: int, direction: int) -> dict:
+        return self.cell._weights(self._parameters_of(layer, direction))
 
     def extra_repr(self) -> str:
         extras = [f"{self.input_size}, {self.hidden_size}"]
@@ -405,7 +401,7 @@ class RecurrentLayer(Module):
             outputs = []
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
-                out, final = self._run_direction(x, [s[index] for s in states], self._weights(layer, direction),
+                out, final = self._run_direction(x, [s[index] for s in states], self._parameters_of(layer, direction),
                                                  masks, active, reverse=direction == 1)
                 outputs.append(out)
                 finals.append(final)
@@ -420,21 +416,23 @@ class RecurrentLayer(Module):
             x = x.transpose(1, 0, 2)
         return x, (final_states if self.cell.states > 1 else final_states[0])
 
-    def _run_direction(self, x: Tensor, state: list, weights: dict, masks: Tensor | None, active: int,
+    def _run_direction(self, x: Tensor, state: list, params: dict, masks: Tensor | None, active: int,
                        reverse: bool) -> tuple[Tensor, tuple]:
         """One layer in one direction over the first ``active`` steps, as one
-        ``mg.scan``: the step is traced once and replayed on arrays, and its
-        input projection (it depends on x alone) runs on many steps' rows at
-        once."""
+        ``mg.scan``: the step is traced once and replayed on arrays; the
+        weights it makes from the parameters (transposed, gates reordered) are
+        made once per call, and its input projection (it depends on x alone)
+        runs on many steps' rows at once."""
         x = x[:active] if active < x.shape[0] else x
         state, outputs = mg.scan(self._scan_step(masks is not None), tuple(state),
-                                 (x,) if masks is None else (x, masks), reverse=reverse, consts=weights)
+                                 (x,) if masks is None else (x, masks), reverse=reverse, consts=params)
         return outputs, state
 
     def _scan_step(self, masked: bool) -> Callable:
         """The step of the layer's scans, one function per layer (and masked
-        or not), which takes the weights as scan's ``consts``: so scan traces
-        it once and reuses the trace while shapes stay (see ``mg.scan``)."""
+        or not), which takes the parameters as scan's ``consts``: so scan
+        traces it once and reuses the trace while shapes stay (see
+        ``mg.scan``)."""
         kept = self.__dict__.setdefault("_scan_steps", {}).get(masked)
         if kept is None or kept[0] is not self.cell:  # (made again if someone swaps the cell)
             kept = self._scan_steps[masked] = (self.cell, _direction_step(self.cell, type(self).__name__, masked))
@@ -451,12 +449,14 @@ class RecurrentLayer(Module):
 
 
 def _direction_step(cell: CellSpec, owner: str, masked: bool) -> Callable:
-    """``step(state, inputs, weights)`` for ``mg.scan``: the cell's step on
+    """``step(state, inputs, params)`` for ``mg.scan``: the cell's step on
     inputs (x_t,) -- or (x_t, inside_t), where sequences that ended keep
-    their state and output 0 -- computed from its arguments alone."""
+    their state and output 0 -- computed from its arguments alone. (The
+    weights made from ``params`` do not change from step to step: the scan
+    makes them once per call.)"""
 
-    def step(state: tuple, inputs: tuple, weights: dict) -> tuple:
-        new = cell._run_step(inputs[0], state, weights, owner)
+    def step(state: tuple, inputs: tuple, params: dict) -> tuple:
+        new = cell._run_step(inputs[0], state, cell._weights(params), owner)
         if not masked:
             return new, new[0]
         inside = inputs[1]
