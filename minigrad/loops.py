@@ -20,10 +20,13 @@ shapes that change from step to step) it hands to the loop.
 The fast path (docs/how-scan-works.md walks through it):
 
 1. *Trace* (minigrad.tracing): the step runs once, on the first slices; its
-   ops become instructions over numbered slots.
+   ops become instructions over numbered slots. Those that read no value
+   that varies from step to step (made from ``consts`` or constants alone)
+   run once per call, before the steps, and their VJPs once, after them.
 2. *Replay*: the other steps run the instructions on bare arrays -- no
-   Tensors, no Nodes; the per-step ones written out once as a straight-line
-   Python function -- each keeping (its *frame*) only what the VJPs need.
+   Tensors, no Nodes (a kept program has the per-step ones written out as
+   straight-line Python) -- each keeping (its *frame*) only what the VJPs
+   need.
    An instruction that depends on the slices alone, not on the carry, and
    whose op is proved to treat rows alike (its ``rows`` rule in
    minigrad.ops: the input projection ``x_t @ W + b``, say) is *hoisted*:
