@@ -255,15 +255,16 @@ def _loop(step: Callable, carry: list, carry_def, xs: list, x_def, order: range,
     return _unflatten(carry_def, carry), _unflatten(y_def, stacked)
 
 
-def explain(step: Callable, init, xs=None, length: int | None = None, reverse: bool = False) -> str:
+def explain(step: Callable, init, xs=None, length: int | None = None, reverse: bool = False, consts=None) -> str:
     """What ``scan`` makes of ``step`` (traced once, on the first slices): the
-    slots and the instructions, each hoisted or run per step. For seeing why
-    an op is not hoisted; docs/how-scan-works.md reads one."""
+    slots and the instructions, each run once per call, hoisted or run per
+    step. For seeing why an op is not hoisted; docs/how-scan-works.md reads one."""
     carry, carry_def = _flatten(init, "init")
     x_leaves, x_def = _flatten(xs, "xs")
+    const_leaves, const_def = _flatten(consts, "consts")
     steps = _length(x_leaves, length)
     order = range(steps - 1, -1, -1) if reverse else range(steps)
-    return _Program(step, carry, carry_def, x_leaves, x_def, order).describe()
+    return _Program(step, carry, carry_def, x_leaves, x_def, order, const_leaves, const_def).describe()
 
 
 def _name(step: Callable) -> str:

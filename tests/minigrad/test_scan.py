@@ -1337,3 +1337,15 @@ def test_a_kept_trace_is_not_used_for_fewer_steps_than_its_flags_took_to_settle(
         x = mg.tensor(rng.standard_normal((steps, 2, 4)))
         (a, b), ys = assert_same_as_the_loop(step, carry, x, [w], consts=w)
         assert (a.requires_grad, b.requires_grad, ys.requires_grad) == (steps >= 2, True, steps >= 3)
+
+
+def test_explain_shows_what_runs_once_per_call():
+    """A weight's transpose made from consts runs once per call; the product with the carry per step."""
+    def step(h, x_t, w):
+        h = mg.tanh(h @ w.T + x_t)
+        return h, h
+
+    rng = np.random.default_rng(6)
+    text = scan_module.explain(step, leaf(rng, 2, 3), leaf(rng, 4, 2, 3), consts=leaf(rng, 3, 3))
+    assert "transpose(2) -> 3                    once per call" in text
+    assert "matmul(0, 3) -> 4                    per step; gradient of 3 per block" in text
