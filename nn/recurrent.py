@@ -38,9 +38,10 @@ What a layer promises (PyTorch's semantics):
   every nn layer makes, ``module._check_dtype``), never a silent cast.
 
 Speed: each layer and direction is one ``mg.scan`` (traced once, replayed
-on arrays; the weights are the scan's ``consts``, so later calls with the
-same shapes reuse the trace). The scan hoists what depends on x alone -- the input projection
-W_ih x + b -- out of the loop: one matrix product per block of up to
+on arrays; for a pure cell -- the built-in ones -- the parameters are the
+scan's ``consts``, so later calls with the same shapes reuse the trace and
+the weights are made inside the scan). The scan hoists what depends on x
+alone -- the input projection W_ih x + b -- out of the loop: one matrix product per block of up to
 BLOCK_ROWS = 1024 rows of T·B, never the projection of all steps at once;
 a step does only the recurrent product and the gate arithmetic. ``lengths``
 need no sequence-by-sequence loop: at step t a sequence that has ended keeps
@@ -87,11 +88,7 @@ class CellSpec:
       need). Return the
       new state as a tuple (or one Tensor for a one-state cell), each (B, H).
       Write it with minigrad ops only: it runs inside ``mg.scan``
-      (no reading of values, no random numbers), and from its arguments
-      alone: the layer traces it once and reuses the trace while shapes
-      stay the same, so Python state that changes between calls (a global
-      flag) must not decide what it does -- make such a value a parameter
-      (``extra``) or a field of the spec.
+      (no reading of values, no random numbers).
     - ``fold_hidden_bias``: b_hh is added into ``projected`` (True, the
       usual case), or passed as ``weights["bias_hh"]`` because the step
       needs it apart (GRU: r·(W_hn h + b_hn)).
@@ -102,6 +99,13 @@ class CellSpec:
     - ``extra``: further parameters per layer and direction, ``{name:
       shape_of(hidden_size)}`` (the peephole LSTM's ``weight_peep``: (3, H)),
       registered as ``name_l{k}[_reverse]`` and initialised like the others.
+    - ``pure``: a promise that ``step`` computes from its arguments alone --
+      no Python state that changes between calls (a global, an attribute)
+      decides what it does. The layer then passes its parameters to
+      ``mg.scan`` as ``consts``, so the step is traced once per shapes and
+      the weights are made once per call inside the scan (faster, most at
+      small sizes); without it the step is traced at every call. The
+      built-in cells are pure.
     """
 
     gates: int
@@ -110,11 +114,14 @@ class CellSpec:
     fold_hidden_bias: bool = True
     order: tuple[int, ...] = ()
     extra: Mapping[str, Callable[[int], tuple[int, ...]]] | None = None
+    pure: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "extra", dict(self.extra or {}))
         check_positive_int("CellSpec: gates", self.gates)
         check_positive_int("CellSpec: states", self.states)
+        if not isinstance(self.pure, bool):
+            raise TypeError(f"CellSpec: pure must be True or False, got {self.pure!r}")
         if not callable(self.step):
             raise TypeError(f"CellSpec: step must be a function (projected, state, weights) -> state, "
                             f"got {self.step!r}")
@@ -211,10 +218,12 @@ def _gru_step(projected: Tensor, state: tuple, weights: dict) -> tuple:
     return (mg.addcmul(n, z, h - n),)
 
 
-ELMAN_CELLS = {"tanh": CellSpec(1, 1, _elman_step(mg.tanh)), "relu": CellSpec(1, 1, _elman_step(mg.relu))}
-LSTM_CELL = CellSpec(4, 2, _lstm_step, order=(0, 1, 3, 2))  # stored i, f, g, o; computed i, f, o, g
-PEEPHOLE_LSTM_CELL = CellSpec(4, 2, _lstm_step, order=(0, 1, 3, 2), extra={"weight_peep": lambda hidden: (3, hidden)})
-GRU_CELL = CellSpec(3, 1, _gru_step, fold_hidden_bias=False)  # b_hn sits inside r·(W_hn h + b_hn)
+ELMAN_CELLS = {"tanh": CellSpec(1, 1, _elman_step(mg.tanh), pure=True),
+               "relu": CellSpec(1, 1, _elman_step(mg.relu), pure=True)}
+LSTM_CELL = CellSpec(4, 2, _lstm_step, order=(0, 1, 3, 2), pure=True)  # stored i, f, g, o; computed i, f, o, g
+PEEPHOLE_LSTM_CELL = CellSpec(4, 2, _lstm_step, order=(0, 1, 3, 2), extra={"weight_peep": lambda hidden: (3, hidden)},
+                              pure=True)
+GRU_CELL = CellSpec(3, 1, _gru_step, fold_hidden_bias=False, pure=True)  # b_hn sits inside r·(W_hn h + b_hn)
 
 
 # -- shared by layers and cells ------------------------------------------------------------------
@@ -424,15 +433,18 @@ class RecurrentLayer(Module):
         made once per call, and its input projection (it depends on x alone)
         runs on many steps' rows at once."""
         x = x[:active] if active < x.shape[0] else x
-        state, outputs = mg.scan(self._scan_step(masks is not None), tuple(state),
-                                 (x,) if masks is None else (x, masks), reverse=reverse, consts=params)
+        step, xs = self._scan_step(masks is not None), (x,) if masks is None else (x, masks)
+        if self.cell.pure:  # traced once per shapes, the weights made inside the scan
+            state, outputs = mg.scan(step, tuple(state), xs, reverse=reverse, consts=params)
+        else:  # traced at every call, so whatever the step reads is read now
+            state, outputs = mg.scan(lambda s, inputs: step(s, inputs, params), tuple(state), xs, reverse=reverse)
         return outputs, state
 
     def _scan_step(self, masked: bool) -> Callable:
         """The step of the layer's scans, one function per layer (and masked
-        or not), which takes the parameters as scan's ``consts``: so scan
-        traces it once and reuses the trace while shapes stay (see
-        ``mg.scan``)."""
+        or not), which takes the parameters as its third argument: for a
+        pure cell they are scan's ``consts``, so scan traces the step once
+        and reuses the trace while shapes stay (see ``mg.scan``)."""
         kept = self.__dict__.setdefault("_scan_steps", {}).get(masked)
         if kept is None or kept[0] is not self.cell:  # (made again if someone swaps the cell)
             kept = self._scan_steps[masked] = (self.cell, _direction_step(self.cell, type(self).__name__, masked))

@@ -266,3 +266,43 @@ def test_extra_parameters_and_peephole_belong_to_their_spec():
         nn.GRU(2, 3, peephole=True)
     assert "weight_peep_l0" in nn.LSTM(2, 3, peephole=True).state_dict()
     assert repr(nn.LSTM(2, 3, peephole=True)) == "LSTM(2, 3, peephole=True)"
+
+
+def test_a_cell_that_reads_python_state_is_traced_at_every_call():
+    """A step that reads a global (not pure: the default) sees its value at
+    every call; the same step promised pure is traced once per shapes."""
+    from minigrad import loops
+
+    setting = {"scale": 1.0}
+
+    def scaled_step(projected, state, weights):
+        (h,) = state
+        return (mg.tanh(projected + h @ weights["recurrent"]) * setting["scale"],)
+
+    rng = np.random.default_rng(0)
+    x = mg.tensor(rng.standard_normal((4, 2, 3)))
+    plain = nn.RecurrentLayer(3, 5, cell=nn.CellSpec(1, 1, scaled_step), rng=np.random.default_rng(1)).to(np.float64)
+    pure = nn.RecurrentLayer(3, 5, cell=nn.CellSpec(1, 1, scaled_step, pure=True),
+                             rng=np.random.default_rng(1)).to(np.float64)
+    loops._programs.clear()
+    first, _ = plain(x)
+    setting["scale"] = 0.5
+    second, _ = plain(x)
+    setting["scale"] = 1.0
+    with mg.no_grad():  # what the loop gives at scale 0.5
+        step = plain._scan_step(False)
+        params = plain._parameters_of(0, 0)
+        setting["scale"] = 0.5
+        _, expected = mg.scan(lambda s, i: step(s, i, params), (mg.tensor(np.zeros((2, 5))),), (x,), unroll=True)
+        setting["scale"] = 1.0
+    np.testing.assert_allclose(second.data, expected.data, rtol=1e-12)
+    assert not np.allclose(first.data, second.data)
+    assert len(loops._programs._programs) == 0  # nothing kept for a cell that is not pure
+    pure(x)
+    pure(x)
+    assert len(loops._programs._programs) == 1
+
+
+def test_pure_must_be_a_bool():
+    with pytest.raises(TypeError, match="CellSpec: pure must be True or False, got 1"):
+        nn.CellSpec(1, 1, lambda p, s, w: s, pure=1)
