@@ -22,11 +22,11 @@ import sys
 VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def limit_blas_threads() -> str:
-    """Apply MINIGRAD_BLAS_THREADS (see the module docstring); returns the setting used."""
+def limit_blas_threads() -> None:
+    """Apply MINIGRAD_BLAS_THREADS (see the module docstring)."""
     threads = os.environ.get("MINIGRAD_BLAS_THREADS", "1")
     if threads == "default" or any(name in os.environ for name in VARIABLES):
-        return "default" if threads == "default" else "yours"
+        return
     if not threads.isdigit() or int(threads) < 1:
         raise SystemExit(f"MINIGRAD_BLAS_THREADS must be a positive integer or 'default', got {threads!r}")
     for name in VARIABLES:
@@ -35,6 +35,5 @@ def limit_blas_threads() -> str:
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:
-            return threads
+            return  # (the variables then count for processes this one starts)
         threadpool_limits(int(threads))
-    return threads

@@ -345,8 +345,8 @@ class _Program:
             if ins.multi and -1 in ins.spec.saves_for(len(ins.args)):
                 raise TraceError(f"scan: {ins.describe()} has several outputs and its VJP takes them: not supported "
                                  "inside a scan step (use unroll=True)")
-            if any(ins is fixed for fixed in self.invariant):
-                continue
+            if not any(self.varies[a] for a in ins.args):
+                continue  # (in self.invariant: run once per call)
             settings = self.hoisted_settings(ins)
             if settings is not None:
                 self.hoisted.append((ins, settings))

@@ -302,6 +302,7 @@ class RecurrentLayer(Module):
                  rng: np.random.Generator | None = None, *, cell: CellSpec | None = None):
         super().__init__()
         self.cell = _spec_of(self, cell)
+        self._scan_steps: dict = {}  # masked? -> (the cell, its scan step): see _scan_step
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
@@ -445,7 +446,7 @@ class RecurrentLayer(Module):
         or not), which takes the parameters as its third argument: for a
         pure cell they are scan's ``consts``, so scan traces the step once
         and reuses the trace while shapes stay (see ``mg.scan``)."""
-        kept = self.__dict__.setdefault("_scan_steps", {}).get(masked)
+        kept = self._scan_steps.get(masked)
         if kept is None or kept[0] is not self.cell:  # (made again if someone swaps the cell)
             kept = self._scan_steps[masked] = (self.cell, _direction_step(self.cell, type(self).__name__, masked))
         return kept[1]
