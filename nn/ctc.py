@@ -63,10 +63,12 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     - −∞ is a large finite sentinel ``neg`` (sums of up to T of them stay
       finite; log_probs are checked to be far from it), so no isinf/where;
     - a step's lattice is one flat array: each row's own 2·S_b + 1 positions
-      between two padding entries on either side, rows one after the other,
-      so that the taps s, s−1, s−2 are the array shifted by 0, 1, 2, every
-      operation runs on contiguous memory, and no work goes to the targets'
-      padding; the skip rule is a penalty (0 or neg) added to the s−2 tap;
+      after two padding entries, rows one after the other, so that the taps
+      s, s−1, s−2 are the array shifted by 0, 1, 2, every operation runs on
+      contiguous memory, and no work goes to the targets' padding; the skip
+      rule is a penalty (0 or neg) added to the s−2 tap; a padding entry
+      emits neg, so it stays below neg/2 and adds nothing to the row after
+      it (a NaN would, so NaN inputs are set aside first: see _screen);
     - ⊕ of the taps is exact: a ⊕ b ⊕ c = m + ln(1 + eˣ⁻ᵐ + eᶻ⁻ᵐ), m the
       largest tap and x, z the other two (two exps, not three);
     - every 8 steps each row is shifted by its own maximum and the shifts are
@@ -82,7 +84,8 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     dtype = log_probs.dtype
     neg = dtype.type(-np.finfo(dtype).max / (8 * (steps + 2)))
     exp_floor = dtype.type(np.log(np.finfo(dtype).tiny) + 8)  # exp(x < floor) adds nothing to a sum ≥ 1
-    has_neg_inf = _check_magnitudes(log_probs, input_lengths, limit=-neg / (4 * (steps + 2)))
+    log_probs, has_neg_inf, nan_samples = _screen(log_probs, targets, input_lengths, target_lengths, blank,
+                                                  limit=-neg / (4 * (steps + 2)))
     layout = _Layout(targets, target_lengths, input_lengths, steps, blank, reversed_too=need_grad)
     rows, size = layout.rows, layout.size
     emissions = _Emissions(log_probs, layout, neg, has_neg_inf)
@@ -94,8 +97,8 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     def slot(j: int) -> int:
         return j if j < kept else kept + j % 2
 
-    lattice = np.empty((kept + 2, size), dtype=dtype)
-    lattice[:, :2] = neg  # (the left padding of the first row: the sweep never writes it)
+    lattice = np.empty((kept + 2, size + 1), dtype=dtype)  # (a last column for the flip, see _Layout)
+    lattice[:, :2] = lattice[:, size] = neg  # (entries the sweep never writes)
     lattice[0] = neg  # α_{−1}: 0 at every row's first position
     lattice[0, layout.first] = 0
     shift = np.zeros(rows)  # Σ of the per-row shifts so far (float64): lattice value + shift = α
@@ -106,9 +109,9 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     lower, middle = others  # the two taps below the top one, then their exp relative to it
     top_out, sums = top[2:], before[2:]
     if need_grad:
-        posterior = _Posteriors(log_probs, layout, neg, exp_floor)
+        posterior = _Posteriors(log_probs, layout, neg, exp_floor, blank)
     for k in range(steps):
-        previous = lattice[slot(k)]
+        previous = lattice[slot(k), :size]
         stay, advance = previous[2:], previous[1:-1]  # the taps s and s−1 of every output but the first two
         np.add(previous[:-2], skip_penalty, out=skip_tap)  # and s−2
         np.maximum(stay, advance, out=high)
@@ -126,12 +129,11 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
             top -= np.repeat(row_max, layout.row_size)
             shift += row_max
         np.add(sums, top_out, out=sums)
-        np.add(sums, emissions(k)[2:], out=lattice[slot(k + 1), 2:])
-        lattice[slot(k + 1), layout.left_padding] = neg  # (it got its neighbour row's values: no row sees another)
+        emissions.add_to(k, sums, out=lattice[slot(k + 1), 2:size])
         if k + 1 < kept:
             kept_shift[k + 1] = shift
         if need_grad and k >= half:  # meet the row of step T−1−k
-            partner = lattice[slot(steps - k), ::-1]
+            partner = lattice[slot(steps - k), size:0:-1]
             posterior.add(k, before, partner, shift + kept_shift[steps - k][::-1])
 
     # ln p = α_{T−1}(L−1) ⊕ α_{T−1}(L−2) (the padded frames carry it to the end of the sweep)
@@ -141,9 +143,11 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     log_p = higher + np.log1p(np.exp(np.minimum(last, before_last) - higher)) + shift[:batch]
     impossible = log_p < neg / 2
     losses = np.where(impossible, np.inf, -log_p).astype(dtype)
+    losses[nan_samples] = np.nan
     if not need_grad:
         return losses, None
     grad = posterior.grad
+    impossible |= nan_samples
     grad[:, impossible] = np.where(layout.padded[:, :batch][:, impossible, None], 0.0, np.nan)
     return losses, grad
 
@@ -154,8 +158,13 @@ class _Layout:
     Row b is sample b's forward problem; with the gradient, rows B..2B−1 are
     the reversed problems of samples B−1..0, so rows r and R−1−r are one
     sample's two directions. Row r holds its sample's L_b = 2·S_b + 1
-    positions between two padding entries on either side, rows one after the
-    other; the reversed problem's position p is the sample's l'_{L_b−1−p}.
+    positions between two padding entries on the left and one on the right,
+    rows one after the other; the reversed problem's position p is the
+    sample's l'_{L_b−1−p}. Every row's size is even, so every blank sits at an
+    even flat index and every label at an odd one. The lattice keeps one more
+    entry at the end (index ``size``): entry i of a lattice row read backwards
+    from there, ``row[size:0:-1]``, is the partner row's value at the same
+    position (row r's position p meets row R−1−r's position L_b−1−p).
     """
 
     def __init__(self, targets: np.ndarray, target_lengths: np.ndarray, input_lengths: np.ndarray, steps: int,
@@ -166,7 +175,7 @@ class _Layout:
         self.sample = np.concatenate([samples, samples[::-1]]) if reversed_too else samples  # of each row
         self.rows = len(self.sample)
         self.widths = widths = 2 * target_lengths[self.sample] + 1  # L of each row
-        self.row_size = widths + 4
+        self.row_size = widths + 3
         row_start = np.cumsum(self.row_size) - self.row_size  # where each row begins in the flat lattice
         self.size = int(self.row_size.sum())
         row = np.repeat(np.arange(self.rows), widths)  # of every position, row by row
@@ -182,8 +191,8 @@ class _Layout:
             self.labels[:-2] >= 0)
         self.first = row_start + 2  # flat index of each row's position 0
         self.last = (row_start + 2 + widths - 1)[:batch]  # of each forward row's last position
-        self.left_padding = np.concatenate([row_start, row_start + 1])
         self.segments = np.stack([self.first, self.first + widths], axis=1).reshape(-1)  # positions, padding, ...
+        self.row_start = row_start
         padded = np.arange(steps)[:, None] >= input_lengths[None, :]  # (T, B): frame past the sample's end
         self.padded = np.concatenate([padded, padded[::-1, ::-1]], axis=1) if reversed_too else padded  # (T, rows)
         self.hold = np.where(np.arange(self.rows) < batch, self.first + widths - 1, self.first)  # a padded frame's 0
@@ -196,8 +205,11 @@ class _Layout:
 class _Emissions:
     """y of sweep step k as a flat lattice row: frame k for the forward rows, frame T−1−k for the
     reversed ones, neg in the padding, 0 at the hold position and neg elsewhere on padded frames,
-    −inf raised to neg. One np.take per direction and step, from the frames with a column of neg
-    and one of 0 appended (where the padding and padded frames point)."""
+    −inf raised to neg. Gathered a block of steps at a time (a block ends where rows start or stop
+    being padded): one np.take per direction and block, from the frames with a column of neg and
+    one of 0 appended (where the padding and padded frames point)."""
+
+    block = 16
 
     def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, has_neg_inf: bool):
         steps, batch, classes = log_probs.shape
@@ -212,36 +224,55 @@ class _Emissions:
         self.split = layout.first[batch] - 2 if layout.rows > batch else layout.size  # the forward rows come first
         self.layout, self.neg, self.has_neg_inf = layout, neg, has_neg_inf
         self.changes = {0} | set(np.flatnonzero((layout.padded[1:] != layout.padded[:-1]).any(axis=1)) + 1)
-        self.values = np.empty(layout.size, dtype=log_probs.dtype)
+        self.starts = sorted(self.changes | set(range(0, steps, self.block))) + [steps]  # of the blocks
+        self.forward = np.empty((self.block, self.split), dtype=log_probs.dtype)
+        self.reversed = np.empty((self.block, layout.size - self.split), dtype=log_probs.dtype)
+        self.blocks_done = 0
 
-    def __call__(self, k: int) -> np.ndarray:
-        steps, split, values = len(self.frames), self.split, self.values
-        if k in self.changes:  # rows start or stop being padded
-            padded = np.repeat(self.layout.padded[k], self.layout.row_size)
+    def add_to(self, k: int, values: np.ndarray, out: np.ndarray) -> None:
+        """out = values + y of step k, both without the lattice row's first two entries."""
+        if k == self.starts[self.blocks_done]:
+            self._gather(k, self.starts[self.blocks_done + 1])
+            self.blocks_done += 1
+        j, split = k - self.block_start, self.split - 2
+        np.add(values[:split], self.forward[j, 2:], out=out[:split])
+        if split < len(values):  # (the reversed rows' frames were gathered in time order)
+            np.add(values[split:], self.reversed[self.block_end - 1 - k], out=out[split:])
+
+    def _gather(self, start: int, end: int) -> None:
+        steps, split = len(self.frames), self.split
+        if start in self.changes:  # rows start or stop being padded
+            padded = np.repeat(self.layout.padded[start], self.layout.row_size)
             self.current = np.where(padded, self.held, self.index)
-        np.take(self.frames[k], self.current[:split], out=values[:split], mode="clip")
-        if split < len(values):
-            np.take(self.frames[steps - 1 - k], self.current[split:], out=values[split:], mode="clip")
+        self.block_start, self.block_end, n = start, end, end - start
+        gathered = [np.take(self.frames[start:end], self.current[:split], axis=1, out=self.forward[:n], mode="clip")]
+        if split < self.layout.size:
+            gathered.append(np.take(self.frames[steps - end:steps - start], self.current[split:], axis=1,
+                                    out=self.reversed[:n], mode="clip"))
         if self.has_neg_inf:
-            np.maximum(values, self.neg, out=values)
-        return values
+            for values in gathered:
+                np.maximum(values, self.neg, out=values)
 
 
 class _Posteriors:
     """Turns α + β of lattice rows into −posteriors scattered onto classes: the gradient. The
-    exponents α + β − y of a block of steps are collected, then turned into posteriors together."""
+    exponents α + β − y of a block of steps are collected, then turned into posteriors together:
+    the blanks (the even flat entries, with each row's first padding entry, whose posterior is 0)
+    summed per row, the labels (the odd ones) scattered onto their classes."""
 
     block = 16
 
-    def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, exp_floor):
+    def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, exp_floor, blank: int):
         classes = log_probs.shape[2]
-        self.layout, self.classes, self.neg = layout, classes, neg
+        self.layout, self.classes, self.neg, self.blank = layout, classes, neg, blank
         self.bins = layout.rows * classes + 1  # (row, class) pairs, and one more for the padding
-        row = np.repeat(np.arange(layout.rows), layout.row_size)
-        index = np.where(layout.labels >= 0, row * classes + layout.labels, self.bins - 1)
+        row, labels = np.repeat(np.arange(layout.rows), layout.row_size)[1::2], layout.labels[1::2]
+        index = np.where(labels >= 0, row * classes + labels, self.bins - 1)
         self.index = (np.arange(self.block)[:, None] * self.bins + index).reshape(-1)  # of a block of steps
+        self.blank_starts = layout.row_start // 2  # where each row begins among the even entries
         self.grad = np.empty_like(log_probs)
         self.exponents = np.empty((self.block, layout.size), dtype=log_probs.dtype)
+        self.label_posteriors = np.empty((self.block, layout.size // 2), dtype=log_probs.dtype)
         self.shifts = np.empty((self.block, layout.rows))
         self.steps: list[int] = []
         self.exp_floor, self.exp_of_floor = exp_floor, np.exp(exp_floor)
@@ -268,32 +299,49 @@ class _Posteriors:
         exponents = self.exponents[:n]
         offset = self.shifts[:n] - self.log_p
         offset[self.dead[first:last + 1]] = self.neg
-        exponents += np.repeat(offset, self.layout.row_size, axis=1).astype(exponents.dtype)
+        exponents += np.repeat(offset.astype(exponents.dtype), self.layout.row_size, axis=1)
         np.clip(exponents, self.exp_floor, 0, out=exponents)  # (a posterior is at most 1; padding is anything)
         np.exp(exponents, out=exponents)
         exponents -= self.exp_of_floor  # exactly 0 for what was below the floor, dead frames included
-        per_class = np.bincount(self.index[:exponents.size], exponents.reshape(-1), minlength=n * self.bins)
+        labels = self.label_posteriors[:n]
+        np.copyto(labels, exponents[:, 1::2])
+        per_class = np.bincount(self.index[:labels.size], labels.reshape(-1), minlength=n * self.bins)
         per_class = per_class.reshape(n, self.bins)[:, :-1].reshape(n, self.layout.rows, self.classes)
+        per_class[:, :, self.blank] = np.add.reduceat(exponents[:, ::2], self.blank_starts, axis=1)
         # frames T−1−k of the reversed rows first: for T odd the middle frame comes from both sides
         np.negative(per_class[::-1, batch:][:, ::-1], out=self.grad[steps - 1 - last:steps - first])
         np.negative(per_class[:, :batch], out=self.grad[first:last + 1])
         self.steps.clear()
 
 
-def _check_magnitudes(log_probs: np.ndarray, input_lengths: np.ndarray, limit: float) -> bool:
-    """Raise unless every log_prob of a real frame is −inf, NaN (which gives that sample a NaN loss)
-    or finite within ±limit (so that sums of T of them stay far from the sentinel); return whether
-    any is −inf."""
+def _screen(log_probs: np.ndarray, targets: np.ndarray, input_lengths: np.ndarray, target_lengths: np.ndarray,
+            blank: int, limit: float) -> tuple[np.ndarray, bool, np.ndarray]:
+    """Raise unless every log_prob of a real frame is −inf, NaN or finite within ±limit (so that sums
+    of T of them stay far from the sentinel). Return log_probs with NaN replaced by 0, whether any is
+    −inf, and which samples read a NaN (a real frame's blank or one of the sample's labels): those
+    get a NaN loss and gradient, computed apart so that the NaN reaches no other sample."""
+    steps, batch, classes = log_probs.shape
+    no_nan = np.zeros(batch, dtype=bool)
     low, high = log_probs.min(), log_probs.max()
     if low >= -limit and high <= limit:
-        return False
-    real = log_probs[np.arange(log_probs.shape[0])[:, None] < input_lengths[None, :]]  # (frames, C)
+        return log_probs, False, no_nan
+    is_real = np.arange(steps)[:, None] < input_lengths[None, :]  # (T, B)
+    real = log_probs[is_real]  # (frames, C)
     finite = real[np.isfinite(real)]
     if (real == np.inf).any() or (finite.size and np.abs(finite).max() > limit):
         worst = np.inf if (real == np.inf).any() else finite[np.argmax(np.abs(finite))]
         raise ValueError(f"ctc_loss: log_probs must be finite or -inf with |values| <= {limit:.3g} for T = "
-                         f"{log_probs.shape[0]} in {log_probs.dtype}, got {worst}")
-    return bool((real == -np.inf).any())
+                         f"{steps} in {log_probs.dtype}, got {worst}")
+    has_neg_inf = bool((real == -np.inf).any())
+    nan = np.isnan(log_probs)
+    if not nan.any():
+        return log_probs, has_neg_inf, no_nan
+    read = np.zeros((batch, classes), dtype=bool)  # the classes each sample's lattice reads
+    read[:, blank] = True
+    rows, columns = np.nonzero(np.arange(targets.shape[1])[None, :] < target_lengths[:, None])
+    read[rows, targets[rows, columns]] = True
+    nan_samples = (nan & is_real[:, :, None] & read[None]).any(axis=(0, 2))
+    return np.where(nan, 0, log_probs), has_neg_inf, nan_samples
 
 
 def _as_ints(values, name: str) -> np.ndarray:

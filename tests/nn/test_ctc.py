@@ -418,6 +418,26 @@ def test_nan_in_one_sample_gives_nan_for_that_sample_only():
     assert np.isfinite(x.grad.data[:, 1]).all()
 
 
+def test_nan_that_no_path_reads_changes_nothing():
+    """A NaN in a class a sample's lattice never reads (not blank, not one of its labels) or in a
+    frame past its length leaves its loss and gradient as they were; the NaN sample's neighbours
+    in the lattice (the rows before and after it) stay finite."""
+    scores = np.random.default_rng(15).standard_normal((5, 3, 5))
+    targets, input_lengths, target_lengths = [[1, 2], [2, 1], [3, 3]], [5, 4, 5], [2, 2, 2]
+    clean = mg.tensor(scores.copy(), requires_grad=True)
+    ctc_loss(clean, targets, input_lengths, target_lengths, reduction="sum").backward()
+    scores[1, 0, 4] = np.nan  # class 4: not read by sample 0
+    scores[4, 1, 2] = np.nan  # frame 4 is past sample 1's length
+    scores[2, 2, 0] = np.nan  # the blank of sample 2: read
+    x = mg.tensor(scores, requires_grad=True)
+    losses = ctc_loss(x, targets, input_lengths, target_lengths, reduction="none")
+    losses[np.array([0, 1])].sum().backward()
+    expected = ctc_loss(mg.tensor(clean.data), targets, input_lengths, target_lengths, reduction="none").data
+    np.testing.assert_allclose(losses.data[:2], expected[:2], rtol=1e-12)
+    assert np.isnan(losses.data[2])
+    np.testing.assert_allclose(x.grad.data[:, :2], clean.grad.data[:, :2], rtol=1e-10, atol=1e-14)
+
+
 def test_ctc_has_no_second_derivative_and_says_so():
     log_probs = mg.log_softmax(mg.tensor(np.random.default_rng(0).standard_normal((4, 1, 3)), requires_grad=True), -1)
     loss = ctc_loss(log_probs, [[1]], [4], [1])
