@@ -334,6 +334,7 @@ class _Program:
         self.reusable = len(self.closed) == len(consts) and self.horizon is not None  # (see _ProgramCache)
         self._plan = None  # the backward's plan, worked out at the first backward
         self._step_function = self.step_source = None  # the forward's, written out at the second run
+        self._backward_function = self.backward_source = None  # and a step's backward, likewise
         self.runs = 0
         self._row_settings: dict = {}  # id(instruction) -> row_settings (the instructions live as long as self)
 
@@ -656,6 +657,11 @@ class _Program:
         pending: dict = {}  # (instruction, argument) -> per step [t, ḡ, saved], for one batched VJP per block
         plan = self._plan = self._plan or self._backward_plan()
         anomaly = is_anomaly_enabled()
+        if self.runs > 1 and not anomaly:  # a kept program: its steps' backward written out
+            step_backward = self.step_backward_function()
+        else:
+            def step_backward(t, values, made, grads, invariant, pending):
+                return self._step_backward(t, values, made, grads, plan, invariant, pending, anomaly)
         lo = hi = -1
         sliced: dict = {}  # slot -> the current block's gradients of a stacked value the steps read
         reached: set = set()  # the sliced slots some gradient reached in the block
@@ -673,7 +679,7 @@ class _Program:
                             *((s, None if gy is None else gy[t]) for s, gy in zip(self.y_out, g_ys))):
                 if grad is not None and self.needs_grad[s]:
                     _add(grads if self.varies[s] else invariant, s, grad)  # (a step may return what it closes over)
-            fresh = self._step_backward(t, frames[t], made_vjps[t], grads, plan, invariant, pending, anomaly)
+            fresh = step_backward(t, frames[t], made_vjps[t], grads, invariant, pending)
             frames[t] = made_vjps[t] = None
             carry_grads = [grads[s] for s in self.carry_in]
             for s in self.x_read:
@@ -748,6 +754,56 @@ class _Program:
                 previous = into[s]
                 into[s] = grad if previous is None else previous + grad  # never in place: grad may be ḡ
         return fresh
+
+    def step_backward_function(self) -> Callable:
+        """What :meth:`_step_backward` does (without detect_anomaly's checks),
+        written out once as one straight-line Python function of (t, the
+        step's values, the VJPs its ops made, grads, invariant, pending); its
+        source is ``self.backward_source``. Like :meth:`step_function`, for the
+        second and later runs of a program."""
+        if self._backward_function is None:
+            names = {"fit": _fit}
+            lines = ["def step_backward(t, v, made, grads, invariant, pending):", "    fresh = []"]
+            for k, out, multi, _, fixed, at_once, settings, ins, grad_args in self._plan:
+                saved = "".join(f"v[{a}], " for a in ins.saved)
+                lines.append(f"    # {ins.spec.name}")
+                if multi:
+                    lines.append(f"    g = ({', '.join(f'grads[{o}]' for o in out)},)")
+                    lines.append(f"    if {' or '.join(f'g[{i}] is not None' for i in range(len(out)))}:")
+                else:
+                    lines.append(f"    g = grads[{out}]")
+                    lines.append("    if g is not None:")
+                if fixed is None:
+                    lines.append(f"        vjps = made[{k}]")
+                if at_once:
+                    lines.append(f"        results = {'vjps' if fixed is None else f'vjps{k}'}(g, {saved})")
+                    names[f"vjps{k}"] = fixed
+                if settings:
+                    names[f"settings{k}"] = settings
+                for j, s, is_batched, shape, dtype, varies in grad_args:
+                    if is_batched:  # left for one batched VJP per block (see _step_backward)
+                        lines.append(f"        entry = [t, g, ({saved})]")
+                        lines.append(f"        fresh.append(entry); pending.setdefault(({k}, {j}), []).append(entry)")
+                        continue
+                    if at_once:
+                        lines.append(f"        grad = results[{j}]")
+                    elif fixed is None:
+                        lines.append(f"        grad = vjps[{j}](g, {saved})")
+                    else:
+                        names[f"vjp{k}_{j}"] = fixed[j]
+                        lines.append(f"        grad = vjp{k}_{j}(g, {saved}{f'**settings{k}' if settings else ''})")
+                    names[f"shape{s}"], names[f"dtype{s}"] = shape, dtype
+                    into = "grads" if varies else "invariant"
+                    lines += ["        if grad is not None:",
+                              f"            if grad.shape != shape{s} or grad.dtype != dtype{s}:",
+                              f"                grad = fit(grad, shape{s}, dtype{s}, False)",
+                              f"            previous = {into}[{s}]",
+                              f"            {into}[{s}] = grad if previous is None else previous + grad"]
+            lines.append("    return fresh")
+            self.backward_source = "\n".join(lines)
+            exec(compile(self.backward_source, "<scan step backward>", "exec"), names)
+            self._backward_function = names["step_backward"]
+        return self._backward_function
 
     def _block_backward(self, lo: int, hi: int, sliced: dict, reached: set, pending: dict, invariant: list,
                         blocks: dict, template: list, xs: list, x_grads: dict) -> None:

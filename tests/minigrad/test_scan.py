@@ -1279,6 +1279,33 @@ def test_consts_reach_the_step_and_a_second_call_reuses_the_trace(monkeypatch):
     assert traced == [1]
 
 
+def _gated_cell(c, x, consts):
+    """Multi-output ops (split), an op with one VJP for all inputs (concat), settings, a
+    batched weight (addmm) and a weight read by an elementwise op: every kind of backward line."""
+    w, u, gain = consts
+    a, b = mg.split(mg.addmm(x @ w, c, u), [3, 3], axis=-1)
+    c = mg.sigmoid(a) * c + mg.tanh(b) * gain
+    return c, mg.concat([c, a], axis=-1).sum(axis=-1)
+
+
+def test_a_kept_programs_written_out_backward_equals_the_interpreted_one():
+    """A program's first run interprets its steps' backward, later runs run it written out:
+    the same gradients, bit for bit, with a source that names the ops."""
+    rng = np.random.default_rng(3)
+    c0, x = leaf(rng, 2, 3), leaf(rng, 5, 2, 4)
+    consts = [leaf(rng, 4, 6), leaf(rng, 3, 6), leaf(rng, 3)]
+    scan_module._programs.clear()
+    grads = []
+    for _ in range(3):
+        carry, ys = mg.scan(_gated_cell, c0, x, consts=consts)
+        grads.append(mg.grad((carry * 1.5).sum() + (ys ** 2).sum(), [c0, x, *consts]))
+    (program,) = [p for p in scan_module._programs._programs.values()]
+    assert "split" in program.backward_source and "concat" in program.backward_source
+    for first, *written in zip(*grads):
+        for again in written:
+            np.testing.assert_array_equal(first.data, again.data)
+
+
 def test_a_step_that_also_closes_over_a_tensor_is_not_kept():
     """The next call may close over another tensor: the trace is not reused, so it is never stale."""
     rng = np.random.default_rng(1)
