@@ -665,6 +665,10 @@ class _Program:
         lo = hi = -1
         sliced: dict = {}  # slot -> the current block's gradients of a stacked value the steps read
         reached: set = set()  # the sliced slots some gradient reached in the block
+        n_slots, varies, needs_grad = len(shapes), self.varies, self.needs_grad
+        carry_seeds = [(k, s, varies[s]) for k, s in enumerate(self.carry_out) if needs_grad[s]]
+        y_seeds = [(gy, s, varies[s]) for s, gy in zip(self.y_out, g_ys) if gy is not None and needs_grad[s]]
+        x_read = [s for s in self.x_read if s in x_grads.wanted]
         for t in reversed(order):
             if not lo <= t < hi:
                 if lo >= 0:
@@ -674,16 +678,17 @@ class _Program:
                 sliced = {s: np.empty((hi - lo, *shapes[s][0]), shapes[s][1])
                           for s in self.sliced if self.needs_grad[s]}
                 reached = set()
-            grads = [None] * len(shapes)
-            for s, grad in (*zip(self.carry_out, carry_grads),
-                            *((s, None if gy is None else gy[t]) for s, gy in zip(self.y_out, g_ys))):
-                if grad is not None and self.needs_grad[s]:
-                    _add(grads if self.varies[s] else invariant, s, grad)  # (a step may return what it closes over)
+            grads = [None] * n_slots
+            for k, s, step_value in carry_seeds:  # (a step may return what it closes over: not step_value)
+                if carry_grads[k] is not None:
+                    _add(grads if step_value else invariant, s, carry_grads[k])
+            for gy, s, step_value in y_seeds:
+                _add(grads if step_value else invariant, s, gy[t])
             fresh = step_backward(t, frames[t], made_vjps[t], grads, invariant, pending)
             frames[t] = made_vjps[t] = None
             carry_grads = [grads[s] for s in self.carry_in]
-            for s in self.x_read:
-                if grads[s] is not None and s in x_grads.wanted:
+            for s in x_read:
+                if grads[s] is not None:
                     x_grads[s][t] += grads[s]
             for s, buffer in sliced.items():
                 grad = grads[s]
