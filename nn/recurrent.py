@@ -452,13 +452,14 @@ class RecurrentLayer(Module):
         return kept[1]
 
     def _initial_states(self, h0, batch: int, unbatched: bool, dtype) -> tuple:
-        """h0 as a tuple of (num_layers·D, B, H) tensors (zeros if None), checked."""
+        """h0, checked, per state as the list of its (B, H) tensors by layer·D + direction
+        (zeros if None)."""
         shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
         if h0 is None:
-            return tuple(Tensor(np.zeros(shape, dtype=dtype)) for _ in range(self.cell.states))
+            return tuple([Tensor(np.zeros(shape[1:], dtype=dtype))] * shape[0] for _ in range(self.cell.states))
         expected = (shape[0], shape[2]) if unbatched else shape
         states = _checked_states(self, h0, _state_names(self.cell.states, "0"), expected, self.weight_hh_l0.dtype)
-        return tuple(s.unsqueeze(1) for s in states) if unbatched else states
+        return tuple(mg.unbind(s.unsqueeze(1) if unbatched else s) for s in states)
 
 
 def _direction_step(cell: CellSpec, owner: str, masked: bool) -> Callable:
