@@ -206,21 +206,18 @@ class _Emissions:
     """y of sweep step k as a flat lattice row: frame k for the forward rows, frame T−1−k for the
     reversed ones, neg in the padding, 0 at the hold position and neg elsewhere on padded frames,
     −inf raised to neg. Gathered a block of steps at a time (a block ends where rows start or stop
-    being padded): one np.take per direction and block, from the frames with a column of neg and
-    one of 0 appended (where the padding and padded frames point)."""
+    being padded): one np.take per direction and block straight from log_probs (no copy of it),
+    then neg and 0 written where the padding and the padded frames are."""
 
     block = 16
 
     def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, has_neg_inf: bool):
         steps, batch, classes = log_probs.shape
-        extra = np.zeros((steps, 2), dtype=log_probs.dtype)
-        extra[:, 0] = neg
-        self.frames = np.concatenate([log_probs.reshape(steps, batch * classes), extra], axis=1)
-        never, zero = batch * classes, batch * classes + 1
-        self.index = np.full(layout.size, never)
+        self.frames = log_probs.reshape(steps, batch * classes)
+        self.index = np.zeros(layout.size, dtype=np.intp)  # (the padding reads entry 0, then gets neg)
         self.index[layout.position] = layout.sample[layout.position_row] * classes + layout.labels[layout.position]
-        self.held = np.full(layout.size, never)  # what a padded frame points at
-        self.held[layout.hold] = zero
+        self.held = np.zeros(layout.size, dtype=bool)
+        self.held[layout.hold] = True
         self.split = layout.first[batch] - 2 if layout.rows > batch else layout.size  # the forward rows come first
         self.layout, self.neg, self.has_neg_inf = layout, neg, has_neg_inf
         self.changes = {0} | set(np.flatnonzero((layout.padded[1:] != layout.padded[:-1]).any(axis=1)) + 1)
@@ -241,17 +238,23 @@ class _Emissions:
 
     def _gather(self, start: int, end: int) -> None:
         steps, split = len(self.frames), self.split
-        if start in self.changes:  # rows start or stop being padded
+        if start in self.changes:  # rows start or stop being padded: where neg and 0 go, per direction
             padded = np.repeat(self.layout.padded[start], self.layout.row_size)
-            self.current = np.where(padded, self.held, self.index)
+            to_neg = np.flatnonzero((self.layout.labels < 0) | (padded & ~self.held))
+            to_zero = np.flatnonzero(padded & self.held)
+            self.fills = [(to_neg[to_neg < split], to_zero[to_zero < split]),
+                          (to_neg[to_neg >= split] - split, to_zero[to_zero >= split] - split)]
         self.block_start, self.block_end, n = start, end, end - start
-        gathered = [np.take(self.frames[start:end], self.current[:split], axis=1, out=self.forward[:n], mode="clip")]
+        gathered = [np.take(self.frames[start:end], self.index[:split], axis=1, out=self.forward[:n], mode="clip")]
         if split < self.layout.size:
-            gathered.append(np.take(self.frames[steps - end:steps - start], self.current[split:], axis=1,
+            gathered.append(np.take(self.frames[steps - end:steps - start], self.index[split:], axis=1,
                                     out=self.reversed[:n], mode="clip"))
-        if self.has_neg_inf:
-            for values in gathered:
+        for values, (to_neg, to_zero) in zip(gathered, self.fills):
+            if self.has_neg_inf:
                 np.maximum(values, self.neg, out=values)
+            values[:, to_neg] = self.neg
+            if len(to_zero):
+                values[:, to_zero] = 0
 
 
 class _Posteriors:
