@@ -31,7 +31,8 @@ The fast path (docs/how-scan-works.md walks through it):
    whose op is proved to treat rows alike (its ``rows`` rule in
    minigrad.ops: the input projection ``x_t @ W + b``, say) is *hoisted*:
    it runs once on a block of steps' rows stacked along axis 0.
-3. *Backward*: the frames backwards, with the VJPs the tape would call. The
+3. *Backward*: the frames backwards, with the VJPs the tape would call (a
+   kept program has a step's VJP calls written out too). The
    gradient of a closed-over tensor that an op treating rows alike uses (U
    in ``h @ U``) is taken once per block, on the block's steps stacked; the
    hoisted instructions' VJPs run once per block too.
