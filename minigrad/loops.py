@@ -589,6 +589,9 @@ class _Program:
         first, self.first = self.first, None
         previous = None
         lo = hi = -1
+        carry_slots = list(zip(self.carry_in, self.carry_out))
+        x_slots = [(s, xs[s - n_carry]) for s in self.x_read]
+        y_slots = list(zip(ys, self.y_out))
         try:
             invariant_made = self._run_invariant(template)
             for t in order:
@@ -603,14 +606,18 @@ class _Program:
                     values, made, first = first, self.first_made, None
                 else:
                     values = template.copy()
-                    for k, s in enumerate(self.carry_in):
-                        values[s] = carry[k] if previous is None else previous[self.carry_out[k]]
-                    for s in self.x_read:
-                        values[s] = xs[s - n_carry][t]
+                    if previous is None:
+                        for s, value in zip(self.carry_in, carry):
+                            values[s] = value
+                    else:
+                        for s, s_before in carry_slots:
+                            values[s] = previous[s_before]
+                    for s, x in x_slots:
+                        values[s] = x[t]
                     for s, rows in per_step:
                         values[s] = rows[t - lo]
                     made = run_step(values)
-                for y, s in zip(ys, self.y_out):
+                for y, s in y_slots:
                     y[t] = values[s]
                     values[s] = y[t]
                 if keep:

@@ -1109,12 +1109,15 @@ def chunk(x, chunks: int, axis: int = 0) -> tuple:
 @primitive(name="split", vjps=lambda gs, *, sizes, axis: _joined(concat, gs, axis, sizes),
            rows=rows_along, jvps=lambda t, ys, x, sizes, axis: _split(t, sizes=sizes, axis=axis))
 def _split(x, *, sizes, axis):
+    return tuple([x[index] for index in _pieces(sizes, axis)])
+
+
+@functools.lru_cache(maxsize=1024)
+def _pieces(sizes: tuple, axis: int) -> tuple:
+    """The index of each piece of a split (kept: a scan step splits the same way at every step)."""
     before = (slice(None),) * axis
-    pieces, start = [], 0
-    for size in sizes:
-        pieces.append(x[(*before, slice(start, start + size))])
-        start += size
-    return tuple(pieces)
+    starts = np.cumsum((0, *sizes[:-1])) if sizes else ()
+    return tuple((*before, slice(int(start), int(start) + size)) for start, size in zip(starts, sizes))
 
 
 def unbind(x, axis: int = 0) -> tuple:
