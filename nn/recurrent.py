@@ -456,7 +456,8 @@ class RecurrentLayer(Module):
         (zeros if None)."""
         shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
         if h0 is None:
-            return tuple([Tensor(np.zeros(shape[1:], dtype=dtype))] * shape[0] for _ in range(self.cell.states))
+            return tuple([Tensor(np.zeros(shape[1:], dtype=dtype)) for _ in range(shape[0])]
+                         for _ in range(self.cell.states))
         expected = (shape[0], shape[2]) if unbatched else shape
         states = _checked_states(self, h0, _state_names(self.cell.states, "0"), expected, self.weight_hh_l0.dtype)
         return tuple(mg.unbind(s.unsqueeze(1) if unbatched else s) for s in states)
