@@ -11,10 +11,13 @@ to agree before anything is timed (float64: loss to 1e-12 relative, gradient to 
 absolute; float32 against the float64 reference: 1e-6 and 1e-3). New and previous are timed
 interleaved, best of ``--repeats``; the reference once (it is slow).
 ``--clock cpu`` times this process's CPU time instead of wall time (steadier on a busy machine).
+``--warm`` times each call right after an untimed call of the same implementation, so that each
+finds the heap and caches as it leaves them (interleaved, a kernel otherwise pays page faults for
+memory the one before it gave back to the kernel).
 BLAS runs on one thread while timing when threadpoolctl is installed: the previous kernel's
 one matmul would otherwise swing with the machine's load, and the new kernel uses none.
 
-    python -m benchmarks.ctc [--repeats R] [--sizes 0,1,2] [--clock wall|cpu]
+    python -m benchmarks.ctc [--repeats R] [--sizes 0,1,2] [--clock wall|cpu] [--warm]
 """
 
 from __future__ import annotations
@@ -102,6 +105,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sizes", default="0,1,2", help="indices into SIZES")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    parser.add_argument("--warm", action="store_true",
+                        help="time each call right after an untimed call of the same implementation")
     args = parser.parse_args()
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     rows = []
@@ -125,6 +130,8 @@ def main() -> None:
                 times = {f: float("inf") for f in (new, new_public, previous)}
                 for _ in range(args.repeats):  # interleaved, so all see the same machine
                     for f in times:
+                        if args.warm:  # (after a call of itself: the heap and caches as it leaves them)
+                            f(lp, targets, lengths)
                         times[f] = min(times[f], best_time(lambda: f(lp, targets, lengths), 1, clock))
                 t_new, t_public, t_prev = times.values()
                 rows.append([f"{T}x{B}x{C}x{S}", np.dtype(dtype).name, f"{t_new * 1e3:.1f}", f"{t_public * 1e3:.1f}",

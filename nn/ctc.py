@@ -94,8 +94,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     half = steps // 2
     kept = steps - half + 1 if need_grad else 1  # lattice rows 0..⌈T/2⌉ are kept; later ones use two slots
 
-    def slot(j: int) -> int:
-        return j if j < kept else kept + j % 2
+    slot = [*range(kept), *(kept + j % 2 for j in range(kept, steps + 1))]  # the lattice row of step j
 
     lattice = np.empty((kept + 2, size + 1), dtype=dtype)  # (a last column for the flip, see _Layout)
     lattice[:, :2] = lattice[:, size] = neg  # (entries the sweep never writes)
@@ -111,7 +110,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     if need_grad:
         posterior = _Posteriors(log_probs, layout, neg, exp_floor, blank)
     for k in range(steps):
-        previous = lattice[slot(k), :size]
+        previous = lattice[slot[k], :size]
         stay, advance = previous[2:], previous[1:-1]  # the taps s and s−1 of every output but the first two
         np.add(previous[:-2], skip_penalty, out=skip_tap)  # and s−2
         np.maximum(stay, advance, out=high)
@@ -129,15 +128,15 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
             top -= np.repeat(row_max, layout.row_size)
             shift += row_max
         np.add(sums, top_out, out=sums)
-        emissions.add_to(k, sums, out=lattice[slot(k + 1), 2:size])
+        emissions.add_to(k, sums, out=lattice[slot[k + 1], 2:size])
         if k + 1 < kept:
             kept_shift[k + 1] = shift
         if need_grad and k >= half:  # meet the row of step T−1−k
-            partner = lattice[slot(steps - k), size:0:-1]
+            partner = lattice[slot[steps - k], size:0:-1]
             posterior.add(k, before, partner, shift + kept_shift[steps - k][::-1])
 
     # ln p = α_{T−1}(L−1) ⊕ α_{T−1}(L−2) (the padded frames carry it to the end of the sweep)
-    final = lattice[slot(steps)]
+    final = lattice[slot[steps]]
     last, before_last = final[layout.last], final[layout.last - 1]  # (padding, far below, if L = 1)
     higher = np.maximum(last, before_last)
     log_p = higher + np.log1p(np.exp(np.minimum(last, before_last) - higher)) + shift[:batch]
@@ -191,7 +190,8 @@ class _Layout:
             self.labels[:-2] >= 0)
         self.first = row_start + 2  # flat index of each row's position 0
         self.last = (row_start + 2 + widths - 1)[:batch]  # of each forward row's last position
-        self.segments = np.stack([self.first, self.first + widths], axis=1).reshape(-1)  # positions, padding, ...
+        self.segments = np.empty(2 * self.rows, dtype=np.intp)  # positions, padding, positions, ...
+        self.segments[0::2], self.segments[1::2] = self.first, self.first + widths
         self.row_start = row_start
         padded = np.arange(steps)[:, None] >= input_lengths[None, :]  # (T, B): frame past the sample's end
         self.padded = np.concatenate([padded, padded[::-1, ::-1]], axis=1) if reversed_too else padded  # (T, rows)
