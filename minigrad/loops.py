@@ -333,9 +333,9 @@ class _Program:
 
         self.needs_grad, self.output_requires_grad, self.horizon = self._follow_requires_grad(carry, xs, len(order))
         self.reusable = len(self.closed) == len(consts) and self.horizon is not None  # (see _ProgramCache)
-        self._plan = None  # the backward's plan, worked out at the first backward
-        self._step_function = self.step_source = None  # the forward's, written out at the second run
-        self._backward_function = self.backward_source = None  # and a step's backward, likewise
+        self._plans: dict = {}  # the backward's plans (per step, run once), worked out at the first backward
+        self._functions: dict = {}  # what a kept program has written out (see _written), and their sources:
+        self.sources: dict = {}  # 'step', 'step backward', 'once', 'once backward'
         self.runs = 0
         self._row_settings: dict = {}  # id(instruction) -> row_settings (the instructions live as long as self)
 
@@ -495,76 +495,32 @@ class _Program:
         the per-step instructions run one by one on the step's values ``v``
         (by slot). What a program's first run uses; :meth:`step_function`
         writes the same out as straight-line Python for the later runs."""
-        # per instruction: returns_vjps is 0 for fixed VJPs, 1 for one closure per input, 2 for one for all inputs
-        plan = [(ins.spec.forward, _getter(ins.args), ins.settings,
-                 0 if ins.spec.vjps is not None else 2 if ins.spec.all_at_once else 1, ins.multi, ins.outs,
-                 ins.casts, k in self.shape_checked) for k, ins in enumerate(self.steps)]
-        shapes = self.shapes
-
-        def run_step(values: list) -> list:
-            made = []
-            for forward, take_args, settings, returns_vjps, multi, outs, casts, check in plan:
-                arrays = take_args(values) if casts is None else _cast(list(take_args(values)), casts)
-                out = forward(*arrays, **settings) if settings else forward(*arrays)
-                if returns_vjps:
-                    out, vjps = out
-                    made.append((vjps,) if returns_vjps == 1 and type(vjps) is not tuple else vjps)
-                else:
-                    made.append(None)
-                if multi:
-                    for s, o in zip(outs, out):
-                        values[s] = o
-                else:
-                    values[outs[0]] = out if type(out) is np.ndarray else np.asarray(out)
-                if check and any(values[s].shape != shapes[s][0] or values[s].dtype != shapes[s][1] for s in outs):
-                    raise Untraceable  # a shape that depends on the data: the loop can do it
-            return made
-
-        return run_step
+        return _interpreted(self.steps, self.shape_checked, self.shapes)
 
     def step_function(self) -> Callable[[list], list]:
         """What :meth:`interpreted_step` does, written out once as one
-        straight-line Python function (its source is ``self.step_source``),
+        straight-line Python function (its source is ``self.sources['step']``),
         which saves a loop over the instructions and their options per op.
         Writing it (Python's ``compile``) costs about as much as tracing, so
         a program gets it at its second run: a program a cache keeps."""
-        if self._step_function is None:
-            names = {"ndarray": np.ndarray, "asarray": np.asarray, "Untraceable": Untraceable}
-            lines, made = ["def run_step(v):"], []
-            for k, ins in enumerate(self.steps):
-                names[f"op{k}"] = ins.spec.forward
-                args = []
-                for j, a in enumerate(ins.args):
-                    if ins.casts is None or ins.casts[j] is None:
-                        args.append(f"v[{a}]")
-                    else:
-                        names[f"dtype{k}_{j}"] = ins.casts[j]
-                        args.append(f"v[{a}].astype(dtype{k}_{j})")
-                if ins.settings:
-                    names[f"settings{k}"] = ins.settings
-                    args.append(f"**settings{k}")
-                call = f"op{k}({', '.join(args)})  # {ins.spec.name}"
-                if ins.spec.vjps is not None:  # fixed VJPs (the op's own)
-                    lines.append(f"    out = {call}")
-                    made.append("None")
-                else:  # VJPs made by this call: one for all inputs, or closures per input
-                    lines.append(f"    out, vjps{k} = {call}")
-                    made.append(f"vjps{k}" if ins.spec.all_at_once else
-                                f"(vjps{k} if type(vjps{k}) is tuple else (vjps{k},))")
-                if ins.multi:
-                    lines.append(f"    {', '.join(f'v[{o}]' for o in ins.outs)}, = out")
-                else:
-                    lines.append(f"    v[{ins.outs[0]}] = out if type(out) is ndarray else asarray(out)")
-                if k in self.shape_checked:  # a shape that depends on the data: the loop can do it
-                    for o in ins.outs:
-                        names[f"shape{o}"], names[f"dtype{o}"] = self.shapes[o]
-                        lines.append(f"    if v[{o}].shape != shape{o} or v[{o}].dtype != dtype{o}:")
-                        lines.append("        raise Untraceable")
-            lines.append(f"    return [{', '.join(made)}]")
-            self.step_source = "\n".join(lines)
-            exec(compile(self.step_source, "<scan step>", "exec"), names)
-            self._step_function = names["run_step"]
-        return self._step_function
+        return self._written("step", lambda: _written_forward(self.steps, self.shape_checked, self.shapes))
+
+    def once_function(self, written: bool) -> Callable[[list], list]:
+        """The instructions run once per call (they read no varying value), as
+        a function of the template that puts their outputs into it (every
+        output's shape checked) and returns the VJPs they made: interpreted,
+        or written out for a kept program, as the per-step ones."""
+        every = set(range(len(self.invariant)))
+        if not written:
+            return _interpreted(self.invariant, every, self.shapes)
+        return self._written("once", lambda: _written_forward(self.invariant, every, self.shapes))
+
+    def _written(self, kind: str, write: Callable[[], tuple]) -> Callable:
+        """The function of ``kind`` (see ``self.sources``), made by ``write() ->
+        (function, source)`` the first time it is asked for."""
+        if kind not in self._functions:
+            self._functions[kind], self.sources[kind] = write()
+        return self._functions[kind]
 
     def run(self, inputs: list, order: range, keep: bool) -> tuple:
         """``(ys, final carry, tape)`` from the arrays of the scan's inputs
@@ -584,7 +540,8 @@ class _Program:
         frames: list = [None] * steps
         made_vjps: list = [None] * steps
         blocks: dict = {}  # block number -> (hoisted VJP closures, hoisted values the VJPs need)
-        run_step = self.step_function() if self.runs else self.interpreted_step()  # (a kept program: written out)
+        written = self.runs > 0  # (a kept program: its instructions written out)
+        run_step = self.step_function() if written else self.interpreted_step()
         self.runs += 1
         first, self.first = self.first, None
         previous = None
@@ -593,7 +550,7 @@ class _Program:
         x_slots = [(s, xs[s - n_carry]) for s in self.x_read]
         y_slots = list(zip(ys, self.y_out))
         try:
-            invariant_made = self._run_invariant(template)
+            invariant_made = self.once_function(written)(template)
             for t in order:
                 if not lo <= t < hi:  # the hoisted instructions, on the block of steps that t starts
                     lo = t // block * block
@@ -632,20 +589,6 @@ class _Program:
         final = [np.array(previous[s], copy=True) for s in self.carry_out]  # (not the frame's, nor an input's)
         return ys, final, (frames, made_vjps, blocks, template, xs, invariant_made) if keep else None
 
-    def _run_invariant(self, template: list) -> list:
-        """The instructions that read no varying value, run once on this call's
-        fixed values, their outputs put into ``template``; returns the VJPs
-        they made (None for fixed VJPs)."""
-        made = []
-        for ins in self.invariant:
-            out, vjps = ins.spec.run(_cast([template[a] for a in ins.args], ins.casts), ins.settings)
-            for o, value in zip(ins.outs, out if ins.multi else (out,)):
-                if value.shape != self.shapes[o][0] or value.dtype != self.shapes[o][1]:
-                    raise Untraceable  # (a shape that depends on the values: the loop can do it)
-                template[o] = value
-            made.append(None if ins.spec.vjps is not None else vjps)
-        return made
-
     # -- the backward ------------------------------------------------------------------------
 
     def backward(self, tape: tuple, order: range, g: tuple, wanted: list) -> list:
@@ -663,13 +606,9 @@ class _Program:
         x_grads = _Lazy({s: (steps, *shapes[s][0]) for k, s in enumerate(self.x_in) if wanted[n_carry + k]}, shapes)
         invariant = [None] * len(shapes)  # the gradients of the closed-over tensors, by slot
         pending: dict = {}  # (instruction, argument) -> per step [t, ḡ, saved], for one batched VJP per block
-        plan = self._plan = self._plan or self._backward_plan()
         anomaly = is_anomaly_enabled()
-        if self.runs > 1 and not anomaly:  # a kept program: its steps' backward written out
-            step_backward = self.step_backward_function()
-        else:
-            def step_backward(t, values, made, grads, invariant, pending):
-                return self._step_backward(t, values, made, grads, plan, invariant, pending, anomaly)
+        written = self.runs > 1 and not anomaly  # a kept program: the VJP calls written out too
+        step_backward = self.backward_function("step", written)
         lo = hi = -1
         sliced: dict = {}  # slot -> the current block's gradients of a stacked value the steps read
         reached: set = set()  # the sliced slots some gradient reached in the block
@@ -707,25 +646,45 @@ class _Program:
                         if entry[1] is grad:
                             entry[1] = s
         self._block_backward(lo, hi, sliced, reached, pending, invariant, blocks, template, xs, x_grads)
-        self._invariant_backward(invariant, template, invariant_made, anomaly)
+        self.backward_function("once", written)(-1, template, invariant_made, invariant, invariant, {})
         return ([grad if want else None for grad, want in zip(carry_grads, wanted)]
                 + [x_grads.get(s) for s in self.x_in]
                 + [invariant[s] for s in self.closed_slots])
 
-    def _backward_plan(self) -> list:
-        """Per per-step instruction that a gradient must go through, backwards:
-        what _step_backward needs, worked out once -- (k, its output slot or
+    def backward_function(self, which: str, written: bool) -> Callable:
+        """``backward(t, values, made, grads, invariant, pending) -> fresh``:
+        the VJPs of the per-step instructions (``which`` = 'step') or of the
+        run-once ones ('once', called with -1, the template and ``grads`` =
+        ``invariant``), the plain :meth:`_step_backward` on a plan, or written
+        out (a kept program, without detect_anomaly's checks)."""
+        instructions = self.steps if which == "step" else self.invariant
+        plan = self._plans.get(which)
+        if plan is None:
+            plan = self._plans[which] = self._backward_plan(instructions, per_step=which == "step")
+        if written:
+            return self._written(f"{which} backward", lambda: _written_backward(plan))
+        anomaly = is_anomaly_enabled()
+
+        def backward(t, values, made, grads, invariant, pending):
+            where = anomaly and (f"step {t}" if t >= 0 else "run once for all steps")
+            return self._step_backward(t, values, made, grads, plan, invariant, pending, where)
+
+        return backward
+
+    def _backward_plan(self, instructions: list, per_step: bool) -> list:
+        """Per instruction that a gradient must go through, backwards: what
+        _step_backward needs, worked out once -- (k, its output slot or
         slots, multi, a getter of its saved values, its fixed VJPs or None,
         one VJP for all inputs?, its settings for fixed VJPs, the instruction,
         and per argument that needs grad (position, slot, batched?, shape,
-        dtype, varies?))."""
+        dtype, varies?)). Only per-step instructions are batched."""
         plan = []
-        for k in reversed(range(len(self.steps))):
-            ins = self.steps[k]
-            batched = self.batched(ins)
+        for k in reversed(range(len(instructions))):
+            ins = instructions[k]
+            batched = per_step and self.batched(ins)
             grad_args = [(j, a, batched and not self.varies[a], *self.shapes[a], self.varies[a])
                          for j, a in enumerate(ins.args) if self.needs_grad[a]]
-            if grad_args and ins.spec.differentiable:
+            if grad_args and ins.spec.differentiable and ins.outs:
                 plan.append((k, ins.outs if ins.multi else ins.outs[0], ins.multi, _getter(ins.saved),
                              ins.spec.vjps, ins.spec.all_at_once, ins.settings if ins.spec.vjps else None, ins,
                              grad_args))
@@ -733,10 +692,11 @@ class _Program:
 
     @staticmethod
     def _step_backward(t: int, values: list, made: list, grads: list, plan: list, invariant: list, pending: dict,
-                       anomaly: bool) -> list:
+                       where) -> list:
         """Step t's VJPs, its instructions backwards, adding into ``grads``
         (and ``invariant``); a batched one is left in ``pending`` as
-        [t, ḡ, saved]. Returns the entries this step left there."""
+        [t, ḡ, saved]. Returns the entries this step left there. ``where``:
+        False, or under detect_anomaly which steps these are (for its message)."""
         fresh = []
         for k, out, multi, take_saved, fixed, at_once, settings, ins, grad_args in plan:
             if multi:
@@ -761,62 +721,12 @@ class _Program:
                     grad = vjps[j](g_out, *saved, **settings) if settings else vjps[j](g_out, *saved)
                 if grad is None:
                     continue
-                if grad.shape != shape or grad.dtype != dtype or anomaly:
-                    grad = _fit(grad, shape, dtype, anomaly and (ins, j, f"step {t}"))
+                if grad.shape != shape or grad.dtype != dtype or where:
+                    grad = _fit(grad, shape, dtype, where and (ins, j, where))
                 into = grads if varies else invariant
                 previous = into[s]
                 into[s] = grad if previous is None else previous + grad  # never in place: grad may be ḡ
         return fresh
-
-    def step_backward_function(self) -> Callable:
-        """What :meth:`_step_backward` does (without detect_anomaly's checks),
-        written out once as one straight-line Python function of (t, the
-        step's values, the VJPs its ops made, grads, invariant, pending); its
-        source is ``self.backward_source``. Like :meth:`step_function`, for the
-        second and later runs of a program."""
-        if self._backward_function is None:
-            names = {"fit": _fit}
-            lines = ["def step_backward(t, v, made, grads, invariant, pending):", "    fresh = []"]
-            for k, out, multi, _, fixed, at_once, settings, ins, grad_args in self._plan:
-                saved = "".join(f"v[{a}], " for a in ins.saved)
-                lines.append(f"    # {ins.spec.name}")
-                if multi:
-                    lines.append(f"    g = ({', '.join(f'grads[{o}]' for o in out)},)")
-                    lines.append(f"    if {' or '.join(f'g[{i}] is not None' for i in range(len(out)))}:")
-                else:
-                    lines.append(f"    g = grads[{out}]")
-                    lines.append("    if g is not None:")
-                if fixed is None:
-                    lines.append(f"        vjps = made[{k}]")
-                if at_once:
-                    lines.append(f"        results = {'vjps' if fixed is None else f'vjps{k}'}(g, {saved})")
-                    names[f"vjps{k}"] = fixed
-                if settings:
-                    names[f"settings{k}"] = settings
-                for j, s, is_batched, shape, dtype, varies in grad_args:
-                    if is_batched:  # left for one batched VJP per block (see _step_backward)
-                        lines.append(f"        entry = [t, g, ({saved})]")
-                        lines.append(f"        fresh.append(entry); pending.setdefault(({k}, {j}), []).append(entry)")
-                        continue
-                    if at_once:
-                        lines.append(f"        grad = results[{j}]")
-                    elif fixed is None:
-                        lines.append(f"        grad = vjps[{j}](g, {saved})")
-                    else:
-                        names[f"vjp{k}_{j}"] = fixed[j]
-                        lines.append(f"        grad = vjp{k}_{j}(g, {saved}{f'**settings{k}' if settings else ''})")
-                    names[f"shape{s}"], names[f"dtype{s}"] = shape, dtype
-                    into = "grads" if varies else "invariant"
-                    lines += ["        if grad is not None:",
-                              f"            if grad.shape != shape{s} or grad.dtype != dtype{s}:",
-                              f"                grad = fit(grad, shape{s}, dtype{s}, False)",
-                              f"            previous = {into}[{s}]",
-                              f"            {into}[{s}] = grad if previous is None else previous + grad"]
-            lines.append("    return fresh")
-            self.backward_source = "\n".join(lines)
-            exec(compile(self.backward_source, "<scan step backward>", "exec"), names)
-            self._backward_function = names["step_backward"]
-        return self._backward_function
 
     def _block_backward(self, lo: int, hi: int, sliced: dict, reached: set, pending: dict, invariant: list,
                         blocks: dict, template: list, xs: list, x_grads: dict) -> None:
@@ -854,30 +764,6 @@ class _Program:
         for s in x_grads.wanted:
             if grads[s] is not None:
                 x_grads[s][lo:hi] += grads[s].reshape(n, *self.shapes[s][0])
-
-    def _invariant_backward(self, invariant: list, template: list, made: list, anomaly: bool) -> None:
-        """The instructions run once per call, backwards: the gradients of their
-        outputs (summed over all steps, in ``invariant``) taken to their
-        arguments (the closed-over tensors in the end)."""
-        where = anomaly and "run once for all steps"
-        for ins, vjps in zip(reversed(self.invariant), reversed(made)):
-            g_out = tuple(invariant[o] for o in ins.outs) if ins.multi else invariant[ins.outs[0]] if ins.outs else None
-            if not ins.spec.differentiable or g_out is None or (ins.multi and all(g is None for g in g_out)):
-                continue
-            saved = [template[s] for s in ins.saved]
-            fixed = ins.spec.vjps
-            results = vjps(g_out, *saved) if ins.spec.all_at_once else None
-            for j, a in enumerate(ins.args):
-                if not self.needs_grad[a]:
-                    continue
-                if results is not None:
-                    grad = results[j]
-                elif fixed is None:
-                    grad = vjps[j](g_out, *saved)
-                else:
-                    grad = fixed[j](g_out, *saved, **ins.settings) if ins.settings else fixed[j](g_out, *saved)
-                if grad is not None:
-                    _add(invariant, a, _fit(grad, *self.shapes[a], where and (ins, j, where)))
 
     def _flush(self, pending: dict, invariant: list, sliced: dict, start: int, anomaly) -> None:
         """Run each pending closed-over tensor's VJP once, on the steps' ḡ and
@@ -983,3 +869,125 @@ def _fit(grad: np.ndarray, shape: tuple, dtype, anomaly) -> np.ndarray:
         raise RuntimeError(f"detect_anomaly: the backward of {ins.describe()} in scan ({where}) produced NaN/inf "
                            f"in the gradient of its input {j}")
     return grad
+
+
+# -- instructions run: interpreted, or written out as straight-line Python ---------------------------
+
+def _interpreted(instructions: list, checked: set, shapes: list) -> Callable[[list], list]:
+    """``run(v) -> the VJPs the ops returned`` (None for fixed VJPs): the
+    instructions run one by one on the values ``v`` (by slot); those whose
+    index is in ``checked`` have their outputs' shapes and dtypes checked
+    (Untraceable if they differ from the trace's: the loop can do it)."""
+    # per instruction: returns_vjps is 0 for fixed VJPs, 1 for one closure per input, 2 for one for all inputs
+    plan = [(ins.spec.forward, _getter(ins.args), ins.settings,
+             0 if ins.spec.vjps is not None else 2 if ins.spec.all_at_once else 1, ins.multi, ins.outs,
+             ins.casts, k in checked) for k, ins in enumerate(instructions)]
+
+    def run(values: list) -> list:
+        made = []
+        for forward, take_args, settings, returns_vjps, multi, outs, casts, check in plan:
+            arrays = take_args(values) if casts is None else _cast(list(take_args(values)), casts)
+            out = forward(*arrays, **settings) if settings else forward(*arrays)
+            if returns_vjps:
+                out, vjps = out
+                made.append((vjps,) if returns_vjps == 1 and type(vjps) is not tuple else vjps)
+            else:
+                made.append(None)
+            if multi:
+                for s, o in zip(outs, out):
+                    values[s] = o
+            else:
+                values[outs[0]] = out if type(out) is np.ndarray else np.asarray(out)
+            if check and any(values[s].shape != shapes[s][0] or values[s].dtype != shapes[s][1] for s in outs):
+                raise Untraceable  # a shape that depends on the data: the loop can do it
+        return made
+
+    return run
+
+
+def _written_forward(instructions: list, checked: set, shapes: list) -> tuple[Callable[[list], list], str]:
+    """What :func:`_interpreted` does, written out as one function: (it, its source)."""
+    names = {"ndarray": np.ndarray, "asarray": np.asarray, "Untraceable": Untraceable}
+    lines, made = ["def run(v):"], []
+    for k, ins in enumerate(instructions):
+        names[f"op{k}"] = ins.spec.forward
+        args = []
+        for j, a in enumerate(ins.args):
+            if ins.casts is None or ins.casts[j] is None:
+                args.append(f"v[{a}]")
+            else:
+                names[f"dtype{k}_{j}"] = ins.casts[j]
+                args.append(f"v[{a}].astype(dtype{k}_{j})")
+        if ins.settings:
+            names[f"settings{k}"] = ins.settings
+            args.append(f"**settings{k}")
+        call = f"op{k}({', '.join(args)})  # {ins.spec.name}"
+        if ins.spec.vjps is not None:  # fixed VJPs (the op's own)
+            lines.append(f"    out = {call}")
+            made.append("None")
+        else:  # VJPs made by this call: one for all inputs, or closures per input
+            lines.append(f"    out, vjps{k} = {call}")
+            made.append(f"vjps{k}" if ins.spec.all_at_once else f"(vjps{k} if type(vjps{k}) is tuple else (vjps{k},))")
+        if ins.multi:
+            lines.append(f"    {''.join(f'v[{o}], ' for o in ins.outs)}= out" if ins.outs else "    () = out")
+        else:
+            lines.append(f"    v[{ins.outs[0]}] = out if type(out) is ndarray else asarray(out)")
+        if k in checked:  # a shape that depends on the data: the loop can do it
+            for o in ins.outs:
+                names[f"shape{o}"], names[f"dtype{o}"] = shapes[o]
+                lines.append(f"    if v[{o}].shape != shape{o} or v[{o}].dtype != dtype{o}:")
+                lines.append("        raise Untraceable")
+    lines.append(f"    return [{', '.join(made)}]")
+    return _compiled(lines, names, "run")
+
+
+def _written_backward(plan: list) -> tuple[Callable, str]:
+    """What :meth:`_Program._step_backward` does on ``plan`` (without
+    detect_anomaly's checks), written out as one function of (t, values, made,
+    grads, invariant, pending): (it, its source). Per op: its VJP calls and
+    the sums into the gradients' slots."""
+    names = {"fit": _fit}
+    lines = ["def backward(t, v, made, grads, invariant, pending):", "    fresh = []"]
+    for k, out, multi, _, fixed, at_once, settings, ins, grad_args in plan:
+        saved = "".join(f"v[{a}], " for a in ins.saved)
+        lines.append(f"    # {ins.spec.name}")
+        if multi:
+            lines.append(f"    g = ({''.join(f'grads[{o}], ' for o in out)})")
+            lines.append(f"    if {' or '.join(f'g[{i}] is not None' for i in range(len(out)))}:")
+        else:
+            lines.append(f"    g = grads[{out}]")
+            lines.append("    if g is not None:")
+        if fixed is None:
+            lines.append(f"        vjps = made[{k}]")
+        if at_once:
+            names[f"vjps{k}"] = fixed
+            lines.append(f"        results = {'vjps' if fixed is None else f'vjps{k}'}(g, {saved})")
+        if settings:
+            names[f"settings{k}"] = settings
+        for j, s, is_batched, shape, dtype, varies in grad_args:
+            if is_batched:  # left for one batched VJP per block (see _step_backward)
+                lines.append(f"        entry = [t, g, ({saved})]")
+                lines.append(f"        fresh.append(entry); pending.setdefault(({k}, {j}), []).append(entry)")
+                continue
+            if at_once:
+                lines.append(f"        grad = results[{j}]")
+            elif fixed is None:
+                lines.append(f"        grad = vjps[{j}](g, {saved})")
+            else:
+                names[f"vjp{k}_{j}"] = fixed[j]
+                lines.append(f"        grad = vjp{k}_{j}(g, {saved}{f'**settings{k}' if settings else ''})")
+            names[f"shape{s}"], names[f"dtype{s}"] = shape, dtype
+            into = "grads" if varies else "invariant"
+            lines += ["        if grad is not None:",
+                      f"            if grad.shape != shape{s} or grad.dtype != dtype{s}:",
+                      f"                grad = fit(grad, shape{s}, dtype{s}, False)",
+                      f"            previous = {into}[{s}]",
+                      f"            {into}[{s}] = grad if previous is None else previous + grad"]
+    lines.append("    return fresh")
+    return _compiled(lines, names, "backward")
+
+
+def _compiled(lines: list, names: dict, name: str) -> tuple[Callable, str]:
+    source = "\n".join(lines)
+    exec(compile(source, f"<scan {name}>", "exec"), names)
+    return names[name], source

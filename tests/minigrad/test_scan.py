@@ -581,6 +581,27 @@ def test_detect_anomaly_names_the_op_and_the_line_in_the_step(where, create_grap
                 mg.grad(ys.sum() + final.sum(), [h0, x], create_graph=create_graph)
 
 
+def test_detect_anomaly_in_an_instruction_run_once_per_call():
+    """sqrt(w) made from consts runs once per call, its VJP once after the steps: an inf
+    there (w = 0) is named with the step's line, in a first call and in a later one (a
+    kept program, which would write its VJPs out without the checks)."""
+    rng = np.random.default_rng(8)
+    h0, x = leaf(rng, 2, 3), leaf(rng, 4, 2, 3)
+    w = mg.tensor(np.array([0.0, 1.0, 2.0]), requires_grad=True)
+
+    def step(h, x_t, w):
+        h = mg.tanh(h * mg.sqrt(w) + x_t)
+        return h, h
+
+    line = step.__code__.co_firstlineno + 1
+    scan_module._programs.clear()
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match=rf"'sqrt'.*test_scan\.py:{line} in step\) in scan \(run once for all"):
+            with mg.detect_anomaly():
+                final, ys = mg.scan(step, h0, x, consts=w)
+                mg.grad(ys.sum(), [w])
+
+
 def test_detect_anomaly_in_a_weight_gradient_taken_on_many_steps_at_once():
     """w's gradient g·h is taken once per block, on the steps stacked: an inf
     in h0 where the mask drops it makes it NaN (0·inf), named like the loop's."""
@@ -1281,26 +1302,29 @@ def test_consts_reach_the_step_and_a_second_call_reuses_the_trace(monkeypatch):
 
 def _gated_cell(c, x, consts):
     """Multi-output ops (split), an op with one VJP for all inputs (concat), settings, a
-    batched weight (addmm) and a weight read by an elementwise op: every kind of backward line."""
-    w, u, gain = consts
-    a, b = mg.split(mg.addmm(x @ w, c, u), [3, 3], axis=-1)
+    batched weight (addmm), a weight read by an elementwise op and one made once per call
+    (the transpose): every kind of backward line."""
+    w, u_t, gain = consts
+    a, b = mg.split(mg.addmm(x @ w, c, u_t.T), [3, 3], axis=-1)
     c = mg.sigmoid(a) * c + mg.tanh(b) * gain
     return c, mg.concat([c, a], axis=-1).sum(axis=-1)
 
 
 def test_a_kept_programs_written_out_backward_equals_the_interpreted_one():
-    """A program's first run interprets its steps' backward, later runs run it written out:
-    the same gradients, bit for bit, with a source that names the ops."""
+    """A program's first run interprets its instructions' backward (per step and run once),
+    later runs run it written out: the same gradients, bit for bit, with sources that name
+    the ops."""
     rng = np.random.default_rng(3)
     c0, x = leaf(rng, 2, 3), leaf(rng, 5, 2, 4)
-    consts = [leaf(rng, 4, 6), leaf(rng, 3, 6), leaf(rng, 3)]
+    consts = [leaf(rng, 4, 6), leaf(rng, 6, 3), leaf(rng, 3)]
     scan_module._programs.clear()
     grads = []
     for _ in range(3):
         carry, ys = mg.scan(_gated_cell, c0, x, consts=consts)
         grads.append(mg.grad((carry * 1.5).sum() + (ys ** 2).sum(), [c0, x, *consts]))
     (program,) = [p for p in scan_module._programs._programs.values()]
-    assert "split" in program.backward_source and "concat" in program.backward_source
+    source = program.sources["step backward"]
+    assert "split" in source and "concat" in source and "transpose" in program.sources["once backward"]
     for first, *written in zip(*grads):
         for again in written:
             np.testing.assert_array_equal(first.data, again.data)
