@@ -921,7 +921,7 @@ def _written_forward(instructions: list, checked: set, shapes: list) -> tuple[Ca
         if ins.settings:
             names[f"settings{k}"] = ins.settings
             args.append(f"**settings{k}")
-        call = f"op{k}({', '.join(args)})  # {ins.spec.name}"
+        call = f"op{k}({', '.join(args)})  # {_one_line(ins.spec.name)}"
         if ins.spec.vjps is not None:  # fixed VJPs (the op's own)
             lines.append(f"    out = {call}")
             made.append("None")
@@ -950,7 +950,7 @@ def _written_backward(plan: list) -> tuple[Callable, str]:
     lines = ["def backward(t, v, made, grads, invariant, pending):", "    fresh = []"]
     for k, out, multi, _, fixed, at_once, settings, ins, grad_args in plan:
         saved = "".join(f"v[{a}], " for a in ins.saved)
-        lines.append(f"    # {ins.spec.name}")
+        lines.append(f"    # {_one_line(ins.spec.name)}")
         if multi:
             lines.append(f"    g = ({''.join(f'grads[{o}], ' for o in out)})")
             lines.append(f"    if {' or '.join(f'g[{i}] is not None' for i in range(len(out)))}:")
@@ -985,6 +985,11 @@ def _written_backward(plan: list) -> tuple[Callable, str]:
                       f"            {into}[{s}] = grad if previous is None else previous + grad"]
     lines.append("    return fresh")
     return _compiled(lines, names, "backward")
+
+
+def _one_line(name: str) -> str:
+    """An op's name for a comment in written-out code (a user's op may be named anything)."""
+    return " ".join(str(name).split())
 
 
 def _compiled(lines: list, names: dict, name: str) -> tuple[Callable, str]:

@@ -581,21 +581,37 @@ def test_detect_anomaly_names_the_op_and_the_line_in_the_step(where, create_grap
                 mg.grad(ys.sum() + final.sum(), [h0, x], create_graph=create_graph)
 
 
-def test_an_op_with_no_outputs_in_a_kept_program():
-    """unbind of an empty axis gives no pieces: its written-out line (a kept program's second
-    and later runs) must still be Python, and the values and gradients those of the loop."""
+class _Doubled(mg.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2
+
+
+_Doubled.__name__ = "doubled\nwith a newline"
+
+
+def test_unusual_ops_in_a_kept_program():
+    """unbind of an empty axis gives no pieces, and a user's op may have a newline in its
+    name: their written-out lines (a kept program's second and later runs) must still be
+    Python, and the values and gradients those of the loop."""
     rng = np.random.default_rng(4)
     h0, x = leaf(rng, 2, 3), leaf(rng, 4, 2, 3)
     u = leaf(rng, 3, 3)
 
     def step(h, x_t, u):
         assert mg.unbind(h[:, :0], 1) == ()
-        h = mg.tanh(h @ u + x_t)
+        h = mg.tanh(_Doubled.apply(h @ u) + x_t)
         return h, h
 
     scan_module._programs.clear()
     for _ in range(3):
         assert_same_as_the_loop(step, h0, x, [h0, x, u], consts=u)
+    (program,) = scan_module._programs._programs.values()
+    assert "# doubled with a newline" in program.sources["step"]
 
 
 def test_detect_anomaly_in_an_instruction_run_once_per_call():
