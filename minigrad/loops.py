@@ -23,8 +23,8 @@ The fast path (docs/how-scan-works.md walks through it):
    ops become instructions over numbered slots. Those that read no value
    that varies from step to step (made from ``consts`` or constants alone)
    run once per call, before the steps, and their VJPs once, after them.
-2. *Replay*: the other steps run the instructions on bare arrays -- no
-   Tensors, no Nodes (a kept program has the per-step ones written out as
+2. *Replay*: every step, the first too, runs the instructions on bare
+   arrays -- no Tensors, no Nodes (a kept program has them written out as
    straight-line Python) -- each keeping (its *frame*) only what the VJPs
    need.
    An instruction that depends on the slices alone, not on the carry, and
@@ -329,7 +329,6 @@ class _Program:
             else:
                 self.invariant.append(ins)
         self.template = [None if self.varies[s] else v for s, v in enumerate(values)]
-        self.first = list(values)  # the first step's values (the trace's), used by the first run
 
         self.needs_grad, self.output_requires_grad, self.horizon = self._follow_requires_grad(carry, xs, len(order))
         self.reusable = len(self.closed) == len(consts) and self.horizon is not None  # (see _ProgramCache)
@@ -356,7 +355,6 @@ class _Program:
                     self.stacked[o] = True
             else:
                 self.steps.append(ins)
-        self.first_made = [ins.made for ins in self.steps]
 
         # what the replay reads and keeps
         per_step = {a for ins in self.steps for a in ins.args} | {*self.y_out, *self.carry_out}
@@ -429,14 +427,11 @@ class _Program:
         return ins.spec.vjps is not None and len(ins.outs) == 1 and self.row_settings(ins) is not None
 
     def forget_first_call(self) -> None:
-        """Drop what ties the program to the call that traced it (its tensors,
-        the first step's values), so that a cache can keep it for later calls."""
-        self.first = self.first_made = None
+        """Drop what ties the program to the call that traced it (its tensors
+        and what was made from them), so that a cache can keep it for later calls."""
         for s in [*self.closed_slots, *(o for ins in self.invariant for o in ins.outs)]:
             self.template[s] = None
         self.closed = ()
-        for ins in self.instructions:
-            ins.made = None
 
     def describe(self) -> str:
         """The slots and the instructions, each run once per call, hoisted or per step (what :func:`explain`
@@ -543,7 +538,6 @@ class _Program:
         written = self.runs > 0  # (a kept program: its instructions written out)
         run_step = self.step_function() if written else self.interpreted_step()
         self.runs += 1
-        first, self.first = self.first, None
         previous = None
         lo = hi = -1
         carry_slots = list(zip(self.carry_in, self.carry_out))
@@ -559,21 +553,18 @@ class _Program:
                     if keep:
                         blocks[lo // block] = (closures, {s: stacked[s] for s in self.hoist_kept})
                     per_step = [(s, stacked[s].reshape(hi - lo, *shapes[s][0])) for s in self.sliced]
-                if first is not None:  # the first step was run by the trace
-                    values, made, first = first, self.first_made, None
+                values = template.copy()
+                if previous is None:
+                    for s, value in zip(self.carry_in, carry):
+                        values[s] = value
                 else:
-                    values = template.copy()
-                    if previous is None:
-                        for s, value in zip(self.carry_in, carry):
-                            values[s] = value
-                    else:
-                        for s, s_before in carry_slots:
-                            values[s] = previous[s_before]
-                    for s, x in x_slots:
-                        values[s] = x[t]
-                    for s, rows in per_step:
-                        values[s] = rows[t - lo]
-                    made = run_step(values)
+                    for s, s_before in carry_slots:
+                        values[s] = previous[s_before]
+                for s, x in x_slots:
+                    values[s] = x[t]
+                for s, rows in per_step:
+                    values[s] = rows[t - lo]
+                made = run_step(values)
                 for y, s in y_slots:
                     y[t] = values[s]
                     values[s] = y[t]

@@ -52,13 +52,12 @@ class Instruction:
     Primitive) on the values in slots ``args`` (cast to ``casts`` where not
     None), with ``settings``, making the values in slots ``outs``."""
 
-    __slots__ = ("op", "spec", "settings", "args", "outs", "multi", "casts", "made", "saved", "where")
+    __slots__ = ("op", "spec", "settings", "args", "outs", "multi", "casts", "saved", "where")
 
-    def __init__(self, op, settings: dict, args: list, outs: list, multi: bool, casts: list | None, made,
+    def __init__(self, op, settings: dict, args: list, outs: list, multi: bool, casts: list | None,
                  where: str | None):
         self.op, self.spec, self.settings = op, op.spec, settings
         self.args, self.outs, self.multi, self.casts, self.where = args, outs, multi, casts, where
-        self.made = made  # the VJPs the traced call returned (for ops whose VJPs are closures)
         # the slots of the values its VJPs take after ḡ: -1 the output, k argument k
         self.saved = [outs[0] if k < 0 else args[k] for k in self.spec.saves_for(len(args))]
 
@@ -118,12 +117,11 @@ class Trace:
             cast = promote_arrays(spec, list(arrays), args)
             casts = [c.dtype if c.dtype != a.dtype else None for c, a in zip(cast, arrays)]
             arrays = cast
-        out, vjps = spec.run(arrays, settings)
+        out = spec.run(arrays, settings)[0]
         multi = type(out) is tuple
         outs = list(range(len(values), len(values) + (len(out) if multi else 1)))
         values.extend(out if multi else (out,))
         self.instructions.append(Instruction(op, settings, slots, outs, multi, casts,
-                                             vjps if spec.vjps is None else None,
                                              user_frame() if self._anomaly else None))
         traced = tuple([Traced(self, s) for s in outs])
         if is_grad_enabled() != self.grad_enabled:  # the step switched grad mode

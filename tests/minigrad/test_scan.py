@@ -581,6 +581,27 @@ def test_detect_anomaly_names_the_op_and_the_line_in_the_step(where, create_grap
                 mg.grad(ys.sum() + final.sum(), [h0, x], create_graph=create_graph)
 
 
+def test_every_call_of_a_program_computes_each_step_the_same_way():
+    """x_t @ w is hoisted: one product on a block of steps' rows, which need not round like
+    the product on one step's rows (here it does not). The first call replays its first step
+    too, instead of taking the trace's values, so a kept program's later calls give bit for
+    bit what the first gave -- and every step is computed the same way."""
+    rng = np.random.default_rng(0)
+    x, w, h0 = leaf(rng, 4, 3, 37), leaf(rng, 37), leaf(rng, 3)
+    assert not np.array_equal((x.data.reshape(-1, 37) @ w.data)[:3], x.data[0] @ w.data)  # (the premise)
+
+    def step(h, x_t, w):
+        projected = x_t @ w
+        return mg.tanh(h + projected), projected
+
+    scan_module._programs.clear()
+    calls = [mg.scan(step, h0, x, consts=w) for _ in range(3)]
+    assert len(scan_module._programs._programs) == 1
+    for final, ys in calls[1:]:
+        np.testing.assert_array_equal(final.data, calls[0][0].data)
+        np.testing.assert_array_equal(ys.data, calls[0][1].data)
+
+
 class _Doubled(mg.Function):
     @staticmethod
     def forward(ctx, x):
