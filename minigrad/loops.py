@@ -597,9 +597,7 @@ class _Program:
         x_grads = _Lazy({s: (steps, *shapes[s][0]) for k, s in enumerate(self.x_in) if wanted[n_carry + k]}, shapes)
         invariant = [None] * len(shapes)  # the gradients of the closed-over tensors, by slot
         pending: dict = {}  # (instruction, argument) -> per step [t, ḡ, saved], for one batched VJP per block
-        anomaly = is_anomaly_enabled()
-        written = self.runs > 1 and not anomaly  # a kept program: the VJP calls written out too
-        step_backward = self.backward_function("step", written)
+        step_backward = self.backward_function("step")
         lo = hi = -1
         sliced: dict = {}  # slot -> the current block's gradients of a stacked value the steps read
         reached: set = set()  # the sliced slots some gradient reached in the block
@@ -637,24 +635,24 @@ class _Program:
                         if entry[1] is grad:
                             entry[1] = s
         self._block_backward(lo, hi, sliced, reached, pending, invariant, blocks, template, xs, x_grads)
-        self.backward_function("once", written)(-1, template, invariant_made, invariant, invariant, {})
+        self.backward_function("once")(-1, template, invariant_made, invariant, invariant, {})
         return ([grad if want else None for grad, want in zip(carry_grads, wanted)]
                 + [x_grads.get(s) for s in self.x_in]
                 + [invariant[s] for s in self.closed_slots])
 
-    def backward_function(self, which: str, written: bool) -> Callable:
+    def backward_function(self, which: str) -> Callable:
         """``backward(t, values, made, grads, invariant, pending) -> fresh``:
         the VJPs of the per-step instructions (``which`` = 'step') or of the
         run-once ones ('once', called with -1, the template and ``grads`` =
-        ``invariant``), the plain :meth:`_step_backward` on a plan, or written
-        out (a kept program, without detect_anomaly's checks)."""
+        ``invariant``): the plain :meth:`_step_backward` on a plan, or, for a
+        kept program (run more than once) not under detect_anomaly, written out."""
         instructions = self.steps if which == "step" else self.invariant
         plan = self._plans.get(which)
         if plan is None:
             plan = self._plans[which] = self._backward_plan(instructions, per_step=which == "step")
-        if written:
-            return self._written(f"{which} backward", lambda: _written_backward(plan))
         anomaly = is_anomaly_enabled()
+        if self.runs > 1 and not anomaly:  # (detect_anomaly's checks stay in the plain version)
+            return self._written(f"{which} backward", lambda: _written_backward(plan))
 
         def backward(t, values, made, grads, invariant, pending):
             where = anomaly and (f"step {t}" if t >= 0 else "run once for all steps")

@@ -1116,8 +1116,11 @@ def _split(x, *, sizes, axis):
 def _pieces(sizes: tuple, axis: int) -> tuple:
     """The index of each piece of a split (kept: a scan step splits the same way at every step)."""
     before = (slice(None),) * axis
-    starts = np.cumsum((0, *sizes[:-1])) if sizes else ()
-    return tuple((*before, slice(int(start), int(start) + size)) for start, size in zip(starts, sizes))
+    indices, start = [], 0
+    for size in sizes:
+        indices.append((*before, slice(start, start + size)))
+        start += size
+    return tuple(indices)
 
 
 def unbind(x, axis: int = 0) -> tuple:
