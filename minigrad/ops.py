@@ -822,14 +822,28 @@ def _normalized(index: Any, shape: tuple) -> Any:
 
 
 def _repeat_free(index: Any) -> bool:
-    """True when no element can be picked twice: ints, slices, None, ..., bool
-    masks, and at most one integer array, without repeated values (after
-    _normalized: a permutation or a selection)."""
+    """True when no element can be picked twice: ints, slices, None, ...,
+    bool masks, and integer arrays (after _normalized: no negative entries)
+    whose broadcast combinations do not repeat -- one array without repeated
+    values (a permutation or a selection), or several that pick distinct
+    (row, column, ...) tuples. Several arrays beside a bool mask count as
+    repeating (np.add.at: right, only slower)."""
     parts = index if isinstance(index, tuple) else (index,)
     arrays = [p for p in parts if isinstance(p, np.ndarray) and p.dtype != bool]
-    if len(arrays) != 1:
-        return not arrays
-    ordered = np.sort(arrays[0], axis=None)
+    if len(arrays) > 1 and builtins.any(isinstance(p, np.ndarray) and p.dtype == bool for p in parts):
+        return False
+    if not arrays:
+        return True
+    if builtins.any(a.size == 0 for a in arrays):  # (nothing picked)
+        return True
+    key, radix = np.zeros((), dtype=np.int64), 1
+    for array in arrays:  # the picked tuples as one number each, in a mixed radix
+        base = int(array.max()) + 1
+        radix *= base
+        if radix > 2 ** 62:
+            return False
+        key = key * base + array.astype(np.int64, copy=False)
+    ordered = np.sort(key, axis=None)
     return bool((ordered[1:] != ordered[:-1]).all())
 
 
@@ -1011,11 +1025,25 @@ def _take_along_axis(x, indices, *, axis):
     shape = x.shape
 
     def vjp(g):
+        picked = np.where(indices < 0, indices + shape[axis], indices)
+        if picked.shape[axis] < 2 or (np.diff(np.sort(picked, axis=axis), axis=axis) != 0).all():
+            return _put_along_axis(g, picked, axis=axis, shape=shape)  # nothing picked twice: assignment
         grid = list(np.ix_(*[np.arange(n) for n in g.shape]))
-        grid[axis] = np.where(indices < 0, indices + shape[axis], indices)
+        grid[axis] = picked
         return add_at(g, tuple(grid), shape)
 
     return np.take_along_axis(x, indices, axis=axis), (vjp, lambda g: None)
+
+
+@primitive(name="put_along_axis", jvps=lambda t, y, g, indices, axis, shape: _put_along_axis(t, indices, axis=axis,
+                                                                                             shape=shape))
+def _put_along_axis(g, indices, *, axis, shape):
+    """y = zeros(shape) with g put at the places take_along_axis picks by
+    ``indices`` (none of them twice): take_along_axis's transpose;
+    ḡ = ȳ picked by ``indices``"""
+    out = np.zeros(shape, dtype=g.dtype)
+    np.put_along_axis(out, indices, g, axis=axis)
+    return out, lambda gy: np.take_along_axis(gy, indices, axis=axis)
 
 
 def masked_fill(x, mask, value: float):

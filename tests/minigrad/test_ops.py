@@ -227,6 +227,38 @@ def test_take_along_axis_and_gather_with_repeated_and_negative_indices(data):
     np.testing.assert_array_equal(t.grad.data, expected)
 
 
+@given(data=st.data())
+def test_scatters_with_and_without_repeats_equal_the_brute_force(data):
+    """The transposes of lookups assign when nothing is picked twice and add
+    up otherwise: x[rows, cols] (two index arrays, broadcast; a repeated row
+    or column alone is no repeat) and take_along_axis with indices that are a
+    permutation along the axis (broadcast over the other axis) or not."""
+    x = data.draw(mt.arrays((4, 3)))
+    g = np.arange(1.0, 13.0).reshape(4, 3)
+    rows = np.array(data.draw(st.lists(st.integers(-4, 3), min_size=1, max_size=5)))
+    cols = np.array(data.draw(st.lists(st.integers(-3, 2), min_size=len(rows), max_size=len(rows))))
+    for index in [(rows, cols), (rows[:, None], cols[None, :]), (rows[:, None], slice(None))]:
+        t = tensor(x)
+        picked = t[index]
+        picked.backward(np.ones(picked.shape))
+        expected = np.zeros_like(x)
+        np.add.at(expected, index, 1.0)
+        np.testing.assert_array_equal(t.grad.data, expected)
+        check(lambda t: t[index] * 2, tensor(x))
+    unique = data.draw(st.booleans())
+    columns = [data.draw(st.permutations(range(4))) if unique else
+               data.draw(st.lists(st.integers(0, 3), min_size=4, max_size=4)) for _ in range(3)]
+    idx = np.array(columns).T - 4 * np.array(data.draw(st.lists(st.booleans(), min_size=3, max_size=3)))
+    for indices in [idx, idx[:, :1]]:  # (4, 3), or (4, 1) broadcast over the columns
+        t = tensor(x)
+        mg.take_along_axis(t, indices, axis=0).backward(g)
+        expected = np.zeros_like(x)
+        for r, c in np.ndindex(4, 3):  # the brute force, element by element
+            expected[indices[r, c % indices.shape[1]] % 4, c] += g[r, c]
+        np.testing.assert_array_equal(t.grad.data, expected)
+        check(lambda t: mg.take_along_axis(t, indices, axis=0), tensor(x))
+
+
 def test_masked_fill():
     x = tensor([1.0, 2.0, 3.0])
     y = x.masked_fill(mg.tensor([True, False, True]), -1.0)
