@@ -44,10 +44,17 @@ the weights are made inside the scan). The scan hoists what depends on x
 alone -- the input projection W_ih x + b -- out of the loop: one matrix product per block of up to
 BLOCK_ROWS = 1024 rows of T·B, never the projection of all steps at once;
 a step does only the recurrent product and the gate arithmetic. ``lengths``
-need no sequence-by-sequence loop: at step t a sequence that has ended keeps
-its state (``where(t < length, new, old)``) and outputs 0, and the reverse
-direction of a sequence starts at its own last real step because its state
-stays at h0 until then.
+need no sequence-by-sequence loop. The padding is zeroed once (so even NaN
+there never enters). The plain way: at step t a sequence that has ended
+keeps its state (``where(t < length, new, old)``) and outputs 0, and the
+reverse direction of a sequence starts at its own last real step because
+its state stays at h0 until then. For a ``bounded`` cell (all the built-in
+ones but the relu RNN) the layer skips those per-step masks: it runs every
+step unmasked -- the reverse direction over each sequence reversed within
+its length (``x[flip, batch]``), and back -- picks each final state at the
+sequence's last step and zeroes the outputs past the ends once per layer.
+The steps run past an end change nothing a sequence reads (their state
+stays finite, so their zero gradients stay zero).
 """
 
 from __future__ import annotations
@@ -106,6 +113,12 @@ class CellSpec:
       the weights are made once per call inside the scan (faster, most at
       small sizes); without it the step is traced at every call. The
       built-in cells are pure.
+    - ``bounded``: a promise that the state stays bounded whatever the
+      input (tanh/sigmoid terms only: the tanh RNN, the LSTM, the GRU; not
+      the relu RNN). With ``lengths`` the layer may then run every sequence
+      past its end unmasked and throw those steps away (see the module
+      docstring); otherwise a sequence that ended keeps its state step by
+      step, the plain way that defines what the fast one computes.
     """
 
     gates: int
@@ -115,13 +128,15 @@ class CellSpec:
     order: tuple[int, ...] = ()
     extra: Mapping[str, Callable[[int], tuple[int, ...]]] | None = None
     pure: bool = False
+    bounded: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "extra", dict(self.extra or {}))
         check_positive_int("CellSpec: gates", self.gates)
         check_positive_int("CellSpec: states", self.states)
-        if not isinstance(self.pure, bool):
-            raise TypeError(f"CellSpec: pure must be True or False, got {self.pure!r}")
+        for flag in ("pure", "bounded"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"CellSpec: {flag} must be True or False, got {getattr(self, flag)!r}")
         if not callable(self.step):
             raise TypeError(f"CellSpec: step must be a function (projected, state, weights) -> state, "
                             f"got {self.step!r}")
@@ -218,12 +233,14 @@ def _gru_step(projected: Tensor, state: tuple, weights: dict) -> tuple:
     return (mg.addcmul(n, z, h - n),)
 
 
-ELMAN_CELLS = {"tanh": CellSpec(1, 1, _elman_step(mg.tanh), pure=True),
+ELMAN_CELLS = {"tanh": CellSpec(1, 1, _elman_step(mg.tanh), pure=True, bounded=True),
                "relu": CellSpec(1, 1, _elman_step(mg.relu), pure=True)}
-LSTM_CELL = CellSpec(4, 2, _lstm_step, order=(0, 1, 3, 2), pure=True)  # stored i, f, g, o; computed i, f, o, g
+LSTM_CELL = CellSpec(4, 2, _lstm_step, order=(0, 1, 3, 2), pure=True,
+                     bounded=True)  # stored i, f, g, o; computed i, f, o, g
 PEEPHOLE_LSTM_CELL = CellSpec(4, 2, _lstm_step, order=(0, 1, 3, 2), extra={"weight_peep": lambda hidden: (3, hidden)},
-                              pure=True)
-GRU_CELL = CellSpec(3, 1, _gru_step, fold_hidden_bias=False, pure=True)  # b_hn sits inside r·(W_hn h + b_hn)
+                              pure=True, bounded=True)
+GRU_CELL = CellSpec(3, 1, _gru_step, fold_hidden_bias=False, pure=True,
+                    bounded=True)  # b_hn sits inside r·(W_hn h + b_hn)
 
 
 # -- shared by layers and cells ------------------------------------------------------------------
@@ -302,7 +319,7 @@ class RecurrentLayer(Module):
                  rng: np.random.Generator | None = None, *, cell: CellSpec | None = None):
         super().__init__()
         self.cell = _spec_of(self, cell)
-        self._scan_steps: dict = {}  # masked? -> (the cell, its scan step): see _scan_step
+        self._scan_steps: dict = {}  # kind -> (the cell, its scan step): see _scan_step
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
@@ -401,9 +418,10 @@ class RecurrentLayer(Module):
             raise ValueError(f"{name}: the input has no time steps (shape {x.shape}); a sequence needs at least one")
         _check_dtype(self, "input", x, self.weight_hh_l0.dtype)
         states = self._initial_states(h0, batch, unbatched, x.dtype)
-        masks, active = _length_masks(None if lengths is None else check_lengths(lengths, batch, steps,
-                                                                                  owner=f"{name}: "), steps)
-
+        padding = _Padding.of(None if lengths is None else check_lengths(lengths, batch, steps, owner=f"{name}: "),
+                              steps)
+        if padding is not None:  # the steps some sequence reaches, padding zeroed: it never enters (even NaN)
+            x = mg.where(padding.inside, x[:padding.active] if padding.active < steps else x, 0.0)
         finals = []
         for layer in range(self.num_layers):
             if layer:
@@ -412,12 +430,14 @@ class RecurrentLayer(Module):
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
                 out, final = self._run_direction(x, [s[index] for s in states], self._parameters_of(layer, direction),
-                                                 masks, active, reverse=direction == 1)
+                                                 padding, reverse=direction == 1)
                 outputs.append(out)
                 finals.append(final)
             x = outputs[0] if len(outputs) == 1 else mg.concat(outputs, axis=-1)
-        if active < steps:  # steps after every sequence ended: output 0
-            x = mg.concat([x, np.zeros((steps - active, batch, x.shape[-1]), dtype=x.dtype)], axis=0)
+            if padding is not None and self.cell.bounded:  # (the outputs of the steps run past each end)
+                x = mg.where(padding.inside, x, 0.0)
+        if padding is not None and padding.active < steps:  # steps after every sequence ended: output 0
+            x = mg.concat([x, np.zeros((steps - padding.active, batch, x.shape[-1]), dtype=x.dtype)], axis=0)
         final_states = tuple(mg.stack([f[k] for f in finals], axis=0) for k in range(self.cell.states))
         if unbatched:
             x = x.squeeze(1)
@@ -426,29 +446,46 @@ class RecurrentLayer(Module):
             x = x.transpose(1, 0, 2)
         return x, (final_states if self.cell.states > 1 else final_states[0])
 
-    def _run_direction(self, x: Tensor, state: list, params: dict, masks: Tensor | None, active: int,
+    def _run_direction(self, x: Tensor, state: list, params: dict, padding: _Padding | None,
                        reverse: bool) -> tuple[Tensor, tuple]:
-        """One layer in one direction over the first ``active`` steps, as one
-        ``mg.scan``: the step is traced once and replayed on arrays; the
-        weights it makes from the parameters (transposed, gates reordered) are
-        made once per call, and its input projection (it depends on x alone)
-        runs on many steps' rows at once."""
-        x = x[:active] if active < x.shape[0] else x
-        step, xs = self._scan_step(masks is not None), (x,) if masks is None else (x, masks)
+        """One layer in one direction, as one ``mg.scan``: the step is traced
+        once and replayed on arrays; the weights it makes from the parameters
+        (transposed, gates reordered) are made once per call, and its input
+        projection (it depends on x alone) runs on many steps' rows at once.
+        With ``padding`` (x then has its ``active`` steps): a bounded cell
+        runs every step unmasked, the reverse direction on each sequence
+        reversed within its length, and the final states are picked at each
+        sequence's last step (its outputs past the end are not zero yet: the
+        caller masks them once); any other cell keeps its state past each
+        sequence's end, step by step, and outputs 0 there."""
+        if padding is None:
+            return self._scan(x, state, params, "plain", reverse)
+        if not self.cell.bounded:
+            return self._scan((x, padding.inside), state, params, "masked", reverse)
+        if reverse:
+            x = x[padding.flip, padding.batch]
+        every, _ = self._scan(x, state, params, "every state", False)
+        out = every[0][padding.flip, padding.batch] if reverse else every[0]
+        return out, tuple(s[padding.last, padding.batch] for s in every)
+
+    def _scan(self, xs, state: list, params: dict, kind: str, reverse: bool) -> tuple:
+        """``(ys, final state)`` of the layer's scan of ``kind`` (see _direction_step) over ``xs``."""
+        step = self._scan_step(kind)
+        xs = xs if isinstance(xs, tuple) else (xs,)
         if self.cell.pure:  # traced once per shapes, the weights made inside the scan
             state, outputs = mg.scan(step, tuple(state), xs, reverse=reverse, consts=params)
         else:  # traced at every call, so whatever the step reads is read now
             state, outputs = mg.scan(lambda s, inputs: step(s, inputs, params), tuple(state), xs, reverse=reverse)
         return outputs, state
 
-    def _scan_step(self, masked: bool) -> Callable:
-        """The step of the layer's scans, one function per layer (and masked
-        or not), which takes the parameters as its third argument: for a
-        pure cell they are scan's ``consts``, so scan traces the step once
-        and reuses the trace while shapes stay (see ``mg.scan``)."""
-        kept = self._scan_steps.get(masked)
+    def _scan_step(self, kind: str) -> Callable:
+        """The step of the layer's scans, one function per layer and kind,
+        which takes the parameters as its third argument: for a pure cell
+        they are scan's ``consts``, so scan traces the step once and reuses
+        the trace while shapes stay (see ``mg.scan``)."""
+        kept = self._scan_steps.get(kind)
         if kept is None or kept[0] is not self.cell:  # (made again if someone swaps the cell)
-            kept = self._scan_steps[masked] = (self.cell, _direction_step(self.cell, type(self).__name__, masked))
+            kept = self._scan_steps[kind] = (self.cell, _direction_step(self.cell, type(self).__name__, kind))
         return kept[1]
 
     def _initial_states(self, h0, batch: int, unbatched: bool, dtype) -> tuple:
@@ -463,31 +500,48 @@ class RecurrentLayer(Module):
         return tuple(mg.unbind(s.unsqueeze(1) if unbatched else s) for s in states)
 
 
-def _direction_step(cell: CellSpec, owner: str, masked: bool) -> Callable:
+def _direction_step(cell: CellSpec, owner: str, kind: str) -> Callable:
     """``step(state, inputs, params)`` for ``mg.scan``: the cell's step on
-    inputs (x_t,) -- or (x_t, inside_t), where sequences that ended keep
-    their state and output 0 -- computed from its arguments alone. (The
-    weights made from ``params`` do not change from step to step: the scan
-    makes them once per call.)"""
+    inputs (x_t,), giving h as y ("plain") or every state ("every state");
+    or on (x_t, inside_t) ("masked"), where sequences that ended keep their
+    state and output 0 -- computed from its arguments alone. (The weights
+    made from ``params`` do not change from step to step: the scan makes
+    them once per call.)"""
 
     def step(state: tuple, inputs: tuple, params: dict) -> tuple:
         new = cell._run_step(inputs[0], state, cell._weights(params), owner)
-        if not masked:
+        if kind == "plain":
             return new, new[0]
+        if kind == "every state":
+            return new, new
         inside = inputs[1]
         return tuple(mg.where(inside, n, s) for n, s in zip(new, state)), mg.where(inside, new[0], 0.0)
 
     return step
 
 
-def _length_masks(lengths: np.ndarray | None, steps: int) -> tuple[Tensor | None, int]:
-    """The (active, B, 1) mask "step t is inside sequence b", and how many
-    steps any sequence reaches (``active``). No mask when every sequence
-    is full length."""
-    if lengths is None or (lengths == steps).all():
-        return None, steps
-    active = int(lengths.max())
-    return Tensor(np.arange(active)[:, None, None] < lengths[None, :, None]), active
+class _Padding:
+    """What a layer needs to know of ``lengths`` (B ints in 1..T) when some
+    sequence is shorter than T: ``active``, the steps any sequence reaches;
+    ``inside`` (active, B, 1), step t is inside sequence b; ``flip``
+    (active, B), the step that each step of each sequence takes when every
+    sequence is reversed within its length (padding stays where it is), so
+    that ``x[flip, batch]`` reverses them (and reverses them back); ``last``
+    (B,), each sequence's last step; ``batch`` = 0..B-1."""
+
+    def __init__(self, lengths: np.ndarray):
+        self.active = int(lengths.max())
+        t = np.arange(self.active)[:, None]
+        inside = t < lengths
+        self.inside = Tensor(inside[:, :, None])
+        self.flip = np.where(inside, lengths - 1 - t, t)
+        self.last = lengths - 1
+        self.batch = np.arange(len(lengths))
+
+    @staticmethod
+    def of(lengths: np.ndarray | None, steps: int) -> _Padding | None:
+        """None when there are no lengths or every sequence is full length."""
+        return None if lengths is None or (lengths == steps).all() else _Padding(lengths)
 
 
 class RNN(RecurrentLayer):

@@ -120,6 +120,13 @@ def add_at_case(data):
     return (lambda t: mg.add_at(t, rows, (3, 2))), [g]
 
 
+def put_along_axis_case(data):
+    """take_along_axis's transpose when nothing is picked twice (its VJP uses it)."""
+    g = data.draw(mt.arrays((4, 3)))
+    picks = np.array([data.draw(st.permutations(range(4))) for _ in range(3)]).T
+    return (lambda t: ops._put_along_axis(t, picks, axis=0, shape=(4, 3))), [g]
+
+
 def lookups_case(data):
     weight = data.draw(mt.arrays((4, 3)))
     ids = data.draw(index_strategy(4)) % 4
@@ -187,7 +194,8 @@ CASES = {
     "max": reduction(mg.max, distinct=True), "min": reduction(mg.min, distinct=True),
     "softmax": softmax_case(mg.softmax), "log_softmax": softmax_case(mg.log_softmax),
     "reshape, transpose, broadcast": shape_ops, "astype": astype_case,
-    "getitem": getitem_case, "add_at": add_at_case, "embedding, take_along_axis, masked_fill": lookups_case,
+    "getitem": getitem_case, "add_at": add_at_case, "put_along_axis": put_along_axis_case,
+    "embedding, take_along_axis, masked_fill": lookups_case,
     "concat, stack": joining_case, "split, chunk, unbind": splitting_case,
     "matmul": matmul_case, "addmm": addmm_case, "addcmul": addcmul_case, "where": where_case,
     "python numbers": scalars_case,

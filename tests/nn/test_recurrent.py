@@ -1,6 +1,7 @@
 """RNN, LSTM (+peephole), GRU and cells: gradients in every configuration,
 packed-sequence semantics of lengths, hand-computed steps, PyTorch layouts."""
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -100,6 +101,68 @@ def test_lengths_gradients_equal_sum_of_per_sequence_gradients(kind):
     for name, p in model.named_parameters():
         np.testing.assert_allclose(batched[name], p.grad.data, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(x_grad, per_x, rtol=1e-10, atol=1e-12)
+
+
+BOUNDED = [kind for kind in KINDS if kind != "rnn_relu"]
+
+
+def test_the_bounded_cells_are_the_ones_whose_state_cannot_grow():
+    assert {kind: make(kind, 2, 3).cell.bounded for kind in KINDS} == {kind: kind in BOUNDED for kind in KINDS}
+
+
+@pytest.mark.parametrize("kind", BOUNDED)
+@settings(max_examples=6, deadline=None)
+@given(data=st.data())
+def test_bounded_cells_run_past_the_ends_and_equal_the_per_step_masks(kind, data):
+    """With lengths, a bounded cell runs every sequence unmasked (the reverse
+    direction reversed within each length) and masks once; the same cell
+    marked unbounded keeps each ended state step by step (the plain way).
+    Outputs, final states and every gradient agree."""
+    T, B = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 4))
+    layers, bi = data.draw(st.integers(1, 2)), data.draw(st.booleans())
+    lengths = np.array(data.draw(mt.lengths(B, T)))
+    rng = np.random.default_rng(data.draw(st.integers(0, 100)))
+    x_data = rng.standard_normal((T, B, 3))
+    n_states = 2 if "lstm" in kind else 1
+    h0_data = [0.5 * rng.standard_normal((layers * (2 if bi else 1), B, 4)) for _ in range(n_states)]
+    weights = rng.standard_normal((T, B, (2 if bi else 1) * 4))
+    results = []
+    for bounded in (True, False):
+        model = make(kind, 3, 4, num_layers=layers, bidirectional=bi)
+        model.cell = dataclasses.replace(model.cell, bounded=bounded)
+        x = mg.tensor(x_data, requires_grad=True)
+        h0 = [mg.tensor(h, requires_grad=True) for h in h0_data]
+        out, final = model(x, tuple(h0) if n_states == 2 else h0[0], lengths)
+        ((out * weights).sum() + sum((s * s * s).sum() for s in states_of(final))).backward()
+        results.append([out.data, *(s.data for s in states_of(final)), x.grad.data, *(h.grad.data for h in h0),
+                        *(p.grad.data for p in model.parameters())])
+        assert all(np.all(out.data[n:, b] == 0.0) for b, n in enumerate(lengths))  # exactly 0 past the ends
+    for fast, plain in zip(*results, strict=True):
+        np.testing.assert_allclose(fast, plain, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("bi", [False, True])
+def test_padding_never_enters_even_when_it_holds_nan_or_inf(kind, bi):
+    """Whatever the padding holds, outputs, final states and gradients are
+    those of zero padding, and the padding's gradient is 0."""
+    lengths = np.array([5, 2, 4, 1])
+    clean = np.random.default_rng(3).standard_normal((5, 4, 2))
+    inside = np.arange(5)[:, None] < lengths
+    clean[~inside] = 0.0
+    dirty = clean.copy()
+    dirty[~inside] = np.array([np.nan, np.inf, -np.inf, 1e300])[np.arange((~inside).sum()) % 4, None]
+    results = []
+    for data in (clean, dirty):
+        model = make(kind, 2, 3, num_layers=2, bidirectional=bi)
+        x = mg.tensor(data, requires_grad=True)
+        out, final = model(x, lengths=lengths)
+        ((out * out).sum() + sum((s * s).sum() for s in states_of(final))).backward()
+        results.append([out.data, *(s.data for s in states_of(final)), x.grad.data,
+                        *(p.grad.data for p in model.parameters())])
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert np.all(results[1][-len(list(model.parameters())) - 1][~inside] == 0.0)
 
 
 # -- hand-computed single steps ----------------------------------------------------------------

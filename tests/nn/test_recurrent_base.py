@@ -235,6 +235,9 @@ def identity_step(projected, state, weights):
     (lambda: nn.CellSpec(2, 0, identity_step), ValueError, "CellSpec: states must be a positive int, got 0"),
     (lambda: nn.CellSpec(2, 1, "step"), TypeError, "CellSpec: step must be a function"),
     (lambda: nn.CellSpec(2, 1, identity_step, order=(0, 0)), ValueError, r"order must be a permutation of range\(2\)"),
+    (lambda: nn.CellSpec(2, 1, identity_step, bounded="yes"), TypeError, "CellSpec: bounded must be True or False, "
+     "got 'yes'"),
+    (lambda: nn.CellSpec(2, 1, identity_step, pure=1), TypeError, "CellSpec: pure must be True or False, got 1"),
     (lambda: nn.CellSpec(2, 1, identity_step, extra={"weight_hh": lambda h: (h,)}), ValueError,
      "extra must map new parameter names"),
     (lambda: nn.RecurrentLayer(2, 3), TypeError, "RecurrentLayer: a recurrent module needs a CellSpec"),
@@ -290,7 +293,7 @@ def test_a_cell_that_reads_python_state_is_traced_at_every_call():
     second, _ = plain(x)
     setting["scale"] = 1.0
     with mg.no_grad():  # what the loop gives at scale 0.5
-        step = plain._scan_step(False)
+        step = plain._scan_step("plain")
         params = plain._parameters_of(0, 0)
         setting["scale"] = 0.5
         _, expected = mg.scan(lambda s, i: step(s, i, params), (mg.tensor(np.zeros((2, 5))),), (x,), unroll=True)
