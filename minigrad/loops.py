@@ -175,7 +175,7 @@ def _program_key(step: Callable, carry: list, carry_def, xs: list, x_def, consts
     """What a trace of ``step`` depends on besides the step itself: the
     trees' structures, every leaf's shape (the xs' per step), dtype and
     requires_grad, the modes and the default dtype. None if unhashable."""
-    key = (step, _frozen(carry_def), _frozen(x_def), _frozen(const_def),
+    key = (step, carry_def, x_def, const_def,
            tuple([(t.shape, t.dtype, t.requires_grad) for t in carry]),
            tuple([(t.shape[1:], t.dtype, t.requires_grad) for t in xs]),
            tuple([(t.shape, t.dtype, t.requires_grad) for t in consts]),
@@ -185,14 +185,6 @@ def _program_key(step: Callable, carry: list, carry_def, xs: list, x_def, consts
     except TypeError:  # (a step object that cannot be a dict key)
         return None
     return key
-
-
-def _frozen(description):
-    """A tree description (minigrad.trees) as nested tuples, to be part of a key."""
-    if description is None or description is _NOTHING:
-        return description
-    kind, parts = description
-    return kind, tuple((*part[:-1], _frozen(part[-1])) for part in parts)
 
 
 # -- structures of tensors -----------------------------------------------------------------

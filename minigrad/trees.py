@@ -27,7 +27,8 @@ class _Kept:
 
 
 def flatten(tree: Any, what: str, keep: bool = False, arrays: bool = False) -> tuple[list[Tensor], Any]:
-    """The Tensors of ``tree`` in order, and a description to rebuild it.
+    """The Tensors of ``tree`` in order, and a description to rebuild it
+    (nested tuples: hashable when the dict keys are, so it can be part of a key).
     Anything else than Tensors, tuples, lists and dicts is a TypeError naming
     ``what`` -- or, with ``keep``, kept in the description as it is. With
     ``arrays``, a NumPy array counts as a (constant) Tensor."""
@@ -41,14 +42,14 @@ def flatten(tree: Any, what: str, keep: bool = False, arrays: bool = False) -> t
             sub, description = flatten(item, what, keep, arrays)
             leaves += sub
             parts.append((len(sub), description))
-        return leaves, (type(tree), parts)
+        return leaves, (type(tree), tuple(parts))
     if isinstance(tree, dict):
         leaves, parts = [], []
         for key, item in tree.items():
             sub, description = flatten(item, what, keep, arrays)
             leaves += sub
             parts.append((key, len(sub), description))
-        return leaves, (dict, parts)
+        return leaves, (dict, tuple(parts))
     if keep:
         return [], _Kept(tree)
     raise TypeError(f"{what} must be a Tensor or tuples, lists and dicts of Tensors, got {type(tree).__name__}")
