@@ -29,30 +29,11 @@ import sys
 import time
 
 from benchmarks._timing import table
+from benchmarks.seq2seq import ITERATION
 from examples.blas import VARIABLES
 
-WORKLOAD = r"""
+WORKLOAD = ITERATION + r"""
 import sys, time
-import numpy as np
-import minigrad as mg, nn
-rng = np.random.default_rng(0)
-mg.manual_seed(0)
-source, target, batch, length, answer = 45, 14, 128, 22, 11
-model = nn.Seq2Seq(source, target, embedding_dim=24, hidden_size=48, attention="general", bidirectional=True)
-optimizer = nn.optim.Adam(model.parameters(), lr=1e-2)
-src = rng.integers(4, source, (batch, length))
-lengths = rng.integers(8, length + 1, batch)
-lengths[0] = length
-for b in range(batch):
-    src[b, lengths[b]:] = 0
-tgt_in, tgt_out = rng.integers(3, target, (batch, answer)), rng.integers(3, target, (batch, answer))
-
-def iteration():
-    loss = model.loss(src, lengths, tgt_in, tgt_out)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-
 iteration()
 start = time.perf_counter()
 for _ in range(int(sys.argv[1])):
