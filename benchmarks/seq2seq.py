@@ -85,7 +85,7 @@ def main() -> None:
     if args.against:
         if not os.path.isdir(os.path.join(args.against, "minigrad")):
             raise SystemExit(f"--against: {args.against} holds no minigrad/ (expected a checkout of this repository)")
-        trees[os.path.abspath(args.against)] = os.path.abspath(args.against)
+        trees[args.against] = os.path.abspath(args.against)
     workers = {name: worker(tree) for name, tree in trees.items()}
     times: dict = {name: [] for name in trees}
     try:
