@@ -9,16 +9,16 @@ backward is seeded with G, so no loss ops are added on either side), float32,
 best of several interleaved runs. Memory: tracemalloc peak of one forward +
 backward.
 
-Page faults. Both sides free everything at the end of a call, and glibc
-then often hands the top of its heap back to the kernel, so the next call
-page-faults it in again (~1.4 µs per 4 KiB page on our VM). How much, for
-whom, depends on glibc's heuristics and on what the other side did just
-before -- it swings single ratios by 10-20 %. ``--keep-heap`` re-runs the
-benchmark with glibc told to keep its heap (MALLOC_TRIM_THRESHOLD_,
-MALLOC_TOP_PAD_; see mallopt(3)), for both sides: the ratio of the
-computation alone. The README reports both.
+Page faults. Both sides free everything at the end of a call; with its
+defaults glibc then often hands the top of its heap back to the kernel, so
+the next call page-faults it in again (~1.4 µs per 4 KiB page on our VM).
+How much, for whom, depends on glibc's heuristics and on what the other
+side did just before -- it swings single ratios by 10-20 %. So the
+benchmarks, as the examples, tell glibc to keep its heap (examples/heap.py):
+the ratio of the computation alone. ``MINIGRAD_KEEP_HEAP=0 python -m
+benchmarks.rnn`` shows glibc's defaults.
 
-    python -m benchmarks.rnn [--repeats R] [--sizes T,B,I,H ...] [--keep-heap] [--inference]
+    python -m benchmarks.rnn [--repeats R] [--sizes T,B,I,H ...] [--inference]
 
 ``--inference`` times the LSTM's forward under ``no_grad`` against a
 hand-written NumPy forward (the same projection and gate arithmetic,
@@ -28,8 +28,6 @@ nothing kept for a backward).
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 import tracemalloc
 
@@ -37,6 +35,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
+from benchmarks import HEAP_KEPT
 from benchmarks._timing import interleaved, table
 
 SIZES = [(20, 1, 32, 32), (50, 32, 64, 128), (50, 64, 256, 256), (100, 64, 512, 512)]
@@ -230,17 +229,12 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
     parser.add_argument("--sizes", nargs="+", default=[",".join(map(str, s)) for s in SIZES],
                         help="T,B,I,H sizes to time")
-    parser.add_argument("--keep-heap", action="store_true",
-                        help="run with glibc keeping its heap between calls (no page faults; see above)")
     parser.add_argument("--inference", action="store_true",
                         help="time the LSTM's forward under no_grad against a hand-written forward instead")
     args = parser.parse_args()
-    if args.keep_heap and "MALLOC_TOP_PAD_" not in os.environ:
-        heap = {"MALLOC_TRIM_THRESHOLD_": str(2**31), "MALLOC_TOP_PAD_": str(2**28)}
-        os.execve(sys.executable, [sys.executable, "-m", "benchmarks.rnn", *sys.argv[1:]], {**os.environ, **heap})
     sizes = [tuple(int(v) for v in s.split(",")) for s in args.sizes]
     if args.inference:
-        heap = ", glibc keeping its heap" if "MALLOC_TOP_PAD_" in os.environ else ""
+        heap = ", glibc keeping its heap" if HEAP_KEPT else ", glibc's heap defaults"
         print(f"LSTM inference (forward under no_grad), float32{heap} (checked against the reference in float64 first)")
         print(table(["layer", "T x B x I x H", "minigrad ms", "numpy ms", "ratio", "target"],
                     inference_rows(sizes, args.repeats)))
@@ -274,7 +268,7 @@ def main() -> None:
                           f"(target <= {MEMORY_TARGET[kind][1]}x)")
             rows.append([kind, "x".join(map(str, size)), f"{ours_best * 1e3:.1f}", f"{ref_best * 1e3:.1f}",
                          f"{ratio:.2f}", f"<= {target}" if target else "", memory])
-    heap = ", glibc keeping its heap" if "MALLOC_TOP_PAD_" in os.environ else ""
+    heap = ", glibc keeping its heap" if HEAP_KEPT else ", glibc's heap defaults"
     print(f"forward + backward, float32{heap} (gradients checked against the references in float64 first)")
     header = ["layer", "T x B x I x H", "minigrad ms", "numpy ms", "ratio", "target", "peak memory (minigrad / numpy)"]
     print(table(header, rows))

@@ -3,14 +3,16 @@
 One iteration of examples.translate_dates' model and batch size (a BiLSTM
 encoder over sources of 8-22 tokens with lengths, an LSTM decoder with
 general attention, batch 128; forward, backward, Adam) -- the main job's
-inner loop. With ``--against DIR`` (a checkout of another commit, e.g.
-``git worktree add ../minigrad-0.1 <commit>``) both trees run the same
-iteration in their own worker process, in turns, ``--rounds`` times; each
-round times a few iterations per tree and keeps the best. It prints each
-tree's median time and the median of the per-round ratios (with the
-quartiles): the ratio is what to compare, since the machine changes
-between runs but hardly within a round. BLAS runs on one thread (as the
-examples run).
+inner loop -- in worker processes that take turns, ``--rounds`` times; each
+round times a few iterations per worker and keeps the best. Workers: this
+tree as the examples run it (glibc keeping its heap, examples/heap.py) and
+with MINIGRAD_KEEP_HEAP=0; with ``--against DIR`` (a checkout of another
+commit, e.g. ``git worktree add ../minigrad-0.1 <commit>``) that tree as it
+runs (malloc left alone) and with the heap kept the same way -- so the
+library and the process setting can be told apart. It prints each
+worker's median time and the median of the per-round ratios to the first
+(with the quartiles): the ratio is what to compare, since the machine
+changes between runs but hardly within a round. BLAS runs on one thread.
 
     python -m benchmarks.seq2seq [--against DIR] [--rounds R] [--iterations N]
 """
@@ -25,6 +27,8 @@ import sys
 
 from benchmarks._timing import table
 from examples.blas import VARIABLES
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ITERATION = r"""
 import numpy as np
@@ -48,8 +52,15 @@ def iteration():
     optimizer.step()
 """
 
-WORKER = ITERATION + r"""
-import sys, time
+WORKER = r"""
+import importlib.util, sys
+if sys.argv[1]:  # examples/heap.py of this tree, loaded by its path (the other tree may have none)
+    spec = importlib.util.spec_from_file_location("heap", sys.argv[1])
+    heap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(heap)
+    heap.keep_heap()
+""" + ITERATION + r"""
+import time
 for _ in range(3):
     iteration()
 print("ready", flush=True)
@@ -63,11 +74,13 @@ for line in sys.stdin:  # "N": time N iterations, answer the best
 """
 
 
-def worker(tree: str) -> subprocess.Popen:
+def worker(tree: str, keep_heap: bool) -> subprocess.Popen:
     """A process that sets the iteration up in ``tree`` and times it on request."""
     env = {name: value for name, value in os.environ.items() if name not in VARIABLES}
-    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=tree)
-    process = subprocess.Popen([sys.executable, "-c", WORKER], cwd=tree, env=env, stdin=subprocess.PIPE,
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=tree,
+               MINIGRAD_KEEP_HEAP="1")
+    heap = os.path.join(HERE, "examples", "heap.py") if keep_heap else ""
+    process = subprocess.Popen([sys.executable, "-c", WORKER, heap], cwd=tree, env=env, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
     if process.stdout.readline().strip() != "ready":
         raise RuntimeError(f"the worker in {tree} did not start")
@@ -80,14 +93,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30, help="rounds (each tree in turn)")
     parser.add_argument("--iterations", type=int, default=3, help="iterations per tree and round (the best counts)")
     args = parser.parse_args()
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    trees = {"this tree": here}
+    contenders = {"this tree": (HERE, True), "this tree, MINIGRAD_KEEP_HEAP=0": (HERE, False)}
     if args.against:
         if not os.path.isdir(os.path.join(args.against, "minigrad")):
             raise SystemExit(f"--against: {args.against} holds no minigrad/ (expected a checkout of this repository)")
-        trees[args.against] = os.path.abspath(args.against)
-    workers = {name: worker(tree) for name, tree in trees.items()}
-    times: dict = {name: [] for name in trees}
+        tree = os.path.abspath(args.against)
+        contenders.update({args.against: (tree, False), f"{args.against}, heap kept": (tree, True)})
+    workers = {name: worker(tree, keep) for name, (tree, keep) in contenders.items()}
+    times: dict = {name: [] for name in contenders}
     try:
         for _ in range(args.rounds):
             for name, process in workers.items():
