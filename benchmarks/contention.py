@@ -52,7 +52,7 @@ def run(iterations: int, threads: str) -> float:
     """Seconds per training iteration in a fresh process."""
     env = {name: value for name, value in os.environ.items() if name not in VARIABLES}
     env["MINIGRAD_BLAS_THREADS"] = threads
-    code = "import examples.blas as b; b.limit_blas_threads()\n" + WORKLOAD  # (as the examples start)
+    code = "import examples.heap as h; h.keep_heap()\n" + WORKLOAD  # (as the examples start: BLAS, heap)
     out = subprocess.run([sys.executable, "-c", code, str(iterations)], env=env, check=True,
                          capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     return float(out.stdout.strip().splitlines()[-1])

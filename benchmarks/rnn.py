@@ -13,12 +13,11 @@ Page faults. Both sides free everything at the end of a call; with its
 defaults glibc then often hands the top of its heap back to the kernel, so
 the next call page-faults it in again (~1.4 µs per 4 KiB page on our VM).
 How much, for whom, depends on glibc's heuristics and on what the other
-side did just before -- it swings single ratios by 10-20 %. So the
-benchmarks, as the examples, tell glibc to keep its heap (examples/heap.py):
-the ratio of the computation alone. ``MINIGRAD_KEEP_HEAP=0 python -m
-benchmarks.rnn`` shows glibc's defaults.
+side did just before -- it swings single ratios by 10-20 %. ``--keep-heap`` tells glibc
+to keep its heap first, as the examples do (examples/heap.py), for both
+sides: the ratio of the computation alone. The README reports both.
 
-    python -m benchmarks.rnn [--repeats R] [--sizes T,B,I,H ...] [--inference]
+    python -m benchmarks.rnn [--repeats R] [--sizes T,B,I,H ...] [--keep-heap] [--inference]
 
 ``--inference`` times the LSTM's forward under ``no_grad`` against a
 hand-written NumPy forward (the same projection and gate arithmetic,
@@ -35,8 +34,8 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from benchmarks import HEAP_KEPT
 from benchmarks._timing import interleaved, table
+from examples.heap import keep_heap
 
 SIZES = [(20, 1, 32, 32), (50, 32, 64, 128), (50, 64, 256, 256), (100, 64, 512, 512)]
 TARGETS = {"LSTM": {(20, 1, 32, 32): 2.0, (50, 32, 64, 128): 1.15, (50, 64, 256, 256): 1.15}}
@@ -229,12 +228,14 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
     parser.add_argument("--sizes", nargs="+", default=[",".join(map(str, s)) for s in SIZES],
                         help="T,B,I,H sizes to time")
+    parser.add_argument("--keep-heap", action="store_true",
+                        help="tell glibc to keep its heap first, as the examples do (no page faults; see above)")
     parser.add_argument("--inference", action="store_true",
                         help="time the LSTM's forward under no_grad against a hand-written forward instead")
     args = parser.parse_args()
+    heap = ", glibc keeping its heap" if args.keep_heap and keep_heap() else ""
     sizes = [tuple(int(v) for v in s.split(",")) for s in args.sizes]
     if args.inference:
-        heap = ", glibc keeping its heap" if HEAP_KEPT else ", glibc's heap defaults"
         print(f"LSTM inference (forward under no_grad), float32{heap} (checked against the reference in float64 first)")
         print(table(["layer", "T x B x I x H", "minigrad ms", "numpy ms", "ratio", "target"],
                     inference_rows(sizes, args.repeats)))
@@ -268,7 +269,6 @@ def main() -> None:
                           f"(target <= {MEMORY_TARGET[kind][1]}x)")
             rows.append([kind, "x".join(map(str, size)), f"{ours_best * 1e3:.1f}", f"{ref_best * 1e3:.1f}",
                          f"{ratio:.2f}", f"<= {target}" if target else "", memory])
-    heap = ", glibc keeping its heap" if HEAP_KEPT else ", glibc's heap defaults"
     print(f"forward + backward, float32{heap} (gradients checked against the references in float64 first)")
     header = ["layer", "T x B x I x H", "minigrad ms", "numpy ms", "ratio", "target", "peak memory (minigrad / numpy)"]
     print(table(header, rows))

@@ -6,14 +6,15 @@ is free (M_TRIM_THRESHOLD) and serves large blocks with mmap, returned at
 each free (M_MMAP_THRESHOLD; both start at 128 KiB and rise as it goes), so
 the next iteration touches fresh pages and takes a page fault for each
 (~1.4 µs per 4 KiB page on the development machine). The date translator's
-training iteration took 2,200-2,800 of them, 8-10% of its time.
+training iteration took 860-2,800 of them, 6-14% of its time
+(``python -m benchmarks.seq2seq``).
 
-Importing this (the examples and benchmarks packages do) tells glibc, through
-mallopt(3), to keep up to 1 GiB of free heap and to serve blocks of up to
-32 MiB from the heap: after the first iterations nothing faults. The price:
-the process keeps its peak heap until it exits. ``MINIGRAD_KEEP_HEAP=0``
+``keep_heap()`` (the examples package calls it when Python runs an example)
+tells glibc, through mallopt(3), to keep up to 1 GiB of free heap and to
+serve blocks of up to 32 MiB from the heap: after the first iterations
+nothing faults. The price: the process keeps its peak heap until it exits. ``MINIGRAD_KEEP_HEAP=0``
 leaves malloc alone; other C libraries (macOS, musl) are left alone too.
-A program of your own gets the same by calling ``keep_heap()``, or by
+A program of your own gets the same by copying ``keep_heap()``, or by
 starting Python with MALLOC_TRIM_THRESHOLD_=1073741824
 MALLOC_MMAP_THRESHOLD_=33554432 in its environment.
 """

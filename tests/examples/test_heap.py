@@ -1,4 +1,4 @@
-"""examples/heap.py: glibc told to keep its heap, as every example and benchmark starts."""
+"""examples/heap.py: glibc told to keep its heap when Python runs an example."""
 
 import os
 import subprocess
@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from examples import running_an_example
 from examples.heap import keep_heap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -21,18 +22,20 @@ def _glibc() -> bool:
 GLIBC = _glibc()
 
 
-def fresh(setting: str | None) -> subprocess.CompletedProcess:
-    """Import the examples package in a new process and report whether it kept the heap."""
-    env = {k: v for k, v in os.environ.items() if k != "MINIGRAD_KEEP_HEAP"}
-    if setting is not None:
-        env["MINIGRAD_KEEP_HEAP"] = setting
-    return subprocess.run([sys.executable, "-c", "import examples; print(examples.HEAP_KEPT)"], env=env, cwd=ROOT,
-                          capture_output=True, text=True)
+def test_the_heap_is_kept_when_python_runs_an_example_only():
+    assert running_an_example(["python3", "-m", "examples.translate_dates", "--epochs", "1"])
+    assert not running_an_example(["python3", "-m", "pytest", "tests/examples"])
+    assert not running_an_example(["python3", "-m", "benchmarks.rnn"])
+    assert not running_an_example(["python3", "-c", "import examples"])
 
 
 @pytest.mark.parametrize("setting, kept", [(None, GLIBC), ("1", GLIBC), ("0", False)])
-def test_the_examples_keep_the_heap_unless_told_not_to(setting, kept):
-    out = fresh(setting)
+def test_keep_heap_follows_the_setting(setting, kept, monkeypatch):
+    monkeypatch.delenv("MINIGRAD_KEEP_HEAP", raising=False)
+    if setting is not None:
+        monkeypatch.setenv("MINIGRAD_KEEP_HEAP", setting)
+    code = "import examples.heap as h; print(h.keep_heap())"  # (a fresh process: the setting stays there)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(kept)
 
