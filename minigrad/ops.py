@@ -1043,7 +1043,7 @@ def _put_along_axis(g, indices, *, axis, shape):
     ḡ = ȳ picked by ``indices``"""
     out = np.zeros(shape, dtype=g.dtype)
     np.put_along_axis(out, indices, g, axis=axis)
-    return out, lambda gy: np.take_along_axis(gy, indices, axis=axis)
+    return out, lambda gy: _take_along_axis(gy, indices, axis=axis)
 
 
 def masked_fill(x, mask, value: float):

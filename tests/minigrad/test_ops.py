@@ -259,6 +259,20 @@ def test_scatters_with_and_without_repeats_equal_the_brute_force(data):
         check(lambda t: mg.take_along_axis(t, indices, axis=0), tensor(x))
 
 
+def test_third_derivative_through_a_scatter_without_repeats():
+    """take_along_axis's VJP (put_along_axis when nothing repeats) and its VJP
+    again are ops, so derivatives of any order go through: y = Σ picked³,
+    each element picked once, so d³y/dx³ along w twice is 6·w²."""
+    rng = np.random.default_rng(0)
+    w = mg.tensor(rng.standard_normal((4, 3)))
+    idx = np.array([[1, 0, 3], [0, 2, 1], [3, 1, 0], [2, 3, 2]])
+    x = tensor(rng.standard_normal((4, 3)))
+    (g1,) = mg.grad((mg.take_along_axis(x, idx, axis=0) ** 3).sum(), [x], create_graph=True)
+    (g2,) = mg.grad((g1 * w).sum(), [x], create_graph=True)
+    (g3,) = mg.grad((g2 * w).sum(), [x])
+    np.testing.assert_allclose(g3.data, 6 * w.data ** 2, rtol=1e-12)
+
+
 def test_masked_fill():
     x = tensor([1.0, 2.0, 3.0])
     y = x.masked_fill(mg.tensor([True, False, True]), -1.0)
