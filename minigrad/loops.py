@@ -477,30 +477,21 @@ class _Program:
 
     # -- the forward -----------------------------------------------------------------------------
 
-    def interpreted_step(self) -> Callable[[list], list]:
-        """``run_step(v) -> the VJPs the ops returned`` (None for fixed VJPs):
-        the per-step instructions run one by one on the step's values ``v``
-        (by slot). What a program's first run uses; :meth:`step_function`
-        writes the same out as straight-line Python for the later runs."""
-        return _interpreted(self.steps, self.shape_checked, self.shapes)
-
-    def step_function(self) -> Callable[[list], list]:
-        """What :meth:`interpreted_step` does, written out once as one
-        straight-line Python function (its source is ``self.sources['step']``),
+    def forward_function(self, which: str) -> Callable[[list], list]:
+        """``run(v) -> the VJPs the ops returned`` (None for fixed VJPs): the
+        per-step instructions (``which`` = 'step', on a step's values ``v``
+        by slot) or the run-once ones ('once', on the template; every output's
+        shape checked). At a program's first run they are interpreted one by
+        one; a kept program (run before) has them written out as one
+        straight-line Python function (its source in ``self.sources[which]``),
         which saves a loop over the instructions and their options per op.
         Writing it (Python's ``compile``) costs about as much as tracing, so
         a program gets it at its second run: a program a cache keeps."""
-        return self._written("step", lambda: _written_forward(self.steps, self.shape_checked, self.shapes))
-
-    def once_function(self, written: bool) -> Callable[[list], list]:
-        """The instructions run once per call (they read no varying value), as
-        a function of the template that puts their outputs into it (every
-        output's shape checked) and returns the VJPs they made: interpreted,
-        or written out for a kept program, as the per-step ones."""
-        every = set(range(len(self.invariant)))
-        if not written:
-            return _interpreted(self.invariant, every, self.shapes)
-        return self._written("once", lambda: _written_forward(self.invariant, every, self.shapes))
+        instructions, checked = (self.steps, self.shape_checked) if which == "step" else (
+            self.invariant, set(range(len(self.invariant))))
+        if self.runs == 0:
+            return _interpreted(instructions, checked, self.shapes)
+        return self._written(which, lambda: _written_forward(instructions, checked, self.shapes))
 
     def _written(self, kind: str, write: Callable[[], tuple]) -> Callable:
         """The function of ``kind`` (see ``self.sources``), made by ``write() ->
@@ -527,8 +518,7 @@ class _Program:
         frames: list = [None] * steps
         made_vjps: list = [None] * steps
         blocks: dict = {}  # block number -> (hoisted VJP closures, hoisted values the VJPs need)
-        written = self.runs > 0  # (a kept program: its instructions written out)
-        run_step = self.step_function() if written else self.interpreted_step()
+        run_step, run_once = self.forward_function("step"), self.forward_function("once")
         self.runs += 1
         previous = None
         lo = hi = -1
@@ -536,7 +526,7 @@ class _Program:
         x_slots = [(s, xs[s - n_carry]) for s in self.x_read]
         y_slots = list(zip(ys, self.y_out))
         try:
-            invariant_made = self.once_function(written)(template)
+            invariant_made = run_once(template)
             for t in order:
                 if not lo <= t < hi:  # the hoisted instructions, on the block of steps that t starts
                     lo = t // block * block
