@@ -12,7 +12,8 @@ model (examples.translate_dates' defaults: a BiLSTM encoder, an LSTM decoder
 with attention, batch 128), in a fresh process each time, in four settings:
 idle or with ``--busy`` processes spinning on the CPU, and BLAS with its
 default threads or limited to one (MINIGRAD_BLAS_THREADS, as the examples
-and the other benchmarks do: examples/blas.py).
+and the other benchmarks do: examples/blas.py). Every run keeps glibc's heap,
+as the example does (examples/heap.py).
 It prints the seconds per iteration and each setting against the idle run
 with default threads.
 
