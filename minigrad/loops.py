@@ -358,9 +358,18 @@ class _Program:
         self.dropped = [s for s in range(n) if self.varies[s] and s not in needed]
         rows = [values[s].shape[0] for s in range(n) if self.varies[s] and values[s].ndim]
         self.block = max(1, BLOCK_ROWS // max(rows + [1]))  # steps per block
-        # per-step ops whose output shape may depend on the data (a lookup by a mask that varies, a custom op)
-        self.shape_checked = {k for k, ins in enumerate(self.steps) if ins.spec.all_at_once or (
-            ins.spec.name == "getitem" and any(self.varies[a] for a in ins.args[1:]))}
+        # the ops whose output shapes are checked at every run (see _may_change_shape)
+        per_call = {*self.closed_slots, *(o for ins in self.invariant for o in ins.outs)}
+        self.shape_checked = {k for k, ins in enumerate(self.steps) if self._may_change_shape(ins, per_call)}
+        self.once_shape_checked = {k for k, ins in enumerate(self.invariant) if self._may_change_shape(ins, per_call)}
+
+    def _may_change_shape(self, ins, per_call: set) -> bool:
+        """Can the output shape of ``ins`` depend on the data? For a custom op
+        (all at once), and for a lookup whose index can change from step to
+        step or from call to call (``per_call``: the closed-over tensors, the
+        consts and what is made from them) -- a mask picking more or fewer."""
+        return ins.spec.all_at_once or (ins.spec.name == "getitem" and any(
+            self.varies[a] or a in per_call for a in ins.args[1:]))
 
     def _follow_requires_grad(self, carry: list, xs: list, steps: int) -> tuple[list, list, int | None]:
         """Which slots need grad in some step, which outputs (ys, final
@@ -488,7 +497,7 @@ class _Program:
         Writing it (Python's ``compile``) costs about as much as tracing, so
         a program gets it at its second run: a program a cache keeps."""
         instructions, checked = (self.steps, self.shape_checked) if which == "step" else (
-            self.invariant, set(range(len(self.invariant))))
+            self.invariant, self.once_shape_checked)
         if self.runs == 0:
             return _interpreted(instructions, checked, self.shapes)
         return self._written(which, lambda: _written_forward(instructions, checked, self.shapes))

@@ -1427,6 +1427,27 @@ def test_consts_must_be_a_tree_of_tensors():
         mg.scan(_tanh_cell, mg.zeros(2, 3), mg.zeros(4, 2, 4), consts={"w": 3.0})
 
 
+@pytest.mark.parametrize("where", ["per step", "run once"])
+def test_a_lookup_by_a_mask_from_consts_that_changes_between_calls(where):
+    """A kept program meets another mask of the same shape: the lookup picks
+    another number of entries (a single pick was broadcast silently into the
+    traced three), so the call runs as the loop does."""
+    rng = np.random.default_rng(5)
+    h0, x, w = leaf(rng, 2, 3), leaf(rng, 4, 2, 3), leaf(rng, 3, 3)
+
+    def step(h, x_t, consts):
+        mask = consts["mask"]
+        picked = h[:, mask] if where == "per step" else consts["w"][mask] * 1.0
+        h = mg.tanh(h @ consts["w"] + x_t + picked.sum())
+        return h, picked
+
+    scan_module._programs.clear()
+    for picks in ([0, 1, 2], [0, 1, 2], [2], [2], [], [0, 1]):
+        mask = mg.tensor(np.isin(np.arange(3), picks))
+        final, ys = assert_same_as_the_loop(step, h0, x, [h0, x, w], consts={"mask": mask, "w": w})
+        assert ys.shape == ((4, 2, len(picks)) if where == "per step" else (4, len(picks), 3))
+
+
 def test_a_kept_trace_is_not_used_for_fewer_steps_than_its_flags_took_to_settle():
     """(a, b) -> (b, tanh(x w)): the carry needs no grad at first, b after one
     step, a after two: the final a needs grad from T = 2 on, the ys from T = 3."""
