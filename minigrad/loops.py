@@ -51,8 +51,9 @@ promise you make by passing consts: the step computes from its arguments
 alone, as a function ``jax.jit`` traces -- no Python value that changes
 between calls (a global flag, an attribute) steers it. What scan can check,
 it does: a program whose step also reached a tensor by closure is not kept
-(the next call may close over another one), nor one whose requires_grad
-flags had not settled within the steps it ran.
+(the next call may close over another one); one whose requires_grad
+flags had not settled within the steps it ran is kept for that number of
+steps only.
 
 A block is BLOCK_ROWS rows (steps × rows per step): big enough that a
 hoisted matmul is one large product, small enough that neither the hoisted
@@ -106,7 +107,7 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
     except Untraceable:
         return _loop(step, carry, carry_def, x_leaves, x_def, order, extra)
     if fresh and key is not None:
-        _programs.put(key, program)
+        _programs.put(key, program, steps)
     if not recording:
         outputs = [Tensor._make(a) for a in (*ys, *final)]
     else:
@@ -144,22 +145,28 @@ class _ProgramCache:
         self._lock = threading.Lock()
 
     def get(self, key, steps: int):
-        """The program kept for ``key`` if it holds for ``steps`` steps, else None."""
+        """The program kept for ``key`` if it holds for ``steps`` steps, else None:
+        the one for any number of steps from its horizon on, or the one for
+        exactly ``steps`` (traced on fewer steps than its flags took to settle)."""
         if key is None:
             return None
         with self._lock:
-            program = self._programs.get(key)
-            if program is not None:
-                self._programs.move_to_end(key)
-        return program if program is not None and steps >= program.horizon else None
+            for exact in (False, True):
+                program = self._programs.get((key, steps) if exact else key)
+                if program is not None and (exact or steps >= program.horizon):
+                    self._programs.move_to_end((key, steps) if exact else key)
+                    return program
+        return None
 
-    def put(self, key, program) -> None:
-        """Keep ``program`` (after its first run) if nothing ties it to its first call."""
+    def put(self, key, program, steps: int) -> None:
+        """Keep ``program`` (after its first run on ``steps`` steps) if nothing
+        ties it to its first call: for any number of steps from its horizon
+        on, or, if its flags had not settled, for exactly ``steps``."""
         if not program.reusable:
             return
         program.forget_first_call()
         with self._lock:
-            self._programs[key] = program
+            self._programs[key if program.horizon is not None else (key, steps)] = program
             while len(self._programs) > self.SIZE:
                 self._programs.popitem(last=False)
 
@@ -323,7 +330,7 @@ class _Program:
         self.template = [None if self.varies[s] else v for s, v in enumerate(values)]
 
         self.needs_grad, self.output_requires_grad, self.horizon = self._follow_requires_grad(carry, xs, len(order))
-        self.reusable = len(self.closed) == len(consts) and self.horizon is not None  # (see _ProgramCache)
+        self.reusable = len(self.closed) == len(consts)  # (see _ProgramCache)
         self._plans: dict = {}  # the backward's plans (per step, run once), worked out at the first backward
         self._functions: dict = {}  # what a kept program has written out (see _written), and their sources:
         self.sources: dict = {}  # 'step', 'step backward', 'once', 'once backward'

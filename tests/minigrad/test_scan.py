@@ -1459,10 +1459,25 @@ def test_a_kept_trace_is_not_used_for_fewer_steps_than_its_flags_took_to_settle(
     scan_module._programs.clear()
     carry = (mg.tensor(np.zeros((2, 3))), mg.tensor(np.zeros((2, 3))))
     w = leaf(rng, 4, 3)
-    for steps in (4, 1, 2, 3):
+    for steps in (4, 1, 2, 3, 1, 2, 5, 3):
         x = mg.tensor(rng.standard_normal((steps, 2, 4)))
         (a, b), ys = assert_same_as_the_loop(step, carry, x, [w], consts=w)
         assert (a.requires_grad, b.requires_grad, ys.requires_grad) == (steps >= 2, True, steps >= 3)
+
+
+def test_a_program_whose_flags_had_not_settled_is_kept_for_its_number_of_steps(monkeypatch):
+    """A zero h0 needs no grad, h after one step does: a program traced on
+    one step holds for one step only, and is kept for that (a layer called
+    on T = 1 again and again is not traced at every call)."""
+    rng = np.random.default_rng(6)
+    scan_module._programs.clear()
+    traced, trace = [], scan_module.trace
+    monkeypatch.setattr(scan_module, "trace", lambda *args, **kw: traced.append(1) or trace(*args, **kw))
+    h0, consts = mg.tensor(np.zeros((2, 3))), {"w": leaf(rng, 4, 3), "u": leaf(rng, 3, 3)}
+    for steps in (1, 1, 4, 1, 4, 2):
+        x = leaf(rng, steps, 2, 4)
+        assert_same_as_the_loop(_tanh_cell, h0, x, [x, *consts.values()], consts=consts)
+    assert len(traced) == 2  # T = 1, then T >= 2 (the flags settle after one step)
 
 
 def test_explain_shows_what_runs_once_per_call():
