@@ -372,11 +372,13 @@ class _Program:
 
     def _may_change_shape(self, ins, per_call: set) -> bool:
         """Can the output shape of ``ins`` depend on the data? For a custom op
-        (all at once), and for a lookup whose index can change from step to
-        step or from call to call (``per_call``: the closed-over tensors, the
-        consts and what is made from them) -- a mask picking more or fewer."""
+        (all at once), and for a lookup by a mask or by an index that can
+        change from step to step or from call to call (``per_call``: the
+        closed-over tensors, the consts and what is made from them) -- a mask
+        picking more or fewer. (A constant mask is a NumPy array the step
+        read: it may be changed in place between calls.)"""
         return ins.spec.all_at_once or (ins.spec.name == "getitem" and any(
-            self.varies[a] or a in per_call for a in ins.args[1:]))
+            self.varies[a] or a in per_call or self.shapes[a][1] == np.bool_ for a in ins.args[1:]))
 
     def _follow_requires_grad(self, carry: list, xs: list, steps: int) -> tuple[list, list, int | None]:
         """Which slots need grad in some step, which outputs (ys, final

@@ -780,11 +780,13 @@ class _Slot:
 
 
 def _split_index(index: Any, tensors: list) -> Any:
-    """The index with each Tensor (or array-like list) replaced by a _Slot; the tensors go to ``tensors``."""
+    """The index with each index array (a Tensor, an array or a list) replaced
+    by a _Slot; the arrays go to ``tensors`` (NumPy arrays as they are: op
+    arguments that are constants, so a scan step looking up by one is kept)."""
     if isinstance(index, tuple):
         return tuple(_split_index(i, tensors) for i in index)
     if isinstance(index, (Tensor, np.ndarray, list)):
-        value = index if isinstance(index, Tensor) else Tensor._make(np.asarray(index))
+        value = index if isinstance(index, Tensor) else np.asarray(index)
         if value.dtype.kind not in "biu":
             raise IndexError(f"getitem: index arrays must be integers or booleans, got dtype {value.dtype}")
         tensors.append(value)

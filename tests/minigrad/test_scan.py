@@ -1448,6 +1448,30 @@ def test_a_lookup_by_a_mask_from_consts_that_changes_between_calls(where):
         assert ys.shape == ((4, 2, len(picks)) if where == "per step" else (4, len(picks), 3))
 
 
+def test_a_step_looking_up_by_a_list_or_an_array_is_kept(monkeypatch):
+    """h[:, [0, 2]] and h[:, mask]: index arrays the step makes or reads are
+    constants (the step was traced at every call when they became tensors);
+    a NumPy mask the step reads and that changes in place between calls
+    picks another number of columns, and the call runs as the loop does."""
+    rng = np.random.default_rng(7)
+    mask = np.array([True, False, True])
+
+    def step(h, x_t, w):
+        h = mg.tanh(h @ w + x_t)
+        return h, (mg.concat([h[:, [0, 2]], h[:, np.array([1])]], axis=-1), h[:, mask])
+
+    scan_module._programs.clear()
+    traced, trace = [], scan_module.trace
+    monkeypatch.setattr(scan_module, "trace", lambda *args, **kw: traced.append(1) or trace(*args, **kw))
+    h0, w = leaf(rng, 2, 3), leaf(rng, 3, 3)
+    for picks in ([0, 2], [0, 2], [1], [1]):
+        mask[:] = np.isin(np.arange(3), picks)
+        x = leaf(rng, 4, 2, 3)
+        _, ys = assert_same_as_the_loop(step, h0, x, [h0, x, w], consts=w)
+        assert [y.shape for y in ys] == [(4, 2, 3), (4, 2, len(picks))]
+    assert len(traced) == 1  # (once the mask changed, the kept program saw the shape change and the loop ran)
+
+
 def test_a_kept_trace_is_not_used_for_fewer_steps_than_its_flags_took_to_settle():
     """(a, b) -> (b, tanh(x w)): the carry needs no grad at first, b after one
     step, a after two: the final a needs grad from T = 2 on, the ys from T = 3."""
