@@ -211,7 +211,10 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
     heap: list = []  # (-seq, node): the node with the highest sequence number pops first
     leaves: dict[int, list] = {}  # id(leaf) -> [leaf, summed gradient, is that sum our own buffer]
     owned: set = set()  # (node, index) whose pending sum is a buffer this sweep made: safe to add into
-    wanted = {(x._node, x._index): k for k, x in enumerate(inputs or ()) if x._node is not None}
+    wanted: dict[tuple, list] = {}  # (node, output index) -> the positions in inputs (a tensor may be listed twice)
+    for k, x in enumerate(inputs or ()):
+        if x._node is not None:
+            wanted.setdefault((x._node, x._index), []).append(k)
     unfinished = len({node for node, _ in wanted}) if inputs and all(x._node is not None for x in inputs) else -1
     captured: list = [None] * len(inputs or ())
     push, pop = heapq.heappush, heapq.heappop
@@ -388,9 +391,8 @@ def _capture(node: Node, grads: list, wanted: dict, captured: list, accumulate: 
     node holds one of the inputs."""
     found = False
     for index, grad in enumerate(grads):
-        position = wanted.get((node, index))
-        if position is not None:
-            captured[position] = grad
+        for position in wanted.get((node, index), ()):
+            captured[position] = grad  # (each handed out as a copy of its own)
             found = True
     if accumulate and node.retained:
         for index, ref in node.retained.items():

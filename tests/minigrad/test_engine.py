@@ -134,6 +134,23 @@ def test_grad_leaves_dot_grad_alone_and_handles_unused_inputs():
         mg.grad(y, [x, u])
 
 
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_grad_of_an_input_listed_twice(create_graph):
+    """A leaf, an interior tensor or one output of a split listed twice gets
+    its gradient in every place (an interior tensor got it only in its last
+    place: None, or 'does not depend on inputs[0]'), each a buffer of its own."""
+    x = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = x * 3
+    p, q = mg.split(x, 1)
+    y = (h * h).sum() + (p * q * 5).sum()  # dy/dh = 2h, dy/dp = 5q, dy/dq = 5p
+    grads = mg.grad(y, [h, x, h, q, p, q, x], create_graph=create_graph)
+    want = [[6.0, 12.0], [1.0 * 18 + 10, 2.0 * 18 + 5], [6.0, 12.0], [5.0], [10.0], [5.0]]
+    want.append(want[1])
+    for got, expected in zip(grads, want):
+        np.testing.assert_allclose(got.data, expected)
+    assert len({id(g.data) for g in grads}) == len(grads)
+
+
 def test_value_and_grad():
     f = mg.value_and_grad(lambda a, b: (a * b * b).sum(), argnums=(0, 1))
     value, (ga, gb) = f(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
