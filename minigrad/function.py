@@ -96,6 +96,8 @@ def _forward_of(cls: type[Function]):
         out = np.asarray(returned)
         if out.dtype.kind not in "biuf":
             raise TypeError(f"{cls.__name__}.forward returned an array of dtype {out.dtype}")
+        if any(out is x for x in arrays):  # an input as it is: copied (the two would not share a version counter)
+            out = out.copy()
 
         def vjp(g, y, *inputs):
             graph = isinstance(g, Tensor)

@@ -367,6 +367,10 @@ class _Program:
         self.block = max(1, BLOCK_ROWS // max(rows + [1]))  # steps per block
         # the ops whose output shapes are checked at every run (see _may_change_shape)
         per_call = {*self.closed_slots, *(o for ins in self.invariant for o in ins.outs)}
+        # constants (arrays the step read) the VJPs take: copied at every run that keeps a tape, as the
+        # loop's ops copy them, so that a change to the array before the backward cannot reach it
+        self.saved_constants = sorted({s for ins in instructions for s in ins.saved
+                                       if not self.varies[s] and s not in per_call and values[s].ndim})
         self.shape_checked = {k for k, ins in enumerate(self.steps) if self._may_change_shape(ins, per_call)}
         self.once_shape_checked = {k for k, ins in enumerate(self.invariant) if self._may_change_shape(ins, per_call)}
 
@@ -531,6 +535,9 @@ class _Program:
         template = list(self.template)
         for s, value in zip(self.closed_slots, inputs[n_carry + n_x:]):
             template[s] = value
+        if keep:
+            for s in self.saved_constants:
+                template[s] = template[s].copy()
         steps, block, shapes = len(order), self.block, self.shapes
         ys = [np.empty((steps, *shapes[s][0]), shapes[s][1]) for s in self.y_out]
         frames: list = [None] * steps

@@ -204,8 +204,17 @@ def _apply_general(op, args: tuple, settings: dict):
     if not tensors:  # only arrays: plain NumPy (this is how VJPs run in a plain backward)
         return spec.forward(*args, **settings) if spec.vjps is not None else spec.forward(*args, **settings)[0]
     values = args
-    args = tuple(x if isinstance(x, Tensor) else Tensor._make(constant(x)) for x in args)
+    saved = spec.saves_for(len(args)) if spec.differentiable and _modes.grad_enabled and builtins.any(
+        isinstance(x, Tensor) and x.requires_grad for x in args) else ()
+    args = tuple(x if isinstance(x, Tensor) else Tensor._make(_constant_operand(x, k in saved))
+                 for k, x in enumerate(args))
     return apply(spec, args, promote_arrays(spec, [x._data for x in args], values), settings)
+
+
+def _constant_operand(value, saved: bool) -> np.ndarray:
+    """A non-Tensor argument's array; a NumPy array the tape saves is copied
+    (as ``mg.tensor`` copies: the caller may change theirs before the backward)."""
+    return as_array(value, copy=True) if saved and isinstance(value, np.ndarray) else constant(value)
 
 
 def constant(value) -> np.ndarray:
@@ -442,8 +451,10 @@ logical_xor, logical_not = _no_gradient(np.logical_xor, "logical_xor"), _no_grad
 
 @primitive(vjps=(), differentiable=False, rows=rows_elementwise)
 def stop_gradient(x):
-    """y = x, with no gradient flowing back (``Tensor.detach`` inside a traced step)."""
-    return x
+    """y = x, with no gradient flowing back (``Tensor.detach`` inside a traced step).
+    A copy, not x itself: an in-place change of either must not reach what
+    saved the other unseen (the two would not share a version counter)."""
+    return x.copy()
 
 
 @primitive(vjps=lambda g: g, jvps=lambda t, y, x: t, rows=rows_elementwise)

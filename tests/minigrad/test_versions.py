@@ -138,3 +138,58 @@ def test_copy_and_the_initialisers_bump_the_version():
         y.backward()
     with pytest.raises(RuntimeError, match="copy_ on a tensor in the graph"):
         x.copy_([1.0, 1.0])
+
+
+def test_a_numpy_array_an_op_saves_is_copied_so_later_changes_are_harmless():
+    """w * a, a @ w, where(mask, w, 0): the tape keeps the arrays as they were
+    (it kept the caller's, and the backward used the new values)."""
+    a, mask = np.array([3.0, 4.0]), np.array([True, False])
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = (w * a).sum() + (a[None] @ w[:, None]).sum() + mg.where(mask, w * w, 0.0).sum()
+    a[:], mask[:] = 100.0, True
+    y.backward()
+    np.testing.assert_array_equal(w.grad.data, [3 + 3 + 2, 4 + 4])
+
+
+def test_stop_gradient_and_a_function_returning_its_input_give_arrays_of_their_own():
+    """Both gave back the input's very array without sharing its version
+    counter: an in-place change of one reached what had saved the other unseen."""
+    class Identity(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    for make in (mg.stop_gradient, Identity.apply):
+        for saved in ("output", "input"):
+            w = mg.tensor([1.0, 2.0], requires_grad=True)
+            c = mg.tensor([3.0, 4.0])
+            s = make(c)
+            y = (w * (s if saved == "output" else c)).sum()
+            other = c if saved == "output" else s
+            other += 10.0  # in place
+            y.backward()
+            np.testing.assert_array_equal(w.grad.data, [3, 4])
+
+
+def test_a_numpy_array_a_scan_step_reads_is_kept_as_it_was_for_the_backward():
+    """As the loop's ops copy it: a kept program's frames copied it too (they read the changed array)."""
+    mask = np.array([[1.0, 0.0, 2.0]])
+
+    def step(h, x_t, w):
+        h = mg.tanh(h @ w + x_t) * mask
+        return h, h
+
+    rng = np.random.default_rng(0)
+    w = mg.tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    x, h0 = mg.tensor(rng.standard_normal((4, 1, 3))), mg.tensor(np.zeros((1, 3)))
+    _, ys = mg.scan(step, h0, x, consts=w, unroll=True)
+    want = mg.grad(ys.sum(), [w])[0].data  # the mask left alone
+    for unroll in (True, False, False, False):  # the loop, a fresh trace, its written-out replays
+        mask[:] = [[1.0, 0.0, 2.0]]
+        _, ys = mg.scan(step, h0, x, consts=w, unroll=unroll)
+        mask[:] = 5.0
+        np.testing.assert_allclose(mg.grad(ys.sum(), [w])[0].data, want, rtol=1e-12)
