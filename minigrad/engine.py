@@ -296,10 +296,14 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
             if x._node is None and id(x) in leaves:
                 captured[k] = leaves[id(x)][1]
         return [_own(g, create_graph) for g in captured]
-    for leaf, grad, is_own in leaves.values():
-        grad = _own(grad, create_graph, copy=not is_own)  # optimisers and clipping update .grad in place
-        leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+    with _accumulating:
+        for leaf, grad, is_own in leaves.values():
+            grad = _own(grad, create_graph, copy=not is_own)  # optimisers and clipping update .grad in place
+            leaf.grad = grad if leaf.grad is None else leaf.grad + grad
     return None
+
+
+_accumulating = threading.Lock()  # one thread at a time adds into .grad (two backwards into a shared leaf)
 
 
 def _check_differentiable(node: Node) -> None:
@@ -399,7 +403,8 @@ def _capture(node: Node, grads: list, wanted: dict, captured: list, accumulate: 
             tensor, grad = ref(), grads[index]
             if tensor is not None and grad is not None:
                 grad = _own(grad, isinstance(grad, Tensor))
-                tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+                with _accumulating:
+                    tensor.grad = grad if tensor.grad is None else tensor.grad + grad
     return found
 
 
