@@ -59,7 +59,7 @@ def checkpoint(f: Callable) -> Callable:
         given = tensors_in(args)
         if not engine.is_grad_enabled() or any(_dispatching(t) for t in given):
             return f(*args)
-        wanted = [t for t in given if t.requires_grad]
+        wanted = list({id(t): t for t in given if t.requires_grad}.values())  # (a tensor passed twice: once)
         generator_state = get_rng().bit_generator.state
         start = next(clock)  # nodes f records number from here on (the numbers only need to grow)
         outs, structure, copies = _run(f, args, wanted, [t._data for t in wanted])

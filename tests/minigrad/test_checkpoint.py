@@ -78,6 +78,13 @@ def test_arguments_in_structures_interior_arguments_and_constants():
     np.testing.assert_allclose(gw.data, expected[1].data)
 
 
+def test_the_same_tensor_passed_twice():
+    """(It raised 'returned 1 gradient(s) for 2 input(s)' at the backward.)"""
+    x = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (gx,) = mg.grad(mg.checkpoint(lambda a, b: (a * b * a).sum())(x, x), [x])
+    np.testing.assert_allclose(gx.data, 3 * x.data ** 2)
+
+
 def test_nested_checkpoints_and_a_second_backward():
     w = mg.tensor(np.array([0.3, 0.7]), requires_grad=True)
     inner = mg.checkpoint(lambda t: mg.tanh(t * w))
