@@ -90,7 +90,7 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
     const_leaves, const_def = _flatten(consts, "consts")
     steps = _length(x_leaves, length)
     order = range(steps - 1, -1, -1) if reverse else range(steps)
-    extra = () if consts is None else (consts,)
+    extra = () if consts is None else (_unflatten(const_def, const_leaves),)  # (arrays as Tensors, as traced)
     if unroll or any(getattr(type(v), "__minigrad_dispatch__", None) is not None
                      for v in (*carry, *x_leaves, *const_leaves)):
         return _loop(step, carry, carry_def, x_leaves, x_def, order, extra)  # (inside a traced step: records there)

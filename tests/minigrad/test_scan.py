@@ -1472,6 +1472,20 @@ def test_a_step_looking_up_by_a_list_or_an_array_is_kept(monkeypatch):
     assert len(traced) == 1  # (once the mask changed, the kept program saw the shape change and the loop ran)
 
 
+def test_a_numpy_array_in_consts_is_a_constant_tensor_in_the_loop_too():
+    """int array / 3 is the default float dtype for a Tensor, float64 for NumPy:
+    the loop's step got the bare array, the traced one a Tensor (1e-8 apart)."""
+    rng = np.random.default_rng(8)
+    h0, x = leaf(rng, 2, 3), leaf(rng, 4, 2, 3)
+    consts = {"u": leaf(rng, 3, 3), "k": np.array([1, 2, 4])}
+
+    def step(h, x_t, c):
+        h = mg.tanh(h @ c["u"] + x_t * (c["k"] / 3))
+        return h, h
+
+    assert_same_as_the_loop(step, h0, x, [h0, x, consts["u"]], consts=consts)
+
+
 def test_a_kept_trace_is_not_used_for_fewer_steps_than_its_flags_took_to_settle():
     """(a, b) -> (b, tanh(x w)): the carry needs no grad at first, b after one
     step, a after two: the final a needs grad from T = 2 on, the ys from T = 3."""
