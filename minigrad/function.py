@@ -80,7 +80,10 @@ class Function:
             op.spec.all_at_once = True  # its backward gives every input's gradient in one call
             op.spec.jvp = _jvp_of(cls)
             cls._op = op
-        return op(*args, **settings)
+        out = op(*args, **settings)
+        if out.requires_grad and out.dtype.kind != "f":  # an integer result carries no gradient (as scan's flags say)
+            out.requires_grad = False
+        return out
 
 
 def _forward_of(cls: type[Function]):

@@ -198,6 +198,28 @@ def test_custom_functions_run_inside_the_step():
         np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-10, atol=1e-12)
 
 
+def test_a_custom_function_with_an_integer_result_needs_no_grad_in_the_loop_either():
+    """Its result required grad in the loop (every output of a recorded node
+    did) and not in scan, whose flags follow float values only."""
+    class Floor(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return np.floor(x).astype(np.int64)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 0
+
+    def step(h, x_t, u):
+        h = mg.tanh(h @ u + x_t)
+        return h, Floor.apply(h * 3)
+
+    rng = np.random.default_rng(9)
+    h0, x, u = leaf(rng, 2, 3), leaf(rng, 3, 2, 3), leaf(rng, 3, 3)
+    _, ys = assert_same_as_the_loop(step, h0, x, [h0, x, u], consts=u)
+    assert ys.dtype == np.int64 and not ys.requires_grad and not Floor.apply(h0).requires_grad
+
+
 def test_a_step_may_return_what_it_closes_over():
     x, carry, inside, params = make(np.random.default_rng(8), 4, 2, 2, 2)
     results = []
