@@ -90,10 +90,9 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
     const_leaves, const_def = _flatten(consts, "consts")
     steps = _length(x_leaves, length)
     order = range(steps - 1, -1, -1) if reverse else range(steps)
-    extra = () if consts is None else (_unflatten(const_def, const_leaves),)  # (arrays as Tensors, as traced)
     if unroll or any(getattr(type(v), "__minigrad_dispatch__", None) is not None
                      for v in (*carry, *x_leaves, *const_leaves)):
-        return _loop(step, carry, carry_def, x_leaves, x_def, order, extra)  # (inside a traced step: records there)
+        return _loop(step, carry, carry_def, x_leaves, x_def, order, const_leaves, const_def)  # (in a traced step)
     key = None if consts is None else _program_key(step, carry, carry_def, x_leaves, x_def, const_leaves, const_def)
     try:
         program = _programs.get(key, steps)
@@ -105,7 +104,7 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
         recording = is_grad_enabled() and any(program.output_requires_grad)
         ys, final, tape = program.run(arrays, order, keep=recording)
     except Untraceable:
-        return _loop(step, carry, carry_def, x_leaves, x_def, order, extra)
+        return _loop(step, carry, carry_def, x_leaves, x_def, order, const_leaves, const_def)
     if fresh and key is not None:
         _programs.put(key, program, steps)
     if not recording:
@@ -243,9 +242,11 @@ def _call_step(step: Callable, carry_tree, x_tree, carry: Sequence[Tensor], carr
     return new_carry, y_leaves, y_def
 
 
-def _loop(step: Callable, carry: list, carry_def, xs: list, x_def, order: range, extra: tuple = ()):
-    """The plain Python loop, recorded op by op: the definition of scan
-    (``extra``: the consts, passed to every step)."""
+def _loop(step: Callable, carry: list, carry_def, xs: list, x_def, order: range, consts: list, const_def):
+    """The plain Python loop, recorded op by op: the definition of scan (the
+    consts, arrays among them as Tensors as the traced step gets them, are
+    passed to every step)."""
+    extra = () if const_def is _NOTHING else (_unflatten(const_def, consts),)
     ys: list = [None] * len(order)
     y_def = None
     for t in order:
