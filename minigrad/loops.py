@@ -150,12 +150,13 @@ class _ProgramCache:
         if key is None:
             return None
         with self._lock:
-            for exact in (False, True):
-                program = self._programs.get((key, steps) if exact else key)
-                if program is not None and (exact or steps >= program.horizon):
-                    self._programs.move_to_end((key, steps) if exact else key)
-                    return program
-        return None
+            program = self._programs.get(key)
+            if program is None or steps < program.horizon:
+                key = (key, steps)
+                program = self._programs.get(key)
+            if program is not None:
+                self._programs.move_to_end(key)
+        return program
 
     def put(self, key, program, steps: int) -> None:
         """Keep ``program`` (after its first run on ``steps`` steps) if nothing
@@ -503,11 +504,12 @@ class _Program:
     def forward_function(self, which: str) -> Callable[[list], list]:
         """``run(v) -> the VJPs the ops returned`` (None for fixed VJPs): the
         per-step instructions (``which`` = 'step', on a step's values ``v``
-        by slot) or the run-once ones ('once', on the template; every output's
-        shape checked). At a program's first run they are interpreted one by
-        one; a kept program (run before) has them written out as one
-        straight-line Python function (its source in ``self.sources[which]``),
-        which saves a loop over the instructions and their options per op.
+        by slot) or the run-once ones ('once', on the template); the outputs of
+        ops whose shape may change are checked (see _may_change_shape). At a
+        program's first run they are interpreted one by one; a kept program
+        (run before) has them written out as one straight-line Python function
+        (its source in ``self.sources[which]``), which saves a loop over the
+        instructions and their options per op.
         Writing it (Python's ``compile``) costs about as much as tracing, so
         a program gets it at its second run: a program a cache keeps."""
         instructions, checked = (self.steps, self.shape_checked) if which == "step" else (
