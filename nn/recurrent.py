@@ -55,6 +55,12 @@ its length (``x[flip, batch]``), and back -- picks each final state at the
 sequence's last step and zeroes the outputs past the ends once per layer.
 The steps run past an end change nothing a sequence reads (their state
 stays finite, so their zero gradients stay zero).
+
+The LSTM (without peepholes) runs a kernel instead of the scan: all steps
+of a layer and direction as one op, forward and backward written by hand
+in NumPy (nn/lstm_kernel.py, a ``CellSpec.kernel``). It gives what the scan
+gives, to float rounding; ``layer.fused = False`` runs the scan, the
+definition.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ from minigrad import Tensor
 
 from . import functional as F
 from ._checks import check_lengths, check_positive_int
+from .lstm_kernel import lstm_kernel
 from .module import Module, Parameter, _check_dtype
 
 _STANDARD_PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -119,6 +126,12 @@ class CellSpec:
       past its end unmasked and throw those steps away (see the module
       docstring); otherwise a sequence that ended keeps its state step by
       step, the plain way that defines what the fast one computes.
+    - ``kernel``: a fast path for the whole sequence (the LSTM's:
+      nn/lstm_kernel.py), called as ``kernel(x, state, params, reverse=,
+      every=, composed=)`` with one layer and direction's parameters; it
+      must give what ``composed(x, state, params)`` -- the scan of ``step``,
+      its definition -- gives: ``(ys, final state)``, ys the h's (``every``:
+      the tuple of every state's steps). None: always the scan.
     """
 
     gates: int
@@ -129,6 +142,7 @@ class CellSpec:
     extra: Mapping[str, Callable[[int], tuple[int, ...]]] | None = None
     pure: bool = False
     bounded: bool = False
+    kernel: Callable | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "extra", dict(self.extra or {}))
@@ -235,8 +249,8 @@ def _gru_step(projected: Tensor, state: tuple, weights: dict) -> tuple:
 
 ELMAN_CELLS = {"tanh": CellSpec(1, 1, _elman_step(mg.tanh), pure=True, bounded=True),
                "relu": CellSpec(1, 1, _elman_step(mg.relu), pure=True)}
-LSTM_CELL = CellSpec(4, 2, _lstm_step, order=(0, 1, 3, 2), pure=True,
-                     bounded=True)  # stored i, f, g, o; computed i, f, o, g
+LSTM_CELL = CellSpec(4, 2, _lstm_step, order=(0, 1, 3, 2), pure=True, bounded=True,
+                     kernel=lstm_kernel)  # stored i, f, g, o; computed i, f, o, g
 PEEPHOLE_LSTM_CELL = CellSpec(4, 2, _lstm_step, order=(0, 1, 3, 2), extra={"weight_peep": lambda hidden: (3, hidden)},
                               pure=True, bounded=True)
 GRU_CELL = CellSpec(3, 1, _gru_step, fold_hidden_bias=False, pure=True,
@@ -330,6 +344,7 @@ class RecurrentLayer(Module):
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
         self.bidirectional = bool(bidirectional)
         self.rng = rng
+        self.fused = True  # the cell's kernel when it has one; False: the composed scan (see _scan)
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else self.num_directions * hidden_size
             for direction in range(self.num_directions):
@@ -469,7 +484,17 @@ class RecurrentLayer(Module):
         return out, tuple(s[padding.last, padding.batch] for s in every)
 
     def _scan(self, xs, state: list, params: dict, kind: str, reverse: bool) -> tuple:
-        """``(ys, final state)`` of the layer's scan of ``kind`` (see _direction_step) over ``xs``."""
+        """``(ys, final state)`` of the layer's scan of ``kind`` (see _direction_step)
+        over ``xs``: by the cell's kernel when it has one and may (see ``fused``),
+        else the composed way."""
+        kernel = self.cell.kernel
+        if kernel is not None and self.fused and kind != "masked" and not _dispatching((xs, *state, *params.values())):
+            return kernel(xs, tuple(state), params, reverse=reverse, every=kind == "every state",
+                          composed=lambda x, s, p: self._composed(x, s, p, kind, reverse))
+        return self._composed(xs, state, params, kind, reverse)
+
+    def _composed(self, xs, state, params: dict, kind: str, reverse: bool) -> tuple:
+        """``_scan`` the plain way: the cell's step in ``mg.scan`` (the definition)."""
         step = self._scan_step(kind)
         xs = xs if isinstance(xs, tuple) else (xs,)
         if self.cell.pure:  # traced once per shapes, the weights made inside the scan
@@ -498,6 +523,11 @@ class RecurrentLayer(Module):
         expected = (shape[0], shape[2]) if unbatched else shape
         states = _checked_states(self, h0, _state_names(self.cell.states, "0"), expected, self.weight_hh_l0.dtype)
         return tuple(mg.unbind(s.unsqueeze(1) if unbatched else s) for s in states)
+
+
+def _dispatching(tensors) -> bool:
+    """Is any of these a tracer or a dual (a Tensor subclass that takes over ops)?"""
+    return any(getattr(type(t), "__minigrad_dispatch__", None) is not None for t in tensors)
 
 
 def _direction_step(cell: CellSpec, owner: str, kind: str) -> Callable:

@@ -410,12 +410,14 @@ def test_a_function_saving_its_0d_output_keeps_its_second_derivative():
     assert mg.gradgradcheck(Tanh.apply, [leaf(0.3)])
 
 
-def test_anomaly_names_the_library_line_and_the_user_s_line():
+@pytest.mark.parametrize("fused,where", [(True, "lstm_kernel"), (False, "recurrent")])
+def test_anomaly_names_the_library_line_and_the_user_s_line(fused, where):
     lstm = nn.LSTM(2, 3)
+    lstm.fused = fused
     x = mg.tensor(np.full((4, 1, 2), np.nan, dtype=np.float32), requires_grad=True)
     with mg.detect_anomaly():
         out, _ = lstm(x)  # this line
-        with pytest.raises(RuntimeError, match=r"nn/recurrent.py:\d+ .*<- .*test_core_regressions.py:\d+"):
+        with pytest.raises(RuntimeError, match=rf"nn/{where}.py:\d+ .*<- .*test_core_regressions.py:\d+"):
             out.sum().backward()
 
 

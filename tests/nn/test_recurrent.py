@@ -17,9 +17,15 @@ KINDS = {
     "rnn_tanh": lambda i, h, **kw: nn.RNN(i, h, **kw),
     "rnn_relu": lambda i, h, **kw: nn.RNN(i, h, nonlinearity="relu", **kw),
     "lstm": lambda i, h, **kw: nn.LSTM(i, h, **kw),
+    "lstm_composed": lambda i, h, **kw: composed(nn.LSTM(i, h, **kw)),  # without its kernel: the definition
     "lstm_peephole": lambda i, h, **kw: nn.LSTM(i, h, peephole=True, **kw),
     "gru": lambda i, h, **kw: nn.GRU(i, h, **kw),
 }
+
+
+def composed(layer):
+    layer.fused = False
+    return layer
 
 
 def make(kind, i, h, seed=0, **kw):
