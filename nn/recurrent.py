@@ -300,7 +300,12 @@ def _checked_states(owner: Module, given, names: tuple[str, ...], shape: tuple, 
     """``given`` as a tuple of Tensors, each of ``shape`` and ``dtype``, checked."""
     states = []
     for name, s in zip(names, _as_state_tuple(type(owner).__name__, given, names)):
-        s = s if isinstance(s, Tensor) else Tensor(s)
+        if not isinstance(s, Tensor):
+            try:
+                s = Tensor(s)
+            except (TypeError, ValueError):
+                raise TypeError(f"{type(owner).__name__}: {name} must be a Tensor or an array of numbers, got "
+                                f"{type(s).__name__}") from None
         if s.shape != shape:
             raise ValueError(f"{type(owner).__name__}: {name} must have shape {shape}, got {s.shape}")
         _check_dtype(owner, name, s, dtype)
@@ -382,15 +387,21 @@ class RecurrentLayer(Module):
         (out, states)`` with x (B, I), out (B, H) the last layer's h, and
         states a list (one per layer) of the cell's state tuples --
         ``split_states`` makes that list from h0. Dropout between layers as
-        in ``forward`` (training mode only)."""
+        in ``forward`` (training mode only). The weights are prepared again
+        when a parameter was changed in place since (an optimizer step), so a
+        step always computes with the parameters as they are."""
         if self.bidirectional:
             raise ValueError(f"{type(self).__name__}: stepping needs a unidirectional layer")
-        weights = [self._weights(layer, 0) for layer in range(self.num_layers)]
+        params = [self._parameters_of(layer, 0) for layer in range(self.num_layers)]
+        prepared: list = [None, None]  # the parameters' versions, and the weights made from them
         owner = type(self).__name__
 
         def step(x: Tensor, states: list) -> tuple[Tensor, list]:
+            versions = [p._version[0] for ps in params for p in ps.values()]
+            if versions != prepared[0]:
+                prepared[:] = versions, [self.cell._weights(ps) for ps in params]
             new_states = []
-            for layer, (w, state) in enumerate(zip(weights, states)):
+            for layer, (w, state) in enumerate(zip(prepared[1], states)):
                 if layer:
                     x = F.dropout(x, self.dropout, self.training, self.rng)
                 state = self.cell._run_step(x, tuple(state), w, owner)

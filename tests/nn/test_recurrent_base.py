@@ -168,6 +168,22 @@ def test_stepper_equals_the_layer(kind):
         np.testing.assert_allclose(mg.stack(s).data, whole.data, rtol=1e-12)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stepper_steps_with_the_parameters_as_they_are_after_an_optimizer_step(kind):
+    """The stepper's prepared weights (transposed views, folded biases, reordered
+    gates) are made again after an in-place change: never a mix of old and new."""
+    layer = KINDS[kind](2, 3, num_layers=2, rng=np.random.default_rng(4)).to(np.float64)
+    x = mg.tensor(np.random.default_rng(5).standard_normal((1, 2, 2)))
+    step = layer.stepper()
+    states = layer.split_states([mg.zeros(2, 2, 3, dtype=np.float64)] * layer.cell.states)
+    step(x[0], states)
+    for p in layer.parameters():
+        p.grad = mg.ones(*p.shape, dtype=np.float64)
+    nn.optim.SGD(layer.parameters(), lr=0.5).step()
+    y, _ = step(x[0], states)
+    np.testing.assert_allclose(y.data, layer(x)[0].data[0], rtol=1e-12)
+
+
 # -- edge inputs (issue 14.11) ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -222,6 +238,8 @@ def test_states_as_lists_like_tuples_as_pytorch_takes_them():
         nn.GRU(3, 4)(x, (h0[:1], h0[:1]))
     with pytest.raises(ValueError, match=r"LSTMCell: the state must be a tuple \(h, c\), got a Tensor"):
         cell(x[0], h0[0])
+    with pytest.raises(TypeError, match="LSTM: c0 must be a Tensor or an array of numbers, got NoneType"):
+        lstm(x, (h0, None))
 
 
 # -- the contract ---------------------------------------------------------------------------------
