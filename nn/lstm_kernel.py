@@ -77,13 +77,14 @@ def _lstm_sequence(x, h0, c0, w_ih, w_hh, *biases, reverse, every, keep, needs, 
     hidden = h0.shape[-1]
     dtype = x.dtype
     rows = _rows(hidden)
-    half = np.ones(4 * hidden, dtype)
-    half[:3 * hidden] = 0.5  # σ(a) = (1 + tanh(a/2)) / 2: the i, f, o rows halved
+    half, shift, _, _ = _gate_constants(hidden, dtype)
     w_ih_r, w_hh_r = w_ih[rows], w_hh[rows]
-    bias = (biases[0] + biases[1])[rows] * half if biases else None
-    acts = (x.reshape(steps * batch, x.shape[-1]) @ (w_ih_r * half[:, None]).T).reshape(steps, batch, 4 * hidden)
-    if bias is not None:
-        acts += bias
+    inputs = x.reshape(steps * batch, x.shape[-1])
+    projection = w_ih_r.T * half
+    if biases:  # the bias as the weight of one more input, a column of ones: no pass over acts to add it
+        inputs = np.concatenate([inputs, np.ones((steps * batch, 1), dtype)], axis=1)
+        projection = np.concatenate([projection, ((biases[0] + biases[1])[rows] * half)[None]])
+    acts = (inputs @ projection).reshape(steps, batch, 4 * hidden)
     recurrent = (w_hh_r * half[:, None]).T
     order = range(steps - 1, -1, -1) if reverse else range(steps)
     hs = np.empty((steps, batch, hidden), dtype)
@@ -97,9 +98,8 @@ def _lstm_sequence(x, h0, c0, w_ih, w_hh, *biases, reverse, every, keep, needs, 
         a = acts[t]
         a += np.matmul(h, recurrent, out=product)
         np.tanh(a, out=a)
-        ifo = a[:, :three]
-        ifo *= 0.5
-        ifo += 0.5
+        np.multiply(a, half, out=a)  # (whole rows: faster than the i, f, o columns alone)
+        np.add(a, shift, out=a)
         c_new = cs[t] if cs is not None else np.empty_like(ig)
         np.multiply(a[:, hidden:2 * hidden], c, out=c_new)
         c_new += np.multiply(a[:, :hidden], a[:, three:], out=ig)
@@ -108,18 +108,33 @@ def _lstm_sequence(x, h0, c0, w_ih, w_hh, *biases, reverse, every, keep, needs, 
         c = c_new
     out = (hs, cs if every else c)
 
+    projected = inputs  # (x's rows, and the column of ones: x̄ and W̄_ih, b̄ in one product)
+
     def vjp(g: tuple, outputs: tuple, *inputs):
         """Every input's gradient (the module docstring's math)."""
         if any(isinstance(gk, Tensor) for gk in g):  # create_graph: the composed definition, differentiated
             return _differentiated_again(reference, inputs, g)
         if not keep:
             raise RuntimeError("lstm_sequence: recorded without keeping its forward (internal error)")
-        return _backward(g, outputs[0], cs, tanh_c, acts, inputs, w_ih_r, w_hh_r, order, every, needs)
+        return _backward(g, outputs[0], cs, tanh_c, acts, inputs, projected, w_ih_r, w_hh_r, order, every, needs)
 
     return out, vjp
 
 
 _lstm_sequence.spec.all_at_once = True  # its VJP gives every input's gradient in one call
+
+
+@functools.lru_cache(maxsize=64)
+def _gate_constants(hidden: int, dtype: np.dtype) -> tuple:
+    """Per column of the gates (i, f, o, g): the tanh's scale and shift that
+    make σ of the i, f, o columns, (0.5, 0.5) there and (1, 0) for g; and
+    the masks m = 1 for i, f, o and 1 − m, for the slopes a(m − a) + (1 − m)."""
+    ifo = np.zeros(4 * hidden, dtype)
+    ifo[:3 * hidden] = 1
+    constants = (1 - ifo / 2, ifo / 2, ifo, 1 - ifo)
+    for c in constants:
+        c.flags.writeable = False
+    return constants
 
 
 @functools.lru_cache(maxsize=64)
@@ -130,8 +145,8 @@ def _rows(hidden: int) -> np.ndarray:
     return rows
 
 
-def _backward(g: tuple, hs, cs, tanh_c, gates, inputs: tuple, w_ih_r, w_hh_r, order: range, every: bool,
-              needs: tuple) -> list:
+def _backward(g: tuple, hs, cs, tanh_c, gates, inputs: tuple, projected, w_ih_r, w_hh_r, order: range,
+              every: bool, needs: tuple) -> list:
     x, h0, c0 = inputs[:3]
     g_hs, g_c = g
     steps, batch, hidden = hs.shape
@@ -141,6 +156,7 @@ def _backward(g: tuple, hs, cs, tanh_c, gates, inputs: tuple, w_ih_r, w_hh_r, or
     dc = np.zeros_like(c0) if every or g_c is None else np.array(g_c, dtype=c0.dtype)
     work = np.empty_like(dh)
     slope = np.empty_like(gates[0])
+    _, _, ifo, g_ones = _gate_constants(hidden, hs.dtype)
     back = order[::-1]
     for n, t in enumerate(back):
         if g_hs is not None:
@@ -158,9 +174,9 @@ def _backward(g: tuple, hs, cs, tanh_c, gates, inputs: tuple, w_ih_r, w_hh_r, or
         np.multiply(dc, c_prev, out=da[:, hidden:2 * hidden])
         np.multiply(dh, tc, out=da[:, 2 * hidden:three])
         np.multiply(dc, i, out=da[:, three:])
-        np.multiply(a, a, out=slope)  # ... times their slopes: σ' = σ − σ², tanh' = 1 − g²
-        np.subtract(a[:, :three], slope[:, :three], out=slope[:, :three])
-        np.subtract(1, slope[:, three:], out=slope[:, three:])
+        np.subtract(ifo, a, out=slope)  # ... times their slopes a(m − a) + (1 − m): σ' = σ − σ², tanh' = 1 − g²
+        slope *= a
+        slope += g_ones
         da *= slope
         dc *= f
         dh = da @ w_hh_r
@@ -170,8 +186,11 @@ def _backward(g: tuple, hs, cs, tanh_c, gates, inputs: tuple, w_ih_r, w_hh_r, or
     if needs[0]:
         grads[0] = (flat @ w_ih_r).reshape(x.shape)
     grads[1], grads[2] = (dh, dc) if needs[1] or needs[2] else (None, None)
-    if needs[3]:
-        grads[3] = (flat.T @ x.reshape(steps * batch, x.shape[-1]))[rows]
+    if needs[3] or (len(inputs) > 5 and (needs[5] or needs[6])):
+        by_input = (flat.T @ projected)[rows]  # W̄_ih, and b̄ in the column of the ones
+        grads[3] = by_input[:, :x.shape[-1]]
+        if len(inputs) > 5:
+            grads[5], grads[6] = by_input[:, -1], by_input[:, -1].copy()
     if needs[4]:  # step t's h_{t-1}: h0 at the first step run, else the h of the step run before
         first, later, before = (0, slice(1, None), slice(None, -1)) if order.step == 1 else \
             (steps - 1, slice(None, -1), slice(1, None))
@@ -180,9 +199,6 @@ def _backward(g: tuple, hs, cs, tanh_c, gates, inputs: tuple, w_ih_r, w_hh_r, or
             rest = (steps - 1) * batch
             w_hh_grad += d_acts[later].reshape(rest, 4 * hidden).T @ hs[before].reshape(rest, hidden)
         grads[4] = w_hh_grad[rows]
-    if len(inputs) > 5 and (needs[5] or needs[6]):
-        bias_grad = flat.sum(axis=0)[rows]
-        grads[5], grads[6] = bias_grad, bias_grad.copy()
     return grads
 
 
