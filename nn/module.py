@@ -63,17 +63,40 @@ class Module:
         object.__setattr__(self, "training", True)
 
     # -- registration: assigning a Parameter or Module attribute registers it --------------
+    # A name lives in exactly one place: a registry or the instance __dict__.
     def __setattr__(self, name: str, value: Any) -> None:
+        """As in PyTorch: a Parameter or Module (re)registers ``name``, replacing
+        whatever it held; over a registered name, anything else must fit the
+        registry (a parameter or sub-module takes only None, a buffer an array
+        or None) and is checked before anything changes; other values are
+        plain attributes."""
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
-        for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        if isinstance(value, (Parameter, Module)):
+            self._unregister(name)
+            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
+        elif name in self._parameters:
+            self._parameters[name] = self._checked(name, value, "parameter", "nn.Parameter", ())
+        elif name in self._modules:
+            self._modules[name] = self._checked(name, value, "module", "nn.Module", ())
+        elif name in self._buffers:
+            value = self._checked(name, value, "buffer", "a NumPy array", (np.ndarray, np.generic))
+            self._buffers[name] = None if value is None else np.asarray(value)
         else:
             object.__setattr__(self, name, value)
+
+    def _checked(self, name: str, value: Any, kind: str, expected: str, accepted: tuple[type, ...]) -> Any:
+        """``value`` if it may replace the registered ``kind`` ``name`` (None always may), else TypeError."""
+        if value is not None and not isinstance(value, accepted):
+            raise TypeError(f"{type(self).__name__}: cannot assign {type(value).__name__} as {kind} '{name}' "
+                            f"({expected} or None expected)")
+        return value
+
+    def _unregister(self, name: str) -> None:
+        """Forget ``name`` wherever it is (a registry or a plain attribute), before it is registered anew."""
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:  # only called when normal lookup fails
         for registry in ("_parameters", "_buffers", "_modules"):
@@ -91,14 +114,14 @@ class Module:
 
     def register_buffer(self, name: str, value: np.ndarray | None) -> None:
         """State that is saved and loaded but not trained (e.g. running statistics)."""
-        self.__dict__.pop(name, None)
+        self._unregister(name)
         self._buffers[name] = None if value is None else np.asarray(value)
 
     def register_parameter(self, name: str, value: Parameter | None) -> None:
         """Register ``value`` under ``name``; None reserves the name (e.g. ``bias=False``)."""
         if value is not None and not isinstance(value, Parameter):
             raise TypeError(f"register_parameter: '{name}' must be a Parameter or None, got {type(value).__name__}")
-        self.__dict__.pop(name, None)
+        self._unregister(name)
         self._parameters[name] = value
 
     # -- calling ----------------------------------------------------------------------------

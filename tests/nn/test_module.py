@@ -212,3 +212,68 @@ def test_any_one_bad_entry_among_good_ones_changes_nothing(data):
     with pytest.raises((TypeError, ValueError), match=key.replace(".", r"\.")):
         m.load_state_dict(state)
     assert_unchanged(m, before)
+
+
+class OptionalBias(nn.Module):
+    """The PyTorch idiom: a plain default first, then maybe a Parameter / Module under the same name."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(np.ones((2, 2)))
+        self.bias = None
+        self.bias = nn.Parameter(np.full(2, 10.0))
+        self.head = None
+        self.head = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return x @ self.weight.T + self.bias
+
+
+def test_parameter_or_module_assigned_over_a_plain_attribute_replaces_it():
+    m = OptionalBias()
+    assert m.bias is m._parameters["bias"] and m.head is m._modules["head"]
+    assert "bias" not in m.__dict__ and "head" not in m.__dict__
+    out = m(mg.tensor(np.array([[1.0, 2.0]])))
+    np.testing.assert_array_equal(out.data, [[13.0, 13.0]])  # the new bias is used...
+    out.sum().backward()
+    np.testing.assert_array_equal(m.bias.grad.data, [1.0, 1.0])  # ...and trained
+    assert [n for n, _ in m.named_parameters()] == ["weight", "bias", "head.weight", "head.bias"]
+
+
+def test_non_parameter_over_a_parameter_is_a_type_error_and_changes_nothing():
+    lin = nn.Linear(2, 2)
+    weight, before = lin.weight, lin.state_dict()
+    with pytest.raises(TypeError, match=r"cannot assign Tensor as parameter 'weight' \(nn.Parameter or None"):
+        lin.weight = mg.tensor(np.eye(2, dtype=np.float32), requires_grad=True)
+    assert lin.weight is weight
+    assert_unchanged(lin, before)
+
+
+def test_none_over_a_parameter_keeps_the_name_registered_and_empty():
+    lin = nn.Linear(2, 2)
+    lin.bias = None
+    assert lin.bias is None and "bias" in lin._parameters and "bias" not in lin.__dict__
+    assert list(lin.state_dict()) == ["weight"] and len(list(lin.parameters())) == 1
+    with pytest.raises(TypeError, match="cannot assign int as parameter 'bias'"):
+        lin.bias = 0
+    lin.bias = nn.Parameter(np.zeros(2, dtype=np.float32))
+    assert list(lin.state_dict()) == ["weight", "bias"]
+
+
+def test_non_module_over_a_module_is_a_type_error_but_none_empties_it():
+    m = OptionalBias()
+    head = m.head
+    with pytest.raises(TypeError, match=r"cannot assign str as module 'head' \(nn.Module or None"):
+        m.head = "linear"
+    assert m.head is head
+    m.head = None
+    assert m.head is None and [n for n, _ in m.named_parameters()] == ["weight", "bias"]
+
+
+def test_assigning_to_a_buffer_updates_it_and_only_takes_arrays():
+    m = Block()
+    m.steps = m.steps + 1  # a NumPy scalar: stored as a 0-d array
+    assert m.state_dict()["steps"] == 1.0 and isinstance(m.steps, np.ndarray)
+    with pytest.raises(TypeError, match="cannot assign list as buffer 'steps'"):
+        m.steps = [2.0]
+    assert m.state_dict()["steps"] == 1.0
