@@ -75,14 +75,10 @@ class Attention(Module):
         else:
             for name, x in (("query", query), ("keys", keys)):
                 _check_dtype(self, name, x, self.key_proj.weight.dtype)
+        mask = None if mask is None else _check_mask(mask, keys.shape[:2])
         projected = self.project_keys(keys) if projected_keys is None else projected_keys
         scores = self._scores(query, projected)  # (B, Tq, Tk)
         if mask is not None:
-            mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
-            if mask.shape != (keys.shape[0], keys.shape[1]):
-                raise ValueError(f"Attention: mask must have shape {(keys.shape[0], keys.shape[1])}, got {mask.shape}")
-            if not mask.any(axis=1).all():
-                raise ValueError("Attention: every row of mask needs at least one True (a key to attend to)")
             scores = mg.where(mask[:, None, :], scores, -np.inf)
         weights = mg.softmax(scores, axis=-1)
         context = weights @ keys
@@ -96,3 +92,18 @@ class Attention(Module):
         # concat / additive: vᵀ tanh(W q + U k) for every (query, key) pair
         pairs = mg.tanh(self.query_proj(query).unsqueeze(2) + projected.unsqueeze(1))  # (B, Tq, Tk, H)
         return self.v(pairs).squeeze(-1)
+
+
+def _check_mask(mask, shape: tuple[int, int]) -> np.ndarray:
+    """``mask`` as a bool array of ``shape`` (batch, keys), checked. Only bool:
+    a float mask could be PyTorch's additive one (0 = attend, -inf = masked),
+    and an int one its key_padding_mask (1 = masked), the opposite of ours."""
+    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if mask.dtype != bool:
+        raise TypeError(f"Attention: mask must be a bool array, True where a key may be attended to (False: "
+                        f"padding), got dtype {mask.dtype}")
+    if mask.shape != shape:
+        raise ValueError(f"Attention: mask must have shape {shape}, got {mask.shape}")
+    if not mask.any(axis=1).all():
+        raise ValueError("Attention: every row of mask needs at least one True (a key to attend to)")
+    return mask

@@ -87,3 +87,17 @@ def test_dot_attention_needs_query_and_keys_of_one_dtype():
     with pytest.raises(TypeError, match="Attention: query has dtype float32 but the keys are float64"):
         attn(mg.zeros(2, 4), mg.zeros(2, 3, 4, dtype=np.float64))
     assert attn(mg.zeros(2, 4, dtype=np.float64), mg.zeros(2, 3, 4, dtype=np.float64))[0].dtype == np.float64
+
+
+@pytest.mark.parametrize("mask", [np.array([[0.0, 0.0, -np.inf]], np.float32),  # PyTorch's additive mask
+                                  np.array([[1.0, 1.0, 0.5]]), np.array([[1, 1, 0]]),
+                                  mg.tensor(np.array([[1.0, 1.0, 0.0]]))])
+def test_a_mask_that_is_not_bool_is_a_type_error(mask):
+    attn = nn.Attention(2, 2, "dot")
+    q, k = mg.zeros(1, 2), mg.zeros(1, 3, 2)
+    dtype = (mask.data if isinstance(mask, mg.Tensor) else mask).dtype
+    with pytest.raises(TypeError, match=f"mask must be a bool array, True where a key may be attended to.*"
+                                        f"got dtype {dtype}"):
+        attn(q, k, mask)
+    _, weights = attn(q, k, mg.tensor(np.array([[True, True, False]])))  # a bool Tensor is fine
+    np.testing.assert_array_equal(weights.data, [[0.5, 0.5, 0.0]])
