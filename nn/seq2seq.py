@@ -22,7 +22,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import functional as F
-from ._checks import check_lengths
+from ._checks import check_lengths, check_positive_int
 from .attention import Attention
 from .layers import Embedding, Linear
 from .module import Module
@@ -185,6 +185,7 @@ class Seq2Seq(Module):
     def greedy_decode(self, src, src_lengths, max_len: int) -> tuple[list[list[int]], np.ndarray]:
         """The most likely next token at every step, until eos or ``max_len``.
         Returns the token lists (without eos) and the attention weights (B, max_len, S)."""
+        max_len = check_positive_int("greedy_decode: max_len", max_len)
         decoding = self._start(src, src_lengths)
         batch = decoding["memory"].shape[0]
         tokens = np.full(batch, self.bos_id)
@@ -208,6 +209,7 @@ class Seq2Seq(Module):
         """Batched beam search (see :func:`beam_search`; ``length_penalty`` 1 ranks
         finished beams by their per-token average log-probability); returns
         the best token list per sentence and its total log-probability."""
+        beam_width, max_len = _check_beam(beam_width, max_len)  # before the encoder runs
         decoding = self._start(src, src_lengths)
         stepper = decoding.pop("stepper")
 
@@ -235,6 +237,12 @@ def _take(state: Any, rows: np.ndarray) -> Any:
     return state
 
 
+def _check_beam(beam_width, max_len) -> tuple[int, int]:
+    """beam_width and max_len as ints, if both are positive integers (else ValueError naming the one that is not)."""
+    return (check_positive_int("beam_search: beam_width", beam_width),
+            check_positive_int("beam_search: max_len", max_len))
+
+
 def beam_search(step: Callable, state: Any, batch_size: int, beam_width: int, max_len: int, bos_id: int,
                 eos_id: int, length_penalty: float = 1.0) -> tuple[list[list[int]], np.ndarray]:
     """Keep the ``beam_width`` best partial sequences of every sentence, all
@@ -251,8 +259,7 @@ def beam_search(step: Callable, state: Any, batch_size: int, beam_width: int, ma
     terms; 0 ranks by the raw sums (the most probable sequence, which favours
     short ones). Returns the best sequences (without eos) and their total
     log-probabilities."""
-    if beam_width < 1 or max_len < 1:
-        raise ValueError(f"beam_width and max_len must be >= 1, got {beam_width} and {max_len}")
+    beam_width, max_len = _check_beam(beam_width, max_len)
     B, K = batch_size, beam_width
     state = _take(state, np.repeat(np.arange(B), K))
     tokens = np.full(B * K, bos_id)

@@ -159,3 +159,19 @@ def test_bad_input():
         model.loss(SRC, SRC_LEN, TGT_IN, TGT_OUT[:, :3])
     with pytest.raises(ValueError, match="cell must be one of"):
         nn.Seq2Seq(5, 5, cell="rnn")
+
+
+@pytest.mark.parametrize("name, value", [("max_len", 0), ("max_len", -3), ("max_len", 2.5), ("max_len", True),
+                                         ("beam_width", 0), ("beam_width", 2.5), ("beam_width", "4")])
+def test_every_decoder_checks_beam_width_and_max_len_first(name, value, monkeypatch):
+    model = tiny()
+    monkeypatch.setattr(model, "_start", lambda *a: pytest.fail("the encoder ran before the arguments were checked"))
+    message = f"{name} must be a positive int, got {value!r}"
+    if name == "max_len":
+        with pytest.raises(ValueError, match=f"greedy_decode: {message}"):
+            model.greedy_decode(SRC, SRC_LEN, max_len=value)
+    with pytest.raises(ValueError, match=f"beam_search: {message}"):
+        model.beam_search(SRC, SRC_LEN, **{"beam_width": 2, "max_len": 3, name: value})
+    with pytest.raises(ValueError, match=f"beam_search: {message}"):
+        beam_search(lambda tokens, state: pytest.fail("step ran"), {}, 1,
+                    **{"beam_width": 2, "max_len": 3, name: value}, bos_id=1, eos_id=2)
