@@ -1,10 +1,13 @@
 """nn.save / nn.load: checkpoints as .npz files, written atomically, read strictly and without pickle.
 
 A checkpoint is any nesting of dicts, lists and tuples whose leaves are
-arrays, Tensors, or plain numbers, strings, booleans and None: a model's
-state_dict, an optimiser's, the epoch. Arrays are stored as .npz entries;
-the structure (and the plain values, with their types) as JSON in one more
-entry, so ``load`` returns the same nesting and types and never unpickles.
+arrays, Tensors, NumPy numbers, or plain numbers, strings, booleans and
+None: a model's state_dict, an optimiser's, the epoch. Arrays (and NumPy
+numbers, as 0-d arrays) are stored as .npz entries; the structure (and the
+plain values, with their types) as JSON in one more entry, so ``load``
+returns the same nesting, values and types and never unpickles. What
+changes: a Tensor comes back as its array, a NumPy string as a str. Dict
+keys must be str or int (not bool, which would come back as an int).
 
 Writing: ``save`` writes a temporary file beside the target, fsyncs it and
 renames it into place, so an interrupted save leaves the old checkpoint
@@ -46,6 +49,7 @@ from minigrad import Tensor
 
 _MANIFEST = "__minigrad_checkpoint__"
 _ARRAY_KINDS = "biufc"  # what save writes: bools, ints, floats, complex
+_KINDS = "array/scalar/value/dict/list/tuple"  # the manifest's nodes
 STALE_AFTER = 24 * 3600.0  # seconds without a write after which another host's temporary counts as abandoned
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
 
@@ -63,20 +67,19 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
     """obj as JSON-able data; arrays move into ``arrays`` and leave a reference."""
     if isinstance(obj, Tensor):
         obj = obj.data
-    if isinstance(obj, np.ndarray):
+    scalar = isinstance(obj, np.generic) and obj.dtype.kind in _ARRAY_KINDS  # keeps its dtype as a 0-d array
+    if isinstance(obj, np.ndarray) or scalar:
         if obj.dtype.kind not in _ARRAY_KINDS:
             raise TypeError(f"nn.save: arrays of dtype {obj.dtype} cannot be saved without pickle")
         key = f"a{len(arrays)}"
-        arrays[key] = obj
-        return {"array": key}
-    if isinstance(obj, np.generic):
-        obj = obj.item()
+        arrays[key] = np.asarray(obj)
+        return {"scalar" if scalar else "array": key}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return {"value": obj}
     if isinstance(obj, dict):
         for k in obj:
-            if not isinstance(k, (str, int)):
-                raise TypeError(f"nn.save: dict keys must be str or int, got {type(k).__name__}")
+            if isinstance(k, bool) or not isinstance(k, (str, int)):
+                raise TypeError(f"nn.save: dict keys must be str or int, got {type(k).__name__} {k!r}")
         return {"dict": [[k, isinstance(k, int), _encode(v, arrays)] for k, v in obj.items()]}
     if isinstance(obj, (list, tuple)):
         return {"tuple" if isinstance(obj, tuple) else "list": [_encode(v, arrays) for v in obj]}
@@ -87,21 +90,25 @@ def _decode(node: Any, arrays: dict[str, np.ndarray], named: set[str]) -> Any:
     """The object ``node`` describes, checked: every node is one ``_encode``
     writes, every array reference names an entry not named before."""
     if not isinstance(node, dict) or len(node) != 1:
-        raise ValueError(f"manifest node {_short(node)} is not one of array/value/dict/list/tuple")
+        raise ValueError(f"manifest node {_short(node)} is not one of {_KINDS}")
     ((kind, content),) = node.items()
-    if kind == "array":
+    if kind in ("array", "scalar"):
         if not isinstance(content, str) or content not in arrays:
             raise ValueError(f"the manifest names an array {_short(content)} that the archive does not hold")
         if content in named:
             raise ValueError(f"the manifest names the array {content!r} twice")
         named.add(content)
-        return arrays[content]
+        if kind == "array":
+            return arrays[content]
+        if arrays[content].ndim != 0:
+            raise ValueError(f"the manifest's scalar {content!r} has shape {arrays[content].shape}")
+        return arrays[content][()]
     if kind == "value":
         if content is not None and not isinstance(content, (bool, int, float, str)):
             raise ValueError(f"manifest value {_short(content)} is not a number, string, bool or null")
         return content
     if not isinstance(content, list):
-        raise ValueError(f"manifest node {_short(node)} is not one of array/value/dict/list/tuple")
+        raise ValueError(f"manifest node {_short(node)} is not one of {_KINDS}")
     if kind in ("list", "tuple"):
         items = [_decode(v, arrays, named) for v in content]
         return tuple(items) if kind == "tuple" else items
@@ -116,7 +123,7 @@ def _decode(node: Any, arrays: dict[str, np.ndarray], named: set[str]) -> Any:
                 raise ValueError(f"manifest dict has the key {key!r} twice")
             out[key] = _decode(item[2], arrays, named)
         return out
-    raise ValueError(f"manifest node {_short(node)} is not one of array/value/dict/list/tuple")
+    raise ValueError(f"manifest node {_short(node)} is not one of {_KINDS}")
 
 
 def _short(value: Any) -> str:

@@ -304,3 +304,26 @@ def test_which_temporaries_count_as_stale(tmp_path, monkeypatch):
     left = set(os.listdir(tmp_path))
     gone = {what for what, name in names.items() if name not in left}
     assert gone == ({"dead owner here", "old, other host"} if os.name == "posix" else {"old, other host"})
+
+
+def test_numpy_scalars_come_back_with_their_dtype(tmp_path):
+    values = [np.float32(0.5), np.float64(0.1), np.int64(3), np.uint8(255), np.bool_(True), np.complex64(1j)]
+    nn.save({"values": values, "lr": np.float32(1e-3)}, tmp_path / "c.npz")
+    loaded = nn.load(tmp_path / "c.npz")
+    for value, back in zip(values + [np.float32(1e-3)], loaded["values"] + [loaded["lr"]]):
+        assert type(back) is type(value) and back == value
+
+
+@pytest.mark.parametrize("key", [True, np.int64(1), 1.5, (1, 2)])
+def test_dict_keys_that_would_not_come_back_are_refused_at_save(tmp_path, key):
+    path = tmp_path / "c.npz"
+    with pytest.raises(TypeError, match=f"nn.save: dict keys must be str or int, got {type(key).__name__}"):
+        nn.save({"ok": 1, key: "flag"}, path)
+    assert not path.exists() and os.listdir(tmp_path) == []
+
+
+def test_a_scalar_node_must_name_a_0d_array(tmp_path):
+    path = tmp_path / "c.npz"
+    np.savez(path, __minigrad_checkpoint__=np.array('{"scalar": "a0"}'), a0=np.ones(3))
+    with pytest.raises(ValueError, match=DAMAGED + r".*scalar 'a0' has shape \(3,\)"):
+        nn.load(path)
