@@ -18,6 +18,36 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def check_index(name: str, value, size: int, owner: str = "", negative: bool = False) -> int:
+    """``value`` as an int, if it is an integer (TypeError; a bool or 2.0 is not)
+    that picks one of ``size`` entries: in [0, size), or in [-size, size) if
+    ``negative`` counts from the end (ValueError)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{owner}{name} must be an int, got {type(value).__name__} {value!r}")
+    low = -size if negative else 0
+    if not low <= value < size:
+        raise ValueError(f"{owner}{name} must lie in [{low}, {size}), got {value}")
+    return int(value)
+
+
+def check_probability(name: str, value) -> float:
+    """``value`` as a float, if it is a real number in [0, 1] (a NumPy scalar
+    too; not a bool, a string or NaN); else ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def check_reduction(reduction: str) -> None:
+    """A loss's reduction: one of REDUCTIONS, else ValueError."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
 def axis_or_dim(axis, dim, owner: str) -> int:
     """The one axis a call names: ``axis=`` (minigrad's word, NumPy's) or its
     PyTorch spelling ``dim=``, not both; an int either way (TypeError)."""

@@ -14,20 +14,20 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from ._checks import axis_or_dim
+from ._checks import axis_or_dim, check_index, check_probability, check_reduction
 from .ctc import ctc_loss  # noqa: F401  (CTC lives in nn.ctc; this is its functional name)
 from .module import _check_dtype
-
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
 def _as_tensor(x) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _float_input(function: str, x) -> Tensor:
+    x = _as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{function}: input must be floating point, got dtype {x.dtype}")
+    return x
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -47,8 +47,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
     """Inverted dropout: zero each element with probability p and scale the
     rest by 1/(1 − p), so nothing changes at evaluation time (identity)."""
-    if not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p!r}")
+    p = check_probability("dropout: p", p)
     x = _as_tensor(x)
     if not training or p == 0:
         return x
@@ -74,6 +73,8 @@ def layer_norm(x: Tensor, normalized_shape: tuple, weight: Tensor | None = None,
     (biased variance, as PyTorch), then · weight + bias."""
     x = _as_tensor(x)
     normalized_shape = tuple(normalized_shape)
+    if not normalized_shape:  # (no axes: x − x = 0 everywhere, as PyTorch refuses too)
+        raise ValueError("layer_norm: normalized_shape must have at least one dimension, got ()")
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
         raise ValueError(f"layer_norm: the input's last axes {x.shape} must be normalized_shape {normalized_shape}")
     for parameter in (weight, bias):
@@ -111,10 +112,7 @@ def embedding(indices, weight: Tensor, padding_idx: int | None = None) -> Tensor
     if padding_idx is None:
         return mg.embedding(weight, indices)
     rows = weight.shape[0]
-    if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
-            or not -rows <= padding_idx < rows:
-        raise ValueError(f"embedding: padding_idx must be an int in [-{rows}, {rows}), got {padding_idx!r}")
-    padding_idx = int(padding_idx) % rows
+    padding_idx = check_index("padding_idx", padding_idx, rows, "embedding: ", negative=True) % rows
     values = _known(indices)
     if values is not None and not (values == padding_idx).any():
         return mg.embedding(weight, indices)
@@ -140,9 +138,9 @@ def _reduce(losses: Tensor, reduction: str, count: int | Tensor | None = None) -
 
 
 def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
-    """(input − target)², reduced."""
-    _check_reduction(reduction)
-    input, target = _as_tensor(input), _as_tensor(target)
+    """(input − target)², reduced. The input must be floating point (integers would wrap around)."""
+    check_reduction(reduction)
+    input, target = _float_input("mse_loss", input), _as_tensor(target)
     if input.shape != target.shape:
         raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target.shape} differ")
     diff = input - target
@@ -153,7 +151,7 @@ def nll_loss(log_probs: Tensor, target, ignore_index: int = -100, reduction: str
     """−log_probs[..., target] for class scores on the last axis: (N, C) with
     targets (N,), or (N, T, C) with (N, T). Positions whose target is
     ``ignore_index`` count for nothing; 'mean' averages over the others."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     log_probs, target = _as_tensor(log_probs), _as_tensor(target)
     classes = log_probs.shape[-1]
     if target.dtype.kind not in "iu":
@@ -185,13 +183,6 @@ def cross_entropy(input: Tensor, target, ignore_index: int = -100, reduction: st
 # -- softplus and friends: ln(1 + eˣ) as logsumexp over (0, x) ---------------------------------
 # These are built from minigrad ops only, with no branch on the data (no mask
 # computed from .data), so they are exact inside a mg.scan step too.
-
-def _float_input(function: str, x) -> Tensor:
-    x = _as_tensor(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"{function}: input must be floating point, got dtype {x.dtype}")
-    return x
-
 
 def _log1p_exp(z: Tensor) -> Tensor:
     """ln(1 + eᶻ) = max(z, 0) + ln(e^min(−z, 0) + e^min(z, 0)).
@@ -294,7 +285,7 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
     """−w·[y·ln x + (1 − y)·ln(1 − x)] for probabilities x in [0, 1] (each log
     clamped to ≥ −100, as PyTorch), reduced. For logits use
     binary_cross_entropy_with_logits: it is exact where σ(x) rounds to 0 or 1."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     x = _float_input("binary_cross_entropy", input)
     values = _known(x)
     if values is not None and not ((values >= 0) & (values <= 1)).all():
@@ -312,7 +303,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, reducti
     (weighting positives; broadcast over the input, e.g. one per class on the
     last axis), reduced. Computed as (1 − y)·x + (1 + (p − 1)·y)·ln(1 + e^−x),
     finite with finite gradients for logits of any size."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     function = "binary_cross_entropy_with_logits"
     x = _float_input(function, input)
     y = _binary_target(function, x, target)
@@ -333,7 +324,7 @@ def kl_normal(mu: Tensor, logvar: Tensor, prior_mu=None, prior_logvar=None, redu
     term per example is ``kl_normal(mu, logvar, reduction="none").sum(-1)``.
     Exact for any finite inputs whose true KL is within float range (e^(v − v₀)
     is formed directly, so v = v₀ = 1e4 gives 0, not inf/inf = NaN)."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     mu = _float_input("kl_normal", mu)
     logvar = _float_input("kl_normal", logvar)
     if logvar.shape != mu.shape:

@@ -12,7 +12,7 @@ from minigrad import Tensor
 
 from . import functional as F
 from . import init
-from ._checks import check_positive_int
+from ._checks import check_index, check_positive_int, check_probability
 from .module import Module, Parameter, _check_dtype
 
 
@@ -51,9 +51,8 @@ class Embedding(Module):
         self.num_embeddings = check_positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"padding_idx must lie in [-{num_embeddings}, {num_embeddings}), got {padding_idx}")
-            padding_idx %= num_embeddings
+            padding_idx = check_index("padding_idx", padding_idx, num_embeddings, "Embedding: ",
+                                      negative=True) % num_embeddings
         self.padding_idx = padding_idx
         self.weight = init.normal_(Parameter(mg.zeros(num_embeddings, embedding_dim)), rng=rng)
         if padding_idx is not None:
@@ -73,9 +72,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None):
         super().__init__()
-        if not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
-        self.p, self.rng = float(p), rng
+        self.p, self.rng = check_probability("Dropout: p", p), rng
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training, self.rng)
@@ -91,6 +88,8 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: int | tuple, eps: float = 1e-5, elementwise_affine: bool = True):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        if not shape:
+            raise ValueError("LayerNorm: normalized_shape must have at least one dimension, got ()")
         for n in shape:
             check_positive_int("normalized_shape", n)
         self.normalized_shape, self.eps = shape, float(eps)

@@ -7,13 +7,14 @@ import numpy as np
 from minigrad import Tensor
 
 from . import functional as F
+from ._checks import check_reduction
 from .module import Module
 
 
 class MSELoss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        F._check_reduction(reduction)
+        check_reduction(reduction)
         self.reduction = reduction
 
     def forward(self, input: Tensor, target) -> Tensor:
@@ -23,7 +24,7 @@ class MSELoss(Module):
 class NLLLoss(Module):
     def __init__(self, ignore_index: int = -100, reduction: str = "mean"):
         super().__init__()
-        F._check_reduction(reduction)
+        check_reduction(reduction)
         self.ignore_index, self.reduction = ignore_index, reduction
 
     def forward(self, log_probs: Tensor, target) -> Tensor:
@@ -35,7 +36,7 @@ class CrossEntropyLoss(Module):
 
     def __init__(self, ignore_index: int = -100, reduction: str = "mean"):
         super().__init__()
-        F._check_reduction(reduction)
+        check_reduction(reduction)
         self.ignore_index, self.reduction = ignore_index, reduction
 
     def forward(self, logits: Tensor, target) -> Tensor:
@@ -48,7 +49,7 @@ class _WeightedBinaryLoss(Module):
 
     def __init__(self, reduction: str, **weights):
         super().__init__()
-        F._check_reduction(reduction)
+        check_reduction(reduction)
         self.reduction = reduction
         for name, value in weights.items():
             if value is not None:

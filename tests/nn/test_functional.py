@@ -56,6 +56,14 @@ def test_nll_loss_and_mse_loss():
     assert mg.gradcheck(lambda a: F.mse_loss(a, b, reduction="sum"), [a])
 
 
+def test_mse_loss_refuses_integer_input_instead_of_wrapping_around():
+    """int8 (100 − (−100))² wrapped around to 64; like the binary losses, mse_loss wants floats."""
+    for input in (mg.tensor(np.array([100, 3], np.int8)), np.array([100, 3])):
+        with pytest.raises(TypeError, match="mse_loss: input must be floating point, got dtype int"):
+            F.mse_loss(input, np.array([-100, 1], np.int8), reduction="sum")
+    assert F.mse_loss(mg.tensor([100.0, 3.0]), np.array([-100, 1], np.int8), reduction="sum").item() == 40004
+
+
 def test_all_ignored_mean_is_nan_like_pytorch():
     loss = F.cross_entropy(mg.zeros(2, 3), np.array([-100, -100]))
     assert np.isnan(loss.item())

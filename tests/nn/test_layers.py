@@ -77,6 +77,10 @@ def test_embedding_bad_ids():
         emb(np.array([0.5]))
     with pytest.raises(ValueError, match="padding_idx"):
         nn.Embedding(4, 2, padding_idx=7)
+    for bad in (1.0, True, "1"):
+        with pytest.raises(TypeError, match=f"Embedding: padding_idx must be an int, got {type(bad).__name__}"):
+            nn.Embedding(4, 2, padding_idx=bad)
+    assert nn.Embedding(4, 2, padding_idx=np.int64(-1)).padding_idx == 3
 
 
 def test_dropout_inverted_scaling_and_eval_identity():
@@ -105,6 +109,20 @@ def test_dropout_rejects_bad_p(p):
         nn.functional.dropout(mg.ones(2), p)
 
 
+@pytest.mark.parametrize("p", [True, float("nan"), None])
+def test_dropout_rejects_bools_nan_and_none(p):
+    with pytest.raises(ValueError, match="probability"):
+        nn.Dropout(p)
+    with pytest.raises(ValueError, match="probability"):
+        F.dropout(mg.ones(2), p)
+
+
+@pytest.mark.parametrize("p", [np.float32(0.5), np.float64(1.0), np.int64(0)])
+def test_dropout_takes_numpy_scalars(p):
+    assert nn.Dropout(p).p == float(p)
+    assert F.dropout(mg.ones(2, 3), p, rng=np.random.default_rng(0)).shape == (2, 3)
+
+
 @given(mt.arrays(st.tuples(st.integers(1, 3), st.integers(2, 5))))
 def test_layernorm_gradcheck_and_statistics(x):
     norm = float64(nn.LayerNorm(x.shape[-1]))
@@ -120,6 +138,14 @@ def test_layernorm_gradcheck_and_statistics(x):
 def test_layernorm_rejects_wrong_shape():
     with pytest.raises(ValueError, match="normalized_shape"):
         nn.LayerNorm(4)(mg.zeros(2, 3))
+
+
+def test_layernorm_over_no_axes_is_refused():
+    """normalized_shape () normalised over no axes: x − x, all zeros (PyTorch refuses it too)."""
+    with pytest.raises(ValueError, match="LayerNorm: normalized_shape must have at least one dimension"):
+        nn.LayerNorm(())
+    with pytest.raises(ValueError, match="layer_norm: normalized_shape must have at least one dimension"):
+        F.layer_norm(mg.ones(1, 3), ())
 
 
 def test_init_functions():
