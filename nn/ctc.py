@@ -33,7 +33,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from ._checks import check_lengths
+from ._checks import check_index, check_lengths, check_positive_int, check_reduction
 from .module import Module
 
 NEG_INF = -np.inf
@@ -426,9 +426,7 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
     reduction: 'none' (B,), 'sum', or 'mean' = batch mean of loss_b / max(target_length_b, 1)
     (PyTorch's). An impossible alignment gives inf (with a NaN gradient on that sample's frames), or 0
     with a zero gradient under zero_infinity; an input_length of 0 gives 0 for an empty target."""
-    from .functional import _check_reduction  # here, not at the top: nn.functional re-exports ctc_loss
-
-    _check_reduction(reduction)
+    check_reduction(reduction)
     log_probs = log_probs if isinstance(log_probs, Tensor) else Tensor(log_probs)
     if log_probs.dtype.kind != "f":
         raise TypeError(f"ctc_loss: log_probs must be floating point, got dtype {log_probs.dtype}")
@@ -439,8 +437,7 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
         raise ValueError(f"ctc_loss: log_probs must be (T, B, C) or unbatched (T, C) with no empty axis, got shape "
                          f"{log_probs.shape}")
     steps, batch, classes = log_probs.shape
-    if not 0 <= blank < classes:
-        raise ValueError(f"ctc_loss: blank must lie in [0, {classes}), got {blank}")
+    blank = check_index("blank", blank, classes, "ctc_loss: ")
     padded, input_lengths, target_lengths = _padded_targets(targets, input_lengths, target_lengths, batch, steps,
                                                             classes, blank)
     losses = _CTC.apply(log_probs, targets=padded, input_lengths=input_lengths, target_lengths=target_lengths,
@@ -458,6 +455,7 @@ class CTCLoss(Module):
 
     def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
         super().__init__()
+        check_reduction(reduction)
         self.blank, self.reduction, self.zero_infinity = blank, reduction, zero_infinity
 
     def forward(self, log_probs, targets, input_lengths, target_lengths) -> Tensor:
@@ -477,7 +475,8 @@ def greedy_decode(log_probs, input_lengths: Sequence[int] | None = None, blank: 
     scores = _scores(log_probs)
     if scores.ndim != 3:
         raise ValueError(f"greedy_decode: log_probs must be (T, B, C), got shape {scores.shape}")
-    steps, batch, _ = scores.shape
+    steps, batch, classes = scores.shape
+    blank = check_index("blank", blank, classes, "greedy_decode: ")
     lengths = np.full(batch, steps) if input_lengths is None else _as_ints(input_lengths, "input_lengths")
     if lengths.shape != (batch,) or lengths.min() < 0 or lengths.max() > steps:
         raise ValueError(f"greedy_decode: input_lengths must be {batch} values in 0..{steps}, got {lengths}")
@@ -498,8 +497,8 @@ def prefix_beam_search(log_probs, beam_width: int, blank: int = 0) -> list[tuple
     scores = _scores(log_probs)
     if scores.ndim != 2:
         raise ValueError(f"prefix_beam_search: log_probs must be (T, C) for one utterance, got shape {scores.shape}")
-    if beam_width < 1:
-        raise ValueError(f"prefix_beam_search: beam_width must be >= 1, got {beam_width}")
+    beam_width = check_positive_int("prefix_beam_search: beam_width", beam_width)
+    blank = check_index("blank", blank, scores.shape[1], "prefix_beam_search: ")
     beams: dict[tuple, tuple[float, float]] = {(): (0.0, NEG_INF)}  # prefix -> (ln p ending in blank, in label)
     for frame in scores:
         grown: dict[tuple, list] = {}

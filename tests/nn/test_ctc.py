@@ -398,6 +398,10 @@ def test_beam_of_one_on_peaked_posteriors_equals_greedy():
     (lambda lp: ctc_loss(mg.tensor(np.zeros((4, 1, 3), dtype=int)), [[1, 2]], [4], [2]), TypeError,
      "log_probs must be floating point"),
     (lambda lp: ctc_loss(lp, [[1, 2]], [4], [2], reduction="avg"), ValueError, "reduction must be one of"),
+    (lambda lp: ctc_loss(lp, [[2, 1]], [4], [2], blank=2.5), TypeError, "ctc_loss: blank must be an int, got float"),
+    (lambda lp: ctc_loss(lp, [[1, 2]], [4], [2], blank=True), TypeError, "ctc_loss: blank must be an int, got bool"),
+    (lambda lp: ctc_loss(lp, [[1, 2]], [4], [2], blank=3), ValueError, r"ctc_loss: blank must lie in \[0, 3\), got 3"),
+    (lambda lp: ctc_loss(lp, [[1, 2]], [4], [2], blank=-1), ValueError, r"blank must lie in \[0, 3\), got -1"),
     (lambda lp: ctc_loss(lp + mg.tensor(np.where(np.arange(3) == 1, np.inf, 0)), [[1, 2]], [4], [2]), ValueError,
      "log_probs must be finite or -inf"),
     (lambda lp: ctc_loss(mg.tensor(np.full((4, 1, 3), -1e36, dtype=np.float32)), [[1, 2]], [4], [2]), ValueError,
@@ -406,6 +410,13 @@ def test_beam_of_one_on_peaked_posteriors_equals_greedy():
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
         call(uniform(4))
+
+
+def test_blank_takes_numpy_ints_and_the_module_checks_reduction_when_made():
+    lp = uniform(4)
+    assert ctc_loss(lp, [[1, 2]], [4], [2], blank=np.int64(0)).item() == ctc_loss(lp, [[1, 2]], [4], [2]).item()
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        CTCLoss(reduction="avg")
 
 
 def test_nan_in_one_sample_gives_nan_for_that_sample_only():
@@ -443,3 +454,19 @@ def test_ctc_has_no_second_derivative_and_says_so():
     loss = ctc_loss(log_probs, [[1]], [4], [1])
     with pytest.raises(RuntimeError, match="_CTC is once_differentiable"):
         mg.grad(loss, log_probs, create_graph=True)
+
+
+def test_the_decoders_check_blank_and_beam_width():
+    """A float blank (2.5) was truncated and matched no frame; a float beam
+    width reached NumPy. Both are named, before any decoding."""
+    frames = np.log(np.full((4, 1, 3), 1 / 3))
+    for bad in (2.5, True):
+        with pytest.raises(TypeError, match="greedy_decode: blank must be an int"):
+            greedy_decode(frames, blank=bad)
+        with pytest.raises(TypeError, match="prefix_beam_search: blank must be an int"):
+            prefix_beam_search(frames[:, 0], 2, blank=bad)
+    with pytest.raises(ValueError, match=r"greedy_decode: blank must lie in \[0, 3\), got 3"):
+        greedy_decode(frames, blank=3)
+    with pytest.raises(ValueError, match="prefix_beam_search: beam_width must be a positive int, got 2.5"):
+        prefix_beam_search(frames[:, 0], 2.5)
+    assert greedy_decode(frames, blank=np.int64(2)) == [[0]]
