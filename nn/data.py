@@ -13,10 +13,21 @@ from minigrad import get_rng
 def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int = 0, dtype=np.int64,
                   maxlen: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(B, T) array of the sequences padded with ``pad_value`` at the end, and
-    their lengths (B,). ``maxlen`` sets T (longer sequences are an error)."""
+    their lengths (B,). ``maxlen`` sets T (longer sequences are an error).
+    With an integer dtype (ids) the values and pad_value must be integers:
+    a 0.5 would be truncated silently."""
     sequences = [list(s) for s in sequences]
     if not sequences:
         raise ValueError("pad_sequences: got no sequences")
+    if np.dtype(dtype).kind in "iu":
+        if isinstance(pad_value, (bool, np.bool_)) or not isinstance(pad_value, (int, np.integer)):
+            raise TypeError(f"pad_sequences: pad_value must be an int for dtype {np.dtype(dtype)}, got "
+                            f"{type(pad_value).__name__} {pad_value!r}")
+        for i, s in enumerate(sequences):
+            values = np.asarray(s)
+            if s and values.dtype.kind not in "iu":
+                raise TypeError(f"pad_sequences: sequence {i} must hold integers for dtype {np.dtype(dtype)}, got "
+                                f"dtype {values.dtype}: {s[:5]}")
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     width = int(lengths.max()) if maxlen is None else maxlen
     if lengths.max() > width:
@@ -30,8 +41,9 @@ def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int = 0, dtype=
 def batches(*arrays: np.ndarray, batch_size: int, shuffle: bool = True, rng: np.random.Generator | None = None,
             drop_last: bool = False) -> Iterator:
     """Mini-batches of the rows of ``arrays`` (all the same length), in a
-    shuffled order drawn from ``rng`` (or the global generator). Yields an
-    array for one input, a tuple of arrays for several."""
+    shuffled order drawn from ``rng`` (or the global generator) at the first
+    batch. Yields an array for one input, a tuple of arrays for several.
+    The arguments are checked at the call, not at the first batch."""
     if not arrays:
         raise ValueError("batches: give at least one array")
     n = len(arrays[0])
@@ -40,6 +52,12 @@ def batches(*arrays: np.ndarray, batch_size: int, shuffle: bool = True, rng: np.
             raise ValueError(f"batches: arrays have different lengths ({[len(x) for x in arrays]})")
     if batch_size < 1:
         raise ValueError(f"batches: batch_size must be >= 1, got {batch_size}")
+    return _batches(arrays, n, batch_size, shuffle, rng, drop_last)
+
+
+def _batches(arrays: tuple, n: int, batch_size: int, shuffle: bool, rng: np.random.Generator | None,
+             drop_last: bool) -> Iterator:
+    """batches() after its checks: a generator, so nothing runs before the first batch."""
     order = get_rng(rng).permutation(n) if shuffle else np.arange(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):

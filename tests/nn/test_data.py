@@ -14,6 +14,21 @@ def test_pad_sequences():
         nn.pad_sequences([[1, 2, 3]], maxlen=2)
 
 
+def test_pad_sequences_refuses_non_integers_for_integer_ids():
+    """They were truncated into the int64 output: [[0.5, 1.7], [2.9]] gave [[0, 1], [2, 0]], a pad of -0.5 gave 0."""
+    with pytest.raises(TypeError, match=r"sequence 0 must hold integers for dtype int64, got dtype float64"):
+        nn.pad_sequences([[0.5, 1.7], [2.9]])
+    with pytest.raises(TypeError, match=r"sequence 1 must hold integers"):
+        nn.pad_sequences([[1], [2, 3.5]])
+    for pad in (-0.5, 1.0, True):
+        with pytest.raises(TypeError, match=f"pad_value must be an int for dtype int64, got {type(pad).__name__}"):
+            nn.pad_sequences([[1], [2, 3]], pad_value=pad)
+    padded, _ = nn.pad_sequences([[0.5], [1.5, 2.5]], pad_value=-0.5, dtype=np.float32)  # float data is kept
+    np.testing.assert_array_equal(padded, [[0.5, -0.5], [1.5, 2.5]])
+    padded, _ = nn.pad_sequences([np.array([1, 2], np.int32), []], pad_value=np.int64(-1))
+    np.testing.assert_array_equal(padded, [[1, 2], [-1, -1]])
+
+
 def test_batches_cover_every_row_once_and_are_seeded():
     x, y = np.arange(10), np.arange(10) * 10
     first = list(nn.batches(x, y, batch_size=3, rng=np.random.default_rng(0)))
@@ -26,7 +41,9 @@ def test_batches_cover_every_row_once_and_are_seeded():
         np.testing.assert_array_equal(b, a * 10)
     assert [len(b) for b in nn.batches(x, batch_size=4, shuffle=False, drop_last=True)] == [4, 4]
     with pytest.raises(ValueError, match="different lengths"):
-        next(nn.batches(x, y[:5], batch_size=2))
+        nn.batches(x, y[:5], batch_size=2)  # at the call, not at the first batch
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        nn.batches(x, batch_size=0)
 
 
 def test_char_vocab_round_trip_and_specials():
