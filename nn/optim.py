@@ -3,7 +3,9 @@ defaults, ``param_groups`` and ``state_dict`` layout.
 
 An optimiser updates ``param.data`` in place from ``param.grad``; a parameter
 whose grad is None is skipped. ``step()`` checks every gradient first and
-changes nothing if one is wrong (shape, dtype, NaN/inf).
+changes nothing if one is wrong: a gradient must have its parameter's shape,
+a float dtype the parameter's holds exactly (its own, or a narrower one:
+float32 on a float64 parameter, not float64 on float32) and no NaN/inf.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ class Optimizer:
         self.defaults = self._checked_settings(defaults, "")
         self.param_groups: list[dict] = []
         self.state: dict[int, dict] = {}  # id(param) -> its state
-        seen = set()
+        seen: dict[int, int] = {}  # id(param) -> the group that lists it
         for index, group in enumerate(groups):
             where = f"parameter group {index}"
             if "params" not in group:
@@ -102,9 +104,12 @@ class Optimizer:
                 raise ValueError(f"{owner}: {where} has an empty parameter list")
             for p in params:
                 self._check_parameter(p, where)
+                if seen.get(id(p)) == index:
+                    raise ValueError(f"{owner}: {where} lists a parameter (shape {p.shape}) twice")
                 if id(p) in seen:
-                    raise ValueError(f"{owner}: a parameter appears in more than one group")
-                seen.add(id(p))
+                    raise ValueError(f"{owner}: a parameter (shape {p.shape}) appears in parameter groups "
+                                     f"{seen[id(p)]} and {index}")
+                seen[id(p)] = index
             settings = self._checked_settings({k: v for k, v in group.items() if k != "params"}, f"{where}: ")
             self.param_groups.append({**self.defaults, **settings, "params": params})
 
@@ -140,20 +145,26 @@ class Optimizer:
                 p.grad = None
 
     def _live(self) -> list[tuple[dict, Parameter, np.ndarray]]:
-        """(group, param, grad array) for every parameter with a gradient, all checked."""
+        """(group, param, grad array) for every parameter with a gradient, all
+        checked; a parameter is named by its number in state_dict()."""
+        owner = f"{type(self).__name__}.step"
         live = []
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad.data
-                if g.shape != p.data.shape:
-                    raise ValueError(f"{type(self).__name__}.step: a gradient has shape {g.shape}, its parameter "
-                                     f"{p.data.shape}; nothing was updated")
-                if not np.isfinite(g).all():
-                    raise ValueError(f"{type(self).__name__}.step: a gradient of shape {g.shape} holds NaN or inf; "
-                                     "nothing was updated")
-                live.append((group, p, g.astype(p.data.dtype, copy=False)))
+        numbered = [(group, p) for group in self.param_groups for p in group["params"]]
+        for i, (group, p) in enumerate(numbered):
+            if p.grad is None:
+                continue
+            g = p.grad.data
+            if g.shape != p.data.shape:
+                raise ValueError(f"{owner}: the gradient of parameter {i} has shape {g.shape}, the parameter "
+                                 f"{p.data.shape}; nothing was updated")
+            if g.dtype.kind != "f" or not np.can_cast(g.dtype, p.data.dtype):  # (float64 1e39 is inf in float32)
+                raise TypeError(f"{owner}: the gradient of parameter {i} has dtype {g.dtype}, the parameter "
+                                f"{p.data.dtype} (a gradient needs a float dtype the parameter's holds exactly: "
+                                "its own or a narrower one); nothing was updated")
+            if not np.isfinite(g).all():
+                raise ValueError(f"{owner}: the gradient of parameter {i} (shape {g.shape}) holds NaN or inf; "
+                                 "nothing was updated")
+            live.append((group, p, g.astype(p.data.dtype, copy=False)))
         return live
 
     def step(self) -> None:

@@ -239,6 +239,33 @@ def test_only_leaf_float_tensors_that_require_grad_are_optimised():
         nn.optim.SGD([nn.Parameter(np.array([1, 2]), requires_grad=False)])
 
 
+@pytest.mark.parametrize("make", OPTIMISERS)
+def test_a_gradient_its_parameters_dtype_cannot_hold_is_refused_before_any_change(make):
+    """A float64 gradient on a float32 parameter: 1e39 is finite in float64 but
+    inf in float32, so step() refuses it, naming the parameter and both dtypes."""
+    a, b = nn.Parameter(mg.zeros(2)), nn.Parameter(mg.zeros(2))
+    opt = make([a, b], lr=0.1)
+    a.grad = mg.tensor(np.ones(2, dtype=np.float32))
+    for grad, dtype in ((np.array([1e39, 1.0]), "float64"), (np.array([1, 2]), "int64")):
+        b.grad = mg.tensor(grad)
+        with pytest.raises(TypeError, match=f"gradient of parameter 1 has dtype {dtype}, the parameter float32"):
+            opt.step()
+        np.testing.assert_array_equal(a.data, 0.0)
+        np.testing.assert_array_equal(b.data, 0.0)
+        assert opt.state == {}
+    b.grad = mg.tensor(np.ones(2, dtype=np.float16))  # narrower: held exactly, so used
+    opt.step()
+    assert (a.data < 0).all() and (b.data < 0).all() and b.dtype == np.float32
+
+
+def test_a_parameter_listed_twice_is_named_as_such():
+    p, q = nn.Parameter(mg.zeros(2)), nn.Parameter(mg.zeros(3))
+    with pytest.raises(ValueError, match=r"parameter group 0 lists a parameter \(shape \(2,\)\) twice"):
+        nn.optim.SGD([p, q, p], lr=0.1)
+    with pytest.raises(ValueError, match=r"a parameter \(shape \(2,\)\) appears in parameter groups 0 and 1"):
+        nn.optim.SGD([{"params": [p, q]}, {"params": [p]}], lr=0.1)
+
+
 NUMERIC_SETTINGS = [(make, name) for make in OPTIMISERS for name, check in make.SETTINGS.items()
                     if name != "betas" and check.__name__ != "_flag"]
 
