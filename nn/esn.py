@@ -25,13 +25,20 @@ from ._checks import check_positive_int
 class EchoStateNetwork:
     """``esn.fit(u, y)`` then ``esn.predict(u)`` or ``esn.generate(steps)``
     (free running: each output becomes the next input). u is (T, input_size),
-    y is (T, output_size)."""
+    y is (T, output_size), or (T,) for one output."""
 
     def __init__(self, input_size: int, reservoir_size: int = 500, output_size: int | None = None,
                  spectral_radius: float = 1.25, leak: float = 0.3, input_scaling: float = 1.0,
                  ridge: float = 1e-8, rng: np.random.Generator | None = None):
         input_size, reservoir_size = check_positive_int("input_size", input_size), check_positive_int(
             "reservoir_size", reservoir_size)
+        for name, value in (("spectral_radius", spectral_radius), ("leak", leak), ("input_scaling", input_scaling),
+                            ("ridge", ridge)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"EchoStateNetwork: {name} must be a real number, got {type(value).__name__} "
+                                f"{value!r}")
+            if not np.isfinite(value):  # (NaN would pass the range checks below as NaN weights)
+                raise ValueError(f"EchoStateNetwork: {name} must be finite, got {value!r}")
         if not 0 < leak <= 1:
             raise ValueError(f"leak must be in (0, 1], got {leak!r}")
         if spectral_radius <= 0 or ridge < 0:
@@ -69,7 +76,11 @@ class EchoStateNetwork:
         """Drive the reservoir from rest with inputs, drop the first ``washout``
         steps (the initial transient) and fit W_out by ridge regression.
         Returns the fitted outputs over the kept steps."""
-        inputs, targets = self._check(inputs), np.asarray(targets, dtype=np.float64).reshape(len(inputs), -1)
+        inputs, targets = self._check(inputs), np.asarray(targets, dtype=np.float64)
+        if targets.ndim not in (1, 2) or targets.shape[:1] != (len(inputs),) or 0 in targets.shape[1:]:
+            raise ValueError(f"targets must be (T, output_size) with T = {len(inputs)} as for the inputs, or "
+                             f"({len(inputs)},) for one output; got shape {targets.shape}")
+        targets = targets.reshape(len(inputs), -1)  # (T,) -> (T, 1)
         if not 0 <= washout < len(inputs):
             raise ValueError(f"washout must be in 0..{len(inputs) - 1}, got {washout}")
         self.state = np.zeros(self.reservoir_size)

@@ -57,9 +57,10 @@ def _unit_directions(copies: int, start: int, shape: tuple) -> np.ndarray:
 
 def rtrl_gradients(cell: RNNCell, readout: Linear, inputs: np.ndarray, targets: np.ndarray,
                    h0: np.ndarray | None = None) -> tuple[float, dict[str, np.ndarray]]:
-    """(loss, {parameter name: gradient}) for inputs (T, B, I) and targets
-    (T, B, O), in float64; names are the cell's (weight_ih, weight_hh,
-    bias_ih, bias_hh) and the readout's prefixed with ``readout.``."""
+    """(loss, {parameter name: gradient}) for inputs (T, B, I), targets
+    (T, B, O) and the first state h0 (B, H; zeros by default), in float64;
+    names are the cell's (weight_ih, weight_hh, bias_ih, bias_hh) and the
+    readout's prefixed with ``readout.``."""
     if cell.nonlinearity != "tanh" or not cell.bias or readout.bias is None:
         raise ValueError("rtrl_gradients: needs a tanh RNNCell and a Linear readout, both with biases")
     inputs, targets = np.asarray(inputs, dtype=np.float64), np.asarray(targets, dtype=np.float64)
@@ -80,7 +81,10 @@ def rtrl_gradients(cell: RNNCell, readout: Linear, inputs: np.ndarray, targets: 
     parameters = [mg.broadcast_to(mg.tensor(v), (copies, *v.shape)) for v in values]
 
     hidden = cell.hidden_size
-    h = mg.tensor(np.zeros((batch, hidden)) if h0 is None else np.asarray(h0, dtype=np.float64))
+    h0 = np.zeros((batch, hidden)) if h0 is None else np.asarray(h0, dtype=np.float64)
+    if h0.shape != (batch, hidden):  # (an (H,) or (1, H) h0 would be broadcast over the batch)
+        raise ValueError(f"rtrl_gradients: h0 must be (B, H) = ({batch}, {hidden}), got shape {h0.shape}")
+    h = mg.tensor(h0)
     h = mg.broadcast_to(h, (copies, batch, hidden))
     sensitivity = mg.zeros(copies, batch, hidden, dtype=np.float64)  # S_0 = 0: h0 is given
     loss, grad = 0.0, np.zeros(copies)

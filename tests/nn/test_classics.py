@@ -1,6 +1,8 @@
 """The classic pieces: Jordan network, time-delay layer, recursive NN over
 trees, echo state network, RTRL."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -175,6 +177,28 @@ def test_esn_generate_feeds_outputs_back_and_errors():
         nn.EchoStateNetwork(1, 10, leak=0)
 
 
+def test_esn_refuses_targets_not_shaped_like_the_inputs_steps():
+    """A transposed (output_size, T) target used to be reshaped to (T, ·),
+    scrambling its values across steps; the fit is refused before it starts."""
+    u = np.sin(np.arange(200) * 0.2)[:, None]
+    esn = nn.EchoStateNetwork(1, 30, rng=np.random.default_rng(0))
+    for targets in (np.ones((2, 200)), np.ones((199, 2)), np.ones((200, 2, 1)), np.ones((200, 0))):
+        with pytest.raises(ValueError, match=rf"targets must be \(T, output_size\) with T = 200.*got shape "
+                                             rf"{re.escape(str(targets.shape))}"):
+            esn.fit(u, targets, washout=20)
+    assert esn.w_out is None and not esn.state.any()
+    assert esn.fit(u, np.ones(200), washout=20).shape == (180, 1)  # (T,): one output
+
+
+@pytest.mark.parametrize("name", ["spectral_radius", "input_scaling", "leak", "ridge"])
+def test_esn_refuses_non_finite_settings(name):
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"{name} must be finite, got {value}"):
+            nn.EchoStateNetwork(1, 5, **{name: value})
+    with pytest.raises(TypeError, match=f"{name} must be a real number"):
+        nn.EchoStateNetwork(1, 5, **{name: "1"})
+
+
 # -- RTRL -----------------------------------------------------------------------------------------
 @given(st.integers(1, 12), st.integers(1, 3), st.integers(1, 3), st.integers(1, 5), st.integers(1, 2),
        st.booleans())
@@ -205,6 +229,9 @@ def test_rtrl_bad_input():
         rtrl_gradients(cell, readout, np.zeros((4, 1, 3)), np.zeros((4, 1, 1)))
     with pytest.raises(ValueError, match="tanh RNNCell"):
         rtrl_gradients(nn.RNNCell(2, 3, nonlinearity="relu"), readout, np.zeros((4, 1, 2)), np.zeros((4, 1, 1)))
+    for h0 in (np.zeros(3), np.zeros((1, 3)), np.zeros((2, 4))):  # an (H,) or (1, H) h0 was broadcast
+        with pytest.raises(ValueError, match=rf"h0 must be \(B, H\) = \(2, 3\), got shape {re.escape(str(h0.shape))}"):
+            rtrl_gradients(cell, readout, np.zeros((4, 2, 2)), np.zeros((4, 2, 1)), h0)
 
 
 @pytest.mark.parametrize("make", [lambda: nn.Jordan(3, 4, 2), lambda: nn.TimeDelay(3, 2, kernel_size=2)])
