@@ -278,6 +278,16 @@ def _make_parameters(module: Module, suffix: str, input_size: int, hidden_size: 
         setattr(module, name + suffix, Parameter(rng.uniform(-bound, bound, shape).astype(dtype)))
 
 
+def _present(module: Module, params: dict, suffix: str) -> dict:
+    """``params``, if none was set to None (``layer.bias_hh_l0 = None``): a
+    layer computes with all of them (``bias=False`` makes one without biases)."""
+    for name, p in params.items():
+        if p is None:
+            raise ValueError(f"{type(module).__name__}: parameter {name + suffix} is None; a recurrent layer needs "
+                             "every parameter it was made with (bias=False makes one without biases)")
+    return params
+
+
 def _state_names(count: int, suffix: str) -> tuple[str, ...]:
     return tuple(("h", "c")[k] + suffix if k < 2 else f"state{k}{suffix}" for k in range(count))
 
@@ -367,7 +377,8 @@ class RecurrentLayer(Module):
         """One layer and direction's parameters, named without their suffix."""
         suffix = self._suffix(layer, direction)
         names = (*_STANDARD_PARAMETERS, *self.cell.extra)
-        return {name: self._parameters[name + suffix] for name in names if name + suffix in self._parameters}
+        return _present(self, {name: self._parameters[name + suffix] for name in names
+                               if name + suffix in self._parameters}, suffix)
 
     def _weights(self, layer: int, direction: int) -> dict:
         return self.cell._weights(self._parameters_of(layer, direction))
@@ -671,7 +682,7 @@ class RecurrentCell(Module):
             names = _state_names(self.cell.states, "")
             state = _checked_states(self, state, names, shape[1:] if unbatched else shape, self.weight_hh.dtype)
             state = tuple(s.unsqueeze(0) for s in state) if unbatched else state
-        weights = self.cell._weights({name: p for name, p in self._parameters.items() if p is not None})
+        weights = self.cell._weights(_present(self, dict(self._parameters), ""))
         new = self.cell._run_step(x, state, weights, type(self).__name__)
         if unbatched:
             new = tuple(s.squeeze(0) for s in new)

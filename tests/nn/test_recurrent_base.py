@@ -242,6 +242,15 @@ def test_states_as_lists_like_tuples_as_pytorch_takes_them():
         lstm(x, (h0, None))
 
 
+@pytest.mark.parametrize("make", [lambda: nn.LSTM(3, 4), lambda: nn.LSTMCell(3, 4)])
+def test_a_parameter_set_to_none_is_named(make):
+    module = make()
+    name = "bias_hh_l0" if isinstance(module, nn.LSTM) else "bias_hh"
+    setattr(module, name, None)  # allowed, as in PyTorch; computing with it is not
+    with pytest.raises(ValueError, match=f"parameter {name} is None"):
+        module(mg.randn(5, 2, 3) if isinstance(module, nn.LSTM) else mg.randn(2, 3))
+
+
 # -- the contract ---------------------------------------------------------------------------------
 
 def identity_step(projected, state, weights):
