@@ -50,8 +50,6 @@ import minigrad as mg
 from minigrad import Tensor
 
 _ORDER = (0, 1, 3, 2)  # stored i, f, g, o -> computed i, f, o, g (a swap: its own inverse)
-
-
 _NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
@@ -77,18 +75,21 @@ def lstm_kernel(x: Tensor, state: tuple, params: dict, *, reverse: bool, every: 
 
 @mg.primitive(save_inputs=True, save_output=True, name="lstm_sequence")
 def _lstm_sequence(x, h0, c0, w_ih, w_hh, *biases, reverse, every, keep, needs, reference):
+    """The op on arrays: ``(hs, cs)`` or ``(hs, c_n)``, and its VJP. ``keep``:
+    it is being recorded (keep what the backward needs); ``needs``: which
+    inputs want a gradient."""
     steps, batch, _ = x.shape
     hidden = h0.shape[-1]
     dtype = x.dtype
     rows = _rows(hidden)
     half, shift, _, _ = _gate_constants(hidden, dtype)
     w_ih_r, w_hh_r = w_ih[rows], w_hh[rows]
-    inputs = x.reshape(steps * batch, x.shape[-1])
+    x_rows = x.reshape(steps * batch, x.shape[-1])
     projection = w_ih_r.T * half
     if biases:  # the bias as the weight of one more input, a column of ones: no pass over acts to add it
-        inputs = np.concatenate([inputs, np.ones((steps * batch, 1), dtype)], axis=1)
+        x_rows = np.concatenate([x_rows, np.ones((steps * batch, 1), dtype)], axis=1)
         projection = np.concatenate([projection, ((biases[0] + biases[1])[rows] * half)[None]])
-    acts = (inputs @ projection).reshape(steps, batch, 4 * hidden)
+    acts = (x_rows @ projection).reshape(steps, batch, 4 * hidden)
     recurrent = (w_hh_r * half[:, None]).T
     order = range(steps - 1, -1, -1) if reverse else range(steps)
     hs = np.empty((steps, batch, hidden), dtype)
@@ -112,15 +113,13 @@ def _lstm_sequence(x, h0, c0, w_ih, w_hh, *biases, reverse, every, keep, needs, 
         c = c_new
     out = (hs, cs if every else c)
 
-    projected = inputs  # (x's rows, and the column of ones: x̄ and W̄_ih, b̄ in one product)
-
     def vjp(g: tuple, outputs: tuple, *inputs):
         """Every input's gradient (the module docstring's math)."""
         if any(isinstance(gk, Tensor) for gk in g):  # create_graph: the composed definition, differentiated
             return _differentiated_again(reference, inputs, g)
         if not keep:
             raise RuntimeError("lstm_sequence: recorded without keeping its forward (internal error)")
-        return _backward(g, outputs[0], cs, tanh_c, acts, inputs, projected, w_ih_r, w_hh_r, order, every, needs)
+        return _backward(g, outputs[0], cs, tanh_c, acts, inputs, x_rows, w_ih_r, w_hh_r, order, every, needs)
 
     return out, vjp
 
@@ -149,8 +148,11 @@ def _rows(hidden: int) -> np.ndarray:
     return rows
 
 
-def _backward(g: tuple, hs, cs, tanh_c, gates, inputs: tuple, projected, w_ih_r, w_hh_r, order: range,
+def _backward(g: tuple, hs, cs, tanh_c, gates, inputs: tuple, x_rows, w_ih_r, w_hh_r, order: range,
               every: bool, needs: tuple) -> list:
+    """The op's inputs' gradients (None where not needed) from the outputs' ``g``,
+    by the module docstring's math; ``x_rows``: x's rows as the forward
+    projected them (with the column of ones when there are biases)."""
     x, h0, c0 = inputs[:3]
     g_hs, g_c = g
     steps, batch, hidden = hs.shape
@@ -191,7 +193,7 @@ def _backward(g: tuple, hs, cs, tanh_c, gates, inputs: tuple, projected, w_ih_r,
         grads[0] = (flat @ w_ih_r).reshape(x.shape)
     grads[1], grads[2] = (dh, dc) if needs[1] or needs[2] else (None, None)
     if needs[3] or (len(inputs) > 5 and (needs[5] or needs[6])):
-        by_input = (flat.T @ projected)[rows]  # W̄_ih, and b̄ in the column of the ones
+        by_input = (flat.T @ x_rows)[rows]  # W̄_ih, and b̄ in the column of the ones
         grads[3] = by_input[:, :x.shape[-1]]
         if len(inputs) > 5:
             grads[5], grads[6] = by_input[:, -1], by_input[:, -1].copy()
