@@ -62,13 +62,14 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
 
     - −∞ is a large finite sentinel ``neg`` (sums of up to T of them stay
       finite; log_probs are checked to be far from it), so no isinf/where;
-    - a step's lattice is one flat array: each row's own 2·S_b + 1 positions
-      after two padding entries, rows one after the other, so that the taps
-      s, s−1, s−2 are the array shifted by 0, 1, 2, every operation runs on
-      contiguous memory, and no work goes to the targets' padding; the skip
-      rule is a penalty (0 or neg) added to the s−2 tap; a padding entry
-      emits neg, so it stays below neg/2 and adds nothing to the row after
-      it (a NaN would, so NaN inputs are set aside first: see _screen);
+    - a step's lattice is one flat array: two padding entries, then each
+      row's own 2·S_b + 1 positions and one padding entry, rows one after the
+      other, so that the taps s, s−1, s−2 are the array shifted by 0, 1, 2,
+      every operation runs on contiguous memory, and no work goes to the
+      targets' padding; the skip rule is a penalty (0 or neg) added to the
+      s−2 tap; a padding entry emits neg, so it stays below neg/2 and adds
+      nothing to the row after it (a NaN would, so NaN inputs are set aside
+      first: see _screen);
     - ⊕ of the taps is exact: a ⊕ b ⊕ c = m + ln(1 + eˣ⁻ᵐ + eᶻ⁻ᵐ), m the
       largest tap and x, z the other two (two exps, not three);
     - every 8 steps each row is shifted by its own maximum and the shifts are
@@ -78,7 +79,13 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     - a frame past a sample's length emits 0 at one position and neg
       elsewhere: the forward problem carries ln p to the end at its last
       blank, and the reversed one waits at its first blank until its first
-      real frame.
+      real frame;
+    - from the middle on, α − y goes straight into the posteriors' buffer,
+      a block of steps at a time (:class:`_Posteriors`); blocks are short for
+      short sequences, where the work per call is small: their buffers then
+      stay in cache and touch few fresh pages (page faults are a good part of
+      the time when the heap was just handed back to the system), and longer
+      for long ones, where fewer blocks save more calls.
     """
     steps, batch, classes = log_probs.shape
     dtype = log_probs.dtype
@@ -88,7 +95,8 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
                                                   limit=-neg / (4 * (steps + 2)))
     layout = _Layout(targets, target_lengths, input_lengths, steps, blank, reversed_too=need_grad)
     rows, size = layout.rows, layout.size
-    emissions = _Emissions(log_probs, layout, neg, has_neg_inf)
+    block = min(16, max(4, steps // 32))  # steps of posteriors at a time (see the docstring's end); emissions: 2x
+    emissions = _Emissions(log_probs, layout, neg, has_neg_inf, block=min(16, 2 * block))
     skip_penalty = np.where(layout.can_skip, 0, neg).astype(dtype)[2:]
 
     half = steps // 2
@@ -103,37 +111,43 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     shift = np.zeros(rows)  # Σ of the per-row shifts so far (float64): lattice value + shift = α
     kept_shift = np.zeros((kept, rows))
     skip_tap, high = np.empty(size - 2, dtype=dtype), np.empty(size - 2, dtype=dtype)
-    top, before = np.full(size, neg, dtype=dtype), np.full(size, neg, dtype=dtype)  # (before: α − y, shifted)
+    top = np.full(size, neg, dtype=dtype)
+    top_out = top[2:]
     others = np.empty((2, size - 2), dtype=dtype)
     lower, middle = others  # the two taps below the top one, then their exp relative to it
-    top_out, sums = top[2:], before[2:]
-    if need_grad:
-        posterior = _Posteriors(log_probs, layout, neg, exp_floor, blank)
-    for k in range(steps):
-        previous = lattice[slot[k], :size]
-        stay, advance = previous[2:], previous[1:-1]  # the taps s and s−1 of every output but the first two
-        np.add(previous[:-2], skip_penalty, out=skip_tap)  # and s−2
+    floor = np.full_like(others, exp_floor)  # (an array: np.maximum is slower with a scalar)
+    split = emissions.split - 2  # where the reversed rows begin in a row without its first two entries
+    scratch = np.empty(size - 2, dtype=dtype)  # α − y (shifted) of every output, until the middle
+    if need_grad:  # from then on, straight into the posteriors' buffer
+        posterior = _Posteriors(log_probs, layout, neg, exp_floor, blank, lattice, kept_shift, block)
+    for k, (y_forward, y_reversed) in zip(range(steps), emissions.steps()):
+        previous = lattice[slot[k]]
+        stay, advance = previous[2:size], previous[1:size - 1]  # the taps s and s−1 of every output but the first two
+        np.add(previous[:size - 2], skip_penalty, out=skip_tap)  # and s−2
         np.maximum(stay, advance, out=high)
         np.minimum(stay, advance, out=lower)
         np.maximum(high, skip_tap, out=top_out)
         np.minimum(high, skip_tap, out=middle)
-        np.subtract(others, top_out, out=others)
-        np.maximum(others, exp_floor, out=others)  # (exp is slow where it underflows)
+        np.subtract(lower, top_out, out=lower)  # (two calls: faster than one that broadcasts top_out)
+        np.subtract(middle, top_out, out=middle)
+        np.maximum(others, floor, out=others)  # (exp is slow where it underflows)
         np.exp(others, out=others)
+        sums = posterior.exponents[posterior.collected, 2:] if need_grad and k >= half else scratch
         np.add(lower, middle, out=sums)
         np.add(sums, 1, out=sums)  # (what was below the floor rounds away: exactly 0 stays 0)
         np.log(sums, out=sums)
         if k % _RESHIFT_EVERY == 0:
             row_max = layout.row_max(top)
-            top -= np.repeat(row_max, layout.row_size)
+            top_out -= np.repeat(row_max, layout.row_size)
             shift += row_max
         np.add(sums, top_out, out=sums)
-        emissions.add_to(k, sums, out=lattice[slot[k + 1], 2:size])
+        out = lattice[slot[k + 1], 2:size]
+        np.add(sums[:split], y_forward, out=out[:split])
+        np.add(sums[split:], y_reversed, out=out[split:])
         if k + 1 < kept:
             kept_shift[k + 1] = shift
-        if need_grad and k >= half:  # meet the row of step T−1−k
-            partner = lattice[slot[steps - k], size:0:-1]
-            posterior.add(k, before, partner, shift + kept_shift[steps - k][::-1])
+        if need_grad and k >= half:  # meets the row of step T−1−k
+            posterior.add(k, shift)
 
     # ln p = α_{T−1}(L−1) ⊕ α_{T−1}(L−2) (the padded frames carry it to the end of the sweep)
     final = lattice[slot[steps]]
@@ -157,13 +171,20 @@ class _Layout:
     Row b is sample b's forward problem; with the gradient, rows B..2B−1 are
     the reversed problems of samples B−1..0, so rows r and R−1−r are one
     sample's two directions. Row r holds its sample's L_b = 2·S_b + 1
-    positions between two padding entries on the left and one on the right,
-    rows one after the other; the reversed problem's position p is the
+    positions and one padding entry, rows one after the other after two
+    padding entries (so a row's first position reads padding at s−1, and
+    nothing allowed at s−2); the reversed problem's position p is the
     sample's l'_{L_b−1−p}. Every row's size is even, so every blank sits at an
-    even flat index and every label at an odd one. The lattice keeps one more
-    entry at the end (index ``size``): entry i of a lattice row read backwards
-    from there, ``row[size:0:-1]``, is the partner row's value at the same
-    position (row r's position p meets row R−1−r's position L_b−1−p).
+    even flat index and every label at an odd one, like every padding entry
+    (never summed as a blank). A row's padding entry comes after it, so it is
+    computed from that row alone and shifted with it: it stays far below the
+    row even once the row has become impossible (padding in front of a row,
+    computed from the row before but shifted with this one, once came close
+    to 0 there and leaked a posterior of 1 onto another sample's blank). The
+    lattice keeps one more entry at the end (index ``size``): entry i of a
+    lattice row read backwards from there, ``row[size:0:-1]``, is the partner
+    row's value at the same position (row r's position p meets row R−1−r's
+    position L_b−1−p).
     """
 
     def __init__(self, targets: np.ndarray, target_lengths: np.ndarray, input_lengths: np.ndarray, steps: int,
@@ -174,12 +195,14 @@ class _Layout:
         self.sample = np.concatenate([samples, samples[::-1]]) if reversed_too else samples  # of each row
         self.rows = len(self.sample)
         self.widths = widths = 2 * target_lengths[self.sample] + 1  # L of each row
-        self.row_size = widths + 3
-        row_start = np.cumsum(self.row_size) - self.row_size  # where each row begins in the flat lattice
-        self.size = int(self.row_size.sum())
+        self.row_size = widths + 1  # (its positions and a padding entry: even)
+        self.first = 2 + np.cumsum(self.row_size) - self.row_size  # flat index of each row's position 0
+        self.size = 2 + int(self.row_size.sum())
+        self.entry_row = np.repeat(np.arange(self.rows), self.row_size)
+        self.entry_row = np.concatenate([[0, 0], self.entry_row])  # of every flat entry (the first two count as row 0)
         row = np.repeat(np.arange(self.rows), widths)  # of every position, row by row
         place = np.arange(len(row)) - np.repeat(np.cumsum(widths) - widths, widths)  # p within its row
-        self.position, self.position_row = row_start[row] + 2 + place, row  # flat index and row of every position
+        self.position, self.position_row = self.first[row] + place, row  # flat index and row of every position
         s = np.where(row >= batch, widths[row] - 1 - place, place)  # which l'_s it is
         with_blank = np.concatenate([targets, np.full((batch, 1), blank)], axis=1)  # (so s // 2 is in range)
         labels = np.where(s % 2 == 1, with_blank[self.sample[row], s // 2], blank)
@@ -188,11 +211,9 @@ class _Layout:
         self.can_skip = np.zeros(self.size, dtype=bool)  # s−2 -> s allowed
         self.can_skip[2:] = (self.labels[2:] != blank) & (self.labels[2:] != self.labels[:-2]) & (
             self.labels[:-2] >= 0)
-        self.first = row_start + 2  # flat index of each row's position 0
-        self.last = (row_start + 2 + widths - 1)[:batch]  # of each forward row's last position
+        self.last = (self.first + widths - 1)[:batch]  # of each forward row's last position
         self.segments = np.empty(2 * self.rows, dtype=np.intp)  # positions, padding, positions, ...
         self.segments[0::2], self.segments[1::2] = self.first, self.first + widths
-        self.row_start = row_start
         padded = np.arange(steps)[:, None] >= input_lengths[None, :]  # (T, B): frame past the sample's end
         self.padded = np.concatenate([padded, padded[::-1, ::-1]], axis=1) if reversed_too else padded  # (T, rows)
         self.hold = np.where(np.arange(self.rows) < batch, self.first + widths - 1, self.first)  # a padded frame's 0
@@ -209,42 +230,37 @@ class _Emissions:
     being padded): one np.take per direction and block straight from log_probs (no copy of it),
     then neg and 0 written where the padding and the padded frames are."""
 
-    block = 16
-
-    def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, has_neg_inf: bool):
+    def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, has_neg_inf: bool, block: int):
         steps, batch, classes = log_probs.shape
         self.frames = log_probs.reshape(steps, batch * classes)
         self.index = np.zeros(layout.size, dtype=np.intp)  # (the padding reads entry 0, then gets neg)
         self.index[layout.position] = layout.sample[layout.position_row] * classes + layout.labels[layout.position]
         self.held = np.zeros(layout.size, dtype=bool)
         self.held[layout.hold] = True
-        self.split = layout.first[batch] - 2 if layout.rows > batch else layout.size  # the forward rows come first
+        self.split = layout.first[batch] if layout.rows > batch else layout.size  # the forward rows come first
         self.layout, self.neg, self.has_neg_inf = layout, neg, has_neg_inf
         self.changes = {0} | set(np.flatnonzero((layout.padded[1:] != layout.padded[:-1]).any(axis=1)) + 1)
-        self.starts = sorted(self.changes | set(range(0, steps, self.block))) + [steps]  # of the blocks
-        self.forward = np.empty((self.block, self.split), dtype=log_probs.dtype)
-        self.reversed = np.empty((self.block, layout.size - self.split), dtype=log_probs.dtype)
-        self.blocks_done = 0
+        self.starts = sorted(self.changes | set(range(0, steps, block))) + [steps]  # of the blocks
+        self.forward = np.empty((block, self.split), dtype=log_probs.dtype)
+        self.reversed = np.empty((block, layout.size - self.split), dtype=log_probs.dtype)
 
-    def add_to(self, k: int, values: np.ndarray, out: np.ndarray) -> None:
-        """out = values + y of step k, both without the lattice row's first two entries."""
-        if k == self.starts[self.blocks_done]:
-            self._gather(k, self.starts[self.blocks_done + 1])
-            self.blocks_done += 1
-        j, split = k - self.block_start, self.split - 2
-        np.add(values[:split], self.forward[j, 2:], out=out[:split])
-        if split < len(values):  # (the reversed rows' frames were gathered in time order)
-            np.add(values[split:], self.reversed[self.block_end - 1 - k], out=out[split:])
+    def steps(self):
+        """Yield y of every sweep step in turn, without the lattice row's first two entries, as two
+        views: the forward rows' part and the reversed rows' part."""
+        for start, end in zip(self.starts, self.starts[1:]):
+            self._gather(start, end)
+            for j in range(end - start):  # (the reversed rows' frames were gathered in time order)
+                yield self.forward[j, 2:], self.reversed[end - start - 1 - j]
 
     def _gather(self, start: int, end: int) -> None:
         steps, split = len(self.frames), self.split
         if start in self.changes:  # rows start or stop being padded: where neg and 0 go, per direction
-            padded = np.repeat(self.layout.padded[start], self.layout.row_size)
+            padded = self.layout.padded[start][self.layout.entry_row]
             to_neg = np.flatnonzero((self.layout.labels < 0) | (padded & ~self.held))
             to_zero = np.flatnonzero(padded & self.held)
             self.fills = [(to_neg[to_neg < split], to_zero[to_zero < split]),
                           (to_neg[to_neg >= split] - split, to_zero[to_zero >= split] - split)]
-        self.block_start, self.block_end, n = start, end, end - start
+        n = end - start
         gathered = [np.take(self.frames[start:end], self.index[:split], axis=1, out=self.forward[:n], mode="clip")]
         if split < self.layout.size:
             gathered.append(np.take(self.frames[steps - end:steps - start], self.index[split:], axis=1,
@@ -258,63 +274,75 @@ class _Emissions:
 
 
 class _Posteriors:
-    """Turns α + β of lattice rows into −posteriors scattered onto classes: the gradient. The
-    exponents α + β − y of a block of steps are collected, then turned into posteriors together:
-    the blanks (the even flat entries, with each row's first padding entry, whose posterior is 0)
-    summed per row, the labels (the odd ones) scattered onto their classes."""
+    """Turns α + β of lattice rows into −posteriors scattered onto classes: the gradient. The sweep
+    writes α − y of a block of steps into ``exponents``; then the partners' β are added, all flipped
+    at once, and the block is turned into posteriors together: the blanks (a row's even flat
+    entries) summed per row, the labels (the odd ones) scattered onto their classes with
+    ``np.bincount``, whose bins are laid out like the gradient's frames (the padding's go to its
+    row's blank, overwritten by the blank sums)."""
 
-    block = 16
-
-    def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, exp_floor, blank: int):
+    def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, exp_floor, blank: int, lattice: np.ndarray,
+                 kept_shift: np.ndarray, block: int):
         classes = log_probs.shape[2]
+        self.block = block  # steps
         self.layout, self.classes, self.neg, self.blank = layout, classes, neg, blank
-        self.bins = layout.rows * classes + 1  # (row, class) pairs, and one more for the padding
-        row, labels = np.repeat(np.arange(layout.rows), layout.row_size)[1::2], layout.labels[1::2]
-        index = np.where(labels >= 0, row * classes + labels, self.bins - 1)
-        self.index = (np.arange(self.block)[:, None] * self.bins + index).reshape(-1)  # of a block of steps
-        self.blank_starts = layout.row_start // 2  # where each row begins among the even entries
+        self.lattice, self.kept_shift = lattice, kept_shift
+        self.bins = layout.rows * classes  # (row, class) pairs, the reversed rows in sample order
+        self.bin_row = np.where(np.arange(layout.rows) < layout.batch, np.arange(layout.rows),
+                                layout.batch + layout.sample)  # of each lattice row
+        row, labels = layout.entry_row[1::2], layout.labels[1::2]
+        index = self.bin_row[row] * classes + np.where(labels >= 0, labels, blank)  # (padding: a blank, overwritten)
+        step = np.arange(self.block)[:, None]  # of a block, the reversed rows' last first (their frames ascending)
+        self.index = (np.where(row >= layout.batch, self.block - 1 - step, step) * self.bins + index).reshape(-1)
+        self.blank_starts = layout.first // 2  # where each row begins among the even entries
         self.grad = np.empty_like(log_probs)
         self.exponents = np.empty((self.block, layout.size), dtype=log_probs.dtype)
+        self.exponents[:, :2] = neg  # (the sweep writes the rest)
         self.label_posteriors = np.empty((self.block, layout.size // 2), dtype=log_probs.dtype)
+        self.blank_posteriors = np.empty_like(self.label_posteriors)
         self.shifts = np.empty((self.block, layout.rows))
-        self.steps: list[int] = []
+        self.collected = 0  # steps of the block so far
         self.exp_floor, self.exp_of_floor = exp_floor, np.exp(exp_floor)
 
-    def add(self, k: int, before: np.ndarray, partner: np.ndarray, shift: np.ndarray) -> None:
-        """Collect the exponents of frames k (forward rows) and T−1−k (reversed rows): the new lattice
-        row's α − y (``before``) plus its partner's β, flipped onto it; ``shift`` (float64) is the sum
-        of both rows' shifts. The first call (the middle frame) also works out ln p."""
-        exponent = np.add(before, partner, out=self.exponents[len(self.steps)])  # α + β − y, shifted
-        self.shifts[len(self.steps)] = shift
-        if k == len(self.grad) // 2:  # Σ_s posterior = 1 gives ln p at any frame
-            values, starts = exponent[self.layout.position], np.cumsum(self.layout.widths) - self.layout.widths
+    def add(self, k: int, shift: np.ndarray) -> None:
+        """Step k's α − y is in ``exponents[collected]``, with the rows' shifts ``shift`` (float64):
+        collect it, frames k (forward rows) and T−1−k (reversed rows)."""
+        self.shifts[self.collected] = shift
+        self.collected += 1
+        if self.collected == self.block or k == len(self.grad) - 1:
+            self._scatter(k - self.collected + 1, k)
+            self.collected = 0
+
+    def _scatter(self, first: int, last: int) -> None:
+        steps, batch, n = len(self.grad), self.layout.batch, last - first + 1
+        exponents = self.exponents[:n]
+        partners = slice(steps - last, steps - first + 1)  # the lattice rows of steps T−1−k, last k first
+        exponents += self.lattice[partners][::-1, :0:-1]  # α + β − y, shifted (partner rows flipped, see _Layout)
+        shifts = self.shifts[:n] + self.kept_shift[partners][::-1, ::-1]
+        if first == steps // 2:  # the middle frame: Σ_s posterior = 1 gives ln p at any frame
+            values, starts = exponents[0, self.layout.position], np.cumsum(self.layout.widths) - self.layout.widths
             top = np.maximum.reduceat(values, starts)
             sums = np.add.reduceat(np.exp(values - np.repeat(top, self.layout.widths)), starts)
-            self.log_p = np.log(sums) + top + shift
+            self.log_p = np.log(sums) + top + shifts[0]
             self.dead = self.layout.padded | (self.log_p < self.neg / 2)[None, :]  # (no posterior there)
-        self.steps.append(k)
-        if len(self.steps) == self.block or k == len(self.grad) - 1:
-            self._scatter()
-
-    def _scatter(self) -> None:
-        steps, batch, n = len(self.grad), self.layout.batch, len(self.steps)
-        first, last = self.steps[0], self.steps[-1]
-        exponents = self.exponents[:n]
-        offset = self.shifts[:n] - self.log_p
+        offset = shifts - self.log_p
         offset[self.dead[first:last + 1]] = self.neg
-        exponents += np.repeat(offset.astype(exponents.dtype), self.layout.row_size, axis=1)
+        exponents[:, 2:] += np.repeat(offset.astype(exponents.dtype), self.layout.row_size, axis=1)
         np.clip(exponents, self.exp_floor, 0, out=exponents)  # (a posterior is at most 1; padding is anything)
         np.exp(exponents, out=exponents)
-        exponents -= self.exp_of_floor  # exactly 0 for what was below the floor, dead frames included
-        labels = self.label_posteriors[:n]
-        np.copyto(labels, exponents[:, 1::2])
-        per_class = np.bincount(self.index[:labels.size], labels.reshape(-1), minlength=n * self.bins)
-        per_class = per_class.reshape(n, self.bins)[:, :-1].reshape(n, self.layout.rows, self.classes)
-        per_class[:, :, self.blank] = np.add.reduceat(exponents[:, ::2], self.blank_starts, axis=1)
+        # −posteriors, the labels and the blanks apart: exactly 0 for what was below the floor, dead frames included
+        labels, blanks = self.label_posteriors[:n], self.blank_posteriors[:n]
+        np.subtract(self.exp_of_floor, exponents[:, 1::2], out=labels)
+        np.subtract(self.exp_of_floor, exponents[:, ::2], out=blanks)
+        per_class = np.bincount(self.index[:labels.size], labels.reshape(-1), minlength=self.block * self.bins)
+        per_class = per_class.reshape(self.block, self.layout.rows, self.classes)
+        forward, reversed_ = per_class[:n, :batch], per_class[self.block - n:, batch:]  # frames k, T−1−k ascending
+        blank_sums = np.add.reduceat(blanks, self.blank_starts, axis=1)  # (n, rows in lattice order)
+        forward[:, :, self.blank] = blank_sums[:, :batch]
+        reversed_[:, :, self.blank] = blank_sums[::-1, :batch - 1:-1]
         # frames T−1−k of the reversed rows first: for T odd the middle frame comes from both sides
-        np.negative(per_class[::-1, batch:][:, ::-1], out=self.grad[steps - 1 - last:steps - first])
-        np.negative(per_class[:, :batch], out=self.grad[first:last + 1])
-        self.steps.clear()
+        np.copyto(self.grad[steps - 1 - last:steps - first], reversed_, casting="same_kind")
+        np.copyto(self.grad[first:last + 1], forward, casting="same_kind")
 
 
 def _screen(log_probs: np.ndarray, targets: np.ndarray, input_lengths: np.ndarray, target_lengths: np.ndarray,

@@ -275,6 +275,25 @@ def test_impossible_alignment_gives_inf_and_nan_only_on_its_real_frames():
     np.testing.assert_array_equal(x.grad.data[:, 1:], y.grad.data)  # the other sample: untouched
 
 
+@pytest.mark.parametrize("dead,frame", [(0, 15), (1, 0), (1, 8)])
+def test_a_sample_dead_from_minus_inf_leaves_its_neighbours_alone(dead, frame):
+    """No class at all at one frame makes a sample impossible in its first or last sweep steps; its lattice
+    rows then sit at the sentinel. The other samples' gradients must not see it (they once got a -1)."""
+    scores = np.random.default_rng(14).standard_normal((20, 3, 4))
+    scores[frame, dead] = -np.inf
+    targets, frames, lengths = np.full((3, 1), 2), [20, 20, 20], [1, 1, 1]
+    x = mg.tensor(scores, requires_grad=True)
+    losses = ctc_loss(x, targets, frames, lengths, reduction="none", zero_infinity=True)
+    losses.sum().backward()
+    alive = [b for b in range(3) if b != dead]
+    y = mg.tensor(scores[:, alive], requires_grad=True)
+    alone = ctc_loss(y, targets[alive], [20, 20], [1, 1], reduction="none")
+    alone.sum().backward()
+    assert losses.data[dead] == 0
+    np.testing.assert_allclose(losses.data[alive], alone.data, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.data[:, alive], y.grad.data, atol=1e-12)
+
+
 def test_zero_infinity_zeroes_only_impossible_samples():
     scores, targets, frames, lengths = impossible_batch()
     x = mg.tensor(scores, requires_grad=True)
