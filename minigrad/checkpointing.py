@@ -39,12 +39,8 @@ import numpy as np
 
 from . import engine
 from .random import get_rng
-from .tensor import Tensor, clock
+from .tensor import Tensor, clock, takes_over_ops
 from .trees import flatten, replace_tensors, tensors_in, unflatten
-
-
-def _dispatching(t: Tensor) -> bool:
-    return getattr(type(t), "__minigrad_dispatch__", None) is not None
 
 
 def checkpoint(f: Callable) -> Callable:
@@ -57,13 +53,13 @@ def checkpoint(f: Callable) -> Callable:
     @functools.wraps(f)
     def checkpointed(*args):
         given = tensors_in(args)
-        if not engine.is_grad_enabled() or any(_dispatching(t) for t in given):
+        if not engine.is_grad_enabled() or any(takes_over_ops(t) for t in given):
             return f(*args)
         wanted = list({id(t): t for t in given if t.requires_grad}.values())  # (a tensor passed twice: once)
         generator_state = get_rng().bit_generator.state
         start = next(clock)  # nodes f records number from here on (the numbers only need to grow)
         outs, structure, copies = _run(f, args, wanted, [t._data for t in wanted])
-        if any(_dispatching(o) for o in outs):  # f closes over duals: forward mode, nothing to keep
+        if any(takes_over_ops(o) for o in outs):  # f closes over duals: forward mode, nothing to keep
             get_rng().bit_generator.state = generator_state  # (the same draws as f alone would make)
             return f(*args)
         params = _closed_over(outs, copies, start, name)

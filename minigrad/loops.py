@@ -71,7 +71,7 @@ import numpy as np
 
 from .engine import backward, is_anomaly_enabled, is_grad_enabled, record, unbroadcast
 from .ops import astype, clone, stack
-from .tensor import Tensor, get_default_dtype
+from .tensor import Tensor, get_default_dtype, takes_over_ops
 from .tracing import TraceError, Untraceable, trace
 from .trees import flatten, unflatten
 
@@ -90,8 +90,7 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
     const_leaves, const_def = _flatten(consts, "consts")
     steps = _length(x_leaves, length)
     order = range(steps - 1, -1, -1) if reverse else range(steps)
-    if unroll or any(getattr(type(v), "__minigrad_dispatch__", None) is not None
-                     for v in (*carry, *x_leaves, *const_leaves)):
+    if unroll or any(takes_over_ops(v) for v in (*carry, *x_leaves, *const_leaves)):
         return _loop(step, carry, carry_def, x_leaves, x_def, order, const_leaves, const_def)  # (in a traced step)
     key = None if consts is None else _program_key(step, carry, carry_def, x_leaves, x_def, const_leaves, const_def)
     try:

@@ -52,6 +52,13 @@ def as_array(value: Any, dtype=None, copy: bool = False) -> np.ndarray:
     return array
 
 
+def takes_over_ops(x) -> bool:
+    """Is ``x`` a Tensor subclass that receives every op called on it
+    (``__minigrad_dispatch__``, see minigrad/ops.py): a value of a scan step
+    being traced, or a forward-mode dual?"""
+    return getattr(type(x), "__minigrad_dispatch__", None) is not None
+
+
 def share_views(outputs, inputs) -> None:
     """An op's output that is a view of an input's data (reshape, transpose,
     a slice...) shares that input's version counter, as in PyTorch: changing
@@ -216,7 +223,7 @@ class Tensor:
         changes in place and the version is bumped; inside it, ``x += y``
         makes a new tensor x + y (as in JAX), for a leaf that requires grad
         it is an error (as in PyTorch)."""
-        if getattr(type(self), "__minigrad_dispatch__", None) is not None:
+        if takes_over_ops(self):
             return op(self, other)  # a traced value: stays functional
         if engine.needs_grad([self, other] if isinstance(other, Tensor) else [self]):
             if self._node is None and self.requires_grad:
@@ -316,7 +323,7 @@ def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
             raise ValueError(f"{caller}: grad can be left out only for a one-element output; the output "
                              f"has shape {output.shape}, so pass grad= of that shape")
         return Tensor._make(np.ones_like(output._data))
-    if getattr(type(grad), "__minigrad_dispatch__", None) is not None:
+    if takes_over_ops(grad):
         raise TypeError(f"{caller}: grad is a {type(grad).__name__} (a traced or dual value): its extra part would "
                         "be dropped; differentiate inside the transform instead")
     grad = grad if isinstance(grad, Tensor) else Tensor._make(as_array(grad, dtype=output.dtype, copy=True))

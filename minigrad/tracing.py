@@ -33,7 +33,7 @@ import numpy as np
 from . import random as _random
 from .engine import is_anomaly_enabled, is_grad_enabled, user_frame
 from .ops import constant, promote_arrays, stop_gradient
-from .tensor import Tensor
+from .tensor import Tensor, takes_over_ops
 
 
 class TraceError(RuntimeError):
@@ -89,7 +89,7 @@ class Trace:
                 raise Untraceable
             return value._slot
         if isinstance(value, Tensor):
-            if getattr(type(value), "__minigrad_dispatch__", None) is not None:
+            if takes_over_ops(value):
                 raise Untraceable  # another transform's value
             slot = self._slots.get(id(value))
             if slot is None:

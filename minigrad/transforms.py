@@ -38,7 +38,7 @@ import numpy as np
 from . import engine
 from .forward import Dual, checked_inputs, from_parts, innermost, jvp, parts, with_base
 from .ops import astype, clone, reshape, stack
-from .tensor import Tensor, _seed
+from .tensor import Tensor, _seed, takes_over_ops
 from .tracing import Untraceable
 from .trees import flatten, unflatten
 
@@ -161,7 +161,7 @@ def _pullback_duals(pairs: list, bases: list, record: bool) -> list:
 
 def _traced(x: Tensor) -> bool:
     """Is x another transform's stand-in (a value of a scan step being traced)?"""
-    return getattr(type(x), "__minigrad_dispatch__", None) is not None and type(x) is not Dual
+    return takes_over_ops(x) and type(x) is not Dual
 
 
 def _reaches_outside(outputs: list, bases: list) -> bool:
