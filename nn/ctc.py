@@ -198,8 +198,8 @@ class _Layout:
         self.row_size = widths + 1  # (its positions and a padding entry: even)
         self.first = 2 + np.cumsum(self.row_size) - self.row_size  # flat index of each row's position 0
         self.size = 2 + int(self.row_size.sum())
-        self.entry_row = np.repeat(np.arange(self.rows), self.row_size)
-        self.entry_row = np.concatenate([[0, 0], self.entry_row])  # of every flat entry (the first two count as row 0)
+        # the row of every flat entry (the first two count as row 0)
+        self.entry_row = np.concatenate([[0, 0], np.repeat(np.arange(self.rows), self.row_size)])
         row = np.repeat(np.arange(self.rows), widths)  # of every position, row by row
         place = np.arange(len(row)) - np.repeat(np.cumsum(widths) - widths, widths)  # p within its row
         self.position, self.position_row = self.first[row] + place, row  # flat index and row of every position
