@@ -119,7 +119,7 @@ def _ctc_loss_and_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths
     split = emissions.split - 2  # where the reversed rows begin in a row without its first two entries
     scratch = np.empty(size - 2, dtype=dtype)  # α − y (shifted) of every output, until the middle
     if need_grad:  # from then on, straight into the posteriors' buffer
-        posterior = _Posteriors(log_probs, layout, neg, exp_floor, blank, lattice, kept_shift, block)
+        posterior = _Posteriors(log_probs, layout, neg, exp_floor, lattice, kept_shift, block)
     for k, (y_forward, y_reversed) in zip(range(steps), emissions.steps()):
         previous = lattice[slot[k]]
         stay, advance = previous[2:size], previous[1:size - 1]  # the taps s and s−1 of every output but the first two
@@ -174,13 +174,12 @@ class _Layout:
     positions and one padding entry, rows one after the other after two
     padding entries (so a row's first position reads padding at s−1, and
     nothing allowed at s−2); the reversed problem's position p is the
-    sample's l'_{L_b−1−p}. Every row's size is even, so every blank sits at an
-    even flat index and every label at an odd one, like every padding entry
-    (never summed as a blank). A row's padding entry comes after it, so it is
+    sample's l'_{L_b−1−p}. A row's padding entry comes after it, so it is
     computed from that row alone and shifted with it: it stays far below the
     row even once the row has become impossible (padding in front of a row,
     computed from the row before but shifted with this one, once came close
-    to 0 there and leaked a posterior of 1 onto another sample's blank). The
+    to 0 there and leaked a posterior of 1 onto another sample's blank; padding
+    entries scatter nothing). The
     lattice keeps one more entry at the end (index ``size``): entry i of a
     lattice row read backwards from there, ``row[size:0:-1]``, is the partner
     row's value at the same position (row r's position p meets row R−1−r's
@@ -195,7 +194,7 @@ class _Layout:
         self.sample = np.concatenate([samples, samples[::-1]]) if reversed_too else samples  # of each row
         self.rows = len(self.sample)
         self.widths = widths = 2 * target_lengths[self.sample] + 1  # L of each row
-        self.row_size = widths + 1  # (its positions and a padding entry: even)
+        self.row_size = widths + 1  # (its positions and a padding entry)
         self.first = 2 + np.cumsum(self.row_size) - self.row_size  # flat index of each row's position 0
         self.size = 2 + int(self.row_size.sum())
         # the row of every flat entry (the first two count as row 0)
@@ -276,30 +275,28 @@ class _Emissions:
 class _Posteriors:
     """Turns α + β of lattice rows into −posteriors scattered onto classes: the gradient. The sweep
     writes α − y of a block of steps into ``exponents``; then the partners' β are added, all flipped
-    at once, and the block is turned into posteriors together: the blanks (a row's even flat
-    entries) summed per row, the labels (the odd ones) scattered onto their classes with
-    ``np.bincount``, whose bins are laid out like the gradient's frames (the padding's go to its
-    row's blank, overwritten by the blank sums)."""
+    at once, and the block is turned into posteriors together and scattered onto (frame, sample,
+    class) with one ``np.bincount``, whose bins are laid out like the gradient's frames (a blank's
+    entries all go to its row's blank class; the padding's to one bin past the end, dropped)."""
 
-    def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, exp_floor, blank: int, lattice: np.ndarray,
+    def __init__(self, log_probs: np.ndarray, layout: _Layout, neg, exp_floor, lattice: np.ndarray,
                  kept_shift: np.ndarray, block: int):
         classes = log_probs.shape[2]
         self.block = block  # steps
-        self.layout, self.classes, self.neg, self.blank = layout, classes, neg, blank
+        self.layout, self.classes, self.neg = layout, classes, neg
         self.lattice, self.kept_shift = lattice, kept_shift
         self.bins = layout.rows * classes  # (row, class) pairs, the reversed rows in sample order
         self.bin_row = np.where(np.arange(layout.rows) < layout.batch, np.arange(layout.rows),
                                 layout.batch + layout.sample)  # of each lattice row
-        row, labels = layout.entry_row[1::2], layout.labels[1::2]
-        index = self.bin_row[row] * classes + np.where(labels >= 0, labels, blank)  # (padding: a blank, overwritten)
+        row, labels = layout.entry_row, layout.labels
         step = np.arange(self.block)[:, None]  # of a block, the reversed rows' last first (their frames ascending)
-        self.index = (np.where(row >= layout.batch, self.block - 1 - step, step) * self.bins + index).reshape(-1)
-        self.blank_starts = layout.first // 2  # where each row begins among the even entries
+        index = (np.where(row >= layout.batch, self.block - 1 - step, step) * self.bins
+                 + self.bin_row[row] * classes + labels)
+        self.index = np.where(labels >= 0, index, self.block * self.bins).reshape(-1)  # (padding: one bin past the end)
         self.grad = np.empty_like(log_probs)
         self.exponents = np.empty((self.block, layout.size), dtype=log_probs.dtype)
         self.exponents[:, :2] = neg  # (the sweep writes the rest)
-        self.label_posteriors = np.empty((self.block, layout.size // 2), dtype=log_probs.dtype)
-        self.blank_posteriors = np.empty_like(self.label_posteriors)
+        self.posteriors = np.empty_like(self.exponents)
         self.shifts = np.empty((self.block, layout.rows))
         self.collected = 0  # steps of the block so far
         self.exp_floor, self.exp_of_floor = exp_floor, np.exp(exp_floor)
@@ -330,16 +327,12 @@ class _Posteriors:
         exponents[:, 2:] += np.repeat(offset.astype(exponents.dtype), self.layout.row_size, axis=1)
         np.clip(exponents, self.exp_floor, 0, out=exponents)  # (a posterior is at most 1; padding is anything)
         np.exp(exponents, out=exponents)
-        # −posteriors, the labels and the blanks apart: exactly 0 for what was below the floor, dead frames included
-        labels, blanks = self.label_posteriors[:n], self.blank_posteriors[:n]
-        np.subtract(self.exp_of_floor, exponents[:, 1::2], out=labels)
-        np.subtract(self.exp_of_floor, exponents[:, ::2], out=blanks)
-        per_class = np.bincount(self.index[:labels.size], labels.reshape(-1), minlength=self.block * self.bins)
-        per_class = per_class.reshape(self.block, self.layout.rows, self.classes)
+        # −posteriors: exactly 0 for what was below the floor, dead frames included
+        posteriors = np.subtract(self.exp_of_floor, exponents, out=self.posteriors[:n])
+        per_class = np.bincount(self.index[:posteriors.size], posteriors.reshape(-1),
+                                minlength=self.block * self.bins + 1)
+        per_class = per_class[:-1].reshape(self.block, self.layout.rows, self.classes)
         forward, reversed_ = per_class[:n, :batch], per_class[self.block - n:, batch:]  # frames k, T−1−k ascending
-        blank_sums = np.add.reduceat(blanks, self.blank_starts, axis=1)  # (n, rows in lattice order)
-        forward[:, :, self.blank] = blank_sums[:, :batch]
-        reversed_[:, :, self.blank] = blank_sums[::-1, :batch - 1:-1]
         # frames T−1−k of the reversed rows first: for T odd the middle frame comes from both sides
         np.copyto(self.grad[steps - 1 - last:steps - first], reversed_, casting="same_kind")
         np.copyto(self.grad[first:last + 1], forward, casting="same_kind")
