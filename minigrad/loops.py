@@ -101,7 +101,8 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
         inputs = (*carry, *x_leaves, *const_leaves, *program.closed[len(const_leaves):])
         arrays = [t._data for t in inputs]
         recording = is_grad_enabled() and any(program.output_requires_grad)
-        ys, final, tape = program.run(arrays, order, keep=recording)
+        constants = program.constants(copy=recording)
+        ys, final, tape = program.run(arrays, constants, order, keep=recording)
     except Untraceable:
         return _loop(step, carry, carry_def, x_leaves, x_def, order, const_leaves, const_def)
     if fresh and key is not None:
@@ -116,9 +117,9 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
         def vjp(g: tuple, outputs, *saved) -> list:
             """Every input's gradient (carry, xs, closed-over) at once."""
             if any(isinstance(gi, Tensor) for gi in g):  # create_graph: differentiate the loop on the tape
-                return program.tape_vjp(saved, g, order)
+                return program.tape_vjp(saved, constants, g, order)
             # the backward uses up the frames; another one (retain_graph) replays the forward
-            frames = kept.pop() if kept else program.run(list(saved), order, keep=True)[2]
+            frames = kept.pop() if kept else program.run(list(saved), constants, order, keep=True)[2]
             return program.backward(frames, order, g, wanted)
 
         # saves the outputs (the frames hold them) and the inputs, so that in-place changes are caught
@@ -315,6 +316,7 @@ class _Program:
         self.y_out = [record_.slot_of(y) for y in y_leaves]
         self.closed = tuple(record_.closed.values())  # closed-over tensors: inputs of the scan's node
         self.closed_slots = list(record_.closed)
+        self.arrays = record_.arrays  # the caller's NumPy arrays the step read (see constants)
         self.instructions = instructions = record_.instructions
         values = record_.values
         n = len(values)
@@ -368,10 +370,6 @@ class _Program:
         self.block = max(1, BLOCK_ROWS // max(rows + [1]))  # steps per block
         # the ops whose output shapes are checked at every run (see _may_change_shape)
         per_call = {*self.closed_slots, *(o for ins in self.invariant for o in ins.outs)}
-        # constants (arrays the step read) the VJPs take: copied at every run that keeps a tape, as the
-        # loop's ops copy them, so that a change to the array before the backward cannot reach it
-        self.saved_constants = sorted({s for ins in instructions for s in ins.saved
-                                       if not self.varies[s] and s not in per_call and values[s].ndim})
         self.shape_checked = {k for k, ins in enumerate(self.steps) if self._may_change_shape(ins, per_call)}
         self.once_shape_checked = {k for k, ins in enumerate(self.invariant) if self._may_change_shape(ins, per_call)}
 
@@ -524,22 +522,34 @@ class _Program:
             self._functions[kind], self.sources[kind] = write()
         return self._functions[kind]
 
-    def run(self, inputs: list, order: range, keep: bool) -> tuple:
+    def constants(self, copy: bool) -> list:
+        """The arrays the step read (the caller's NumPy arrays: a mask, a
+        scale) for one call -- copied when a backward will need them: the
+        call's forward and every later replay of it (another backward, a
+        create_graph one) read the copies, as the loop's ops keep what they
+        save, so a change to the caller's array after the forward cannot reach
+        the gradient."""
+        arrays = [self.template[s] for s in self.arrays]
+        return [a.copy() for a in arrays] if copy else arrays
+
+    def _template(self, closed: Sequence, constants: list) -> list:
+        """The fixed slots' values for one call: ``closed`` (the closed-over tensors') and ``constants``."""
+        template = list(self.template)
+        for s, value in zip((*self.closed_slots, *self.arrays), (*closed, *constants)):
+            template[s] = value
+        return template
+
+    def run(self, inputs: list, constants: list, order: range, keep: bool) -> tuple:
         """``(ys, final carry, tape)`` from the arrays of the scan's inputs
-        (carry, xs, closed-over). The tape (if ``keep``) holds every step's
-        frame (the values its VJPs need), the VJPs its ops returned, and per
-        block what the hoisted ops' VJPs need. Each y is copied into the
-        stacked ys as soon as it is made, and the frame keeps that copy.
-        Raises Untraceable if a replayed op fails or changes shape: the loop
+        (carry, xs, closed-over) and the call's ``constants``. The tape (if
+        ``keep``) holds every step's frame (the values its VJPs need), the
+        VJPs its ops returned, and per block what the hoisted ops' VJPs need.
+        Each y is copied into the stacked ys as soon as it is made, and the
+        frame keeps that copy. Raises Untraceable if a replayed op fails or changes shape: the loop
         then says what went wrong, or does what the replay cannot."""
         n_carry, n_x = len(self.carry_in), len(self.x_in)
         carry, xs = inputs[:n_carry], inputs[n_carry:n_carry + n_x]
-        template = list(self.template)
-        for s, value in zip(self.closed_slots, inputs[n_carry + n_x:]):
-            template[s] = value
-        if keep:
-            for s in self.saved_constants:
-                template[s] = template[s].copy()
+        template = self._template(inputs[n_carry + n_x:], constants)
         steps, block, shapes = len(order), self.block, self.shapes
         ys = [np.empty((steps, *shapes[s][0]), shapes[s][1]) for s in self.y_out]
         frames: list = [None] * steps
@@ -794,16 +804,16 @@ class _Program:
 
     # -- create_graph -----------------------------------------------------------------------------
 
-    def tape_vjp(self, inputs: tuple, g: tuple, order: range) -> list:
+    def tape_vjp(self, inputs: tuple, constants: list, g: tuple, order: range) -> list:
         """The scan's VJP in a create_graph backward: the instructions replayed
         on the tape, step by step, from copies of the inputs (graph tensors,
-        so what comes out is differentiable again), and differentiated back to
-        the copies -- the partial derivatives of the loop alone."""
+        so what comes out is differentiable again) and the call's
+        ``constants``, and differentiated back to the copies -- the partial
+        derivatives of the loop alone."""
         copies = [clone(x) for x in inputs]
         n_carry, n_x = len(self.carry_in), len(self.x_in)
-        template = [None if v is None else Tensor._make(v) for v in self.template]
-        for s, x in zip(self.closed_slots, copies[n_carry + n_x:]):
-            template[s] = x
+        template = [v if v is None or isinstance(v, Tensor) else Tensor._make(v)
+                    for v in self._template(copies[n_carry + n_x:], constants)]
         anomaly = is_anomaly_enabled()
         carry = copies[:n_carry]
         ys = [[None] * len(order) for _ in self.y_out]

@@ -67,12 +67,15 @@ class Instruction:
 
 class Trace:
     """The record: ``values`` (every slot's value in the traced call),
-    ``closed`` (slot -> the Tensor a closed-over slot holds), ``instructions``."""
+    ``closed`` (slot -> the Tensor a closed-over slot holds), ``arrays`` (the
+    slots of NumPy arrays the function read: the caller's own, which may
+    change after the trace), ``instructions``."""
 
     def __init__(self):
         self.grad_enabled, self.done = is_grad_enabled(), False
         self.values: list = []
         self.closed: dict[int, Tensor] = {}
+        self.arrays: list[int] = []
         self.instructions: list[Instruction] = []
         self._slots: dict[int, int] = {}  # id(closed-over tensor) -> its slot
         self._anomaly = is_anomaly_enabled()
@@ -96,7 +99,10 @@ class Trace:
                 slot = self._slots[id(value)] = self.new_slot(value._data)
                 self.closed[slot] = value
             return slot
-        return self.new_slot(constant(value))
+        slot = self.new_slot(constant(value))
+        if isinstance(value, np.ndarray):
+            self.arrays.append(slot)
+        return slot
 
     def call(self, op, args: tuple, settings: dict):
         """Record ``op(*args, **settings)`` and return Traced output(s)."""

@@ -1550,3 +1550,44 @@ def test_explain_shows_what_runs_once_per_call():
     text = scan_module.explain(step, leaf(rng, 2, 3), leaf(rng, 4, 2, 3), consts=leaf(rng, 3, 3))
     assert "transpose(2) -> 3                    once per call" in text
     assert "matmul(0, 3) -> 4                    per step; gradient of 3 per block" in text
+
+
+# -- what the step reads from outside, and what it changes in place --------------------------------
+
+@pytest.mark.parametrize("kept", [False, True], ids=["traced at the call", "kept program"])
+def test_a_numpy_array_the_step_reads_is_the_forwards_in_every_later_backward(kept):
+    """Arrays changed after the forward: a second backward (retain_graph)
+    replays the forward, a create_graph backward replays the step on the
+    tape; both read the arrays as the forward did, as the loop's ops keep
+    what they saved (they read the changed ones: ``scale``, which mul saves,
+    and ``offset``, which no VJP saves but the replayed tanh reads)."""
+    scale, offset = np.array([1.0, 2.0]), np.array([0.5, -0.5])
+
+    def step(h, x_t, w):
+        h = mg.tanh(h @ w + x_t + offset) * scale
+        return h, h
+
+    rng = np.random.default_rng(0)
+    w, x, h0 = leaf(rng, 2, 2), leaf(rng, 3, 1, 2), mg.tensor(np.zeros((1, 2)))
+
+    def gradients(unroll: bool) -> list:
+        scale[:], offset[:] = [1.0, 2.0], [0.5, -0.5]
+        if kept:
+            h, ys = mg.scan(step, h0, x, consts=w, unroll=unroll)
+        else:
+            h, ys = mg.scan(lambda h, x_t: step(h, x_t, w), h0, x, unroll=unroll)
+        loss = (h * h).sum() + ys.sum()
+        first = mg.grad(loss, [w, x], retain_graph=True)
+        scale[:], offset[:] = 3.0, 7.0
+        again = mg.grad(loss, [w, x], retain_graph=True)
+        graphs = mg.grad(loss, [w, x], create_graph=True)
+        second = mg.grad(sum((g * g).sum() for g in graphs), [w, x])
+        return [g.data for g in (*first, *again, *graphs, *second)]
+
+    want = gradients(unroll=True)
+    for again, first in zip(want[2:4], want[:2]):  # (the loop: as before the change)
+        np.testing.assert_allclose(again, first, rtol=1e-12)
+    scan_module._programs.clear()
+    for _ in range(3 if kept else 1):  # a kept program: its first run, then written out
+        for got, wanted in zip(gradients(unroll=False), want):
+            np.testing.assert_allclose(got, wanted, rtol=1e-10, atol=1e-12)
