@@ -10,8 +10,9 @@
     return carry, <each y stacked along a new axis 0, in time order>
 
 ``init``, ``xs`` and what ``step`` returns may be a Tensor or (nested)
-tuples, lists and dicts of Tensors; ``step`` gets them back in the same
-structure. The fast path gives the loop's values and gradients (first and
+tuples, lists and dicts of Tensors (a NumPy array counts as a constant
+Tensor, copied in grad mode as ``mg.tensor`` copies); ``step`` gets them
+back in the same structure. The fast path gives the loop's values and gradients (first and
 higher order) to float rounding. What it cannot replay faithfully raises
 :class:`~minigrad.TraceError` when the step is traced, naming the line;
 what only the loop can do (a step that closes over an outer step's values,
@@ -71,7 +72,7 @@ import numpy as np
 
 from .engine import backward, is_anomaly_enabled, is_grad_enabled, record, unbroadcast
 from .ops import astype, clone, stack
-from .tensor import Tensor, get_default_dtype, takes_over_ops
+from .tensor import Tensor, as_array, get_default_dtype, takes_over_ops
 from .tracing import TraceError, Untraceable, trace
 from .trees import flatten, unflatten
 
@@ -201,7 +202,15 @@ _NOTHING = object()  # the description of no tree at all: xs=None, or a step who
 
 def _flatten(tree, what: str) -> tuple[list, object]:
     """The Tensors of a tree (minigrad.trees; arrays count as constants, None is no tree)."""
-    return ([], _NOTHING) if tree is None else flatten(tree, f"scan: {what}", arrays=True)
+    return ([], _NOTHING) if tree is None else flatten(tree, f"scan: {what}", arrays=_constant)
+
+
+def _constant(array: np.ndarray) -> Tensor:
+    """A NumPy array in scan's trees as a constant Tensor: in grad mode a copy,
+    as an op copies an array it saves (the tape may save this one, and the
+    caller may refill theirs before the backward); under no_grad, nothing is
+    saved, so no copy."""
+    return Tensor._make(as_array(array, copy=is_grad_enabled()))
 
 
 def _unflatten(description, leaves: list):

@@ -26,16 +26,17 @@ class _Kept:
         self.value = value
 
 
-def flatten(tree: Any, what: str, keep: bool = False, arrays: bool = False) -> tuple[list[Tensor], Any]:
+def flatten(tree: Any, what: str, keep: bool = False,
+            arrays: Callable[[np.ndarray], Tensor] | None = None) -> tuple[list[Tensor], Any]:
     """The Tensors of ``tree`` in order, and a description to rebuild it
     (nested tuples: hashable when the dict keys are, so it can be part of a key).
     Anything else than Tensors, tuples, lists and dicts is a TypeError naming
     ``what`` -- or, with ``keep``, kept in the description as it is. With
-    ``arrays``, a NumPy array counts as a (constant) Tensor."""
+    ``arrays``, a NumPy array counts as the (constant) Tensor ``arrays(it)``."""
     if isinstance(tree, Tensor):
         return [tree], None
-    if arrays and isinstance(tree, np.ndarray):
-        return [Tensor._make(tree)], None
+    if arrays is not None and isinstance(tree, np.ndarray):
+        return [arrays(tree)], None
     if isinstance(tree, (tuple, list)):
         leaves, parts = [], []
         for item in tree:

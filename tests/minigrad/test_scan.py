@@ -1591,3 +1591,30 @@ def test_a_numpy_array_the_step_reads_is_the_forwards_in_every_later_backward(ke
     for _ in range(3 if kept else 1):  # a kept program: its first run, then written out
         for got, wanted in zip(gradients(unroll=False), want):
             np.testing.assert_allclose(got, wanted, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("unroll", [False, True], ids=["scan", "the loop"])
+@pytest.mark.parametrize("given", ["xs", "init", "consts"])
+def test_numpy_arrays_given_to_scan_are_the_forwards_in_the_backward(given, unroll):
+    """xs, init or consts given as a NumPy array that the caller refills
+    after the forward: the gradient is the one at the array the forward
+    read, as when the ops get it (they copy what they save; scan and its
+    loop kept the caller's array)."""
+    rng = np.random.default_rng(0)
+    w = leaf(rng, 2, 2)
+    arrays = {"xs": rng.standard_normal((3, 1, 2)), "init": rng.standard_normal((1, 2)),
+              "consts": rng.standard_normal(2)}
+
+    def step(h, x_t, c):
+        h = mg.tanh(h @ w) * x_t * c + x_t
+        return h, h
+
+    def gradient(trees: dict, refill: bool) -> np.ndarray:
+        h, ys = mg.scan(step, trees["init"], trees["xs"], consts=trees["consts"], unroll=unroll)
+        if refill:
+            arrays[given][...] = 5.0
+        return mg.grad((h * h).sum() + ys.sum(), [w])[0].data
+
+    want = gradient({k: mg.tensor(a) for k, a in arrays.items()}, refill=False)
+    got = gradient({k: a if k == given else mg.tensor(a) for k, a in arrays.items()}, refill=True)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
