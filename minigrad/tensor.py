@@ -108,6 +108,8 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
+        if recording.trace is not None:
+            recording.trace.outside_change("assigning to .data")
         value = as_array(value)
         if self.requires_grad and value.dtype.kind != "f":
             raise TypeError(f"a tensor that requires grad needs float data, got dtype {value.dtype}")
@@ -224,7 +226,7 @@ class Tensor:
         makes a new tensor x + y (as in JAX), for a leaf that requires grad
         it is an error (as in PyTorch)."""
         if takes_over_ops(self):
-            return op(self, other)  # a traced value: stays functional
+            return op(self, other)  # a dual (forward mode): stays functional
         if engine.needs_grad([self, other] if isinstance(other, Tensor) else [self]):
             if self._node is None and self.requires_grad:
                 raise RuntimeError("an in-place update of a leaf that requires grad, while grad mode is on, would "
@@ -236,6 +238,8 @@ class Tensor:
 
     def _write(self, write, other, what: str) -> Tensor:
         """Change the data in place with ``write(data, value)``, checked, and bump the version."""
+        if recording.trace is not None:  # (a tensor from outside a step being traced)
+            recording.trace.outside_change(f"in-place {what}")
         data = self._data
         if not (data.flags.writeable and data.flags.owndata):
             raise ValueError(f"in-place {what} on a tensor whose data is a view or read-only (shape "
@@ -333,6 +337,7 @@ def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
 
 
 from . import engine, ops  # noqa: E402  (both need Tensor defined first)
+from .tracing import recording  # noqa: E402
 
 # The forward operators are the ops themselves: one call less on every a + b.
 Tensor.__add__, Tensor.__sub__, Tensor.__mul__ = ops.add, ops.sub, ops.mul

@@ -18,6 +18,20 @@ value (``.item()``, ``float()``, ``if t > 0:``, ``np.asarray``, ``.data``,
 ``mg.tensor(t)``), random draws, which a replay would not repeat. Those
 raise :class:`TraceError` at the line that did it.
 
+In-place changes. ``x += y`` on a value the function made is recorded as
+the new value ``x + y`` (what the tape does in the graph). In a plain run
+an in-place change also changes every tensor sharing the data, which a
+replay cannot do, so the trace refuses it when that matters: a change of
+one of the function's inputs (or of a view or a detached copy of one: the
+caller's tensors), and reading, after a change, another name for the
+changed value (a view, a detached copy, the same tensor kept under another
+name), which a plain run sees changed. While a trace is recorded, its
+thread's :data:`recording` names it, so that minigrad.tensor can tell it
+of an in-place change of a tensor that is not one of its values (one the
+function closes over): a plain run makes it at every call, a replay never,
+so that is refused too (as is a change of a tensor the function made from
+constants alone, which the trace cannot tell from a closed-over one).
+
 What no trace can see is Python that does not go through minigrad: a
 global counter, a draw from a NumPy generator of your own. The function
 must compute from its inputs and the tensors it closes over, like a
@@ -26,6 +40,7 @@ function ``jax.jit`` traces.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -66,16 +81,21 @@ class Instruction:
 
 
 class Trace:
-    """The record: ``values`` (every slot's value in the traced call),
-    ``closed`` (slot -> the Tensor a closed-over slot holds), ``arrays`` (the
-    slots of NumPy arrays the function read: the caller's own, which may
-    change after the trace), ``instructions``."""
+    """The record: ``values`` (every slot's value in the traced call; the
+    function's arguments are the first ``arguments``), ``closed`` (slot ->
+    the Tensor a closed-over slot holds), ``arrays`` (the slots of NumPy
+    arrays the function read: the caller's own, which may change after the
+    trace), ``instructions``; ``changed``: the slots whose values an
+    in-place change would have changed in a plain run (see the module
+    docstring), which the function may no longer read."""
 
     def __init__(self):
         self.grad_enabled, self.done = is_grad_enabled(), False
         self.values: list = []
+        self.arguments = 0
         self.closed: dict[int, Tensor] = {}
         self.arrays: list[int] = []
+        self.changed: set[int] = set()
         self.instructions: list[Instruction] = []
         self._slots: dict[int, int] = {}  # id(closed-over tensor) -> its slot
         self._anomaly = is_anomaly_enabled()
@@ -90,6 +110,7 @@ class Trace:
         if isinstance(value, Traced):
             if value._trace is not self:
                 raise Untraceable
+            self.check_unchanged([value._slot])
             return value._slot
         if isinstance(value, Tensor):
             if takes_over_ops(value):
@@ -117,6 +138,7 @@ class Trace:
                              "in, or run the plain loop (scan(..., unroll=True))")
         values = self.values
         slots = [a._slot if type(a) is Traced and a._trace is self else self.slot_of(a) for a in args]
+        self.check_unchanged(slots, spec.name)
         arrays = [values[s] for s in slots]
         casts = None
         if (spec.promote or spec.floating) and spec.needs_cast(arrays):
@@ -136,6 +158,48 @@ class Trace:
             else:  # on, inside a scan under no_grad: the loop would record ops, so let it
                 raise Untraceable
         return traced if multi else traced[0]
+
+    def change(self, value: Traced, what: str) -> None:
+        """``value`` changes in place (``what``; its new value is made). A
+        TraceError if in a plain run that would change one of the function's
+        arguments (the caller's tensor); else the values that share its data
+        in a plain run (its own, views of it, a detached copy) are changed."""
+        slot = value._slot
+        shared = [s for s, v in enumerate(self.values) if s == slot or np.may_share_memory(self.values[slot], v)]
+        if shared[0] < self.arguments:
+            raise TraceError(f"{what} at {user_frame()} changes an input of a traced step in place (the carry, a "
+                             "slice of xs, a const, or a view or detached copy of one): the plain loop would change "
+                             "the caller's tensor, and every y that holds it, which a replay cannot do. Make a new "
+                             "tensor instead (i = i + 1, not i += 1), or run the plain loop (scan(..., unroll=True))")
+        self.changed.update(shared)
+
+    def check_unchanged(self, slots: list, op: str | None = None) -> None:
+        """A TraceError if one of ``slots`` (the arguments of ``op``, or what
+        the function returns) holds a value an in-place change changed (see change)."""
+        if self.changed and not self.changed.isdisjoint(slots):
+            what = f"'{op}' at {user_frame()} reads" if op else "the traced step returns"
+            raise TraceError(f"{what} a value that was changed in place earlier in the traced step through "
+                             "another name for it (a view, a detached copy, the same tensor kept under another "
+                             "name): the plain loop would see the changed value (or in the graph, where x += y "
+                             "makes a new tensor, the old one), a replay only one of them. Make a new tensor instead "
+                             "(x = x + y), or run the plain loop (scan(..., unroll=True))")
+
+    def outside_change(self, what: str) -> None:
+        """A tensor from outside the function (closed over) is about to change in place: a TraceError."""
+        raise TraceError(f"{what} at {user_frame()} changes a tensor from outside a traced step (one it closes "
+                         "over) in place: the plain loop would change it at every step, a replay never. Make a new "
+                         "tensor instead (x = x + y), pass it through the carry, or run the plain loop "
+                         "(scan(..., unroll=True))")
+
+
+class _Recording(threading.local):
+    """The trace being recorded in this thread (the innermost), or None:
+    what minigrad.tensor tells of an in-place change of a tensor."""
+
+    trace: Trace | None = None
+
+
+recording = _Recording()
 
 
 class _Unread:
@@ -178,11 +242,33 @@ class Traced(Tensor):
     def data(self):
         _refuse(".data", self.shape)
 
+    @data.setter
+    def data(self, value):
+        raise TraceError(f"assigning to .data of a traced tensor (shape {self.shape}) at {user_frame()}: write the "
+                         "new value as a new tensor (x = ...), or run the plain loop (scan(..., unroll=True))")
+
     def numpy(self):
         _refuse("numpy()/item()/bool()/float()/int()/np.asarray()", self.shape)
 
     def detach(self) -> Tensor:
-        return stop_gradient(self)
+        """A stop_gradient, whose value in the trace is this one's very
+        array: Tensor.detach shares the data (see Trace.change)."""
+        detached = stop_gradient(self)
+        detached._trace.values[detached._slot] = self._trace.values[self._slot]
+        return detached
+
+    def _inplace(self, other, ufunc, op) -> Tensor:
+        """``self op= other``: the new value ``self op other`` (module docstring, "In-place changes")."""
+        new = op(self, other)
+        what = f"in-place {ufunc.__name__}"
+        if new.shape != self.shape or new.dtype != self.dtype:
+            raise TraceError(f"{what} at {user_frame()} gives a {new.dtype} value of shape {new.shape} for a "
+                             f"{self.dtype} one of shape {self.shape}: the plain loop keeps the tensor's dtype and "
+                             "shape (or fails) outside the graph, makes the new tensor inside it, and a traced step "
+                             "cannot tell which it will be. Write x = x + y, or run the plain loop "
+                             "(scan(..., unroll=True))")
+        self._trace.change(self, what)
+        return new
 
     def backward(self, *args, **kwargs):
         raise TraceError(f"backward() inside a traced step ({user_frame()}): differentiate the whole loop instead")
@@ -205,11 +291,13 @@ def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function"
         slot = record.new_slot(tensor._data)
         record.closed[slot] = tensor
         traced.append(Traced(record, slot))
+    record.arguments = len(record.values)
     uses = _random.global_generator_uses()  # (counted in this thread: another thread's draws are not ours)
+    outer, recording.trace = recording.trace, record
     try:
         result = fn(*traced)
     finally:
-        record.done = True
+        record.done, recording.trace = True, outer
     if _random.global_generator_uses() != uses:
         raise TraceError(f"{name} drew random numbers from minigrad's generator while it was traced, and a replay "
                          "would not draw again: draw them outside (e.g. masks for all steps) and pass them in, or "

@@ -1111,6 +1111,22 @@ def _stop(p, a, pool, ids):
     return k * a
 
 
+def _in_place(p, a, pool, ids):
+    """An in-place change of a value the step made (a new value in the trace, as in the graph)."""
+    out = a * 1.0
+    b = p.pick([v for v in pool if _broadcasts(a.shape, v.shape) and np.broadcast_shapes(a.shape, v.shape) == a.shape])
+    kind = p(st.sampled_from(["add", "sub", "mul", "div"]))
+    if kind == "add":
+        out += b
+    elif kind == "sub":
+        out -= b
+    elif kind == "mul":
+        out *= b
+    else:
+        out /= b * b + 1
+    return out
+
+
 def _cast(p, a, pool, ids):
     kind = p(st.sampled_from(["float32", "bool", "int"]))
     if kind == "float32":
@@ -1178,7 +1194,7 @@ def _function(p, a, pool, ids):
 
 
 OPS = [_unary, _binary, _where, _matmul, _cell, _reduce, _softmax, _reshape, _transpose, _join, _take_apart, _stop,
-       _cast, _index, _lookup, _nested_scan, _function]
+       _in_place, _cast, _index, _lookup, _nested_scan, _function]
 
 
 def _refused(p, a):
@@ -1618,3 +1634,125 @@ def test_numpy_arrays_given_to_scan_are_the_forwards_in_the_backward(given, unro
     want = gradient({k: mg.tensor(a) for k, a in arrays.items()}, refill=False)
     got = gradient({k: a if k == given else mg.tensor(a) for k, a in arrays.items()}, refill=True)
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def _counts_in_place(carry, x_t, c):
+    i, h = carry
+    i += 1  # an int counter (needs no grad: the loop changes the caller's init, and every y is it)
+    return (i, h), i * 1
+
+
+def _adds_to_the_carry_in_place(carry, x_t, c):
+    i, h = carry
+    h += x_t
+    return (i, h), h
+
+
+def _scales_the_slice_in_place(carry, x_t, c):
+    i, h = carry
+    x_t *= 2.0
+    return (i, h + x_t), x_t
+
+
+def _changes_a_const_in_place(carry, x_t, c):
+    i, h = carry
+    c -= 0.5
+    return (i, h * c), c
+
+
+def _changes_a_view_of_the_carry_in_place(carry, x_t, c):
+    h = carry[1].reshape(1, 2)
+    h /= 2.0
+    return carry, h[0]
+
+
+def _changes_a_detached_carry_in_place(carry, x_t, c):
+    i, h = carry[0], carry[1].detach()  # (which shares the carry's data in the loop)
+    h += x_t
+    return (i, h), h
+
+
+CHANGES_OF_INPUTS = [_counts_in_place, _adds_to_the_carry_in_place, _scales_the_slice_in_place,
+                     _changes_a_const_in_place, _changes_a_view_of_the_carry_in_place,
+                     _changes_a_detached_carry_in_place]
+
+
+@pytest.mark.parametrize("step", CHANGES_OF_INPUTS, ids=[f.__name__ for f in CHANGES_OF_INPUTS])
+def test_a_step_changing_its_inputs_in_place_is_a_trace_error_naming_the_line(step):
+    """The loop changes the caller's tensors (and every y that holds them);
+    a replay cannot: a TraceError at the line, saying what to write instead
+    (scan once replayed the change as a new value: not the loop's answer)."""
+    carry = (mg.tensor(np.array(0)), mg.tensor(np.zeros(2)))
+    x, c = mg.tensor(np.arange(6.0).reshape(3, 2)), mg.tensor(np.ones(2))
+    line = step.__code__.co_firstlineno + 2
+    with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{line} .*changes an input.*i = i \+ 1"):
+        mg.scan(step, carry, x, consts=c)
+
+
+def test_a_step_changing_a_closed_over_tensor_in_place_is_a_trace_error():
+    """The loop changes it at every step, a replay never: a TraceError at the line."""
+    count, x = mg.tensor(np.zeros(1)), mg.tensor(np.ones((3, 2)))
+
+    def counts(h, x_t):
+        nonlocal count
+        count += 1
+        return h + x_t * count, h
+
+    def assigns(h, x_t):
+        count.data = count.data + 1
+        return h + x_t * count, h
+
+    for step, line in ((counts, counts.__code__.co_firstlineno + 2), (assigns, assigns.__code__.co_firstlineno + 1)):
+        with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{line} .*in place"):
+            mg.scan(step, mg.tensor(np.zeros(2)), x)
+    assert count.item() == 0
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_in_place_changes_of_the_steps_own_values_are_new_values(grad):
+    """h = h * 1.0; h += x_t: the loop changes a tensor the step made (or,
+    in the graph, makes a new one), which a replay can do."""
+    rng = np.random.default_rng(0)
+    h0, x, w = mg.tensor(rng.standard_normal((2, 3)), requires_grad=grad), leaf(rng, 4, 2, 3), leaf(rng, 3, 3)
+
+    def step(h, x_t):
+        h = h @ w
+        h *= 0.5
+        h += x_t
+        h = mg.tanh(h)
+        return h, h
+
+    assert_same_as_the_loop(step, h0, x, [x, w, h0] if grad else [x, w])
+    with mg.no_grad():  # (the loop changes them in place)
+        np.testing.assert_allclose(mg.scan(step, h0, x)[1].data, mg.scan(step, h0, x, unroll=True)[1].data,
+                                   rtol=1e-12)
+
+
+@pytest.mark.parametrize("other", ["float64", "wider"])
+def test_an_in_place_change_that_changes_the_dtype_or_shape_is_a_trace_error(other):
+    """h32 += x64 keeps float32 outside the graph and makes float64 inside it
+    (h += a wider value fails outside): the trace cannot tell which."""
+    h0 = mg.tensor(np.zeros((1, 2), np.float32))
+    x = mg.tensor(np.ones((3, 1, 2)) if other == "float64" else np.ones((3, 2, 2), np.float32))
+
+    def step(h, x_t):
+        h = h * 1.0
+        h += x_t
+        return h[:1], h
+
+    with pytest.raises(mg.TraceError, match=r"in-place add at .*test_scan\.py.*(float64|shape \(2, 2\))"):
+        mg.scan(step, h0, x)
+
+
+@pytest.mark.parametrize("other_name", ["the same tensor", "a view"])
+def test_reading_a_value_changed_in_place_through_another_name_is_a_trace_error(other_name):
+    """y = h; h += x_t: in the loop y is the changed h (or, in the graph, the
+    old one); a replay keeps one of them, so reading y is a TraceError."""
+    def step(h, x_t):
+        h = h * 1.0
+        y, v = h, h[0]
+        h += x_t
+        return h, y if other_name == "the same tensor" else v * 2
+
+    with pytest.raises(mg.TraceError, match="changed in place"):
+        mg.scan(step, mg.tensor(np.zeros((2, 2))), mg.tensor(np.ones((3, 2, 2))))
