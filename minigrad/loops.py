@@ -342,6 +342,8 @@ class _Program:
         self.template = [None if self.varies[s] else v for s, v in enumerate(values)]
 
         self.needs_grad, self.output_requires_grad, self.horizon = self._follow_requires_grad(carry, xs, len(order))
+        if is_grad_enabled() and any(self.needs_grad[s] for s in record_.outside_graph):
+            raise Untraceable  # (a copy_ in the graph: the loop refuses it, and says where)
         self.reusable = len(self.closed) == len(consts)  # (see _ProgramCache)
         self._plans: dict = {}  # the backward's plans (per step, run once), worked out at the first backward
         self._functions: dict = {}  # what a kept program has written out (see _written), and their sources:

@@ -244,15 +244,7 @@ class Tensor:
         if not (data.flags.writeable and data.flags.owndata):
             raise ValueError(f"in-place {what} on a tensor whose data is a view or read-only (shape "
                              f"{data.shape}): it would change other tensors unseen; use x = x + y, or clone() first")
-        value = as_array(other)
-        try:
-            write(data, value)
-        except TypeError:  # NumPy's casting error: e.g. an int tensor += 0.5
-            raise TypeError(f"in-place {what} would change the dtype of a {data.dtype} tensor "
-                            f"(other operand {value.dtype}); use x = x + y for a new tensor") from None
-        except ValueError:
-            raise ValueError(f"in-place {what}: an operand of shape {value.shape} does not broadcast to "
-                             f"the tensor's shape {data.shape}") from None
+        checked_write(write, data, as_array(other), what)
         self._bump()
         return self
 
@@ -267,7 +259,7 @@ class Tensor:
         if engine.needs_grad([self, source] if isinstance(source, Tensor) else [self]):
             raise RuntimeError("copy_ on a tensor in the graph (grad mode on and a tensor that requires grad): "
                                "do it under mg.no_grad()")
-        return self._write(lambda data, value: np.copyto(data, value, casting="same_kind"), source, "copy_")
+        return self._write(copy_into, source, "copy_")
 
     # -- operators: each is one op from minigrad.ops (bound at the end of this file) ------
     def __radd__(self, other): return ops.add(other, self)
@@ -306,6 +298,24 @@ class Tensor:
     def argmax(self, axis=None, keepdims=False): return ops.argmax(self, axis, keepdims)
     def argmin(self, axis=None, keepdims=False): return ops.argmin(self, axis, keepdims)
     def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
+
+
+def checked_write(write, data: np.ndarray, value: np.ndarray, what: str) -> None:
+    """``write(data, value)``, NumPy's casting and broadcasting errors said in
+    minigrad's words (a traced step checks its copy_ with it, on stand-ins)."""
+    try:
+        write(data, value)
+    except TypeError:  # NumPy's casting error: e.g. an int tensor += 0.5
+        raise TypeError(f"in-place {what} would change the dtype of a {data.dtype} tensor "
+                        f"(other operand {value.dtype}); use x = x + y for a new tensor") from None
+    except ValueError:
+        raise ValueError(f"in-place {what}: an operand of shape {value.shape} does not broadcast to "
+                         f"the tensor's shape {data.shape}") from None
+
+
+def copy_into(data: np.ndarray, value: np.ndarray) -> None:
+    """What copy_ writes: ``value`` into ``data``, broadcast, cast within its dtype's kind."""
+    np.copyto(data, value, casting="same_kind")
 
 
 def _shape_arg(shape: tuple) -> tuple:

@@ -19,7 +19,8 @@ value (``.item()``, ``float()``, ``if t > 0:``, ``np.asarray``, ``.data``,
 raise :class:`TraceError` at the line that did it.
 
 In-place changes. ``x += y`` on a value the function made is recorded as
-the new value ``x + y`` (what the tape does in the graph). In a plain run
+the new value ``x + y`` (what the tape does in the graph), and
+``x.copy_(y)`` makes the tensor x stand for the copy. In a plain run
 an in-place change also changes every tensor sharing the data, which a
 replay cannot do, so the trace refuses it when that matters: a change of
 one of the function's inputs (or of a view or a detached copy of one: the
@@ -47,8 +48,8 @@ import numpy as np
 
 from . import random as _random
 from .engine import is_anomaly_enabled, is_grad_enabled, user_frame
-from .ops import constant, promote_arrays, stop_gradient
-from .tensor import Tensor, takes_over_ops
+from .ops import astype, broadcast_to, constant, promote_arrays, stop_gradient
+from .tensor import Tensor, checked_write, copy_into, takes_over_ops
 
 
 class TraceError(RuntimeError):
@@ -87,7 +88,8 @@ class Trace:
     arrays the function read: the caller's own, which may change after the
     trace), ``instructions``; ``changed``: the slots whose values an
     in-place change would have changed in a plain run (see the module
-    docstring), which the function may no longer read."""
+    docstring), which the function may no longer read; ``outside_graph``:
+    slots a plain run refuses to find requiring grad (those of a copy_)."""
 
     def __init__(self):
         self.grad_enabled, self.done = is_grad_enabled(), False
@@ -96,6 +98,7 @@ class Trace:
         self.closed: dict[int, Tensor] = {}
         self.arrays: list[int] = []
         self.changed: set[int] = set()
+        self.outside_graph: list[int] = []
         self.instructions: list[Instruction] = []
         self._slots: dict[int, int] = {}  # id(closed-over tensor) -> its slot
         self._anomaly = is_anomaly_enabled()
@@ -256,6 +259,23 @@ class Traced(Tensor):
         detached = stop_gradient(self)
         detached._trace.values[detached._slot] = self._trace.values[self._slot]
         return detached
+
+    def copy_(self, source) -> Tensor:
+        """Overwrite the value with ``source``, checked as Tensor.copy_ checks
+        it: from now on this tensor stands for source broadcast to its shape
+        and cast to its dtype, so every name for it sees the copy, as in the
+        plain loop. (In grad mode the two must not require grad: see
+        ``Trace.outside_graph``.)"""
+        trace = self._trace
+        if not isinstance(source, Traced):  # a number, an array, a tensor from outside: a value of the trace
+            source = Traced(trace, trace.slot_of(source))
+        checked_write(copy_into, np.empty(self.shape, self.dtype), np.empty(source.shape, source.dtype), "copy_")
+        new = astype(broadcast_to(source, self.shape), self.dtype)
+        trace.change(self, "in-place copy_")
+        if is_grad_enabled():
+            trace.outside_graph += [self._slot, source._slot]
+        self._slot = new._slot
+        return self
 
     def _inplace(self, other, ufunc, op) -> Tensor:
         """``self op= other``: the new value ``self op other`` (module docstring, "In-place changes")."""

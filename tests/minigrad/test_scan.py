@@ -1756,3 +1756,48 @@ def test_reading_a_value_changed_in_place_through_another_name_is_a_trace_error(
 
     with pytest.raises(mg.TraceError, match="changed in place"):
         mg.scan(step, mg.tensor(np.zeros((2, 2))), mg.tensor(np.ones((3, 2, 2))))
+
+
+@pytest.mark.parametrize("source", ["the slice", "a number", "an array", "a closed-over tensor"])
+def test_copy_into_a_value_the_step_made_is_the_loops(source):
+    """h = h * 1.0; h.copy_(...): every name for h sees the copy, as in the
+    loop (scan crashed: '_Unread' object has no attribute 'flags')."""
+    other = {"a number": 2.0, "an array": np.array([1.0, -1.0]), "a closed-over tensor": mg.tensor([3.0, 4.0])}
+
+    def step(h, x_t):
+        h = h * 1.0
+        y = h
+        h.copy_(x_t if source == "the slice" else other[source])
+        return h * 2.0, y
+
+    h0, x = mg.tensor(np.zeros(2)), mg.tensor(np.arange(6.0).reshape(3, 2))
+    for kept in (False, True):  # (grad mode off, and on with nothing that requires grad)
+        with mg.set_grad_enabled(kept):
+            loop, fast = mg.scan(step, h0, x, unroll=True), mg.scan(step, h0, x)
+        for got, want in zip(fast, loop):
+            np.testing.assert_array_equal(got.data, want.data)
+
+
+def test_copy_into_an_input_is_a_trace_error_and_in_the_graph_the_loops_error():
+    """copy_ into the carry changes the caller's tensor in the loop (item of
+    in-place changes); a copy_ in the graph is refused by the loop, so scan
+    runs the loop and says so; a copy that would change the dtype, too."""
+    x = mg.tensor(np.arange(6.0).reshape(3, 2))
+
+    def into_the_carry(h, x_t):
+        h.copy_(x_t)
+        return h * 1.0, h * 1.0
+
+    with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{into_the_carry.__code__.co_firstlineno + 1} "
+                                            r".*changes an input"):
+        mg.scan(into_the_carry, mg.tensor(np.zeros(2)), x)
+
+    def into_a_new_value(h, x_t):
+        new = h + 0
+        new.copy_(x_t)
+        return new, new
+
+    with pytest.raises(RuntimeError, match="copy_ on a tensor in the graph"):
+        mg.scan(into_a_new_value, mg.tensor(np.zeros(2), requires_grad=True), x)
+    with pytest.raises(TypeError, match="in-place copy_ would change the dtype of a int64 tensor"):
+        mg.scan(into_a_new_value, mg.tensor(np.zeros(2, np.int64)), x)
