@@ -52,7 +52,9 @@ promise you make by passing consts: the step computes from its arguments
 alone, as a function ``jax.jit`` traces -- no Python value that changes
 between calls (a global flag, an attribute) steers it. What scan can check,
 it does: a program whose step also reached a tensor by closure is not kept
-(the next call may close over another one); one whose requires_grad
+(the next call may close over another one), nor one whose step read the
+values of a tensor from outside (``t.item()``: they are constants of the
+trace, and may have changed by the next call); one whose requires_grad
 flags had not settled within the steps it ran is kept for that number of
 steps only.
 
@@ -344,7 +346,7 @@ class _Program:
         self.needs_grad, self.output_requires_grad, self.horizon = self._follow_requires_grad(carry, xs, len(order))
         if is_grad_enabled() and any(self.needs_grad[s] for s in record_.outside_graph):
             raise Untraceable  # (a copy_ in the graph: the loop refuses it, and says where)
-        self.reusable = len(self.closed) == len(consts)  # (see _ProgramCache)
+        self.reusable = len(self.closed) == len(consts) and not record_.read_values  # (see _ProgramCache)
         self._plans: dict = {}  # the backward's plans (per step, run once), worked out at the first backward
         self._functions: dict = {}  # what a kept program has written out (see _written), and their sources:
         self.sources: dict = {}  # 'step', 'step backward', 'once', 'once backward'

@@ -42,7 +42,7 @@ def as_array(value: Any, dtype=None, copy: bool = False) -> np.ndarray:
     """An ndarray for ``value``. NumPy arrays and scalars keep their dtype;
     Python floats (and lists of them) get the default float dtype."""
     if isinstance(value, Tensor):
-        value = value._data
+        value = _read(value)
     keeps_dtype = isinstance(value, (np.ndarray, np.generic))
     array = np.array(value, dtype=dtype) if copy else np.asarray(value, dtype=dtype)
     if array.dtype.kind not in "biuf":
@@ -104,7 +104,7 @@ class Tensor:
     @property
     def data(self) -> np.ndarray:
         """The array. Assigning to it (``t.data = a``, or ``t.data -= a``) bumps the version."""
-        return self._data
+        return _read(self)
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -180,7 +180,7 @@ class Tensor:
         return op(*inputs)
 
     def numpy(self) -> np.ndarray:
-        return self._data
+        return _read(self)
 
     def item(self) -> float | int | bool:
         return self._one("item()").item()
@@ -298,6 +298,15 @@ class Tensor:
     def argmax(self, axis=None, keepdims=False): return ops.argmax(self, axis, keepdims)
     def argmin(self, axis=None, keepdims=False): return ops.argmin(self, axis, keepdims)
     def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
+
+
+def _read(tensor: Tensor) -> np.ndarray:
+    """The array of a tensor whose values are read (.numpy(), .data, .item(),
+    mg.tensor(t), ...): a trace being recorded in this thread hears of it
+    (minigrad.tracing, Trace.read_value)."""
+    if recording.trace is not None:
+        recording.trace.read_value()
+    return tensor._data
 
 
 def checked_write(write, data: np.ndarray, value: np.ndarray, what: str) -> None:

@@ -26,12 +26,20 @@ replay cannot do, so the trace refuses it when that matters: a change of
 one of the function's inputs (or of a view or a detached copy of one: the
 caller's tensors), and reading, after a change, another name for the
 changed value (a view, a detached copy, the same tensor kept under another
-name), which a plain run sees changed. While a trace is recorded, its
-thread's :data:`recording` names it, so that minigrad.tensor can tell it
-of an in-place change of a tensor that is not one of its values (one the
-function closes over): a plain run makes it at every call, a replay never,
-so that is refused too (as is a change of a tensor the function made from
-constants alone, which the trace cannot tell from a closed-over one).
+name), which a plain run sees changed.
+
+What the function takes from outside. A tensor it closes over is a slot
+the trace names (``closed``), a NumPy array it reads a constant slot
+(``arrays``): their values are the caller's, which may change later. The
+rest goes past the ops: the function may read a tensor's values
+(``w.item()``, ``float(t)``, ``.data``) or change one in place. So while a
+trace is recorded, its thread's :data:`recording` names it, and
+minigrad.tensor tells it of both. A value read makes what the function
+computed from it a constant of the trace, so the trace stands for this
+call only (``read_values``). An in-place change of a tensor from outside is
+refused: a plain run makes it at every call, a replay never (a tensor the
+function made from constants alone and then changes is refused too: the
+trace cannot tell it from a closed-over one).
 
 What no trace can see is Python that does not go through minigrad: a
 global counter, a draw from a NumPy generator of your own. The function
@@ -89,7 +97,9 @@ class Trace:
     trace), ``instructions``; ``changed``: the slots whose values an
     in-place change would have changed in a plain run (see the module
     docstring), which the function may no longer read; ``outside_graph``:
-    slots a plain run refuses to find requiring grad (those of a copy_)."""
+    slots a plain run refuses to find requiring grad (those of a copy_);
+    ``read_values``: whether the function read the values of a tensor from
+    outside (see read_value)."""
 
     def __init__(self):
         self.grad_enabled, self.done = is_grad_enabled(), False
@@ -99,6 +109,7 @@ class Trace:
         self.arrays: list[int] = []
         self.changed: set[int] = set()
         self.outside_graph: list[int] = []
+        self.read_values = False
         self.instructions: list[Instruction] = []
         self._slots: dict[int, int] = {}  # id(closed-over tensor) -> its slot
         self._anomaly = is_anomaly_enabled()
@@ -187,6 +198,14 @@ class Trace:
                              "makes a new tensor, the old one), a replay only one of them. Make a new tensor instead "
                              "(x = x + y), or run the plain loop (scan(..., unroll=True))")
 
+    def read_value(self) -> None:
+        """The function read the values of a tensor that is not one of its
+        own (those it may not read): one it closes over, or made from
+        constants. What it computed from them is in the trace as constants,
+        so the trace stands for this call only (a later one may find other
+        values there)."""
+        self.read_values = True
+
     def outside_change(self, what: str) -> None:
         """A tensor from outside the function (closed over) is about to change in place: a TraceError."""
         raise TraceError(f"{what} at {user_frame()} changes a tensor from outside a traced step (one it closes "
@@ -197,7 +216,8 @@ class Trace:
 
 class _Recording(threading.local):
     """The trace being recorded in this thread (the innermost), or None:
-    what minigrad.tensor tells of an in-place change of a tensor."""
+    what minigrad.tensor tells of a read of a tensor's values and of an
+    in-place change of a tensor."""
 
     trace: Trace | None = None
 

@@ -1801,3 +1801,35 @@ def test_copy_into_an_input_is_a_trace_error_and_in_the_graph_the_loops_error():
         mg.scan(into_a_new_value, mg.tensor(np.zeros(2), requires_grad=True), x)
     with pytest.raises(TypeError, match="in-place copy_ would change the dtype of a int64 tensor"):
         mg.scan(into_a_new_value, mg.tensor(np.zeros(2, np.int64)), x)
+
+
+VALUE_READS = {  # of a closed-over tensor t, inside a step whose weights are consts
+    "item": lambda t: t.item(),
+    "float": lambda t: float(t),
+    "numpy": lambda t: t.numpy()[0],
+    "data": lambda t: t.data[0],
+    "tolist": lambda t: t.tolist()[0],
+    "tensor": lambda t: mg.tensor(t),
+    "asarray": lambda t: np.asarray(t)[0],
+}
+
+
+@pytest.mark.parametrize("read", VALUE_READS.values(), ids=VALUE_READS.keys())
+def test_a_step_reading_the_value_of_a_tensor_from_outside_is_traced_at_every_call(read):
+    """temperature.item() inside the step: the value is baked into the
+    trace, so the trace stands for that call only (a kept program went on
+    using the first call's value after the tensor changed)."""
+    temperature = mg.tensor([1.0])
+
+    def step(h, x_t, w):
+        h = mg.tanh(h @ w + x_t) / read(temperature)
+        return h, h
+
+    rng = np.random.default_rng(0)
+    w, x, h0 = leaf(rng, 2, 2), leaf(rng, 3, 1, 2), mg.tensor(np.zeros((1, 2)))
+    scan_module._programs.clear()
+    for value in (1.0, 4.0, 0.5):
+        with mg.no_grad():
+            temperature.copy_([value])  # (an annealing schedule, say)
+        assert_same_as_the_loop(step, h0, x, [w, x], consts=w)
+    assert len(scan_module._programs._programs) == 0
