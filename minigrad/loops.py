@@ -12,11 +12,12 @@
 ``init``, ``xs`` and what ``step`` returns may be a Tensor or (nested)
 tuples, lists and dicts of Tensors (a NumPy array counts as a constant
 Tensor, copied in grad mode as ``mg.tensor`` copies); ``step`` gets them
-back in the same structure. The fast path gives the loop's values and gradients (first and
-higher order) to float rounding. What it cannot replay faithfully raises
-:class:`~minigrad.TraceError` when the step is traced, naming the line;
-what only the loop can do (a step that closes over an outer step's values,
-shapes that change from step to step) it hands to the loop.
+back in the same structure. The fast path gives the loop's values and
+gradients (first and higher order) to float rounding. What it cannot
+replay faithfully raises :class:`~minigrad.TraceError` when the step is
+traced, naming the line; what only the loop can do (a step that closes
+over an outer step's values, shapes that change from step to step) it
+hands to the loop.
 
 The fast path (docs/how-scan-works.md walks through it):
 
@@ -558,8 +559,9 @@ class _Program:
         ``keep``) holds every step's frame (the values its VJPs need), the
         VJPs its ops returned, and per block what the hoisted ops' VJPs need.
         Each y is copied into the stacked ys as soon as it is made, and the
-        frame keeps that copy. Raises Untraceable if a replayed op fails or changes shape: the loop
-        then says what went wrong, or does what the replay cannot."""
+        frame keeps that copy. Raises Untraceable if a replayed op fails or
+        changes shape: the loop then says what went wrong, or does what the
+        replay cannot."""
         n_carry, n_x = len(self.carry_in), len(self.x_in)
         carry, xs = inputs[:n_carry], inputs[n_carry:n_carry + n_x]
         template = self._template(inputs[n_carry + n_x:], constants)
