@@ -1017,7 +1017,9 @@ def _argmin(x, *, axis, keepdims):
 
 def take_along_axis(x, indices, axis: int):
     """y = np.take_along_axis(x, indices, axis): pick along ``axis`` by an
-    index array of x's number of dimensions;  x̄ = ȳ added into zeros at the picked places;  ẏ = ẋ picked alike"""
+    index array of x's number of dimensions (the other axes broadcast against
+    each other);  x̄ = ȳ added into zeros at the picked places (and summed
+    over the axes x broadcast along);  ẏ = ẋ picked alike"""
     ndim = _ndim(x)
     return _take_along_axis(x, _as_tensor(indices), axis=normalize_axis(axis, ndim, "take_along_axis"))
 
@@ -1033,19 +1035,23 @@ def _take_along_axis(x, indices, *, axis):
     if indices.dtype.kind not in "iu" or indices.ndim != x.ndim:
         raise IndexError(f"take_along_axis: indices must be integers with x's {x.ndim} dimensions, got dtype "
                          f"{indices.dtype} and shape {indices.shape}")
-    _check_indices(np.where(indices < 0, indices + x.shape[axis], indices), x.shape[axis], "take_along_axis",
-                   f"axis {axis} has size {x.shape[axis]}")
-    shape = x.shape
+    picked = np.where(indices < 0, indices + x.shape[axis], indices)
+    _check_indices(picked, x.shape[axis], "take_along_axis", f"axis {axis} has size {x.shape[axis]}")
+    y = np.take_along_axis(x, indices, axis=axis)
+    # x̄ is scattered into x's shape broadcast as y is (y's shape with x's size along axis), where each
+    # element of ȳ has a place of its own unless an index repeats along axis; the engine then sums it over
+    # the axes x broadcast along (its size-1 ones)
+    shape = y.shape
+    spread = shape[:axis] + x.shape[axis:axis + 1] + shape[axis + 1:]
 
     def vjp(g):
-        picked = np.where(indices < 0, indices + shape[axis], indices)
         if picked.shape[axis] < 2 or (np.diff(np.sort(picked, axis=axis), axis=axis) != 0).all():
-            return _put_along_axis(g, picked, axis=axis, shape=shape)  # nothing picked twice: assignment
-        grid = list(np.ix_(*[np.arange(n) for n in g.shape]))
+            return _put_along_axis(g, picked, axis=axis, shape=spread)  # nothing picked twice: assignment
+        grid = list(np.ix_(*[np.arange(n) for n in shape]))
         grid[axis] = picked
-        return add_at(g, tuple(grid), shape)
+        return add_at(g, tuple(grid), spread)
 
-    return np.take_along_axis(x, indices, axis=axis), (vjp, lambda g: None)
+    return y, (vjp, lambda g: None)
 
 
 @primitive(name="put_along_axis", jvps=lambda t, y, g, indices, axis, shape: _put_along_axis(t, indices, axis=axis,

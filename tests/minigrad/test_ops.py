@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 from minigrad import testing as mt
@@ -207,24 +208,48 @@ def test_argmax_argmin_match_numpy_on_every_axis(data):
         np.testing.assert_array_equal(got.data, getattr(np, name)(x, axis=axis))
 
 
-@given(data=st.data())
-def test_take_along_axis_and_gather_with_repeated_and_negative_indices(data):
-    x = data.draw(mt.arrays((3, 4)))
-    axis = data.draw(st.sampled_from([0, 1, -1, -2]))
-    size = x.shape[axis]
-    idx_shape = (3, 5) if axis % 2 == 1 else (5, 4)
-    idx = np.array(data.draw(st.lists(st.integers(-size, size - 1), min_size=15 if axis % 2 else 20,
-                                      max_size=15 if axis % 2 else 20))).reshape(idx_shape)
-    check(lambda t: mg.take_along_axis(t, idx, axis), tensor(x))
-    np.testing.assert_array_equal(mg.gather(tensor(x), axis, idx).data, np.take_along_axis(x, idx, axis))
+@st.composite
+def picks_along_an_axis(draw):
+    """(x, indices, axis) for take_along_axis: as many dimensions, the other
+    axes equal or of size 1 on either side (NumPy broadcasts them against each
+    other), indices anywhere in [-size, size) (repeats likely), axis negative
+    or not."""
+    ndim = draw(st.integers(1, 3))
+    axis = draw(st.integers(-ndim, ndim - 1))
+    x_shape, idx_shape = [], []
+    for k in range(ndim):
+        if k == axis % ndim:
+            x_shape.append(draw(st.integers(1, 4)))
+            idx_shape.append(draw(st.integers(0, 5)))
+        else:
+            n = draw(st.integers(2, 3))
+            x_n, idx_n = draw(st.sampled_from([(n, n), (1, n), (n, 1), (1, 1)]))
+            x_shape.append(x_n)
+            idx_shape.append(idx_n)
+    size = x_shape[axis]
+    indices = draw(hnp.arrays(np.int64, tuple(idx_shape), elements=st.integers(-size, size - 1)))
+    return draw(mt.arrays(tuple(x_shape))), indices, axis
+
+
+@given(picks_along_an_axis())
+def test_take_along_axis_and_gather_with_broadcasting_repeated_and_negative_indices(case):
+    """x̄ is ȳ added into each picked element -- also one picked once per row of
+    an axis that x broadcasts along (x of size 1 there) -- against the brute
+    force, and finite differences to second order."""
+    x, idx, axis = case
+    y = np.take_along_axis(x, idx, axis)
+    np.testing.assert_array_equal(mg.take_along_axis(tensor(x), idx, axis).data, y)
+    np.testing.assert_array_equal(mg.gather(tensor(x), axis, idx).data, y)
+    g = np.arange(1.0, y.size + 1).reshape(y.shape)
     t = tensor(x)
-    mg.take_along_axis(t, idx, axis).sum().backward()
+    mg.take_along_axis(t, idx, axis).backward(g)
     expected = np.zeros_like(x)
-    for position in np.ndindex(idx.shape):  # the brute force, element by element
-        target = list(position)
-        target[axis] = idx[position] % size
-        expected[tuple(target)] += 1
+    for position in np.ndindex(y.shape):  # the brute force, element by element
+        target = [0 if n == 1 else i for i, n in zip(position, x.shape)]
+        target[axis] = idx[tuple(0 if n == 1 else i for i, n in zip(position, idx.shape))] % x.shape[axis]
+        expected[tuple(target)] += g[position]
     np.testing.assert_array_equal(t.grad.data, expected)
+    check(lambda t: mg.take_along_axis(t, idx, axis), tensor(x))
 
 
 @given(data=st.data())
