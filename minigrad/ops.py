@@ -16,8 +16,10 @@ Called with nothing but arrays, it just computes and returns an array: that
 is how the VJPs, written with these same ops, run at NumPy speed in a plain
 backward and build a graph under ``create_graph``.
 
-Dtypes follow PyTorch's rule: tensors of one or more dimensions decide; a
-0-d tensor or a Python number never widens a float tensor (``x32 * 2.0`` and
+Dtypes follow PyTorch's rule: tensors of one or more dimensions decide --
+the highest category among them (bool < int < float) and only the dtypes of
+that category (float32 with int64 is float32, with float64 float64); a 0-d
+tensor or a Python number never widens a float tensor (``x32 * 2.0`` and
 ``x32 * tensor(2.0, float64)`` stay float32); integers meeting a float number
 give the default float dtype; arithmetic that cannot stay integer (``/``,
 ``exp``, ...) gives the default float dtype too.
@@ -247,8 +249,10 @@ _CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}
 
 def result_dtype(values: Sequence) -> np.dtype:
     """The dtype of an op on ``values`` (Tensors, arrays, NumPy or Python
-    numbers): dimensioned ones decide; 0-d ones only when of a higher kind
-    (bool < int < float); Python numbers likewise, as int64 or the default float."""
+    numbers), PyTorch's rule: dimensioned ones decide, 0-d ones only when of
+    a higher category (bool < int < float), Python numbers likewise (as int64
+    or the default float). Within a group the highest category decides and
+    only the dtypes of that category combine (float32 with int64 is float32)."""
     dimensioned, zero_d, python = [], [], []
     for v in values:
         if isinstance(v, (Tensor, np.ndarray)):
@@ -258,14 +262,13 @@ def result_dtype(values: Sequence) -> np.dtype:
         else:
             python.append(np.dtype(bool) if isinstance(v, bool) else np.dtype(np.int64) if isinstance(v, int)
                           else get_default_dtype())
-    result = np.result_type(*dimensioned) if dimensioned else None
-    for group in (zero_d, python):
+    result = None
+    for group in (dimensioned, zero_d, python):
         if not group:
             continue
         top = builtins.max(_CATEGORY[d.kind] for d in group)
         if result is None or top > _CATEGORY[result.kind]:
-            kept = [d for d in group if _CATEGORY[d.kind] == top]
-            result = np.result_type(*kept) if group is zero_d or top < 2 else get_default_dtype()
+            result = np.result_type(*[d for d in group if _CATEGORY[d.kind] == top])
     return result
 
 

@@ -263,6 +263,37 @@ def test_dtype_promotion_follows_pytorch(make, expected):
     assert make().dtype == expected
 
 
+# PyTorch's result dtype for two tensors with dimensions (torch.result_type): the higher category
+# (bool < integer < float) decides, and only the dtypes of that category combine.
+PYTORCH_PAIRS = [
+    (np.float32, np.int64, np.float32), (np.float32, np.int32, np.float32), (np.float32, np.int8, np.float32),
+    (np.float32, np.uint8, np.float32), (np.float32, np.bool_, np.float32), (np.float64, np.int32, np.float64),
+    (np.float32, np.float64, np.float64), (np.int32, np.int64, np.int64), (np.uint8, np.int8, np.int16),
+    (np.int8, np.bool_, np.int8), (np.bool_, np.bool_, np.bool_),
+]
+
+
+@pytest.mark.parametrize("first, second, expected", PYTORCH_PAIRS)
+def test_tensors_with_dimensions_meet_under_pytorch_s_category_rule(first, second, expected):
+    a, b = np.array([1, 0], dtype=first), np.array([1, 1], dtype=second)
+    for left, right in ((a, b), (b, a)):
+        assert mg.equal(mg.tensor(left), mg.tensor(right)).data.tolist() == [True, False]
+        assert mg.where(mg.tensor([True, False]), mg.tensor(left), mg.tensor(right)).dtype == expected
+        if expected != np.bool_:
+            total = mg.tensor(left) + mg.tensor(right)
+            assert total.dtype == expected
+            np.testing.assert_array_equal(total.data, left.astype(expected) + right.astype(expected))
+
+
+def test_a_float32_tensor_meeting_an_integer_tensor_stays_float32_gradient_too():
+    x = mg.tensor(np.array([1.5, 2.5], np.float32), requires_grad=True)
+    y = x * mg.tensor(np.array([2, 3]))
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.data, [2, 3])
+
+
 def test_a_python_number_keeps_its_precision_until_it_meets_a_dtype():
     x = leaf([3.0])
     np.testing.assert_allclose((x * (1 / 3)).data, [1.0], rtol=1e-15)
