@@ -18,7 +18,8 @@ backward and build a graph under ``create_graph``.
 
 Dtypes follow PyTorch's rule: tensors of one or more dimensions decide --
 the highest category among them (bool < int < float) and only the dtypes of
-that category (float32 with int64 is float32, with float64 float64); a 0-d
+that category (float32 with int64 is float32, with float64 float64), a list
+or tuple counting as the tensor it makes (``[1, 2]`` as int64); a 0-d
 tensor or a Python number never widens a float tensor (``x32 * 2.0`` and
 ``x32 * tensor(2.0, float64)`` stay float32); integers meeting a float number
 give the default float dtype; arithmetic that cannot stay integer (``/``,
@@ -248,15 +249,19 @@ _CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}
 
 
 def result_dtype(values: Sequence) -> np.dtype:
-    """The dtype of an op on ``values`` (Tensors, arrays, NumPy or Python
-    numbers), PyTorch's rule: dimensioned ones decide, 0-d ones only when of
-    a higher category (bool < int < float), Python numbers likewise (as int64
-    or the default float). Within a group the highest category decides and
-    only the dtypes of that category combine (float32 with int64 is float32)."""
+    """The dtype of an op on ``values`` (Tensors, arrays, lists and tuples,
+    NumPy or Python numbers), PyTorch's rule: dimensioned ones decide (a list
+    as the array it makes: of ints int64, of floats the default float), 0-d
+    ones only when of a higher category (bool < int < float), Python numbers
+    likewise (as int64 or the default float). Within a group the highest
+    category decides and only the dtypes of that category combine (float32
+    with int64 is float32)."""
     dimensioned, zero_d, python = [], [], []
     for v in values:
         if isinstance(v, (Tensor, np.ndarray)):
             (dimensioned if v.ndim else zero_d).append(v.dtype)
+        elif isinstance(v, (list, tuple)):
+            dimensioned.append(as_array(v).dtype)
         elif isinstance(v, np.generic):
             zero_d.append(v.dtype)
         else:

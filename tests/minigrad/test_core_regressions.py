@@ -294,6 +294,32 @@ def test_a_float32_tensor_meeting_an_integer_tensor_stays_float32_gradient_too()
     np.testing.assert_array_equal(x.grad.data, [2, 3])
 
 
+@given(st.lists(st.tuples(st.integers(-2 ** 62, 2 ** 62), st.integers(-1, 1)), min_size=1, max_size=4),
+       st.sampled_from([list, tuple]))
+def test_a_list_or_tuple_of_ints_is_an_int64_operand(pairs, kind):
+    """(It was typed as a Python float: computed in float32, and neighbouring
+    large integers compared equal.) The reference: NumPy on the int64 arrays."""
+    a = np.array([v for v, _ in pairs])
+    b = a + np.array([d for _, d in pairs])
+    t, operand = mg.tensor(a), kind(b.tolist())
+    for got, expected in [(t + operand, a + b), (operand - t, b - a), (t == operand, a == b),
+                          (t != operand, a != b), (t < operand, a < b), (mg.maximum(t, operand), np.maximum(a, b))]:
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got.data, expected)
+
+
+@pytest.mark.parametrize("tensor_dtype, operand, expected", [
+    (np.int64, [0.5, 1.0], np.float32), (np.int32, [1, 2], np.int64), (np.bool_, [True, False], np.bool_),
+    (np.int64, (True, False), np.int64), (np.float32, [1, 2], np.float32), (np.float64, [0.5, 1.0], np.float64),
+    (np.float32, [0.5, 1.0], np.float32),
+])
+def test_a_list_operand_counts_by_the_dtype_its_array_gets_as_a_tensor_with_dimensions(tensor_dtype, operand,
+                                                                                       expected):
+    t = mg.tensor(np.array([1, 0], dtype=tensor_dtype))
+    assert mg.where(mg.tensor([True, False]), t, operand).dtype == expected
+    assert mg.where(mg.tensor([True, False]), t, mg.tensor(operand)).dtype == expected
+
+
 def test_a_python_number_keeps_its_precision_until_it_meets_a_dtype():
     x = leaf([3.0])
     np.testing.assert_allclose((x * (1 / 3)).data, [1.0], rtol=1e-15)
