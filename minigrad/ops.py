@@ -49,7 +49,7 @@ VJPs return gradients in the output's broadcast shape; the engine sums them
 back to each input's shape (``engine.unbroadcast``); JVPs likewise may return
 a tangent that broadcasts to the output's. Each docstring holds the math:
 ``y`` the output, ``ȳ`` its gradient, ``x̄`` an input's, ``ẏ`` and ``ẋ`` their tangents. Composite ops
-(mean, min, swapaxes, ...) are plain functions of primitives.
+(mean, swapaxes, masked_fill, ...) are plain functions of primitives.
 """
 
 from __future__ import annotations
@@ -585,29 +585,43 @@ def max(x, axis=None, keepdims: bool = False):
     return _max(x, axis=axis, keepdims=keepdims)
 
 
-def _max_jvp(t, y, x, *, axis, keepdims):
-    """ẏ = Σ ẋ·share over ``axis``, share = 1/k on the k elements that attain the max (the VJP's split)."""
-    x = _data(x)
-    axes = reduction_axes(axis, x.ndim, "max")
-    top = np.max(x, axis=axes, keepdims=True)
-    winners = np.where(np.isnan(top), np.isnan(x), x == top)
-    return _sum(t * (winners / winners.sum(axis=axes, keepdims=True)).astype(x.dtype), axis=axes, keepdims=keepdims)
-
-
-@primitive(name="max", rows=rows_reduction, jvps=_max_jvp)
-def _max(x, *, axis, keepdims):
-    axes = reduction_axes(axis, np.ndim(x), "max")
-    y = np.max(x, axis=axes, keepdims=True)
-    kept, shape = y.shape, np.shape(x)
-    winners = np.where(np.isnan(y), np.isnan(x), x == y)  # (a mask and counts: no float array in the closure)
-    counts = winners.sum(axis=axes, keepdims=True)
-    return (y if keepdims else np.squeeze(y, axis=axes)), \
-        lambda g: broadcast_to(g.reshape(kept), shape) * winners / counts
-
-
 def min(x, axis=None, keepdims: bool = False):
-    """−max(−x) (composite)."""
-    return -max(-x, axis, keepdims)
+    """y = min x over ``axis``;  x̄ = ȳ shared equally by the elements that attain it
+    (by the NaNs, if the min is NaN);  ẏ = the mean of ẋ over them"""
+    return _min(x, axis=axis, keepdims=keepdims)
+
+
+def _attaining(x: np.ndarray, y: np.ndarray, axes: tuple) -> tuple:
+    """Which elements of x attain ``y``, its max or min over ``axes`` (kept), as a
+    mask -- the NaNs, where y is NaN -- and how many do, per element of y."""
+    mask = np.where(np.isnan(y), np.isnan(x), x == y)
+    return mask, mask.sum(axis=axes, keepdims=True)
+
+
+def _extremum(name: str, reduce: Callable):
+    """The op max or min (``reduce``: np.max or np.min) over axes, with the
+    gradient and the tangent shared equally by the elements that attain it."""
+
+    def jvp(t, y, x, *, axis, keepdims):
+        """ẏ = Σ ẋ·share over ``axis``, share = 1/k on the k elements that attain y (the VJP's split)."""
+        x = _data(x)
+        axes = reduction_axes(axis, x.ndim, name)
+        mask, counts = _attaining(x, _data(y).reshape(_kept_shape(x.shape, axes)), axes)
+        return _sum(t * (mask / counts).astype(x.dtype), axis=axes, keepdims=keepdims)
+
+    @primitive(name=name, rows=rows_reduction, jvps=jvp)
+    def extremum(x, *, axis, keepdims):
+        axes = reduction_axes(axis, np.ndim(x), name)
+        y = reduce(x, axis=axes, keepdims=True)
+        kept, shape = y.shape, np.shape(x)
+        mask, counts = _attaining(x, y, axes)  # (a mask and counts: no float array in the closure)
+        return (y if keepdims else np.squeeze(y, axis=axes)), \
+            lambda g: broadcast_to(g.reshape(kept), shape) * mask / counts
+
+    return extremum
+
+
+_max, _min = _extremum("max", np.max), _extremum("min", np.min)
 
 
 def _shift(x: np.ndarray, axis) -> np.ndarray:

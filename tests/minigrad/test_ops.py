@@ -92,6 +92,51 @@ def test_max_shares_the_gradient_between_ties():
     np.testing.assert_array_equal(x.grad.data, [0, 0.5, 0.5, 0])
 
 
+@given(data=st.data())
+def test_min_and_max_of_every_dtype_equal_numpy(data):
+    """Over the whole range of each dtype: an unsigned 0 and a signed type's
+    minimum too (min was -max(-x), which wraps around there), bools, and
+    floats with inf and NaN."""
+    dtype = data.draw(st.sampled_from([np.bool_, np.uint8, np.uint16, np.uint32, np.uint64, np.int8, np.int16,
+                                       np.int32, np.int64, np.float32, np.float64]))
+    shape = data.draw(mt.shapes(min_dims=0, max_dims=3))
+    x = data.draw(hnp.arrays(dtype, shape))
+    axis, keepdims = data.draw(axis_and_keepdims(len(shape)))
+    for name in ("min", "max"):
+        expected = getattr(np, name)(x, axis=axis, keepdims=keepdims)
+        for got in (getattr(mg, name)(mg.tensor(x), axis, keepdims), getattr(mg.tensor(x), name)(axis, keepdims)):
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got.data, expected)
+
+
+@pytest.mark.parametrize("name", ["min", "max"])
+@given(data=st.data())
+def test_min_and_max_share_the_gradient_and_the_tangent_equally_between_ties(name, data):
+    shape = data.draw(mt.shapes(min_dims=1, max_dims=3))
+    axis, keepdims = data.draw(axis_and_keepdims(len(shape)))
+    x = data.draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([-1.0, 0.5, 2.0])))  # ties galore
+    axes = tuple(range(x.ndim)) if axis is None else tuple(np.atleast_1d(axis) % x.ndim)
+    rest = [k for k in range(x.ndim) if k not in axes]
+    rows = np.moveaxis(x, rest + list(axes), range(x.ndim)).reshape(-1, int(np.prod([x.shape[k] for k in axes])))
+    shares = np.zeros_like(rows)
+    for row, share in zip(rows, shares):  # the brute force, one reduced slice at a time
+        best = row.min() if name == "min" else row.max()
+        picked = [k for k, value in enumerate(row) if value == best]
+        share[picked] = 1 / len(picked)
+    moved = shares.reshape([x.shape[k] for k in rest + list(axes)])
+    shares = np.moveaxis(moved, range(x.ndim), rest + list(axes))
+    fn = getattr(mg, name)
+    t = tensor(x)
+    y = fn(t, axis, keepdims)
+    g = np.arange(1.0, y.size + 1).reshape(y.shape)
+    y.backward(g)
+    g_kept = g.reshape([1 if k in axes else n for k, n in enumerate(x.shape)])
+    np.testing.assert_allclose(t.grad.data, shares * g_kept, rtol=1e-15)
+    v = np.arange(1.0, x.size + 1).reshape(x.shape)
+    _, tangent = mg.jvp(lambda a: fn(a, axis, keepdims), (mg.tensor(x),), (mg.tensor(v),))
+    np.testing.assert_allclose(tangent.data, (shares * v).sum(axis=axes, keepdims=keepdims), rtol=1e-15)
+
+
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 @given(data=st.data())
 def test_softmax_family(name, data):
