@@ -632,13 +632,14 @@ def _shift(x: np.ndarray, axis) -> np.ndarray:
 
 
 def logsumexp(x, axis=None, keepdims: bool = False):
-    """y = ln Σ eˣ over ``axis``;  x̄ = ȳ·e^(x − y)  (softmax of x);  ẏ = Σ ẋ·e^(x − y)"""
+    """y = ln Σ eˣ over ``axis``;  x̄ = ȳ·e^(x − y)  (softmax of x);  ẏ = Σ ẋ·e^(x − y)
+    (e^(x − y) taken as 0, the limit, on a slice of −inf only)"""
     return _logsumexp(x, axis=axis, keepdims=keepdims)
 
 
 def _logsumexp_jvp(t, y, x, *, axis, keepdims):
     axes = reduction_axes(axis, _ndim(x), "logsumexp")
-    return _sum(t * exp(x - y.reshape(_kept_shape(x.shape, axes))), axis=axes, keepdims=keepdims)
+    return _sum(t * _softmax_of(x, y.reshape(_kept_shape(x.shape, axes))), axis=axes, keepdims=keepdims)
 
 
 @primitive(name="logsumexp", save_output=True, save_inputs=True, floating=True, rows=rows_reduction,
@@ -650,14 +651,15 @@ def _logsumexp(x, *, axis, keepdims):
     with np.errstate(divide="ignore"):  # ln 0 = −inf: every entry −inf, or an empty axis
         y = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
     return (y if keepdims else np.squeeze(y, axis=axes)), \
-        lambda g, y, x: g.reshape(kept) * exp(x - _finite_or_zero(y.reshape(kept)))
+        lambda g, y, x: g.reshape(kept) * _softmax_of(x, y.reshape(kept))
 
 
-def _finite_or_zero(y):
-    """y, with 0 where it is −inf (logsumexp of −inf entries only): there x − y
-    is −inf, not NaN, so the gradient is 0, the limit, not 0·NaN."""
+def _softmax_of(x, y):
+    """e^(x − y) for y = logsumexp(x) (kept dims): the softmax of x, the derivative
+    of y -- and 0, the limit, on a slice of −inf only, where y = −inf and x − y
+    would be NaN (y is taken as 0 there)."""
     lost = _data(y) == -np.inf
-    return where(lost, 0.0, y) if lost.any() else y
+    return exp(x - (where(lost, 0.0, y) if lost.any() else y))
 
 
 def _ndim(x) -> int:
