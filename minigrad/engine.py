@@ -193,10 +193,24 @@ def _picker(positions: tuple):
 def unbroadcast(grad, shape: tuple):
     """Sum ``grad`` (an array or a Tensor) over the axes that broadcasting
     added or stretched, so that it gets ``shape`` -- the one place
-    broadcasting is undone."""
+    broadcasting is undone. A ``grad`` whose shape is no broadcast of
+    ``shape`` is a ValueError: never reshaped into it."""
     lead = grad.ndim - len(shape)
+    if lead < 0 or any(n != 1 and m != n for n, m in zip(shape, grad.shape[lead:])):
+        raise ValueError(f"a gradient of shape {grad.shape} is not a broadcast of shape {shape}")
     stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
-    return grad.sum(axis=tuple(range(lead)) + stretched, keepdims=True).reshape(shape)
+    summed = grad.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
+    return summed.reshape(shape)  # (drops the leading axes, now of size 1)
+
+
+def fitted_shape(grad, shape: tuple, op: str, i: int):
+    """:func:`unbroadcast` of the gradient ``op``'s VJP gave for its input ``i``,
+    or the RuntimeError that names them and both shapes."""
+    try:
+        return unbroadcast(grad, shape)
+    except ValueError:
+        raise RuntimeError(f"the backward of {op} returned a gradient of shape {grad.shape} for its input {i}, "
+                           f"which has shape {shape} (and is no broadcast of it)") from None
 
 
 def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: bool = False,
@@ -412,14 +426,7 @@ def _fit(grad, shape: tuple, dtype, node: Node, i: int):
     """Bring a VJP's gradient for input ``i`` to that input's shape and dtype;
     check for NaN/inf under detect_anomaly."""
     if grad.shape != shape:
-        try:
-            fitted = unbroadcast(grad, shape)
-        except ValueError:
-            fitted = None
-        if fitted is None or fitted.shape != shape:
-            raise RuntimeError(f"the backward of '{node.name}' returned a gradient of shape {grad.shape} for its "
-                               f"input {i}, which has shape {shape} (and the one cannot be summed to the other)")
-        grad = fitted
+        grad = fitted_shape(grad, shape, f"'{node.name}'", i)
     if grad.dtype != dtype:
         grad = grad.astype(dtype)
     data = grad._data if isinstance(grad, Tensor) else grad

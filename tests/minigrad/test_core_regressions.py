@@ -3,6 +3,7 @@ regression test that failed on the code before the fix, and the bug class
 behind it tested generally (negative axes and indices, reused seeds, .grad
 independence) under hypothesis."""
 
+import re
 import threading  # noqa: F401  (kept beside the other reliability suites)
 
 import numpy as np
@@ -404,6 +405,54 @@ def test_a_wrongly_shaped_gradient_is_named_with_both_shapes():
 
     with pytest.raises(RuntimeError, match=r"WrongShape.*shape \(4,\).*input 0.*shape \(3,\)"):
         WrongShape.apply(leaf([1.0, 2.0, 3.0])).sum().backward()
+
+
+def returning(grad: np.ndarray):
+    """A custom op y = x whose backward returns ``grad``, whatever x's shape."""
+    class Returns(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.copy()
+
+        @staticmethod
+        def backward(ctx, g):
+            return grad
+
+    return Returns
+
+
+def broadcasts(shape: tuple, to: tuple) -> bool:
+    """NumPy's word on whether an array of ``shape`` broadcasts to ``to``."""
+    try:
+        np.broadcast_to(np.zeros(shape), to)
+    except ValueError:
+        return False
+    return True
+
+
+@given(data=st.data())
+def test_a_gradient_is_summed_over_broadcast_axes_only_and_any_other_shape_is_an_error(data):
+    """A gradient with extra leading axes or stretched size-1 axes is summed
+    back (against the brute force); one of any other shape -- the same size
+    in another order, say -- is the shape error, never reshaped into place
+    (a (3, 2) gradient for a (2, 3) input was reshaped to (2, 3))."""
+    shape = data.draw(mt.shapes(min_dims=0, max_dims=3))
+    grad_shape = (*data.draw(st.lists(st.integers(1, 3), max_size=2)),
+                  *[data.draw(st.integers(0, 3)) if n == 1 else n for n in shape])
+    grad = np.arange(1.0, np.prod(grad_shape) + 1).reshape(grad_shape)
+    x = leaf(np.zeros(shape))
+    returning(grad).apply(x).sum().backward()
+    expected = np.zeros(shape)
+    lead = len(grad_shape) - len(shape)
+    for position in np.ndindex(grad_shape):  # the brute force, element by element
+        expected[tuple(0 if n == 1 else i for i, n in zip(position[lead:], shape))] += grad[position]
+    np.testing.assert_array_equal(x.grad.data, expected)
+    size = int(np.prod(shape))
+    for wrong in {shape[::-1], (size,), (*shape, 1), (size, 1), (2, *shape[1:])}:
+        if not broadcasts(shape, wrong):
+            with pytest.raises(RuntimeError, match=rf"Returns.*shape {re.escape(str(wrong))}.*input 0.*"
+                                                   rf"shape {re.escape(str(shape))}"):
+                returning(np.ones(wrong)).apply(leaf(np.zeros(shape))).sum().backward()
 
 
 def test_function_settings_go_to_forward_as_keywords():
