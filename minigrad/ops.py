@@ -527,29 +527,27 @@ def abs(x):
 
 
 def clip(x, low: float | None = None, high: float | None = None):
-    """y = x limited to [low, high];  x̄ = ȳ inside the interval (ends included), 0 outside;  ẏ = ẋ likewise"""
+    """y = x limited to [low, high] (the bounds meet x under the dtype rule: an
+    integer x with a float bound gives the default float);  x̄ = ȳ inside the
+    interval (ends included), 0 outside;  ẏ = ẋ likewise"""
     return _clip(x, low=low, high=high)
 
 
-def _clip_jvp(t, y, x, *, low, high):
-    """ẏ = ẋ where low ≤ x ≤ high, else 0 (the VJP's mask)."""
-    x = _data(x)
-    inside = np.ones(x.shape, dtype=bool)
-    if low is not None:
-        inside &= x >= low
-    if high is not None:
-        inside &= x <= high
-    return t * inside
-
-
-@primitive(name="clip", rows=rows_elementwise, jvps=_clip_jvp)
-def _clip(x, *, low, high):
+def _inside(x: np.ndarray, low, high) -> np.ndarray:
+    """The mask low ≤ x ≤ high (a bound that is None: no limit)."""
     inside = np.ones(np.shape(x), dtype=bool)
     if low is not None:
         inside &= x >= low
     if high is not None:
         inside &= x <= high
-    return np.clip(x, low, high), lambda g: g * inside
+    return inside
+
+
+@primitive(name="clip", rows=rows_elementwise, jvps=lambda t, y, x, low, high: t * _inside(_data(x), low, high))
+def _clip(x, *, low, high):
+    dtype = result_dtype([x, *(bound for bound in (low, high) if bound is not None)])
+    inside = _inside(x, low, high)
+    return np.clip(x.astype(dtype, copy=False), low, high).astype(dtype, copy=False), lambda g: g * inside
 
 
 # -- reductions -----------------------------------------------------------------------

@@ -321,6 +321,34 @@ def test_a_list_operand_counts_by_the_dtype_its_array_gets_as_a_tensor_with_dime
     assert mg.where(mg.tensor([True, False]), t, mg.tensor(operand)).dtype == expected
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+@pytest.mark.parametrize("default", [np.float32, np.float64])
+def test_clip_of_integers_by_a_float_bound_gives_the_default_float(dtype, default):
+    """As any Python float meeting an integer tensor (it gave float64, NumPy's clip)."""
+    x = np.array([0, 1, 1, 0], dtype=dtype)
+    mg.set_default_dtype(default)
+    try:
+        for low, high in [(0.5, 1.5), (0.5, None), (None, 0.5)]:
+            y = mg.clip(mg.tensor(x), low, high)
+            assert y.dtype == default
+            np.testing.assert_array_equal(y.data, np.clip(x.astype(default), low, high))
+    finally:
+        mg.set_default_dtype(np.float32)
+
+
+def test_clip_keeps_the_tensor_s_dtype_for_bounds_that_do_not_widen_it():
+    x32 = mg.tensor(np.array([-2.0, 0.25, 3.0], np.float32), requires_grad=True)
+    y = mg.clip(x32, np.float64(-1.0), np.array(1.0))  # 0-d bounds: no wider than a float tensor
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x32.grad.dtype == np.float32
+    np.testing.assert_array_equal(x32.grad.data, [0, 1, 0])
+    ints = mg.tensor(np.array([-3, 0, 300], np.int16))
+    for low, high in [(-1, 1), (np.int64(-1), np.int64(1)), (-100000, 100000)]:
+        assert mg.clip(ints, low, high).dtype == np.int16
+        np.testing.assert_array_equal(mg.clip(ints, low, high).data, np.clip(ints.data, low, high))
+
+
 def test_a_python_number_keeps_its_precision_until_it_meets_a_dtype():
     x = leaf([3.0])
     np.testing.assert_allclose((x * (1 / 3)).data, [1.0], rtol=1e-15)
