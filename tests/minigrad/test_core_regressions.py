@@ -171,6 +171,39 @@ def test_grads_never_alias_each_other_or_the_seed(create_graph):
     np.testing.assert_array_equal(v.data, [1, 1])  # the caller's seed is untouched
 
 
+@given(st.sampled_from([np.float32, np.float64]), st.sampled_from([np.float32, np.float64, np.int64]),
+       st.sampled_from(["leaf", "retained", "grad"]), st.booleans())
+def test_a_seed_is_cast_to_its_output_s_dtype(dtype, seed_dtype, root, as_tensor):
+    """As in PyTorch: a float64 seed of a float32 output gives float32
+    gradients (a float64 Tensor seed gave a leaf that was the output a float64
+    .grad), with the seed's values rounded to the output's dtype."""
+    values = np.array([1 / 3, 2.0, -5.0]).astype(seed_dtype)
+    seed = mg.tensor(values) if as_tensor else values
+    expected = values.astype(dtype) * (1 if root == "leaf" else 2)
+    x = leaf([1.0, 2.0, 3.0], dtype=dtype)
+    out = x if root == "leaf" else x * 2
+    if root == "grad":
+        (got,) = mg.grad(out, [x], grad_outputs=[seed])
+    else:
+        out.retain_grad()
+        out.backward(seed)
+        got = x.grad
+        assert out.grad.dtype == dtype
+        np.testing.assert_array_equal(out.grad.data, values.astype(dtype))
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got.data, expected)
+
+
+def test_a_seed_that_requires_grad_is_cast_on_the_tape():
+    x = leaf([1.0, 2.0], dtype=np.float32)
+    seed = leaf([3.0, 4.0])  # float64
+    (g,) = mg.grad(x * x, [x], grad_outputs=[seed], create_graph=True)
+    assert g.dtype == np.float32
+    (g_seed,) = mg.grad(g.sum(), [seed])  # d(Σ 2·x·seed)/d seed = 2x, in the seed's own dtype
+    assert g_seed.dtype == np.float64
+    np.testing.assert_array_equal(g_seed.data, [2, 4])
+
+
 @pytest.mark.parametrize("create_graph", [False, True])
 def test_clip_grad_norm_scales_each_grad_once(create_graph):
     x1, x2 = leaf([0.0, 0.0]), leaf([0.0, 0.0])
