@@ -34,6 +34,7 @@ from __future__ import annotations
 import heapq
 import sys
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from operator import itemgetter
@@ -48,6 +49,7 @@ class _Modes(threading.local):
 
     grad_enabled = True
     anomaly = False
+    reads = None  # inside reading(): {id(tensor): weakref} of the tensors ops read
 
 
 _modes = _Modes()
@@ -92,6 +94,32 @@ def detect_anomaly() -> Iterator[None]:
         yield
     finally:
         modes.anomaly = previous
+
+
+@contextmanager
+def reading() -> Iterator[dict]:
+    """Note the tensors that ops (and scan) read inside the block, in this
+    thread: ``{id(tensor): weakref to it}`` -- weak, so that what the block
+    makes and drops is not kept. An outer block gets them too. (What a
+    checkpointed function reads, see minigrad/checkpointing.py.)"""
+    modes = _modes
+    outer, modes.reads = modes.reads, {}
+    try:
+        yield modes.reads
+    finally:
+        read, modes.reads = modes.reads, outer
+        if outer is not None:
+            outer.update(read)
+
+
+def note_reads(tensors) -> None:
+    """Inside :func:`reading`, note ``tensors`` as read."""
+    reads = _modes.reads
+    if reads is not None:
+        for t in tensors:
+            ref = reads.get(id(t))
+            if ref is None or ref() is not t:  # (an id may be that of a tensor that is gone)
+                reads[id(t)] = weakref.ref(t)
 
 
 class Node:
@@ -352,10 +380,14 @@ def _changed(node: Node) -> None:
     positions = [k for k in node.saved_from if k >= 0]
     changed = [f"its input {k}" for k, t in zip(positions, node.watched) if t._version[0] > node.seq]
     changed += ["its output"] * any(counter[0] > node.seq for counter in node.watched_out)
-    raise RuntimeError(
-        f"backward through '{node.name}': {' and '.join(changed)} (saved for the backward) was changed in place "
-        "after the op ran -- e.g. by optimizer.step(), a += under no_grad, or a .data assignment. Compute the "
-        "forward again after the change, or change a copy.")
+    raise changed_in_place(node.name, f"{' and '.join(changed)} (saved for the backward)")
+
+
+def changed_in_place(name: str, what: str) -> RuntimeError:
+    """The error of a backward through op ``name`` that needs ``what``, changed in place since the op ran."""
+    return RuntimeError(
+        f"backward through '{name}': {what} was changed in place after the op ran -- e.g. by optimizer.step(), "
+        "a += under no_grad, or a .data assignment. Compute the forward again after the change, or change a copy.")
 
 
 def _sum_into(total, grad, key, owned: set, create_graph: bool):

@@ -69,7 +69,7 @@ from operator import itemgetter
 
 import numpy as np
 
-from .engine import backward, fitted_shape, is_anomaly_enabled, is_grad_enabled, record
+from .engine import backward, fitted_shape, is_anomaly_enabled, is_grad_enabled, note_reads, record
 from .ops import astype, clone, stack
 from .tensor import Tensor, get_default_dtype, takes_over_ops
 from .tracing import TraceError, Untraceable, trace
@@ -99,6 +99,7 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
         if fresh:
             program = _Program(step, carry, carry_def, x_leaves, x_def, order, const_leaves, const_def)
         inputs = (*carry, *x_leaves, *const_leaves, *program.closed[len(const_leaves):])
+        note_reads(inputs)
         arrays = [t._data for t in inputs]
         recording = is_grad_enabled() and any(program.output_requires_grad)
         ys, final, tape = program.run(arrays, order, keep=recording)

@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import _modes, record
+from .engine import _modes, note_reads, record
 from .tensor import Tensor, as_array, get_default_dtype, share_views
 
 
@@ -173,8 +173,11 @@ def apply(spec: Primitive, args: Sequence[Tensor], arrays: list, settings: dict)
     """Run ``spec`` on Tensors ``args`` (their arrays, promoted, in ``arrays``):
     the output Tensor(s), with a node recorded when an input needs grad."""
     out, vjps = spec.run(arrays, settings)
+    modes = _modes
+    if modes.reads is not None:  # (a checkpointed function runs: what it reads is watched)
+        note_reads(args)
     result = None
-    if spec.differentiable and _modes.grad_enabled:
+    if spec.differentiable and modes.grad_enabled:
         for x in args:
             if x.requires_grad:
                 saves = spec.saves_for(len(args)) if spec.save_inputs else spec.saves
