@@ -20,10 +20,14 @@ the tape cannot be re-entered by the recomputation: that is a ValueError
 (pass it to f as an argument). Random draws from minigrad's generator
 repeat exactly: the recomputation starts from the generator state the first
 run started from, and leaves the state as it found it. Anything else that
-would make the second run differ -- draws from a generator of your own, a
-tensor changed in place between forward and backward -- raises in the
-backward instead of giving a wrong gradient: the recomputed outputs must
-equal the first run's bit for bit, and the saved inputs keep their versions.
+would make the second run differ raises in the backward instead of giving a
+wrong gradient. Every tensor f's ops read in the first run -- its arguments
+and the tensors it closes over, whether they require grad or not -- is
+watched: one changed in place before the backward makes it raise, naming
+it, as it would without checkpoint. And the recomputed outputs must equal
+the first run's bit for bit (which catches draws from a generator of your
+own). (What f reads other than through ops, ``.data`` or ``.numpy()``, goes
+unseen, as for any op.)
 
 Limits: gradients of gradients (a ``create_graph`` backward) through a
 checkpoint raise; under ``no_grad``, in forward mode (duals) and inside a
@@ -58,7 +62,9 @@ def checkpoint(f: Callable) -> Callable:
         wanted = list({id(t): t for t in given if t.requires_grad}.values())  # (a tensor passed twice: once)
         generator_state = get_rng().bit_generator.state
         start = next(clock)  # nodes f records number from here on (the numbers only need to grow)
-        outs, structure, copies = _run(f, args, wanted, [t._data for t in wanted])
+        with engine.reading() as seen:
+            outs, structure, copies = _run(f, args, wanted, [t._data for t in wanted])
+        ran = next(clock)  # a tensor f read with a later version was changed since: the recomputation would differ
         if any(takes_over_ops(o) for o in outs):  # f closes over duals: forward mode, nothing to keep
             get_rng().bit_generator.state = generator_state  # (the same draws as f alone would make)
             return f(*args)
@@ -68,12 +74,15 @@ def checkpoint(f: Callable) -> Callable:
         results = [Tensor._make(o._data) for o in outs]
         if not inputs or not floats:
             return unflatten(structure, results)
+        del outs, copies  # (the first run's tape and what f made: freed, so that what is left of ...)
+        read = [ref for ref in seen.values() if ref() is not None]  # (... what f read came from outside it)
 
         def vjp(g: tuple, first: tuple, *saved) -> list:
             """Every input's gradient: f run again on the saved inputs, on the tape, and differentiated."""
             if any(isinstance(gk, Tensor) for gk in g):
                 raise RuntimeError(f"{name}: gradients of gradients (create_graph) through a checkpoint are not "
                                    "supported; call f without checkpoint for them")
+            _check_unchanged(read, ran, args, name)
             generator = get_rng()
             now, generator.bit_generator.state = generator.bit_generator.state, generator_state
             try:
@@ -100,6 +109,17 @@ def checkpoint(f: Callable) -> Callable:
         return unflatten(structure, results)
 
     return checkpointed
+
+
+def _check_unchanged(read: list, ran: int, args: tuple, name: str) -> None:
+    """Raise if a tensor f read in its first run (``read``: weak references) was
+    changed in place after it (its version is a later time than ``ran``)."""
+    for ref in read:
+        t = ref()
+        if t is not None and t._version[0] > ran:
+            positions = [k for k, arg in enumerate(args) if any(x is t for x in tensors_in(arg))]
+            what = f"its argument {positions[0]}" if positions else "a tensor f closes over"
+            raise engine.changed_in_place(name, f"{what} (shape {t.shape}), which f read,")
 
 
 def _run(f: Callable, args: tuple, wanted: list, arrays) -> tuple[list, object, list]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import heapq
 import sys
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from operator import itemgetter
@@ -48,6 +49,7 @@ class _Modes(threading.local):
 
     grad_enabled = True
     anomaly = False
+    reads = None  # inside reading(): {id(tensor): weakref} of the tensors ops read
 
 
 _modes = _Modes()
@@ -92,6 +94,32 @@ def detect_anomaly() -> Iterator[None]:
         yield
     finally:
         modes.anomaly = previous
+
+
+@contextmanager
+def reading() -> Iterator[dict]:
+    """Note the tensors that ops (and scan) read inside the block, in this
+    thread: ``{id(tensor): weakref to it}`` -- weak, so that what the block
+    makes and drops is not kept. An outer block gets them too. (What a
+    checkpointed function reads, see minigrad/checkpointing.py.)"""
+    modes = _modes
+    outer, modes.reads = modes.reads, {}
+    try:
+        yield modes.reads
+    finally:
+        read, modes.reads = modes.reads, outer
+        if outer is not None:
+            outer.update(read)
+
+
+def note_reads(tensors) -> None:
+    """Inside :func:`reading`, note ``tensors`` as read."""
+    reads = _modes.reads
+    if reads is not None:
+        for t in tensors:
+            ref = reads.get(id(t))
+            if ref is None or ref() is not t:  # (an id may be that of a tensor that is gone)
+                reads[id(t)] = weakref.ref(t)
 
 
 class Node:
@@ -193,10 +221,24 @@ def _picker(positions: tuple):
 def unbroadcast(grad, shape: tuple):
     """Sum ``grad`` (an array or a Tensor) over the axes that broadcasting
     added or stretched, so that it gets ``shape`` -- the one place
-    broadcasting is undone."""
+    broadcasting is undone. A ``grad`` whose shape is no broadcast of
+    ``shape`` is a ValueError: never reshaped into it."""
     lead = grad.ndim - len(shape)
+    if lead < 0 or any(n != 1 and m != n for n, m in zip(shape, grad.shape[lead:])):
+        raise ValueError(f"a gradient of shape {grad.shape} is not a broadcast of shape {shape}")
     stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
-    return grad.sum(axis=tuple(range(lead)) + stretched, keepdims=True).reshape(shape)
+    summed = grad.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
+    return summed.reshape(shape)  # (drops the leading axes, now of size 1)
+
+
+def fitted_shape(grad, shape: tuple, op: str, i: int):
+    """:func:`unbroadcast` of the gradient ``op``'s VJP gave for its input ``i``,
+    or the RuntimeError that names them and both shapes."""
+    try:
+        return unbroadcast(grad, shape)
+    except ValueError:
+        raise RuntimeError(f"the backward of {op} returned a gradient of shape {grad.shape} for its input {i}, "
+                           f"which has shape {shape} (and is no broadcast of it)") from None
 
 
 def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: bool = False,
@@ -338,10 +380,14 @@ def _changed(node: Node) -> None:
     positions = [k for k in node.saved_from if k >= 0]
     changed = [f"its input {k}" for k, t in zip(positions, node.watched) if t._version[0] > node.seq]
     changed += ["its output"] * any(counter[0] > node.seq for counter in node.watched_out)
-    raise RuntimeError(
-        f"backward through '{node.name}': {' and '.join(changed)} (saved for the backward) was changed in place "
-        "after the op ran -- e.g. by optimizer.step(), a += under no_grad, or a .data assignment. Compute the "
-        "forward again after the change, or change a copy.")
+    raise changed_in_place(node.name, f"{' and '.join(changed)} (saved for the backward)")
+
+
+def changed_in_place(name: str, what: str) -> RuntimeError:
+    """The error of a backward through op ``name`` that needs ``what``, changed in place since the op ran."""
+    return RuntimeError(
+        f"backward through '{name}': {what} was changed in place after the op ran -- e.g. by optimizer.step(), "
+        "a += under no_grad, or a .data assignment. Compute the forward again after the change, or change a copy.")
 
 
 def _sum_into(total, grad, key, owned: set, create_graph: bool):
@@ -412,14 +458,7 @@ def _fit(grad, shape: tuple, dtype, node: Node, i: int):
     """Bring a VJP's gradient for input ``i`` to that input's shape and dtype;
     check for NaN/inf under detect_anomaly."""
     if grad.shape != shape:
-        try:
-            fitted = unbroadcast(grad, shape)
-        except ValueError:
-            fitted = None
-        if fitted is None or fitted.shape != shape:
-            raise RuntimeError(f"the backward of '{node.name}' returned a gradient of shape {grad.shape} for its "
-                               f"input {i}, which has shape {shape} (and the one cannot be summed to the other)")
-        grad = fitted
+        grad = fitted_shape(grad, shape, f"'{node.name}'", i)
     if grad.dtype != dtype:
         grad = grad.astype(dtype)
     data = grad._data if isinstance(grad, Tensor) else grad

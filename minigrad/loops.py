@@ -73,7 +73,7 @@ from operator import itemgetter
 
 import numpy as np
 
-from .engine import backward, is_anomaly_enabled, is_grad_enabled, record, unbroadcast
+from .engine import backward, fitted_shape, is_anomaly_enabled, is_grad_enabled, note_reads, record
 from .ops import astype, clone, stack
 from .tensor import Tensor, as_array, get_default_dtype, takes_over_ops
 from .tracing import TraceError, Untraceable, trace
@@ -103,6 +103,7 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
         if fresh:
             program = _Program(step, carry, carry_def, x_leaves, x_def, order, const_leaves, const_def)
         inputs = (*carry, *x_leaves, *const_leaves, *program.closed[len(const_leaves):])
+        note_reads(inputs)
         arrays = [t._data for t in inputs]
         recording = is_grad_enabled() and any(program.output_requires_grad)
         constants = program.constants(copy=recording)
@@ -745,7 +746,7 @@ class _Program:
                 if grad is None:
                     continue
                 if grad.shape != shape or grad.dtype != dtype or where:
-                    grad = _fit(grad, shape, dtype, where and (ins, j, where))
+                    grad = _fit(grad, shape, dtype, ins, j, where)
                 into = grads if varies else invariant
                 previous = into[s]
                 into[s] = grad if previous is None else previous + grad  # never in place: grad may be ḡ
@@ -781,9 +782,9 @@ class _Program:
                     continue
                 shape, dtype = self.shapes[s]
                 if self.varies[s]:  # a stacked value (or xs): the block's rows
-                    _add(grads, s, _fit(grad, (n * shape[0], *shape[1:]), dtype, anomaly and (ins, j, anomaly)))
+                    _add(grads, s, _fit(grad, (n * shape[0], *shape[1:]), dtype, ins, j, anomaly))
                 else:
-                    _add(invariant, s, _fit(grad, shape, dtype, anomaly and (ins, j, anomaly)))
+                    _add(invariant, s, _fit(grad, shape, dtype, ins, j, anomaly))
         for s in x_grads.wanted:
             if grads[s] is not None:
                 x_grads[s][lo:hi] += grads[s].reshape(n, *self.shapes[s][0])
@@ -801,7 +802,7 @@ class _Program:
                      else per_step[0][2][m] for m, s in enumerate(ins.saved)]
             settings = self.row_settings(ins)
             grad = ins.spec.vjps[j](g_out, *saved, **settings) if settings else ins.spec.vjps[j](g_out, *saved)
-            _add(invariant, ins.args[j], _fit(grad, *self.shapes[ins.args[j]], anomaly and (ins, j, anomaly)))
+            _add(invariant, ins.args[j], _fit(grad, *self.shapes[ins.args[j]], ins, j, anomaly))
         pending.clear()
 
     @staticmethod
@@ -879,16 +880,15 @@ def _add(grads: list, slot: int, grad) -> None:
     grads[slot] = grad if previous is None else previous + grad
 
 
-def _fit(grad: np.ndarray, shape: tuple, dtype, anomaly) -> np.ndarray:
-    """A VJP's gradient summed to its input's ``shape`` and cast to its
-    ``dtype``; under detect_anomaly (``anomaly`` = (instruction, argument,
-    which steps)) checked for NaN/inf."""
+def _fit(grad: np.ndarray, shape: tuple, dtype, ins, j: int, where) -> np.ndarray:
+    """The gradient instruction ``ins``'s VJP gave for its argument ``j``, summed
+    to the argument's ``shape`` and cast to its ``dtype``; under detect_anomaly
+    (``where``: which steps) checked for NaN/inf."""
     if grad.shape != shape:
-        grad = unbroadcast(grad, shape)
+        grad = fitted_shape(grad, shape, f"{ins.describe()} in scan", j)
     if grad.dtype != dtype:
         grad = grad.astype(dtype)
-    if anomaly and not np.isfinite(grad).all():
-        ins, j, where = anomaly
+    if where and not np.isfinite(grad).all():
         raise RuntimeError(f"detect_anomaly: the backward of {ins.describe()} in scan ({where}) produced NaN/inf "
                            f"in the gradient of its input {j}")
     return grad
@@ -999,11 +999,11 @@ def _written_backward(plan: list) -> tuple[Callable, str]:
             else:
                 names[f"vjp{k}_{j}"] = fixed[j]
                 lines.append(f"        grad = vjp{k}_{j}(g, {saved}{f'**settings{k}' if settings else ''})")
-            names[f"shape{s}"], names[f"dtype{s}"] = shape, dtype
+            names[f"shape{s}"], names[f"dtype{s}"], names[f"ins{k}"] = shape, dtype, ins
             into = "grads" if varies else "invariant"
             lines += ["        if grad is not None:",
                       f"            if grad.shape != shape{s} or grad.dtype != dtype{s}:",
-                      f"                grad = fit(grad, shape{s}, dtype{s}, False)",
+                      f"                grad = fit(grad, shape{s}, dtype{s}, ins{k}, {j}, False)",
                       f"            previous = {into}[{s}]",
                       f"            {into}[{s}] = grad if previous is None else previous + grad"]
     lines.append("    return fresh")

@@ -16,8 +16,11 @@ Called with nothing but arrays, it just computes and returns an array: that
 is how the VJPs, written with these same ops, run at NumPy speed in a plain
 backward and build a graph under ``create_graph``.
 
-Dtypes follow PyTorch's rule: tensors of one or more dimensions decide; a
-0-d tensor or a Python number never widens a float tensor (``x32 * 2.0`` and
+Dtypes follow PyTorch's rule: tensors of one or more dimensions decide --
+the highest category among them (bool < int < float) and only the dtypes of
+that category (float32 with int64 is float32, with float64 float64), a list
+or tuple counting as the tensor it makes (``[1, 2]`` as int64); a 0-d
+tensor or a Python number never widens a float tensor (``x32 * 2.0`` and
 ``x32 * tensor(2.0, float64)`` stay float32); integers meeting a float number
 give the default float dtype; arithmetic that cannot stay integer (``/``,
 ``exp``, ...) gives the default float dtype too.
@@ -46,7 +49,7 @@ VJPs return gradients in the output's broadcast shape; the engine sums them
 back to each input's shape (``engine.unbroadcast``); JVPs likewise may return
 a tangent that broadcasts to the output's. Each docstring holds the math:
 ``y`` the output, ``ȳ`` its gradient, ``x̄`` an input's, ``ẏ`` and ``ẋ`` their tangents. Composite ops
-(mean, min, swapaxes, ...) are plain functions of primitives.
+(mean, swapaxes, masked_fill, ...) are plain functions of primitives.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import _modes, record
+from .engine import _modes, note_reads, record
 from .tensor import Tensor, as_array, get_default_dtype, share_views
 
 
@@ -170,8 +173,11 @@ def apply(spec: Primitive, args: Sequence[Tensor], arrays: list, settings: dict)
     """Run ``spec`` on Tensors ``args`` (their arrays, promoted, in ``arrays``):
     the output Tensor(s), with a node recorded when an input needs grad."""
     out, vjps = spec.run(arrays, settings)
+    modes = _modes
+    if modes.reads is not None:  # (a checkpointed function runs: what it reads is watched)
+        note_reads(args)
     result = None
-    if spec.differentiable and _modes.grad_enabled:
+    if spec.differentiable and modes.grad_enabled:
         for x in args:
             if x.requires_grad:
                 saves = spec.saves_for(len(args)) if spec.save_inputs else spec.saves
@@ -246,26 +252,31 @@ _CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}
 
 
 def result_dtype(values: Sequence) -> np.dtype:
-    """The dtype of an op on ``values`` (Tensors, arrays, NumPy or Python
-    numbers): dimensioned ones decide; 0-d ones only when of a higher kind
-    (bool < int < float); Python numbers likewise, as int64 or the default float."""
+    """The dtype of an op on ``values`` (Tensors, arrays, lists and tuples,
+    NumPy or Python numbers), PyTorch's rule: dimensioned ones decide (a list
+    as the array it makes: of ints int64, of floats the default float), 0-d
+    ones only when of a higher category (bool < int < float), Python numbers
+    likewise (as int64 or the default float). Within a group the highest
+    category decides and only the dtypes of that category combine (float32
+    with int64 is float32)."""
     dimensioned, zero_d, python = [], [], []
     for v in values:
         if isinstance(v, (Tensor, np.ndarray)):
             (dimensioned if v.ndim else zero_d).append(v.dtype)
+        elif isinstance(v, (list, tuple)):
+            dimensioned.append(as_array(v).dtype)
         elif isinstance(v, np.generic):
             zero_d.append(v.dtype)
         else:
             python.append(np.dtype(bool) if isinstance(v, bool) else np.dtype(np.int64) if isinstance(v, int)
                           else get_default_dtype())
-    result = np.result_type(*dimensioned) if dimensioned else None
-    for group in (zero_d, python):
+    result = None
+    for group in (dimensioned, zero_d, python):
         if not group:
             continue
         top = builtins.max(_CATEGORY[d.kind] for d in group)
         if result is None or top > _CATEGORY[result.kind]:
-            kept = [d for d in group if _CATEGORY[d.kind] == top]
-            result = np.result_type(*kept) if group is zero_d or top < 2 else get_default_dtype()
+            result = np.result_type(*[d for d in group if _CATEGORY[d.kind] == top])
     return result
 
 
@@ -519,29 +530,27 @@ def abs(x):
 
 
 def clip(x, low: float | None = None, high: float | None = None):
-    """y = x limited to [low, high];  x̄ = ȳ inside the interval (ends included), 0 outside;  ẏ = ẋ likewise"""
+    """y = x limited to [low, high] (the bounds meet x under the dtype rule: an
+    integer x with a float bound gives the default float);  x̄ = ȳ inside the
+    interval (ends included), 0 outside;  ẏ = ẋ likewise"""
     return _clip(x, low=low, high=high)
 
 
-def _clip_jvp(t, y, x, *, low, high):
-    """ẏ = ẋ where low ≤ x ≤ high, else 0 (the VJP's mask)."""
-    x = _data(x)
-    inside = np.ones(x.shape, dtype=bool)
-    if low is not None:
-        inside &= x >= low
-    if high is not None:
-        inside &= x <= high
-    return t * inside
-
-
-@primitive(name="clip", rows=rows_elementwise, jvps=_clip_jvp)
-def _clip(x, *, low, high):
+def _inside(x: np.ndarray, low, high) -> np.ndarray:
+    """The mask low ≤ x ≤ high (a bound that is None: no limit)."""
     inside = np.ones(np.shape(x), dtype=bool)
     if low is not None:
         inside &= x >= low
     if high is not None:
         inside &= x <= high
-    return np.clip(x, low, high), lambda g: g * inside
+    return inside
+
+
+@primitive(name="clip", rows=rows_elementwise, jvps=lambda t, y, x, low, high: t * _inside(_data(x), low, high))
+def _clip(x, *, low, high):
+    dtype = result_dtype([x, *(bound for bound in (low, high) if bound is not None)])
+    inside = _inside(x, low, high)
+    return np.clip(x.astype(dtype, copy=False), low, high).astype(dtype, copy=False), lambda g: g * inside
 
 
 # -- reductions -----------------------------------------------------------------------
@@ -577,29 +586,43 @@ def max(x, axis=None, keepdims: bool = False):
     return _max(x, axis=axis, keepdims=keepdims)
 
 
-def _max_jvp(t, y, x, *, axis, keepdims):
-    """ẏ = Σ ẋ·share over ``axis``, share = 1/k on the k elements that attain the max (the VJP's split)."""
-    x = _data(x)
-    axes = reduction_axes(axis, x.ndim, "max")
-    top = np.max(x, axis=axes, keepdims=True)
-    winners = np.where(np.isnan(top), np.isnan(x), x == top)
-    return _sum(t * (winners / winners.sum(axis=axes, keepdims=True)).astype(x.dtype), axis=axes, keepdims=keepdims)
-
-
-@primitive(name="max", rows=rows_reduction, jvps=_max_jvp)
-def _max(x, *, axis, keepdims):
-    axes = reduction_axes(axis, np.ndim(x), "max")
-    y = np.max(x, axis=axes, keepdims=True)
-    kept, shape = y.shape, np.shape(x)
-    winners = np.where(np.isnan(y), np.isnan(x), x == y)  # (a mask and counts: no float array in the closure)
-    counts = winners.sum(axis=axes, keepdims=True)
-    return (y if keepdims else np.squeeze(y, axis=axes)), \
-        lambda g: broadcast_to(g.reshape(kept), shape) * winners / counts
-
-
 def min(x, axis=None, keepdims: bool = False):
-    """−max(−x) (composite)."""
-    return -max(-x, axis, keepdims)
+    """y = min x over ``axis``;  x̄ = ȳ shared equally by the elements that attain it
+    (by the NaNs, if the min is NaN);  ẏ = the mean of ẋ over them"""
+    return _min(x, axis=axis, keepdims=keepdims)
+
+
+def _attaining(x: np.ndarray, y: np.ndarray, axes: tuple) -> tuple:
+    """Which elements of x attain ``y``, its max or min over ``axes`` (kept), as a
+    mask -- the NaNs, where y is NaN -- and how many do, per element of y."""
+    mask = np.where(np.isnan(y), np.isnan(x), x == y)
+    return mask, mask.sum(axis=axes, keepdims=True)
+
+
+def _extremum(name: str, reduce: Callable):
+    """The op max or min (``reduce``: np.max or np.min) over axes, with the
+    gradient and the tangent shared equally by the elements that attain it."""
+
+    def jvp(t, y, x, *, axis, keepdims):
+        """ẏ = Σ ẋ·share over ``axis``, share = 1/k on the k elements that attain y (the VJP's split)."""
+        x = _data(x)
+        axes = reduction_axes(axis, x.ndim, name)
+        mask, counts = _attaining(x, _data(y).reshape(_kept_shape(x.shape, axes)), axes)
+        return _sum(t * (mask / counts).astype(x.dtype), axis=axes, keepdims=keepdims)
+
+    @primitive(name=name, rows=rows_reduction, jvps=jvp)
+    def extremum(x, *, axis, keepdims):
+        axes = reduction_axes(axis, np.ndim(x), name)
+        y = reduce(x, axis=axes, keepdims=True)
+        kept, shape = y.shape, np.shape(x)
+        mask, counts = _attaining(x, y, axes)  # (a mask and counts: no float array in the closure)
+        return (y if keepdims else np.squeeze(y, axis=axes)), \
+            lambda g: broadcast_to(g.reshape(kept), shape) * mask / counts
+
+    return extremum
+
+
+_max, _min = _extremum("max", np.max), _extremum("min", np.min)
 
 
 def _shift(x: np.ndarray, axis) -> np.ndarray:
@@ -610,13 +633,14 @@ def _shift(x: np.ndarray, axis) -> np.ndarray:
 
 
 def logsumexp(x, axis=None, keepdims: bool = False):
-    """y = ln Σ eˣ over ``axis``;  x̄ = ȳ·e^(x − y)  (softmax of x);  ẏ = Σ ẋ·e^(x − y)"""
+    """y = ln Σ eˣ over ``axis``;  x̄ = ȳ·e^(x − y)  (softmax of x);  ẏ = Σ ẋ·e^(x − y)
+    (e^(x − y) taken as 0, the limit, on a slice of −inf only)"""
     return _logsumexp(x, axis=axis, keepdims=keepdims)
 
 
 def _logsumexp_jvp(t, y, x, *, axis, keepdims):
     axes = reduction_axes(axis, _ndim(x), "logsumexp")
-    return _sum(t * exp(x - y.reshape(_kept_shape(x.shape, axes))), axis=axes, keepdims=keepdims)
+    return _sum(t * _softmax_of(x, y.reshape(_kept_shape(x.shape, axes))), axis=axes, keepdims=keepdims)
 
 
 @primitive(name="logsumexp", save_output=True, save_inputs=True, floating=True, rows=rows_reduction,
@@ -628,14 +652,15 @@ def _logsumexp(x, *, axis, keepdims):
     with np.errstate(divide="ignore"):  # ln 0 = −inf: every entry −inf, or an empty axis
         y = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
     return (y if keepdims else np.squeeze(y, axis=axes)), \
-        lambda g, y, x: g.reshape(kept) * exp(x - _finite_or_zero(y.reshape(kept)))
+        lambda g, y, x: g.reshape(kept) * _softmax_of(x, y.reshape(kept))
 
 
-def _finite_or_zero(y):
-    """y, with 0 where it is −inf (logsumexp of −inf entries only): there x − y
-    is −inf, not NaN, so the gradient is 0, the limit, not 0·NaN."""
+def _softmax_of(x, y):
+    """e^(x − y) for y = logsumexp(x) (kept dims): the softmax of x, the derivative
+    of y -- and 0, the limit, on a slice of −inf only, where y = −inf and x − y
+    would be NaN (y is taken as 0 there)."""
     lost = _data(y) == -np.inf
-    return where(lost, 0.0, y) if lost.any() else y
+    return exp(x - (where(lost, 0.0, y) if lost.any() else y))
 
 
 def _ndim(x) -> int:
@@ -1017,7 +1042,9 @@ def _argmin(x, *, axis, keepdims):
 
 def take_along_axis(x, indices, axis: int):
     """y = np.take_along_axis(x, indices, axis): pick along ``axis`` by an
-    index array of x's number of dimensions;  x̄ = ȳ added into zeros at the picked places;  ẏ = ẋ picked alike"""
+    index array of x's number of dimensions (the other axes broadcast against
+    each other);  x̄ = ȳ added into zeros at the picked places (and summed
+    over the axes x broadcast along);  ẏ = ẋ picked alike"""
     ndim = _ndim(x)
     return _take_along_axis(x, _as_tensor(indices), axis=normalize_axis(axis, ndim, "take_along_axis"))
 
@@ -1033,19 +1060,23 @@ def _take_along_axis(x, indices, *, axis):
     if indices.dtype.kind not in "iu" or indices.ndim != x.ndim:
         raise IndexError(f"take_along_axis: indices must be integers with x's {x.ndim} dimensions, got dtype "
                          f"{indices.dtype} and shape {indices.shape}")
-    _check_indices(np.where(indices < 0, indices + x.shape[axis], indices), x.shape[axis], "take_along_axis",
-                   f"axis {axis} has size {x.shape[axis]}")
-    shape = x.shape
+    picked = np.where(indices < 0, indices + x.shape[axis], indices)
+    _check_indices(picked, x.shape[axis], "take_along_axis", f"axis {axis} has size {x.shape[axis]}")
+    y = np.take_along_axis(x, indices, axis=axis)
+    # x̄ is scattered into x's shape broadcast as y is (y's shape with x's size along axis), where each
+    # element of ȳ has a place of its own unless an index repeats along axis; the engine then sums it over
+    # the axes x broadcast along (its size-1 ones)
+    shape = y.shape
+    spread = shape[:axis] + x.shape[axis:axis + 1] + shape[axis + 1:]
 
     def vjp(g):
-        picked = np.where(indices < 0, indices + shape[axis], indices)
         if picked.shape[axis] < 2 or (np.diff(np.sort(picked, axis=axis), axis=axis) != 0).all():
-            return _put_along_axis(g, picked, axis=axis, shape=shape)  # nothing picked twice: assignment
-        grid = list(np.ix_(*[np.arange(n) for n in g.shape]))
+            return _put_along_axis(g, picked, axis=axis, shape=spread)  # nothing picked twice: assignment
+        grid = list(np.ix_(*[np.arange(n) for n in shape]))
         grid[axis] = picked
-        return add_at(g, tuple(grid), shape)
+        return add_at(g, tuple(grid), spread)
 
-    return np.take_along_axis(x, indices, axis=axis), (vjp, lambda g: None)
+    return y, (vjp, lambda g: None)
 
 
 @primitive(name="put_along_axis", jvps=lambda t, y, g, indices, axis, shape: _put_along_axis(t, indices, axis=axis,

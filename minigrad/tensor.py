@@ -335,7 +335,7 @@ def _shape_arg(shape: tuple) -> tuple:
 
 
 def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
-    """The gradient that starts a backward from ``output``, checked."""
+    """The gradient that starts a backward from ``output``, checked, in the output's dtype."""
     if not isinstance(output, Tensor):
         raise TypeError(f"{caller}: outputs must be Tensors, got {type(output).__name__}")
     if not output.requires_grad:
@@ -349,7 +349,10 @@ def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
     if takes_over_ops(grad):
         raise TypeError(f"{caller}: grad is a {type(grad).__name__} (a traced or dual value): its extra part would "
                         "be dropped; differentiate inside the transform instead")
-    grad = grad if isinstance(grad, Tensor) else Tensor._make(as_array(grad, dtype=output.dtype, copy=True))
+    if not isinstance(grad, Tensor):
+        grad = Tensor._make(as_array(grad, dtype=output.dtype, copy=True))
+    elif grad.dtype != output.dtype:  # cast to the output's dtype, as PyTorch does (on the tape: it may require grad)
+        grad = ops.astype(grad, output.dtype)
     if grad.shape != output.shape:
         raise ValueError(f"{caller}: grad has shape {grad.shape} but the output has shape {output.shape}")
     return grad

@@ -5,6 +5,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minigrad as mg
 import nn
@@ -141,6 +143,41 @@ def test_what_checkpoint_cannot_do_is_an_error():
         out.backward()
     with pytest.raises(TypeError, match="f must be callable"):
         mg.checkpoint(3)
+
+
+@pytest.mark.parametrize("victim", [None, "c", "pair", "closed", "hidden", "steps"])
+@pytest.mark.parametrize("nested", [False, True])
+@given(seed=st.integers(0, 2 ** 16))
+def test_a_tensor_f_read_changed_in_place_before_the_backward_is_named_not_used(victim, nested, seed):
+    """Every tensor f reads -- an argument that needs no gradient (also inside
+    a structure), one it closes over, read by a recorded op, by one that
+    records nothing, or by a scan -- changed in place between forward and
+    backward makes the backward raise naming it (the recomputation would read
+    the new value: with a = 0 the outputs come out the same, and the gradient
+    was silently the new one's). Unchanged, the gradient is f's own."""
+    rng = np.random.default_rng(seed)
+    c, scale, closed, hidden = (mg.tensor(rng.standard_normal(3)) for _ in range(4))
+    steps = mg.tensor(rng.standard_normal((4, 3)))
+
+    def f(a, c, pair):
+        _, ys = mg.scan(lambda h, x_t: (h + x_t, h * x_t), mg.zeros(3, dtype=np.float64), steps)
+        return (a * c * pair["scale"] * closed).sum() + (a * (hidden * 2)).sum() + (a * ys.sum(axis=0)).sum()
+
+    inner = mg.checkpoint(f)
+    ck = mg.checkpoint(lambda a, c, pair: inner(a, c, pair) * 1.0) if nested else inner
+    a = mg.tensor(np.zeros(3), requires_grad=True)
+    out = ck(a, c, {"scale": scale})
+    expected = mg.grad(f(a, c, {"scale": scale}), [a])[0].data
+    if victim is None:
+        out.backward()
+        np.testing.assert_allclose(a.grad.data, expected, rtol=1e-14)
+        return
+    with mg.no_grad():
+        {"c": c, "pair": scale, "closed": closed, "hidden": hidden, "steps": steps}[victim] += 1.0
+    what = {"c": "its argument 1", "pair": "its argument 2"}.get(victim, "a tensor f closes over")
+    name = "<lambda>" if nested else "f"
+    with pytest.raises(RuntimeError, match=f"'checkpoint of {name}': {what} .*changed in place"):
+        out.backward()
 
 
 def peak_bytes(fn) -> int:

@@ -3,6 +3,7 @@ regression test that failed on the code before the fix, and the bug class
 behind it tested generally (negative axes and indices, reused seeds, .grad
 independence) under hypothesis."""
 
+import re
 import threading  # noqa: F401  (kept beside the other reliability suites)
 
 import numpy as np
@@ -170,6 +171,39 @@ def test_grads_never_alias_each_other_or_the_seed(create_graph):
     np.testing.assert_array_equal(v.data, [1, 1])  # the caller's seed is untouched
 
 
+@given(st.sampled_from([np.float32, np.float64]), st.sampled_from([np.float32, np.float64, np.int64]),
+       st.sampled_from(["leaf", "retained", "grad"]), st.booleans())
+def test_a_seed_is_cast_to_its_output_s_dtype(dtype, seed_dtype, root, as_tensor):
+    """As in PyTorch: a float64 seed of a float32 output gives float32
+    gradients (a float64 Tensor seed gave a leaf that was the output a float64
+    .grad), with the seed's values rounded to the output's dtype."""
+    values = np.array([1 / 3, 2.0, -5.0]).astype(seed_dtype)
+    seed = mg.tensor(values) if as_tensor else values
+    expected = values.astype(dtype) * (1 if root == "leaf" else 2)
+    x = leaf([1.0, 2.0, 3.0], dtype=dtype)
+    out = x if root == "leaf" else x * 2
+    if root == "grad":
+        (got,) = mg.grad(out, [x], grad_outputs=[seed])
+    else:
+        out.retain_grad()
+        out.backward(seed)
+        got = x.grad
+        assert out.grad.dtype == dtype
+        np.testing.assert_array_equal(out.grad.data, values.astype(dtype))
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got.data, expected)
+
+
+def test_a_seed_that_requires_grad_is_cast_on_the_tape():
+    x = leaf([1.0, 2.0], dtype=np.float32)
+    seed = leaf([3.0, 4.0])  # float64
+    (g,) = mg.grad(x * x, [x], grad_outputs=[seed], create_graph=True)
+    assert g.dtype == np.float32
+    (g_seed,) = mg.grad(g.sum(), [seed])  # d(Σ 2·x·seed)/d seed = 2x, in the seed's own dtype
+    assert g_seed.dtype == np.float64
+    np.testing.assert_array_equal(g_seed.data, [2, 4])
+
+
 @pytest.mark.parametrize("create_graph", [False, True])
 def test_clip_grad_norm_scales_each_grad_once(create_graph):
     x1, x2 = leaf([0.0, 0.0]), leaf([0.0, 0.0])
@@ -263,6 +297,91 @@ def test_dtype_promotion_follows_pytorch(make, expected):
     assert make().dtype == expected
 
 
+# PyTorch's result dtype for two tensors with dimensions (torch.result_type): the higher category
+# (bool < integer < float) decides, and only the dtypes of that category combine.
+PYTORCH_PAIRS = [
+    (np.float32, np.int64, np.float32), (np.float32, np.int32, np.float32), (np.float32, np.int8, np.float32),
+    (np.float32, np.uint8, np.float32), (np.float32, np.bool_, np.float32), (np.float64, np.int32, np.float64),
+    (np.float32, np.float64, np.float64), (np.int32, np.int64, np.int64), (np.uint8, np.int8, np.int16),
+    (np.int8, np.bool_, np.int8), (np.bool_, np.bool_, np.bool_),
+]
+
+
+@pytest.mark.parametrize("first, second, expected", PYTORCH_PAIRS)
+def test_tensors_with_dimensions_meet_under_pytorch_s_category_rule(first, second, expected):
+    a, b = np.array([1, 0], dtype=first), np.array([1, 1], dtype=second)
+    for left, right in ((a, b), (b, a)):
+        assert mg.equal(mg.tensor(left), mg.tensor(right)).data.tolist() == [True, False]
+        assert mg.where(mg.tensor([True, False]), mg.tensor(left), mg.tensor(right)).dtype == expected
+        if expected != np.bool_:
+            total = mg.tensor(left) + mg.tensor(right)
+            assert total.dtype == expected
+            np.testing.assert_array_equal(total.data, left.astype(expected) + right.astype(expected))
+
+
+def test_a_float32_tensor_meeting_an_integer_tensor_stays_float32_gradient_too():
+    x = mg.tensor(np.array([1.5, 2.5], np.float32), requires_grad=True)
+    y = x * mg.tensor(np.array([2, 3]))
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.data, [2, 3])
+
+
+@given(st.lists(st.tuples(st.integers(-2 ** 62, 2 ** 62), st.integers(-1, 1)), min_size=1, max_size=4),
+       st.sampled_from([list, tuple]))
+def test_a_list_or_tuple_of_ints_is_an_int64_operand(pairs, kind):
+    """(It was typed as a Python float: computed in float32, and neighbouring
+    large integers compared equal.) The reference: NumPy on the int64 arrays."""
+    a = np.array([v for v, _ in pairs])
+    b = a + np.array([d for _, d in pairs])
+    t, operand = mg.tensor(a), kind(b.tolist())
+    for got, expected in [(t + operand, a + b), (operand - t, b - a), (t == operand, a == b),
+                          (t != operand, a != b), (t < operand, a < b), (mg.maximum(t, operand), np.maximum(a, b))]:
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got.data, expected)
+
+
+@pytest.mark.parametrize("tensor_dtype, operand, expected", [
+    (np.int64, [0.5, 1.0], np.float32), (np.int32, [1, 2], np.int64), (np.bool_, [True, False], np.bool_),
+    (np.int64, (True, False), np.int64), (np.float32, [1, 2], np.float32), (np.float64, [0.5, 1.0], np.float64),
+    (np.float32, [0.5, 1.0], np.float32),
+])
+def test_a_list_operand_counts_by_the_dtype_its_array_gets_as_a_tensor_with_dimensions(tensor_dtype, operand,
+                                                                                       expected):
+    t = mg.tensor(np.array([1, 0], dtype=tensor_dtype))
+    assert mg.where(mg.tensor([True, False]), t, operand).dtype == expected
+    assert mg.where(mg.tensor([True, False]), t, mg.tensor(operand)).dtype == expected
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+@pytest.mark.parametrize("default", [np.float32, np.float64])
+def test_clip_of_integers_by_a_float_bound_gives_the_default_float(dtype, default):
+    """As any Python float meeting an integer tensor (it gave float64, NumPy's clip)."""
+    x = np.array([0, 1, 1, 0], dtype=dtype)
+    mg.set_default_dtype(default)
+    try:
+        for low, high in [(0.5, 1.5), (0.5, None), (None, 0.5)]:
+            y = mg.clip(mg.tensor(x), low, high)
+            assert y.dtype == default
+            np.testing.assert_array_equal(y.data, np.clip(x.astype(default), low, high))
+    finally:
+        mg.set_default_dtype(np.float32)
+
+
+def test_clip_keeps_the_tensor_s_dtype_for_bounds_that_do_not_widen_it():
+    x32 = mg.tensor(np.array([-2.0, 0.25, 3.0], np.float32), requires_grad=True)
+    y = mg.clip(x32, np.float64(-1.0), np.array(1.0))  # 0-d bounds: no wider than a float tensor
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x32.grad.dtype == np.float32
+    np.testing.assert_array_equal(x32.grad.data, [0, 1, 0])
+    ints = mg.tensor(np.array([-3, 0, 300], np.int16))
+    for low, high in [(-1, 1), (np.int64(-1), np.int64(1)), (-100000, 100000)]:
+        assert mg.clip(ints, low, high).dtype == np.int16
+        np.testing.assert_array_equal(mg.clip(ints, low, high).data, np.clip(ints.data, low, high))
+
+
 def test_a_python_number_keeps_its_precision_until_it_meets_a_dtype():
     x = leaf([3.0])
     np.testing.assert_allclose((x * (1 / 3)).data, [1.0], rtol=1e-15)
@@ -347,6 +466,54 @@ def test_a_wrongly_shaped_gradient_is_named_with_both_shapes():
 
     with pytest.raises(RuntimeError, match=r"WrongShape.*shape \(4,\).*input 0.*shape \(3,\)"):
         WrongShape.apply(leaf([1.0, 2.0, 3.0])).sum().backward()
+
+
+def returning(grad: np.ndarray):
+    """A custom op y = x whose backward returns ``grad``, whatever x's shape."""
+    class Returns(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.copy()
+
+        @staticmethod
+        def backward(ctx, g):
+            return grad
+
+    return Returns
+
+
+def broadcasts(shape: tuple, to: tuple) -> bool:
+    """NumPy's word on whether an array of ``shape`` broadcasts to ``to``."""
+    try:
+        np.broadcast_to(np.zeros(shape), to)
+    except ValueError:
+        return False
+    return True
+
+
+@given(data=st.data())
+def test_a_gradient_is_summed_over_broadcast_axes_only_and_any_other_shape_is_an_error(data):
+    """A gradient with extra leading axes or stretched size-1 axes is summed
+    back (against the brute force); one of any other shape -- the same size
+    in another order, say -- is the shape error, never reshaped into place
+    (a (3, 2) gradient for a (2, 3) input was reshaped to (2, 3))."""
+    shape = data.draw(mt.shapes(min_dims=0, max_dims=3))
+    grad_shape = (*data.draw(st.lists(st.integers(1, 3), max_size=2)),
+                  *[data.draw(st.integers(0, 3)) if n == 1 else n for n in shape])
+    grad = np.arange(1.0, np.prod(grad_shape) + 1).reshape(grad_shape)
+    x = leaf(np.zeros(shape))
+    returning(grad).apply(x).sum().backward()
+    expected = np.zeros(shape)
+    lead = len(grad_shape) - len(shape)
+    for position in np.ndindex(grad_shape):  # the brute force, element by element
+        expected[tuple(0 if n == 1 else i for i, n in zip(position[lead:], shape))] += grad[position]
+    np.testing.assert_array_equal(x.grad.data, expected)
+    size = int(np.prod(shape))
+    for wrong in {shape[::-1], (size,), (*shape, 1), (size, 1), (2, *shape[1:])}:
+        if not broadcasts(shape, wrong):
+            with pytest.raises(RuntimeError, match=rf"Returns.*shape {re.escape(str(wrong))}.*input 0.*"
+                                                   rf"shape {re.escape(str(shape))}"):
+                returning(np.ones(wrong)).apply(leaf(np.zeros(shape))).sum().backward()
 
 
 def test_function_settings_go_to_forward_as_keywords():

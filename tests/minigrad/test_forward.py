@@ -234,6 +234,64 @@ def test_jvp_is_the_transpose_of_the_vjp_and_matches_central_differences(name, d
         np.testing.assert_allclose(t.data, (p.data - m.data) / (2 * eps), rtol=1e-4, atol=max(10 * tol, 1e-6))
 
 
+def softmax_reference(x, axes):
+    """NumPy's softmax of x over ``axes``, 0 on a slice of -inf only (where
+    the gradients take the limit, 0, as for a slice that is -inf but one)."""
+    top = np.max(x, axis=axes, keepdims=True)
+    e = np.exp(x - np.where(np.isneginf(top), 0, top))
+    total = e.sum(axis=axes, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
+@st.composite
+def with_minus_infinities(draw, whole_slices: bool):
+    """(x, axis): float64 x with -inf entries anywhere (``whole_slices``: whole
+    slices along axis too; else at least one finite entry in each), an int axis."""
+    x = draw(mt.arrays(mt.shapes(min_dims=1, max_dims=3)))
+    axis = draw(st.integers(-x.ndim, x.ndim - 1))
+    dead = draw(hnp.arrays(bool, x.shape))
+    if not whole_slices:
+        dead &= ~dead.all(axis=axis, keepdims=True)
+    return np.where(dead, -np.inf, x), axis
+
+
+@pytest.mark.parametrize("name", ["logsumexp", "softmax", "log_softmax"])
+@given(data=st.data())
+def test_jvp_and_vjp_through_minus_infinities_are_the_limits_not_nan(name, data):
+    """logsumexp of a slice of -inf only is -inf and its derivatives the
+    limit, 0 (the JVP gave NaN there: -inf - -inf); softmax and log_softmax
+    (NaN on such a slice, as in PyTorch) with -inf entries beside finite
+    ones. Against NumPy's formulas with s = softmax: logsumexp ẏ = Σ ẋ·s,
+    x̄ = ȳ·s; softmax ẏ = s·(ẋ − Σ ẋ·s), the same for x̄; log_softmax
+    ẏ = ẋ − Σ ẋ·s, x̄ = ȳ − s·Σ ȳ."""
+    x, axis = data.draw(with_minus_infinities(whole_slices=name == "logsumexp"))
+    axes = axis % x.ndim
+    fn = {"logsumexp": lambda t: mg.logsumexp(t, axis), "softmax": lambda t: mg.softmax(t, axis),
+          "log_softmax": lambda t: mg.log_softmax(t, axis)}[name]
+    s = softmax_reference(x, axes)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
+    v = rng.standard_normal(x.shape)
+    y, tangent = mg.jvp(fn, (mg.tensor(x),), (mg.tensor(v),))
+    u = rng.standard_normal(y.shape)
+    _, pullback = mg.vjp(fn, mg.tensor(x))
+    (grad,) = pullback(mg.tensor(u))
+    if name == "logsumexp":
+        u_kept = np.expand_dims(u, axes)
+        expected = (v * s).sum(axis=axes), u_kept * s
+    elif name == "softmax":
+        expected = s * (v - (v * s).sum(axis=axes, keepdims=True)), s * (u - (u * s).sum(axis=axes, keepdims=True))
+    else:
+        expected = v - (v * s).sum(axis=axes, keepdims=True), u - s * u.sum(axis=axes, keepdims=True)
+    np.testing.assert_allclose(tangent.data, expected[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad.data, expected[1], rtol=1e-12, atol=1e-12)
+    if name == "logsumexp":  # second order: forward over reverse is reverse over reverse, finite
+        w = mg.tensor(rng.uniform(0.5, 2.0, y.shape))  # (of one sign: -inf times weights of both would be NaN)
+        total = lambda t: (mg.logsumexp(t, axis) * w).sum()
+        hessian = mg.hessian(total)(mg.tensor(x)).data
+        assert np.isfinite(hessian).all()
+        np.testing.assert_allclose(hessian, mg.jacrev(mg.jacrev(total))(mg.tensor(x)).data, atol=1e-12)
+
+
 class Spy(mg.Tensor):
     """Writes down the name of every primitive called on it (and computes it as usual)."""
 

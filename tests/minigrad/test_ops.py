@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 from minigrad import testing as mt
@@ -89,6 +90,51 @@ def test_max_shares_the_gradient_between_ties():
     x = tensor([1.0, 3.0, 3.0, 2.0])
     x.max().backward()
     np.testing.assert_array_equal(x.grad.data, [0, 0.5, 0.5, 0])
+
+
+@given(data=st.data())
+def test_min_and_max_of_every_dtype_equal_numpy(data):
+    """Over the whole range of each dtype: an unsigned 0 and a signed type's
+    minimum too (min was -max(-x), which wraps around there), bools, and
+    floats with inf and NaN."""
+    dtype = data.draw(st.sampled_from([np.bool_, np.uint8, np.uint16, np.uint32, np.uint64, np.int8, np.int16,
+                                       np.int32, np.int64, np.float32, np.float64]))
+    shape = data.draw(mt.shapes(min_dims=0, max_dims=3))
+    x = data.draw(hnp.arrays(dtype, shape))
+    axis, keepdims = data.draw(axis_and_keepdims(len(shape)))
+    for name in ("min", "max"):
+        expected = getattr(np, name)(x, axis=axis, keepdims=keepdims)
+        for got in (getattr(mg, name)(mg.tensor(x), axis, keepdims), getattr(mg.tensor(x), name)(axis, keepdims)):
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got.data, expected)
+
+
+@pytest.mark.parametrize("name", ["min", "max"])
+@given(data=st.data())
+def test_min_and_max_share_the_gradient_and_the_tangent_equally_between_ties(name, data):
+    shape = data.draw(mt.shapes(min_dims=1, max_dims=3))
+    axis, keepdims = data.draw(axis_and_keepdims(len(shape)))
+    x = data.draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([-1.0, 0.5, 2.0])))  # ties galore
+    axes = tuple(range(x.ndim)) if axis is None else tuple(np.atleast_1d(axis) % x.ndim)
+    rest = [k for k in range(x.ndim) if k not in axes]
+    rows = np.moveaxis(x, rest + list(axes), range(x.ndim)).reshape(-1, int(np.prod([x.shape[k] for k in axes])))
+    shares = np.zeros_like(rows)
+    for row, share in zip(rows, shares):  # the brute force, one reduced slice at a time
+        best = row.min() if name == "min" else row.max()
+        picked = [k for k, value in enumerate(row) if value == best]
+        share[picked] = 1 / len(picked)
+    moved = shares.reshape([x.shape[k] for k in rest + list(axes)])
+    shares = np.moveaxis(moved, range(x.ndim), rest + list(axes))
+    fn = getattr(mg, name)
+    t = tensor(x)
+    y = fn(t, axis, keepdims)
+    g = np.arange(1.0, y.size + 1).reshape(y.shape)
+    y.backward(g)
+    g_kept = g.reshape([1 if k in axes else n for k, n in enumerate(x.shape)])
+    np.testing.assert_allclose(t.grad.data, shares * g_kept, rtol=1e-15)
+    v = np.arange(1.0, x.size + 1).reshape(x.shape)
+    _, tangent = mg.jvp(lambda a: fn(a, axis, keepdims), (mg.tensor(x),), (mg.tensor(v),))
+    np.testing.assert_allclose(tangent.data, (shares * v).sum(axis=axes, keepdims=keepdims), rtol=1e-15)
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
@@ -207,24 +253,48 @@ def test_argmax_argmin_match_numpy_on_every_axis(data):
         np.testing.assert_array_equal(got.data, getattr(np, name)(x, axis=axis))
 
 
-@given(data=st.data())
-def test_take_along_axis_and_gather_with_repeated_and_negative_indices(data):
-    x = data.draw(mt.arrays((3, 4)))
-    axis = data.draw(st.sampled_from([0, 1, -1, -2]))
-    size = x.shape[axis]
-    idx_shape = (3, 5) if axis % 2 == 1 else (5, 4)
-    idx = np.array(data.draw(st.lists(st.integers(-size, size - 1), min_size=15 if axis % 2 else 20,
-                                      max_size=15 if axis % 2 else 20))).reshape(idx_shape)
-    check(lambda t: mg.take_along_axis(t, idx, axis), tensor(x))
-    np.testing.assert_array_equal(mg.gather(tensor(x), axis, idx).data, np.take_along_axis(x, idx, axis))
+@st.composite
+def picks_along_an_axis(draw):
+    """(x, indices, axis) for take_along_axis: as many dimensions, the other
+    axes equal or of size 1 on either side (NumPy broadcasts them against each
+    other), indices anywhere in [-size, size) (repeats likely), axis negative
+    or not."""
+    ndim = draw(st.integers(1, 3))
+    axis = draw(st.integers(-ndim, ndim - 1))
+    x_shape, idx_shape = [], []
+    for k in range(ndim):
+        if k == axis % ndim:
+            x_shape.append(draw(st.integers(1, 4)))
+            idx_shape.append(draw(st.integers(0, 5)))
+        else:
+            n = draw(st.integers(2, 3))
+            x_n, idx_n = draw(st.sampled_from([(n, n), (1, n), (n, 1), (1, 1)]))
+            x_shape.append(x_n)
+            idx_shape.append(idx_n)
+    size = x_shape[axis]
+    indices = draw(hnp.arrays(np.int64, tuple(idx_shape), elements=st.integers(-size, size - 1)))
+    return draw(mt.arrays(tuple(x_shape))), indices, axis
+
+
+@given(picks_along_an_axis())
+def test_take_along_axis_and_gather_with_broadcasting_repeated_and_negative_indices(case):
+    """x̄ is ȳ added into each picked element -- also one picked once per row of
+    an axis that x broadcasts along (x of size 1 there) -- against the brute
+    force, and finite differences to second order."""
+    x, idx, axis = case
+    y = np.take_along_axis(x, idx, axis)
+    np.testing.assert_array_equal(mg.take_along_axis(tensor(x), idx, axis).data, y)
+    np.testing.assert_array_equal(mg.gather(tensor(x), axis, idx).data, y)
+    g = np.arange(1.0, y.size + 1).reshape(y.shape)
     t = tensor(x)
-    mg.take_along_axis(t, idx, axis).sum().backward()
+    mg.take_along_axis(t, idx, axis).backward(g)
     expected = np.zeros_like(x)
-    for position in np.ndindex(idx.shape):  # the brute force, element by element
-        target = list(position)
-        target[axis] = idx[position] % size
-        expected[tuple(target)] += 1
+    for position in np.ndindex(y.shape):  # the brute force, element by element
+        target = [0 if n == 1 else i for i, n in zip(position, x.shape)]
+        target[axis] = idx[tuple(0 if n == 1 else i for i, n in zip(position, idx.shape))] % x.shape[axis]
+        expected[tuple(target)] += g[position]
     np.testing.assert_array_equal(t.grad.data, expected)
+    check(lambda t: mg.take_along_axis(t, idx, axis), tensor(x))
 
 
 @given(data=st.data())

@@ -198,6 +198,31 @@ def test_custom_functions_run_inside_the_step():
         np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-10, atol=1e-12)
 
 
+def test_a_custom_function_s_gradient_of_the_wrong_shape_is_the_shape_error_in_scan_too():
+    """Its (3, 2) gradient for a (2, 3) input was reshaped into place by the
+    replayed backward (written out, for a kept program) as by the tape."""
+    class Forgets(mg.Function):  # y = x, but the backward returns ȳ transposed
+        @staticmethod
+        def forward(ctx, x):
+            return x.copy()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.T
+
+    def step(h, x_t, b):
+        h = Forgets.apply(h * x_t + b)
+        return h, h
+
+    rng = np.random.default_rng(3)
+    h0, x, b = leaf(rng, 2, 3), leaf(rng, 4, 2, 3), leaf(rng, 3)
+    for _ in range(3):  # traced, then the program kept and reused
+        _, ys = mg.scan(step, h0, x, consts=b)
+        with pytest.raises(RuntimeError, match=r"'Forgets' in scan .*shape \(3, 2\) for its input 0, which has "
+                                               r"shape \(2, 3\)"):
+            ys.sum().backward()
+
+
 def test_a_custom_function_with_an_integer_result_needs_no_grad_in_the_loop_either():
     """Its result required grad in the loop (every output of a recorded node
     did) and not in scan, whose flags follow float values only."""
