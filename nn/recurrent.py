@@ -398,21 +398,21 @@ class RecurrentLayer(Module):
         (out, states)`` with x (B, I), out (B, H) the last layer's h, and
         states a list (one per layer) of the cell's state tuples --
         ``split_states`` makes that list from h0. Dropout between layers as
-        in ``forward`` (training mode only). The weights are prepared again
-        when a parameter was changed in place since (an optimizer step), so a
-        step always computes with the parameters as they are."""
+        in ``forward`` (training mode only). A step always computes with the
+        parameters as they are: the weights are prepared again when a
+        parameter was replaced or changed in place (an optimizer step), when
+        grad mode changed (weights prepared under no_grad carry no graph),
+        and when a backward has gone through the steps that used them (its
+        graph, which they belong to, is spent)."""
         if self.bidirectional:
             raise ValueError(f"{type(self).__name__}: stepping needs a unidirectional layer")
-        params = [self._parameters_of(layer, 0) for layer in range(self.num_layers)]
-        prepared: list = [None, None]  # the parameters' versions, and the weights made from them
+        prepared = _Prepared()
         owner = type(self).__name__
 
         def step(x: Tensor, states: list) -> tuple[Tensor, list]:
-            versions = [p._version[0] for ps in params for p in ps.values()]
-            if versions != prepared[0]:
-                prepared[:] = versions, [self.cell._weights(ps) for ps in params]
+            params = [self._parameters_of(layer, 0) for layer in range(self.num_layers)]
             new_states = []
-            for layer, (w, state) in enumerate(zip(prepared[1], states)):
+            for layer, (w, state) in enumerate(zip(prepared.weights(self.cell, params), states)):
                 if layer:
                     x = F.dropout(x, self.dropout, self.training, self.rng)
                 state = self.cell._run_step(x, tuple(state), w, owner)
@@ -545,6 +545,38 @@ class RecurrentLayer(Module):
         expected = (shape[0], shape[2]) if unbatched else shape
         states = _checked_states(self, h0, _state_names(self.cell.states, "0"), expected, self.weight_hh_l0.dtype)
         return tuple(mg.unbind(s.unsqueeze(1) if unbatched else s) for s in states)
+
+
+class _Prepared:
+    """A stepper's weights, made by ``cell._weights`` from each layer's
+    parameters, and what they were made from: the parameters themselves, their
+    versions and the grad mode. In grad mode the weights are interior tensors
+    of the graph; their gradients are retained, so that once a backward has
+    gone through them (their ``.grad`` is set) they are made again."""
+
+    def __init__(self):
+        self.made_from, self.made = None, []
+
+    def weights(self, cell: CellSpec, params: list[dict]) -> list[dict]:
+        tensors = [p for ps in params for p in ps.values()]
+        made_from = (tensors, [p._version[0] for p in tensors], mg.is_grad_enabled())
+        if not self._still_good(made_from):
+            self.made = [cell._weights(ps) for ps in params]
+            self.made_from = made_from
+            for w in self._graph_tensors():
+                w.retain_grad()
+        return self.made
+
+    def _still_good(self, made_from: tuple) -> bool:
+        if self.made_from is None:
+            return False
+        tensors, versions, grad_mode = self.made_from
+        return (len(tensors) == len(made_from[0]) and all(a is b for a, b in zip(tensors, made_from[0]))
+                and versions == made_from[1] and grad_mode == made_from[2]
+                and all(w.grad is None for w in self._graph_tensors()))
+
+    def _graph_tensors(self) -> list[Tensor]:
+        return [w for weights in self.made for w in weights.values() if w.requires_grad and not w.is_leaf]
 
 
 def _dispatching(tensors) -> bool:

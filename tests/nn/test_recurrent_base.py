@@ -184,6 +184,46 @@ def test_a_stepper_steps_with_the_parameters_as_they_are_after_an_optimizer_step
     np.testing.assert_allclose(y.data, layer(x)[0].data[0], rtol=1e-12)
 
 
+def _step_gradients(layer, step, x, states) -> dict:
+    """Every parameter's gradient of one step's squared output, through ``step``."""
+    layer.zero_grad()
+    y, _ = step(x, states)
+    (y ** 2).sum().backward()
+    return {name: None if p.grad is None else p.grad.data.copy() for name, p in layer.named_parameters()}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stepper_reused_across_grad_modes_and_backwards_gives_a_fresh_steppers_gradients(kind):
+    """A stepper whose weights were prepared under no_grad (a validation decode)
+    prepares them again in grad mode (it kept no-grad weights: no gradient
+    reached the weights, silently); one reused for a second backward (gradient
+    accumulation) prepares them again after the first freed their graph."""
+    layer = KINDS[kind](2, 3, num_layers=2, rng=np.random.default_rng(6)).to(np.float64)
+    rng = np.random.default_rng(7)
+    x = mg.tensor(rng.standard_normal((2, 2)))
+    states = layer.split_states([mg.tensor(rng.standard_normal((2, 2, 3)))] * layer.cell.states)
+    expected = _step_gradients(layer, layer.stepper(), x, states)
+    step = layer.stepper()
+    with mg.no_grad():
+        step(x, states)
+    for _ in range(2):  # after no_grad, then after a backward through the same stepper
+        got = _step_gradients(layer, step, x, states)
+        for name, g in expected.items():
+            np.testing.assert_allclose(got[name], g, rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stepper_steps_with_a_parameter_replaced_by_assignment(kind):
+    layer = KINDS[kind](2, 3, rng=np.random.default_rng(8)).to(np.float64)
+    x = mg.tensor(np.random.default_rng(9).standard_normal((1, 2, 2)))
+    states = layer.split_states([mg.zeros(1, 2, 3, dtype=np.float64)] * layer.cell.states)
+    step = layer.stepper()
+    step(x[0], states)
+    layer.weight_hh_l0 = nn.Parameter(layer.weight_hh_l0.data + 0.5)
+    y, _ = step(x[0], states)
+    np.testing.assert_allclose(y.data, layer(x)[0].data[0], rtol=1e-12)
+
+
 # -- edge inputs (issue 14.11) ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", KINDS)
