@@ -240,12 +240,25 @@ def promote_arrays(spec: Primitive, arrays: list, values: Sequence | None = None
         target = result_dtype([values[i] for i in positions])
         for i in positions:
             if arrays[i].dtype != target:
+                if target.kind in "iu" and arrays[i].ndim == 0:
+                    _check_fits(spec, arrays[i], target)
                 arrays[i] = arrays[i].astype(target)
     if spec.floating:
         for i, a in enumerate(arrays):
             if a.dtype.kind != "f":
                 arrays[i] = a.astype(get_default_dtype())
     return arrays
+
+
+def _check_fits(spec: Primitive, value: np.ndarray, target: np.dtype) -> None:
+    """A number (Python or 0-d) meeting an integer tensor takes its dtype; one
+    that does not fit would wrap around (``uint8 == 300`` comparing with 44):
+    a ValueError, as NumPy 2 raises."""
+    if value.dtype.kind in "iu":
+        limits = np.iinfo(target)
+        if not limits.min <= value.item() <= limits.max:
+            raise ValueError(f"{spec.name}: the integer {value.item()} does not fit the other operand's dtype "
+                             f"{target} ({limits.min}..{limits.max}); convert the tensor first (x.astype(...))")
 
 
 _CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}

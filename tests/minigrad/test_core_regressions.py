@@ -592,3 +592,27 @@ def test_logsumexp_of_minus_infinities_has_gradient_zero_not_nan():
     x = leaf([[-np.inf, -np.inf], [0.0, -np.inf]])
     mg.logsumexp(x, axis=1).sum().backward()
     np.testing.assert_array_equal(x.grad.data, [[0, 0], [1, 0]])
+
+
+# -- a number that does not fit an integer tensor's dtype (review, stop 26) -------------------------
+
+INT_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32]
+
+
+@given(st.sampled_from(INT_DTYPES), st.integers(-2 ** 40, 2 ** 40), st.booleans())
+def test_an_integer_that_does_not_fit_an_integer_tensor_is_refused_else_exact(dtype, number, as_numpy):
+    """A Python (or 0-d NumPy) int meets an integer tensor in the tensor's dtype;
+    out of its range it wrapped around (uint8 [44] == 300 was True). Now it is a
+    ValueError; in range, comparisons and maximum are NumPy's on exact values."""
+    limits = np.iinfo(dtype)
+    values = np.array([limits.min, 0, limits.max], dtype)
+    x = mg.tensor(values)
+    other = np.int64(number) if as_numpy else number
+    if limits.min <= number <= limits.max:
+        np.testing.assert_array_equal((x == other).data, values.astype(np.int64) == number)
+        np.testing.assert_array_equal((x < other).data, values.astype(np.int64) < number)
+        np.testing.assert_array_equal(mg.maximum(x, other).data, np.maximum(values.astype(np.int64), number))
+    else:
+        for op in (lambda: x == other, lambda: x < other, lambda: mg.maximum(x, other), lambda: x + other):
+            with pytest.raises(ValueError, match=f"integer {number} does not fit .*{np.dtype(dtype).name}"):
+                op()
