@@ -24,10 +24,13 @@ would make the second run differ raises in the backward instead of giving a
 wrong gradient. Every tensor f's ops read in the first run -- its arguments
 and the tensors it closes over, whether they require grad or not -- is
 watched: one changed in place before the backward makes it raise, naming
-it, as it would without checkpoint. And the recomputed outputs must equal
-the first run's bit for bit (which catches draws from a generator of your
-own). (What f reads other than through ops, ``.data`` or ``.numpy()``, goes
-unseen, as for any op.)
+it, as it would without checkpoint. A tensor f itself changes in place in
+its first run (a running statistic updated under ``no_grad``, as BatchNorm
+does) is f's own state, not watched: other calls of f, and the
+recomputation, change it again. And the recomputed outputs must equal the
+first run's bit for bit (which catches draws from a generator of your own,
+and f's own state changing what it returns). (What f reads other than
+through ops, ``.data`` or ``.numpy()``, goes unseen, as for any op.)
 
 Limits: gradients of gradients (a ``create_graph`` backward) through a
 checkpoint raise; under ``no_grad``, in forward mode (duals) and inside a
@@ -61,10 +64,9 @@ def checkpoint(f: Callable) -> Callable:
             return f(*args)
         wanted = list({id(t): t for t in given if t.requires_grad}.values())  # (a tensor passed twice: once)
         generator_state = get_rng().bit_generator.state
-        start = next(clock)  # nodes f records number from here on (the numbers only need to grow)
+        start = next(clock)  # nodes f records and the changes it makes number from here on
         with engine.reading() as seen:
             outs, structure, copies = _run(f, args, wanted, [t._data for t in wanted])
-        ran = next(clock)  # a tensor f read with a later version was changed since: the recomputation would differ
         if any(takes_over_ops(o) for o in outs):  # f closes over duals: forward mode, nothing to keep
             get_rng().bit_generator.state = generator_state  # (the same draws as f alone would make)
             return f(*args)
@@ -75,14 +77,14 @@ def checkpoint(f: Callable) -> Callable:
         if not inputs or not floats:
             return unflatten(structure, results)
         del outs, copies  # (the first run's tape and what f made: freed, so that what is left of ...)
-        read = [ref for ref in seen.values() if ref() is not None]  # (... what f read came from outside it)
+        read = _watched(seen, start)  # (... what f read came from outside it)
 
         def vjp(g: tuple, first: tuple, *saved) -> list:
             """Every input's gradient: f run again on the saved inputs, on the tape, and differentiated."""
             if any(isinstance(gk, Tensor) for gk in g):
                 raise RuntimeError(f"{name}: gradients of gradients (create_graph) through a checkpoint are not "
                                    "supported; call f without checkpoint for them")
-            _check_unchanged(read, ran, args, name)
+            _check_unchanged(read, start, args, name)
             generator = get_rng()
             now, generator.bit_generator.state = generator.bit_generator.state, generator_state
             try:
@@ -111,12 +113,26 @@ def checkpoint(f: Callable) -> Callable:
     return checkpointed
 
 
-def _check_unchanged(read: list, ran: int, args: tuple, name: str) -> None:
-    """Raise if a tensor f read in its first run (``read``: weak references) was
-    changed in place after it (its version is a later time than ``ran``)."""
+def _watched(seen: dict, start: int) -> list:
+    """The weak references in ``seen`` to tensors still alive that f did not
+    change in place in its first run (which started at ``start``): the rest
+    is f's own state (a running statistic), which other calls of f and the
+    recomputation change again, so changes to it are not from outside."""
+    watched = []
+    for ref in seen.values():
+        t = ref()
+        if t is not None and t._version[0] < start:
+            watched.append(ref)
+    return watched
+
+
+def _check_unchanged(read: list, start: int, args: tuple, name: str) -> None:
+    """Raise if a tensor f read in its first run, and did not change itself
+    (``read``: weak references), was changed in place since (its version is
+    a later time than ``start``)."""
     for ref in read:
         t = ref()
-        if t is not None and t._version[0] > ran:
+        if t is not None and t._version[0] > start:
             positions = [k for k, arg in enumerate(args) if any(x is t for x in tensors_in(arg))]
             what = f"its argument {positions[0]}" if positions else "a tensor f closes over"
             raise engine.changed_in_place(name, f"{what} (shape {t.shape}), which f read,")

@@ -180,6 +180,41 @@ def test_a_tensor_f_read_changed_in_place_before_the_backward_is_named_not_used(
         out.backward()
 
 
+@pytest.mark.parametrize("calls, backwards", [(2, 1), (1, 2)])
+def test_a_tensor_f_changes_itself_is_its_own_state_not_an_outside_change(calls, backwards):
+    """A running statistic f reads and updates under no_grad (as BatchNorm
+    does) is f's own state: its updates by a second call of f before the
+    backward, or by the recomputation of a first of two backwards, are not
+    outside changes (they raised 'changed in place'); the gradients are f's.
+    A tensor f only reads is still watched."""
+    running = mg.tensor(np.zeros(3))
+    scale = mg.tensor(np.array(2.0))
+
+    def f(x):
+        mean = x.mean(axis=0)
+        with mg.no_grad():
+            running.copy_(0.9 * running + 0.1 * mean)
+        return (((x - mean) * scale) ** 2).sum()
+
+    rng = np.random.default_rng(0)
+    xs = [mg.tensor(rng.standard_normal((4, 3)), requires_grad=True) for _ in range(calls)]
+    grads = []
+    for g in (f, mg.checkpoint(f)):
+        loss = sum(g(x) for x in xs)
+        for k in range(backwards):
+            loss.backward(retain_graph=k + 1 < backwards)
+        grads.append([x.grad.data for x in xs])
+        for x in xs:
+            x.grad = None
+    for plain, ck in zip(*grads):
+        np.testing.assert_allclose(ck, plain, rtol=1e-14)
+    out = mg.checkpoint(f)(xs[0])
+    with mg.no_grad():
+        scale += 1.0
+    with pytest.raises(RuntimeError, match="'checkpoint of f': a tensor f closes over .*changed in place"):
+        out.backward()
+
+
 def peak_bytes(fn) -> int:
     """Peak traced memory of a third call of fn: what a call holds, without one-time costs (a kept
     scan program is traced at its first run, and its code, written out at the second, takes ~0.5 MB
