@@ -10,7 +10,8 @@ change made through the API -- ``+=`` and friends under ``no_grad``, an
 assignment to ``.data``, an optimiser's step -- bumps the tensor's version;
 a backward that needs a value saved at an older version raises instead of
 using the new one. (Writing into ``t.data[...]`` directly is NumPy's business
-and is not seen, as with PyTorch's ``.data``.)
+and is not seen, as with PyTorch's ``.data``; inside a step that scan traces
+the array is read-only, see _read.)
 """
 
 from __future__ import annotations
@@ -302,11 +303,17 @@ class Tensor:
 
 def _read(tensor: Tensor) -> np.ndarray:
     """The array of a tensor whose values are read (.numpy(), .data, .item(),
-    mg.tensor(t), ...): a trace being recorded in this thread hears of it
-    (minigrad.tracing, Trace.read_value)."""
+    mg.tensor(t), ...). While a trace is recorded in this thread, the trace
+    hears of it (minigrad.tracing, Trace.read_value) and the array is a
+    read-only view: a step writing into it (``t.data -= v``, ``t.data[...] =
+    v``, ``out=t.numpy()``) fails at that line before anything changes."""
+    data = tensor._data
     if recording.trace is not None:
         recording.trace.read_value()
-    return tensor._data
+        if isinstance(data, np.ndarray):  # (a traced tensor's refuses to be read: see minigrad.tracing)
+            data = data.view()
+            data.flags.writeable = False
+    return data
 
 
 def checked_write(write, data: np.ndarray, value: np.ndarray, what: str) -> None:

@@ -36,10 +36,12 @@ rest goes past the ops: the function may read a tensor's values
 trace is recorded, its thread's :data:`recording` names it, and
 minigrad.tensor tells it of both. A value read makes what the function
 computed from it a constant of the trace, so the trace stands for this
-call only (``read_values``). An in-place change of a tensor from outside is
-refused: a plain run makes it at every call, a replay never (a tensor the
-function made from constants alone and then changes is refused too: the
-trace cannot tell it from a closed-over one).
+call only (``read_values``); the array it gets is read-only (see
+minigrad.tensor._read), so writing into it (``w.data -= v``) fails at the
+line with a TraceError, changing nothing. An in-place change of a tensor
+from outside is refused: a plain run makes it at every call, a replay never
+(a tensor the function made from constants alone and then changes is
+refused too: the trace cannot tell it from a closed-over one).
 
 What no trace can see is Python that does not go through minigrad: a
 global counter, a draw from a NumPy generator of your own. The function
@@ -336,6 +338,11 @@ def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function"
     outer, recording.trace = recording.trace, record
     try:
         result = fn(*traced)
+    except ValueError as error:
+        message = _wrote_into_a_read_array(error) if record.read_values else None
+        if message:  # (see minigrad.tensor._read)
+            raise TraceError(message) from error
+        raise
     finally:
         record.done, recording.trace = True, outer
     if _random.global_generator_uses() != uses:
@@ -343,3 +350,22 @@ def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function"
                          "would not draw again: draw them outside (e.g. masks for all steps) and pass them in, or "
                          "run the plain loop (scan(..., unroll=True))")
     return record, result
+
+
+def _wrote_into_a_read_array(error: ValueError) -> str | None:
+    """The message for NumPy's error at a write into a tensor's array that a
+    function being traced took (t.data, t.numpy(): read-only while traced),
+    or None if ``error`` is not that."""
+    tb = error.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = tb.tb_frame
+    if "read-only" not in str(error) or frame.f_globals.get("__name__", "").startswith("minigrad."):
+        return None
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("numpy."):
+        frame = frame.f_back  # (where your code called NumPy)
+    return (f"writing into the array of a tensor (t.data -= v, t.data[...] = v, np.add(..., out=t.numpy())) at "
+            f"{user_frame(frame)} ({error}): while a step is traced, the arrays of tensors are handed out "
+            "read-only, and nothing was changed. The plain loop would change the tensor at every step, a replay "
+            "never: change it outside the step, make a new tensor (x = x + y), or run the plain loop "
+            "(scan(..., unroll=True))")

@@ -1733,6 +1733,43 @@ def test_a_step_changing_a_closed_over_tensor_in_place_is_a_trace_error():
     assert count.item() == 0
 
 
+def _writes_into_data(w, h, x_t):
+    w.data -= 0.5  # (the getter's array, changed in place, then the setter)
+    return h + w * x_t, h
+
+
+def _writes_into_a_slice_of_data(w, h, x_t):
+    w.data[...] += 1
+    return h + w * x_t, h
+
+
+def _writes_out_into_numpy(w, h, x_t):
+    np.add(w.numpy(), 1, out=w.numpy())
+    return h + w * x_t, h
+
+
+WRITES_INTO_ARRAYS = [_writes_into_data, _writes_into_a_slice_of_data, _writes_out_into_numpy]
+
+
+@pytest.mark.parametrize("write", WRITES_INTO_ARRAYS, ids=[f.__name__ for f in WRITES_INTO_ARRAYS])
+def test_a_step_writing_into_the_array_of_a_closed_over_tensor_is_a_trace_error_changing_nothing(write):
+    """w.data -= 0.5 inside a step: the array a value read hands out while
+    a step is traced is read-only, so the write fails at the line and w is
+    unchanged (the .data setter refused it only after NumPy had changed w,
+    unseen by the version check: an earlier graph that saved w then gave the
+    wrong gradient; the other writes went through, once, where the loop
+    makes them at every step)."""
+    w = mg.tensor(np.array([1.0, 1.0]))
+    a = mg.tensor(np.array([3.0, 3.0]), requires_grad=True)
+    saved = (a * w).sum()  # (mul saves w)
+    line = write.__code__.co_firstlineno + 1
+    with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{line} .*read-only.*unroll=True"):
+        mg.scan(lambda h, x_t: write(w, h, x_t), mg.tensor(np.zeros(2)), mg.tensor(np.ones((3, 2))))
+    np.testing.assert_array_equal(w.data, [1.0, 1.0])
+    saved.backward()
+    np.testing.assert_array_equal(a.grad.data, [1.0, 1.0])
+
+
 @pytest.mark.parametrize("grad", [False, True])
 def test_in_place_changes_of_the_steps_own_values_are_new_values(grad):
     """h = h * 1.0; h += x_t: the loop changes a tensor the step made (or,
