@@ -26,7 +26,9 @@ replay cannot do, so the trace refuses it when that matters: a change of
 one of the function's inputs (or of a view or a detached copy of one: the
 caller's tensors), and reading, after a change, another name for the
 changed value (a view, a detached copy, the same tensor kept under another
-name), which a plain run sees changed.
+name), which a plain run sees changed. (``x += y`` on an input is fine if a
+plain run makes the new tensor in the graph, changing nothing, which the
+caller checks: see ``Trace.change``.)
 
 What the function takes from outside. A tensor it closes over is a slot
 the trace names (``closed``), a NumPy array it reads a constant slot
@@ -100,8 +102,9 @@ class Trace:
     in-place change would have changed in a plain run (see the module
     docstring), which the function may no longer read; ``outside_graph``:
     slots a plain run refuses to find requiring grad (those of a copy_);
-    ``read_values``: whether the function read the values of a tensor from
-    outside (see read_value)."""
+    ``input_changes``: in-place changes of the function's arguments that a
+    plain run must make as new tensors (see change); ``read_values``: whether
+    the function read the values of a tensor from outside (see read_value)."""
 
     def __init__(self):
         self.grad_enabled, self.done = is_grad_enabled(), False
@@ -111,6 +114,7 @@ class Trace:
         self.arrays: list[int] = []
         self.changed: set[int] = set()
         self.outside_graph: list[int] = []
+        self.input_changes: list[tuple[list, str]] = []
         self.read_values = False
         self.instructions: list[Instruction] = []
         self._slots: dict[int, int] = {}  # id(closed-over tensor) -> its slot
@@ -175,18 +179,30 @@ class Trace:
                 raise Untraceable
         return traced if multi else traced[0]
 
-    def change(self, value: Traced, what: str) -> None:
-        """``value`` changes in place (``what``; its new value is made). A
-        TraceError if in a plain run that would change one of the function's
-        arguments (the caller's tensor); else the values that share its data
-        in a plain run (its own, views of it, a detached copy) are changed."""
+    def change(self, value: Traced, what: str, new: Instruction | None = None) -> None:
+        """``value`` changes in place (``what``; its new value is made, by
+        the instruction ``new`` for ``x op= y``). The values that share its
+        data in a plain run (its own, views of it, a detached copy) are
+        changed. If that would change one of the function's arguments (the
+        caller's tensor), a TraceError -- unless the plain run makes the new
+        tensor instead (``x op= y`` with grad mode on and x or y requiring
+        grad, as the tape does) at every step of the loop, changing nothing:
+        whether it does is known once the loop's requires_grad flags are (the
+        caller checks ``input_changes``: the slots x and y of each such
+        change, and its error)."""
         slot = value._slot
         shared = [s for s, v in enumerate(self.values) if s == slot or np.may_share_memory(self.values[slot], v)]
         if shared[0] < self.arguments:
-            raise TraceError(f"{what} at {user_frame()} changes an input of a traced step in place (the carry, a "
-                             "slice of xs, a const, or a view or detached copy of one): the plain loop would change "
-                             "the caller's tensor, and every y that holds it, which a replay cannot do. Make a new "
-                             "tensor instead (i = i + 1, not i += 1), or run the plain loop (scan(..., unroll=True))")
+            why = "" if new is None else (" (in a step where neither operand requires grad, or under no_grad, "
+                                          "x += y changes x)")
+            message = (f"{what} at {user_frame()} changes an input of a traced step in place (the carry, a slice of "
+                       "xs, a const, or a view or detached copy of one): the plain loop would change the caller's "
+                       f"tensor{why}, and every y that holds it, which a replay cannot do. Make a new tensor instead "
+                       "(i = i + 1, not i += 1), or run the plain loop (scan(..., unroll=True))")
+            if new is None or not is_grad_enabled():
+                raise TraceError(message)
+            self.input_changes.append((new.args, message))
+            return  # (then nothing changes in a plain run: every name keeps the value it had)
         self.changed.update(shared)
 
     def check_unchanged(self, slots: list, op: str | None = None) -> None:
@@ -301,6 +317,8 @@ class Traced(Tensor):
 
     def _inplace(self, other, ufunc, op) -> Tensor:
         """``self op= other``: the new value ``self op other`` (module docstring, "In-place changes")."""
+        trace = self._trace
+        made_by = len(trace.instructions)
         new = op(self, other)
         what = f"in-place {ufunc.__name__}"
         if new.shape != self.shape or new.dtype != self.dtype:
@@ -309,7 +327,7 @@ class Traced(Tensor):
                              "shape (or fails) outside the graph, makes the new tensor inside it, and a traced step "
                              "cannot tell which it will be. Write x = x + y, or run the plain loop "
                              "(scan(..., unroll=True))")
-        self._trace.change(self, what)
+        trace.change(self, what, trace.instructions[made_by])
         return new
 
     def backward(self, *args, **kwargs):

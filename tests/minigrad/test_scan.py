@@ -1714,6 +1714,93 @@ def test_a_step_changing_its_inputs_in_place_is_a_trace_error_naming_the_line(st
         mg.scan(step, carry, x, consts=c)
 
 
+def _adds_to_the_carry(h, x_t, c):
+    h += x_t
+    return h, h * 1.0
+
+
+def _scales_the_slice(h, x_t, c):
+    x_t *= c
+    return h + x_t, x_t
+
+
+def _scales_a_view_of_the_carry(h, x_t, c):
+    v = h.reshape(-1)
+    v *= c.sum()
+    return h * 1.0, mg.tanh(v) + x_t.sum()
+
+
+def _adds_to_a_detached_carry(h, x_t, c):
+    d = h.detach()
+    d += x_t
+    return h + d * c, d
+
+
+def _changes_a_const(h, x_t, c):
+    c -= x_t.sum(0)
+    return h + c, c
+
+
+IN_GRAPH_CHANGES_OF_INPUTS = {  # step: the inputs that require grad, enough for += to be functional at every step
+    _adds_to_the_carry: ["xs"], _scales_the_slice: ["xs"], _scales_a_view_of_the_carry: ["c"],
+    _adds_to_a_detached_carry: ["xs"], _changes_a_const: ["xs"],
+}
+
+
+@pytest.mark.parametrize("step", IN_GRAPH_CHANGES_OF_INPUTS, ids=[f.__name__ for f in IN_GRAPH_CHANGES_OF_INPUTS])
+def test_changing_an_input_in_place_in_the_graph_at_every_step_is_the_loops_new_tensor(step):
+    """h += x_t with x_t requiring grad: in the graph, the loop's += makes a
+    new tensor at every step and never touches the caller's, so scan gives
+    the loop's values and gradients (it raised 'changes an input'); with
+    nothing requiring grad, or grad mode off, it is the TraceError."""
+    rng = np.random.default_rng(0)
+    arrays = {"h0": rng.standard_normal((2, 3)), "xs": rng.standard_normal((4, 2, 3)), "c": rng.standard_normal(3)}
+    tensors = {k: mg.tensor(a, requires_grad=k in IN_GRAPH_CHANGES_OF_INPUTS[step]) for k, a in arrays.items()}
+    wanted = [t for t in tensors.values() if t.requires_grad]
+    assert_same_as_the_loop(step, tensors["h0"], tensors["xs"], wanted, consts=tensors["c"])
+    for k, a in arrays.items():  # the caller's tensors are as they were
+        np.testing.assert_array_equal(tensors[k].data, a)
+    plain = {k: mg.tensor(a) for k, a in arrays.items()}
+    line = step.__code__.co_firstlineno + (2 if step in (_scales_a_view_of_the_carry, _adds_to_a_detached_carry)
+                                           else 1)
+    for grad_mode, inputs in ((True, plain), (False, tensors)):
+        with mg.set_grad_enabled(grad_mode), pytest.raises(mg.TraceError, match=rf"test_scan\.py:{line} "
+                                                                                 r".*changes an input"):
+            mg.scan(step, inputs["h0"], inputs["xs"], consts=inputs["c"])
+
+
+def test_changing_an_input_in_place_is_checked_at_every_step_of_the_loop():
+    """Whether x += y makes a new tensor can change from step to step: the
+    carry (a, b) -> (b, a + x) needs grad in a after one step if only a
+    starts requiring grad, and the second step would change the caller's b;
+    h += x_t; h = h @ w changes the caller's h0 in the first step only. A
+    leaf that requires grad (h0 itself) is the loop's error, as in the loop."""
+    rng = np.random.default_rng(1)
+    x, w = mg.tensor(rng.standard_normal((3, 2))), leaf(rng, 2, 2)
+
+    def swaps(carry, x_t):
+        a, b = carry
+        a += x_t
+        return (b, a), a
+
+    def then_multiplies(h, x_t):
+        h += x_t
+        return h @ w, h
+
+    a0, b0 = mg.tensor(np.ones(2), requires_grad=True) * 1.0, mg.tensor(np.ones(2))
+    with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{swaps.__code__.co_firstlineno + 2} .*changes an input"):
+        mg.scan(swaps, (a0, b0), x)
+    assert_same_as_the_loop(swaps, (a0, b0 * a0), x, [a0])  # (both need grad at every step)
+    with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{then_multiplies.__code__.co_firstlineno + 1} "):
+        mg.scan(then_multiplies, mg.tensor(np.zeros(2)), x)
+    h0 = mg.tensor(np.zeros(2), requires_grad=True)
+    for unroll in (True, False):
+        with pytest.raises(RuntimeError, match="in-place update of a leaf that requires grad"):
+            mg.scan(then_multiplies, h0, x, unroll=unroll)
+    np.testing.assert_array_equal(b0.data, [1.0, 1.0])
+    np.testing.assert_array_equal(h0.data, [0.0, 0.0])
+
+
 def test_a_step_changing_a_closed_over_tensor_in_place_is_a_trace_error():
     """The loop changes it at every step, a replay never: a TraceError at the line."""
     count, x = mg.tensor(np.zeros(1)), mg.tensor(np.ones((3, 2)))
