@@ -55,9 +55,10 @@ between calls (a global flag, an attribute) steers it. What scan can check,
 it does: a program whose step also reached a tensor by closure is not kept
 (the next call may close over another one), nor one whose step read the
 values of a tensor from outside (``t.item()``: they are constants of the
-trace, and may have changed by the next call); one whose requires_grad
-flags had not settled within the steps it ran is kept for that number of
-steps only.
+trace, and may have changed by the next call) or gave an op a NumPy array
+among its settings (``clip(x, low=array)``, copied when traced); one whose
+requires_grad flags had not settled within the steps it ran is kept for
+that number of steps only.
 
 A block is BLOCK_ROWS rows (steps × rows per step): big enough that a
 hoisted matmul is one large product, small enough that neither the hoisted

@@ -104,7 +104,10 @@ class Trace:
     slots a plain run refuses to find requiring grad (those of a copy_);
     ``input_changes``: in-place changes of the function's arguments that a
     plain run must make as new tensors (see change); ``read_values``: whether
-    the function read the values of a tensor from outside (see read_value)."""
+    the function read the values of a tensor from outside (see read_value),
+    or gave an op a NumPy array in its settings (``clip(x, low=array)``),
+    whose values the instruction keeps as they were (a copy): either way
+    the trace stands for this call only."""
 
     def __init__(self):
         self.grad_enabled, self.done = is_grad_enabled(), False
@@ -156,6 +159,10 @@ class Trace:
             raise TraceError(f"'{spec.name}' draws random numbers inside a traced step, and a replay would not draw "
                              f"again ({user_frame()}): draw them outside (e.g. masks for all steps) and pass them "
                              "in, or run the plain loop (scan(..., unroll=True))")
+        if settings:  # a NumPy array among them is copied, as the loop's op keeps what it read (and see read_values)
+            copied = {name: _copied(value) for name, value in settings.items()}
+            if any(copied[name] is not value for name, value in settings.items()):
+                settings, self.read_values = copied, True
         values = self.values
         slots = [a._slot if type(a) is Traced and a._trace is self else self.slot_of(a) for a in args]
         self.check_unchanged(slots, spec.name)
@@ -230,6 +237,18 @@ class Trace:
                          "over) in place: the plain loop would change it at every step, a replay never. Make a new "
                          "tensor instead (x = x + y), pass it through the carry, or run the plain loop "
                          "(scan(..., unroll=True))")
+
+
+def _copied(setting):
+    """An op's setting with the NumPy arrays in it (in tuples and lists too)
+    copied; the setting itself if it holds none."""
+    if isinstance(setting, np.ndarray):
+        return setting.copy()
+    if type(setting) in (tuple, list):
+        items = [_copied(item) for item in setting]
+        if any(new is not old for new, old in zip(items, setting)):
+            return type(setting)(items)
+    return setting
 
 
 class _Recording(threading.local):

@@ -1634,6 +1634,49 @@ def test_a_numpy_array_the_step_reads_is_the_forwards_in_every_later_backward(ke
             np.testing.assert_allclose(got, wanted, rtol=1e-10, atol=1e-12)
 
 
+def test_a_numpy_array_in_an_ops_settings_is_the_forwards_in_every_later_backward_and_seen_at_every_call():
+    """mg.clip(h + x_t, low=low) with a NumPy array ``low``: a second
+    backward (retain_graph) replays the forward, and read the caller's array
+    refilled after the forward (the instruction kept the settings by
+    reference; positional arrays were copied per call already); a program
+    kept for calls with consts must still see the array changed in place,
+    or replaced, between calls."""
+    bounds = {"low": np.zeros(2)}
+
+    def step(h, x_t, w):
+        h = mg.clip(h @ w + x_t, low=bounds["low"])
+        return h, h
+
+    rng = np.random.default_rng(0)
+    w, x, h0 = leaf(rng, 2, 2), leaf(rng, 3, 1, 2), mg.tensor(np.zeros((1, 2)))
+
+    def gradients(unroll: bool, kept: bool) -> list:
+        bounds["low"][:] = 0.0
+        if kept:
+            _, ys = mg.scan(step, h0, x, consts=w, unroll=unroll)
+        else:
+            _, ys = mg.scan(lambda h, x_t: step(h, x_t, w), h0, x, unroll=unroll)
+        loss = (ys * ys).sum()
+        first = mg.grad(loss, [w, x], retain_graph=True)
+        bounds["low"][:] = -10.0  # (the caller refills its array after the forward)
+        again = mg.grad(loss, [w, x], retain_graph=True)
+        graphs = mg.grad(loss, [w, x], create_graph=True)
+        return [g.data for g in (*first, *again, *graphs)]
+
+    scan_module._programs.clear()
+    for kept in (False, True):
+        want = gradients(unroll=True, kept=kept)
+        for again, first in zip(want[2:4], want[:2]):  # (the loop: as before the change)
+            np.testing.assert_array_equal(again, first)
+        for got, wanted in zip(gradients(unroll=False, kept=kept), want):
+            np.testing.assert_allclose(got, wanted, rtol=1e-12)
+    for low in ([0.0, 0.0], [-0.3, 0.1], [0.2, -1.0]):  # between calls: changed in place, then replaced
+        bounds["low"][:] = low
+        assert_same_as_the_loop(step, h0, x, [w, x], consts=w)
+        bounds["low"] = np.array(low) + 0.05
+        assert_same_as_the_loop(step, h0, x, [w, x], consts=w)
+
+
 @pytest.mark.parametrize("unroll", [False, True], ids=["scan", "the loop"])
 @pytest.mark.parametrize("given", ["xs", "init", "consts"])
 def test_numpy_arrays_given_to_scan_are_the_forwards_in_the_backward(given, unroll):
