@@ -153,11 +153,12 @@ class Node:
 LIBRARIES = {"minigrad"}  # top-level packages whose frames are not "your code" (nn adds itself)
 
 
-def user_frame() -> str:
+def user_frame(frame=None) -> str:
     """Where an op was called from: the innermost frame outside minigrad and,
     if that is inside another library (see LIBRARIES), the innermost frame of
-    your own code too -- e.g. 'nn/recurrent.py:52 in _lstm_step <- train.py:10 in main'."""
-    frame, places = sys._getframe(1), []
+    your own code too -- e.g. 'nn/recurrent.py:52 in _lstm_step <- train.py:10 in main'.
+    (From ``frame`` outwards if given: where an exception was raised, say.)"""
+    frame, places = frame or sys._getframe(1), []
     while frame is not None:
         package = frame.f_globals.get("__name__", "").partition(".")[0]
         if package != "minigrad" and not places:

@@ -55,9 +55,10 @@ between calls (a global flag, an attribute) steers it. What scan can check,
 it does: a program whose step also reached a tensor by closure is not kept
 (the next call may close over another one), nor one whose step read the
 values of a tensor from outside (``t.item()``: they are constants of the
-trace, and may have changed by the next call); one whose requires_grad
-flags had not settled within the steps it ran is kept for that number of
-steps only.
+trace, and may have changed by the next call) or gave an op a NumPy array
+among its settings (``clip(x, low=array)``, copied when traced); one whose
+requires_grad flags had not settled within the steps it ran is kept for
+that number of steps only.
 
 A block is BLOCK_ROWS rows (steps × rows per step): big enough that a
 hoisted matmul is one large product, small enough that neither the hoisted
@@ -345,10 +346,13 @@ class _Program:
                 self.invariant.append(ins)
         self.template = [None if self.varies[s] else v for s, v in enumerate(values)]
 
-        self.needs_grad, self.output_requires_grad, self.horizon = self._follow_requires_grad(carry, xs, len(order))
+        self.needs_grad, self.output_requires_grad, self.horizon, every_step = \
+            self._follow_requires_grad(carry, xs, len(order))
         if is_grad_enabled() and any(self.needs_grad[s] for s in record_.outside_graph):
             raise Untraceable  # (a copy_ in the graph: the loop refuses it, and says where)
-        self.reusable = len(self.closed) == len(consts) and not record_.read_values  # (see _ProgramCache)
+        self._check_input_changes(record_.input_changes, every_step, carry, consts)
+        # (see _ProgramCache; a step changing its inputs in place is checked against the call's leaves)
+        self.reusable = len(self.closed) == len(consts) and not record_.read_values and not record_.input_changes
         self._plans: dict = {}  # the backward's plans (per step, run once), worked out at the first backward
         self._functions: dict = {}  # what a kept program has written out (see _written), and their sources:
         self.sources: dict = {}  # 'step', 'step backward', 'once', 'once backward'
@@ -398,18 +402,20 @@ class _Program:
         return ins.spec.all_at_once or (ins.spec.name == "getitem" and any(
             self.varies[a] or a in per_call or self.shapes[a][1] == np.bool_ for a in ins.args[1:]))
 
-    def _follow_requires_grad(self, carry: list, xs: list, steps: int) -> tuple[list, list, int | None]:
+    def _follow_requires_grad(self, carry: list, xs: list, steps: int) -> tuple[list, list, int | None, list]:
         """Which slots need grad in some step, which outputs (ys, final
-        carry) require grad in the loop, and from how many steps on both
-        stay the same (None: not known). A value requires grad if an op made
-        it from one that does (a differentiable op, a float value); the
-        carry's flags are followed step by step until they repeat."""
+        carry) require grad in the loop, from how many steps on both stay
+        the same (None: not known), and every slot's flags in each step (one
+        list per different set: the steps' flags are among them, and each is
+        some step's). A value requires grad if an op made it from one that
+        does (a differentiable op, a float value); the carry's flags are
+        followed step by step until they repeat."""
         start = [False] * len(self.shapes)
         for s, t in zip((*self.x_in, *self.closed_slots), (*xs, *self.closed)):
             start[s] = t.requires_grad
         flows = [(ins.args, [o for o in ins.outs if self.shapes[o][1].kind == "f"])
                  for ins in self.instructions if ins.spec.differentiable]
-        needs_grad, ys = [False] * len(start), [False] * len(self.y_out)
+        needs_grad, ys, every_step = [False] * len(start), [False] * len(self.y_out), []
         state, seen = tuple(t.requires_grad for t in carry), []  # the carry's flags entering each step
         while state not in seen and len(seen) < steps:
             seen.append(state)
@@ -420,6 +426,7 @@ class _Program:
                 if any([flags[a] for a in args]):
                     for o in outs:
                         flags[o] = True
+            every_step.append(flags)
             needs_grad = [a or b for a, b in zip(needs_grad, flags)]
             ys = [y or flags[s] for y, s in zip(ys, self.y_out)]
             state = tuple(flags[s] for s in self.carry_out)
@@ -429,7 +436,22 @@ class _Program:
         if len(seen) < steps:  # the flags repeat from step `cycle` on: the final carry's are those of step T
             cycle = seen.index(state)
             state = seen[cycle + (steps - cycle) % (len(seen) - cycle)]
-        return needs_grad, ys + list(state), horizon
+        return needs_grad, ys + list(state), horizon, every_step
+
+    def _check_input_changes(self, changes: list, every_step: list, carry: list, consts: Sequence[Tensor]) -> None:
+        """The step changes its inputs in place (``x op= y``, see
+        tracing.Trace.change), which the trace recorded as new values: right
+        only if the loop makes ``x op y`` a new tensor at every step (x or y
+        requires grad: ``every_step``'s flags), else its TraceError. If x is
+        a leaf that requires grad (the caller's init in the first step, or a
+        const), the loop refuses the change: Untraceable, so that it says so."""
+        leaves = {s for s, t in (*zip(self.carry_in, carry), *zip(self.closed_slots, consts))
+                  if t.requires_grad and t._node is None}
+        for (x, *other), message in changes:
+            if not all(flags[x] or any([flags[a] for a in other]) for flags in every_step):
+                raise TraceError(message)
+            if x in leaves:
+                raise Untraceable
 
     def row_settings(self, ins):
         """The settings to run ``ins`` on stacked rows, or None if its op is not

@@ -10,7 +10,8 @@ change made through the API -- ``+=`` and friends under ``no_grad``, an
 assignment to ``.data``, an optimiser's step -- bumps the tensor's version;
 a backward that needs a value saved at an older version raises instead of
 using the new one. (Writing into ``t.data[...]`` directly is NumPy's business
-and is not seen, as with PyTorch's ``.data``.)
+and is not seen, as with PyTorch's ``.data``; inside a step that scan traces
+the array is read-only, see _read.)
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class Tensor:
         self._node = None
         self._index = 0
         self._version = [0]  # when the data last changed in place (0: never): one list, shared with views
+        if recording.trace is not None:  # (a step being traced made it: see minigrad.tracing)
+            recording.trace.made_tensor(self)
 
     @classmethod
     def _make(cls, data: np.ndarray, node=None, index: int = 0) -> Tensor:
@@ -109,7 +112,8 @@ class Tensor:
     @data.setter
     def data(self, value: Any) -> None:
         if recording.trace is not None:
-            recording.trace.outside_change("assigning to .data")
+            recording.trace.outside_change(self, "assigning to .data")
+            recording.trace.made.pop(id(self), None)  # (its data need not be its own any more)
         value = as_array(value)
         if self.requires_grad and value.dtype.kind != "f":
             raise TypeError(f"a tensor that requires grad needs float data, got dtype {value.dtype}")
@@ -238,8 +242,8 @@ class Tensor:
 
     def _write(self, write, other, what: str) -> Tensor:
         """Change the data in place with ``write(data, value)``, checked, and bump the version."""
-        if recording.trace is not None:  # (a tensor from outside a step being traced)
-            recording.trace.outside_change(f"in-place {what}")
+        if recording.trace is not None:  # (not a value of a step being traced: see minigrad.tracing)
+            recording.trace.outside_change(self, f"in-place {what}")
         data = self._data
         if not (data.flags.writeable and data.flags.owndata):
             raise ValueError(f"in-place {what} on a tensor whose data is a view or read-only (shape "
@@ -302,11 +306,17 @@ class Tensor:
 
 def _read(tensor: Tensor) -> np.ndarray:
     """The array of a tensor whose values are read (.numpy(), .data, .item(),
-    mg.tensor(t), ...): a trace being recorded in this thread hears of it
-    (minigrad.tracing, Trace.read_value)."""
+    mg.tensor(t), ...). While a trace is recorded in this thread, the trace
+    hears of it (minigrad.tracing, Trace.read_value) and the array is a
+    read-only view: a step writing into it (``t.data -= v``, ``t.data[...] =
+    v``, ``out=t.numpy()``) fails at that line before anything changes."""
+    data = tensor._data
     if recording.trace is not None:
         recording.trace.read_value()
-    return tensor._data
+        if isinstance(data, np.ndarray):  # (a traced tensor's refuses to be read: see minigrad.tracing)
+            data = data.view()
+            data.flags.writeable = False
+    return data
 
 
 def checked_write(write, data: np.ndarray, value: np.ndarray, what: str) -> None:

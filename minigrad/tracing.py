@@ -26,7 +26,9 @@ replay cannot do, so the trace refuses it when that matters: a change of
 one of the function's inputs (or of a view or a detached copy of one: the
 caller's tensors), and reading, after a change, another name for the
 changed value (a view, a detached copy, the same tensor kept under another
-name), which a plain run sees changed.
+name), which a plain run sees changed. (``x += y`` on an input is fine if a
+plain run makes the new tensor in the graph, changing nothing, which the
+caller checks: see ``Trace.change``.)
 
 What the function takes from outside. A tensor it closes over is a slot
 the trace names (``closed``), a NumPy array it reads a constant slot
@@ -36,10 +38,14 @@ rest goes past the ops: the function may read a tensor's values
 trace is recorded, its thread's :data:`recording` names it, and
 minigrad.tensor tells it of both. A value read makes what the function
 computed from it a constant of the trace, so the trace stands for this
-call only (``read_values``). An in-place change of a tensor from outside is
-refused: a plain run makes it at every call, a replay never (a tensor the
-function made from constants alone and then changes is refused too: the
-trace cannot tell it from a closed-over one).
+call only (``read_values``); the array it gets is read-only (see
+minigrad.tensor._read), so writing into it (``w.data -= v``) fails at the
+line with a TraceError, changing nothing. An in-place change of a tensor
+from outside is refused: a plain run makes it at every call, a replay
+never. A tensor the function makes itself with data of its own (a buffer
+``mg.zeros(2)`` filled under no_grad, a layer built inside it, whose
+initialisers copy_ into its weights) may change in place until an op of the
+trace reads it: minigrad.tensor tells the trace of such tensors too.
 
 What no trace can see is Python that does not go through minigrad: a
 global counter, a draw from a NumPy generator of your own. The function
@@ -98,8 +104,12 @@ class Trace:
     in-place change would have changed in a plain run (see the module
     docstring), which the function may no longer read; ``outside_graph``:
     slots a plain run refuses to find requiring grad (those of a copy_);
-    ``read_values``: whether the function read the values of a tensor from
-    outside (see read_value)."""
+    ``input_changes``: in-place changes of the function's arguments that a
+    plain run must make as new tensors (see change); ``read_values``: whether
+    the function read the values of a tensor from outside (see read_value),
+    or gave an op a NumPy array in its settings (``clip(x, low=array)``),
+    whose values the instruction keeps as they were (a copy): either way
+    the trace stands for this call only."""
 
     def __init__(self):
         self.grad_enabled, self.done = is_grad_enabled(), False
@@ -109,9 +119,11 @@ class Trace:
         self.arrays: list[int] = []
         self.changed: set[int] = set()
         self.outside_graph: list[int] = []
+        self.input_changes: list[tuple[list, str]] = []
         self.read_values = False
         self.instructions: list[Instruction] = []
         self._slots: dict[int, int] = {}  # id(closed-over tensor) -> its slot
+        self.made: dict[int, Tensor] = {}  # id -> a tensor the function made (see made_tensor), while it runs
         self._anomaly = is_anomaly_enabled()
 
     def new_slot(self, value) -> int:
@@ -150,6 +162,10 @@ class Trace:
             raise TraceError(f"'{spec.name}' draws random numbers inside a traced step, and a replay would not draw "
                              f"again ({user_frame()}): draw them outside (e.g. masks for all steps) and pass them "
                              "in, or run the plain loop (scan(..., unroll=True))")
+        if settings:  # a NumPy array among them is copied, as the loop's op keeps what it read (and see read_values)
+            copied = {name: _copied(value) for name, value in settings.items()}
+            if any(copied[name] is not value for name, value in settings.items()):
+                settings, self.read_values = copied, True
         values = self.values
         slots = [a._slot if type(a) is Traced and a._trace is self else self.slot_of(a) for a in args]
         self.check_unchanged(slots, spec.name)
@@ -173,18 +189,30 @@ class Trace:
                 raise Untraceable
         return traced if multi else traced[0]
 
-    def change(self, value: Traced, what: str) -> None:
-        """``value`` changes in place (``what``; its new value is made). A
-        TraceError if in a plain run that would change one of the function's
-        arguments (the caller's tensor); else the values that share its data
-        in a plain run (its own, views of it, a detached copy) are changed."""
+    def change(self, value: Traced, what: str, new: Instruction | None = None) -> None:
+        """``value`` changes in place (``what``; its new value is made, by
+        the instruction ``new`` for ``x op= y``). The values that share its
+        data in a plain run (its own, views of it, a detached copy) are
+        changed. If that would change one of the function's arguments (the
+        caller's tensor), a TraceError -- unless the plain run makes the new
+        tensor instead (``x op= y`` with grad mode on and x or y requiring
+        grad, as the tape does) at every step of the loop, changing nothing:
+        whether it does is known once the loop's requires_grad flags are (the
+        caller checks ``input_changes``: the slots x and y of each such
+        change, and its error)."""
         slot = value._slot
         shared = [s for s, v in enumerate(self.values) if s == slot or np.may_share_memory(self.values[slot], v)]
         if shared[0] < self.arguments:
-            raise TraceError(f"{what} at {user_frame()} changes an input of a traced step in place (the carry, a "
-                             "slice of xs, a const, or a view or detached copy of one): the plain loop would change "
-                             "the caller's tensor, and every y that holds it, which a replay cannot do. Make a new "
-                             "tensor instead (i = i + 1, not i += 1), or run the plain loop (scan(..., unroll=True))")
+            why = "" if new is None else (" (in a step where neither operand requires grad, or under no_grad, "
+                                          "x += y changes x)")
+            message = (f"{what} at {user_frame()} changes an input of a traced step in place (the carry, a slice of "
+                       "xs, a const, or a view or detached copy of one): the plain loop would change the caller's "
+                       f"tensor{why}, and every y that holds it, which a replay cannot do. Make a new tensor instead "
+                       "(i = i + 1, not i += 1), or run the plain loop (scan(..., unroll=True))")
+            if new is None or not is_grad_enabled():
+                raise TraceError(message)
+            self.input_changes.append((new.args, message))
+            return  # (then nothing changes in a plain run: every name keeps the value it had)
         self.changed.update(shared)
 
     def check_unchanged(self, slots: list, op: str | None = None) -> None:
@@ -206,18 +234,53 @@ class Trace:
         values there)."""
         self.read_values = True
 
-    def outside_change(self, what: str) -> None:
-        """A tensor from outside the function (closed over) is about to change in place: a TraceError."""
-        raise TraceError(f"{what} at {user_frame()} changes a tensor from outside a traced step (one it closes "
-                         "over) in place: the plain loop would change it at every step, a replay never. Make a new "
-                         "tensor instead (x = x + y), pass it through the carry, or run the plain loop "
-                         "(scan(..., unroll=True))")
+    def made_tensor(self, tensor: Tensor) -> None:
+        """The function made ``tensor``, with data of its own (``mg.zeros``,
+        ``mg.tensor``, a Parameter of a layer built in the step): see outside_change."""
+        self.made[id(tensor)] = tensor
+
+    def outside_change(self, tensor: Tensor, what: str) -> None:
+        """``tensor``, not a value of the trace, is about to change in place.
+        Fine if the function made it (made_tensor) and no slot of the trace
+        shares its data yet: a plain run makes it afresh and changes it at
+        every step before any op the trace records reads it, and the trace's
+        slots that read it later hold what it is then (its final value, as
+        in every step of a plain run). (That a plain run makes it afresh at
+        every step is the promise a trace rests on, that the function's
+        Python does the same at every step: one made on the first step only
+        and kept, in an attribute, is state no trace sees.) Else a
+        TraceError: a tensor from outside (one it closes over, and what the
+        trace cannot tell from one: a view, a detached copy, an op's result)
+        would change at every step of a plain run, a replay never; one the
+        trace already read would be seen changed by a replay."""
+        if id(tensor) in self.made and not any(np.may_share_memory(tensor._data, v) for v in self.values):
+            return
+        raise TraceError(f"{what} at {user_frame()} changes a tensor in place that is not a value of the traced "
+                         "step: one it closes over, one the trace cannot tell from that (a view, a detached copy, "
+                         "an op's result made without the step's values), or one it made (mg.zeros, mg.tensor) "
+                         "that an op of the step has read already (or whose .data it set). The plain loop would "
+                         "change it at every step, and the ops after the change would see it, which a replay "
+                         "cannot do. Make a new tensor instead (x = x + y), pass it through the carry, fill a "
+                         "tensor the step makes with mg.zeros or mg.tensor before any op reads it, or run the "
+                         "plain loop (scan(..., unroll=True))")
+
+
+def _copied(setting):
+    """An op's setting with the NumPy arrays in it (in tuples and lists too)
+    copied; the setting itself if it holds none."""
+    if isinstance(setting, np.ndarray):
+        return setting.copy()
+    if type(setting) in (tuple, list):
+        items = [_copied(item) for item in setting]
+        if any(new is not old for new, old in zip(items, setting)):
+            return type(setting)(items)
+    return setting
 
 
 class _Recording(threading.local):
     """The trace being recorded in this thread (the innermost), or None:
-    what minigrad.tensor tells of a read of a tensor's values and of an
-    in-place change of a tensor."""
+    what minigrad.tensor tells of a read of a tensor's values, of an
+    in-place change of a tensor, and of a new tensor with data of its own."""
 
     trace: Trace | None = None
 
@@ -299,6 +362,8 @@ class Traced(Tensor):
 
     def _inplace(self, other, ufunc, op) -> Tensor:
         """``self op= other``: the new value ``self op other`` (module docstring, "In-place changes")."""
+        trace = self._trace
+        made_by = len(trace.instructions)
         new = op(self, other)
         what = f"in-place {ufunc.__name__}"
         if new.shape != self.shape or new.dtype != self.dtype:
@@ -307,7 +372,7 @@ class Traced(Tensor):
                              "shape (or fails) outside the graph, makes the new tensor inside it, and a traced step "
                              "cannot tell which it will be. Write x = x + y, or run the plain loop "
                              "(scan(..., unroll=True))")
-        self._trace.change(self, what)
+        trace.change(self, what, trace.instructions[made_by])
         return new
 
     def backward(self, *args, **kwargs):
@@ -336,10 +401,36 @@ def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function"
     outer, recording.trace = recording.trace, record
     try:
         result = fn(*traced)
+    except ValueError as error:
+        message = _wrote_into_a_read_array(error) if record.read_values else None
+        if message:  # (see minigrad.tensor._read)
+            raise TraceError(message) from error
+        raise
     finally:
         record.done, recording.trace = True, outer
+        record.made.clear()
     if _random.global_generator_uses() != uses:
         raise TraceError(f"{name} drew random numbers from minigrad's generator while it was traced, and a replay "
                          "would not draw again: draw them outside (e.g. masks for all steps) and pass them in, or "
                          "run the plain loop (scan(..., unroll=True))")
     return record, result
+
+
+def _wrote_into_a_read_array(error: ValueError) -> str | None:
+    """The message for NumPy's error at a write into a tensor's array that a
+    function being traced took (t.data, t.numpy(): read-only while traced),
+    or None if ``error`` is not that."""
+    tb = error.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = tb.tb_frame
+    if "read-only" not in str(error) or frame.f_globals.get("__name__", "").startswith("minigrad."):
+        return None
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("numpy."):
+        frame = frame.f_back  # (where your code called NumPy)
+    return (f"writing into the array of a tensor (t.data -= v, t.data[...] = v, np.add(..., out=t.numpy())) at "
+            f"{user_frame(frame)} ({error}): while a step is traced, the arrays of tensors are handed out "
+            "read-only, and nothing was changed. The plain loop would change the tensor at every step, a replay "
+            "never: change it outside the step, make a new tensor (x = x + y), fill a tensor the step makes "
+            "itself with copy_ or += under mg.no_grad() before any op reads it, or run the plain loop "
+            "(scan(..., unroll=True))")

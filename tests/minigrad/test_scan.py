@@ -1634,6 +1634,49 @@ def test_a_numpy_array_the_step_reads_is_the_forwards_in_every_later_backward(ke
             np.testing.assert_allclose(got, wanted, rtol=1e-10, atol=1e-12)
 
 
+def test_a_numpy_array_in_an_ops_settings_is_the_forwards_in_every_later_backward_and_seen_at_every_call():
+    """mg.clip(h + x_t, low=low) with a NumPy array ``low``: a second
+    backward (retain_graph) replays the forward, and read the caller's array
+    refilled after the forward (the instruction kept the settings by
+    reference; positional arrays were copied per call already); a program
+    kept for calls with consts must still see the array changed in place,
+    or replaced, between calls."""
+    bounds = {"low": np.zeros(2)}
+
+    def step(h, x_t, w):
+        h = mg.clip(h @ w + x_t, low=bounds["low"])
+        return h, h
+
+    rng = np.random.default_rng(0)
+    w, x, h0 = leaf(rng, 2, 2), leaf(rng, 3, 1, 2), mg.tensor(np.zeros((1, 2)))
+
+    def gradients(unroll: bool, kept: bool) -> list:
+        bounds["low"][:] = 0.0
+        if kept:
+            _, ys = mg.scan(step, h0, x, consts=w, unroll=unroll)
+        else:
+            _, ys = mg.scan(lambda h, x_t: step(h, x_t, w), h0, x, unroll=unroll)
+        loss = (ys * ys).sum()
+        first = mg.grad(loss, [w, x], retain_graph=True)
+        bounds["low"][:] = -10.0  # (the caller refills its array after the forward)
+        again = mg.grad(loss, [w, x], retain_graph=True)
+        graphs = mg.grad(loss, [w, x], create_graph=True)
+        return [g.data for g in (*first, *again, *graphs)]
+
+    scan_module._programs.clear()
+    for kept in (False, True):
+        want = gradients(unroll=True, kept=kept)
+        for again, first in zip(want[2:4], want[:2]):  # (the loop: as before the change)
+            np.testing.assert_array_equal(again, first)
+        for got, wanted in zip(gradients(unroll=False, kept=kept), want):
+            np.testing.assert_allclose(got, wanted, rtol=1e-12)
+    for low in ([0.0, 0.0], [-0.3, 0.1], [0.2, -1.0]):  # between calls: changed in place, then replaced
+        bounds["low"][:] = low
+        assert_same_as_the_loop(step, h0, x, [w, x], consts=w)
+        bounds["low"] = np.array(low) + 0.05
+        assert_same_as_the_loop(step, h0, x, [w, x], consts=w)
+
+
 @pytest.mark.parametrize("unroll", [False, True], ids=["scan", "the loop"])
 @pytest.mark.parametrize("given", ["xs", "init", "consts"])
 def test_numpy_arrays_given_to_scan_are_the_forwards_in_the_backward(given, unroll):
@@ -1714,6 +1757,93 @@ def test_a_step_changing_its_inputs_in_place_is_a_trace_error_naming_the_line(st
         mg.scan(step, carry, x, consts=c)
 
 
+def _adds_to_the_carry(h, x_t, c):
+    h += x_t
+    return h, h * 1.0
+
+
+def _scales_the_slice(h, x_t, c):
+    x_t *= c
+    return h + x_t, x_t
+
+
+def _scales_a_view_of_the_carry(h, x_t, c):
+    v = h.reshape(-1)
+    v *= c.sum()
+    return h * 1.0, mg.tanh(v) + x_t.sum()
+
+
+def _adds_to_a_detached_carry(h, x_t, c):
+    d = h.detach()
+    d += x_t
+    return h + d * c, d
+
+
+def _changes_a_const(h, x_t, c):
+    c -= x_t.sum(0)
+    return h + c, c
+
+
+IN_GRAPH_CHANGES_OF_INPUTS = {  # step: the inputs that require grad, enough for += to be functional at every step
+    _adds_to_the_carry: ["xs"], _scales_the_slice: ["xs"], _scales_a_view_of_the_carry: ["c"],
+    _adds_to_a_detached_carry: ["xs"], _changes_a_const: ["xs"],
+}
+
+
+@pytest.mark.parametrize("step", IN_GRAPH_CHANGES_OF_INPUTS, ids=[f.__name__ for f in IN_GRAPH_CHANGES_OF_INPUTS])
+def test_changing_an_input_in_place_in_the_graph_at_every_step_is_the_loops_new_tensor(step):
+    """h += x_t with x_t requiring grad: in the graph, the loop's += makes a
+    new tensor at every step and never touches the caller's, so scan gives
+    the loop's values and gradients (it raised 'changes an input'); with
+    nothing requiring grad, or grad mode off, it is the TraceError."""
+    rng = np.random.default_rng(0)
+    arrays = {"h0": rng.standard_normal((2, 3)), "xs": rng.standard_normal((4, 2, 3)), "c": rng.standard_normal(3)}
+    tensors = {k: mg.tensor(a, requires_grad=k in IN_GRAPH_CHANGES_OF_INPUTS[step]) for k, a in arrays.items()}
+    wanted = [t for t in tensors.values() if t.requires_grad]
+    assert_same_as_the_loop(step, tensors["h0"], tensors["xs"], wanted, consts=tensors["c"])
+    for k, a in arrays.items():  # the caller's tensors are as they were
+        np.testing.assert_array_equal(tensors[k].data, a)
+    plain = {k: mg.tensor(a) for k, a in arrays.items()}
+    line = step.__code__.co_firstlineno + (2 if step in (_scales_a_view_of_the_carry, _adds_to_a_detached_carry)
+                                           else 1)
+    for grad_mode, inputs in ((True, plain), (False, tensors)):
+        with mg.set_grad_enabled(grad_mode), pytest.raises(mg.TraceError, match=rf"test_scan\.py:{line} "
+                                                                                 r".*changes an input"):
+            mg.scan(step, inputs["h0"], inputs["xs"], consts=inputs["c"])
+
+
+def test_changing_an_input_in_place_is_checked_at_every_step_of_the_loop():
+    """Whether x += y makes a new tensor can change from step to step: the
+    carry (a, b) -> (b, a + x) needs grad in a after one step if only a
+    starts requiring grad, and the second step would change the caller's b;
+    h += x_t; h = h @ w changes the caller's h0 in the first step only. A
+    leaf that requires grad (h0 itself) is the loop's error, as in the loop."""
+    rng = np.random.default_rng(1)
+    x, w = mg.tensor(rng.standard_normal((3, 2))), leaf(rng, 2, 2)
+
+    def swaps(carry, x_t):
+        a, b = carry
+        a += x_t
+        return (b, a), a
+
+    def then_multiplies(h, x_t):
+        h += x_t
+        return h @ w, h
+
+    a0, b0 = mg.tensor(np.ones(2), requires_grad=True) * 1.0, mg.tensor(np.ones(2))
+    with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{swaps.__code__.co_firstlineno + 2} .*changes an input"):
+        mg.scan(swaps, (a0, b0), x)
+    assert_same_as_the_loop(swaps, (a0, b0 * a0), x, [a0])  # (both need grad at every step)
+    with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{then_multiplies.__code__.co_firstlineno + 1} "):
+        mg.scan(then_multiplies, mg.tensor(np.zeros(2)), x)
+    h0 = mg.tensor(np.zeros(2), requires_grad=True)
+    for unroll in (True, False):
+        with pytest.raises(RuntimeError, match="in-place update of a leaf that requires grad"):
+            mg.scan(then_multiplies, h0, x, unroll=unroll)
+    np.testing.assert_array_equal(b0.data, [1.0, 1.0])
+    np.testing.assert_array_equal(h0.data, [0.0, 0.0])
+
+
 def test_a_step_changing_a_closed_over_tensor_in_place_is_a_trace_error():
     """The loop changes it at every step, a replay never: a TraceError at the line."""
     count, x = mg.tensor(np.zeros(1)), mg.tensor(np.ones((3, 2)))
@@ -1731,6 +1861,139 @@ def test_a_step_changing_a_closed_over_tensor_in_place_is_a_trace_error():
         with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{line} .*in place"):
             mg.scan(step, mg.tensor(np.zeros(2)), x)
     assert count.item() == 0
+
+
+def _writes_into_data(w, h, x_t):
+    w.data -= 0.5  # (the getter's array, changed in place, then the setter)
+    return h + w * x_t, h
+
+
+def _writes_into_a_slice_of_data(w, h, x_t):
+    w.data[...] += 1
+    return h + w * x_t, h
+
+
+def _writes_out_into_numpy(w, h, x_t):
+    np.add(w.numpy(), 1, out=w.numpy())
+    return h + w * x_t, h
+
+
+WRITES_INTO_ARRAYS = [_writes_into_data, _writes_into_a_slice_of_data, _writes_out_into_numpy]
+
+
+@pytest.mark.parametrize("write", WRITES_INTO_ARRAYS, ids=[f.__name__ for f in WRITES_INTO_ARRAYS])
+def test_a_step_writing_into_the_array_of_a_closed_over_tensor_is_a_trace_error_changing_nothing(write):
+    """w.data -= 0.5 inside a step: the array a value read hands out while
+    a step is traced is read-only, so the write fails at the line and w is
+    unchanged (the .data setter refused it only after NumPy had changed w,
+    unseen by the version check: an earlier graph that saved w then gave the
+    wrong gradient; the other writes went through, once, where the loop
+    makes them at every step)."""
+    w = mg.tensor(np.array([1.0, 1.0]))
+    a = mg.tensor(np.array([3.0, 3.0]), requires_grad=True)
+    saved = (a * w).sum()  # (mul saves w)
+    line = write.__code__.co_firstlineno + 1
+    with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{line} .*read-only.*unroll=True"):
+        mg.scan(lambda h, x_t: write(w, h, x_t), mg.tensor(np.zeros(2)), mg.tensor(np.ones((3, 2))))
+    np.testing.assert_array_equal(w.data, [1.0, 1.0])
+    saved.backward()
+    np.testing.assert_array_equal(a.grad.data, [1.0, 1.0])
+
+
+def _fills_a_buffer(h, x_t):
+    scale = mg.zeros(2)
+    with mg.no_grad():
+        scale += np.array([1.0, 2.0])
+        scale *= 0.5
+    return h + scale * x_t, h
+
+
+def _builds_a_layer(h, x_t):
+    layer = nn.Linear(2, 2, rng=np.random.default_rng(0))  # (the same weights at every step)
+    with mg.no_grad():
+        layer.bias.copy_(mg.tensor([0.5, -0.5]))
+    return mg.tanh(layer(x_t) + h), h
+
+
+def _fills_a_range(h, x_t):
+    steps = mg.arange(2, dtype=np.float64)
+    with mg.no_grad():
+        steps += mg.tensor([1.0, 1.0])
+    return h * steps + x_t, h
+
+
+@pytest.mark.parametrize("step", [_fills_a_buffer, _builds_a_layer, _fills_a_range],
+                         ids=["buffer", "layer", "arange"])
+def test_a_tensor_the_step_makes_may_change_in_place_before_an_op_reads_it(step):
+    """A buffer mg.zeros(2) filled under no_grad, a layer built inside the
+    step (its initialisers copy_ into its weights): the loop makes and fills
+    them afresh at every step, the trace records them filled. (They raised
+    'changes a tensor from outside a traced step (one it closes over)'.)"""
+    rng = np.random.default_rng(0)
+    h0, x = leaf(rng, 2), leaf(rng, 3, 2)
+    default = mg.get_default_dtype()
+    mg.set_default_dtype(np.float64)  # (the layer's weights)
+    try:
+        assert_same_as_the_loop(step, h0, x, [h0, x])
+    finally:
+        mg.set_default_dtype(default)
+
+
+def _reads_then_fills(h, x_t):
+    scale = mg.zeros(2)
+    h = h + scale * x_t
+    with mg.no_grad():
+        scale += 1.0
+    return h + scale * x_t, h
+
+
+def _reads_a_view_then_fills(h, x_t):
+    scale = mg.zeros(2)
+    h = h + scale.reshape(1, 2)[0] * x_t
+    with mg.no_grad():
+        scale += 1.0
+    return h + scale * x_t, h
+
+
+def _fills_an_ops_result(h, x_t):
+    scale = mg.zeros(2) * 1.0
+    with mg.no_grad():
+        scale += 1.0
+    return h + scale * x_t, h
+
+
+@pytest.mark.parametrize("step", [_reads_then_fills, _reads_a_view_then_fills, _fills_an_ops_result],
+                         ids=["read, then filled", "a view read, then filled", "an op's result"])
+def test_a_tensor_the_step_makes_changed_after_an_op_read_it_is_a_trace_error_saying_so(step):
+    """The loop's later ops see the change, a replay would not; an op's
+    result made without the step's values cannot be told from a tensor from
+    outside. The message says what it may be (it said 'one it closes over')."""
+    h0, x = mg.tensor(np.zeros(2)), mg.tensor(np.ones((3, 2)))
+    line = step.__code__.co_firstlineno + (4 if step is not _fills_an_ops_result else 3)
+    with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{line} .*not a value of the traced step.*op of the "
+                                            r"step has read already"):
+        mg.scan(step, h0, x)
+
+
+def test_writing_into_the_array_of_a_tensor_the_step_makes_says_how_to_fill_it():
+    """buf.data[0] = 1 on a buffer the step makes: the array is read-only
+    while traced, and the error points to copy_ under no_grad, which works."""
+    def writes(h, x_t):
+        buf = mg.zeros(2, dtype=np.float64)
+        buf.data[0] = 1.0
+        return h + buf * x_t, h
+
+    def copies(h, x_t):
+        buf = mg.zeros(2, dtype=np.float64)
+        with mg.no_grad():
+            buf.copy_(np.array([1.0, 0.0]))
+        return h + buf * x_t, h
+
+    h0, x = mg.tensor(np.zeros(2)), mg.tensor(np.ones((3, 2)))
+    with pytest.raises(mg.TraceError, match=rf"test_scan\.py:{writes.__code__.co_firstlineno + 2} .*read-only.*"
+                                            r"copy_ or \+= under mg.no_grad\(\)"):
+        mg.scan(writes, h0, x)
+    np.testing.assert_array_equal(mg.scan(copies, h0, x)[0].data, [3.0, 0.0])
 
 
 @pytest.mark.parametrize("grad", [False, True])
