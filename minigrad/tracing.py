@@ -431,6 +431,5 @@ def _wrote_into_a_read_array(error: ValueError) -> str | None:
     return (f"writing into the array of a tensor (t.data -= v, t.data[...] = v, np.add(..., out=t.numpy())) at "
             f"{user_frame(frame)} ({error}): while a step is traced, the arrays of tensors are handed out "
             "read-only, and nothing was changed. The plain loop would change the tensor at every step, a replay "
-            "never: change it outside the step, make a new tensor (x = x + y), fill a tensor the step makes "
-            "itself with copy_ or += under mg.no_grad() before any op reads it, or run the plain loop "
+            "never: change it outside the step, make a new tensor (x = x + y), or run the plain loop "
             "(scan(..., unroll=True))")
