@@ -8,7 +8,6 @@ import numpy as np
 
 from .random import get_rng
 from .tensor import Tensor, _shape_arg, as_array, get_default_dtype
-from .tracing import recording
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype=None) -> Tensor:
@@ -25,12 +24,8 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def _fresh(array: np.ndarray, requires_grad: bool) -> Tensor:
-    """A new leaf around an array made here (no copy needed); a step being
-    traced may fill it in place (see minigrad.tracing, Trace.made_tensor)."""
-    fresh = Tensor._make(array).requires_grad_(requires_grad)
-    if recording.trace is not None:
-        recording.trace.made_tensor(fresh)
-    return fresh
+    """A new leaf around an array made here (no copy needed)."""
+    return Tensor._make(array).requires_grad_(requires_grad)
 
 
 def _float(dtype) -> np.dtype:
@@ -74,4 +69,4 @@ def arange(start, stop=None, step=1, dtype=None) -> Tensor:
     data = np.arange(start, stop, step, dtype=dtype)
     if dtype is None and data.dtype.kind == "f":
         data = data.astype(get_default_dtype())
-    return _fresh(data, False)
+    return Tensor._make(data)

@@ -85,8 +85,6 @@ class Tensor:
         self._node = None
         self._index = 0
         self._version = [0]  # when the data last changed in place (0: never): one list, shared with views
-        if recording.trace is not None:  # (a step being traced made it: see minigrad.tracing)
-            recording.trace.made_tensor(self)
 
     @classmethod
     def _make(cls, data: np.ndarray, node=None, index: int = 0) -> Tensor:
@@ -112,8 +110,7 @@ class Tensor:
     @data.setter
     def data(self, value: Any) -> None:
         if recording.trace is not None:
-            recording.trace.outside_change(self, "assigning to .data")
-            recording.trace.made.pop(id(self), None)  # (its data need not be its own any more)
+            recording.trace.outside_change("assigning to .data")
         value = as_array(value)
         if self.requires_grad and value.dtype.kind != "f":
             raise TypeError(f"a tensor that requires grad needs float data, got dtype {value.dtype}")
@@ -242,8 +239,8 @@ class Tensor:
 
     def _write(self, write, other, what: str) -> Tensor:
         """Change the data in place with ``write(data, value)``, checked, and bump the version."""
-        if recording.trace is not None:  # (not a value of a step being traced: see minigrad.tracing)
-            recording.trace.outside_change(self, f"in-place {what}")
+        if recording.trace is not None:  # (a tensor from outside a step being traced)
+            recording.trace.outside_change(f"in-place {what}")
         data = self._data
         if not (data.flags.writeable and data.flags.owndata):
             raise ValueError(f"in-place {what} on a tensor whose data is a view or read-only (shape "

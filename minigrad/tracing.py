@@ -41,11 +41,9 @@ computed from it a constant of the trace, so the trace stands for this
 call only (``read_values``); the array it gets is read-only (see
 minigrad.tensor._read), so writing into it (``w.data -= v``) fails at the
 line with a TraceError, changing nothing. An in-place change of a tensor
-from outside is refused: a plain run makes it at every call, a replay
-never. A tensor the function makes itself with data of its own (a buffer
-``mg.zeros(2)`` filled under no_grad, a layer built inside it, whose
-initialisers copy_ into its weights) may change in place until an op of the
-trace reads it: minigrad.tensor tells the trace of such tensors too.
+from outside is refused: a plain run makes it at every call, a replay never
+(a tensor the function made from constants alone and then changes is
+refused too: the trace cannot tell it from a closed-over one).
 
 What no trace can see is Python that does not go through minigrad: a
 global counter, a draw from a NumPy generator of your own. The function
@@ -123,7 +121,6 @@ class Trace:
         self.read_values = False
         self.instructions: list[Instruction] = []
         self._slots: dict[int, int] = {}  # id(closed-over tensor) -> its slot
-        self.made: dict[int, Tensor] = {}  # id -> a tensor the function made (see made_tensor), while it runs
         self._anomaly = is_anomaly_enabled()
 
     def new_slot(self, value) -> int:
@@ -234,35 +231,15 @@ class Trace:
         values there)."""
         self.read_values = True
 
-    def made_tensor(self, tensor: Tensor) -> None:
-        """The function made ``tensor``, with data of its own (``mg.zeros``,
-        ``mg.tensor``, a Parameter of a layer built in the step): see outside_change."""
-        self.made[id(tensor)] = tensor
-
-    def outside_change(self, tensor: Tensor, what: str) -> None:
-        """``tensor``, not a value of the trace, is about to change in place.
-        Fine if the function made it (made_tensor) and no slot of the trace
-        shares its data yet: a plain run makes it afresh and changes it at
-        every step before any op the trace records reads it, and the trace's
-        slots that read it later hold what it is then (its final value, as
-        in every step of a plain run). (That a plain run makes it afresh at
-        every step is the promise a trace rests on, that the function's
-        Python does the same at every step: one made on the first step only
-        and kept, in an attribute, is state no trace sees.) Else a
-        TraceError: a tensor from outside (one it closes over, and what the
-        trace cannot tell from one: a view, a detached copy, an op's result)
-        would change at every step of a plain run, a replay never; one the
-        trace already read would be seen changed by a replay."""
-        if id(tensor) in self.made and not any(np.may_share_memory(tensor._data, v) for v in self.values):
-            return
-        raise TraceError(f"{what} at {user_frame()} changes a tensor in place that is not a value of the traced "
-                         "step: one it closes over, one the trace cannot tell from that (a view, a detached copy, "
-                         "an op's result made without the step's values), or one it made (mg.zeros, mg.tensor) "
-                         "that an op of the step has read already (or whose .data it set). The plain loop would "
-                         "change it at every step, and the ops after the change would see it, which a replay "
-                         "cannot do. Make a new tensor instead (x = x + y), pass it through the carry, fill a "
-                         "tensor the step makes with mg.zeros or mg.tensor before any op reads it, or run the "
-                         "plain loop (scan(..., unroll=True))")
+    def outside_change(self, what: str) -> None:
+        """A tensor that is not a value of the function (closed over, or made
+        from constants in it) is about to change in place: a TraceError."""
+        raise TraceError(f"{what} at {user_frame()} changes in place a tensor that is not a value of the traced "
+                         "step: one it closes over (the plain loop would change it at every step, a replay never), "
+                         "or one it makes from constants (a buffer, a layer built in the step: a trace cannot tell "
+                         "one made afresh at every step from one made once and kept). Make a new tensor instead "
+                         "(x = x + y), build it outside the step or from the step's values, pass state through the "
+                         "carry, or run the plain loop (scan(..., unroll=True))")
 
 
 def _copied(setting):
@@ -279,8 +256,8 @@ def _copied(setting):
 
 class _Recording(threading.local):
     """The trace being recorded in this thread (the innermost), or None:
-    what minigrad.tensor tells of a read of a tensor's values, of an
-    in-place change of a tensor, and of a new tensor with data of its own."""
+    what minigrad.tensor tells of a read of a tensor's values and of an
+    in-place change of a tensor."""
 
     trace: Trace | None = None
 
@@ -408,7 +385,6 @@ def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function"
         raise
     finally:
         record.done, recording.trace = True, outer
-        record.made.clear()
     if _random.global_generator_uses() != uses:
         raise TraceError(f"{name} drew random numbers from minigrad's generator while it was traced, and a replay "
                          "would not draw again: draw them outside (e.g. masks for all steps) and pass them in, or "
