@@ -550,16 +550,17 @@ class RecurrentLayer(Module):
 class _Prepared:
     """A stepper's weights, made by ``cell._weights`` from each layer's
     parameters, and what they were made from: the parameters themselves, their
-    versions and the grad mode. In grad mode the weights are interior tensors
-    of the graph; their gradients are retained, so that once a backward has
-    gone through them (their ``.grad`` is set) they are made again."""
+    versions and requires_grad flags, and the grad mode. In grad mode the
+    weights are interior tensors of the graph; their gradients are retained,
+    so that once a backward has gone through them (their ``.grad`` is set)
+    they are made again."""
 
     def __init__(self):
         self.made_from, self.made = None, []
 
     def weights(self, cell: CellSpec, params: list[dict]) -> list[dict]:
         tensors = [p for ps in params for p in ps.values()]
-        made_from = (tensors, [p._version[0] for p in tensors], mg.is_grad_enabled())
+        made_from = (tensors, [(p._version[0], p.requires_grad) for p in tensors], mg.is_grad_enabled())
         if not self._still_good(made_from):
             self.made = [cell._weights(ps) for ps in params]
             self.made_from = made_from

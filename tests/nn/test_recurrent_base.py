@@ -213,6 +213,28 @@ def test_a_stepper_reused_across_grad_modes_and_backwards_gives_a_fresh_steppers
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_a_stepper_follows_parameters_frozen_and_unfrozen(kind):
+    """Weights prepared while the layer was frozen carry no graph: after
+    unfreezing, a reused stepper must give a fresh stepper's gradients (it gave
+    none, silently); frozen again, no gradient may reach the frozen weights."""
+    layer = KINDS[kind](2, 3, rng=np.random.default_rng(10)).to(np.float64)
+    rng = np.random.default_rng(11)
+    x = mg.tensor(rng.standard_normal((2, 2)))
+    states = layer.split_states([mg.tensor(rng.standard_normal((1, 2, 3)))] * layer.cell.states)
+    step = layer.stepper()
+    for frozen in (True, False, True):
+        for p in layer.parameters():
+            p.requires_grad_(not frozen)
+        x.requires_grad_(True)  # (so that a frozen layer's output still has a graph)
+        got = _step_gradients(layer, step, x, states)
+        expected = _step_gradients(layer, layer.stepper(), x, states)
+        for name, g in expected.items():
+            assert (got[name] is None) == (g is None) == frozen, name
+            if g is not None:
+                np.testing.assert_allclose(got[name], g, rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_stepper_steps_with_a_parameter_replaced_by_assignment(kind):
     layer = KINDS[kind](2, 3, rng=np.random.default_rng(8)).to(np.float64)
     x = mg.tensor(np.random.default_rng(9).standard_normal((1, 2, 2)))
