@@ -238,10 +238,10 @@ def promote_arrays(spec: Primitive, arrays: list, values: Sequence | None = None
         positions = range(len(arrays)) if spec.promote is True else spec.promote
         values = values or arrays
         target = result_dtype([values[i] for i in positions])
+        if target.kind in "iu":
+            target = _fitting(spec, [arrays[i] for i in positions], target)
         for i in positions:
             if arrays[i].dtype != target:
-                if target.kind in "iu" and arrays[i].ndim == 0:
-                    _check_fits(spec, arrays[i], target)
                 arrays[i] = arrays[i].astype(target)
     if spec.floating:
         for i, a in enumerate(arrays):
@@ -250,15 +250,23 @@ def promote_arrays(spec: Primitive, arrays: list, values: Sequence | None = None
     return arrays
 
 
-def _check_fits(spec: Primitive, value: np.ndarray, target: np.dtype) -> None:
-    """A number (Python or 0-d) meeting an integer tensor takes its dtype; one
-    that does not fit would wrap around (``uint8 == 300`` comparing with 44):
-    a ValueError, as NumPy 2 raises."""
-    if value.dtype.kind in "iu":
-        limits = np.iinfo(target)
-        if not limits.min <= value.item() <= limits.max:
-            raise ValueError(f"{spec.name}: the integer {value.item()} does not fit the other operand's dtype "
-                             f"{target} ({limits.min}..{limits.max}); convert the tensor first (x.astype(...))")
+def _fitting(spec: Primitive, arrays: list, target: np.dtype) -> np.dtype:
+    """The integer dtype ``target`` the rule gives, checked against the numbers
+    (Python or 0-d) among the operands, which take it: one that does not fit
+    would wrap around (``uint8 == 300`` comparing with 44). A comparison (an op
+    with no gradient: its result does not depend on the dtype) is then made
+    exactly, in a dtype that holds both; any other op raises a ValueError, as
+    NumPy 2 does."""
+    for number in (a for a in arrays if a.ndim == 0 and a.dtype.kind in "iu" and a.dtype != target):
+        limits, value = np.iinfo(target), number.item()
+        if limits.min <= value <= limits.max:
+            continue
+        wider = np.result_type(target, np.min_scalar_type(value))
+        if spec.differentiable or wider.kind not in "iu":
+            raise ValueError(f"{spec.name}: the integer {value} does not fit the other operand's dtype {target} "
+                             f"({limits.min}..{limits.max}); convert the tensor first (x.astype(...))")
+        target = wider
+    return target
 
 
 _CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}

@@ -600,19 +600,39 @@ INT_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32]
 
 
 @given(st.sampled_from(INT_DTYPES), st.integers(-2 ** 40, 2 ** 40), st.booleans())
-def test_an_integer_that_does_not_fit_an_integer_tensor_is_refused_else_exact(dtype, number, as_numpy):
+def test_an_integer_that_does_not_fit_an_integer_tensor_is_compared_exactly_else_refused(dtype, number, as_numpy):
     """A Python (or 0-d NumPy) int meets an integer tensor in the tensor's dtype;
-    out of its range it wrapped around (uint8 [44] == 300 was True). Now it is a
-    ValueError; in range, comparisons and maximum are NumPy's on exact values."""
+    out of its range it wrapped around (uint8 [44] == 300 was True). Now a
+    comparison is exact (as NumPy 2's) and arithmetic a ValueError; in range,
+    NumPy's results on the exact values."""
     limits = np.iinfo(dtype)
     values = np.array([limits.min, 0, limits.max], dtype)
     x = mg.tensor(values)
     other = np.int64(number) if as_numpy else number
+    exact = [int(v) for v in values]
+    for op, compare in ((lambda a, b: a == b, lambda a, b: a == b), (lambda a, b: a < b, lambda a, b: a < b),
+                        (mg.greater_equal, lambda a, b: a >= b), (mg.not_equal, lambda a, b: a != b)):
+        np.testing.assert_array_equal(op(x, other).data, [compare(v, number) for v in exact])
     if limits.min <= number <= limits.max:
-        np.testing.assert_array_equal((x == other).data, values.astype(np.int64) == number)
-        np.testing.assert_array_equal((x < other).data, values.astype(np.int64) < number)
         np.testing.assert_array_equal(mg.maximum(x, other).data, np.maximum(values.astype(np.int64), number))
     else:
-        for op in (lambda: x == other, lambda: x < other, lambda: mg.maximum(x, other), lambda: x + other):
+        for op in (lambda: mg.maximum(x, other), lambda: x + other, lambda: mg.where(values > 0, x, other)):
             with pytest.raises(ValueError, match=f"integer {number} does not fit .*{np.dtype(dtype).name}"):
                 op()
+
+
+def test_nll_loss_with_uint8_labels_in_a_scan_step_is_the_loops():
+    """The default ignore_index=-100 meets uint8 labels: inside a traced step
+    the comparison runs on the tensors (it wrapped -100 to 156, then raised)."""
+    rng = np.random.default_rng(0)
+    logits = mg.tensor(rng.standard_normal((4, 3, 5)), requires_grad=True)
+    labels = mg.tensor(rng.integers(0, 5, (4, 3)).astype(np.uint8))
+
+    def step(total, inputs):
+        z, y = inputs
+        loss = nn.functional.nll_loss(mg.log_softmax(z, axis=-1), y)
+        return total + loss, loss
+
+    totals = [mg.scan(step, mg.tensor(0.0, dtype=np.float64), (logits, labels), unroll=unroll)[0].item()
+              for unroll in (True, False)]
+    np.testing.assert_allclose(totals[0], totals[1], rtol=1e-12)
