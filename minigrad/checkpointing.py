@@ -27,7 +27,10 @@ watched: one changed in place before the backward makes it raise, naming
 it, as it would without checkpoint. A tensor f itself changes in place in
 its first run (a running statistic updated under ``no_grad``, as BatchNorm
 does) is f's own state, not watched: other calls of f, and the
-recomputation, change it again. And the recomputed outputs must equal the
+recomputation, change it again. If f also read it with grad mode on (to
+compute what it returns), the recomputation would see another value: that
+raises when f returns. (Own state f reads under ``no_grad`` to compute its
+outputs is not caught unless the outputs change.) And the recomputed outputs must equal the
 first run's bit for bit (which catches draws from a generator of your own,
 and f's own state changing what it returns). (What f reads other than
 through ops, ``.data`` or ``.numpy()``, goes unseen, as for any op.)
@@ -77,7 +80,7 @@ def checkpoint(f: Callable) -> Callable:
         if not inputs or not floats:
             return unflatten(structure, results)
         del outs, copies  # (the first run's tape and what f made: freed, so that what is left of ...)
-        read = _watched(seen, start)  # (... what f read came from outside it)
+        read = _watched(seen, start, name)  # (... what f read came from outside it)
 
         def vjp(g: tuple, first: tuple, *saved) -> list:
             """Every input's gradient: f run again on the saved inputs, on the tape, and differentiated."""
@@ -113,16 +116,24 @@ def checkpoint(f: Callable) -> Callable:
     return checkpointed
 
 
-def _watched(seen: dict, start: int) -> list:
+def _watched(seen: dict, start: int, name: str) -> list:
     """The weak references in ``seen`` to tensors still alive that f did not
-    change in place in its first run (which started at ``start``): the rest
-    is f's own state (a running statistic), which other calls of f and the
-    recomputation change again, so changes to it are not from outside."""
+    change in place in its first run (which started at ``start``). One f
+    changed is f's own state (a running statistic), which other calls of f
+    and the recomputation change again, so changes to it are not from
+    outside -- unless f also read it with grad mode on, to compute what it
+    returns: the recomputation would read the changed value, a RuntimeError."""
     watched = []
-    for ref in seen.values():
+    for ref, read_with_grad in seen.values():
         t = ref()
-        if t is not None and t._version[0] < start:
+        if t is None:
+            continue
+        if t._version[0] < start:
             watched.append(ref)
+        elif read_with_grad:
+            raise RuntimeError(f"{name}: f read a tensor of shape {t.shape} with grad mode on and then changed it "
+                               "in place: the backward's recomputation of f would read the changed value. Change "
+                               "it outside f, or call f without checkpoint")
     return watched
 
 

@@ -49,7 +49,7 @@ class _Modes(threading.local):
 
     grad_enabled = True
     anomaly = False
-    reads = None  # inside reading(): {id(tensor): weakref} of the tensors ops read
+    reads = None  # inside reading(): {id(tensor): (weakref, grad mode)} of the tensors ops read
 
 
 _modes = _Modes()
@@ -99,9 +99,10 @@ def detect_anomaly() -> Iterator[None]:
 @contextmanager
 def reading() -> Iterator[dict]:
     """Note the tensors that ops (and scan) read inside the block, in this
-    thread: ``{id(tensor): weakref to it}`` -- weak, so that what the block
-    makes and drops is not kept. An outer block gets them too. (What a
-    checkpointed function reads, see minigrad/checkpointing.py.)"""
+    thread: ``{id(tensor): (weakref to it, read with grad mode on)}`` --
+    weak, so that what the block makes and drops is not kept. An outer block
+    gets them too. (What a checkpointed function reads, see
+    minigrad/checkpointing.py.)"""
     modes = _modes
     outer, modes.reads = modes.reads, {}
     try:
@@ -109,17 +110,23 @@ def reading() -> Iterator[dict]:
     finally:
         read, modes.reads = modes.reads, outer
         if outer is not None:
-            outer.update(read)
+            for key, (ref, grad) in read.items():
+                kept = outer.get(key)
+                if kept is not None and kept[0]() is ref():  # (read in the outer block too)
+                    grad = grad or kept[1]
+                outer[key] = (ref, grad)
 
 
 def note_reads(tensors) -> None:
-    """Inside :func:`reading`, note ``tensors`` as read."""
-    reads = _modes.reads
+    """Inside :func:`reading`, note ``tensors`` as read (and whether with grad mode on)."""
+    reads, grad = _modes.reads, _modes.grad_enabled
     if reads is not None:
         for t in tensors:
-            ref = reads.get(id(t))
-            if ref is None or ref() is not t:  # (an id may be that of a tensor that is gone)
-                reads[id(t)] = weakref.ref(t)
+            kept = reads.get(id(t))
+            if kept is None or kept[0]() is not t:  # (an id may be that of a tensor that is gone)
+                reads[id(t)] = (weakref.ref(t), grad)
+            elif grad and not kept[1]:
+                reads[id(t)] = (kept[0], True)
 
 
 class Node:

@@ -241,3 +241,20 @@ def test_memory_grows_like_the_square_root_of_the_length():
     plain, ck = peaks[1600, False] / peaks[400, False], peaks[1600, True] / peaks[400, True]
     assert 3.0 < plain < 5.0 and 1.3 < ck < 2.7, peaks
     assert peaks[1600, True] < peaks[1600, False] / 4
+
+
+def test_a_tensor_f_reads_with_grad_mode_on_and_then_changes_raises_when_f_returns():
+    """f computes its output from lam (an annealed gradient scale: value x,
+    gradient -lam), then advances lam: the recomputation would read the new lam
+    and give its gradient (-2 instead of -1) with outputs bit for bit equal."""
+    lam = mg.tensor(np.array(1.0))
+
+    def f(x):
+        y = x * (-lam) + (x - x * (-lam)).detach()
+        with mg.no_grad():
+            lam.copy_(lam + 1.0)
+        return y
+
+    x = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with pytest.raises(RuntimeError, match="read a tensor of shape \\(\\) with grad mode on and then changed it"):
+        mg.checkpoint(f)(x)
