@@ -350,7 +350,7 @@ class _Program:
             self._follow_requires_grad(carry, xs, len(order))
         if is_grad_enabled() and any(self.needs_grad[s] for s in record_.outside_graph):
             raise Untraceable  # (a copy_ in the graph: the loop refuses it, and says where)
-        self._check_input_changes(record_.input_changes, every_step, carry, consts)
+        self._check_input_changes(record_.input_changes, every_step, carry, consts, record_.arguments)
         # (see _ProgramCache; a step changing its inputs in place is checked against the call's leaves)
         self.reusable = len(self.closed) == len(consts) and not record_.read_values and not record_.input_changes
         self._plans: dict = {}  # the backward's plans (per step, run once), worked out at the first backward
@@ -438,19 +438,24 @@ class _Program:
             state = seen[cycle + (steps - cycle) % (len(seen) - cycle)]
         return needs_grad, ys + list(state), horizon, every_step
 
-    def _check_input_changes(self, changes: list, every_step: list, carry: list, consts: Sequence[Tensor]) -> None:
+    def _check_input_changes(self, changes: list, every_step: list, carry: list, consts: Sequence[Tensor],
+                             arguments: int) -> None:
         """The step changes its inputs in place (``x op= y``, see
         tracing.Trace.change), which the trace recorded as new values: right
         only if the loop makes ``x op y`` a new tensor at every step (x or y
         requires grad: ``every_step``'s flags), else its TraceError. If x is
         a leaf that requires grad (the caller's init in the first step, or a
-        const), the loop refuses the change: Untraceable, so that it says so."""
+        const), the loop refuses the change: Untraceable, so that it says so.
+        So it is when x is a carry the step replaces by one of its arguments
+        (the first ``arguments`` slots) or a closed-over tensor, unchanged: a
+        later step's x may then be a leaf."""
         leaves = {s for s, t in (*zip(self.carry_in, carry), *zip(self.closed_slots, consts))
                   if t.requires_grad and t._node is None}
+        handed_on = {c for c, out in zip(self.carry_in, self.carry_out) if out < arguments or out in self.closed_slots}
         for (x, *other), message in changes:
             if not all(flags[x] or any([flags[a] for a in other]) for flags in every_step):
                 raise TraceError(message)
-            if x in leaves:
+            if x in leaves or x in handed_on:
                 raise Untraceable
 
     def row_settings(self, ins):

@@ -2053,3 +2053,19 @@ def test_a_step_reading_the_value_of_a_tensor_from_outside_is_traced_at_every_ca
             temperature.copy_([value])  # (an annealing schedule, say)
         assert_same_as_the_loop(step, h0, x, [w, x], consts=w)
     assert len(scan_module._programs._programs) == 0
+
+
+def test_changing_in_place_a_carry_the_step_replaces_by_a_const_leaf_is_the_loops_error():
+    """Step 0 changes the caller's init (fine in the graph); the step then hands
+    a const (a leaf that requires grad) on as the next carry, which step 1
+    changes in place: the loop refuses that, and so must scan (it answered)."""
+    w = mg.tensor(np.ones(2), requires_grad=True)
+    xs = mg.tensor(np.ones((3, 2)), requires_grad=True)
+
+    def step(h, x_t, c):
+        h += x_t
+        return c, h
+
+    for unroll in (True, False):
+        with pytest.raises(RuntimeError, match="in-place update of a leaf that requires grad"):
+            mg.scan(step, mg.tensor(np.zeros(2)), xs, consts=w, unroll=unroll)
