@@ -20,20 +20,21 @@ the tape cannot be re-entered by the recomputation: that is a ValueError
 (pass it to f as an argument). Random draws from minigrad's generator
 repeat exactly: the recomputation starts from the generator state the first
 run started from, and leaves the state as it found it. Anything else that
-would make the second run differ raises in the backward instead of giving a
-wrong gradient. Every tensor f's ops read in the first run -- its arguments
-and the tensors it closes over, whether they require grad or not -- is
-watched: one changed in place before the backward makes it raise, naming
-it, as it would without checkpoint. A tensor f itself changes in place in
-its first run (a running statistic updated under ``no_grad``, as BatchNorm
-does) is f's own state, not watched: other calls of f, and the
-recomputation, change it again. If f also read it with grad mode on (to
-compute what it returns), the recomputation would see another value: that
-raises when f returns. (Own state f reads under ``no_grad`` to compute its
-outputs is not caught unless the outputs change.) And the recomputed outputs must equal the
-first run's bit for bit (which catches draws from a generator of your own,
-and f's own state changing what it returns). (What f reads other than
-through ops, ``.data`` or ``.numpy()``, goes unseen, as for any op.)
+would make the second run differ raises instead of giving a wrong
+gradient. Every tensor f's ops read in the first run -- its arguments and
+the tensors it closes over, whether they require grad or not -- is
+watched: one changed in place before the backward makes the backward
+raise, naming it, as it would without checkpoint. A tensor f itself
+changes in place in its first run (a running statistic updated under
+``no_grad``, as BatchNorm does) is f's own state, not watched: other calls
+of f, and the recomputation, change it again. If f also read it with grad
+mode on (to compute what it returns), the recomputation would see another
+value: that raises when f returns. (Own state f reads under ``no_grad`` to
+compute its outputs is not caught unless the outputs change.) And the
+recomputed outputs must equal the first run's bit for bit (which catches
+draws from a generator of your own, and f's own state changing what it
+returns). (What f reads other than through ops, ``.data`` or ``.numpy()``,
+goes unseen, as for any op.)
 
 Limits: gradients of gradients (a ``create_graph`` backward) through a
 checkpoint raise; under ``no_grad``, in forward mode (duals) and inside a
