@@ -66,6 +66,7 @@ definition.
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -556,25 +557,21 @@ class _Prepared:
     they are made again."""
 
     def __init__(self):
-        self.made_from, self.made = None, []
+        self.params: list[Tensor] = []  # what the weights were made from
+        self.state = None  # the parameters' versions and requires_grad flags, and the grad mode, then
+        self.made: list[dict] = []
 
     def weights(self, cell: CellSpec, params: list[dict]) -> list[dict]:
         tensors = [p for ps in params for p in ps.values()]
-        made_from = (tensors, [(p._version[0], p.requires_grad) for p in tensors], mg.is_grad_enabled())
-        if not self._still_good(made_from):
+        state = [(p._version[0], p.requires_grad) for p in tensors], mg.is_grad_enabled()
+        same_params = len(tensors) == len(self.params) and all(map(operator.is_, tensors, self.params))
+        spent = any(w.grad is not None for w in self._graph_tensors())
+        if not same_params or state != self.state or spent:
             self.made = [cell._weights(ps) for ps in params]
-            self.made_from = made_from
+            self.params, self.state = tensors, state
             for w in self._graph_tensors():
                 w.retain_grad()
         return self.made
-
-    def _still_good(self, made_from: tuple) -> bool:
-        if self.made_from is None:
-            return False
-        tensors, versions, grad_mode = self.made_from
-        return (len(tensors) == len(made_from[0]) and all(a is b for a, b in zip(tensors, made_from[0]))
-                and versions == made_from[1] and grad_mode == made_from[2]
-                and all(w.grad is None for w in self._graph_tensors()))
 
     def _graph_tensors(self) -> list[Tensor]:
         return [w for weights in self.made for w in weights.values() if w.requires_grad and not w.is_leaf]
