@@ -50,8 +50,8 @@ def batches(*arrays: np.ndarray, batch_size: int, shuffle: bool = True, rng: np.
     for a in arrays:
         if len(a) != n:
             raise ValueError(f"batches: arrays have different lengths ({[len(x) for x in arrays]})")
-    if batch_size < 1:
-        raise ValueError(f"batches: batch_size must be >= 1, got {batch_size}")
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batches: batch_size must be an int >= 1, got {batch_size!r}")
     return _batches(arrays, n, batch_size, shuffle, rng, drop_last)
 
 

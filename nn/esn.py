@@ -25,7 +25,8 @@ from ._checks import check_positive_int
 class EchoStateNetwork:
     """``esn.fit(u, y)`` then ``esn.predict(u)`` or ``esn.generate(steps)``
     (free running: each output becomes the next input). u is (T, input_size),
-    y is (T, output_size), or (T,) for one output."""
+    y is (T, output_size), or (T,) for one output; ``output_size`` None takes
+    it from the targets given to fit."""
 
     def __init__(self, input_size: int, reservoir_size: int = 500, output_size: int | None = None,
                  spectral_radius: float = 1.25, leak: float = 0.3, input_scaling: float = 1.0,
@@ -45,7 +46,9 @@ class EchoStateNetwork:
             raise ValueError(f"spectral_radius must be > 0 and ridge >= 0, got {spectral_radius!r} and {ridge!r}")
         rng = mg.get_rng(rng)
         self.input_size, self.reservoir_size = int(input_size), int(reservoir_size)
-        self.output_size = int(output_size or input_size)
+        # (None: as many outputs as the targets given to fit have columns)
+        self._output_size_given = output_size is not None
+        self.output_size = input_size if output_size is None else check_positive_int("output_size", output_size)
         self.leak, self.ridge = float(leak), float(ridge)
         self.w_in = input_scaling * rng.uniform(-0.5, 0.5, (reservoir_size, 1 + input_size))
         w = rng.uniform(-0.5, 0.5, (reservoir_size, reservoir_size))
@@ -81,6 +84,9 @@ class EchoStateNetwork:
             raise ValueError(f"targets must be (T, output_size) with T = {len(inputs)} as for the inputs, or "
                              f"({len(inputs)},) for one output; got shape {targets.shape}")
         targets = targets.reshape(len(inputs), -1)  # (T,) -> (T, 1)
+        if self._output_size_given and targets.shape[1] != self.output_size:
+            raise ValueError(f"targets have {targets.shape[1]} outputs per step but output_size is "
+                             f"{self.output_size}")
         if not 0 <= washout < len(inputs):
             raise ValueError(f"washout must be in 0..{len(inputs) - 1}, got {washout}")
         self.state = np.zeros(self.reservoir_size)

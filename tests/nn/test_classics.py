@@ -190,6 +190,22 @@ def test_esn_refuses_targets_not_shaped_like_the_inputs_steps():
     assert esn.fit(u, np.ones(200), washout=20).shape == (180, 1)  # (T,): one output
 
 
+def test_esn_output_size_is_checked_and_held_to():
+    """output_size was taken from the targets whatever it said (3 declared, 2 fitted: no error), and 0 or
+    -1 were accepted (0 meant input_size)."""
+    u = np.sin(np.arange(200) * 0.2)[:, None]
+    for value in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=f"output_size must be a positive int, got {value!r}"):
+            nn.EchoStateNetwork(1, 10, output_size=value)
+    esn = nn.EchoStateNetwork(1, 30, output_size=3, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="targets have 2 outputs per step but output_size is 3"):
+        esn.fit(u, np.ones((200, 2)), washout=20)
+    assert esn.w_out is None
+    assert esn.fit(u, np.ones((200, 3)), washout=20).shape == (180, 3)
+    free = nn.EchoStateNetwork(1, 30, rng=np.random.default_rng(0))  # None: from the targets
+    assert free.fit(u, np.ones((200, 2)), washout=20).shape == (180, 2) and free.output_size == 2
+
+
 @pytest.mark.parametrize("name", ["spectral_radius", "input_scaling", "leak", "ridge"])
 def test_esn_refuses_non_finite_settings(name):
     for value in (float("nan"), float("inf")):

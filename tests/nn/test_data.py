@@ -42,8 +42,9 @@ def test_batches_cover_every_row_once_and_are_seeded():
     assert [len(b) for b in nn.batches(x, batch_size=4, shuffle=False, drop_last=True)] == [4, 4]
     with pytest.raises(ValueError, match="different lengths"):
         nn.batches(x, y[:5], batch_size=2)  # at the call, not at the first batch
-    with pytest.raises(ValueError, match="batch_size must be >= 1"):
-        nn.batches(x, batch_size=0)
+    for size in (0, 2.5, True, "3"):  # (2.5 once failed only at the first batch, in range())
+        with pytest.raises(ValueError, match=f"batch_size must be an int >= 1, got {size!r}"):
+            nn.batches(x, batch_size=size)
 
 
 def test_char_vocab_round_trip_and_specials():
