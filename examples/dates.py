@@ -405,7 +405,8 @@ def answer_problem(text: str, iso: str) -> str | None:
     """Why ``iso`` cannot be the date that ``text`` (lower case) writes, or
     None if it can. Checked: the answer is a calendar date in 1900-2099;
     every word is a month, a weekday, "the" or "of"; no dot between numbers
-    beside a slash or dash; at most one month and one weekday, and they are
+    beside a slash or dash; no slash or dash beside another mark (", '" is
+    fine) and no mark written twice; at most one month and one weekday, and they are
     the answer's; the numbers are exactly the answer's day, its month
     (unless a month is named) and its year (four digits, or two that %y
     reads as it), or yyyymmdd alone; an ordinal is the day, with its
@@ -429,7 +430,10 @@ def answer_problem(text: str, iso: str) -> str | None:
             weekdays.append(WEEKDAY_WORDS[word])
         elif word not in FILLER_WORDS:
             return f"{word!r} is not part of a date"
-    separators = set(re.findall(r"(?<=\d)[./-](?=\d)", text))
+    runs = [run.replace(" ", "") for run in re.findall(r"[^a-z0-9]+", text)]  # (spaces do not matter)
+    if any(len(run) > 1 and (re.search(r"[/-]", run) or len(set(run)) < len(run)) for run in runs):
+        return "a slash or dash beside another mark, or a mark written twice: that is no date"
+    separators = set(re.findall(r"(?<=\d) *([./-]) *(?=\d)", text))
     if "." in separators and len(separators) > 1:
         return "a dot and a slash or dash between its numbers: that is no date"
     if len(months) > 1 or len(weekdays) > 1:

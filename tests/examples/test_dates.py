@@ -214,6 +214,11 @@ def test_answer_check_refuses_another_year_or_day(date, seed, shift):
     ("sep oct 27 1994", "1994-09-27", "more than one month"), ("19940927", "1994-09-28", "does not fit"),
     ("hello world", "2001-07-07", "'hello' is not part"), ("sep 27,'94", "2094-09-27", "does not fit"),
     ("5.7/1996", "1996-07-05", "a dot and a slash"), ("2097-12.12", "2097-12-12", "a dot and a slash or dash"),
+    # two marks side by side once passed (the trained model read 05/.06/2001 as 2001-06-05, 05/06/2001 as May 6)
+    ("05/.06/2001", "2001-06-05", "beside another mark"), ("1/.04.1964", "1964-04-01", "beside another mark"),
+    ("1965./2.22", "1965-02-22", "beside another mark"), ("27.-9.1994", "1994-09-27", "beside another mark"),
+    ("27 . - 9.1994", "1994-09-27", "beside another mark"), ("sep..21, 1987", "1987-09-21", "written twice"),
+    ("sept 05, -36", "2036-09-05", "beside another mark"), ("27. 9 /1994", "1994-09-27", "a dot and a slash"),
 ])
 def test_answer_check_refuses_with_a_reason(text, iso, why):
     assert why in dates.answer_problem(text, iso)
