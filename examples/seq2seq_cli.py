@@ -30,14 +30,22 @@ def translate_with_confidence(model: nn.Seq2Seq, texts: list[str], encode: Calla
     """Greedy translations of ``texts`` and the model's confidence in each:
     the smallest probability it gave any of the output's tokens (eos
     included), min_t p(y_t | y_<t, x). One doubtful token makes the whole
-    answer doubtful, however sure the others are."""
+    answer doubtful, however sure the others are. An output that is no
+    finished text -- a special token (pad, bos, unk) in it, or no eos within
+    ``max_len`` -- has confidence 0 and shows what is wrong ("1994-0<pad>9-27",
+    "12345…"): decoding would drop the token or cut the output silently."""
     model.eval()
     out = []
+    specials = {target.pad_id, target.bos_id, target.eos_id, target.unk_id}
     for start in range(0, len(texts), batch_size):
         src, lengths = encode(texts[start:start + batch_size])
         tokens, _ = model.greedy_decode(src, lengths, max_len=max_len)
         confidence = np.exp(token_log_probs(model, src, lengths, tokens, max_len).min(axis=1))
-        out.extend(zip((target.decode(t) for t in tokens), confidence.tolist()))
+        for t, c in zip(tokens, confidence.tolist()):
+            if len(t) < max_len and specials.isdisjoint(t):
+                out.append((target.decode(t), c))
+            else:
+                out.append(("".join(target.itos[i] for i in t) + "…" * (len(t) >= max_len), 0.0))
     return out
 
 

@@ -9,6 +9,7 @@ import io
 import numpy as np
 import pytest
 
+import minigrad as mg
 import nn
 from examples import addition, ctc_digits, translate_dates
 from examples.seq2seq_cli import token_log_probs, translate_mode, translate_with_confidence
@@ -75,9 +76,48 @@ def test_token_log_probs_are_what_step_by_step_decoding_gives():
     for row, t in zip(log_probs, tokens):
         assert np.all(row[len(t) + 1:] == 0) and np.all(row[:min(len(t) + 1, 11)] < 0)
     encode = lambda texts: translate_dates.encode_sources(texts, vocab)  # noqa: E731
+    target = nn.CharVocab(translate_dates.TARGET_CHARS)
     confidences = [c for _, c in translate_with_confidence(model, ["27.09.94", "sept 27, 1994", "x"], encode,
-                                                            nn.CharVocab(translate_dates.TARGET_CHARS), 11)]
-    np.testing.assert_allclose(confidences, np.exp(log_probs.min(axis=1)))
+                                                            target, 11)]
+    finished = [len(t) < 11 and not {target.pad_id, target.bos_id, target.unk_id} & set(t) for t in tokens]
+    np.testing.assert_allclose(confidences, np.where(finished, np.exp(log_probs.min(axis=1)), 0.0))
+
+
+class _Scripted:
+    """A stand-in Seq2Seq whose greedy output is ``tokens`` and whose teacher-forced logits put all the
+    probability on exactly that output (and an eos after it, if there is room)."""
+    pad_id, bos_id, eos_id = 0, 1, 2
+
+    def __init__(self, tokens):
+        self.tokens = tokens
+
+    def eval(self):
+        return self
+
+    def greedy_decode(self, src, lengths, max_len):
+        return [list(self.tokens) for _ in range(len(src))], None
+
+    def __call__(self, src, lengths, tgt_in):
+        out = list(self.tokens) + [self.eos_id]
+        logits = np.full((*tgt_in.shape, len(translate_dates.TARGET_CHARS) + 3), -30.0)
+        for t in range(tgt_in.shape[1]):
+            logits[:, t, out[t] if t < len(out) else 0] = 30.0
+        return mg.tensor(logits), None
+
+
+@pytest.mark.parametrize("extra", ["pad", "bos", "unfinished"])
+def test_translator_refuses_an_output_that_is_no_finished_text(extra):
+    """The decoder's output 1994-0<pad>9-27 (or with <bos>, or 11 tokens and no eos) decoded to 1994-09-27,
+    special tokens dropped, and was answered with confidence 1 (found by outside audit)."""
+    target = nn.CharVocab(translate_dates.TARGET_CHARS)
+    ids = target.encode("1994-09-27")
+    tokens = {"pad": ids[:6] + [target.pad_id] + ids[6:], "bos": ids[:6] + [target.bos_id] + ids[6:],
+              "unfinished": ids + target.encode("7")}[extra]
+    translator = translate_dates.DateTranslator(_Scripted(tokens), min_confidence=0.5)
+    assert translator(["27.9.94"]) != [("1994-09-27", None)]
+    (answer, reason), = translator(["27.9.94"])
+    assert answer is None and "not a date" in reason
+    assert translate_dates.DateTranslator(_Scripted(ids), min_confidence=0.5)(["27.9.94"]) == [("1994-09-27", None)]
 
 
 # -- the date translator's checks -------------------------------------------------------------
