@@ -141,11 +141,14 @@ def _vjp(f: Callable, primals: Sequence, caller: str) -> tuple[Any, Callable, bo
 
 def _pullback_duals(pairs: list, bases: list, record: bool) -> list:
     """Reverse mode over duals (module docstring): s = Σ ūᵀf is a dual; the
-    gradient of each of its parts is that part of the gradient."""
+    gradient of each of its parts is that part of the gradient. (s is
+    recorded whatever the caller's grad mode, as f's outputs were: under
+    no_grad its parts would require no grad, and every gradient come back 0.)"""
     total = None
-    for o, c in pairs:
-        term = (c * o).sum()
-        total = term if total is None else total + term
+    with engine.enable_grad():
+        for o, c in pairs:
+            term = (c * o).sum()
+            total = term if total is None else total + term
     pieces = parts(total)
     levels = sorted({level for key in pieces for level in key}, key=lambda level: level.depth)
     per_input: list[dict] = [{} for _ in bases]

@@ -198,3 +198,21 @@ def test_a_pullback_is_taken_at_the_point_vjp_saw_even_if_the_input_changes_late
     with mg.no_grad():
         x += 1
     np.testing.assert_array_equal(pullback(1.0)[0].data, [2.0, 4.0])
+
+
+def test_second_derivatives_under_no_grad_are_not_zero():
+    """Under no_grad, hessian / hvp / forward-over-reverse gave zeros (the gradient too): the pullback's
+    Σ ūᵀf over duals was built in the caller's grad mode, so its parts required no grad (outside audit)."""
+    f = lambda t: (t ** 3).sum()  # noqa: E731
+    x, v = mg.tensor([1.0, 2.0], dtype=np.float64), mg.tensor([1.0, 0.0], dtype=np.float64)
+    with mg.no_grad():
+        hessian = mg.hessian(f)(x)
+        gradient, hv = mg.hvp(f, (x,), (v,))
+        jacobian = mg.jacfwd(mg.jacrev(f))(x)
+        tangent = mg.jvp(lambda t: mg.value_and_grad(f)(t)[1], (x,), (v,))[1]
+        assert not mg.is_grad_enabled()  # (left as it was)
+    np.testing.assert_array_equal(hessian.numpy(), np.diag([6.0, 12.0]))
+    np.testing.assert_array_equal(jacobian.numpy(), np.diag([6.0, 12.0]))
+    np.testing.assert_array_equal(gradient.numpy(), [3.0, 12.0])
+    np.testing.assert_array_equal(hv.numpy(), [6.0, 0.0])
+    np.testing.assert_array_equal(tangent.numpy(), [6.0, 0.0])
