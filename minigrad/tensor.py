@@ -41,9 +41,11 @@ def get_default_dtype() -> np.dtype:
 
 def as_array(value: Any, dtype=None, copy: bool = False) -> np.ndarray:
     """An ndarray for ``value``. NumPy arrays and scalars keep their dtype;
-    Python floats (and lists of them) get the default float dtype."""
+    Python floats (and lists of them) get the default float dtype. A value
+    that takes over ops (a dual, a traced value) refuses in its own words:
+    its array alone would drop its tangent or its place in a trace."""
     if isinstance(value, Tensor):
-        value = _read(value)
+        value = np.asarray(value) if takes_over_ops(value) else _read(value)
     keeps_dtype = isinstance(value, (np.ndarray, np.generic))
     array = np.array(value, dtype=dtype) if copy else np.asarray(value, dtype=dtype)
     if array.dtype.kind not in "biuf":

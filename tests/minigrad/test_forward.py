@@ -547,3 +547,29 @@ def test_backward_with_a_dual_seed_refuses_instead_of_dropping_its_tangent():
         return v
 
     mg.jvp(f, (mg.tensor([1.0, 1.0]),), (mg.tensor([1.0, 0.0]),))
+
+
+def test_taking_the_array_of_a_dual_is_an_error_not_a_lost_tangent():
+    """mg.tensor(dual), x += dual on a plain tensor, x.copy_(dual) and x.data = dual read the dual's array
+    and dropped its tangent silently (tangent 2 instead of 4, 0 instead of 1; outside audit)."""
+    x, one = mg.tensor([2.0], dtype=np.float64), mg.tensor([1.0], dtype=np.float64)
+
+    def accumulate(t):
+        acc = mg.zeros(1, dtype=np.float64)
+        acc += t
+        return acc
+
+    def copied(t):
+        acc = mg.zeros(1, dtype=np.float64)
+        acc.copy_(t)
+        return acc
+
+    def assigned(t):
+        acc = mg.zeros(1, dtype=np.float64)
+        acc.data = t
+        return acc
+
+    for f in (lambda t: mg.tensor(t) * t, lambda t: mg.Tensor(t) * t, accumulate, copied, assigned):
+        with pytest.raises(TypeError, match="dual tensor .* would lose its tangent"):
+            mg.jvp(f, (x,), (one,))
+    assert mg.jvp(lambda t: t * t, (x,), (one,))[1].item() == 4.0
