@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .ops import astype, broadcast_to, stop_gradient
+from .ops import astype, broadcast_to, promote_arrays, stop_gradient
 from .tensor import Tensor, as_array
 from .trees import flatten, unflatten
 
@@ -92,10 +92,23 @@ def _dispatch(op, args: tuple, settings: dict):
         raise TypeError(f"'{spec.name}' has no JVP, so forward mode cannot go through it: give its primitive "
                         "jvps= (one per input) or jvp= (see minigrad.ops)")
     tangents = [a.tangent if type(a) is Dual and a.level is level else None for a in args]
-    tangent = spec.jvp(tangents, out, *primals, **settings)
+    tangent = spec.jvp(tangents, out, *_promoted(spec, primals), **settings)
     if type(out) is tuple:
         return tuple(make_dual(o, t, level) for o, t in zip(out, tangent))
     return make_dual(out, tangent, level)
+
+
+def _promoted(spec, primals: list) -> list:
+    """The Tensors among ``primals`` cast as the dtype rule casts the op's
+    operands (minigrad.ops.promote_arrays), as its VJPs get them: a JVP
+    computing log(a) of an int64 base must not do it in float32."""
+    if not (spec.promote or spec.floating):
+        return primals
+    arrays = [p._data if isinstance(p, Tensor) else as_array(p) for p in primals]
+    if not spec.needs_cast(arrays):
+        return primals
+    cast = promote_arrays(spec, list(arrays), primals)
+    return [astype(p, c.dtype) if isinstance(p, Tensor) and c.dtype != p.dtype else p for p, c in zip(primals, cast)]
 
 
 def make_dual(primal: Tensor, tangent, level: Level) -> Tensor:
@@ -195,6 +208,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
                          f"got {got}")
     directions = []
     for i, (p, t) in enumerate(zip(primals, tangents)):
+        if not isinstance(t, (Tensor, np.ndarray, np.generic)):
+            t = np.asarray(t)  # (a Python 0.1 or [1e8 + 1] as float64, then cast: not through the default float32)
         t = _as_tensor(t, f"jvp: tangents[{i}]")
         if t.shape != p.shape:
             raise ValueError(f"jvp: tangents[{i}] has shape {t.shape} but primals[{i}] has shape {p.shape}")

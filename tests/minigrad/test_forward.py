@@ -573,3 +573,17 @@ def test_taking_the_array_of_a_dual_is_an_error_not_a_lost_tangent():
         with pytest.raises(TypeError, match="dual tensor .* would lose its tangent"):
             mg.jvp(f, (x,), (one,))
     assert mg.jvp(lambda t: t * t, (x,), (one,))[1].item() == 4.0
+
+
+def test_float64_forward_mode_does_not_pass_through_float32():
+    """A Python tangent went through the default float32 (0.1 -> 0.10000000149, 1e8 + 1 -> 1e8), and pow's JVP
+    in the exponent took log of an int64 base in float32 (2e-8 relative off; outside audit)."""
+    x = mg.tensor([1.0], dtype=np.float64)
+    assert mg.jvp(lambda t: t * 1.0, (x,), ([0.1],))[1].item() == 0.1
+    assert mg.jvp(lambda t: t * 1.0, (x,), ([1e8 + 1],))[1].item() == 1e8 + 1
+    base = mg.tensor([3, 7], dtype=np.int64)
+    b = mg.tensor([1.5, 2.5], dtype=np.float64)
+    tangent = mg.jvp(lambda e: base ** e, (b,), (np.ones(2),))[1].numpy()
+    np.testing.assert_allclose(tangent, np.array([3.0, 7.0]) ** b.numpy() * np.log([3.0, 7.0]), rtol=1e-15)
+    reverse = mg.jacrev(lambda e: base ** e)(b).numpy()
+    np.testing.assert_allclose(np.diag(reverse), tangent, rtol=1e-15)
