@@ -247,7 +247,9 @@ class Tensor:
         if not (data.flags.writeable and data.flags.owndata):
             raise ValueError(f"in-place {what} on a tensor whose data is a view or read-only (shape "
                              f"{data.shape}): it would change other tensors unseen; use x = x + y, or clone() first")
-        checked_write(write, data, as_array(other), what)
+        # a Python number or list is weak, as in the ops' dtype rule: x64 *= 0.1 multiplies by the float64 0.1
+        weak = data.dtype.kind == "f" and not isinstance(other, (Tensor, np.ndarray, np.generic))
+        checked_write(write, data, as_array(other, dtype=data.dtype if weak else None), what)
         self._bump()
         return self
 

@@ -7,12 +7,13 @@ from collections.abc import Iterable
 
 import numpy as np
 
+import minigrad as mg
 from minigrad import Tensor
 
 
-def _grads(parameters: Iterable[Tensor] | Tensor) -> list[np.ndarray]:
+def _grads(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
     parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
-    return [p.grad.data for p in parameters if p.grad is not None]
+    return [p.grad for p in parameters if p.grad is not None]
 
 
 def _positive(function: str, name: str, value) -> float:
@@ -63,16 +64,18 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm
         raise ValueError(f"clip_grad_norm_: norm_type must be a real p != 0 or +-inf, got {norm_type!r} "
                          "(the 0-'norm' counts non-zeros; scaling cannot clip it)")
     grads = _grads(parameters)
-    total = _total_norm(grads, float(norm_type))
+    total = _total_norm([g.data for g in grads], float(norm_type))
     scale = min(max_norm / (total + 1e-6), 1.0)
     if scale < 1:
-        for g in grads:
-            g *= scale
+        with mg.no_grad():  # (in place, as a change: a graph that saved a gradient refuses to use it after)
+            for g in grads:
+                g *= scale
     return total
 
 
 def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float) -> None:
     """Clip every gradient element to [-clip_value, clip_value], in place."""
     clip_value = _positive("clip_grad_value_", "clip_value", clip_value)
-    for g in _grads(parameters):
-        np.clip(g, -clip_value, clip_value, out=g)
+    with mg.no_grad():  # (in place, as a change: see clip_grad_norm_)
+        for g in _grads(parameters):
+            g.copy_(np.clip(g.data, -clip_value, clip_value))

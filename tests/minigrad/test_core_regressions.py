@@ -636,3 +636,22 @@ def test_nll_loss_with_uint8_labels_in_a_scan_step_is_the_loops():
     totals = [mg.scan(step, mg.tensor(0.0, dtype=np.float64), (logits, labels), unroll=unroll)[0].item()
               for unroll in (True, False)]
     np.testing.assert_allclose(totals[0], totals[1], rtol=1e-12)
+
+
+def test_in_place_arithmetic_with_a_python_number_keeps_float64():
+    """x64 *= 0.1 (and +=, copy_) outside the graph took the Python 0.1 as the default float32: x became
+    0.10000000149 (clip_grad_norm_ scaled float64 gradients by a float32 factor; optimisers' in-place steps)."""
+    x = mg.tensor([1.0, 3.0], dtype=np.float64)
+    with mg.no_grad():
+        x *= 0.1
+        assert x.numpy().tolist() == [0.1, 0.30000000000000004]
+        x += 1e-17 + 0.1
+        x.copy_([0.1, 0.7])
+    assert x.numpy().tolist() == [0.1, 0.7] and x.dtype == np.float64
+    y = mg.tensor([1.0], dtype=np.float32)
+    with mg.no_grad():
+        y *= 0.1
+    assert y.dtype == np.float32 and y.item() == np.float32(0.1)
+    z = mg.tensor([1, 2], dtype=np.int64)
+    with pytest.raises(TypeError, match="would change the dtype"):
+        z += 0.5

@@ -132,3 +132,22 @@ def test_nan_gradient_gives_a_nan_norm_and_changes_nothing():
     for norm_type in (2, 1, math.inf, -math.inf, -1):
         assert math.isnan(nn.utils.clip_grad_norm_(ps, 0.1, norm_type=norm_type))
         np.testing.assert_array_equal(ps[1].grad.data, [3.0])
+
+
+@pytest.mark.parametrize("clip", [lambda ps: nn.utils.clip_grad_norm_(ps, 1.0),
+                                  lambda ps: nn.utils.clip_grad_value_(ps, 1.0)])
+def test_clipping_a_gradient_a_graph_saved_is_seen_by_that_graph(clip):
+    """With create_graph=True, .grad is part of a graph; clipping changed its array without a version bump,
+    and a penalty's backward then used the clipped values silently ([2.91, 23.28] for [36, 288]). As in
+    PyTorch, that backward now raises; a plain gradient is clipped as before."""
+    x = nn.Parameter(np.array([1.0, 2.0]))
+    (x * x * x).sum().backward(create_graph=True)
+    penalty = (x.grad * x.grad).sum()
+    clip([x])
+    x.grad = None
+    with pytest.raises(RuntimeError, match="changed in place"):
+        penalty.backward()
+    y = nn.Parameter(np.array([3.0, 4.0]))
+    (y * y).sum().backward()
+    clip([y])
+    assert np.linalg.norm(y.grad.numpy()) <= 1.0 + 1e-6 or np.abs(y.grad.numpy()).max() <= 1.0
