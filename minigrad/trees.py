@@ -1,10 +1,10 @@
 """Structures of tensors: what the function transforms take and return.
 
-A *tree* is a Tensor, or a tuple, list or dict of trees. ``flatten`` lists
-its Tensors (the leaves) and describes the rest; ``unflatten`` puts (other)
-leaves back into the same shape -- so ``jvp``, ``vjp`` and ``checkpoint``
-work on the leaves and hand back what the function gave, tangents or
-gradients in its place.
+A *tree* is a Tensor, or a tuple (a namedtuple too), list or dict of trees.
+``flatten`` lists its Tensors (the leaves) and describes the rest;
+``unflatten`` puts (other) leaves back into the same shape -- so ``jvp``,
+``vjp`` and ``checkpoint`` work on the leaves and hand back what the function
+gave, tangents or gradients in its place.
 """
 
 from __future__ import annotations
@@ -74,7 +74,20 @@ def unflatten(description: Any, leaves: list) -> Any:
     for n, sub in parts:
         items.append(unflatten(sub, leaves[at:at + n]))
         at += n
-    return kind(items)
+    return _rebuild(kind, items)
+
+
+def _rebuild(kind: type, items: list) -> tuple | list:
+    """A ``kind`` (tuple or list, or a subclass) holding ``items``. A namedtuple
+    takes its fields as arguments: ``kind(items)`` would put the whole list in
+    the first field (or fail, naming a missing argument)."""
+    if hasattr(kind, "_fields"):
+        return kind(*items)
+    try:
+        return kind(items)
+    except TypeError as error:
+        raise TypeError(f"cannot rebuild a {kind.__name__} from its items ({kind.__name__}(list) raised: {error}); "
+                        "use a tuple, list, namedtuple or dict") from error
 
 
 def tensors_in(tree: Any) -> list[Tensor]:
@@ -93,7 +106,7 @@ def replace_tensors(tree: Any, new: Callable[[Tensor], Any]) -> Any:
     if isinstance(tree, Tensor):
         return new(tree)
     if isinstance(tree, (tuple, list)):
-        return type(tree)(replace_tensors(item, new) for item in tree)
+        return _rebuild(type(tree), [replace_tensors(item, new) for item in tree])
     if isinstance(tree, dict):
         return {key: replace_tensors(item, new) for key, item in tree.items()}
     return tree

@@ -2,6 +2,7 @@
 draws repeated, parameters found, what it cannot do refused, memory O(√T)."""
 
 import tracemalloc
+from collections import namedtuple
 
 import numpy as np
 import pytest
@@ -78,6 +79,23 @@ def test_arguments_in_structures_interior_arguments_and_constants():
     expected = mg.grad(f((a * 2, a), {"power": 2}, scale)[0]["sum"] ** 2, [a, w])
     np.testing.assert_allclose(ga.data, expected[0].data)
     np.testing.assert_allclose(gw.data, expected[1].data)
+
+
+Pair = namedtuple("Pair", "a b", defaults=(None,))
+Single = namedtuple("Single", "a")
+
+
+def test_namedtuples_in_the_arguments_and_the_output_keep_their_structure():
+    """(The arguments became Pair(a=<generator>, b=None), the output Single(a=[tensor]).)"""
+    x = mg.tensor(np.array([0.5, -1.0]), requires_grad=True)
+    f = lambda pair, single: Pair(pair.a * pair.b, Single(mg.exp(single.a).sum()))
+    args = lambda: (Pair(x * 2, x), Single(x))
+    plain, checkpointed = f(*args()), mg.checkpoint(f)(*args())
+    assert type(checkpointed) is Pair and type(checkpointed.b) is Single
+    np.testing.assert_array_equal(checkpointed.a.data, plain.a.data)
+    np.testing.assert_array_equal(checkpointed.b.a.data, plain.b.a.data)
+    grads = [mg.grad((out.a.sum() + out.b.a) ** 2, [x])[0].data for out in (plain, checkpointed)]
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-14)
 
 
 def test_the_same_tensor_passed_twice():

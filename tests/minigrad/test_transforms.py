@@ -2,6 +2,8 @@
 differences in float64 and against each other, nested in each other and in
 a loss that is differentiated again (closed-over parameters), over generated shapes."""
 
+from collections import namedtuple
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -71,6 +73,38 @@ def test_jacobians_of_several_outputs_and_of_empty_inputs():
     empty = mg.tensor(np.zeros((0, 2)))
     for jacobian in (mg.jacfwd, mg.jacrev):
         assert jacobian(lambda e: mg.concat([e.sum(axis=0), x]))(empty).shape == (4, 0, 2)
+
+
+Pair = namedtuple("Pair", "a b")
+PairWithDefault = namedtuple("PairWithDefault", "a b", defaults=(None,))
+Single = namedtuple("Single", "a")
+
+
+@pytest.mark.parametrize("kind", [Pair, PairWithDefault, Single])
+def test_namedtuple_outputs_come_back_as_the_same_namedtuple(kind):
+    """(unflatten called kind(items): PairWithDefault(a=[...], b=None), Single(a=[...]), and for Pair
+    '__new__() missing 1 required positional argument'.)"""
+    x, v = mg.tensor(np.array([0.3, -0.7])), mg.tensor(np.array([1.0, 2.0]))
+    f = lambda t: kind(*[t * (k + 2.0) for k in range(len(kind._fields))])
+    scales = [k + 2.0 for k in range(len(kind._fields))]
+    out, tangent = mg.jvp(f, (x,), (v,))
+    results = {"jvp values": out, "jvp tangents": tangent, "jacfwd": mg.jacfwd(f)(x), "jacrev": mg.jacrev(f)(x)}
+    expected = {"jvp values": [s * x.data for s in scales], "jvp tangents": [s * v.data for s in scales],
+                "jacfwd": [s * np.eye(2) for s in scales], "jacrev": [s * np.eye(2) for s in scales]}
+    for name, result in results.items():
+        assert type(result) is kind, name
+        for field, want in zip(result, expected[name]):
+            np.testing.assert_array_equal(field.data, want)
+
+
+def test_a_tuple_subclass_that_cannot_be_rebuilt_from_its_items_is_a_type_error_naming_it():
+    class Point(tuple):
+        def __new__(cls, x, y):
+            return super().__new__(cls, (x, y))
+
+    x = mg.tensor(np.array([0.3, -0.7]))
+    with pytest.raises(TypeError, match="cannot rebuild a Point"):
+        mg.jacrev(lambda t: Point(t, t * 2.0))(x)
 
 
 @given(data=st.data())
