@@ -92,8 +92,10 @@ def _multinomial(probs, *, num_samples, replacement, rng):
         raise ValueError("multinomial: probs must be finite, non-negative, with a positive sum in every row "
                          f"(shape {p.shape})")
     classes = p.shape[-1]
-    if not replacement and num_samples > classes:
-        raise ValueError(f"multinomial: cannot draw {num_samples} of {classes} classes without replacement")
+    fewest = int((p > 0).sum(axis=-1).min(initial=classes))  # (classes of probability 0 are never drawn)
+    if not replacement and num_samples > fewest:
+        raise ValueError(f"cannot draw {num_samples} classes without replacement from a row with only {fewest} "
+                         "of positive probability")  # (the primitive adds the op's name and the shape)
     if replacement:  # inverse CDF: one binary search per draw, all rows in one sorted array (row r in [r, r+1))
         rows = p.reshape(-1, classes)
         cdf = np.cumsum(rows, axis=-1)

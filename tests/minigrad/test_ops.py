@@ -384,3 +384,15 @@ def test_multinomial_draws_in_proportion_and_without_replacement_once():
     a = mg.multinomial(probs, 5, replacement=True).data
     mg.manual_seed(3)
     np.testing.assert_array_equal(a, mg.multinomial(probs, 5, replacement=True).data)
+
+
+@pytest.mark.parametrize("probs, available", [([0.5, 0.5, 0.0], 2), ([[0.2, 0.8, 0.0], [0.0, 0.0, 1.0]], 1)])
+def test_multinomial_without_replacement_refuses_more_draws_than_classes_of_positive_probability(probs, available):
+    """As torch; it drew classes of probability 0 ([0.5, 0.5, 0] with 3 draws gave [0, 1, 2])."""
+    probs = mg.tensor(np.array(probs))
+    with pytest.raises(ValueError, match=f"cannot draw {available + 1} classes without replacement from a row "
+                                         f"with only {available} of positive probability"):
+        mg.multinomial(probs, available + 1, rng=np.random.default_rng(0))
+    for seed in range(20):
+        drawn = mg.multinomial(probs, available, rng=np.random.default_rng(seed)).data
+        assert (np.take_along_axis(probs.data.reshape(-1, 3), drawn.reshape(-1, available), axis=-1) > 0).all()
