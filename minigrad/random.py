@@ -96,14 +96,30 @@ def _multinomial(probs, *, num_samples, replacement, rng):
     if not replacement and num_samples > fewest:
         raise ValueError(f"cannot draw {num_samples} classes without replacement from a row with only {fewest} "
                          "of positive probability")  # (the primitive adds the op's name and the shape)
-    if replacement:  # inverse CDF: one binary search per draw, all rows in one sorted array (row r in [r, r+1))
-        rows = p.reshape(-1, classes)
-        cdf = np.cumsum(rows, axis=-1)
+    if replacement:  # inverse CDF: the class is the number of cdf entries <= u, u uniform in [0, 1). Never
+        # one of probability 0: its entry equals the one before, and from the last positive class on all are 1 > u
+        cdf = np.cumsum(p.reshape(-1, classes), axis=-1)
         cdf /= cdf[:, -1:]
-        offset = np.arange(len(rows))[:, None]
-        u = rng.random((len(rows), num_samples)) + offset
-        picks = np.searchsorted((cdf + offset).ravel(), u.ravel(), side="right").reshape(u.shape) - offset * classes
-        return np.minimum(picks, classes - 1).reshape(*p.shape[:-1], num_samples)
+        picks = _count_at_most(cdf, rng.random((len(cdf), num_samples)))
+        return picks.reshape(*p.shape[:-1], num_samples)
     with np.errstate(divide="ignore"):
         keys = np.log(p) + rng.gumbel(size=p.shape)
     return np.argsort(-keys, axis=-1, kind="stable")[..., :num_samples]
+
+
+def _count_at_most(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """For each row r of the sorted rows ``cdf`` (R, C) and each u[r, k]: how many
+    entries of cdf[r] are <= u[r, k] (np.searchsorted(cdf[r], u[r], "right"), all
+    rows at once). A binary search in steps of C's highest power of two, halved
+    each time: a count grows by a step while the entry it would then end at is
+    still <= u. Each row is searched alone, so a draw cannot end in the next
+    row, as one search over all rows (row r shifted to [r, r + 1]) did when
+    rounding u + r gave r + 1."""
+    classes = cdf.shape[-1]
+    count = np.zeros(u.shape, dtype=np.intp)
+    step = 1 << (classes.bit_length() - 1)
+    while step:
+        longer = np.minimum(count + step, classes)
+        count = np.where(np.take_along_axis(cdf, longer - 1, axis=-1) <= u, longer, count)
+        step >>= 1
+    return count

@@ -386,6 +386,21 @@ def test_multinomial_draws_in_proportion_and_without_replacement_once():
     np.testing.assert_array_equal(a, mg.multinomial(probs, 5, replacement=True).data)
 
 
+class _TopDraws(np.random.Generator):
+    """A Generator whose uniform draws are all 1 - 2**-53, the largest rng.random() returns."""
+
+    def random(self, size=None, dtype=np.float64, out=None):
+        return np.full(size, 1.0 - 2.0 ** -53)
+
+
+def test_multinomial_with_replacement_at_the_largest_uniform_draw_stays_in_its_row():
+    """It searched all rows at once, row r shifted to [r, r + 1]: u + r rounded to r + 1 for r >= 1,
+    ended in the next row and was clamped to the last class, of probability 0 here."""
+    probs = mg.tensor(np.tile([0.5, 0.5, 0.0], (8, 1)))
+    drawn = mg.multinomial(probs, 3, replacement=True, rng=_TopDraws(np.random.PCG64(0))).data
+    np.testing.assert_array_equal(drawn, np.ones((8, 3)))  # the last class of positive probability
+
+
 @pytest.mark.parametrize("probs, available", [([0.5, 0.5, 0.0], 2), ([[0.2, 0.8, 0.0], [0.0, 0.0, 1.0]], 1)])
 def test_multinomial_without_replacement_refuses_more_draws_than_classes_of_positive_probability(probs, available):
     """As torch; it drew classes of probability 0 ([0.5, 0.5, 0] with 3 draws gave [0, 1, 2])."""
