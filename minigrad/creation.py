@@ -28,40 +28,63 @@ def _fresh(array: np.ndarray, requires_grad: bool) -> Tensor:
     return Tensor._make(array).requires_grad_(requires_grad)
 
 
-def _float(dtype) -> np.dtype:
-    return np.dtype(dtype) if dtype is not None else get_default_dtype()
+def _dtype(dtype, caller: str, floats_only: bool = False) -> np.dtype:
+    """``dtype`` (None: the default float dtype), checked to be one a tensor
+    holds: bool, integer or float -- or float only, for random samples
+    (cast to an integer dtype they would be zeros, to bool all True)."""
+    dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
+    kinds, what = ("f", "a float") if floats_only else ("biuf", "a bool, integer or float")
+    if dtype.kind not in kinds:
+        raise TypeError(f"{caller}: dtype must be {what} dtype, got {dtype}")
+    return dtype
+
+
+def _fill(value, dtype: np.dtype):
+    """``value``, checked to be a whole number in range if ``dtype`` is an
+    integer dtype: NumPy would store NaN as the smallest int64, 2.5 as 2."""
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        try:
+            whole = int(value)
+        except (TypeError, ValueError, OverflowError):  # (not a number, NaN, infinite)
+            whole = None
+        if whole != value or not info.min <= whole <= info.max:
+            raise ValueError(f"full: value must be a whole number in [{info.min}, {info.max}] for dtype {dtype}, "
+                             f"got {value!r}")
+    return value
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _fresh(np.zeros(_shape_arg(shape), _float(dtype)), requires_grad)
+    return _fresh(np.zeros(_shape_arg(shape), _dtype(dtype, "zeros")), requires_grad)
 
 
 def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _fresh(np.ones(_shape_arg(shape), _float(dtype)), requires_grad)
+    return _fresh(np.ones(_shape_arg(shape), _dtype(dtype, "ones")), requires_grad)
 
 
 def full(shape, value: float, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _fresh(np.full(_shape_arg((shape,)), value, _float(dtype)), requires_grad)
+    dtype = _dtype(dtype, "full")
+    return _fresh(np.full(_shape_arg((shape,)), _fill(value, dtype), dtype), requires_grad)
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _fresh(np.zeros(t.shape, dtype or t.dtype), requires_grad)
+    return _fresh(np.zeros(t.shape, _dtype(dtype or t.dtype, "zeros_like")), requires_grad)
 
 
 def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _fresh(np.ones(t.shape, dtype or t.dtype), requires_grad)
+    return _fresh(np.ones(t.shape, _dtype(dtype or t.dtype, "ones_like")), requires_grad)
 
 
 def randn(*shape, dtype=None, rng: np.random.Generator | None = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from ``rng`` (or the generator manual_seed sets)."""
-    data = get_rng(rng).standard_normal(_shape_arg(shape)).astype(_float(dtype))
-    return _fresh(data, requires_grad)
+    dtype = _dtype(dtype, "randn", floats_only=True)
+    return _fresh(get_rng(rng).standard_normal(_shape_arg(shape)).astype(dtype), requires_grad)
 
 
 def rand(*shape, dtype=None, rng: np.random.Generator | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    data = get_rng(rng).random(_shape_arg(shape)).astype(_float(dtype))
-    return _fresh(data, requires_grad)
+    dtype = _dtype(dtype, "rand", floats_only=True)
+    return _fresh(get_rng(rng).random(_shape_arg(shape)).astype(dtype), requires_grad)
 
 
 def arange(start, stop=None, step=1, dtype=None) -> Tensor:

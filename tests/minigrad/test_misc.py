@@ -1,6 +1,7 @@
 """Dtype rules, creation helpers, seeding, small Tensor API."""
 
 import numpy as np
+import pytest
 
 import minigrad as mg
 
@@ -24,6 +25,36 @@ def test_manual_seed_repeats_draws():
     np.testing.assert_array_equal(a, mg.randn(4).data)
     np.testing.assert_array_equal(mg.randn(4, rng=np.random.default_rng(1)).data,
                                   mg.randn(4, rng=np.random.default_rng(1)).data)
+
+
+@pytest.mark.parametrize("make", [mg.rand, mg.randn])
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, bool])
+def test_random_samples_need_a_float_dtype(make, dtype):
+    """(rand(6, dtype=int64) gave six zeros, dtype=bool six Trues; torch raises.)"""
+    with pytest.raises(TypeError, match=f"{make.__name__}: dtype must be a float dtype, got {np.dtype(dtype)}"):
+        make(6, dtype=dtype, rng=np.random.default_rng(0))
+    assert make(2, dtype=np.float64, rng=np.random.default_rng(0)).dtype == np.float64
+
+
+@pytest.mark.parametrize("make", [lambda dtype: mg.zeros(2, dtype=dtype), lambda dtype: mg.ones(2, dtype=dtype),
+                                  lambda dtype: mg.full(2, 0, dtype=dtype),
+                                  lambda dtype: mg.zeros_like(mg.zeros(2), dtype=dtype),
+                                  lambda dtype: mg.ones_like(mg.zeros(2), dtype=dtype)])
+@pytest.mark.parametrize("dtype", [np.complex128, str])
+def test_creation_refuses_dtypes_a_tensor_cannot_hold(make, dtype):
+    """(They made complex and string tensors, which mg.tensor refuses.)"""
+    with pytest.raises(TypeError, match="dtype must be a bool, integer or float dtype"):
+        make(dtype)
+    assert make(np.int16).dtype == np.int16 and make(bool).dtype == bool
+
+
+@pytest.mark.parametrize("value, dtype", [(np.nan, np.int64), (np.inf, np.int32), (2.5, np.int64),
+                                          (2 ** 63, np.int64), (-1, np.uint8), (256, np.uint8)])
+def test_full_refuses_a_value_an_integer_dtype_cannot_hold(value, dtype):
+    """(NaN became -9223372036854775808, 2.5 became 2.)"""
+    with pytest.raises(ValueError, match=f"full: value must be a whole number in .* for dtype {np.dtype(dtype)}"):
+        mg.full((2,), value, dtype=dtype)
+    assert mg.full((2,), 3.0, dtype=dtype).data.tolist() == [3, 3]
 
 
 def test_small_api():
