@@ -7,7 +7,9 @@ Scores (Luong et al. 2015; Bahdanau et al. 2015):
     concat    vᵀ tanh(W [q; k])         (Luong)
     additive  vᵀ tanh(W q + U k + b)    (Bahdanau)
 Masked keys (padding) get the score −∞, so their weight is exactly 0 and the
-weights of each query sum to 1 over the real keys.
+weights of each query sum to 1 over the real keys: what finite values the
+padding holds changes nothing, bit for bit. (Padding must be finite, as in
+PyTorch: the context is weights @ keys, and 0 · inf or 0 · NaN is NaN.)
 """
 
 from __future__ import annotations
@@ -61,8 +63,9 @@ class Attention(Module):
     def forward(self, query: Tensor, keys: Tensor, mask=None, projected_keys: Tensor | None = None):
         query = query if isinstance(query, Tensor) else Tensor(query)
         keys = keys if isinstance(keys, Tensor) else Tensor(keys)
-        if keys.ndim != 3 or keys.shape[-1] != self.key_size:
-            raise ValueError(f"Attention: keys must be (batch, time, {self.key_size}), got shape {keys.shape}")
+        if keys.ndim != 3 or keys.shape[-1] != self.key_size or keys.shape[1] == 0:
+            raise ValueError(f"Attention: keys must be (batch, time >= 1, {self.key_size}), got shape {keys.shape} "
+                             "(weights over no keys cannot sum to 1)")
         single = query.ndim == 2
         if single:
             query = query.unsqueeze(1)

@@ -130,6 +130,9 @@ class AttentionDecoder(Module):
         """What step() carries from one step to the next (a dict of arrays and
         Tensors with the batch first, so beam search can reorder it)."""
         batch = memory.shape[0]
+        if state is None:  # a zero initial state, as forward(h0=None) starts from
+            zeros = Tensor(np.zeros((self.rnn.num_layers, batch, self.rnn.hidden_size), dtype=memory.dtype))
+            state = zeros if self.rnn.cell.states == 1 else (zeros,) * self.rnn.cell.states
         return {"states": self.rnn.split_states(state), "memory": memory, "mask": mask,
                 "keys": self._project_keys(memory),
                 "previous": Tensor(np.zeros((batch, self.rnn.hidden_size), dtype=memory.dtype)),
@@ -193,7 +196,8 @@ class Seq2Seq(Module):
         out, attention = [[] for _ in range(batch)], []
         for _ in range(max_len):
             logits, weights = self.decoder.step(tokens, decoding)
-            tokens = logits.data.argmax(axis=-1)
+            tokens = mg.log_softmax(logits, axis=-1).data.argmax(axis=-1)  # (what beam search ranks: a tie there
+            # -- two logits one ulp apart round to one log-probability -- is a tie here, so width 1 is greedy)
             if weights is not None:
                 attention.append(weights.data)
             for b in np.flatnonzero(~done & (tokens != self.eos_id)):
@@ -209,7 +213,7 @@ class Seq2Seq(Module):
         """Batched beam search (see :func:`beam_search`; ``length_penalty`` 1 ranks
         finished beams by their per-token average log-probability); returns
         the best token list per sentence and its total log-probability."""
-        beam_width, max_len = _check_beam(beam_width, max_len)  # before the encoder runs
+        beam_width, max_len, length_penalty = _check_beam(beam_width, max_len, length_penalty)  # before the encoder
         decoding = self._start(src, src_lengths)
         stepper = decoding.pop("stepper")
 
@@ -237,10 +241,18 @@ def _take(state: Any, rows: np.ndarray) -> Any:
     return state
 
 
-def _check_beam(beam_width, max_len) -> tuple[int, int]:
-    """beam_width and max_len as ints, if both are positive integers (else ValueError naming the one that is not)."""
+def _check_beam(beam_width, max_len, length_penalty) -> tuple[int, int, float]:
+    """beam_width and max_len as ints, if both are positive integers, and length_penalty as a float, if it is
+    a finite real number (else ValueError/TypeError naming the one that is not: a NaN penalty made every
+    score NaN, and the ranking silently the first beam's)."""
+    if isinstance(length_penalty, (bool, np.bool_)) or not isinstance(length_penalty, (int, float, np.integer,
+                                                                                       np.floating)):
+        raise TypeError(f"beam_search: length_penalty must be a real number, got {type(length_penalty).__name__} "
+                        f"{length_penalty!r}")
+    if not np.isfinite(length_penalty):
+        raise ValueError(f"beam_search: length_penalty must be finite, got {length_penalty!r}")
     return (check_positive_int("beam_search: beam_width", beam_width),
-            check_positive_int("beam_search: max_len", max_len))
+            check_positive_int("beam_search: max_len", max_len), float(length_penalty))
 
 
 def beam_search(step: Callable, state: Any, batch_size: int, beam_width: int, max_len: int, bos_id: int,
@@ -259,7 +271,7 @@ def beam_search(step: Callable, state: Any, batch_size: int, beam_width: int, ma
     terms; 0 ranks by the raw sums (the most probable sequence, which favours
     short ones). Returns the best sequences (without eos) and their total
     log-probabilities."""
-    beam_width, max_len = _check_beam(beam_width, max_len)
+    beam_width, max_len, length_penalty = _check_beam(beam_width, max_len, length_penalty)
     B, K = batch_size, beam_width
     state = _take(state, np.repeat(np.arange(B), K))
     tokens = np.full(B * K, bos_id)

@@ -61,8 +61,10 @@ def test_bad_input():
         nn.Attention(3, 3, "cosine")
     with pytest.raises(ValueError, match="'dot' needs query_size == key_size"):
         nn.Attention(3, 4, "dot")
-    with pytest.raises(ValueError, match=r"keys must be \(batch, time, 4\)"):
+    with pytest.raises(ValueError, match=r"keys must be \(batch, time >= 1, 4\)"):
         attn(mg.zeros(2, 3), mg.zeros(2, 5, 3))
+    with pytest.raises(ValueError, match=r"keys must be \(batch, time >= 1, 4\), got shape \(2, 0, 4\)"):
+        attn(mg.zeros(2, 3), mg.zeros(2, 0, 4))  # (gave zeros and weights summing to 0; outside audit)
     with pytest.raises(ValueError, match=r"query must be \(2, \[time,\] 3\)"):
         attn(mg.zeros(3, 3), mg.zeros(2, 5, 4))
     with pytest.raises(ValueError, match=r"mask must have shape \(2, 5\)"):

@@ -8,7 +8,7 @@ import pytest
 
 import minigrad as mg
 import nn
-from nn.seq2seq import beam_search
+from nn.seq2seq import AttentionDecoder, Seq2Seq, beam_search
 
 SRC = np.array([[3, 4, 5, 0, 0], [6, 3, 4, 4, 5]])
 SRC_LEN = np.array([3, 5])
@@ -175,3 +175,39 @@ def test_every_decoder_checks_beam_width_and_max_len_first(name, value, monkeypa
     with pytest.raises(ValueError, match=f"beam_search: {message}"):
         beam_search(lambda tokens, state: pytest.fail("step ran"), {}, 1,
                     **{"beam_width": 2, "max_len": 3, name: value}, bos_id=1, eos_id=2)
+
+
+def test_beam_of_one_equals_greedy_on_a_one_ulp_tie():
+    """Greedy took the argmax of the logits, beam search of their log_softmax, which rounds two logits one
+    float32 ulp apart to one value: greedy [4, 4, 4], beam width 1 [3, 3, 3] (outside audit)."""
+    model = Seq2Seq(11, 12, embedding_dim=5, hidden_size=4, rng=np.random.default_rng(0))
+    model.eval()
+    bias = np.full(12, 0.99e-4, np.float32)
+    bias[3], bias[4], bias[2] = np.float32(1e-4), np.nextafter(np.float32(1e-4), np.float32(1)), -50
+    model.decoder.out.weight.data[:] = 0
+    model.decoder.out.bias.data[:] = bias
+    greedy, _ = model.greedy_decode(np.array([[3, 4, 5]]), [3], 3)
+    beam, _ = model.beam_search(np.array([[3, 4, 5]]), [3], beam_width=1, max_len=3)
+    assert beam == greedy
+
+
+@pytest.mark.parametrize("penalty, error", [(float("nan"), ValueError), (float("inf"), ValueError),
+                                            ("1", TypeError), (True, TypeError)])
+def test_beam_search_checks_length_penalty(penalty, error):
+    model = Seq2Seq(11, 6, embedding_dim=5, hidden_size=4, rng=np.random.default_rng(0))
+    with pytest.raises(error, match="length_penalty"):  # (NaN made every score NaN: the first beam, silently)
+        model.beam_search(np.array([[3, 4, 5]]), [3], beam_width=2, max_len=4, length_penalty=penalty)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_input_feeding_decoder_starts_from_no_state_as_the_plain_one_does(cell):
+    """forward(tgt, None, memory, None) worked without input feeding, and with it failed with 'LSTM: the state
+    must be a tuple (h0, c0), got a NoneType' (outside audit). None is the zero state in both."""
+    rng = np.random.default_rng(0)
+    memory = mg.tensor(rng.standard_normal((2, 4, 7)))
+    tgt = rng.integers(0, 9, (2, 3))
+    decoder = AttentionDecoder(9, 5, 6, 7, "general", cell=cell, input_feeding=True, rng=rng).to(np.float64)
+    zeros = mg.zeros((1, 2, 6), dtype=np.float64)
+    given = zeros if cell == "gru" else (zeros, zeros)
+    np.testing.assert_array_equal(decoder(tgt, None, memory, None)[0].numpy(),
+                                  decoder(tgt, given, memory, None)[0].numpy())
