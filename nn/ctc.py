@@ -368,10 +368,10 @@ def _screen(log_probs: np.ndarray, targets: np.ndarray, input_lengths: np.ndarra
     return np.where(nan, 0, log_probs), has_neg_inf, nan_samples
 
 
-def _as_ints(values, name: str) -> np.ndarray:
+def _as_ints(values, name: str, owner: str = "ctc_loss") -> np.ndarray:
     values = np.asarray(values.data if isinstance(values, Tensor) else values)
     if values.dtype.kind not in "iu" and values.size:  # (an empty list comes as float64: fine)
-        raise TypeError(f"ctc_loss: {name} must hold integers, got dtype {values.dtype}")
+        raise TypeError(f"{owner}: {name} must hold integers, got dtype {values.dtype}")
     return values.astype(np.int64)
 
 
@@ -486,20 +486,26 @@ class CTCLoss(Module):
 
 # -- decoding --------------------------------------------------------------------------------------
 
-def _scores(log_probs) -> np.ndarray:
-    return np.asarray(log_probs.data if isinstance(log_probs, Tensor) else log_probs, dtype=np.float64)
+def _scores(log_probs, owner: str) -> np.ndarray:
+    """log_probs as float64, without NaN (argmax would take a NaN class for the best, a beam drop every prefix)."""
+    scores = np.asarray(log_probs.data if isinstance(log_probs, Tensor) else log_probs, dtype=np.float64)
+    if np.isnan(scores).any():
+        where = tuple(np.argwhere(np.isnan(scores))[0].tolist())
+        raise ValueError(f"{owner}: log_probs hold NaN (at {where}): nothing can be decoded from them")
+    return scores
 
 
 def greedy_decode(log_probs, input_lengths: Sequence[int] | None = None, blank: int = 0) -> list[list[int]]:
     """Best path decoding: the likeliest class of every frame, repeats collapsed,
     blanks dropped; log_probs (T, B, C), frames past input_lengths ignored."""
-    scores = _scores(log_probs)
+    scores = _scores(log_probs, "greedy_decode")
     if scores.ndim != 3:
         raise ValueError(f"greedy_decode: log_probs must be (T, B, C), got shape {scores.shape}")
     steps, batch, classes = scores.shape
     blank = check_index("blank", blank, classes, "greedy_decode: ")
-    lengths = np.full(batch, steps) if input_lengths is None else _as_ints(input_lengths, "input_lengths")
-    if lengths.shape != (batch,) or lengths.min() < 0 or lengths.max() > steps:
+    lengths = (np.full(batch, steps) if input_lengths is None
+               else _as_ints(input_lengths, "input_lengths", "greedy_decode"))
+    if lengths.shape != (batch,) or lengths.min(initial=0) < 0 or lengths.max(initial=0) > steps:
         raise ValueError(f"greedy_decode: input_lengths must be {batch} values in 0..{steps}, got {lengths}")
     best = scores.argmax(axis=2)  # (T, B)
     changed = np.ones_like(best, dtype=bool)
@@ -515,7 +521,7 @@ def prefix_beam_search(log_probs, beam_width: int, blank: int = 0) -> list[tuple
     paths ending in blank and of those ending in its last label -- so that a
     repeated label counts as new only after a blank. With a beam wide enough
     for every labelling, each probability is exactly exp(−ctc_loss) of it."""
-    scores = _scores(log_probs)
+    scores = _scores(log_probs, "prefix_beam_search")
     if scores.ndim != 2:
         raise ValueError(f"prefix_beam_search: log_probs must be (T, C) for one utterance, got shape {scores.shape}")
     beam_width = check_positive_int("prefix_beam_search: beam_width", beam_width)

@@ -489,3 +489,17 @@ def test_the_decoders_check_blank_and_beam_width():
     with pytest.raises(ValueError, match="prefix_beam_search: beam_width must be a positive int, got 2.5"):
         prefix_beam_search(frames[:, 0], 2.5)
     assert greedy_decode(frames, blank=np.int64(2)) == [[0]]
+
+
+def test_the_decoders_on_an_empty_batch_nan_and_float_lengths():
+    """An empty batch raised NumPy's 'zero-size array to reduction'; a NaN class won greedy's argmax ([[1]])
+    and prefix_beam_search dropped every prefix ([]); float lengths were blamed on ctc_loss (outside audit)."""
+    assert greedy_decode(np.zeros((3, 0, 4))) == [] and greedy_decode(np.zeros((3, 0, 4)), []) == []
+    scores = np.log(np.full((2, 1, 3), 1 / 3))
+    scores[0, 0, 1] = np.nan
+    with pytest.raises(ValueError, match=r"greedy_decode: log_probs hold NaN \(at \(0, 0, 1\)\)"):
+        greedy_decode(scores)
+    with pytest.raises(ValueError, match="prefix_beam_search: log_probs hold NaN"):
+        prefix_beam_search(np.full((2, 3), np.nan), 3)
+    with pytest.raises(TypeError, match="greedy_decode: input_lengths must hold integers"):
+        greedy_decode(np.zeros((3, 2, 4)), [3.0, 1.0])
