@@ -87,8 +87,9 @@ class EchoStateNetwork:
         if self._output_size_given and targets.shape[1] != self.output_size:
             raise ValueError(f"targets have {targets.shape[1]} outputs per step but output_size is "
                              f"{self.output_size}")
-        if not 0 <= washout < len(inputs):
-            raise ValueError(f"washout must be in 0..{len(inputs) - 1}, got {washout}")
+        if isinstance(washout, (bool, np.bool_)) or not isinstance(washout, (int, np.integer)) \
+                or not 0 <= washout < len(inputs):
+            raise ValueError(f"washout must be an int in 0..{len(inputs) - 1}, got {washout!r}")
         self.state = np.zeros(self.reservoir_size)
         X = self.features(inputs)[washout:]
         Y = targets[washout:]
@@ -112,7 +113,16 @@ class EchoStateNetwork:
         if self.output_size != self.input_size:
             raise ValueError(f"generate needs output_size == input_size, got {self.output_size} "
                              f"and {self.input_size}")
-        u = self.last_input if first_input is None else self._check(np.atleast_2d(first_input), "first_input")[0]
+        steps = check_positive_int("generate: steps", steps)
+        if first_input is None:
+            u = self.last_input
+        else:
+            u = np.asarray(first_input, dtype=np.float64)
+            one_number = u.ndim == 0 and self.input_size == 1
+            if u.shape not in ((self.input_size,), (1, self.input_size)) and not one_number:  # (one row, not several)
+                raise ValueError(f"first_input must be ({self.input_size},) or (1, {self.input_size}), got shape "
+                                 f"{u.shape}")
+            u = u.reshape(self.input_size)
         outputs = np.empty((steps, self.output_size))
         for t in range(steps):
             u = outputs[t] = self.w_out @ self._step(u)

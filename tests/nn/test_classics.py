@@ -262,3 +262,24 @@ def test_sequence_classics_reject_inputs_of_another_dtype(make):
 def test_jordan_y0_must_have_the_parameters_dtype():
     with pytest.raises(TypeError, match="Jordan: y0 has dtype float64 but the parameters are float32"):
         nn.Jordan(3, 4, 2)(mg.zeros(5, 2, 3), mg.zeros(2, 2, dtype=np.float64))
+
+
+def test_esn_generate_and_fit_check_steps_first_input_and_washout():
+    """generate(first_input=(2, 2)) used row 0 only; generate(-1) / generate(2.5) raised NumPy's messages;
+    fit(washout=True) washed out one step (outside audit)."""
+    rng = np.random.default_rng(0)
+    esn = nn.EchoStateNetwork(2, 10, rng=rng)
+    u = rng.standard_normal((30, 2))
+    for washout in (True, 2.0):
+        with pytest.raises(ValueError, match=f"washout must be an int in 0..29, got {washout!r}"):
+            esn.fit(u, u, washout=washout)
+    esn.fit(u, u, washout=2)
+    with pytest.raises(ValueError, match=r"first_input must be \(2,\) or \(1, 2\), got shape \(2, 2\)"):
+        esn.generate(2, first_input=np.zeros((2, 2)))
+    for steps in (-1, 0, 2.5):
+        with pytest.raises(ValueError, match=f"steps must be a positive int, got {steps!r}"):
+            esn.generate(steps)
+    state = esn.state.copy()
+    one = esn.generate(3, first_input=np.ones((1, 2)))
+    esn.state = state
+    np.testing.assert_array_equal(one, esn.generate(3, first_input=np.ones(2)))
