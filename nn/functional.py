@@ -147,11 +147,22 @@ def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     return _reduce(diff * diff, reduction)
 
 
-def nll_loss(log_probs: Tensor, target, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+def _check_ignore_index(owner: str, ignore_index) -> int:
+    """``ignore_index`` as an int, if it is one (not a bool); else TypeError."""
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"{owner}: ignore_index must be an int (the target to skip), got "
+                        f"{type(ignore_index).__name__} {ignore_index!r}")
+    return int(ignore_index)
+
+
+def nll_loss(log_probs: Tensor, target, *, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """−log_probs[..., target] for class scores on the last axis: (N, C) with
     targets (N,), or (N, T, C) with (N, T). Positions whose target is
-    ``ignore_index`` count for nothing; 'mean' averages over the others."""
+    ``ignore_index`` count for nothing; 'mean' averages over the others.
+    Both are keyword-only: PyTorch's third positional argument is a class
+    weight (not supported here), which must not land in ignore_index."""
     check_reduction(reduction)
+    ignore_index = _check_ignore_index("nll_loss", ignore_index)
     log_probs, target = _as_tensor(log_probs), _as_tensor(target)
     classes = log_probs.shape[-1]
     if target.dtype.kind not in "iu":
@@ -173,11 +184,11 @@ def nll_loss(log_probs: Tensor, target, ignore_index: int = -100, reduction: str
     return _reduce(mg.where(kept, -picked, 0.0), reduction, count=kept.sum())
 
 
-def cross_entropy(input: Tensor, target, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+def cross_entropy(input: Tensor, target, *, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy of logits ``input`` (classes on the last axis)
     with integer targets: nll_loss(log_softmax(input)). Finite for logits of
     any magnitude (log_softmax subtracts the row maximum)."""
-    return nll_loss(mg.log_softmax(_as_tensor(input), -1), target, ignore_index, reduction)
+    return nll_loss(mg.log_softmax(_as_tensor(input), -1), target, ignore_index=ignore_index, reduction=reduction)
 
 
 # -- softplus and friends: ln(1 + eˣ) as logsumexp over (0, x) ---------------------------------

@@ -22,25 +22,30 @@ class MSELoss(Module):
 
 
 class NLLLoss(Module):
-    def __init__(self, ignore_index: int = -100, reduction: str = "mean"):
+    """Negative log-likelihood of log-probabilities (classes last) with integer
+    targets. The arguments are keyword-only: PyTorch's first positional one is
+    a class weight (not supported here), which must not become ignore_index."""
+
+    def __init__(self, *, ignore_index: int = -100, reduction: str = "mean"):
         super().__init__()
         check_reduction(reduction)
-        self.ignore_index, self.reduction = ignore_index, reduction
+        self.ignore_index, self.reduction = F._check_ignore_index("NLLLoss", ignore_index), reduction
 
     def forward(self, log_probs: Tensor, target) -> Tensor:
-        return F.nll_loss(log_probs, target, self.ignore_index, self.reduction)
+        return F.nll_loss(log_probs, target, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
 class CrossEntropyLoss(Module):
-    """Softmax cross-entropy of logits (classes last) with integer targets."""
+    """Softmax cross-entropy of logits (classes last) with integer targets;
+    keyword-only arguments, as in NLLLoss."""
 
-    def __init__(self, ignore_index: int = -100, reduction: str = "mean"):
+    def __init__(self, *, ignore_index: int = -100, reduction: str = "mean"):
         super().__init__()
         check_reduction(reduction)
-        self.ignore_index, self.reduction = ignore_index, reduction
+        self.ignore_index, self.reduction = F._check_ignore_index("CrossEntropyLoss", ignore_index), reduction
 
     def forward(self, logits: Tensor, target) -> Tensor:
-        return F.cross_entropy(logits, target, self.ignore_index, self.reduction)
+        return F.cross_entropy(logits, target, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
 class _WeightedBinaryLoss(Module):

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minigrad as mg
+import nn
 from minigrad import testing as mt
 from nn import functional as F
 
@@ -67,6 +68,40 @@ def test_mse_loss_refuses_integer_input_instead_of_wrapping_around():
 def test_all_ignored_mean_is_nan_like_pytorch():
     loss = F.cross_entropy(mg.zeros(2, 3), np.array([-100, -100]))
     assert np.isnan(loss.item())
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, t, w: F.cross_entropy(x, t, w),
+    lambda x, t, w: F.nll_loss(mg.log_softmax(x, -1), t, w),
+    lambda x, t, w: nn.CrossEntropyLoss(w)(x, t),
+    lambda x, t, w: nn.NLLLoss(w)(mg.log_softmax(x, -1), t),
+])
+def test_a_positional_class_weight_is_a_type_error_not_an_ignore_index(call):
+    """PyTorch's next positional argument is a class weight: once it became
+    ignore_index and hid the targets equal to one of its entries (2 here)."""
+    x, t, w = mg.tensor(np.random.default_rng(0).normal(size=(3, 3))), np.array([0, 2, 1]), np.array([1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="positional argument"):
+        call(x, t, w)
+
+
+@pytest.mark.parametrize("ignore_index", [True, 1.5, "a", np.array([1])])
+@pytest.mark.parametrize("call", [
+    lambda x, t, i: F.cross_entropy(x, t, ignore_index=i),
+    lambda x, t, i: F.nll_loss(mg.log_softmax(x, -1), t, ignore_index=i),
+    lambda x, t, i: nn.CrossEntropyLoss(ignore_index=i),
+    lambda x, t, i: nn.NLLLoss(ignore_index=i),
+])
+def test_ignore_index_must_be_an_int(call, ignore_index):
+    """True used to skip class 1 silently; 1.5 and "a" skipped nothing."""
+    with pytest.raises(TypeError, match="ignore_index must be an int"):
+        call(mg.zeros(3, 3), np.array([0, 2, 1]), ignore_index)
+
+
+def test_loss_modules_pass_ignore_index_and_reduction_on():
+    x, t = mg.tensor(np.random.default_rng(0).normal(size=(3, 3))), np.array([0, -1, 1])
+    expected = F.cross_entropy(x, t, ignore_index=-1, reduction="sum").item()
+    assert nn.CrossEntropyLoss(ignore_index=np.int64(-1), reduction="sum")(x, t).item() == expected
+    assert nn.NLLLoss(ignore_index=-1, reduction="sum")(mg.log_softmax(x, -1), t).item() == expected
 
 
 def test_bad_targets_are_named():
