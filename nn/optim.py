@@ -362,6 +362,8 @@ class Adagrad(Optimizer):
 # PyTorch's semantics: a schedule sets every group's lr when it is made
 # (epoch 0) and at each step(); call step() once per epoch, after the
 # optimiser's steps. Closed forms of the epoch, so resuming is exact.
+# Unlike PyTorch's, they do not chain: a closed-form schedule refuses to step
+# when an lr is not the one it set (see LRScheduler).
 
 def _whole(owner: str, name: str, value: Any, low: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -407,13 +409,31 @@ class _Schedule:
 
 
 class LRScheduler(_Schedule):
-    """A schedule given by a closed form: lr = lr_at(initial lr, epoch)."""
+    """A schedule given by a closed form: lr = lr_at(initial lr, epoch).
+
+    One schedule per optimiser: step() raises a RuntimeError when a group's
+    lr is not the one this schedule set last (its initial lr before the first
+    step), i.e. when another schedule or the user's code changed it. PyTorch
+    chains such schedules (each multiplies the lr the other left); here each
+    would overwrite the other's lr with its own closed form, so instead of
+    a wrong lr there is an error. Combine them in one LambdaLR (a product of
+    factors), or after setting an lr by hand make a new schedule, which
+    starts from the lrs it finds. (ReduceLROnPlateau scales whatever lr it
+    finds, so it does not check; a closed-form schedule beside it refuses.)"""
 
     def __init__(self, optimizer: Optimizer):
         super().__init__(optimizer)
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.last_epoch = -1
         self.step()  # epoch 0, as PyTorch's constructor does (LinearLR starts at start_factor·lr)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state_dict() and set every group's lr to the one this schedule
+        had set (its closed form at the loaded epoch), so that the optimiser agrees
+        with it whichever of the two is loaded first."""
+        super().load_state_dict(state)
+        for group, lr in zip(self.optimizer.param_groups, self.lrs_at(self.last_epoch)):
+            group["lr"] = float(lr)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         raise NotImplementedError
@@ -423,9 +443,19 @@ class LRScheduler(_Schedule):
         return [self.lr_at(base, epoch) for base in self.base_lrs]
 
     def step(self) -> None:
-        """Next epoch: every group's lr from the closed form, all checked before any is set."""
+        """Next epoch: every group's lr from the closed form, all checked before any is set
+        (and refused if an lr is no longer the one this schedule set: see the class)."""
+        owner = type(self).__name__
+        last = self.base_lrs if self.last_epoch < 0 else self.lrs_at(self.last_epoch)
+        for i, (group, lr) in enumerate(zip(self.optimizer.param_groups, last)):
+            if group["lr"] != lr:
+                raise RuntimeError(
+                    f"{owner}.step: the lr of parameter group {i} is {group['lr']!r}, not the {float(lr)!r} this "
+                    f"schedule set at epoch {max(self.last_epoch, 0)}: another schedule or your code changed it. "
+                    "Schedules do not chain here (each would overwrite the other's lr): use one schedule (a "
+                    "LambdaLR with the product of the factors), or make a new schedule after changing the lr by hand")
         epoch = self.last_epoch + 1
-        lrs = [_nonnegative(type(self).__name__, f"the lr of parameter group {i} at epoch {epoch}", lr)
+        lrs = [_nonnegative(owner, f"the lr of parameter group {i} at epoch {epoch}", lr)
                for i, lr in enumerate(self.lrs_at(epoch))]
         self.last_epoch = epoch
         for group, lr in zip(self.optimizer.param_groups, lrs):

@@ -492,3 +492,55 @@ def test_a_bad_lambda_value_changes_nothing():
     with pytest.raises(ValueError, match="LambdaLR.load_state_dict: expected the keys"):
         schedule.load_state_dict({"last_epoch": 3})
     assert schedule.last_epoch == 0
+
+
+# -- one schedule per optimiser: a changed lr is an error, not overwritten --------------------
+
+def test_two_closed_form_schedules_on_one_optimiser_refuse_to_step():
+    """Each used to overwrite the other's lr with its own closed form (PyTorch
+    chains them): LinearLR's warm-up factor never went away under ExponentialLR."""
+    opt = sgd((1.0,))
+    warmup, decay = nn.optim.LinearLR(opt, start_factor=0.5, total_iters=2), nn.optim.ExponentialLR(opt, gamma=0.9)
+    warmup.step()
+    with pytest.raises(RuntimeError, match="lr of parameter group 0 is 0.75, not the 0.5 this schedule set at "
+                                           "epoch 0: another schedule or your code changed it.*LambdaLR"):
+        decay.step()
+    assert decay.last_epoch == 0 and opt.param_groups[0]["lr"] == 0.75
+
+
+def test_an_lr_changed_by_hand_or_by_a_plateau_stops_a_closed_form_schedule():
+    opt = sgd((1.0, 0.5))
+    schedule = nn.optim.StepLR(opt, step_size=2, gamma=0.1)
+    schedule.step()
+    opt.param_groups[1]["lr"] = 0.2
+    with pytest.raises(RuntimeError, match="parameter group 1 is 0.2, not the 0.5 .* at epoch 1"):
+        schedule.step()
+    assert schedule.last_epoch == 1 and [g["lr"] for g in opt.param_groups] == [1.0, 0.2]
+    opt = sgd((1.0,))
+    schedule, plateau = nn.optim.StepLR(opt, step_size=100), nn.optim.ReduceLROnPlateau(opt, patience=0, factor=0.5)
+    schedule.step(), plateau.step(1.0), schedule.step(), plateau.step(1.0)  # the plateau halves the lr
+    with pytest.raises(RuntimeError, match="is 0.5, not the 1.0"):
+        schedule.step()
+
+
+def test_a_new_schedule_takes_over_from_one_no_longer_stepped_or_from_an_lr_set_by_hand():
+    opt = sgd((1.0,))
+    warmup = nn.optim.LinearLR(opt, start_factor=0.5, total_iters=2)
+    warmup.step(), warmup.step()
+    decay = nn.optim.ExponentialLR(opt, gamma=0.5)
+    assert lrs_over(decay, 2)[:, 0].tolist() == [1.0, 0.5, 0.25]
+    opt.param_groups[0]["lr"] = 0.1
+    cosine = nn.optim.CosineAnnealingLR(opt, T_max=2)
+    np.testing.assert_allclose(lrs_over(cosine, 2)[:, 0], [0.1, 0.05, 0.0], atol=1e-17)
+
+
+def test_loading_a_schedule_sets_the_lrs_it_had_set():
+    """Made on a resumed optimiser, LinearLR scales its lr by start_factor; the loaded state puts it back."""
+    opt = sgd((1.0,))
+    saved = nn.optim.LinearLR(opt, 0.25, 1.0, 6)
+    lrs_over(saved, 2)  # lr 0.5 at epoch 2
+    resumed = sgd((1.0,))
+    resumed.load_state_dict(opt.state_dict())
+    schedule = nn.optim.LinearLR(resumed, 0.25, 1.0, 6)  # lr 0.125 until the state is loaded
+    schedule.load_state_dict(saved.state_dict())
+    assert schedule.get_last_lr() == [0.5] and lrs_over(schedule, 1)[1, 0] == 0.625
