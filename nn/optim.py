@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -373,6 +374,25 @@ def _whole(owner: str, name: str, value: Any, low: int) -> int:
     return int(value)
 
 
+def _positive_fraction(owner: str, name: str, value: Any) -> float:
+    value = _fraction(owner, name, value)
+    if value == 0:
+        raise ValueError(f"{owner}: {name} must lie in (0, 1], got 0.0")
+    return value
+
+
+def _one_of(*options: str) -> Callable[[str, str, Any], str]:
+    """A checker of a setting that takes one of ``options``."""
+    def check(owner: str, name: str, value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"{owner}: {name} must be {' or '.join(map(repr, options))}, got {value!r}")
+        return value
+    return check
+
+
+_count = partial(_whole, low=0)
+
+
 def _per_group(owner: str, name: str, value: Any, groups: int) -> list:
     """``value`` once per parameter group: a list/tuple of that length, or one value for all."""
     if isinstance(value, (list, tuple)):
@@ -385,9 +405,17 @@ def _per_group(owner: str, name: str, value: Any, groups: int) -> list:
 class _Schedule:
     """What every schedule shares: the optimiser it drives, get_last_lr(), and
     a state_dict of its own attributes (PyTorch's layout) that
-    load_state_dict() checks before it changes anything."""
+    load_state_dict() checks before it changes anything.
+
+    ``CHECKS`` names the checker of each saved attribute, run by the
+    constructor (``_set``) and again on a loaded state, so that a state_dict
+    is held to the constructor's rules; an attribute in ``PER_GROUP`` is a
+    list with one value per parameter group, each checked. (Attributes of a
+    subclass without a checker are loaded as saved.)"""
 
     _not_saved: tuple[str, ...] = ("optimizer",)
+    CHECKS: dict[str, Callable[[str, str, Any], Any]] = {}
+    PER_GROUP: tuple[str, ...] = ()
 
     def __init__(self, optimizer: Optimizer):
         if not isinstance(optimizer, Optimizer):
@@ -400,12 +428,32 @@ class _Schedule:
     def state_dict(self) -> dict[str, Any]:
         return {k: copy.deepcopy(v) for k, v in vars(self).items() if k not in self._not_saved}
 
+    def _checked(self, owner: str, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` (attribute -> value) checked by CHECKS and normalised."""
+        checked = {}
+        for name, value in values.items():
+            check = self.CHECKS.get(name, lambda owner, name, value: value)
+            if name not in self.PER_GROUP:
+                checked[name] = check(owner, name, value)
+                continue
+            groups = len(self.optimizer.param_groups)
+            if not isinstance(value, (list, tuple)) or len(value) != groups:
+                raise ValueError(f"{owner}: {name} must be a list with one value per parameter group ({groups}), "
+                                 f"got {value!r}")
+            checked[name] = [check(owner, f"{name}[{i}]", v) for i, v in enumerate(value)]
+        return checked
+
+    def _set(self, **values: Any) -> None:
+        """Set the constructor's arguments, checked."""
+        self.__dict__.update(self._checked(type(self).__name__, values))
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        owner = f"{type(self).__name__}.load_state_dict"
         expected = sorted(self.state_dict())
         if not isinstance(state, dict) or sorted(state) != expected:
             got = sorted(state) if isinstance(state, dict) else type(state).__name__
-            raise ValueError(f"{type(self).__name__}.load_state_dict: expected the keys {expected}, got {got}")
-        self.__dict__.update(copy.deepcopy(state))
+            raise ValueError(f"{owner}: expected the keys {expected}, got {got}")
+        self.__dict__.update(self._checked(owner, copy.deepcopy(state)))
 
 
 class LRScheduler(_Schedule):
@@ -421,6 +469,9 @@ class LRScheduler(_Schedule):
     starts from the lrs it finds. (ReduceLROnPlateau scales whatever lr it
     finds, so it does not check; a closed-form schedule beside it refuses.)"""
 
+    CHECKS = {"base_lrs": _nonnegative, "last_epoch": _count}
+    PER_GROUP = ("base_lrs",)
+
     def __init__(self, optimizer: Optimizer):
         super().__init__(optimizer)
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
@@ -430,10 +481,14 @@ class LRScheduler(_Schedule):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state_dict() and set every group's lr to the one this schedule
         had set (its closed form at the loaded epoch), so that the optimiser agrees
-        with it whichever of the two is loaded first."""
-        super().load_state_dict(state)
-        for group, lr in zip(self.optimizer.param_groups, self.lrs_at(self.last_epoch)):
-            group["lr"] = float(lr)
+        with it whichever of the two is loaded first. All checked on a copy first."""
+        loaded = copy.copy(self)
+        _Schedule.load_state_dict(loaded, state)
+        lrs = [_nonnegative(f"{type(self).__name__}.load_state_dict", f"the lr of parameter group {i}", lr)
+               for i, lr in enumerate(loaded.lrs_at(loaded.last_epoch))]
+        self.__dict__.update(vars(loaded))
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         raise NotImplementedError
@@ -487,13 +542,12 @@ class LinearLR(LRScheduler):
     end_factor e over total_iters n epochs, then constant (linear warm-up
     with the defaults s = 1/3, e = 1, n = 5)."""
 
+    CHECKS = {**LRScheduler.CHECKS, "start_factor": _positive_fraction, "end_factor": _fraction,
+              "total_iters": partial(_whole, low=1)}
+
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
                  total_iters: int = 5):
-        self.start_factor = _real("LinearLR", "start_factor", start_factor, 0.0, 1.0, high_open=False)
-        if self.start_factor == 0:
-            raise ValueError("LinearLR: start_factor must lie in (0, 1], got 0.0")
-        self.end_factor = _fraction("LinearLR", "end_factor", end_factor)
-        self.total_iters = _whole("LinearLR", "total_iters", total_iters, 1)
+        self._set(start_factor=start_factor, end_factor=end_factor, total_iters=total_iters)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, epoch):
@@ -504,9 +558,10 @@ class LinearLR(LRScheduler):
 class StepLR(LRScheduler):
     """lr = base · γ^⌊epoch / step_size⌋."""
 
+    CHECKS = {**LRScheduler.CHECKS, "step_size": partial(_whole, low=1), "gamma": _nonnegative}
+
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        self.step_size = _whole("StepLR", "step_size", step_size, 1)
-        self.gamma = _nonnegative("StepLR", "gamma", gamma)
+        self._set(step_size=step_size, gamma=gamma)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, epoch):
@@ -516,8 +571,10 @@ class StepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """lr = base · γ^epoch."""
 
+    CHECKS = {**LRScheduler.CHECKS, "gamma": _nonnegative}
+
     def __init__(self, optimizer: Optimizer, gamma: float):
-        self.gamma = _nonnegative("ExponentialLR", "gamma", gamma)
+        self._set(gamma=gamma)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, epoch):
@@ -527,9 +584,10 @@ class ExponentialLR(LRScheduler):
 class CosineAnnealingLR(LRScheduler):
     """lr = η_min + (base − η_min)·(1 + cos(π·epoch / T_max))/2."""
 
+    CHECKS = {**LRScheduler.CHECKS, "T_max": partial(_whole, low=1), "eta_min": _nonnegative}
+
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
-        self.T_max = _whole("CosineAnnealingLR", "T_max", T_max, 1)
-        self.eta_min = _nonnegative("CosineAnnealingLR", "eta_min", eta_min)
+        self._set(T_max=T_max, eta_min=eta_min)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, epoch):
@@ -545,23 +603,20 @@ class ReduceLROnPlateau(_Schedule):
     abs: metric < best − threshold (> best + threshold). A NaN metric is
     never an improvement (as in PyTorch)."""
 
+    CHECKS = {"mode": _one_of("min", "max"), "threshold_mode": _one_of("rel", "abs"),
+              "factor": partial(_real, low=0.0, high=1.0, high_open=True), "patience": _count,
+              "threshold": _nonnegative, "cooldown": _count, "min_lrs": _nonnegative, "eps": _nonnegative,
+              "best": partial(_real, low=-math.inf, high=math.inf, high_open=False),
+              "num_bad_epochs": _count, "cooldown_counter": _count, "last_epoch": _count}
+    PER_GROUP = ("min_lrs",)
+
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
                  min_lr: float | list[float] = 0.0, eps: float = 1e-8):
         super().__init__(optimizer)
-        owner = "ReduceLROnPlateau"
-        if mode not in ("min", "max"):
-            raise ValueError(f"{owner}: mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"{owner}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        self.mode, self.threshold_mode = mode, threshold_mode
-        self.factor = _real(owner, "factor", factor, 0.0, 1.0, high_open=True)
-        self.patience = _whole(owner, "patience", patience, 0)
-        self.threshold = _nonnegative(owner, "threshold", threshold)
-        self.cooldown = _whole(owner, "cooldown", cooldown, 0)
-        self.min_lrs = [_nonnegative(owner, f"min_lr[{i}]", v)
-                        for i, v in enumerate(_per_group(owner, "min_lr", min_lr, len(optimizer.param_groups)))]
-        self.eps = _nonnegative(owner, "eps", eps)
+        self._set(mode=mode, threshold_mode=threshold_mode, factor=factor, patience=patience, threshold=threshold,
+                  cooldown=cooldown, eps=eps,
+                  min_lrs=_per_group("ReduceLROnPlateau", "min_lr", min_lr, len(optimizer.param_groups)))
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0

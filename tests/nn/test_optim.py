@@ -544,3 +544,37 @@ def test_loading_a_schedule_sets_the_lrs_it_had_set():
     schedule = nn.optim.LinearLR(resumed, 0.25, 1.0, 6)  # lr 0.125 until the state is loaded
     schedule.load_state_dict(saved.state_dict())
     assert schedule.get_last_lr() == [0.5] and lrs_over(schedule, 1)[1, 0] == 0.625
+
+
+# -- a schedule's load_state_dict holds the saved values to the constructor's rules -------------
+
+def test_schedule_state_for_another_number_of_groups_is_refused():
+    """zip used to truncate: the second group was then never scheduled."""
+    one = nn.optim.StepLR(sgd((1.0,)), 1, 0.5)
+    one.step()
+    for schedule in (nn.optim.StepLR(sgd((1.0, 0.2)), 1, 0.5), nn.optim.ReduceLROnPlateau(sgd((1.0, 0.2)))):
+        state = one.state_dict() if isinstance(schedule, nn.optim.StepLR) else {**schedule.state_dict(),
+                                                                               "min_lrs": [0.0]}
+        before = schedule.state_dict()
+        with pytest.raises(ValueError, match=r"one value per parameter group \(2\), got \[.*\]"):
+            schedule.load_state_dict(state)
+        assert schedule.state_dict() == before and schedule.get_last_lr() == [1.0, 0.2]
+
+
+@pytest.mark.parametrize("name, key, value, error", [
+    ("step", "step_size", 0, ValueError), ("step", "gamma", -0.5, ValueError), ("step", "last_epoch", 1.5, TypeError),
+    ("step", "base_lrs", [float("nan"), 1.0], ValueError), ("linear", "start_factor", 0.0, ValueError),
+    ("linear", "total_iters", 0, ValueError), ("cosine", "T_max", 0, ValueError),
+    ("exponential", "gamma", "0.8", TypeError), ("lambda", "last_epoch", -1, ValueError),
+    ("plateau", "mode", "minimum", ValueError), ("plateau", "factor", 1.0, ValueError),
+    ("plateau", "patience", -1, ValueError), ("plateau", "min_lrs", [0.0, -1.0], ValueError),
+    ("plateau", "best", float("nan"), ValueError), ("plateau", "cooldown_counter", True, TypeError),
+])
+def test_schedule_state_with_bad_values_is_refused_before_it_changes_anything(name, key, value, error):
+    """step_size=0 used to load, and the next step() died of a ZeroDivisionError."""
+    opt = sgd((0.1, 1.0))
+    schedule = make_schedules()[name](opt)
+    before, lrs = schedule.state_dict(), schedule.get_last_lr()
+    with pytest.raises(error, match=f"load_state_dict: {key}"):
+        schedule.load_state_dict({**before, key: value})
+    assert schedule.state_dict() == before and schedule.get_last_lr() == lrs
