@@ -70,16 +70,20 @@ def log_softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -
 def layer_norm(x: Tensor, normalized_shape: tuple, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     """(x − mean) / √(var + eps) over the last len(normalized_shape) axes
-    (biased variance, as PyTorch), then · weight + bias."""
+    (biased variance, as PyTorch), then · weight + bias, each of shape
+    normalized_shape (another shape could broadcast to a bigger output)."""
     x = _as_tensor(x)
     normalized_shape = tuple(normalized_shape)
     if not normalized_shape:  # (no axes: x − x = 0 everywhere, as PyTorch refuses too)
         raise ValueError("layer_norm: normalized_shape must have at least one dimension, got ()")
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
         raise ValueError(f"layer_norm: the input's last axes {x.shape} must be normalized_shape {normalized_shape}")
-    for parameter in (weight, bias):
+    for name, parameter in (("weight", weight), ("bias", bias)):
         if parameter is not None:
             _check_dtype("layer_norm", "input", x, parameter.dtype)
+            if parameter.shape != normalized_shape:
+                raise ValueError(f"layer_norm: {name} must have shape normalized_shape {normalized_shape}, "
+                                 f"got {parameter.shape}")
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     centered = x - x.mean(axis=axes, keepdims=True)
     y = centered / mg.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)

@@ -1,5 +1,7 @@
 """Linear, Embedding, Dropout, LayerNorm: values, gradients, bad input."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -138,6 +140,19 @@ def test_layernorm_gradcheck_and_statistics(x):
 def test_layernorm_rejects_wrong_shape():
     with pytest.raises(ValueError, match="normalized_shape"):
         nn.LayerNorm(4)(mg.zeros(2, 3))
+
+
+@pytest.mark.parametrize("weight_shape, bias_shape", [((3, 4), None), ((1,), None), ((2, 1, 4), None),
+                                                      (None, (5, 3, 4)), ((4,), (1, 4))])
+def test_layer_norm_weight_and_bias_must_have_the_normalized_shape(weight_shape, bias_shape):
+    """They used to broadcast: a (2, 1, 4) weight turned a (3, 4) output into (2, 3, 4)."""
+    x = mg.tensor(np.random.default_rng(0).normal(size=(3, 4)))
+    weight = None if weight_shape is None else mg.ones(*weight_shape, dtype=np.float64)
+    bias = None if bias_shape is None else mg.zeros(*bias_shape, dtype=np.float64)
+    name, shape = ("weight", weight_shape) if bias_shape is None else ("bias", bias_shape)
+    with pytest.raises(ValueError, match=rf"layer_norm: {name} must have shape normalized_shape \(4,\), "
+                                         rf"got {re.escape(str(shape))}"):
+        F.layer_norm(x, (4,), weight, bias)
 
 
 def test_layernorm_over_no_axes_is_refused():
