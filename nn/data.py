@@ -14,20 +14,28 @@ def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int = 0, dtype=
                   maxlen: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(B, T) array of the sequences padded with ``pad_value`` at the end, and
     their lengths (B,). ``maxlen`` sets T (longer sequences are an error).
-    With an integer dtype (ids) the values and pad_value must be integers:
-    a 0.5 would be truncated silently."""
+    With an integer dtype (ids) the values and pad_value must be integers
+    that the dtype holds: a 0.5 would be truncated silently, and 300 (or −1)
+    wrap around to 44 (255) in uint8."""
     sequences = [list(s) for s in sequences]
     if not sequences:
         raise ValueError("pad_sequences: got no sequences")
     if np.dtype(dtype).kind in "iu":
+        low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
+        fits = f"dtype {np.dtype(dtype)} holds {low}..{high}"
         if isinstance(pad_value, (bool, np.bool_)) or not isinstance(pad_value, (int, np.integer)):
             raise TypeError(f"pad_sequences: pad_value must be an int for dtype {np.dtype(dtype)}, got "
                             f"{type(pad_value).__name__} {pad_value!r}")
+        if not low <= pad_value <= high:
+            raise ValueError(f"pad_sequences: pad_value {pad_value} does not fit: {fits}")
         for i, s in enumerate(sequences):
             values = np.asarray(s)
             if s and values.dtype.kind not in "iu":
                 raise TypeError(f"pad_sequences: sequence {i} must hold integers for dtype {np.dtype(dtype)}, got "
                                 f"dtype {values.dtype}: {s[:5]}")
+            outside = values[(values < low) | (values > high)]
+            if outside.size:
+                raise ValueError(f"pad_sequences: sequence {i} holds {outside[0]}, which does not fit: {fits}")
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     width = int(lengths.max()) if maxlen is None else maxlen
     if lengths.max() > width:

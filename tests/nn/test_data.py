@@ -14,6 +14,26 @@ def test_pad_sequences():
         nn.pad_sequences([[1, 2, 3]], maxlen=2)
 
 
+@pytest.mark.parametrize("sequences, kwargs, message", [
+    ([np.array([300, 7])], dict(dtype=np.uint8), "sequence 0 holds 300, which does not fit: dtype uint8 holds 0..255"),
+    ([[1], np.array([-1, 7])], dict(dtype=np.uint8), "sequence 1 holds -1, which"),
+    ([[np.int64(300), np.int64(7)]], dict(dtype=np.uint8), "sequence 0 holds 300"),
+    ([np.array([70000, 5])], dict(dtype=np.uint16), "holds 70000, which does not fit: dtype uint16 holds 0..65535"),
+    ([[1, 200]], dict(dtype=np.int8), "holds 200, which does not fit: dtype int8 holds -128..127"),
+    ([[1], [2, 3]], dict(dtype=np.uint8, pad_value=np.int64(300)), "pad_value 300 does not fit: dtype uint8"),
+    ([[1], [2, 3]], dict(dtype=np.uint8, pad_value=-1), "pad_value -1 does not fit"),
+])
+def test_pad_sequences_refuses_values_its_dtype_cannot_hold(sequences, kwargs, message):
+    """They wrapped around: 300 -> 44 and -1 -> 255 in uint8, 70000 -> 4464 in uint16."""
+    with pytest.raises(ValueError, match=message):
+        nn.pad_sequences(sequences, **kwargs)
+
+
+def test_pad_sequences_takes_the_bounds_of_its_dtype():
+    padded, _ = nn.pad_sequences([[0, 255], [7]], pad_value=255, dtype=np.uint8)
+    np.testing.assert_array_equal(padded, [[0, 255], [7, 255]])
+
+
 def test_pad_sequences_refuses_non_integers_for_integer_ids():
     """They were truncated into the int64 output: [[0.5, 1.7], [2.9]] gave [[0, 1], [2, 0]], a pad of -0.5 gave 0."""
     with pytest.raises(TypeError, match=r"sequence 0 must hold integers for dtype int64, got dtype float64"):
