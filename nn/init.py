@@ -1,7 +1,8 @@
 """Initialisers (torch.nn.init's names): fill a Parameter's array in place (bumping its version).
 
 Every one draws from ``rng`` if given, else from the generator
-``minigrad.manual_seed`` sets, so a seed fixes every initial weight.
+``minigrad.manual_seed`` sets, so a seed fixes every initial weight. The
+random ones need a floating-point tensor (TypeError otherwise, as in PyTorch).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ def _fans(t: Tensor) -> tuple[int, int]:
     return t.shape[1] * receptive, t.shape[0] * receptive
 
 
+def _check_float(function: str, t: Tensor) -> None:
+    """Random values are refused for an integer (or bool) tensor, as in PyTorch: they would be truncated."""
+    if t.dtype.kind != "f":
+        raise TypeError(f"{function}: random values need a floating-point tensor, got dtype {t.dtype}")
+
+
 def _fill(t: Tensor, values) -> Tensor:
     """Write ``values`` into t in place (its version is bumped: a graph that saved t's old values will say so)."""
     with no_grad():
@@ -29,11 +36,13 @@ def _fill(t: Tensor, values) -> Tensor:
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, rng: np.random.Generator | None = None) -> Tensor:
     """U(a, b)."""
+    _check_float("uniform_", t)
     return _fill(t, get_rng(rng).uniform(a, b, t.shape))
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, rng: np.random.Generator | None = None) -> Tensor:
     """N(mean, std²)."""
+    _check_float("normal_", t)
     return _fill(t, get_rng(rng).normal(mean, std, t.shape))
 
 
@@ -51,6 +60,7 @@ def constant_(t: Tensor, value: float) -> Tensor:
 
 def xavier_uniform_(t: Tensor, gain: float = 1.0, rng: np.random.Generator | None = None) -> Tensor:
     """U(-a, a) with a = gain·√(6 / (fan_in + fan_out)) (Glorot & Bengio)."""
+    _check_float("xavier_uniform_", t)
     fan_in, fan_out = _fans(t)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -bound, bound, rng)
@@ -60,6 +70,7 @@ def kaiming_uniform_(t: Tensor, a: float = 0.0, nonlinearity: str = "leaky_relu"
                      rng: np.random.Generator | None = None) -> Tensor:
     """U(-b, b) with b = gain·√(3 / fan_in), gain = √(2 / (1 + a²)) for (leaky) relu (He et al.).
     With a = √5 this is PyTorch's default for Linear: b = 1/√fan_in."""
+    _check_float("kaiming_uniform_", t)
     fan_in, _ = _fans(t)
     gains = {"leaky_relu": math.sqrt(2.0 / (1 + a * a)), "relu": math.sqrt(2.0), "linear": 1.0,
              "sigmoid": 1.0, "tanh": 5.0 / 3}
@@ -71,6 +82,7 @@ def kaiming_uniform_(t: Tensor, a: float = 0.0, nonlinearity: str = "leaky_relu"
 
 def orthogonal_(t: Tensor, gain: float = 1.0, rng: np.random.Generator | None = None) -> Tensor:
     """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one (Saxe et al.)."""
+    _check_float("orthogonal_", t)
     if t.ndim < 2:
         raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {t.shape}")
     rows, cols = t.shape[0], int(np.prod(t.shape[1:]))

@@ -176,6 +176,24 @@ def test_init_functions():
     assert not w.data.any()
 
 
+@pytest.mark.parametrize("name, initialise", [
+    ("uniform_", lambda t, rng: nn.init.uniform_(t, 0.0, 5.0, rng=rng)),
+    ("normal_", lambda t, rng: nn.init.normal_(t, rng=rng)),
+    ("xavier_uniform_", lambda t, rng: nn.init.xavier_uniform_(t, rng=rng)),
+    ("kaiming_uniform_", lambda t, rng: nn.init.kaiming_uniform_(t, rng=rng)),
+    ("orthogonal_", lambda t, rng: nn.init.orthogonal_(t, rng=rng)),
+])
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, np.bool_])
+def test_random_init_of_a_non_float_tensor_is_a_type_error(name, initialise, dtype):
+    """The values were truncated into the tensor (normal_ gave mostly zeros); PyTorch refuses too."""
+    t = mg.zeros(4, 3, dtype=dtype)
+    with pytest.raises(TypeError, match=f"{name}: random values need a floating-point tensor, got dtype "
+                                        f"{np.dtype(dtype)}"):
+        initialise(t, np.random.default_rng(0))
+    assert not t.data.any()
+    assert nn.init.constant_(t, 1).data.all()  # a constant is exact in any dtype
+
+
 # -- dtypes: an input of another dtype than the parameters is a clear TypeError -------------------
 
 @pytest.mark.parametrize("make, shape", [
