@@ -46,8 +46,11 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
     """Inverted dropout: zero each element with probability p and scale the
-    rest by 1/(1 − p), so nothing changes at evaluation time (identity)."""
+    rest by 1/(1 − p), so nothing changes at evaluation time (identity).
+    ``training`` must be a bool: a string "False" would be true."""
     p = check_probability("dropout: p", p)
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"dropout: training must be True or False, got {type(training).__name__} {training!r}")
     x = _as_tensor(x)
     if not training or p == 0:
         return x

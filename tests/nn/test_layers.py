@@ -119,6 +119,14 @@ def test_dropout_rejects_bools_nan_and_none(p):
         F.dropout(mg.ones(2), p)
 
 
+@pytest.mark.parametrize("training", ["False", 0, None, 1.0])
+def test_dropout_training_must_be_a_bool(training):
+    """Any truthy value used to mean training: "False" dropped half the elements."""
+    with pytest.raises(TypeError, match=f"dropout: training must be True or False, got {type(training).__name__}"):
+        F.dropout(mg.ones(2, 3), 0.5, training, rng=np.random.default_rng(0))
+    assert F.dropout(mg.ones(2, 3), 0.5, np.False_).data.all()
+
+
 @pytest.mark.parametrize("p", [np.float32(0.5), np.float64(1.0), np.int64(0)])
 def test_dropout_takes_numpy_scalars(p):
     assert nn.Dropout(p).p == float(p)
