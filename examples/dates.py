@@ -430,7 +430,8 @@ def answer_problem(text: str, iso: str) -> str | None:
             weekdays.append(WEEKDAY_WORDS[word])
         elif word not in FILLER_WORDS:
             return f"{word!r} is not part of a date"
-    runs = [run.replace(" ", "") for run in re.findall(r"[^a-z0-9]+", text)]  # (spaces do not matter)
+    unmarked = re.sub(r"'(?=\d\d\b)", "", text)  # (the apostrophe of a two-digit year is no separator: 27-sep-'94)
+    runs = [run.replace(" ", "") for run in re.findall(r"[^a-z0-9]+", unmarked)]  # (spaces do not matter)
     if any(len(run) > 1 and (re.search(r"[/-]", run) or len(set(run)) < len(run)) for run in runs):
         return "a slash or dash beside another mark, or a mark written twice: that is no date"
     separators = set(re.findall(r"(?<=\d) *([./-]) *(?=\d)", text))

@@ -40,16 +40,15 @@ def _dtype(dtype, caller: str, floats_only: bool = False) -> np.dtype:
 
 
 def _fill(value, dtype: np.dtype):
-    """``value``, checked to be a whole number in range if ``dtype`` is an
-    integer dtype: NumPy would store NaN as the smallest int64, 2.5 as 2."""
+    """``value`` (a number, or an array that broadcasts), checked to hold
+    whole numbers in range if ``dtype`` is an integer dtype: NumPy would store
+    NaN as the smallest int64, 2.5 as 2."""
     if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        try:
-            whole = int(value)
-        except (TypeError, ValueError, OverflowError):  # (not a number, NaN, infinite)
-            whole = None
-        if whole != value or not info.min <= whole <= info.max:
-            raise ValueError(f"full: value must be a whole number in [{info.min}, {info.max}] for dtype {dtype}, "
+        info, values = np.iinfo(dtype), np.asarray(value)
+        if values.dtype.kind not in "biuf" or (values.dtype.kind == "f" and not np.all(np.isfinite(values))) \
+                or not np.all(values == np.trunc(values)) or values.size and (values.min() < info.min
+                                                                                 or values.max() > info.max):
+            raise ValueError(f"full: value must be whole numbers in [{info.min}, {info.max}] for dtype {dtype}, "
                              f"got {value!r}")
     return value
 

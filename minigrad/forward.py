@@ -92,18 +92,27 @@ def _dispatch(op, args: tuple, settings: dict):
         raise TypeError(f"'{spec.name}' has no JVP, so forward mode cannot go through it: give its primitive "
                         "jvps= (one per input) or jvp= (see minigrad.ops)")
     tangents = [a.tangent if type(a) is Dual and a.level is level else None for a in args]
-    tangent = spec.jvp(tangents, out, *_promoted(spec, primals), **settings)
+    if spec.promote or spec.floating:
+        primals = _promoted(spec, primals, out)
+    tangent = spec.jvp(tangents, out, *primals, **settings)
     if type(out) is tuple:
         return tuple(make_dual(o, t, level) for o, t in zip(out, tangent))
     return make_dual(out, tangent, level)
 
 
-def _promoted(spec, primals: list) -> list:
+def _promoted(spec, primals: list, out) -> list:
     """The Tensors among ``primals`` cast as the dtype rule casts the op's
     operands (minigrad.ops.promote_arrays), as its VJPs get them: a JVP
-    computing log(a) of an int64 base must not do it in float32."""
-    if not (spec.promote or spec.floating):
-        return primals
+    computing log(a) of an int64 base must not do it in float32. (Nothing to
+    do, and so checked first, when every Tensor already has the output's
+    float dtype: Python numbers are weak.)"""
+    dtype = (out[0] if type(out) is tuple else out)._data.dtype
+    for p in primals:
+        if isinstance(p, Tensor) and p._data.dtype is not dtype and p._data.dtype != dtype:
+            break
+    else:
+        if dtype.kind == "f":
+            return primals
     arrays = [p._data if isinstance(p, Tensor) else as_array(p) for p in primals]
     if not spec.needs_cast(arrays):
         return primals

@@ -92,8 +92,8 @@ def _multinomial(probs, *, num_samples, replacement, rng):
         raise ValueError("multinomial: probs must be finite, non-negative, with a positive sum in every row "
                          f"(shape {p.shape})")
     classes = p.shape[-1]
-    fewest = int((p > 0).sum(axis=-1).min(initial=classes))  # (classes of probability 0 are never drawn)
-    if not replacement and num_samples > fewest:
+    fewest = None if replacement else int((p > 0).sum(axis=-1).min(initial=classes))  # (0: never drawn)
+    if fewest is not None and num_samples > fewest:
         raise ValueError(f"cannot draw {num_samples} classes without replacement from a row with only {fewest} "
                          "of positive probability")  # (the primitive adds the op's name and the shape)
     if replacement:  # inverse CDF: the class is the number of cdf entries <= u, u uniform in [0, 1). Never

@@ -144,7 +144,8 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     def __contains__(self, value: Any) -> bool:
-        return bool((self.numpy() == as_array(value)).any())
+        """``value in t``: a value read (a dual's value may be read; its tangent plays no part)."""
+        return bool((self.numpy() == (_read(value) if isinstance(value, Tensor) else as_array(value))).any())
 
     def _one(self, what: str) -> np.ndarray:
         data = self.numpy()
@@ -247,9 +248,7 @@ class Tensor:
         if not (data.flags.writeable and data.flags.owndata):
             raise ValueError(f"in-place {what} on a tensor whose data is a view or read-only (shape "
                              f"{data.shape}): it would change other tensors unseen; use x = x + y, or clone() first")
-        # a Python number or list is weak, as in the ops' dtype rule: x64 *= 0.1 multiplies by the float64 0.1
-        weak = data.dtype.kind == "f" and not isinstance(other, (Tensor, np.ndarray, np.generic))
-        checked_write(write, data, as_array(other, dtype=data.dtype if weak else None), what)
+        checked_write(write, data, _operand(other, data.dtype, what), what)
         self._bump()
         return self
 
@@ -318,6 +317,30 @@ def _read(tensor: Tensor) -> np.ndarray:
             data = data.view()
             data.flags.writeable = False
     return data
+
+
+def _operand(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
+    """The other operand of an in-place change of a ``dtype`` tensor. A Python
+    number or list is weak, as in the ops' dtype rule: it takes the tensor's
+    dtype if it is of a kind that dtype holds -- x64 *= 0.1 multiplies by the
+    float64 0.1, uint8 += 1 adds a uint8 -- and an integer must fit it (int32
+    += 2**40 would wrap around). A float into an integer tensor stays a float
+    (checked_write refuses it)."""
+    if isinstance(value, (Tensor, np.ndarray, np.generic)):
+        return as_array(value)
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"in-place {what}: the other operand must be bool, integer or float, got "
+                        f"{type(value).__name__} {value!r}")
+    if array.dtype.kind == "f" and dtype.kind == "f" or array.dtype.kind in "iu" and dtype.kind in "f":
+        return array.astype(dtype)
+    if array.dtype.kind in "iu" and dtype.kind in "iu":
+        limits = np.iinfo(dtype)
+        if array.size and (array.min() < limits.min or array.max() > limits.max):
+            raise ValueError(f"in-place {what}: {value!r} does not fit a {dtype} tensor ({limits.min}..{limits.max}"
+                             "): it would wrap around")
+        return array.astype(dtype)
+    return array
 
 
 def checked_write(write, data: np.ndarray, value: np.ndarray, what: str) -> None:

@@ -313,6 +313,9 @@ class Traced(Tensor):
     def numpy(self):
         _refuse("numpy()/item()/bool()/float()/int()/np.asarray()", self.shape)
 
+    def __array__(self, dtype=None, copy=None):
+        _refuse("taking its array (mg.tensor(t), np.array(t.data), ...)", self.shape)
+
     def detach(self) -> Tensor:
         """A stop_gradient, whose value in the trace is this one's very
         array: Tensor.detach shares the data (see Trace.change)."""

@@ -486,19 +486,23 @@ class CTCLoss(Module):
 
 # -- decoding --------------------------------------------------------------------------------------
 
-def _scores(log_probs, owner: str) -> np.ndarray:
-    """log_probs as float64, without NaN (argmax would take a NaN class for the best, a beam drop every prefix)."""
-    scores = np.asarray(log_probs.data if isinstance(log_probs, Tensor) else log_probs, dtype=np.float64)
-    if np.isnan(scores).any():
-        where = tuple(np.argwhere(np.isnan(scores))[0].tolist())
+def _scores(log_probs) -> np.ndarray:
+    return np.asarray(log_probs.data if isinstance(log_probs, Tensor) else log_probs, dtype=np.float64)
+
+
+def _refuse_nan(scores: np.ndarray, real: np.ndarray | bool, owner: str) -> None:
+    """A ValueError if a frame that is decoded (``real``, broadcast over classes) holds NaN: argmax would take
+    a NaN class for the best, a beam drop every prefix. (Frames past a length may hold anything.)"""
+    nan = np.isnan(scores) & real
+    if nan.any():
+        where = tuple(np.argwhere(nan)[0].tolist())
         raise ValueError(f"{owner}: log_probs hold NaN (at {where}): nothing can be decoded from them")
-    return scores
 
 
 def greedy_decode(log_probs, input_lengths: Sequence[int] | None = None, blank: int = 0) -> list[list[int]]:
     """Best path decoding: the likeliest class of every frame, repeats collapsed,
     blanks dropped; log_probs (T, B, C), frames past input_lengths ignored."""
-    scores = _scores(log_probs, "greedy_decode")
+    scores = _scores(log_probs)
     if scores.ndim != 3:
         raise ValueError(f"greedy_decode: log_probs must be (T, B, C), got shape {scores.shape}")
     steps, batch, classes = scores.shape
@@ -507,10 +511,12 @@ def greedy_decode(log_probs, input_lengths: Sequence[int] | None = None, blank: 
                else _as_ints(input_lengths, "input_lengths", "greedy_decode"))
     if lengths.shape != (batch,) or lengths.min(initial=0) < 0 or lengths.max(initial=0) > steps:
         raise ValueError(f"greedy_decode: input_lengths must be {batch} values in 0..{steps}, got {lengths}")
+    real = np.arange(steps)[:, None] < lengths[None, :]  # (T, B)
+    _refuse_nan(scores, real[:, :, None], "greedy_decode")
     best = scores.argmax(axis=2)  # (T, B)
     changed = np.ones_like(best, dtype=bool)
     changed[1:] = best[1:] != best[:-1]
-    keep = changed & (best != blank) & (np.arange(steps)[:, None] < lengths[None, :])
+    keep = changed & (best != blank) & real
     return [best[keep[:, b], b].tolist() for b in range(batch)]
 
 
@@ -521,7 +527,8 @@ def prefix_beam_search(log_probs, beam_width: int, blank: int = 0) -> list[tuple
     paths ending in blank and of those ending in its last label -- so that a
     repeated label counts as new only after a blank. With a beam wide enough
     for every labelling, each probability is exactly exp(−ctc_loss) of it."""
-    scores = _scores(log_probs, "prefix_beam_search")
+    scores = _scores(log_probs)
+    _refuse_nan(scores, True, "prefix_beam_search")
     if scores.ndim != 2:
         raise ValueError(f"prefix_beam_search: log_probs must be (T, C) for one utterance, got shape {scores.shape}")
     beam_width = check_positive_int("prefix_beam_search: beam_width", beam_width)

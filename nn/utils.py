@@ -7,13 +7,18 @@ from collections.abc import Iterable
 
 import numpy as np
 
-import minigrad as mg
 from minigrad import Tensor
 
 
 def _grads(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
     parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     return [p.grad for p in parameters if p.grad is not None]
+
+
+def _changed(grad: Tensor, data: np.ndarray) -> None:
+    """``grad``'s array was changed in place (to ``data``, the same array): assigning it bumps the version, so
+    that a graph that saved the gradient (create_graph=True) refuses to use it after, as in PyTorch."""
+    grad.data = data
 
 
 def _positive(function: str, name: str, value) -> float:
@@ -67,15 +72,13 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm
     total = _total_norm([g.data for g in grads], float(norm_type))
     scale = min(max_norm / (total + 1e-6), 1.0)
     if scale < 1:
-        with mg.no_grad():  # (in place, as a change: a graph that saved a gradient refuses to use it after)
-            for g in grads:
-                g *= scale
+        for g in grads:
+            _changed(g, np.multiply(g.data, scale, out=g.data))
     return total
 
 
 def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float) -> None:
     """Clip every gradient element to [-clip_value, clip_value], in place."""
     clip_value = _positive("clip_grad_value_", "clip_value", clip_value)
-    with mg.no_grad():  # (in place, as a change: see clip_grad_norm_)
-        for g in _grads(parameters):
-            g.copy_(np.clip(g.data, -clip_value, clip_value))
+    for g in _grads(parameters):
+        _changed(g, np.clip(g.data, -clip_value, clip_value, out=g.data))

@@ -224,6 +224,11 @@ def test_answer_check_refuses_with_a_reason(text, iso, why):
     assert why in dates.answer_problem(text, iso)
 
 
+def test_answer_check_takes_a_two_digit_years_apostrophe_beside_a_mark():
+    assert dates.answer_problem("27-sep-'94", "1994-09-27") is None  # (refused by the first "two marks" rule)
+    assert dates.answer_problem("sep 27,'94", "1994-09-27") is None
+
+
 def test_visible_reason_names_a_year_out_of_range():
     assert "1776" in dates.visible_reason("jan 1,1776") and dates.visible_reason("jan 1,1994") is None
     assert dates.visible_reason("19940927") is None  # eight digits are no year

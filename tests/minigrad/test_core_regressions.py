@@ -655,3 +655,27 @@ def test_in_place_arithmetic_with_a_python_number_keeps_float64():
     z = mg.tensor([1, 2], dtype=np.int64)
     with pytest.raises(TypeError, match="would change the dtype"):
         z += 0.5
+
+
+def test_in_place_with_a_python_number_checks_its_kind_and_that_it_fits():
+    """The weak Python number of an in-place change: None, '1.5' and [None, 1.0] became NaN or were parsed
+    (found by review); int32 += 2**40 left the tensor unchanged, int8 *= 1000 wrapped to -24, int32.copy_(2**40)
+    gave 0 (outside audit), while uint8 += 1 was refused. Out of place, the ops' rule refuses what does not fit."""
+    x = mg.tensor([1.0, 2.0], dtype=np.float64)
+    for value in (None, "1.5", [None, 1.0], 1j):
+        with pytest.raises(TypeError, match="the other operand must be bool, integer or float"):
+            with mg.no_grad():
+                x += value
+    assert x.numpy().tolist() == [1.0, 2.0]
+    t = mg.tensor([1, 2], dtype=np.int32)
+    with pytest.raises(ValueError, match="does not fit a int32 tensor"):
+        t += 2 ** 40
+    with pytest.raises(ValueError, match="does not fit a int32 tensor"):
+        t.copy_(2 ** 40)
+    with pytest.raises(ValueError, match="1000 does not fit a int8 tensor"):
+        small = mg.tensor([100, 2], dtype=np.int8)
+        small *= 1000
+    assert t.numpy().tolist() == [1, 2]
+    u = mg.tensor([250, 2], dtype=np.uint8)
+    u += 1
+    assert u.numpy().tolist() == [251, 3] and u.dtype == np.uint8

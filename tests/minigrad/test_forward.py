@@ -573,6 +573,9 @@ def test_taking_the_array_of_a_dual_is_an_error_not_a_lost_tangent():
         with pytest.raises(TypeError, match="dual tensor .* would lose its tangent"):
             mg.jvp(f, (x,), (one,))
     assert mg.jvp(lambda t: t * t, (x,), (one,))[1].item() == 4.0
+    # reading a dual's value stays fine (no tangent is lost): `in`, comparisons, item()
+    found = mg.jvp(lambda t: t * float(t in mg.tensor([2.0, 3.0], dtype=np.float64) and t.item() > 1), (x,), (one,))
+    assert found[1].item() == 1.0
 
 
 def test_float64_forward_mode_does_not_pass_through_float32():

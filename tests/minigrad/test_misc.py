@@ -49,12 +49,15 @@ def test_creation_refuses_dtypes_a_tensor_cannot_hold(make, dtype):
 
 
 @pytest.mark.parametrize("value, dtype", [(np.nan, np.int64), (np.inf, np.int32), (2.5, np.int64),
-                                          (2 ** 63, np.int64), (-1, np.uint8), (256, np.uint8)])
+                                          (2 ** 63, np.int64), (-1, np.uint8), (256, np.uint8),
+                                          (np.array([1.0, 2.5]), np.int64), ("x", np.int64)])
 def test_full_refuses_a_value_an_integer_dtype_cannot_hold(value, dtype):
     """(NaN became -9223372036854775808, 2.5 became 2.)"""
-    with pytest.raises(ValueError, match=f"full: value must be a whole number in .* for dtype {np.dtype(dtype)}"):
+    with pytest.raises(ValueError, match=f"full: value must be whole numbers in .* for dtype {np.dtype(dtype)}"):
         mg.full((2,), value, dtype=dtype)
     assert mg.full((2,), 3.0, dtype=dtype).data.tolist() == [3, 3]
+    # an array that broadcasts works, as in NumPy (the first version of the check failed on it: found by review)
+    assert mg.full((2, 2), np.array([1, 2]), dtype=dtype).data.tolist() == [[1, 2], [1, 2]]
 
 
 def test_small_api():
