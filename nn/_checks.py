@@ -18,6 +18,13 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def check_flag(owner: str, name: str, value) -> bool:
+    """``value`` as a bool, if it is one (a NumPy bool too); else TypeError: a string "False" would be true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def check_index(name: str, value, size: int, owner: str = "", negative: bool = False) -> int:
     """``value`` as an int, if it is an integer (TypeError; a bool or 2.0 is not)
     that picks one of ``size`` entries: in [0, size), or in [-size, size) if

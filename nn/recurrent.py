@@ -66,7 +66,6 @@ definition.
 from __future__ import annotations
 
 import math
-import operator
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -77,7 +76,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import functional as F
-from ._checks import check_lengths, check_positive_int
+from ._checks import check_flag, check_lengths, check_positive_int
 from .lstm_kernel import lstm_kernel
 from .module import Module, Parameter, _check_dtype
 
@@ -353,12 +352,14 @@ class RecurrentLayer(Module):
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
-        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, (int, float, np.integer, np.floating)) \
+                or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"dropout={dropout} acts between layers only, and num_layers=1 has none", stacklevel=2)
-        self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
-        self.bidirectional = bool(bidirectional)
+        owner = type(self).__name__
+        self.bias, self.batch_first = check_flag(owner, "bias", bias), check_flag(owner, "batch_first", batch_first)
+        self.dropout, self.bidirectional = float(dropout), check_flag(owner, "bidirectional", bidirectional)
         self.rng = rng
         self.fused = True  # the cell's kernel when it has one; False: the composed scan (see _scan)
         for layer in range(num_layers):
@@ -394,29 +395,41 @@ class RecurrentLayer(Module):
 
     # -- one step at a time ----------------------------------------------------------------------
     def stepper(self) -> Callable:
-        """One time step through every layer, weights prepared once: for
-        decoders that feed each output back in. Returns ``step(x, states) ->
-        (out, states)`` with x (B, I), out (B, H) the last layer's h, and
-        states a list (one per layer) of the cell's state tuples --
-        ``split_states`` makes that list from h0. Dropout between layers as
-        in ``forward`` (training mode only). A step always computes with the
-        parameters as they are: the weights are prepared again when a
-        parameter was replaced or changed in place (an optimizer step), when
-        grad mode changed (weights prepared under no_grad carry no graph),
-        and when a backward has gone through the steps that used them (its
-        graph, which they belong to, is spent)."""
+        """One time step through every layer: for decoders that feed each
+        output back in. Returns ``step(x, states) -> (out, states)`` with x
+        (B, I), out (B, H) the last layer's h, and states a list (one per
+        layer) of the cell's state tuples (B, H) -- ``split_states`` makes that
+        list from h0; all checked as ``forward`` checks its input. Dropout
+        between layers as in ``forward`` (training mode only). A step always
+        computes with the parameters as they are. Under no_grad the weights
+        (the parameters transposed and joined as the cell computes with them)
+        are made once and kept while no parameter is replaced or changed; in
+        grad mode each step makes its own, so that every graph is independent
+        of the others (as two ``forward`` calls are)."""
         if self.bidirectional:
             raise ValueError(f"{type(self).__name__}: stepping needs a unidirectional layer")
-        prepared = _Prepared()
+        kept = _KeptWeights()
         owner = type(self).__name__
+        names = _state_names(self.cell.states, "")
 
         def step(x: Tensor, states: list) -> tuple[Tensor, list]:
+            x = x if isinstance(x, Tensor) else Tensor(x)
+            if x.ndim != 2 or x.shape[1] != self.input_size:
+                raise ValueError(f"{owner}: a step's input must be (batch, {self.input_size}), got shape {x.shape}")
+            _check_dtype(self, "input", x, self.weight_hh_l0.dtype)
+            if not isinstance(states, (list, tuple)) or len(states) != self.num_layers:
+                got = f"a {type(states).__name__} of {len(states)}" if isinstance(states, (list, tuple)) else \
+                    type(states).__name__
+                raise ValueError(f"{owner}: a step's states must be a list of {self.num_layers} state tuple(s), one "
+                                 f"per layer (split_states(h0) makes it), got {got}")
+            shape = (x.shape[0], self.hidden_size)
+            states = [_checked_states(self, state, names, shape, self.weight_hh_l0.dtype) for state in states]
             params = [self._parameters_of(layer, 0) for layer in range(self.num_layers)]
             new_states = []
-            for layer, (w, state) in enumerate(zip(prepared.weights(self.cell, params), states)):
+            for layer, (w, state) in enumerate(zip(kept.weights(self.cell, params), states)):
                 if layer:
                     x = F.dropout(x, self.dropout, self.training, self.rng)
-                state = self.cell._run_step(x, tuple(state), w, owner)
+                state = self.cell._run_step(x, state, w, owner)
                 new_states.append(state)
                 x = state[0]
             return x, new_states
@@ -427,6 +440,10 @@ class RecurrentLayer(Module):
         """h0 in the layer's format -- (num_layers, B, H), a tuple of them for
         several states -- as the per-layer list of state tuples a stepper takes."""
         given = _as_state_tuple(type(self).__name__, h0, _state_names(self.cell.states, "0"))
+        first = given[0] if isinstance(given[0], Tensor) else np.asarray(given[0])
+        batch = first.shape[1] if first.ndim == 3 else -1  # (any other shape fails the check, which names it)
+        given = _checked_states(self, h0, _state_names(self.cell.states, "0"),
+                                (self.num_layers, batch, self.hidden_size), self.weight_hh_l0.dtype)
         return [tuple(s[layer] for s in given) for layer in range(self.num_layers)]
 
     # -- the whole sequence ----------------------------------------------------------------------
@@ -548,33 +565,25 @@ class RecurrentLayer(Module):
         return tuple(mg.unbind(s.unsqueeze(1) if unbatched else s) for s in states)
 
 
-class _Prepared:
+class _KeptWeights:
     """A stepper's weights, made by ``cell._weights`` from each layer's
-    parameters, and what they were made from: the parameters themselves, their
-    versions and requires_grad flags, and the grad mode. In grad mode the
-    weights are interior tensors of the graph; their gradients are retained,
-    so that once a backward has gone through them (their ``.grad`` is set)
-    they are made again."""
+    parameters. Under no_grad they are kept while the parameters are the same
+    tensors at the same versions (an optimizer step, ``load_state_dict`` or
+    an assignment makes them again); in grad mode they are made at every call:
+    kept, they would join the graphs of independent steps, so that a backward
+    through one would spend the other's."""
 
     def __init__(self):
-        self.params: list[Tensor] = []  # what the weights were made from
-        self.state = None  # the parameters' versions and requires_grad flags, and the grad mode, then
         self.made: list[dict] = []
+        self.source: list = []  # the parameters and their versions the kept weights were made from
 
     def weights(self, cell: CellSpec, params: list[dict]) -> list[dict]:
-        tensors = [p for ps in params for p in ps.values()]
-        state = [(p._version[0], p.requires_grad) for p in tensors], mg.is_grad_enabled()
-        same_params = len(tensors) == len(self.params) and all(map(operator.is_, tensors, self.params))
-        spent = any(w.grad is not None for w in self._graph_tensors())
-        if not same_params or state != self.state or spent:
-            self.made = [cell._weights(ps) for ps in params]
-            self.params, self.state = tensors, state
-            for w in self._graph_tensors():
-                w.retain_grad()
+        if mg.is_grad_enabled():
+            return [cell._weights(ps) for ps in params]
+        source = [(p, p._version[0]) for ps in params for p in ps.values()]
+        if len(source) != len(self.source) or any(p is not q or v != w for (p, v), (q, w) in zip(source, self.source)):
+            self.made, self.source = [cell._weights(ps) for ps in params], source
         return self.made
-
-    def _graph_tensors(self) -> list[Tensor]:
-        return [w for weights in self.made for w in weights.values() if w.requires_grad and not w.is_leaf]
 
 
 def _dispatching(tensors) -> bool:
@@ -690,7 +699,7 @@ class RecurrentCell(Module):
         self.cell = _spec_of(self, cell)
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        self.bias = bool(bias)
+        self.bias = check_flag(type(self).__name__, "bias", bias)
         _make_parameters(self, "", input_size, hidden_size, self.cell, bias, rng)
 
     def extra_repr(self) -> str:
