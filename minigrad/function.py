@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .ops import constant, primitive
-from .tensor import Tensor
+from .tensor import Tensor, takes_over_ops
 
 
 class Context:
@@ -81,7 +81,8 @@ class Function:
             op.spec.jvp = _jvp_of(cls)
             cls._op = op
         out = op(*args, **settings)
-        if out.requires_grad and out.dtype.kind != "f":  # an integer result carries no gradient (as scan's flags say)
+        if out.dtype.kind != "f" and not takes_over_ops(out) and out.requires_grad:  # (an integer result carries no
+            # gradient, as scan's flags say; a traced one's flag is the loop's to know)
             out.requires_grad = False
         return out
 

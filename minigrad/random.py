@@ -28,25 +28,24 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 
 class _Uses(threading.local):
-    count = 0  # how often this thread asked for the global generator
+    count = 0  # how often this thread asked for a generator
 
 
 _uses = _Uses()
 
 
 def get_rng(rng: np.random.Generator | None = None) -> np.random.Generator:
-    """``rng`` if given, else the global generator (counted per thread, so a
-    trace can tell that its function asked for it)."""
+    """``rng`` if given, else the global generator. Either way the request is
+    counted (per thread), so that a trace can tell that its function drew
+    random numbers: a replay would not draw them again."""
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if rng is None:
-        _uses.count += 1
-        return _generator
-    return rng
+    _uses.count += 1
+    return _generator if rng is None else rng
 
 
-def global_generator_uses() -> int:
-    """How often this thread has asked for the global generator (get_rng() without rng)."""
+def generator_uses() -> int:
+    """How often this thread has asked for a generator (get_rng, with or without rng)."""
     return _uses.count
 
 

@@ -15,8 +15,14 @@ So the trace records what the function does with its inputs *faithfully*
 ops; an op under ``no_grad`` is followed by a ``stop_gradient``, as the tape
 would not record it), and refuses what it cannot record: reading a traced
 value (``.item()``, ``float()``, ``if t > 0:``, ``np.asarray``, ``.data``,
-``mg.tensor(t)``), random draws, which a replay would not repeat. Those
-raise :class:`TraceError` at the line that did it.
+``mg.tensor(t)``), random draws (from minigrad's generator or one given
+as ``rng=``), which a replay would not repeat. Those raise
+:class:`TraceError` at the line that did it. What only the plain run knows
+raises :class:`Untraceable`, and the caller (scan) runs its loop instead:
+a traced value's ``requires_grad`` (the loop's tensor may or may not
+require grad; ``acc += h @ w`` on a tensor the step made asks it), and a
+cast the dtype rule decides by the value of a 0-d integer tensor, which may
+differ from step to step (``uint8_tokens == counter``).
 
 In-place changes. ``x += y`` on a value the function made is recorded as
 the new value ``x + y`` (what the tape does in the graph), and
@@ -169,6 +175,8 @@ class Trace:
         arrays = [values[s] for s in slots]
         casts = None
         if (spec.promote or spec.floating) and spec.needs_cast(arrays):
+            if _value_decides_dtype(args, arrays):
+                raise Untraceable  # (the loop decides at every step)
             cast = promote_arrays(spec, list(arrays), args)
             casts = [c.dtype if c.dtype != a.dtype else None for c, a in zip(cast, arrays)]
             arrays = cast
@@ -242,6 +250,17 @@ class Trace:
                          "carry, or run the plain loop (scan(..., unroll=True))")
 
 
+def _value_decides_dtype(args: tuple, arrays: list) -> bool:
+    """Does the dtype rule depend here on the value of a 0-d integer that is a
+    tensor, which may differ from step to step or call to call? It does where
+    integers of two dtypes meet: a number that does not fit the other's dtype
+    is compared in a wider one, or refused in arithmetic (ops._fitting), so a
+    replay of the cast made for the traced value could wrap (uint8 == 256 as
+    uint8 == 0)."""
+    return len({a.dtype for a in arrays if a.dtype.kind in "iu"}) > 1 and any(
+        isinstance(x, Tensor) and a.ndim == 0 and a.dtype.kind in "iu" for x, a in zip(args, arrays))
+
+
 def _copied(setting):
     """An op's setting with the NumPy arrays in it (in tuples and lists too)
     copied; the setting itself if it holds none."""
@@ -292,9 +311,15 @@ class Traced(Tensor):
     __slots__ = ("_trace", "_slot")
 
     def __init__(self, trace: Trace, slot: int):
-        self._data, self.grad, self.requires_grad, self._node, self._index, self._version = \
-            _Unread(trace.values[slot]), None, False, None, 0, [0]
+        self._data, self.grad, self._node, self._index, self._version = _Unread(trace.values[slot]), None, None, 0, [0]
         self._trace, self._slot = trace, slot
+
+    @property
+    def requires_grad(self):
+        """Not known while tracing: the loop's tensor may require grad at one step and not at another, and
+        code that asks (x.requires_grad, x += y deciding between in place and a new tensor) may choose
+        differently. Asking hands the call to the plain loop, which knows."""
+        raise Untraceable
 
     @staticmethod
     def __minigrad_dispatch__(op, args: tuple, settings: dict):
@@ -377,7 +402,7 @@ def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function"
         record.closed[slot] = tensor
         traced.append(Traced(record, slot))
     record.arguments = len(record.values)
-    uses = _random.global_generator_uses()  # (counted in this thread: another thread's draws are not ours)
+    uses = _random.generator_uses()  # (counted in this thread: another thread's draws are not ours)
     outer, recording.trace = recording.trace, record
     try:
         result = fn(*traced)
@@ -388,8 +413,9 @@ def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function"
         raise
     finally:
         record.done, recording.trace = True, outer
-    if _random.global_generator_uses() != uses:
-        raise TraceError(f"{name} drew random numbers from minigrad's generator while it was traced, and a replay "
+    if _random.generator_uses() != uses:
+        raise TraceError(f"{name} drew random numbers (from minigrad's generator or one given as rng=) while it was "
+                         "traced, and a replay "
                          "would not draw again: draw them outside (e.g. masks for all steps) and pass them in, or "
                          "run the plain loop (scan(..., unroll=True))")
     return record, result

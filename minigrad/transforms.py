@@ -64,6 +64,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
             if isinstance(x, Dual):
                 raise TypeError(f"grad: {what}[{i}] is a dual tensor (forward mode, inside mg.jvp); differentiate "
                                 "a function of duals with mg.vjp, mg.value_and_grad or mg.jacrev instead")
+    if any(_traced(x) for x in (*outputs, *inputs)):
+        raise Untraceable  # inside a scan step being traced: scan runs its plain loop instead (as for vjp)
     for i, x in enumerate(inputs):
         if not isinstance(x, Tensor) or not x.requires_grad:
             raise ValueError(f"grad: inputs[{i}] must be a Tensor that requires grad")
