@@ -5,8 +5,12 @@ parameters are tensors, its keyword-only parameters plain settings (axis,
 shape, ...). The forward gets the arrays. Each input has a VJP that maps the
 output's gradient ``g`` to that input's gradient (None if it has none):
 ``vjp(g, [y,] [*inputs], **settings)`` -- the output ``y`` if the op says
-``save_output``, the inputs if ``save_inputs`` (True, or the positions of the
-ones its VJPs use); nothing else is kept alive for the backward. VJPs that
+``save_output``, the inputs if ``save_inputs`` (True, the positions of the
+ones its VJPs use, or a slice of them: getitem's index arrays, however many);
+nothing else is kept alive for the backward. A saved input is the one the
+forward used: a tensor changed in place since makes the backward raise, a
+NumPy array is copied (the caller may change theirs). So an index or a mask
+a VJP needs is saved too, not kept in a closure. VJPs that
 need no more than that are given once, to the decorator (``vjps=``). An op
 whose VJPs need something its forward worked out (a shape, a mask) returns
 ``(output, vjps)`` instead, closures over it.
@@ -74,13 +78,14 @@ class Primitive:
 ``jvp(tangents, y, *inputs, **settings)`` (None if it has none)."""
 
     __slots__ = ("name", "forward", "vjps", "saves", "save_inputs", "rows", "promote", "floating", "differentiable",
-                 "random", "all_at_once", "jvp")
+                 "random", "all_at_once", "jvp", "saves_by_count")
 
-    def __init__(self, name: str, forward: Callable, vjps, saves: tuple, save_inputs: bool, rows, promote,
+    def __init__(self, name: str, forward: Callable, vjps, saves: tuple, save_inputs: slice | None, rows, promote,
                  floating: bool, differentiable: bool, random: bool, all_at_once: bool = False, jvp=None):
         self.name, self.forward, self.vjps, self.saves, self.save_inputs = name, forward, vjps, saves, save_inputs
         self.rows, self.promote, self.floating = rows, promote, floating
         self.differentiable, self.random, self.all_at_once, self.jvp = differentiable, random, all_at_once, jvp
+        self.saves_by_count: dict = {}  # saves_for's answers, worked out once per number of inputs
 
     def needs_cast(self, arrays: list) -> bool:
         """Do these arrays need the dtype rule (mixed dtypes, or integers into a floating op)?"""
@@ -102,7 +107,12 @@ class Primitive:
 
     def saves_for(self, n_args: int) -> tuple:
         """What the VJPs take after ḡ (see engine.record) for a call with ``n_args`` inputs."""
-        return self.saves + tuple(range(n_args)) if self.save_inputs else self.saves
+        if self.save_inputs is None:
+            return self.saves
+        saves = self.saves_by_count.get(n_args)
+        if saves is None:
+            saves = self.saves_by_count[n_args] = self.saves + tuple(range(n_args)[self.save_inputs])
+        return saves
 
     def run(self, arrays: list, settings: dict) -> tuple:
         """The forward on (promoted) arrays: (output, the VJPs for this call)."""
@@ -122,18 +132,19 @@ class Primitive:
         return out, vjps
 
 
-def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple = False, save_output: bool = False,
+def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple | slice = False, save_output: bool = False,
               name: str | None = None, rows: Callable | None = None, promote: bool | tuple = False,
               floating: bool = False, differentiable: bool = True, random: bool = False, jvps=None,
               jvp: Callable | None = None):
     """Make ``forward(*arrays, **settings)`` an op (see the module docstring)."""
     fixed_vjps = vjps if vjps is None or isinstance(vjps, tuple) else (vjps,)
     saves = ((-1,) if save_output else ()) + (save_inputs if isinstance(save_inputs, tuple) else ())
+    saved_slice = slice(None) if save_inputs is True else save_inputs if isinstance(save_inputs, slice) else None
     if jvps is not None:
         jvp = _summed_jvps(jvps if isinstance(jvps, tuple) else (jvps,))
 
     def decorate(forward):
-        spec = Primitive(name or forward.__name__, forward, fixed_vjps, saves, save_inputs is True, rows, promote,
+        spec = Primitive(name or forward.__name__, forward, fixed_vjps, saves, saved_slice, rows, promote,
                          floating, differentiable, random, jvp=jvp)
 
         checks_dtypes = bool(promote or floating)
@@ -945,7 +956,7 @@ def _getitem_jvp(tangents, y, x, *arrays, index):
     return None if tangents[0] is None else _getitem(tangents[0], *arrays, index=index)
 
 
-@primitive(name="getitem", rows=_rows_getitem, jvp=_getitem_jvp)
+@primitive(name="getitem", save_inputs=slice(1, None), rows=_rows_getitem, jvp=_getitem_jvp)
 def _getitem(x, *arrays, index):
     shape = x.shape
     full = _fill(index, arrays)
@@ -953,21 +964,26 @@ def _getitem(x, *arrays, index):
         y = x[full]
     except IndexError as error:
         raise IndexError(f"getitem: index {full!r} does not fit shape {shape}: {error}") from None
-    vjps = (lambda g: add_at(g, _normalized(full, shape), shape),) + (lambda g: None,) * len(arrays)
+    # the VJPs take the index arrays as saved inputs (checked or copied), not the ones in ``full``
+    vjps = (lambda g, *saved: add_at(g, _fill(index, saved), shape),) + (lambda g, *saved: None,) * len(arrays)
     return y, vjps
 
 
 def add_at(g, index: Any, shape: Sequence[int]):
-    """y = zeros(shape) with g added at ``index`` (getitem's transpose);  ḡ = ȳ[index];  ẏ = zeros with ġ added"""
+    """y = zeros(shape) with g added at ``index`` (getitem's transpose);  ḡ = ȳ[index];  ẏ = zeros with ġ added
+    (When g is a Tensor the op may be recorded, and its VJP keeps the index:
+    a copy of it, so that changing the caller's arrays later changes nothing.)"""
     shape = tuple(shape)
-    return _add_at(g, index=_normalized(_index_arrays(index), shape), shape=shape)
+    return _add_at(g, index=_normalized(_index_arrays(index, copy=isinstance(g, Tensor)), shape), shape=shape)
 
 
-def _index_arrays(index: Any) -> Any:
-    """``index`` with the lists and Tensors in it as arrays (so that repeats in them are seen)."""
+def _index_arrays(index: Any, copy: bool) -> Any:
+    """``index`` with the lists and Tensors in it as arrays (so that repeats in them are seen), copied if ``copy``."""
     if isinstance(index, tuple):
-        return tuple(_index_arrays(part) for part in index)
-    return _data(index) if isinstance(index, (list, Tensor)) else index
+        return tuple(_index_arrays(part, copy) for part in index)
+    if isinstance(index, (list, Tensor, np.ndarray)):
+        return np.array(_data(index)) if copy else _data(index)
+    return index
 
 
 @primitive(name="add_at", jvps=lambda t, y, g, index, shape: _add_at(t, index=index, shape=shape))
@@ -1026,7 +1042,8 @@ def embedding(weight: Tensor, indices) -> Tensor:
     weight̄ = ȳ added into the picked rows;  ẏ = ẇ[indices] (ẇ the weight's tangent)"""
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
-    return _embedding(weight, _as_tensor(indices))
+    # ids that are not a Tensor: a copy (cheap, for integers), the caller may change theirs before the backward
+    return _embedding(weight, indices if isinstance(indices, Tensor) else Tensor._make(as_array(indices, copy=True)))
 
 
 def _rows_embedding(shapes, out_shapes, varying, settings):
@@ -1034,11 +1051,12 @@ def _rows_embedding(shapes, out_shapes, varying, settings):
     return settings if not varying[0] and varying[1] and shapes[1] else None
 
 
-@primitive(name="embedding", rows=_rows_embedding, jvps=(lambda t, y, weight, ids: _embedding(t, ids), None))
+@primitive(name="embedding", save_inputs=(1,), rows=_rows_embedding,
+           jvps=(lambda t, y, weight, ids: _embedding(t, ids), None))
 def _embedding(weight, ids):
     _check_indices(ids, weight.shape[0], "embedding", "num_embeddings")
     shape = weight.shape
-    return weight[ids], (lambda g: add_at(g, ids, shape), lambda g: None)
+    return weight[ids], (lambda g, ids: add_at(g, ids, shape), lambda g, ids: None)
 
 
 def argmax(x, axis: int | None = None, keepdims: bool = False):

@@ -193,3 +193,76 @@ def test_a_numpy_array_a_scan_step_reads_is_kept_as_it_was_for_the_backward():
         _, ys = mg.scan(step, h0, x, consts=w, unroll=unroll)
         mask[:] = 5.0
         np.testing.assert_allclose(mg.grad(ys.sum(), [w])[0].data, want, rtol=1e-12)
+
+
+# -- an index or mask saved for the backward: the one the forward used (they moved the gradient elsewhere) --
+
+@pytest.mark.parametrize("change", [
+    lambda idx: idx.__iadd__(1),
+    lambda idx: idx.copy_(np.array([1, 2])),
+], ids=["+=", "copy_"])
+def test_getitem_by_an_index_tensor_changed_in_place_raises(change):
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    idx = mg.tensor([0, 1])
+    loss = (x[idx] * mg.tensor([10.0, 20.0])).sum()
+    with mg.no_grad():
+        change(idx)
+    with pytest.raises(RuntimeError, match="'getitem'.*input 1.*changed in place"):
+        loss.backward()
+
+
+def test_getitem_by_a_mask_tensor_changed_in_place_raises():
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    mask = mg.tensor([True, False, False])
+    loss = x[mask].sum()
+    mask.copy_(np.array([False, False, True]))
+    with pytest.raises(RuntimeError, match="'getitem'.*changed in place"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("index", [
+    lambda: np.array([0, 1]),
+    lambda: (np.array([0, 1]), slice(None)),
+    lambda: np.array([True, True, False]),
+], ids=["ints", "ints-in-tuple", "mask"])
+def test_getitem_by_a_numpy_index_the_caller_changes_later_keeps_the_forward_s(index):
+    x = mg.tensor(np.ones((3, 2)), requires_grad=True)
+    idx = index()
+    loss = (x[idx] * mg.tensor([[10.0, 10.0], [20.0, 20.0]])).sum()
+    array = idx[0] if isinstance(idx, tuple) else idx
+    array[:] = np.roll(array, 1)  # the caller reuses their buffer
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[10.0, 10.0], [20.0, 20.0], [0.0, 0.0]])
+
+
+def test_embedding_by_ids_changed_after_the_forward_raises_or_keeps_the_forward_s():
+    w = mg.tensor(np.ones((3, 2)), requires_grad=True)
+    ids = mg.tensor([0, 0])
+    loss = mg.embedding(w, ids).sum()
+    ids.copy_(np.array([2, 2]))
+    with pytest.raises(RuntimeError, match="'embedding'.*input 1.*changed in place"):
+        loss.backward()
+    ids = np.array([0, 0])
+    loss = mg.embedding(w, ids).sum()
+    ids[:] = 2
+    loss.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [[2.0, 2.0], [0.0, 0.0], [0.0, 0.0]])
+
+
+def test_take_along_axis_where_masked_fill_and_add_at_keep_the_forward_s_index_or_mask():
+    """take_along_axis keeps a copy of its index, where and masked_fill save
+    their condition (these were right; add_at kept the caller's index)."""
+    x = mg.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    idx, mask, at = np.array([[0, 1]]), np.array([[True, False, False]]), np.array([0, 1])
+    y = (mg.take_along_axis(x, idx, 1) * mg.tensor([[10.0, 20.0]])).sum() + mg.masked_fill(x, mask, 0.0).sum() \
+        + (mg.add_at(x[0, :2] * 100.0, at, (3,)) * mg.tensor([1.0, 2.0, 3.0])).sum()
+    idx[:], mask[:], at[:] = [[2, 2]], True, [2, 2]
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[10.0 + 0 + 100, 20.0 + 1 + 200, 0.0 + 1]])
+    idx_t = mg.tensor([[0, 1]])
+    y = mg.take_along_axis(x, idx_t, 1).sum() + mg.where(mg.tensor([[True, False, True]]), x, 0.0).sum()
+    with mg.no_grad():
+        idx_t += 1
+    x.grad = None
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[2.0, 1.0, 1.0]])
