@@ -24,7 +24,9 @@ would make the second run differ raises instead of giving a wrong
 gradient. Every tensor f's ops read in the first run -- its arguments and
 the tensors it closes over, whether they require grad or not -- is
 watched: one changed in place before the backward makes the backward
-raise, naming it, as it would without checkpoint. A tensor f itself
+raise, naming it, as it would without checkpoint; and an output of f
+that is (a view of) a tensor it was given or read shares that tensor's
+version counter, as f's own output would. A tensor f itself
 changes in place in its first run (a running statistic updated under
 ``no_grad``, as BatchNorm does) is f's own state, not watched: other calls
 of f, and the recomputation, change it again. If f also read it with grad
@@ -77,7 +79,7 @@ def checkpoint(f: Callable) -> Callable:
         params = _closed_over(outs, copies, start, name)
         inputs = wanted + params
         floats = [k for k, o in enumerate(outs) if o.dtype.kind == "f"]
-        results = [Tensor._make(o._data) for o in outs]
+        results = [_alias(o, copies, wanted) for o in outs]
         if not inputs or not floats:
             return unflatten(structure, results)
         del outs, copies  # (the first run's tape and what f made: freed, so that what is left of ...)
@@ -111,10 +113,28 @@ def checkpoint(f: Callable) -> Callable:
         node_outputs = engine.record(name, inputs, tuple(results[k]._data for k in floats), vjp,
                                      saves=(-1, *range(len(inputs))))
         for k, out in zip(floats, node_outputs):
+            out._version = results[k]._version
             results[k] = out
+        node_outputs[0]._node.watched_out = tuple(out._version for out in node_outputs)
         return unflatten(structure, results)
 
     return checkpointed
+
+
+def _alias(out: Tensor, copies: list, wanted: list) -> Tensor:
+    """A tensor of its own holding what f returned, ``out``'s data, sharing
+    its version counter: when ``out`` is (a view of) a tensor f was given or
+    read (``f = lambda a: a.reshape(3)``), an in-place change of that tensor
+    changes what checkpoint returns, and what saved it must see that. (f ran
+    on ``copies`` of the arguments that require grad: a view of one shares
+    the counter of the argument in ``wanted`` instead.)"""
+    result = Tensor._make(out._data)
+    result._version = out._version
+    for copy, given in zip(copies, wanted):
+        if out._version is copy._version:
+            result._version = given._version
+            break
+    return result
 
 
 def _watched(seen: dict, start: int, name: str) -> list:
