@@ -19,6 +19,10 @@ from .ops import (
     argmax,
     argmin,
     astype,
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
     broadcast_to,
     chunk,
     clip,
@@ -91,5 +95,6 @@ __all__ = [
     "reshape", "transpose", "swapaxes", "squeeze", "unsqueeze", "broadcast_to", "astype", "getitem", "add_at",
     "concat", "stack", "split", "chunk", "unbind", "where", "softmax", "log_softmax", "logsumexp", "one_hot",
     "embedding", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "logical_and",
-    "logical_or", "logical_xor", "logical_not", "argmax", "argmin", "take_along_axis", "gather", "masked_fill",
+    "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "argmax",
+    "argmin", "take_along_axis", "gather", "masked_fill",
 ]

@@ -492,6 +492,28 @@ logical_and, logical_or = _no_gradient(np.logical_and, "logical_and"), _no_gradi
 logical_xor, logical_not = _no_gradient(np.logical_xor, "logical_xor"), _no_gradient(np.logical_not, "logical_not")
 
 
+def _bitwise(ufunc, name: str):
+    """A bitwise op (``&``, ``|``, ``^``, ``~`` on tensors): NumPy's ``ufunc`` on
+    bool or integer operands, bool staying bool (so on masks it is the logical
+    op), no gradient. A float operand is a TypeError, as in NumPy and PyTorch
+    (bits of a float are no mask: compare first)."""
+
+    def forward(*arrays):
+        for a in arrays:
+            if a.dtype.kind not in "biu":
+                raise TypeError(f"{name}: operands must be bool or integer tensors, got dtype {a.dtype} "
+                                "(for a mask from floats compare first, e.g. (x > 0) & (y > 0))")
+        return ufunc(*arrays)
+
+    op = primitive(forward, vjps=(), name=name, promote=ufunc.nin == 2, differentiable=False, rows=rows_elementwise)
+    op.__doc__ = f"y = {name}(...) elementwise, as np.{ufunc.__name__}, on bool or integer tensors (no gradient)"
+    return op
+
+
+bitwise_and, bitwise_or = _bitwise(np.bitwise_and, "bitwise_and"), _bitwise(np.bitwise_or, "bitwise_or")
+bitwise_xor, bitwise_not = _bitwise(np.bitwise_xor, "bitwise_xor"), _bitwise(np.invert, "bitwise_not")
+
+
 @primitive(vjps=(), differentiable=False, rows=rows_elementwise)
 def stop_gradient(x):
     """y = x, with no gradient flowing back (``Tensor.detach`` inside a traced step).

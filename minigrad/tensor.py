@@ -399,8 +399,12 @@ from .tracing import recording  # noqa: E402
 Tensor.__add__, Tensor.__sub__, Tensor.__mul__ = ops.add, ops.sub, ops.mul
 Tensor.__truediv__, Tensor.__pow__, Tensor.__matmul__, Tensor.__neg__ = ops.truediv, ops.pow, ops.matmul, ops.neg
 Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__ = ops.less, ops.less_equal, ops.greater, ops.greater_equal
+# & | ^ ~ are bitwise, as in NumPy and PyTorch: on bool masks the logical ops, on integers bitwise, on floats an error
 Tensor.__and__, Tensor.__or__, Tensor.__xor__, Tensor.__invert__ = \
-    ops.logical_and, ops.logical_or, ops.logical_xor, ops.logical_not
+    ops.bitwise_and, ops.bitwise_or, ops.bitwise_xor, ops.bitwise_not
+Tensor.__rand__ = lambda self, other: ops.bitwise_and(other, self)
+Tensor.__ror__ = lambda self, other: ops.bitwise_or(other, self)
+Tensor.__rxor__ = lambda self, other: ops.bitwise_xor(other, self)
 
 
 def _comparable(other) -> bool:
@@ -414,4 +418,6 @@ Tensor.__ne__ = lambda self, other: ops.not_equal(self, other) if _comparable(ot
 _UFUNC_OPS = {"add": ops.add, "subtract": ops.sub, "multiply": ops.mul, "true_divide": ops.truediv,
               "divide": ops.truediv, "power": ops.pow, "matmul": ops.matmul, "negative": ops.neg,
               "less": ops.less, "less_equal": ops.less_equal, "greater": ops.greater,
-              "greater_equal": ops.greater_equal, "equal": ops.equal, "not_equal": ops.not_equal}
+              "greater_equal": ops.greater_equal, "equal": ops.equal, "not_equal": ops.not_equal,
+              "bitwise_and": ops.bitwise_and, "bitwise_or": ops.bitwise_or, "bitwise_xor": ops.bitwise_xor,
+              "invert": ops.bitwise_not}

@@ -96,3 +96,23 @@ def test_logical_operators_on_masks():
     np.testing.assert_array_equal((a | b).data, [True, True, True])
     np.testing.assert_array_equal((a ^ b).data, [False, True, True])
     np.testing.assert_array_equal((~a).data, [False, True, False])
+    assert (a & b).dtype == bool and (~a).dtype == bool
+
+
+def test_bitwise_operators_on_integers_are_bitwise_as_in_numpy():
+    """& | ^ ~ were logical: mg.tensor([6, 5]) & mg.tensor([3, 1]) gave [True, True] (NumPy: [2, 1])."""
+    a, b = np.array([6, 5]), np.array([3, 1])
+    ta, tb = mg.tensor(a), mg.tensor(b)
+    for got, expected in ((ta & tb, a & b), (ta | tb, a | b), (ta ^ tb, a ^ b), (~ta, ~a), (ta & 3, a & 3),
+                          (3 | ta, 3 | a), (a ^ tb, a ^ b), (mg.bitwise_not(ta), ~a)):
+        assert isinstance(got, mg.Tensor) and got.dtype == expected.dtype
+        np.testing.assert_array_equal(got.numpy(), expected)
+    small = mg.tensor(np.array([12, 10], np.uint8))
+    assert (small & mg.tensor(np.array([10, 6], np.uint8))).tolist() == [8, 2] and (~small).dtype == np.uint8
+
+
+@pytest.mark.parametrize("op", [lambda x: x & x, lambda x: x | True, lambda x: x ^ mg.tensor([1, 2]), lambda x: ~x,
+                                lambda x: np.array([True, False]) & x])
+def test_bitwise_operators_on_floats_are_a_type_error(op):
+    with pytest.raises(TypeError, match="bitwise_.*bool or integer.*float32"):
+        op(mg.tensor([0.5, 2.0]))
