@@ -31,7 +31,9 @@ thread does not switch recording off in another.
 
 from __future__ import annotations
 
+import functools
 import heapq
+import inspect
 import sys
 import threading
 import weakref
@@ -55,15 +57,60 @@ class _Modes(threading.local):
 _modes = _Modes()
 
 
-@contextmanager
-def set_grad_enabled(enabled: bool) -> Iterator[None]:
-    """Turn recording on or off inside a ``with`` block (or as a decorator), in this thread."""
-    modes = _modes
-    previous, modes.grad_enabled = modes.grad_enabled, bool(enabled)
-    try:
-        yield
-    finally:
-        modes.grad_enabled = previous
+class set_grad_enabled:
+    """Turn recording on or off inside a ``with`` block, in this thread; or, as
+    a decorator, inside every call of a function -- for a generator function,
+    inside each of its steps, with the caller's mode back between them (as in
+    PyTorch: the code after a ``yield`` runs in the generator's mode, the loop
+    around it in its own)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = bool(enabled)
+        self.previous: list = []  # the modes to restore, one per block entered (the same object may nest)
+
+    def __enter__(self) -> None:
+        modes = _modes
+        self.previous.append(modes.grad_enabled)
+        modes.grad_enabled = self.enabled
+
+    def __exit__(self, *exception) -> None:
+        _modes.grad_enabled = self.previous.pop()
+
+    def __call__(self, function):
+        enabled = self.enabled
+        if not inspect.isgeneratorfunction(function):
+            @functools.wraps(function)
+            def call(*args, **kwargs):
+                with set_grad_enabled(enabled):
+                    return function(*args, **kwargs)
+
+            return call
+
+        @functools.wraps(function)
+        def generator(*args, **kwargs):
+            """``function``'s generator, each step run in the mode: what the
+            caller sends or throws in is passed on, and a close() too."""
+            steps, mode = function(*args, **kwargs), set_grad_enabled(enabled)
+            try:
+                with mode:
+                    value = steps.send(None)
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        with mode:
+                            steps.close()
+                        raise
+                    except BaseException as error:
+                        with mode:
+                            value = steps.throw(error)
+                    else:
+                        with mode:
+                            value = steps.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+        return generator
 
 
 def no_grad():

@@ -103,6 +103,67 @@ def test_nothing_is_recorded_under_no_grad():
         return t * 3
 
     assert not f(x).requires_grad and mg.is_grad_enabled()
+    mode = mg.no_grad()
+    with mode:
+        with mode:  # the same object entered twice restores each block's mode
+            pass
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+
+
+@pytest.mark.parametrize("decorator, inside", [(mg.no_grad, False), (mg.enable_grad, True),
+                                               (lambda: mg.set_grad_enabled(False), False)])
+def test_a_grad_mode_decorator_on_a_generator_function_holds_in_each_step(decorator, inside):
+    """As in PyTorch: @no_grad() on a generator function once applied only
+    while the generator object was made, so every step recorded."""
+    x = mg.tensor([1.0], requires_grad=True)
+    seen = []
+
+    @decorator()
+    def steps(n):
+        for _ in range(n):
+            received = yield (x * 2).requires_grad, mg.is_grad_enabled()
+            seen.append((received, mg.is_grad_enabled()))
+        return "done"
+
+    outside = not inside
+    with mg.set_grad_enabled(outside):
+        generator = steps(3)
+        assert next(generator) == (inside, inside)
+        assert mg.is_grad_enabled() is outside  # the caller's mode between the steps
+        assert generator.send("a") == (inside, inside)
+        assert mg.is_grad_enabled() is outside
+        with pytest.raises(StopIteration) as stop:
+            generator.send("b")
+            generator.send("c")
+        assert stop.value.value == "done" and seen == [("a", inside), ("b", inside), ("c", inside)]
+        assert mg.is_grad_enabled() is outside
+
+
+def test_a_generator_under_a_grad_mode_decorator_gets_what_is_thrown_in_and_closed():
+    events = []
+
+    @mg.no_grad()
+    def steps():
+        try:
+            while True:
+                try:
+                    yield 1
+                except ValueError:
+                    events.append(("caught", mg.is_grad_enabled()))
+        finally:
+            events.append(("closed", mg.is_grad_enabled()))
+
+    generator = steps()
+    next(generator)
+    assert generator.throw(ValueError("x")) == 1
+    generator.close()
+    assert events == [("caught", False), ("closed", False)] and mg.is_grad_enabled()
+    with pytest.raises(KeyError):
+        generator = steps()
+        next(generator)
+        generator.throw(KeyError("not handled"))  # goes out of the generator, and out of the wrapper
+    assert mg.is_grad_enabled()
 
 
 def test_integer_tensors_cannot_require_grad():
