@@ -1022,7 +1022,16 @@ def _add_at(g, *, index, shape):
 
 def _add_rows(out: np.ndarray, rows: np.ndarray, g: np.ndarray) -> None:
     """out[rows] += g, rows repeating (an embedding's gradient): np.add.at on
-    the flat array with one position per element, 3-10x faster than on rows."""
+    the flat array with one position per element, 3-10x faster than on rows.
+    g must broadcast to the shape the rows pick, as for np.add.at (the flat
+    positions would take any g of the right size, its elements misplaced)."""
+    picked = rows.shape + out.shape[1:]
+    if g.shape != picked:
+        try:
+            g = np.broadcast_to(g, picked)
+        except ValueError:
+            raise ValueError(f"g has shape {g.shape}, which does not broadcast to the shape index picks, "
+                             f"{picked}") from None
     width = int(np.prod(out.shape[1:]))
     positions = (rows.reshape(-1, 1) * width + np.arange(width)).reshape(-1)
     np.add.at(out.reshape(-1), positions, np.ascontiguousarray(g).reshape(-1))

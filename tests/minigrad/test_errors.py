@@ -53,3 +53,16 @@ def test_shape_op_errors():
         mg.zeros(2, 3).sum(axis=3)
     with pytest.raises(ValueError, match="seed must be a non-negative int"):
         mg.manual_seed(-1)
+
+
+@pytest.mark.parametrize("ids", [[0, 1, 2], [0, 0, 1]], ids=["distinct", "repeated"])
+def test_add_at_refuses_a_g_that_does_not_broadcast_to_what_the_index_picks(ids):
+    """With a repeated row, a g of the right size but the wrong shape was
+    flattened into place ((2, 3) for (3, 2) rows: [[2, 4], [4, 5], [0, 0]])."""
+    g = mg.tensor(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(ValueError, match=r"add_at.*\(2, ?3\).*\(3, ?2\)"):
+        mg.add_at(g, np.array(ids), (3, 2))
+    broadcast = mg.add_at(mg.tensor([1.0, 2.0]), np.array(ids), (3, 2))  # a g that broadcasts is fine, as in np.add.at
+    expected = np.zeros((3, 2))
+    np.add.at(expected, np.array(ids), [1.0, 2.0])
+    np.testing.assert_array_equal(broadcast.numpy(), expected)
