@@ -1120,8 +1120,25 @@ def take_along_axis(x, indices, axis: int):
 
 
 def gather(x, axis: int, index):
-    """torch.gather's argument order for :func:`take_along_axis`."""
+    """torch.gather: y[i][j][k] = x[i][index[i][j][k]][k] (for axis 1), ``index``
+    an integer array of x's number of dimensions, no larger than x along the
+    other axes, and y of index's shape -- no broadcasting (the difference
+    from take_along_axis, whose index broadcasts: an index of one row picks
+    from every row of x). Composite: x cut to index's extent along the other
+    axes, then take_along_axis; x̄ = ȳ added into zeros at the picked places"""
+    index = _as_tensor(index)
+    shape, ndim = _shape(x), len(_shape(x))
+    axis = normalize_axis(axis, ndim, "gather")
+    if index.ndim != ndim or builtins.any(n > m for d, (n, m) in enumerate(zip(index.shape, shape)) if d != axis):
+        raise ValueError(f"gather: index must have x's {ndim} dimensions and be no larger than x's shape {shape} "
+                         f"along every axis but axis {axis}, got shape {index.shape}")
+    if builtins.any(n < m for d, (n, m) in enumerate(zip(index.shape, shape)) if d != axis):
+        x = getitem(x, tuple(slice(None) if d == axis else slice(0, n) for d, n in enumerate(index.shape)))
     return take_along_axis(x, index, axis)
+
+
+def _shape(x) -> tuple:
+    return x.shape if isinstance(x, (Tensor, np.ndarray)) else np.shape(x)
 
 
 @primitive(name="take_along_axis",
