@@ -471,8 +471,18 @@ def minimum(a, b):
            vjps=(lambda g, c: None, lambda g, c: where(c, g, 0.0), lambda g, c: where(c, 0.0, g)),
            jvps=(None, lambda t, y, c, a, b: where(c, t, 0.0), lambda t, y, c, a, b: where(c, 0.0, t)))
 def where(condition, a, b):
-    """y = a where condition else b;  ā = ȳ where condition else 0,  b̄ = ȳ elsewhere;  ẏ = ȧ where condition else ḃ"""
+    """y = a where condition else b;  ā = ȳ where condition else 0,  b̄ = ȳ elsewhere;  ẏ = ȧ where condition else ḃ
+    (condition must be bool: a float or int one, taken as != 0, is more likely a mistake -- or torch's additive mask)"""
+    _check_bool(condition, "where: condition")
     return np.where(condition, a, b)
+
+
+def _check_bool(mask, what: str) -> None:
+    """A TypeError unless ``mask`` (an array, a Tensor, a list) holds bools."""
+    dtype = mask.dtype if isinstance(mask, (Tensor, np.ndarray, np.generic)) else np.asarray(mask).dtype
+    if dtype.kind != "b":
+        raise TypeError(f"{what} must be a bool tensor or array, got dtype {dtype} (make one by comparing: x > 0, "
+                        "ids != pad)")
 
 
 # -- comparisons and logic: bool results, no gradient --------------------------------------
@@ -1178,7 +1188,8 @@ def _put_along_axis(g, indices, *, axis, shape):
 
 
 def masked_fill(x, mask, value: float):
-    """y = value where mask, else x (composite: ``where(mask, value, x)``);  x̄ = ȳ where not mask"""
+    """y = value where mask, else x (composite: ``where(mask, value, x)``, ``mask`` bool);  x̄ = ȳ where not mask"""
+    _check_bool(mask, "masked_fill: mask")
     return where(mask, value, x)
 
 

@@ -66,3 +66,19 @@ def test_add_at_refuses_a_g_that_does_not_broadcast_to_what_the_index_picks(ids)
     expected = np.zeros((3, 2))
     np.add.at(expected, np.array(ids), [1.0, 2.0])
     np.testing.assert_array_equal(broadcast.numpy(), expected)
+
+
+@pytest.mark.parametrize("condition", [mg.tensor([0.0, 0.2, 1.0]), np.array([0, 2, 1]), [0, 1, 1],
+                                       mg.tensor(np.array([0, 1, 1], np.uint8))], ids=["float", "int", "list", "uint8"])
+def test_where_and_masked_fill_take_bool_conditions_only(condition):
+    """A float mask [0, .2, 1] was taken as != 0 (masked_fill gave [1, 9, 9]):
+    more likely a mistake, or torch's additive mask, than meant."""
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(TypeError, match="where: condition must be a bool.*got dtype"):
+        mg.where(condition, x, 0.0)
+    with pytest.raises(TypeError, match="masked_fill: mask must be a bool.*got dtype"):
+        mg.masked_fill(x, condition, 9.0)
+    with pytest.raises(TypeError, match="masked_fill: mask"):
+        x.masked_fill(condition, 9.0)
+    bools = np.asarray(condition.numpy() if isinstance(condition, mg.Tensor) else condition) != 0
+    np.testing.assert_array_equal(mg.masked_fill(x, bools, 9.0).detach().numpy(), [1.0, 9.0, 9.0])
