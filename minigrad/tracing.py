@@ -49,7 +49,10 @@ minigrad.tensor._read), so writing into it (``w.data -= v``) fails at the
 line with a TraceError, changing nothing. An in-place change of a tensor
 from outside is refused: a plain run makes it at every call, a replay never
 (a tensor the function made from constants alone and then changes is
-refused too: the trace cannot tell it from a closed-over one).
+refused too: the trace cannot tell it from a closed-over one) -- unless
+the other operand is a value of the trace (``acc += h @ w``): whether the
+plain run changes acc or makes a new tensor depends on requires_grad, so
+the loop runs it (see above).
 
 What no trace can see is Python that does not go through minigrad: a
 global counter, a draw from a NumPy generator of your own. The function
