@@ -321,14 +321,18 @@ def _read(tensor: Tensor) -> np.ndarray:
 
 def _operand(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
     """The other operand of an in-place change of a ``dtype`` tensor. A Python
-    number or list is weak, as in the ops' dtype rule: it takes the tensor's
-    dtype if it is of a kind that dtype holds -- x64 *= 0.1 multiplies by the
-    float64 0.1, uint8 += 1 adds a uint8 -- and an integer must fit it (int32
-    += 2**40 would wrap around). A float into an integer tensor stays a float
+    number or list, or a 0-d array or tensor, is weak, as in the ops' dtype
+    rule: it takes the tensor's dtype if it is of a kind that dtype holds --
+    x64 *= 0.1 multiplies by the float64 0.1, uint8 += 1 adds a uint8 -- and
+    an integer must fit it (int32 += 2**40, or += np.int64(2**40), would
+    wrap around). A float into an integer tensor stays a float
     (checked_write refuses it)."""
     if isinstance(value, (Tensor, np.ndarray, np.generic)):
-        return as_array(value)
-    array = np.asarray(value)
+        array = as_array(value)
+        if array.ndim:
+            return array
+    else:
+        array = np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"in-place {what}: the other operand must be bool, integer or float, got "
                         f"{type(value).__name__} {value!r}")

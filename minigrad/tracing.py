@@ -178,9 +178,9 @@ class Trace:
         arrays = [values[s] for s in slots]
         casts = None
         if (spec.promote or spec.floating) and spec.needs_cast(arrays):
-            if _value_decides_dtype(args, arrays):
-                raise Untraceable  # (the loop decides at every step)
             cast = promote_arrays(spec, list(arrays), args)
+            if _value_decides_dtype(args, arrays, cast):
+                raise Untraceable  # (the loop decides at every step)
             casts = [c.dtype if c.dtype != a.dtype else None for c, a in zip(cast, arrays)]
             arrays = cast
         out = spec.run(arrays, settings)[0]
@@ -253,15 +253,16 @@ class Trace:
                          "carry, or run the plain loop (scan(..., unroll=True))")
 
 
-def _value_decides_dtype(args: tuple, arrays: list) -> bool:
-    """Does the dtype rule depend here on the value of a 0-d integer that is a
-    tensor, which may differ from step to step or call to call? It does where
-    integers of two dtypes meet: a number that does not fit the other's dtype
-    is compared in a wider one, or refused in arithmetic (ops._fitting), so a
-    replay of the cast made for the traced value could wrap (uint8 == 256 as
-    uint8 == 0)."""
-    return len({a.dtype for a in arrays if a.dtype.kind in "iu"}) > 1 and any(
-        isinstance(x, Tensor) and a.ndim == 0 and a.dtype.kind in "iu" for x, a in zip(args, arrays))
+def _value_decides_dtype(args: tuple, arrays: list, cast: list) -> bool:
+    """Did the dtype rule depend here on the value of a 0-d integer tensor,
+    which may differ from step to step or call to call? It did if the rule
+    cast one to a dtype that cannot hold all its values: a number that does
+    not fit the other operand's dtype is compared in a wider one, or refused
+    in arithmetic (ops._fitting), so a replay of the cast made for the traced
+    value could wrap (uint8 == 256 as uint8 == 0). (An int32 counter meeting
+    int64 lengths is cast safely, whatever its value.)"""
+    return any(isinstance(x, Tensor) and a.ndim == 0 and a.dtype.kind in "iu" and c.dtype != a.dtype
+               and not np.can_cast(a.dtype, c.dtype) for x, a, c in zip(args, arrays, cast))
 
 
 def _copied(setting):
@@ -322,6 +323,9 @@ class Traced(Tensor):
         """Not known while tracing: the loop's tensor may require grad at one step and not at another, and
         code that asks (x.requires_grad, x += y deciding between in place and a new tensor) may choose
         differently. Asking hands the call to the plain loop, which knows."""
+        if self._trace.done:
+            raise TraceError(f"requires_grad of a value traced inside a step that is over (kept in a list or an "
+                             f"attribute?), at {user_frame()}: return what you need from the step (as its y) instead")
         raise Untraceable
 
     @staticmethod

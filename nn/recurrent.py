@@ -394,7 +394,7 @@ class RecurrentLayer(Module):
         return ", ".join(extras)
 
     # -- one step at a time ----------------------------------------------------------------------
-    def stepper(self) -> Callable:
+    def stepper(self, one_graph: bool = False) -> Callable:
         """One time step through every layer: for decoders that feed each
         output back in. Returns ``step(x, states) -> (out, states)`` with x
         (B, I), out (B, H) the last layer's h, and states a list (one per
@@ -405,10 +405,14 @@ class RecurrentLayer(Module):
         (the parameters transposed and joined as the cell computes with them)
         are made once and kept while no parameter is replaced or changed; in
         grad mode each step makes its own, so that every graph is independent
-        of the others (as two ``forward`` calls are)."""
+        of the others (as two ``forward`` calls are) -- unless ``one_graph``:
+        the caller promises that all its steps go into one graph (a decoder's
+        forward over a batch makes a stepper for it), and the weights are
+        kept in grad mode too (half the time of an LSTM step); a backward
+        through a loss from these steps then spends them for any other."""
         if self.bidirectional:
             raise ValueError(f"{type(self).__name__}: stepping needs a unidirectional layer")
-        kept = _KeptWeights()
+        kept = _KeptWeights(check_flag(type(self).__name__, "one_graph", one_graph))
         owner = type(self).__name__
         names = _state_names(self.cell.states, "")
 
@@ -569,19 +573,22 @@ class _KeptWeights:
     """A stepper's weights, made by ``cell._weights`` from each layer's
     parameters. Under no_grad they are kept while the parameters are the same
     tensors at the same versions (an optimizer step, ``load_state_dict`` or
-    an assignment makes them again); in grad mode they are made at every call:
-    kept, they would join the graphs of independent steps, so that a backward
-    through one would spend the other's."""
+    an assignment makes them again) and requires_grad flags; in grad mode
+    they are made at every call, unless ``in_grad_mode`` (the stepper's
+    ``one_graph``): kept, they join the graphs of the steps that use them."""
 
-    def __init__(self):
+    def __init__(self, in_grad_mode: bool):
+        self.in_grad_mode = in_grad_mode
         self.made: list[dict] = []
-        self.source: list = []  # the parameters and their versions the kept weights were made from
+        self.source: list = []  # the grad mode, the parameters and their state the kept weights were made from
 
     def weights(self, cell: CellSpec, params: list[dict]) -> list[dict]:
-        if mg.is_grad_enabled():
+        grad = mg.is_grad_enabled()
+        if grad and not self.in_grad_mode:
             return [cell._weights(ps) for ps in params]
-        source = [(p, p._version[0]) for ps in params for p in ps.values()]
-        if len(source) != len(self.source) or any(p is not q or v != w for (p, v), (q, w) in zip(source, self.source)):
+        source = [grad, *((p, p._version[0], p.requires_grad) for ps in params for p in ps.values())]
+        if len(source) != len(self.source) or source[0] != self.source[0] or any(
+                p is not q or v != w or r != s for (p, v, r), (q, w, s) in zip(source[1:], self.source[1:])):
             self.made, self.source = [cell._weights(ps) for ps in params], source
         return self.made
 

@@ -136,7 +136,7 @@ class AttentionDecoder(Module):
         return {"states": self.rnn.split_states(state), "memory": memory, "mask": mask,
                 "keys": self._project_keys(memory),
                 "previous": Tensor(np.zeros((batch, self.rnn.hidden_size), dtype=memory.dtype)),
-                "stepper": self.rnn.stepper()}
+                "stepper": self.rnn.stepper(one_graph=True)}  # (a new one for every forward and decoding)
 
     def _advance(self, x: Tensor, decoding: dict) -> tuple[Tensor, Tensor]:
         if self.input_feeding:

@@ -679,3 +679,11 @@ def test_in_place_with_a_python_number_checks_its_kind_and_that_it_fits():
     u = mg.tensor([250, 2], dtype=np.uint8)
     u += 1
     assert u.numpy().tolist() == [251, 3] and u.dtype == np.uint8
+    # a NumPy scalar or a 0-d tensor is a number too: it wrapped (int8 += np.int64(1000) gave [-23, -22]), and
+    # uint8 -= np.int64(3) was refused as a dtype change (found by review)
+    for number in (np.int64(1000), mg.tensor(1000)):
+        with pytest.raises(ValueError, match="does not fit a int8 tensor"):
+            small = mg.tensor([1, 2], dtype=np.int8)
+            small += number
+    u -= np.int64(3)
+    assert u.numpy().tolist() == [248, 0] and u.dtype == np.uint8

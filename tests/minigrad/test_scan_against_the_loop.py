@@ -198,3 +198,22 @@ def test_in_place_add_of_a_step_value_to_a_tensor_the_step_made_is_the_loops():
         ys.sum().backward()
         grads.append(w.grad.numpy())
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("counter, lengths", [(np.int32, np.int64), (np.uint8, np.int64), (np.int64, np.int64)])
+def test_a_counter_whose_cast_is_safe_is_traced_not_looped(counter, lengths, monkeypatch):
+    """The first fix for the value-decided cast sent every step where two integer dtypes meet to the loop (5x
+    slower: an int32 counter + 1, an int32 step index < int64 lengths), though a safe cast decides nothing
+    (found by review). Only a cast that cannot hold every value of the 0-d integer tensor hands over."""
+    lens = mg.tensor(np.array([2, 5], dtype=lengths))
+
+    def step(t, x):
+        return t + 1, (t < lens).astype(np.float64) + x
+
+    def no_loop(*args):
+        raise AssertionError("scan ran the plain loop")
+
+    t0, xs = mg.tensor(np.array(0, dtype=counter)), mg.zeros((6, 2), dtype=np.float64)
+    expected = mg.scan(step, t0, xs, unroll=True)[1].numpy()
+    monkeypatch.setattr(mg.loops, "_loop", no_loop)
+    np.testing.assert_array_equal(mg.scan(step, t0, xs)[1].numpy(), expected)
