@@ -101,11 +101,15 @@ def unwritable_reason(path: str) -> str | None:
     return None
 
 
-def check_checkpoint(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any] | None:
+def check_checkpoint(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                     argv: list[str] | None = None) -> dict[str, Any] | None:
     """Before any training: the checkpoint path must be writable, and with
     --resume it must hold a run to continue, whose settings replace the
-    defaults (an option given differently from the saved run is a usage
-    error). Returns the saved run, or None for a fresh start."""
+    defaults (``argv``, what ``args`` was parsed from: an option given there
+    differently from the saved run is a usage error, also when it is given
+    at its default value; a saved run without one of today's options, from
+    an older version of the example, cannot be continued). Returns the saved
+    run, or None for a fresh start."""
     reason = unwritable_reason(args.checkpoint)
     if reason:
         parser.error(f"--checkpoint {args.checkpoint} cannot be written: {reason}")
@@ -119,15 +123,28 @@ def check_checkpoint(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         parser.error(f"--resume: {error}")
     if not isinstance(saved, dict) or "epoch" not in saved or "optimizer" not in saved:
         parser.error(f"--resume: {args.checkpoint} holds no run to continue (it has no training state)")
-    for name, value in saved["config"].items():
+    config, typed = saved["config"], _given(parser, args, argv)
+    missing = sorted(name for name in vars(args) if name not in NOT_TRAINING_OPTIONS and name not in config)
+    if missing:
+        parser.error(f"--resume: {args.checkpoint} was written by an older version of this example, without "
+                     f"--{missing[0].replace('_', '-')}: train again")
+    for name, value in config.items():
         if name in NOT_TRAINING_OPTIONS or not hasattr(args, name):
             continue
         given = getattr(args, name)
-        if given != value and given != parser.get_default(name):
+        if name in typed and given != value:
             parser.error(f"--resume continues the saved run with its own settings, but "
                          f"--{name.replace('_', '-')} {given} differs from its {value}")
         setattr(args, name, value)
     return saved
+
+
+def _given(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None) -> set[str]:
+    """The options ``argv`` gives (argparse sets a default only where the namespace has no value yet, so a
+    namespace filled with a marker keeps it for every option not given)."""
+    marker = object()
+    parsed = parser.parse_args(argv, argparse.Namespace(**{name: marker for name in vars(args)}))
+    return {name for name, value in vars(parsed).items() if value is not marker}
 
 
 class EpochCheckpoint:

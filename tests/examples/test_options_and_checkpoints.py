@@ -201,9 +201,19 @@ def test_resume_refuses_what_it_cannot_continue(module, batches, tmp_path, monke
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a checkpoint")
     cases.append((["--checkpoint", str(garbage)], "--resume: "))
+    config = {}  # a fresh run's settings, all of them
+    monkeypatch.setattr(module, "train", lambda args, saved, checkpoint: config.update(vars(args)))
+    module.main(["--checkpoint", str(tmp_path / "fresh.npz")])
+    monkeypatch.setattr(module, "train", never)
     saved = tmp_path / "run.npz"
-    nn.save({"config": {"hidden": 8, "lr": 0.01}, "epoch": 1, "optimizer": {}, "model": {}}, saved)
+    nn.save({"config": {**config, "hidden": 8, "seed": 3}, "epoch": 1, "optimizer": {}, "model": {}}, saved)
     cases.append((["--checkpoint", str(saved), "--hidden", "16"], "--hidden 16 differs from its 8"))
+    # given at its default value, it was ignored: the run went on with the saved seed (found by outside audit)
+    cases.append((["--checkpoint", str(saved), "--seed", "0"], "--seed 0 differs from its 3"))
+    older = tmp_path / "older.npz"  # a run saved before one of today's options existed: it took today's default
+    nn.save({"config": {k: v for k, v in config.items() if k != "hidden"}, "epoch": 1, "optimizer": {},
+             "model": {}}, older)
+    cases.append((["--checkpoint", str(older)], "written by an older version of this example, without --hidden"))
     for arguments, why in cases:
         with pytest.raises(SystemExit) as stop:
             module.main(["--resume"] + arguments)
