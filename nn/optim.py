@@ -471,10 +471,14 @@ class LRScheduler(_Schedule):
 
     CHECKS = {"base_lrs": _nonnegative, "last_epoch": _count}
     PER_GROUP = ("base_lrs",)
+    _not_saved = ("optimizer", "lrs_set")
 
     def __init__(self, optimizer: Optimizer):
         super().__init__(optimizer)
-        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self._set(base_lrs=[group["lr"] for group in optimizer.param_groups])
+        self.lrs_set = list(self.base_lrs)  # what step() checks the groups' lrs against: the floats it wrote
+        for group, lr in zip(optimizer.param_groups, self.base_lrs):
+            group["lr"] = lr
         self.last_epoch = -1
         self.step()  # epoch 0, as PyTorch's constructor does (LinearLR starts at start_factor·lr)
 
@@ -487,6 +491,7 @@ class LRScheduler(_Schedule):
         lrs = [_nonnegative(f"{type(self).__name__}.load_state_dict", f"the lr of parameter group {i}", lr)
                for i, lr in enumerate(loaded.lrs_at(loaded.last_epoch))]
         self.__dict__.update(vars(loaded))
+        self.lrs_set = lrs
         for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
 
@@ -501,8 +506,8 @@ class LRScheduler(_Schedule):
         """Next epoch: every group's lr from the closed form, all checked before any is set
         (and refused if an lr is no longer the one this schedule set: see the class)."""
         owner = type(self).__name__
-        last = self.base_lrs if self.last_epoch < 0 else self.lrs_at(self.last_epoch)
-        for i, (group, lr) in enumerate(zip(self.optimizer.param_groups, last)):
+        _check_groups(owner, self.optimizer, len(self.base_lrs))
+        for i, (group, lr) in enumerate(zip(self.optimizer.param_groups, self.lrs_set)):
             if group["lr"] != lr:
                 raise RuntimeError(
                     f"{owner}.step: the lr of parameter group {i} is {group['lr']!r}, not the {float(lr)!r} this "
@@ -512,9 +517,17 @@ class LRScheduler(_Schedule):
         epoch = self.last_epoch + 1
         lrs = [_nonnegative(owner, f"the lr of parameter group {i} at epoch {epoch}", lr)
                for i, lr in enumerate(self.lrs_at(epoch))]
-        self.last_epoch = epoch
+        self.last_epoch, self.lrs_set = epoch, lrs
         for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
+
+
+def _check_groups(owner: str, optimizer: Optimizer, scheduled: int) -> None:
+    """A ValueError if the optimiser's parameter groups are not the ones the schedule was made for (a group
+    appended since would never be scheduled: zip stops at the shorter list)."""
+    if len(optimizer.param_groups) != scheduled:
+        raise ValueError(f"{owner}.step: the optimiser has {len(optimizer.param_groups)} parameter groups, the "
+                         f"schedule was made for {scheduled}: make the schedule after adding groups")
 
 
 class LambdaLR(LRScheduler):
@@ -522,7 +535,7 @@ class LambdaLR(LRScheduler):
     The functions are not part of the state_dict (as in PyTorch for plain
     functions): make the schedule with the same ones, then load its state."""
 
-    _not_saved = ("optimizer", "lr_lambdas")
+    _not_saved = ("optimizer", "lr_lambdas", "lrs_set")
 
     def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | list[Callable[[int], float]]):
         groups = len(optimizer.param_groups) if isinstance(optimizer, Optimizer) else 0
@@ -616,7 +629,8 @@ class ReduceLROnPlateau(_Schedule):
         super().__init__(optimizer)
         self._set(mode=mode, threshold_mode=threshold_mode, factor=factor, patience=patience, threshold=threshold,
                   cooldown=cooldown, eps=eps,
-                  min_lrs=_per_group("ReduceLROnPlateau", "min_lr", min_lr, len(optimizer.param_groups)))
+                  min_lrs=[_nonnegative("ReduceLROnPlateau", f"min_lr[{i}]", v) for i, v in  # (the argument's name)
+                           enumerate(_per_group("ReduceLROnPlateau", "min_lr", min_lr, len(optimizer.param_groups)))])
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
@@ -630,6 +644,7 @@ class ReduceLROnPlateau(_Schedule):
     def step(self, metrics: Any) -> None:
         """Count the epoch whose metric (a number, or a one-element Tensor/array) is ``metrics``."""
         current = _metric(metrics)
+        _check_groups("ReduceLROnPlateau", self.optimizer, len(self.min_lrs))
         self.last_epoch += 1
         if self.is_better(current, self.best):
             self.best, self.num_bad_epochs = current, 0

@@ -578,3 +578,33 @@ def test_schedule_state_with_bad_values_is_refused_before_it_changes_anything(na
     with pytest.raises(error, match=f"load_state_dict: {key}"):
         schedule.load_state_dict({**before, key: value})
     assert schedule.state_dict() == before and schedule.get_last_lr() == lrs
+
+
+def test_a_schedule_checks_the_lrs_it_wrote_and_the_groups_it_was_made_for():
+    """(Found by review.) The check against another schedule recomputed the lr it had set: a stateful
+    multiplicative lambda was called twice per step and raised; a group appended after the schedule was never
+    scheduled (zip); a bool lr became base_lrs [True]; ReduceLROnPlateau named min_lrs, not its min_lr."""
+    state, calls = {"factor": 1.0}, []
+
+    def multiplicative(epoch):
+        calls.append(epoch)
+        if epoch > 0:
+            state["factor"] *= 0.9
+        return state["factor"]
+
+    optimizer = nn.optim.SGD([nn.Parameter(np.ones(2))], lr=0.1)
+    schedule = nn.optim.LambdaLR(optimizer, multiplicative)
+    schedule.step()
+    schedule.step()
+    schedule.step()
+    assert calls == [0, 1, 2, 3] and optimizer.param_groups[0]["lr"] == pytest.approx(0.0729)
+    step = nn.optim.StepLR(optimizer, 1, gamma=0.5)
+    optimizer.param_groups.append({**optimizer.param_groups[0], "params": [nn.Parameter(np.ones(2))], "lr": 1.0})
+    with pytest.raises(ValueError, match="has 2 parameter groups, the schedule was made for 1"):
+        step.step()
+    flagged = nn.optim.SGD([nn.Parameter(np.ones(2))], lr=0.1)
+    flagged.param_groups[0]["lr"] = True
+    with pytest.raises(TypeError, match="base_lrs"):
+        nn.optim.StepLR(flagged, 2)
+    with pytest.raises(ValueError, match=r"min_lr\[0\]"):
+        nn.optim.ReduceLROnPlateau(nn.optim.SGD([nn.Parameter(np.ones(2))], lr=0.1), min_lr=-1)
