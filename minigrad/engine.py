@@ -53,6 +53,9 @@ class _Modes(threading.local):
     anomaly = False
     reads = None  # inside reading(): {id(tensor): (weakref, grad mode)} of the tensors ops read
 
+    def __init__(self):  # (run in each thread: its own stack)
+        self.saved: list[bool] = []  # the modes set_grad_enabled blocks restore, innermost last
+
 
 _modes = _Modes()
 
@@ -66,15 +69,15 @@ class set_grad_enabled:
 
     def __init__(self, enabled: bool):
         self.enabled = bool(enabled)
-        self.previous: list = []  # the modes to restore, one per block entered (the same object may nest)
 
     def __enter__(self) -> None:
         modes = _modes
-        self.previous.append(modes.grad_enabled)
+        modes.saved.append(modes.grad_enabled)  # (in the thread's own stack: one object may serve many threads)
         modes.grad_enabled = self.enabled
 
     def __exit__(self, *exception) -> None:
-        _modes.grad_enabled = self.previous.pop()
+        modes = _modes
+        modes.grad_enabled = modes.saved.pop()
 
     def __call__(self, function):
         enabled = self.enabled

@@ -256,6 +256,16 @@ class Tensor:
     def __isub__(self, other): return self._inplace(other, np.subtract, ops.sub)
     def __imul__(self, other): return self._inplace(other, np.multiply, ops.mul)
     def __itruediv__(self, other): return self._inplace(other, np.true_divide, ops.truediv)
+    def __iand__(self, other): return self._bitwise_inplace(other, np.bitwise_and, "bitwise_and")
+    def __ior__(self, other): return self._bitwise_inplace(other, np.bitwise_or, "bitwise_or")
+    def __ixor__(self, other): return self._bitwise_inplace(other, np.bitwise_xor, "bitwise_xor")
+
+    def _bitwise_inplace(self, other, ufunc, name: str) -> Tensor:
+        """``mask |= other`` changes the mask in place, as in PyTorch (without this, Python made a new tensor
+        and another name for the mask kept the old values); bool or integer tensors only."""
+        if self._data.dtype.kind not in "biu":
+            raise TypeError(f"{name}: in place on a {self._data.dtype} tensor: bool or integer tensors only")
+        return self._inplace(other, ufunc, getattr(ops, name))
 
     def copy_(self, source) -> Tensor:
         """Overwrite the data with ``source`` (broadcast, same dtype kind), in

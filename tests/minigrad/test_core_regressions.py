@@ -687,3 +687,19 @@ def test_in_place_with_a_python_number_checks_its_kind_and_that_it_fits():
             small += number
     u -= np.int64(3)
     assert u.numpy().tolist() == [248, 0] and u.dtype == np.uint8
+
+
+def test_in_place_bitwise_operators_change_the_tensor():
+    """mask |= other made a new tensor (no __ior__): another name for the mask kept the old values, where
+    PyTorch changes it (found by review)."""
+    mask = mg.tensor([True, False, False])
+    alias = mask
+    mask |= mg.tensor([False, True, False])
+    mask &= np.array([True, True, False])
+    assert alias is mask and alias.numpy().tolist() == [True, True, False]
+    t = mg.tensor([6, 5], dtype=np.int64)
+    t ^= 3
+    assert t.numpy().tolist() == [5, 6]
+    with pytest.raises(TypeError, match="bool or integer tensors only"):
+        x = mg.tensor([1.0])
+        x |= 1

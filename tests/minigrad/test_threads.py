@@ -177,3 +177,32 @@ def test_backwards_in_four_threads_into_one_leaf_add_up():
     finally:
         sys.setswitchinterval(interval)
     np.testing.assert_array_equal(x.grad.data, [runs * threads] * 3)
+
+
+def test_one_no_grad_object_shared_between_threads_restores_each_threads_mode():
+    """A module-level `NO_GRAD = mg.no_grad()` used in two threads: the object kept one stack of modes to
+    restore, so a thread could leave the block with the other's mode (found by review)."""
+    shared, barrier, results = mg.no_grad(), threading.Barrier(2, timeout=10), {}
+
+    def run(name, outer):
+        try:
+            with mg.set_grad_enabled(outer):
+                for _ in range(200):
+                    with shared:
+                        barrier.wait()  # (both threads inside the shared block at once)
+                        inside = mg.is_grad_enabled()
+                    barrier.wait()
+                    if inside or mg.is_grad_enabled() != outer:
+                        results[name] = (inside, mg.is_grad_enabled())
+                        barrier.abort()
+                        return
+            results[name] = "ok"
+        except threading.BrokenBarrierError:
+            results.setdefault(name, "the other thread stopped")
+
+    threads = [threading.Thread(target=run, args=(name, outer)) for name, outer in (("a", True), ("b", False))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {"a": "ok", "b": "ok"}
