@@ -256,16 +256,16 @@ class Tensor:
     def __isub__(self, other): return self._inplace(other, np.subtract, ops.sub)
     def __imul__(self, other): return self._inplace(other, np.multiply, ops.mul)
     def __itruediv__(self, other): return self._inplace(other, np.true_divide, ops.truediv)
-    def __iand__(self, other): return self._bitwise_inplace(other, np.bitwise_and, "bitwise_and")
-    def __ior__(self, other): return self._bitwise_inplace(other, np.bitwise_or, "bitwise_or")
-    def __ixor__(self, other): return self._bitwise_inplace(other, np.bitwise_xor, "bitwise_xor")
+    def __iand__(self, other): return self._bitwise_inplace(other, np.bitwise_and, ops.bitwise_and)
+    def __ior__(self, other): return self._bitwise_inplace(other, np.bitwise_or, ops.bitwise_or)
+    def __ixor__(self, other): return self._bitwise_inplace(other, np.bitwise_xor, ops.bitwise_xor)
 
-    def _bitwise_inplace(self, other, ufunc, name: str) -> Tensor:
+    def _bitwise_inplace(self, other, ufunc, op) -> Tensor:
         """``mask |= other`` changes the mask in place, as in PyTorch (without this, Python made a new tensor
         and another name for the mask kept the old values); bool or integer tensors only."""
         if self._data.dtype.kind not in "biu":
-            raise TypeError(f"{name}: in place on a {self._data.dtype} tensor: bool or integer tensors only")
-        return self._inplace(other, ufunc, getattr(ops, name))
+            raise TypeError(f"{op.spec.name}: in place on a {self._data.dtype} tensor: bool or integer tensors only")
+        return self._inplace(other, ufunc, op)
 
     def copy_(self, source) -> Tensor:
         """Overwrite the data with ``source`` (broadcast, same dtype kind), in
@@ -346,7 +346,7 @@ def _operand(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
     if array.dtype.kind not in "biuf":
         raise TypeError(f"in-place {what}: the other operand must be bool, integer or float, got "
                         f"{type(value).__name__} {value!r}")
-    if array.dtype.kind == "f" and dtype.kind == "f" or array.dtype.kind in "iu" and dtype.kind in "f":
+    if dtype.kind == "f" and array.dtype.kind in "iuf":
         return array.astype(dtype)
     if array.dtype.kind in "iu" and dtype.kind in "iu":
         limits = np.iinfo(dtype)

@@ -422,9 +422,8 @@ def trace(fn: Callable, inputs: Sequence[np.ndarray], name: str = "the function"
         record.done, recording.trace = True, outer
     if _random.generator_uses() != uses:
         raise TraceError(f"{name} drew random numbers (from minigrad's generator or one given as rng=) while it was "
-                         "traced, and a replay "
-                         "would not draw again: draw them outside (e.g. masks for all steps) and pass them in, or "
-                         "run the plain loop (scan(..., unroll=True))")
+                         "traced, and a replay would not draw again: draw them outside (e.g. masks for all steps) "
+                         "and pass them in, or run the plain loop (scan(..., unroll=True))")
     return record, result
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from ._checks import axis_or_dim, check_index, check_probability, check_reduction
+from ._checks import axis_or_dim, check_flag, check_index, check_probability, check_reduction
 from .ctc import ctc_loss  # noqa: F401  (CTC lives in nn.ctc; this is its functional name)
 from .module import _check_dtype
 
@@ -49,8 +49,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Gen
     rest by 1/(1 − p), so nothing changes at evaluation time (identity).
     ``training`` must be a bool: a string "False" would be true."""
     p = check_probability("dropout: p", p)
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"dropout: training must be True or False, got {type(training).__name__} {training!r}")
+    check_flag("dropout", "training", training)
     x = _as_tensor(x)
     if not training or p == 0:
         return x

@@ -20,6 +20,7 @@ import numpy as np
 
 from minigrad import Tensor
 
+from ._checks import check_flag
 from .module import Parameter
 
 # -- checking settings: one checker per kind of option, named in each optimiser's SETTINGS --------
@@ -41,12 +42,6 @@ def _nonnegative(owner: str, name: str, value: Any) -> float:
 
 def _fraction(owner: str, name: str, value: Any) -> float:
     return _real(owner, name, value, 0.0, 1.0, high_open=False)
-
-
-def _flag(owner: str, name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name} must be True or False, got {type(value).__name__} {value!r}")
-    return bool(value)
 
 
 def _betas(owner: str, name: str, value: Any) -> tuple[float, float]:
@@ -224,7 +219,7 @@ class SGD(Optimizer):
     p ← p − lr·(g + λp + μ·v) with nesterov, else p − lr·v (plain g + λp without momentum)."""
 
     SETTINGS = dict(lr=_nonnegative, momentum=_nonnegative, dampening=_fraction, weight_decay=_nonnegative,
-                    nesterov=_flag)
+                    nesterov=check_flag)
 
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
@@ -255,7 +250,7 @@ class Adam(Optimizer):
     """m ← β₁m + (1 − β₁)g,  v ← β₂v + (1 − β₂)g²  (g includes λp);
     p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)  (max of all v so far with amsgrad)."""
 
-    SETTINGS = dict(lr=_nonnegative, betas=_betas, eps=_nonnegative, weight_decay=_nonnegative, amsgrad=_flag)
+    SETTINGS = dict(lr=_nonnegative, betas=_betas, eps=_nonnegative, weight_decay=_nonnegative, amsgrad=check_flag)
     decoupled = False
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
@@ -300,7 +295,7 @@ class RMSprop(Optimizer):
     p ← p − lr·g/(√s̃ + ε)  (through a momentum buffer b ← μb + g/(√s̃ + ε) if μ > 0)."""
 
     SETTINGS = dict(lr=_nonnegative, alpha=_fraction, eps=_nonnegative, weight_decay=_nonnegative,
-                    momentum=_nonnegative, centered=_flag)
+                    momentum=_nonnegative, centered=check_flag)
 
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):

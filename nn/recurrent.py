@@ -412,8 +412,8 @@ class RecurrentLayer(Module):
         through a loss from these steps then spends them for any other."""
         if self.bidirectional:
             raise ValueError(f"{type(self).__name__}: stepping needs a unidirectional layer")
-        kept = _KeptWeights(check_flag(type(self).__name__, "one_graph", one_graph))
         owner = type(self).__name__
+        kept = _KeptWeights(check_flag(owner, "one_graph", one_graph))
         names = _state_names(self.cell.states, "")
 
         def step(x: Tensor, states: list) -> tuple[Tensor, list]:
