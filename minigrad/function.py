@@ -131,13 +131,15 @@ def _jvp_of(cls: type[Function]):
             raise TypeError(f"{cls.__name__} has no jvp, so forward mode (mg.jvp, jacfwd, hessian, hvp) cannot go "
                             "through it: give it a staticmethod jvp(ctx, *tangents) that returns the output's "
                             "tangent (see minigrad/function.py)")
-        arrays = [x._data if isinstance(x, Tensor) else constant(x) for x in inputs]
+        tensors = [x if isinstance(x, Tensor) else Tensor._make(constant(x)) for x in inputs]
+        # (asked before forward runs: in a traced scan step asking hands the call to the plain loop, which
+        # knows the values forward needs)
+        nested = any(x.requires_grad or type(x) is not Tensor for x in (y, *tensors))
+        arrays = [x._data for x in tensors]
         ctx = Context()
         returned = cls.forward(ctx, *arrays, **settings)
         out = np.asarray(returned)
         outs = (out, returned)
-        tensors = [x if isinstance(x, Tensor) else Tensor._make(a) for x, a in zip(inputs, arrays)]
-        nested = any(x.requires_grad or type(x) is not Tensor for x in (y, *tensors))
         try:
             ctx.saved_tensors = tuple(_saved(cls, v, outs, y, arrays, tensors, True) if nested else
                                       _saved(cls, v, outs, out, arrays, arrays, False) for v in ctx._saved)

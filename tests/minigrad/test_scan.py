@@ -2069,3 +2069,35 @@ def test_changing_in_place_a_carry_the_step_replaces_by_a_const_leaf_is_the_loop
     for unroll in (True, False):
         with pytest.raises(RuntimeError, match="in-place update of a leaf that requires grad"):
             mg.scan(step, mg.tensor(np.zeros(2)), xs, consts=w, unroll=unroll)
+
+
+def test_forward_mode_through_a_custom_function_in_a_step_is_the_loops():
+    """mg.jvp through an mg.Function with a jvp inside a step: its jvp runs
+    forward again on the inputs' values, which a trace does not know, so the
+    call goes to the plain loop (scan raised a TypeError about '_Unread')."""
+
+    class Cube(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * x * x
+
+        @staticmethod
+        def jvp(ctx, t):
+            (x,) = ctx.saved_tensors
+            return t * 3 * x * x
+
+    def step(h, x_t):
+        y, dy = mg.jvp(lambda u: Cube.apply(u) + h, (x_t,), (mg.ones_like(x_t),))
+        return h + dy, y
+
+    h0, xs = mg.tensor(np.zeros(2)), mg.tensor(np.arange(6.0).reshape(3, 2))
+    loop, fast = mg.scan(step, h0, xs, unroll=True), mg.scan(step, h0, xs)
+    np.testing.assert_array_equal(loop[0].data, 3 * (xs.data ** 2).sum(axis=0))
+    for got, want in zip(fast, loop):
+        np.testing.assert_array_equal(got.data, want.data)
