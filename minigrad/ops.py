@@ -264,16 +264,16 @@ def promote_arrays(spec: Primitive, arrays: list, values: Sequence | None = None
 def _fitting(spec: Primitive, arrays: list, target: np.dtype) -> np.dtype:
     """The integer dtype ``target`` the rule gives, checked against the numbers
     (Python or 0-d) among the operands, which take it: one that does not fit
-    would wrap around (``uint8 == 300`` comparing with 44). A comparison (an op
-    with no gradient: its result does not depend on the dtype) is then made
-    exactly, in a dtype that holds both; any other op raises a ValueError, as
-    NumPy 2 does."""
+    would wrap around (``uint8 == 300`` comparing with 44). A comparison or
+    logical op (its bool result does not depend on the dtype) is then made
+    exactly, in a dtype that holds both; any other op (``uint8 & 300`` too)
+    raises a ValueError, as NumPy 2 does."""
     for number in (a for a in arrays if a.ndim == 0 and a.dtype.kind in "iu" and a.dtype != target):
         limits, value = np.iinfo(target), number.item()
         if limits.min <= value <= limits.max:
             continue
         wider = np.result_type(target, np.min_scalar_type(value))
-        if spec.differentiable or wider.kind not in "iu":
+        if spec not in _BOOL_RESULT or wider.kind not in "iu":
             raise ValueError(f"{spec.name}: the integer {value} does not fit the other operand's dtype {target} "
                              f"({limits.min}..{limits.max}); convert the tensor first (x.astype(...))")
         target = wider
@@ -487,11 +487,15 @@ def _check_bool(mask, what: str) -> None:
 
 # -- comparisons and logic: bool results, no gradient --------------------------------------
 
+_BOOL_RESULT: set[Primitive] = set()  # the comparisons and logical ops (see _fitting)
+
+
 def _no_gradient(ufunc, name: str):
     """A comparison or logical op: NumPy's ``ufunc``, elementwise, its output carries no gradient."""
     op = primitive(lambda *arrays: ufunc(*arrays), vjps=(), name=name, promote=ufunc.nin == 2,
                    differentiable=False, rows=rows_elementwise)
     op.__doc__ = f"y = {name}(...) elementwise, as np.{ufunc.__name__} (bool; no gradient)"
+    _BOOL_RESULT.add(op.spec)
     return op
 
 

@@ -111,6 +111,17 @@ def test_bitwise_operators_on_integers_are_bitwise_as_in_numpy():
     assert (small & mg.tensor(np.array([10, 6], np.uint8))).tolist() == [8, 2] and (~small).dtype == np.uint8
 
 
+@pytest.mark.parametrize("op", [lambda x: x & 300, lambda x: 256 | x, lambda x: x ^ -1,
+                                lambda x: mg.bitwise_and(x, 2**40)])
+def test_bitwise_operators_with_a_number_that_does_not_fit_are_a_value_error(op):
+    """uint8 & 300 gave a uint16 tensor (the widening that makes uint8 == 300 exact; a bitwise result
+    keeps the operands' dtype, so NumPy 2 raises): a ValueError naming the number and the dtype."""
+    small = mg.tensor(np.array([12, 10], np.uint8))
+    with pytest.raises(ValueError, match=r"bitwise_.*integer (300|256|-1|1099511627776) does not fit.*uint8"):
+        op(small)
+    assert (small == 300).tolist() == [False, False] and (small != -1).tolist() == [True, True]  # (exact, as before)
+
+
 @pytest.mark.parametrize("op", [lambda x: x & x, lambda x: x | True, lambda x: x ^ mg.tensor([1, 2]), lambda x: ~x,
                                 lambda x: np.array([True, False]) & x])
 def test_bitwise_operators_on_floats_are_a_type_error(op):
