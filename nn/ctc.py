@@ -33,7 +33,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from ._checks import check_index, check_lengths, check_positive_int, check_reduction
+from ._checks import check_flag, check_index, check_lengths, check_positive_int, check_reduction
 from .module import Module
 
 NEG_INF = -np.inf
@@ -448,6 +448,7 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
     (PyTorch's). An impossible alignment gives inf (with a NaN gradient on that sample's frames), or 0
     with a zero gradient under zero_infinity; an input_length of 0 gives 0 for an empty target."""
     check_reduction(reduction)
+    zero_infinity = check_flag("ctc_loss", "zero_infinity", zero_infinity)
     log_probs = log_probs if isinstance(log_probs, Tensor) else Tensor(log_probs)
     if log_probs.dtype.kind != "f":
         raise TypeError(f"ctc_loss: log_probs must be floating point, got dtype {log_probs.dtype}")
@@ -477,7 +478,8 @@ class CTCLoss(Module):
     def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
         super().__init__()
         check_reduction(reduction)
-        self.blank, self.reduction, self.zero_infinity = blank, reduction, zero_infinity
+        self.blank, self.reduction = blank, reduction
+        self.zero_infinity = check_flag("CTCLoss", "zero_infinity", zero_infinity)
 
     def forward(self, log_probs, targets, input_lengths, target_lengths) -> Tensor:
         return ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,

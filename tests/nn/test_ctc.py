@@ -506,3 +506,14 @@ def test_the_decoders_on_an_empty_batch_nan_and_float_lengths():
     padded = np.log(np.full((3, 2, 3), 1 / 3))
     padded[2, 0] = np.nan  # a frame past sample 0's length: ignored, as ctc_loss ignores it (found by review)
     assert greedy_decode(padded, [2, 3]) == greedy_decode(np.nan_to_num(padded), [2, 3])
+
+
+@pytest.mark.parametrize("flag", ["False", None, 0, 1.0])
+def test_zero_infinity_must_be_a_bool(flag):
+    """zero_infinity="False" was truthy and zeroed an impossible sample's inf loss (a string "False"
+    turned it on); None turned it off. Both forms name the argument, as dropout's training does."""
+    with pytest.raises(TypeError, match="ctc_loss: zero_infinity must be True or False"):
+        ctc_loss(uniform(2), [[1, 1]], [2], [2], zero_infinity=flag)
+    with pytest.raises(TypeError, match="CTCLoss: zero_infinity must be True or False"):
+        CTCLoss(zero_infinity=flag)
+    assert ctc_loss(uniform(2), [[1, 1]], [2], [2], zero_infinity=np.bool_(True)).item() == 0
