@@ -369,7 +369,11 @@ def _screen(log_probs: np.ndarray, targets: np.ndarray, input_lengths: np.ndarra
 
 
 def _as_ints(values, name: str, owner: str = "ctc_loss") -> np.ndarray:
-    values = np.asarray(values.data if isinstance(values, Tensor) else values)
+    try:
+        values = np.asarray(values.data if isinstance(values, Tensor) else values)
+    except ValueError:  # (NumPy's message for ragged lists names neither the function nor the argument)
+        how = " (pad targets to (B, S) with any label, or concatenate them)" if name == "targets" else ""
+        raise ValueError(f"{owner}: {name} must form one array, not lists of different lengths{how}") from None
     if values.dtype.kind not in "iu" and values.size:  # (an empty list comes as float64: fine)
         raise TypeError(f"{owner}: {name} must hold integers, got dtype {values.dtype}")
     return values.astype(np.int64)

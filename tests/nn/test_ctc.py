@@ -517,3 +517,10 @@ def test_zero_infinity_must_be_a_bool(flag):
     with pytest.raises(TypeError, match="CTCLoss: zero_infinity must be True or False"):
         CTCLoss(zero_infinity=flag)
     assert ctc_loss(uniform(2), [[1, 1]], [2], [2], zero_infinity=np.bool_(True)).item() == 0
+
+
+def test_ragged_targets_are_named():
+    """Targets as lists of different lengths raised NumPy's 'inhomogeneous shape', naming neither
+    ctc_loss nor targets; the message now says how to give them."""
+    with pytest.raises(ValueError, match="ctc_loss: targets must form one array, not lists of different lengths"):
+        ctc_loss(mg.tensor(np.log(np.full((4, 2, 3), 1 / 3))), [[1, 2], [1]], [4, 4], [2, 1])
