@@ -161,6 +161,15 @@ def _check_ignore_index(owner: str, ignore_index) -> int:
     return int(ignore_index)
 
 
+def _class_scores(function: str, x) -> Tensor:
+    """``x`` as a Tensor with at least one class on its last axis (else ValueError naming ``function``)."""
+    x = _as_tensor(x)
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"{function}: input must hold class scores on its last axis, (C,), (N, C) or (N, T, C) "
+                         f"with C >= 1, got shape {x.shape}")
+    return x
+
+
 def nll_loss(log_probs: Tensor, target, *, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """−log_probs[..., target] for class scores on the last axis: (N, C) with
     targets (N,), or (N, T, C) with (N, T). Positions whose target is
@@ -169,7 +178,7 @@ def nll_loss(log_probs: Tensor, target, *, ignore_index: int = -100, reduction: 
     weight (not supported here), which must not land in ignore_index."""
     check_reduction(reduction)
     ignore_index = _check_ignore_index("nll_loss", ignore_index)
-    log_probs, target = _as_tensor(log_probs), _as_tensor(target)
+    log_probs, target = _class_scores("nll_loss", log_probs), _as_tensor(target)
     classes = log_probs.shape[-1]
     if target.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: target must hold integer class indices, got dtype {target.dtype}")
@@ -194,7 +203,8 @@ def cross_entropy(input: Tensor, target, *, ignore_index: int = -100, reduction:
     """Softmax cross-entropy of logits ``input`` (classes on the last axis)
     with integer targets: nll_loss(log_softmax(input)). Finite for logits of
     any magnitude (log_softmax subtracts the row maximum)."""
-    return nll_loss(mg.log_softmax(_as_tensor(input), -1), target, ignore_index=ignore_index, reduction=reduction)
+    input = _class_scores("cross_entropy", input)
+    return nll_loss(mg.log_softmax(input, -1), target, ignore_index=ignore_index, reduction=reduction)
 
 
 # -- softplus and friends: ln(1 + eˣ) as logsumexp over (0, x) ---------------------------------

@@ -1,5 +1,7 @@
 """Losses: values against direct NumPy computations, gradients, stability, bad input."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -142,3 +144,14 @@ def test_losses_and_embedding_inside_a_scan_step_equal_the_loop():
     assert np.isnan(means[2]) and np.isfinite(means[[0, 1, 3, 4]]).all()
     for g, g_ref in zip(grads, grads_ref):
         np.testing.assert_allclose(g.data, g_ref.data, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(), (2, 0)])
+@pytest.mark.parametrize("call", [F.cross_entropy, F.nll_loss])
+def test_input_without_a_class_axis_is_named(call, shape):
+    """A 0-d input raised IndexError 'tuple index out of range' in nll_loss (cross_entropy: a log_softmax
+    axis error); a (2, 0) input with every target ignored raised take_along_axis's IndexError."""
+    target = np.full(shape[:-1], -100)
+    with pytest.raises(ValueError, match=rf"{call.__name__}: input must hold class scores on its last axis.*"
+                                         rf"got shape {re.escape(str(shape))}"):
+        call(mg.zeros(*shape), target)
