@@ -492,8 +492,12 @@ class CTCLoss(Module):
 
 # -- decoding --------------------------------------------------------------------------------------
 
-def _scores(log_probs) -> np.ndarray:
-    return np.asarray(log_probs.data if isinstance(log_probs, Tensor) else log_probs, dtype=np.float64)
+def _scores(log_probs, owner: str) -> np.ndarray:
+    """log_probs as float64, if they hold real numbers (a complex one would lose its imaginary part)."""
+    values = np.asarray(log_probs.data if isinstance(log_probs, Tensor) else log_probs)
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: log_probs must hold real numbers, got dtype {values.dtype}")
+    return values.astype(np.float64)
 
 
 def _refuse_nan(scores: np.ndarray, real: np.ndarray | bool, owner: str) -> None:
@@ -508,7 +512,7 @@ def _refuse_nan(scores: np.ndarray, real: np.ndarray | bool, owner: str) -> None
 def greedy_decode(log_probs, input_lengths: Sequence[int] | None = None, blank: int = 0) -> list[list[int]]:
     """Best path decoding: the likeliest class of every frame, repeats collapsed,
     blanks dropped; log_probs (T, B, C), frames past input_lengths ignored."""
-    scores = _scores(log_probs)
+    scores = _scores(log_probs, "greedy_decode")
     if scores.ndim != 3:
         raise ValueError(f"greedy_decode: log_probs must be (T, B, C), got shape {scores.shape}")
     steps, batch, classes = scores.shape
@@ -533,7 +537,7 @@ def prefix_beam_search(log_probs, beam_width: int, blank: int = 0) -> list[tuple
     paths ending in blank and of those ending in its last label -- so that a
     repeated label counts as new only after a blank. With a beam wide enough
     for every labelling, each probability is exactly exp(−ctc_loss) of it."""
-    scores = _scores(log_probs)
+    scores = _scores(log_probs, "prefix_beam_search")
     _refuse_nan(scores, True, "prefix_beam_search")
     if scores.ndim != 2:
         raise ValueError(f"prefix_beam_search: log_probs must be (T, C) for one utterance, got shape {scores.shape}")

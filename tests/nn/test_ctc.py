@@ -524,3 +524,13 @@ def test_ragged_targets_are_named():
     ctc_loss nor targets; the message now says how to give them."""
     with pytest.raises(ValueError, match="ctc_loss: targets must form one array, not lists of different lengths"):
         ctc_loss(mg.tensor(np.log(np.full((4, 2, 3), 1 / 3))), [[1, 2], [1]], [4, 4], [2, 1])
+
+
+@pytest.mark.parametrize("frames", [np.array([[[1 + 5j, 2, 0]]]), np.array([[["a", "b", "c"]]]), [[[None, 1.0, 0.0]]]])
+def test_the_decoders_refuse_log_probs_that_are_not_real_numbers(frames):
+    """Complex log_probs lost their imaginary parts with only a ComplexWarning (greedy_decode gave [[1]]
+    for 1+5j, 2, 0); strings raised NumPy's 'could not convert string to float'; None was called NaN."""
+    with pytest.raises(TypeError, match="greedy_decode: log_probs must hold real numbers, got dtype"):
+        greedy_decode(frames)
+    with pytest.raises(TypeError, match="prefix_beam_search: log_probs must hold real numbers, got dtype"):
+        prefix_beam_search(np.asarray(frames)[:, 0], 2)
