@@ -288,13 +288,17 @@ class Module:
             param.grad = None
 
     def to(self, dtype) -> Module:
-        """Cast every floating parameter and buffer to ``dtype`` (in place); returns self."""
+        """Cast every floating parameter (with its gradient, as in PyTorch: a step
+        after to() still applies it) and floating buffer to ``dtype`` (in place);
+        integer ones stay as they are. Returns self."""
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"to: dtype must be a float dtype, got {dtype}")
         for param in self.parameters():
-            param.data = param.data.astype(dtype)
-            param.grad = None
+            if param.dtype.kind == "f":
+                param.data = param.data.astype(dtype)
+                if param.grad is not None:
+                    param.grad = Tensor(param.grad.data.astype(dtype))
         for module in self.modules():
             for name, buffer in module._buffers.items():
                 if buffer is not None and buffer.dtype.kind == "f":

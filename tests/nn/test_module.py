@@ -277,3 +277,25 @@ def test_assigning_to_a_buffer_updates_it_and_only_takes_arrays():
     with pytest.raises(TypeError, match="cannot assign list as buffer 'steps'"):
         m.steps = [2.0]
     assert m.state_dict()["steps"] == 1.0
+
+
+def test_to_casts_the_gradients_too_so_a_step_after_it_still_updates():
+    """As PyTorch's Module.to: dropping the gradients made the next optimiser step a silent no-op."""
+    m = nn.Linear(3, 2)
+    m(mg.randn(4, 3)).sum().backward()
+    grad = m.weight.grad.data.copy()
+    opt = nn.optim.SGD(m.parameters(), lr=1.0)
+    m.to(np.float64)
+    assert m.weight.grad.dtype == np.float64
+    np.testing.assert_array_equal(m.weight.grad.data, grad)
+    before = m.weight.data.copy()
+    opt.step()
+    np.testing.assert_array_equal(m.weight.data, before - grad)
+
+
+def test_to_leaves_integer_parameters_and_buffers_alone():
+    m = Block()
+    m.ids = nn.Parameter(np.arange(3), requires_grad=False)
+    m.register_buffer("counts", np.arange(2))
+    m.to(np.float64)
+    assert m.ids.dtype == np.int64 and m.counts.dtype == np.int64 and m.scale.dtype == np.float64
