@@ -248,7 +248,7 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """m ← β₁m + (1 − β₁)g,  v ← β₂v + (1 − β₂)g²  (g includes λp);
-    p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)  (max of all v so far with amsgrad)."""
+    p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)  (with amsgrad, the max of every v since amsgrad is on)."""
 
     SETTINGS = dict(lr=_nonnegative, betas=_betas, eps=_nonnegative, weight_decay=_nonnegative, amsgrad=check_flag)
     decoupled = False
@@ -264,8 +264,8 @@ class Adam(Optimizer):
             g = g + decay * p.data
         if not state:
             state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:  # (also when amsgrad is turned on later)
+            state["max_exp_avg_sq"] = np.zeros_like(p.data)
         state["step"] += 1
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= beta1
@@ -308,10 +308,9 @@ class RMSprop(Optimizer):
             g = g + group["weight_decay"] * p.data
         if not state:
             state.update(step=0, square_avg=np.zeros_like(p.data))
-            if group["momentum"]:
-                state["momentum_buffer"] = np.zeros_like(p.data)
-            if group["centered"]:
-                state["grad_avg"] = np.zeros_like(p.data)
+        for setting, buffer in (("momentum", "momentum_buffer"), ("centered", "grad_avg")):
+            if group[setting] and buffer not in state:  # (also when the setting is turned on later)
+                state[buffer] = np.zeros_like(p.data)
         state["step"] += 1
         square = state["square_avg"]
         square *= alpha

@@ -609,3 +609,32 @@ def test_a_schedule_checks_the_lrs_it_wrote_and_the_groups_it_was_made_for():
         nn.optim.StepLR(flagged, 2)
     with pytest.raises(ValueError, match=r"min_lr\[0\]"):
         nn.optim.ReduceLROnPlateau(nn.optim.SGD([nn.Parameter(np.ones(2))], lr=0.1), min_lr=-1)
+
+
+@pytest.mark.parametrize("make, setting, value", [
+    (lambda ps: nn.optim.Adam(ps, lr=0.1), "amsgrad", True),
+    (lambda ps: nn.optim.RMSprop(ps), "momentum", 0.9),
+    (lambda ps: nn.optim.RMSprop(ps), "centered", True)])
+def test_a_setting_turned_on_mid_training_starts_its_state_at_zero(make, setting, value):
+    """Turning on amsgrad (or RMSprop's momentum or centering) after some steps
+    raised a KeyError for the missing buffer after the others had been updated
+    in place, so a retry counted that step twice. Its buffer now starts at zero,
+    as at the first step: the next step is then the plain one (max(0, v) = v;
+    the momentum buffer 0·μ + g/d) or, centered, uses the average (1 − α)·g."""
+    _, plain = run(make, steps=2)
+    _, opt = run(make, steps=2)
+    opt.param_groups[0][setting] = value
+    p = opt.param_groups[0]["params"][0].data.copy()
+    state = opt.state[id(opt.param_groups[0]["params"][0])]
+    square_avg = 0.99 * state["square_avg"] + 0.01 * grad_of(p) ** 2 if setting == "centered" else None
+    for optimizer in (plain, opt):
+        param = optimizer.param_groups[0]["params"][0]
+        optimizer.zero_grad()
+        ((mg.tensor(A) * param * param).sum() * 0.5 + param.sum()).backward()
+        optimizer.step()
+    got, plain_step = opt.param_groups[0]["params"][0].data, plain.param_groups[0]["params"][0].data
+    if setting != "centered":
+        np.testing.assert_allclose(got, plain_step, rtol=1e-15)
+    else:
+        g = grad_of(p)
+        np.testing.assert_allclose(got, p - 1e-2 * g / (np.sqrt(square_avg - (0.01 * g) ** 2) + 1e-8), rtol=1e-13)
