@@ -75,6 +75,9 @@ class Optimizer:
     brings) are checked before anything is stored."""
 
     SETTINGS: dict[str, Callable[[str, str, Any], Any]] = {}
+    # The names of the per-parameter state -> whether a non-empty state must have it. A subclass that
+    # does not declare it has its saved state loaded as saved (but "step" a count, arrays checked).
+    STATE: dict[str, bool] | None = None
 
     def __init__(self, params: Iterable, defaults: dict):
         owner = type(self).__name__
@@ -184,6 +187,53 @@ class Optimizer:
         state = {index[pid]: copy.deepcopy(s) for pid, s in self.state.items() if pid in index}
         return {"state": state, "param_groups": groups}
 
+    def _loaded_state(self, owner: str, saved: dict) -> dict[int, dict]:
+        """The saved per-parameter state (parameter number -> dict) keyed by id(param), checked to be
+        one that step() can use: only this optimiser's STATE names, each required one in a non-empty
+        state, "step" a count, the rest float arrays of the parameter's shape, cast to its dtype (as
+        in PyTorch: float32 moments would round a float64 parameter's every later step)."""
+        names = self.STATE if self.STATE is not None else {}
+        params, state = self._params(), {}
+        for key, entries in saved.items():
+            number = int(key) if isinstance(key, str) and key.isdecimal() else key
+            if isinstance(number, bool) or not isinstance(number, (int, np.integer)):
+                raise TypeError(f"{owner}: state keys are parameter numbers, got {type(key).__name__} {key!r}")
+            if not 0 <= number < len(params):
+                raise ValueError(f"{owner}: state for parameter {number}, but there are {len(params)}")
+            param = params[number]
+            if id(param) in state:
+                raise ValueError(f"{owner}: state for parameter {number} twice (keys {number} and {str(number)!r})")
+            if not isinstance(entries, dict):
+                raise TypeError(f"{owner}: the state of parameter {number} must be a dict, got "
+                                f"{type(entries).__name__}")
+            unknown = sorted(set(entries) - set(names)) if self.STATE is not None else []
+            if unknown:
+                raise ValueError(f"{owner}: unknown state {unknown} of parameter {number} "
+                                 f"(a {type(self).__name__} keeps {sorted(names)})")
+            missing = [name for name, required in names.items() if required and name not in entries]
+            if entries and missing:
+                raise ValueError(f"{owner}: the state of parameter {number} lacks {missing}")
+            state[id(param)] = {name: self._loaded_value(owner, name, number, value, param)
+                                for name, value in entries.items()}
+        return state
+
+    def _loaded_value(self, owner: str, name: str, number: int, value: Any, param: Parameter) -> Any:
+        """The saved state ``name`` of parameter ``number``: "step" a count, anything else a float array
+        of ``param``'s shape (a copy in its dtype; other values only where STATE is not declared)."""
+        what = f"state '{name}' of parameter {number}"
+        if name == "step":
+            return _whole(owner, what, value, low=0)
+        if not isinstance(value, np.ndarray) and self.STATE is None:
+            return copy.deepcopy(value)
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{owner}: {what} is a {type(value).__name__}, expected an array of the parameter's "
+                            f"shape {param.data.shape}")
+        if value.dtype.kind != "f":
+            raise TypeError(f"{owner}: {what} has dtype {value.dtype}, expected a float array")
+        if value.shape != param.data.shape:
+            raise ValueError(f"{owner}: {what} has shape {value.shape}, the parameter {param.data.shape}")
+        return value.astype(param.data.dtype)
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore settings and state saved by state_dict() (checked before anything changes)."""
         owner = f"{type(self).__name__}.load_state_dict"
@@ -198,17 +248,7 @@ class Optimizer:
                              f"{[len(g['params']) for g in self.param_groups]}")
         settings = [self._checked_settings({k: v for k, v in saved.items() if k != "params"},
                                            f"saved parameter group {i}: ") for i, saved in enumerate(groups)]
-        params = self._params()
-        state = {}
-        for key, s in state_dict["state"].items():
-            i = int(key)
-            if not 0 <= i < len(params):
-                raise ValueError(f"{owner}: state for parameter {i}, but there are {len(params)}")
-            for name, value in s.items():
-                if isinstance(value, np.ndarray) and value.shape != params[i].data.shape:
-                    raise ValueError(f"{owner}: state '{name}' of parameter {i} "
-                                     f"has shape {value.shape}, the parameter {params[i].data.shape}")
-            state[id(params[i])] = copy.deepcopy(dict(s))
+        state = self._loaded_state(owner, state_dict["state"])
         for group, saved in zip(self.param_groups, settings):
             group.update(saved)
         self.state = state
@@ -220,6 +260,7 @@ class SGD(Optimizer):
 
     SETTINGS = dict(lr=_nonnegative, momentum=_nonnegative, dampening=_fraction, weight_decay=_nonnegative,
                     nesterov=check_flag)
+    STATE = {"momentum_buffer": False}
 
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
@@ -251,6 +292,7 @@ class Adam(Optimizer):
     p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)  (with amsgrad, the max of every v since amsgrad is on)."""
 
     SETTINGS = dict(lr=_nonnegative, betas=_betas, eps=_nonnegative, weight_decay=_nonnegative, amsgrad=check_flag)
+    STATE = {"step": True, "exp_avg": True, "exp_avg_sq": True, "max_exp_avg_sq": False}
     decoupled = False
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
@@ -296,6 +338,7 @@ class RMSprop(Optimizer):
 
     SETTINGS = dict(lr=_nonnegative, alpha=_fraction, eps=_nonnegative, weight_decay=_nonnegative,
                     momentum=_nonnegative, centered=check_flag)
+    STATE = {"step": True, "square_avg": True, "momentum_buffer": False, "grad_avg": False}
 
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
@@ -336,6 +379,7 @@ class Adagrad(Optimizer):
 
     SETTINGS = dict(lr=_nonnegative, lr_decay=_nonnegative, weight_decay=_nonnegative,
                     initial_accumulator_value=_nonnegative, eps=_nonnegative)
+    STATE = {"step": True, "sum": True}
 
     def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10):

@@ -638,3 +638,67 @@ def test_a_setting_turned_on_mid_training_starts_its_state_at_zero(make, setting
     else:
         g = grad_of(p)
         np.testing.assert_allclose(got, p - 1e-2 * g / (np.sqrt(square_avg - (0.01 * g) ** 2) + 1e-8), rtol=1e-13)
+
+
+def two_stepped(make):
+    a, b = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(3))
+    opt = make([a, b])
+    for p in (a, b):
+        p.grad = mg.tensor(np.ones(p.shape))
+    opt.step()
+    return a, b, opt
+
+
+@pytest.mark.parametrize("edit, error, message", [
+    (lambda s: s[1].update(exp_avg=[0.1, 0.1, 0.1]), TypeError, "state 'exp_avg' of parameter 1 is a list"),
+    (lambda s: s[1].update(exp_avg=np.zeros(3, int)), TypeError, "'exp_avg' of parameter 1 has dtype int64"),
+    (lambda s: s[1].pop("exp_avg"), ValueError, r"state of parameter 1 lacks \['exp_avg'\]"),
+    (lambda s: s[1].pop("step"), ValueError, r"lacks \['step'\]"),
+    (lambda s: s[1].update(step="3"), TypeError, "'step' of parameter 1 must be an int"),
+    (lambda s: s[1].update(step=-1), ValueError, "'step' of parameter 1 must be >= 0"),
+    (lambda s: s[1].update(momentum_buffer=np.zeros(3)), ValueError, r"unknown state \['momentum_buffer'\]"),
+    (lambda s: s.update({1: 5}), TypeError, "the state of parameter 1 must be a dict"),
+    (lambda s: s.update({1.5: s.pop(1)}), TypeError, "state keys are parameter numbers"),
+    (lambda s: s.update({"1": s[1]}), ValueError, "state for parameter 1 twice")])
+def test_a_state_that_step_could_not_use_is_refused_by_load_before_anything_changes(edit, error, message):
+    """Such a state loaded, and the next step() failed (TypeError, KeyError)
+    after the parameters before it had been updated."""
+    _, _, saved = two_stepped(lambda ps: nn.optim.Adam(ps, lr=0.1))
+    saved = saved.state_dict()
+    edit(saved["state"])
+    a, _, opt = two_stepped(lambda ps: nn.optim.Adam(ps, lr=0.5))
+    before = opt.state_dict()
+    with pytest.raises(error, match=message):
+        opt.load_state_dict(saved)
+    after = opt.state_dict()
+    assert after["param_groups"] == before["param_groups"] and after["state"].keys() == before["state"].keys()
+    for i, s in before["state"].items():
+        assert all(np.array_equal(after["state"][i][k], v) for k, v in s.items())
+
+
+def test_loaded_state_arrays_take_their_parameters_dtype():
+    """As in PyTorch: float32 moments of a float64 parameter would round every later step to float32."""
+    _, _, saved = two_stepped(lambda ps: nn.optim.Adam(ps))
+    saved = saved.state_dict()
+    saved["state"][1]["exp_avg"] = saved["state"][1]["exp_avg"].astype(np.float32)
+    _, b, opt = two_stepped(lambda ps: nn.optim.Adam(ps))
+    opt.load_state_dict(saved)
+    assert opt.state[id(b)]["exp_avg"].dtype == np.float64 and opt.state[id(b)]["step"] == 1
+
+
+def test_a_subclass_without_state_names_loads_its_state_as_saved():
+    class Counting(nn.optim.SGD):
+        STATE = None
+
+        def _update(self, p, g, state, group):
+            state["seen"] = state.get("seen", []) + [float(g.sum())]
+            super()._update(p, g, state, group)
+
+    _, _, opt = two_stepped(Counting)
+    saved = opt.state_dict()
+    _, b, fresh = two_stepped(lambda ps: Counting(ps, lr=0.5))
+    fresh.load_state_dict(saved)
+    assert fresh.state[id(b)] == {"seen": [3.0]}
+    saved["state"][1]["extra"] = np.zeros(2)
+    with pytest.raises(ValueError, match="'extra' of parameter 1 has shape"):
+        fresh.load_state_dict(saved)
