@@ -273,9 +273,13 @@ class Module:
 
     # -- modes and housekeeping --------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
-        """Training mode (dropout active) for this module and all sub-modules."""
+        """Training mode (dropout active) for this module and all sub-modules; ``mode`` must be a
+        bool (train("eval") would be training mode)."""
+        from ._checks import check_flag  # (here: _checks imports this module)
+
+        mode = check_flag(f"{type(self).__name__}.train", "mode", mode)
         for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self) -> Module:

@@ -299,3 +299,13 @@ def test_to_leaves_integer_parameters_and_buffers_alone():
     m.register_buffer("counts", np.arange(2))
     m.to(np.float64)
     assert m.ids.dtype == np.int64 and m.counts.dtype == np.int64 and m.scale.dtype == np.float64
+
+
+@pytest.mark.parametrize("mode", ["eval", "False", None, 0.0, [False]])
+def test_train_takes_only_a_bool(mode):
+    """train("eval") (or "False") put the model in training mode: bool() of any non-empty string is True."""
+    m = Block().eval()
+    with pytest.raises(TypeError, match="train: mode must be True or False"):
+        m.train(mode)
+    assert not any(sub.training for sub in m.modules())
+    assert m.train(np.bool_(True)) is m and all(sub.training for sub in m.modules())
