@@ -240,3 +240,22 @@ def test_functional_forms_check_dtypes_too():
 def test_embedding_takes_integer_ids_only():
     with pytest.raises(TypeError, match="indices must be integers, got dtype float64"):
         nn.Embedding(5, 2)(np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: nn.Linear(2, 2, bias="no"), "Linear: bias must be True or False, got str 'no'"),
+    (lambda: nn.LayerNorm(3, elementwise_affine="no"), "LayerNorm: elementwise_affine must be True or False"),
+    (lambda: nn.LayerNorm(3, eps="small"), "LayerNorm: eps must be a real number, got str 'small'"),
+    (lambda: nn.LayerNorm(3.0), "LayerNorm: normalized_shape must be an int or a tuple of ints, got float 3.0")])
+def test_layer_settings_of_the_wrong_type_are_type_errors(make, message):
+    """bias="no" and elementwise_affine="no" are true: a layer with the parameters it was told not to have."""
+    with pytest.raises(TypeError, match=re.escape(message)):
+        make()
+
+
+@pytest.mark.parametrize("eps", [-1.0, np.nan, np.inf])
+def test_layernorm_eps_must_be_finite_and_non_negative(eps):
+    """eps = -1 made √(var − 1) NaN for every row of variance below 1, silently."""
+    with pytest.raises(ValueError, match=re.escape(f"LayerNorm: eps must be finite and >= 0.0, got {eps!r}")):
+        nn.LayerNorm(3, eps=eps)
+
