@@ -218,11 +218,14 @@ class Optimizer:
         return state
 
     def _loaded_value(self, owner: str, name: str, number: int, value: Any, param: Parameter) -> Any:
-        """The saved state ``name`` of parameter ``number``: "step" a count, anything else a float array
-        of ``param``'s shape (a copy in its dtype; other values only where STATE is not declared)."""
+        """The saved state ``name`` of parameter ``number``: "step" a count (PyTorch saves a 0-d float
+        tensor: a whole float, 0-d array too), anything else a float array of ``param``'s shape (a copy
+        in its dtype; other values only where STATE is not declared)."""
         what = f"state '{name}' of parameter {number}"
         if name == "step":
-            return _whole(owner, what, value, low=0)
+            step = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+            whole = isinstance(step, (float, np.floating)) and float(step).is_integer()
+            return _whole(owner, what, int(step) if whole else step, low=0)
         if not isinstance(value, np.ndarray) and self.STATE is None:
             return copy.deepcopy(value)
         if not isinstance(value, np.ndarray):

@@ -656,6 +656,7 @@ def two_stepped(make):
     (lambda s: s[1].pop("step"), ValueError, r"lacks \['step'\]"),
     (lambda s: s[1].update(step="3"), TypeError, "'step' of parameter 1 must be an int"),
     (lambda s: s[1].update(step=-1), ValueError, "'step' of parameter 1 must be >= 0"),
+    (lambda s: s[1].update(step=2.5), TypeError, "'step' of parameter 1 must be an int, got float 2.5"),
     (lambda s: s[1].update(momentum_buffer=np.zeros(3)), ValueError, r"unknown state \['momentum_buffer'\]"),
     (lambda s: s.update({1: 5}), TypeError, "the state of parameter 1 must be a dict"),
     (lambda s: s.update({1.5: s.pop(1)}), TypeError, "state keys are parameter numbers"),
@@ -702,3 +703,13 @@ def test_a_subclass_without_state_names_loads_its_state_as_saved():
     saved["state"][1]["extra"] = np.zeros(2)
     with pytest.raises(ValueError, match="'extra' of parameter 1 has shape"):
         fresh.load_state_dict(saved)
+
+
+def test_a_step_saved_as_pytorch_does_loads_as_a_count():
+    """PyTorch keeps "step" as a 0-d float tensor: as an array (or a whole float) it is the same count."""
+    _, _, saved = two_stepped(lambda ps: nn.optim.Adam(ps))
+    saved = saved.state_dict()
+    saved["state"][0]["step"], saved["state"][1]["step"] = np.array(1.0, np.float32), 1.0
+    a, b, opt = two_stepped(lambda ps: nn.optim.Adam(ps))
+    opt.load_state_dict(saved)
+    assert opt.state[id(a)]["step"] == 1 and type(opt.state[id(b)]["step"]) is int
