@@ -73,6 +73,7 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
         if isinstance(value, (Parameter, Module)):
+            self._check_name(name, "parameter" if isinstance(value, Parameter) else "module")
             self._unregister(name)
             (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
         elif name in self._parameters:
@@ -91,6 +92,17 @@ class Module:
             raise TypeError(f"{type(self).__name__}: cannot assign {type(value).__name__} as {kind} '{name}' "
                             f"({expected} or None expected)")
         return value
+
+    def _check_name(self, name: Any, kind: str) -> None:
+        """A ``kind``'s name (as PyTorch's): a non-empty str without "." -- state_dict's separator: a
+        parameter "inner.weight" beside the sub-module inner's weight would share its key, and the
+        checkpoint would lack one of them -- and not "training" (the module's mode)."""
+        if not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: a {kind}'s name must be a str, got {type(name).__name__} "
+                            f"{name!r}")
+        if not name or "." in name or name == "training":
+            raise ValueError(f"{type(self).__name__}: {name!r} cannot name a {kind} (a name is not empty, has "
+                             "no '.', which separates state_dict's names, and is not 'training', the mode)")
 
     def _unregister(self, name: str) -> None:
         """Forget ``name`` wherever it is (a registry or a plain attribute), before it is registered anew."""
@@ -114,6 +126,7 @@ class Module:
 
     def register_buffer(self, name: str, value: np.ndarray | None) -> None:
         """State that is saved and loaded but not trained (e.g. running statistics)."""
+        self._check_name(name, "buffer")
         self._unregister(name)
         self._buffers[name] = None if value is None else np.asarray(value)
 
@@ -121,6 +134,7 @@ class Module:
         """Register ``value`` under ``name``; None reserves the name (e.g. ``bias=False``)."""
         if value is not None and not isinstance(value, Parameter):
             raise TypeError(f"register_parameter: '{name}' must be a Parameter or None, got {type(value).__name__}")
+        self._check_name(name, "parameter")
         self._unregister(name)
         self._parameters[name] = value
 

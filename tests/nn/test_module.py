@@ -309,3 +309,24 @@ def test_train_takes_only_a_bool(mode):
         m.train(mode)
     assert not any(sub.training for sub in m.modules())
     assert m.train(np.bool_(True)) is m and all(sub.training for sub in m.modules())
+
+
+@pytest.mark.parametrize("register", [
+    lambda m, name: m.register_parameter(name, nn.Parameter(np.full((1, 1), 9.0))),
+    lambda m, name: m.register_buffer(name, np.zeros(1)),
+    lambda m, name: setattr(m, name, nn.Parameter(np.full((1, 1), 9.0))),
+    lambda m, name: setattr(m, name, nn.Linear(1, 1))])
+@pytest.mark.parametrize("name", ["inner.weight", "", "training"])
+def test_a_name_state_dict_could_not_tell_apart_is_refused(register, name):
+    """register_parameter("inner.weight", p) beside the sub-module inner's own weight gave two parameters
+    one state_dict key: the checkpoint silently lacked one of them."""
+    m = Block()
+    before = list(m.state_dict())
+    with pytest.raises(ValueError, match=f"Block: {name!r} cannot name a"):
+        register(m, name)
+    assert list(m.state_dict()) == before and m.training is True
+
+
+def test_a_name_must_be_a_string():
+    with pytest.raises(TypeError, match="Block: a buffer's name must be a str, got int 3"):
+        Block().register_buffer(3, np.zeros(1))
