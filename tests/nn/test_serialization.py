@@ -93,6 +93,13 @@ def test_unsupported_objects_are_named(tmp_path):
         nn.save({"x": {1, 2}}, tmp_path / "x.npz")
 
 
+def test_a_masked_array_is_refused_rather_than_saved_without_its_mask(tmp_path):
+    """np.asarray dropped the mask: the masked 2.0 came back as a valid value."""
+    with pytest.raises(TypeError, match=r"nn.save: a masked array would lose its mask; save \.data and \.mask"):
+        nn.save({"x": np.ma.array([1.0, 2.0], mask=[0, 1])}, tmp_path / "x.npz")
+    assert not os.listdir(tmp_path)
+
+
 # -- every malformed checkpoint is the same ValueError ---------------------------------------
 
 def handmade(path, manifest, **arrays):
