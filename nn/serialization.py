@@ -179,7 +179,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     saves of the same ``path`` left behind (see the module docstring)."""
     arrays: dict[str, np.ndarray] = {}
     manifest = json.dumps(_encode(obj, arrays))
-    path = os.fspath(path)
+    path = os.fsdecode(path)  # (str: the temporary's name is built from it)
     directory, name = os.path.split(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(prefix=f"{_temporary_prefix(name)}{_HOST}-{os.getpid()}-", suffix=".npz",
                                      dir=directory)

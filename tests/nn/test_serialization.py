@@ -334,3 +334,11 @@ def test_a_scalar_node_must_name_a_0d_array(tmp_path):
     np.savez(path, __minigrad_checkpoint__=np.array('{"scalar": "a0"}'), a0=np.ones(3))
     with pytest.raises(ValueError, match=DAMAGED + r".*scalar 'a0' has shape \(3,\)"):
         nn.load(path)
+
+
+def test_str_bytes_and_pathlib_paths_all_work(tmp_path):
+    """save(obj, b"path") failed ("Can't mix bytes and non-bytes in path components") though load took it."""
+    for path in (str(tmp_path / "s"), os.fsencode(tmp_path / "b"), tmp_path / "p"):
+        nn.save({"a": np.arange(3)}, path)
+        np.testing.assert_array_equal(nn.load(path)["a"], np.arange(3))
+    assert sorted(os.listdir(tmp_path)) == ["b", "p", "s"]  # no ".npz" added behind the user's back
