@@ -167,6 +167,14 @@ class Optimizer:
         return live
 
     def step(self) -> None:
+        """Update every parameter that has a gradient; first the gradients and every group's settings
+        (which code may have changed since: group["lr"] = args.lr) are checked, so that a failed step
+        changes no parameter and no state."""
+        for i, group in enumerate(self.param_groups):
+            missing = [name for name in self.SETTINGS if name not in group]
+            if missing:
+                raise ValueError(f"{type(self).__name__}.step: parameter group {i} lacks the settings {missing}")
+            self._checked_settings({name: group[name] for name in self.SETTINGS}, f"parameter group {i}: ")
         for group, p, g in self._live():
             self._update(p, g, self.state.setdefault(id(p), {}), group)
 

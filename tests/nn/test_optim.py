@@ -1,5 +1,6 @@
 """Each optimiser against its published update rule, computed by hand here."""
 
+import copy
 import math
 
 import numpy as np
@@ -713,3 +714,36 @@ def test_a_step_saved_as_pytorch_does_loads_as_a_count():
     a, b, opt = two_stepped(lambda ps: nn.optim.Adam(ps))
     opt.load_state_dict(saved)
     assert opt.state[id(a)]["step"] == 1 and type(opt.state[id(b)]["step"]) is int
+
+
+@pytest.mark.parametrize("make, setting, value, error", [
+    (lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9), "lr", "0.1", TypeError),
+    (lambda ps: nn.optim.Adam(ps), "lr", None, TypeError),
+    (lambda ps: nn.optim.Adam(ps), "betas", (0.9, 1.5), ValueError),
+    (lambda ps: nn.optim.RMSprop(ps, momentum=0.5), "alpha", float("nan"), ValueError),
+    (lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9), "nesterov", True, ValueError)])  # (dampening 0: fine)
+def test_a_setting_changed_by_hand_is_checked_before_a_step_changes_anything(make, setting, value, error):
+    """group["lr"] = args.lr (a string from argparse) updated the momentum buffer (Adam: the moments and
+    the step count) in place, then failed on the parameter with a message naming no setting; a retry
+    then counted the gradient twice."""
+    _, opt = run(make, steps=2)
+    p = opt.param_groups[0]["params"][0]
+    before = (p.data.copy(), copy.deepcopy(opt.state))
+    opt.param_groups[0][setting] = value
+    if setting == "nesterov":
+        opt.param_groups[0]["dampening"] = 0.5
+    ((mg.tensor(A) * p * p).sum() * 0.5 + p.sum()).backward()
+    with pytest.raises(error, match=f"parameter group 0: {setting if setting != 'nesterov' else 'nesterov needs'}"):
+        opt.step()
+    np.testing.assert_array_equal(p.data, before[0])
+    for name, value in before[1][id(p)].items():
+        np.testing.assert_array_equal(opt.state[id(p)][name], value)
+
+
+def test_extra_keys_added_to_a_group_by_hand_do_not_stop_a_step():
+    """PyTorch allows them (schedules add "initial_lr", users add names)."""
+    _, opt = run(lambda ps: nn.optim.SGD(ps, lr=0.1), steps=1)
+    opt.param_groups[0]["name"] = "encoder"
+    p = opt.param_groups[0]["params"][0]
+    ((mg.tensor(A) * p * p).sum() * 0.5 + p.sum()).backward()
+    opt.step()
