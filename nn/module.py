@@ -231,8 +231,11 @@ class Module:
            Float buffers may hold inf or NaN on purpose and are not checked.
 
         Returns (missing keys, unexpected keys)."""
+        from ._checks import check_flag  # (here: _checks imports this module)
+
         if not isinstance(state_dict, dict):
             raise TypeError(f"load_state_dict: expected a dict of arrays, got {type(state_dict).__name__}")
+        strict = check_flag("load_state_dict", "strict", strict)
         where = f"load_state_dict into {type(self).__name__}"
         entries = self._state_entries()
         missing = [k for k in entries if k not in state_dict]

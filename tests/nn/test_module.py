@@ -330,3 +330,13 @@ def test_a_name_state_dict_could_not_tell_apart_is_refused(register, name):
 def test_a_name_must_be_a_string():
     with pytest.raises(TypeError, match="Block: a buffer's name must be a str, got int 3"):
         Block().register_buffer(3, np.zeros(1))
+
+
+def test_load_state_dict_strict_takes_only_a_bool():
+    """strict="" (or 0.0, None) loaded non-strictly and strict="False" strictly: bool() of the value."""
+    lin = nn.Linear(2, 2)
+    weight = lin.weight.data.copy()
+    for strict in ("", None, "False"):
+        with pytest.raises(TypeError, match="load_state_dict: strict must be True or False"):
+            lin.load_state_dict({"weight": np.zeros((2, 2))}, strict=strict)
+    np.testing.assert_array_equal(lin.weight.data, weight)
