@@ -82,7 +82,7 @@ class Module:
             self._modules[name] = self._checked(name, value, "module", "nn.Module", ())
         elif name in self._buffers:
             value = self._checked(name, value, "buffer", "a NumPy array", (np.ndarray, np.generic))
-            self._buffers[name] = None if value is None else np.asarray(value)
+            self._buffers[name] = self._buffer_array(name, value)
         else:
             object.__setattr__(self, name, value)
 
@@ -103,6 +103,16 @@ class Module:
         if not name or "." in name or name == "training":
             raise ValueError(f"{type(self).__name__}: {name!r} cannot name a {kind} (a name is not empty, has "
                              "no '.', which separates state_dict's names, and is not 'training', the mode)")
+
+    def _buffer_array(self, name: str, value: Any) -> np.ndarray | None:
+        """``value`` as the array of the buffer ``name`` (None stays None): numbers only (bool, int,
+        float, complex), what load_state_dict and nn.save handle; strings and objects are a TypeError."""
+        if value is None:
+            return None
+        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if array.dtype.kind not in "biufc":
+            raise TypeError(f"{type(self).__name__}: buffer '{name}' must hold numbers, got dtype {array.dtype}")
+        return array
 
     def _unregister(self, name: str) -> None:
         """Forget ``name`` wherever it is (a registry or a plain attribute), before it is registered anew."""
@@ -125,10 +135,12 @@ class Module:
         object.__delattr__(self, name)
 
     def register_buffer(self, name: str, value: np.ndarray | None) -> None:
-        """State that is saved and loaded but not trained (e.g. running statistics)."""
+        """State that is saved and loaded but not trained (e.g. running statistics): an array of
+        numbers (a Tensor gives its array), or None."""
         self._check_name(name, "buffer")
+        array = self._buffer_array(name, value)
         self._unregister(name)
-        self._buffers[name] = None if value is None else np.asarray(value)
+        self._buffers[name] = array
 
     def register_parameter(self, name: str, value: Parameter | None) -> None:
         """Register ``value`` under ``name``; None reserves the name (e.g. ``bias=False``)."""

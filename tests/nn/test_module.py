@@ -340,3 +340,17 @@ def test_load_state_dict_strict_takes_only_a_bool():
         with pytest.raises(TypeError, match="load_state_dict: strict must be True or False"):
             lin.load_state_dict({"weight": np.zeros((2, 2))}, strict=strict)
     np.testing.assert_array_equal(lin.weight.data, weight)
+
+
+@pytest.mark.parametrize("value", [np.array(["a", "b"]), "abc", {"a": 1}, np.array([object()])])
+@pytest.mark.parametrize("how", ["register", "assign"])
+def test_a_buffer_holds_numbers_only(value, how):
+    """register_buffer("x", "abc") stored a string array (a dict: an object array that load_state_dict
+    filled with anything): the state_dict held what nn.save refuses, found only at the checkpoint."""
+    m = Block()
+    with pytest.raises(TypeError, match="Block: buffer 'steps' must hold numbers, got "):
+        if how == "register":
+            m.register_buffer("steps", value)
+        else:
+            m.steps = value if isinstance(value, np.ndarray) else np.asarray(value)
+    assert m.steps.dtype == np.float64 and "steps" in m.state_dict()
