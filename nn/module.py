@@ -74,8 +74,7 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
         if isinstance(value, (Parameter, Module)):
             self._check_name(name, "parameter" if isinstance(value, Parameter) else "module")
-            self._unregister(name)
-            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
+            self._register(self._parameters if isinstance(value, Parameter) else self._modules, name, value)
         elif name in self._parameters:
             self._parameters[name] = self._checked(name, value, "parameter", "nn.Parameter", ())
         elif name in self._modules:
@@ -114,11 +113,15 @@ class Module:
             raise TypeError(f"{type(self).__name__}: buffer '{name}' must hold numbers, got dtype {array.dtype}")
         return array
 
-    def _unregister(self, name: str) -> None:
-        """Forget ``name`` wherever it is (a registry or a plain attribute), before it is registered anew."""
-        for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+    def _register(self, registry: OrderedDict, name: str, value: Any) -> None:
+        """Put ``value`` under ``name`` in ``registry`` and forget ``name`` everywhere else (the other
+        registries, the plain attributes). A replacement keeps its place, as in PyTorch: moved to the end,
+        a Sequential's replaced "0" would run last, and parameters() would change order."""
+        for other in (self._parameters, self._buffers, self._modules):
+            if other is not registry:
+                other.pop(name, None)
         self.__dict__.pop(name, None)
+        registry[name] = value
 
     def __getattr__(self, name: str) -> Any:  # only called when normal lookup fails
         for registry in ("_parameters", "_buffers", "_modules"):
@@ -139,16 +142,14 @@ class Module:
         numbers (a Tensor gives its array), or None."""
         self._check_name(name, "buffer")
         array = self._buffer_array(name, value)
-        self._unregister(name)
-        self._buffers[name] = array
+        self._register(self._buffers, name, array)
 
     def register_parameter(self, name: str, value: Parameter | None) -> None:
         """Register ``value`` under ``name``; None reserves the name (e.g. ``bias=False``)."""
         if value is not None and not isinstance(value, Parameter):
             raise TypeError(f"register_parameter: '{name}' must be a Parameter or None, got {type(value).__name__}")
         self._check_name(name, "parameter")
-        self._unregister(name)
-        self._parameters[name] = value
+        self._register(self._parameters, name, value)
 
     # -- calling ----------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:

@@ -354,3 +354,20 @@ def test_a_buffer_holds_numbers_only(value, how):
         else:
             m.steps = value if isinstance(value, np.ndarray) else np.asarray(value)
     assert m.steps.dtype == np.float64 and "steps" in m.state_dict()
+
+
+def test_replacing_a_parameter_or_sub_module_keeps_its_place():
+    """As in PyTorch (a dict assignment): the replacement moved to the end, so a Sequential whose "0"
+    was replaced ran its layers in another order, s[0] became the old "1", and parameters() (the
+    optimiser's numbering) changed order."""
+    s = nn.Sequential(nn.Linear(1, 2), nn.Linear(2, 3))
+    setattr(s, "0", nn.Linear(1, 2))
+    assert list(s.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert s(np.ones((1, 1), np.float32)).shape == (1, 3)
+    lin = nn.Linear(2, 3)
+    lin.weight = nn.Parameter(np.zeros((3, 2), np.float32))
+    lin.register_parameter("bias", nn.Parameter(np.zeros(3, np.float32)))
+    m = Block()
+    m.register_buffer("steps", np.ones(()))
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+    assert list(m.state_dict())[:2] == ["scale", "steps"]
