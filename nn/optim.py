@@ -61,6 +61,8 @@ def _parameter_list(owner: str, what: str, params: Any) -> list:
     if isinstance(params, (dict, str, bytes)):
         raise TypeError(f"{owner}: {what} must be an iterable of Tensors or of parameter groups (dicts), "
                         f"got {type(params).__name__}")
+    if isinstance(params, (set, frozenset)):  # (its order, the state_dict's numbering, would change between runs)
+        raise TypeError(f"{owner}: {what} must be an ordered iterable of Tensors: a set has no order; give a list")
     try:
         return list(params)
     except TypeError:

@@ -747,3 +747,14 @@ def test_extra_keys_added_to_a_group_by_hand_do_not_stop_a_step():
     p = opt.param_groups[0]["params"][0]
     ((mg.tensor(A) * p * p).sum() * 0.5 + p.sum()).backward()
     opt.step()
+
+
+@pytest.mark.parametrize("make", OPTIMISERS)
+def test_a_set_of_parameters_is_a_type_error(make):
+    """A set's order follows the tensors' hashes (their addresses), so the numbering state_dict() uses
+    changed from run to run: a resumed run gave one parameter's momentum to another of the same shape,
+    silently. PyTorch refuses sets too."""
+    lin = nn.Linear(2, 2)
+    for params in ({lin.weight, lin.bias}, frozenset([lin.weight]), [{"params": {lin.weight}}]):
+        with pytest.raises(TypeError, match="params.* a set has no order; give a list"):
+            make(params, lr=0.1)
