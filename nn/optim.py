@@ -201,7 +201,8 @@ class Optimizer:
         """The saved per-parameter state (parameter number -> dict) keyed by id(param), checked to be
         one that step() can use: only this optimiser's STATE names, each required one in a non-empty
         state, "step" a count, the rest float arrays of the parameter's shape, cast to its dtype (as
-        in PyTorch: float32 moments would round a float64 parameter's every later step)."""
+        in PyTorch: float32 moments would round a float64 parameter's every later step); an optional
+        one saved as None is left out (it starts when step() needs it)."""
         names = self.STATE if self.STATE is not None else {}
         params, state = self._params(), {}
         for key, entries in saved.items():
@@ -224,7 +225,8 @@ class Optimizer:
             if entries and missing:
                 raise ValueError(f"{owner}: the state of parameter {number} lacks {missing}")
             state[id(param)] = {name: self._loaded_value(owner, name, number, value, param)
-                                for name, value in entries.items()}
+                                for name, value in entries.items()
+                                if not (value is None and names.get(name) is False)}  # (PyTorch 1.x's SGD)
         return state
 
     def _loaded_value(self, owner: str, name: str, number: int, value: Any, param: Parameter) -> Any:

@@ -758,3 +758,17 @@ def test_a_set_of_parameters_is_a_type_error(make):
     for params in ({lin.weight, lin.bias}, frozenset([lin.weight]), [{"params": {lin.weight}}]):
         with pytest.raises(TypeError, match="params.* a set has no order; give a list"):
             make(params, lr=0.1)
+
+
+def test_an_optional_state_saved_as_none_loads_as_absent():
+    """PyTorch 1.x's SGD saved momentum_buffer None (no momentum yet): the buffer starts at the next step."""
+    a, b, opt = two_stepped(lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9))
+    saved = opt.state_dict()
+    saved["state"][1]["momentum_buffer"] = None
+    opt.load_state_dict(saved)
+    assert "momentum_buffer" not in opt.state[id(b)] and "momentum_buffer" in opt.state[id(a)]
+    _, _, adam = two_stepped(nn.optim.Adam)
+    saved = adam.state_dict()
+    saved["state"][1]["step"] = None  # (a required state is not optional)
+    with pytest.raises(TypeError, match="state 'step' of parameter 1 must be an int, got NoneType"):
+        adam.load_state_dict(saved)
