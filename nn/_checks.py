@@ -4,6 +4,8 @@ layer's parameters is ``module._check_dtype``.)"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from minigrad import Tensor
@@ -23,6 +25,17 @@ def check_flag(owner: str, name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{owner}: {name} must be True or False, got {type(value).__name__} {value!r}")
     return bool(value)
+
+
+def check_real(owner: str, name: str, value, low: float = -math.inf) -> float:
+    """``value`` as a float, if it is a real number (a NumPy scalar too; not a bool or a string: TypeError)
+    that is finite and >= ``low`` (ValueError: NaN would pass a range check and spread silently)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}")
+    if not low <= value < math.inf:
+        raise ValueError(f"{owner}: {name} must be finite" + (f" and >= {low}" if low > -math.inf else "")
+                         + f", got {value!r}")
+    return float(value)
 
 
 def check_index(name: str, value, size: int, owner: str = "", negative: bool = False) -> int:

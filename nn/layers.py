@@ -12,7 +12,7 @@ from minigrad import Tensor
 
 from . import functional as F
 from . import init
-from ._checks import check_index, check_positive_int, check_probability
+from ._checks import check_flag, check_index, check_positive_int, check_probability, check_real
 from .module import Module, Parameter, _check_dtype
 
 
@@ -25,6 +25,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = check_positive_int("in_features", in_features)
         self.out_features = check_positive_int("out_features", out_features)
+        bias = check_flag("Linear", "bias", bias)
         bound = 1.0 / math.sqrt(in_features)
         self.weight = init.uniform_(Parameter(mg.zeros(out_features, in_features)), -bound, bound, rng)
         if bias:
@@ -87,13 +88,19 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape: int | tuple, eps: float = 1e-5, elementwise_affine: bool = True):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        if isinstance(normalized_shape, (int, np.integer)):
+            shape = (normalized_shape,)
+        elif isinstance(normalized_shape, (tuple, list)):
+            shape = tuple(normalized_shape)
+        else:
+            raise TypeError(f"LayerNorm: normalized_shape must be an int or a tuple of ints, got "
+                            f"{type(normalized_shape).__name__} {normalized_shape!r}")
         if not shape:
             raise ValueError("LayerNorm: normalized_shape must have at least one dimension, got ()")
         for n in shape:
             check_positive_int("normalized_shape", n)
-        self.normalized_shape, self.eps = shape, float(eps)
-        if elementwise_affine:
+        self.normalized_shape, self.eps = shape, check_real("LayerNorm", "eps", eps, low=0.0)
+        if check_flag("LayerNorm", "elementwise_affine", elementwise_affine):
             self.weight = init.ones_(Parameter(mg.zeros(*shape)))
             self.bias = Parameter(mg.zeros(*shape))
         else:

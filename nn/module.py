@@ -73,15 +73,15 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
         if isinstance(value, (Parameter, Module)):
-            self._unregister(name)
-            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
+            self._check_name(name, "parameter" if isinstance(value, Parameter) else "module")
+            self._register(self._parameters if isinstance(value, Parameter) else self._modules, name, value)
         elif name in self._parameters:
             self._parameters[name] = self._checked(name, value, "parameter", "nn.Parameter", ())
         elif name in self._modules:
             self._modules[name] = self._checked(name, value, "module", "nn.Module", ())
         elif name in self._buffers:
             value = self._checked(name, value, "buffer", "a NumPy array", (np.ndarray, np.generic))
-            self._buffers[name] = None if value is None else np.asarray(value)
+            self._buffers[name] = self._buffer_array(name, value)
         else:
             object.__setattr__(self, name, value)
 
@@ -92,11 +92,36 @@ class Module:
                             f"({expected} or None expected)")
         return value
 
-    def _unregister(self, name: str) -> None:
-        """Forget ``name`` wherever it is (a registry or a plain attribute), before it is registered anew."""
-        for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+    def _check_name(self, name: Any, kind: str) -> None:
+        """A ``kind``'s name (as PyTorch's): a non-empty str without "." -- state_dict's separator: a
+        parameter "inner.weight" beside the sub-module inner's weight would share its key, and the
+        checkpoint would lack one of them -- and not "training" (the module's mode)."""
+        if not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: a {kind}'s name must be a str, got {type(name).__name__} "
+                            f"{name!r}")
+        if not name or "." in name or name == "training":
+            raise ValueError(f"{type(self).__name__}: {name!r} cannot name a {kind} (a name is not empty, has "
+                             "no '.', which separates state_dict's names, and is not 'training', the mode)")
+
+    def _buffer_array(self, name: str, value: Any) -> np.ndarray | None:
+        """``value`` as the array of the buffer ``name`` (None stays None): numbers only (bool, int,
+        float, complex), what load_state_dict and nn.save handle; strings and objects are a TypeError."""
+        if value is None:
+            return None
+        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if array.dtype.kind not in "biufc":
+            raise TypeError(f"{type(self).__name__}: buffer '{name}' must hold numbers, got dtype {array.dtype}")
+        return array
+
+    def _register(self, registry: OrderedDict, name: str, value: Any) -> None:
+        """Put ``value`` under ``name`` in ``registry`` and forget ``name`` everywhere else (the other
+        registries, the plain attributes). A replacement keeps its place, as in PyTorch: moved to the end,
+        a Sequential's replaced "0" would run last, and parameters() would change order."""
+        for other in (self._parameters, self._buffers, self._modules):
+            if other is not registry:
+                other.pop(name, None)
         self.__dict__.pop(name, None)
+        registry[name] = value
 
     def __getattr__(self, name: str) -> Any:  # only called when normal lookup fails
         for registry in ("_parameters", "_buffers", "_modules"):
@@ -113,16 +138,18 @@ class Module:
         object.__delattr__(self, name)
 
     def register_buffer(self, name: str, value: np.ndarray | None) -> None:
-        """State that is saved and loaded but not trained (e.g. running statistics)."""
-        self._unregister(name)
-        self._buffers[name] = None if value is None else np.asarray(value)
+        """State that is saved and loaded but not trained (e.g. running statistics): an array of
+        numbers (a Tensor gives its array), or None."""
+        self._check_name(name, "buffer")
+        array = self._buffer_array(name, value)
+        self._register(self._buffers, name, array)
 
     def register_parameter(self, name: str, value: Parameter | None) -> None:
         """Register ``value`` under ``name``; None reserves the name (e.g. ``bias=False``)."""
         if value is not None and not isinstance(value, Parameter):
             raise TypeError(f"register_parameter: '{name}' must be a Parameter or None, got {type(value).__name__}")
-        self._unregister(name)
-        self._parameters[name] = value
+        self._check_name(name, "parameter")
+        self._register(self._parameters, name, value)
 
     # -- calling ----------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -217,8 +244,11 @@ class Module:
            Float buffers may hold inf or NaN on purpose and are not checked.
 
         Returns (missing keys, unexpected keys)."""
+        from ._checks import check_flag  # (here: _checks imports this module)
+
         if not isinstance(state_dict, dict):
             raise TypeError(f"load_state_dict: expected a dict of arrays, got {type(state_dict).__name__}")
+        strict = check_flag("load_state_dict", "strict", strict)
         where = f"load_state_dict into {type(self).__name__}"
         entries = self._state_entries()
         missing = [k for k in entries if k not in state_dict]
@@ -273,9 +303,13 @@ class Module:
 
     # -- modes and housekeeping --------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
-        """Training mode (dropout active) for this module and all sub-modules."""
+        """Training mode (dropout active) for this module and all sub-modules; ``mode`` must be a
+        bool (train("eval") would be training mode)."""
+        from ._checks import check_flag  # (here: _checks imports this module)
+
+        mode = check_flag(f"{type(self).__name__}.train", "mode", mode)
         for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self) -> Module:
@@ -288,13 +322,17 @@ class Module:
             param.grad = None
 
     def to(self, dtype) -> Module:
-        """Cast every floating parameter and buffer to ``dtype`` (in place); returns self."""
+        """Cast every floating parameter (with its gradient, as in PyTorch: a step
+        after to() still applies it) and floating buffer to ``dtype`` (in place);
+        integer ones stay as they are. Returns self."""
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"to: dtype must be a float dtype, got {dtype}")
         for param in self.parameters():
-            param.data = param.data.astype(dtype)
-            param.grad = None
+            if param.dtype.kind == "f":
+                param.data = param.data.astype(dtype)
+                if param.grad is not None:
+                    param.grad = Tensor(param.grad.data.astype(dtype))
         for module in self.modules():
             for name, buffer in module._buffers.items():
                 if buffer is not None and buffer.dtype.kind == "f":

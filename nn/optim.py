@@ -61,6 +61,8 @@ def _parameter_list(owner: str, what: str, params: Any) -> list:
     if isinstance(params, (dict, str, bytes)):
         raise TypeError(f"{owner}: {what} must be an iterable of Tensors or of parameter groups (dicts), "
                         f"got {type(params).__name__}")
+    if isinstance(params, (set, frozenset)):  # (its order, the state_dict's numbering, would change between runs)
+        raise TypeError(f"{owner}: {what} must be an ordered iterable of Tensors: a set has no order; give a list")
     try:
         return list(params)
     except TypeError:
@@ -75,6 +77,9 @@ class Optimizer:
     brings) are checked before anything is stored."""
 
     SETTINGS: dict[str, Callable[[str, str, Any], Any]] = {}
+    # The names of the per-parameter state -> whether a non-empty state must have it. A subclass that
+    # does not declare it has its saved state loaded as saved (but "step" a count, arrays checked).
+    STATE: dict[str, bool] | None = None
 
     def __init__(self, params: Iterable, defaults: dict):
         owner = type(self).__name__
@@ -164,6 +169,14 @@ class Optimizer:
         return live
 
     def step(self) -> None:
+        """Update every parameter that has a gradient; first the gradients and every group's settings
+        (which code may have changed since: group["lr"] = args.lr) are checked, so that a failed step
+        changes no parameter and no state."""
+        for i, group in enumerate(self.param_groups):
+            missing = [name for name in self.SETTINGS if name not in group]
+            if missing:
+                raise ValueError(f"{type(self).__name__}.step: parameter group {i} lacks the settings {missing}")
+            self._checked_settings({name: group[name] for name in self.SETTINGS}, f"parameter group {i}: ")
         for group, p, g in self._live():
             self._update(p, g, self.state.setdefault(id(p), {}), group)
 
@@ -184,6 +197,58 @@ class Optimizer:
         state = {index[pid]: copy.deepcopy(s) for pid, s in self.state.items() if pid in index}
         return {"state": state, "param_groups": groups}
 
+    def _loaded_state(self, owner: str, saved: dict) -> dict[int, dict]:
+        """The saved per-parameter state (parameter number -> dict) keyed by id(param), checked to be
+        one that step() can use: only this optimiser's STATE names, each required one in a non-empty
+        state, "step" a count, the rest float arrays of the parameter's shape, cast to its dtype (as
+        in PyTorch: float32 moments would round a float64 parameter's every later step); an optional
+        one saved as None is left out (it starts when step() needs it)."""
+        names = self.STATE if self.STATE is not None else {}
+        params, state = self._params(), {}
+        for key, entries in saved.items():
+            number = int(key) if isinstance(key, str) and key.isdecimal() else key
+            if isinstance(number, bool) or not isinstance(number, (int, np.integer)):
+                raise TypeError(f"{owner}: state keys are parameter numbers, got {type(key).__name__} {key!r}")
+            if not 0 <= number < len(params):
+                raise ValueError(f"{owner}: state for parameter {number}, but there are {len(params)}")
+            param = params[number]
+            if id(param) in state:
+                raise ValueError(f"{owner}: state for parameter {number} twice (keys {number} and {str(number)!r})")
+            if not isinstance(entries, dict):
+                raise TypeError(f"{owner}: the state of parameter {number} must be a dict, got "
+                                f"{type(entries).__name__}")
+            unknown = sorted(set(entries) - set(names)) if self.STATE is not None else []
+            if unknown:
+                raise ValueError(f"{owner}: unknown state {unknown} of parameter {number} "
+                                 f"(a {type(self).__name__} keeps {sorted(names)})")
+            missing = [name for name, required in names.items() if required and name not in entries]
+            if entries and missing:
+                raise ValueError(f"{owner}: the state of parameter {number} lacks {missing}")
+            state[id(param)] = {name: self._loaded_value(owner, name, number, value, param)
+                                for name, value in entries.items()
+                                if not (value is None and names.get(name) is False)}  # (PyTorch 1.x's SGD)
+        return state
+
+    def _loaded_value(self, owner: str, name: str, number: int, value: Any, param: Parameter) -> Any:
+        """The saved state ``name`` of parameter ``number``: "step" a count (PyTorch saves a 0-d float
+        tensor: a whole float, 0-d array too), anything else a float array of ``param``'s shape (a copy
+        in its dtype; other values only where STATE is not declared)."""
+        what = f"state '{name}' of parameter {number}"
+        if name == "step":
+            step = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+            whole = isinstance(step, (float, np.floating)) and float(step).is_integer()
+            return _whole(owner, what, int(step) if whole else step, low=0)
+        if not isinstance(value, np.ndarray) and self.STATE is None:
+            return copy.deepcopy(value)
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{owner}: {what} is a {type(value).__name__}, expected an array of the parameter's "
+                            f"shape {param.data.shape}")
+        if value.dtype.kind != "f":
+            raise TypeError(f"{owner}: {what} has dtype {value.dtype}, expected a float array")
+        if value.shape != param.data.shape:
+            raise ValueError(f"{owner}: {what} has shape {value.shape}, the parameter {param.data.shape}")
+        return value.astype(param.data.dtype)
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore settings and state saved by state_dict() (checked before anything changes)."""
         owner = f"{type(self).__name__}.load_state_dict"
@@ -198,17 +263,7 @@ class Optimizer:
                              f"{[len(g['params']) for g in self.param_groups]}")
         settings = [self._checked_settings({k: v for k, v in saved.items() if k != "params"},
                                            f"saved parameter group {i}: ") for i, saved in enumerate(groups)]
-        params = self._params()
-        state = {}
-        for key, s in state_dict["state"].items():
-            i = int(key)
-            if not 0 <= i < len(params):
-                raise ValueError(f"{owner}: state for parameter {i}, but there are {len(params)}")
-            for name, value in s.items():
-                if isinstance(value, np.ndarray) and value.shape != params[i].data.shape:
-                    raise ValueError(f"{owner}: state '{name}' of parameter {i} "
-                                     f"has shape {value.shape}, the parameter {params[i].data.shape}")
-            state[id(params[i])] = copy.deepcopy(dict(s))
+        state = self._loaded_state(owner, state_dict["state"])
         for group, saved in zip(self.param_groups, settings):
             group.update(saved)
         self.state = state
@@ -220,6 +275,7 @@ class SGD(Optimizer):
 
     SETTINGS = dict(lr=_nonnegative, momentum=_nonnegative, dampening=_fraction, weight_decay=_nonnegative,
                     nesterov=check_flag)
+    STATE = {"momentum_buffer": False}
 
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
@@ -248,9 +304,10 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """m ← β₁m + (1 − β₁)g,  v ← β₂v + (1 − β₂)g²  (g includes λp);
-    p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)  (max of all v so far with amsgrad)."""
+    p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)  (with amsgrad, the max of every v since amsgrad is on)."""
 
     SETTINGS = dict(lr=_nonnegative, betas=_betas, eps=_nonnegative, weight_decay=_nonnegative, amsgrad=check_flag)
+    STATE = {"step": True, "exp_avg": True, "exp_avg_sq": True, "max_exp_avg_sq": False}
     decoupled = False
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
@@ -264,8 +321,8 @@ class Adam(Optimizer):
             g = g + decay * p.data
         if not state:
             state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:  # (also when amsgrad is turned on later)
+            state["max_exp_avg_sq"] = np.zeros_like(p.data)
         state["step"] += 1
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= beta1
@@ -296,6 +353,7 @@ class RMSprop(Optimizer):
 
     SETTINGS = dict(lr=_nonnegative, alpha=_fraction, eps=_nonnegative, weight_decay=_nonnegative,
                     momentum=_nonnegative, centered=check_flag)
+    STATE = {"step": True, "square_avg": True, "momentum_buffer": False, "grad_avg": False}
 
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
@@ -308,10 +366,9 @@ class RMSprop(Optimizer):
             g = g + group["weight_decay"] * p.data
         if not state:
             state.update(step=0, square_avg=np.zeros_like(p.data))
-            if group["momentum"]:
-                state["momentum_buffer"] = np.zeros_like(p.data)
-            if group["centered"]:
-                state["grad_avg"] = np.zeros_like(p.data)
+        for setting, buffer in (("momentum", "momentum_buffer"), ("centered", "grad_avg")):
+            if group[setting] and buffer not in state:  # (also when the setting is turned on later)
+                state[buffer] = np.zeros_like(p.data)
         state["step"] += 1
         square = state["square_avg"]
         square *= alpha
@@ -337,6 +394,7 @@ class Adagrad(Optimizer):
 
     SETTINGS = dict(lr=_nonnegative, lr_decay=_nonnegative, weight_decay=_nonnegative,
                     initial_accumulator_value=_nonnegative, eps=_nonnegative)
+    STATE = {"step": True, "sum": True}
 
     def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10):

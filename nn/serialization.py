@@ -68,6 +68,8 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(obj, Tensor):
         obj = obj.data
     scalar = isinstance(obj, np.generic) and obj.dtype.kind in _ARRAY_KINDS  # keeps its dtype as a 0-d array
+    if isinstance(obj, np.ma.MaskedArray):
+        raise TypeError("nn.save: a masked array would lose its mask; save .data and .mask (two arrays)")
     if isinstance(obj, np.ndarray) or scalar:
         if obj.dtype.kind not in _ARRAY_KINDS:
             raise TypeError(f"nn.save: arrays of dtype {obj.dtype} cannot be saved without pickle")
@@ -177,7 +179,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     saves of the same ``path`` left behind (see the module docstring)."""
     arrays: dict[str, np.ndarray] = {}
     manifest = json.dumps(_encode(obj, arrays))
-    path = os.fspath(path)
+    path = os.fsdecode(path)  # (str: the temporary's name is built from it)
     directory, name = os.path.split(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(prefix=f"{_temporary_prefix(name)}{_HOST}-{os.getpid()}-", suffix=".npz",
                                      dir=directory)

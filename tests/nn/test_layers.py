@@ -240,3 +240,46 @@ def test_functional_forms_check_dtypes_too():
 def test_embedding_takes_integer_ids_only():
     with pytest.raises(TypeError, match="indices must be integers, got dtype float64"):
         nn.Embedding(5, 2)(np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: nn.Linear(2, 2, bias="no"), "Linear: bias must be True or False, got str 'no'"),
+    (lambda: nn.LayerNorm(3, elementwise_affine="no"), "LayerNorm: elementwise_affine must be True or False"),
+    (lambda: nn.LayerNorm(3, eps="small"), "LayerNorm: eps must be a real number, got str 'small'"),
+    (lambda: nn.LayerNorm(3.0), "LayerNorm: normalized_shape must be an int or a tuple of ints, got float 3.0")])
+def test_layer_settings_of_the_wrong_type_are_type_errors(make, message):
+    """bias="no" and elementwise_affine="no" are true: a layer with the parameters it was told not to have."""
+    with pytest.raises(TypeError, match=re.escape(message)):
+        make()
+
+
+@pytest.mark.parametrize("eps", [-1.0, np.nan, np.inf])
+def test_layernorm_eps_must_be_finite_and_non_negative(eps):
+    """eps = -1 made √(var − 1) NaN for every row of variance below 1, silently."""
+    with pytest.raises(ValueError, match=re.escape(f"LayerNorm: eps must be finite and >= 0.0, got {eps!r}")):
+        nn.LayerNorm(3, eps=eps)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda t: nn.init.uniform_(t, 1.0, 0.0), ValueError, "uniform_: a must be <= b, got a=1.0, b=0.0"),
+    (lambda t: nn.init.uniform_(t, np.nan, 1.0), ValueError, "uniform_: a must be finite"),
+    (lambda t: nn.init.uniform_(t, 0.0, np.inf), ValueError, "uniform_: b must be finite"),
+    (lambda t: nn.init.normal_(t, 0.0, np.nan), ValueError, "normal_: std must be finite and >= 0.0, got nan"),
+    (lambda t: nn.init.normal_(t, 0.0, -1.0), ValueError, "normal_: std must be finite and >= 0.0, got -1.0"),
+    (lambda t: nn.init.normal_(t, np.inf), ValueError, "normal_: mean must be finite"),
+    (lambda t: nn.init.xavier_uniform_(t, gain="1"), TypeError, "xavier_uniform_: gain must be a real number"),
+    (lambda t: nn.init.xavier_uniform_(t, gain=-1.0), ValueError, "xavier_uniform_: gain must be finite and >= 0"),
+    (lambda t: nn.init.kaiming_uniform_(t, a="x"), TypeError, "kaiming_uniform_: a must be a real number"),
+    (lambda t: nn.init.orthogonal_(t, gain=np.nan), ValueError, "orthogonal_: gain must be finite")])
+def test_init_arguments_are_checked_before_anything_is_written(call, error, message):
+    """normal_(t, 0, nan) filled the weights with NaN silently; the others raised NumPy's or Python's
+    errors that name no argument ("high - low < 0", "can't multiply sequence by non-int")."""
+    t = nn.Parameter(np.ones((3, 2)))
+    with pytest.raises(error, match=re.escape(message)):
+        call(t)
+    np.testing.assert_array_equal(t.data, 1.0)
+
+
+def test_kaiming_uniform_of_an_empty_weight_is_a_no_op():
+    """fan_in 0 divided by zero (PyTorch: a no-op for a zero-element tensor; xavier_uniform_ already was)."""
+    assert nn.init.kaiming_uniform_(nn.Parameter(np.zeros((3, 0)))).shape == (3, 0)

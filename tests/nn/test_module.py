@@ -277,3 +277,97 @@ def test_assigning_to_a_buffer_updates_it_and_only_takes_arrays():
     with pytest.raises(TypeError, match="cannot assign list as buffer 'steps'"):
         m.steps = [2.0]
     assert m.state_dict()["steps"] == 1.0
+
+
+def test_to_casts_the_gradients_too_so_a_step_after_it_still_updates():
+    """As PyTorch's Module.to: dropping the gradients made the next optimiser step a silent no-op."""
+    m = nn.Linear(3, 2)
+    m(mg.randn(4, 3)).sum().backward()
+    grad = m.weight.grad.data.copy()
+    opt = nn.optim.SGD(m.parameters(), lr=1.0)
+    m.to(np.float64)
+    assert m.weight.grad.dtype == np.float64
+    np.testing.assert_array_equal(m.weight.grad.data, grad)
+    before = m.weight.data.copy()
+    opt.step()
+    np.testing.assert_array_equal(m.weight.data, before - grad)
+
+
+def test_to_leaves_integer_parameters_and_buffers_alone():
+    m = Block()
+    m.ids = nn.Parameter(np.arange(3), requires_grad=False)
+    m.register_buffer("counts", np.arange(2))
+    m.to(np.float64)
+    assert m.ids.dtype == np.int64 and m.counts.dtype == np.int64 and m.scale.dtype == np.float64
+
+
+@pytest.mark.parametrize("mode", ["eval", "False", None, 0.0, [False]])
+def test_train_takes_only_a_bool(mode):
+    """train("eval") (or "False") put the model in training mode: bool() of any non-empty string is True."""
+    m = Block().eval()
+    with pytest.raises(TypeError, match="train: mode must be True or False"):
+        m.train(mode)
+    assert not any(sub.training for sub in m.modules())
+    assert m.train(np.bool_(True)) is m and all(sub.training for sub in m.modules())
+
+
+@pytest.mark.parametrize("register", [
+    lambda m, name: m.register_parameter(name, nn.Parameter(np.full((1, 1), 9.0))),
+    lambda m, name: m.register_buffer(name, np.zeros(1)),
+    lambda m, name: setattr(m, name, nn.Parameter(np.full((1, 1), 9.0))),
+    lambda m, name: setattr(m, name, nn.Linear(1, 1))])
+@pytest.mark.parametrize("name", ["inner.weight", "", "training"])
+def test_a_name_state_dict_could_not_tell_apart_is_refused(register, name):
+    """register_parameter("inner.weight", p) beside the sub-module inner's own weight gave two parameters
+    one state_dict key: the checkpoint silently lacked one of them."""
+    m = Block()
+    before = list(m.state_dict())
+    with pytest.raises(ValueError, match=f"Block: {name!r} cannot name a"):
+        register(m, name)
+    assert list(m.state_dict()) == before and m.training is True
+
+
+def test_a_name_must_be_a_string():
+    with pytest.raises(TypeError, match="Block: a buffer's name must be a str, got int 3"):
+        Block().register_buffer(3, np.zeros(1))
+
+
+def test_load_state_dict_strict_takes_only_a_bool():
+    """strict="" (or 0.0, None) loaded non-strictly and strict="False" strictly: bool() of the value."""
+    lin = nn.Linear(2, 2)
+    weight = lin.weight.data.copy()
+    for strict in ("", None, "False"):
+        with pytest.raises(TypeError, match="load_state_dict: strict must be True or False"):
+            lin.load_state_dict({"weight": np.zeros((2, 2))}, strict=strict)
+    np.testing.assert_array_equal(lin.weight.data, weight)
+
+
+@pytest.mark.parametrize("value", [np.array(["a", "b"]), "abc", {"a": 1}, np.array([object()])])
+@pytest.mark.parametrize("how", ["register", "assign"])
+def test_a_buffer_holds_numbers_only(value, how):
+    """register_buffer("x", "abc") stored a string array (a dict: an object array that load_state_dict
+    filled with anything): the state_dict held what nn.save refuses, found only at the checkpoint."""
+    m = Block()
+    with pytest.raises(TypeError, match="Block: buffer 'steps' must hold numbers, got "):
+        if how == "register":
+            m.register_buffer("steps", value)
+        else:
+            m.steps = value if isinstance(value, np.ndarray) else np.asarray(value)
+    assert m.steps.dtype == np.float64 and "steps" in m.state_dict()
+
+
+def test_replacing_a_parameter_or_sub_module_keeps_its_place():
+    """As in PyTorch (a dict assignment): the replacement moved to the end, so a Sequential whose "0"
+    was replaced ran its layers in another order, s[0] became the old "1", and parameters() (the
+    optimiser's numbering) changed order."""
+    s = nn.Sequential(nn.Linear(1, 2), nn.Linear(2, 3))
+    setattr(s, "0", nn.Linear(1, 2))
+    assert list(s.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert s(np.ones((1, 1), np.float32)).shape == (1, 3)
+    lin = nn.Linear(2, 3)
+    lin.weight = nn.Parameter(np.zeros((3, 2), np.float32))
+    lin.register_parameter("bias", nn.Parameter(np.zeros(3, np.float32)))
+    m = Block()
+    m.register_buffer("steps", np.ones(()))
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+    assert list(m.state_dict())[:2] == ["scale", "steps"]

@@ -1,5 +1,6 @@
 """Each optimiser against its published update rule, computed by hand here."""
 
+import copy
 import math
 
 import numpy as np
@@ -609,3 +610,165 @@ def test_a_schedule_checks_the_lrs_it_wrote_and_the_groups_it_was_made_for():
         nn.optim.StepLR(flagged, 2)
     with pytest.raises(ValueError, match=r"min_lr\[0\]"):
         nn.optim.ReduceLROnPlateau(nn.optim.SGD([nn.Parameter(np.ones(2))], lr=0.1), min_lr=-1)
+
+
+@pytest.mark.parametrize("make, setting, value", [
+    (lambda ps: nn.optim.Adam(ps, lr=0.1), "amsgrad", True),
+    (lambda ps: nn.optim.RMSprop(ps), "momentum", 0.9),
+    (lambda ps: nn.optim.RMSprop(ps), "centered", True)])
+def test_a_setting_turned_on_mid_training_starts_its_state_at_zero(make, setting, value):
+    """Turning on amsgrad (or RMSprop's momentum or centering) after some steps
+    raised a KeyError for the missing buffer after the others had been updated
+    in place, so a retry counted that step twice. Its buffer now starts at zero,
+    as at the first step: the next step is then the plain one (max(0, v) = v;
+    the momentum buffer 0·μ + g/d) or, centered, uses the average (1 − α)·g."""
+    _, plain = run(make, steps=2)
+    _, opt = run(make, steps=2)
+    opt.param_groups[0][setting] = value
+    p = opt.param_groups[0]["params"][0].data.copy()
+    state = opt.state[id(opt.param_groups[0]["params"][0])]
+    square_avg = 0.99 * state["square_avg"] + 0.01 * grad_of(p) ** 2 if setting == "centered" else None
+    for optimizer in (plain, opt):
+        param = optimizer.param_groups[0]["params"][0]
+        optimizer.zero_grad()
+        ((mg.tensor(A) * param * param).sum() * 0.5 + param.sum()).backward()
+        optimizer.step()
+    got, plain_step = opt.param_groups[0]["params"][0].data, plain.param_groups[0]["params"][0].data
+    if setting != "centered":
+        np.testing.assert_allclose(got, plain_step, rtol=1e-15)
+    else:
+        g = grad_of(p)
+        np.testing.assert_allclose(got, p - 1e-2 * g / (np.sqrt(square_avg - (0.01 * g) ** 2) + 1e-8), rtol=1e-13)
+
+
+def two_stepped(make):
+    a, b = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(3))
+    opt = make([a, b])
+    for p in (a, b):
+        p.grad = mg.tensor(np.ones(p.shape))
+    opt.step()
+    return a, b, opt
+
+
+@pytest.mark.parametrize("edit, error, message", [
+    (lambda s: s[1].update(exp_avg=[0.1, 0.1, 0.1]), TypeError, "state 'exp_avg' of parameter 1 is a list"),
+    (lambda s: s[1].update(exp_avg=np.zeros(3, int)), TypeError, "'exp_avg' of parameter 1 has dtype int64"),
+    (lambda s: s[1].pop("exp_avg"), ValueError, r"state of parameter 1 lacks \['exp_avg'\]"),
+    (lambda s: s[1].pop("step"), ValueError, r"lacks \['step'\]"),
+    (lambda s: s[1].update(step="3"), TypeError, "'step' of parameter 1 must be an int"),
+    (lambda s: s[1].update(step=-1), ValueError, "'step' of parameter 1 must be >= 0"),
+    (lambda s: s[1].update(step=2.5), TypeError, "'step' of parameter 1 must be an int, got float 2.5"),
+    (lambda s: s[1].update(momentum_buffer=np.zeros(3)), ValueError, r"unknown state \['momentum_buffer'\]"),
+    (lambda s: s.update({1: 5}), TypeError, "the state of parameter 1 must be a dict"),
+    (lambda s: s.update({1.5: s.pop(1)}), TypeError, "state keys are parameter numbers"),
+    (lambda s: s.update({"1": s[1]}), ValueError, "state for parameter 1 twice")])
+def test_a_state_that_step_could_not_use_is_refused_by_load_before_anything_changes(edit, error, message):
+    """Such a state loaded, and the next step() failed (TypeError, KeyError)
+    after the parameters before it had been updated."""
+    _, _, saved = two_stepped(lambda ps: nn.optim.Adam(ps, lr=0.1))
+    saved = saved.state_dict()
+    edit(saved["state"])
+    a, _, opt = two_stepped(lambda ps: nn.optim.Adam(ps, lr=0.5))
+    before = opt.state_dict()
+    with pytest.raises(error, match=message):
+        opt.load_state_dict(saved)
+    after = opt.state_dict()
+    assert after["param_groups"] == before["param_groups"] and after["state"].keys() == before["state"].keys()
+    for i, s in before["state"].items():
+        assert all(np.array_equal(after["state"][i][k], v) for k, v in s.items())
+
+
+def test_loaded_state_arrays_take_their_parameters_dtype():
+    """As in PyTorch: float32 moments of a float64 parameter would round every later step to float32."""
+    _, _, saved = two_stepped(lambda ps: nn.optim.Adam(ps))
+    saved = saved.state_dict()
+    saved["state"][1]["exp_avg"] = saved["state"][1]["exp_avg"].astype(np.float32)
+    _, b, opt = two_stepped(lambda ps: nn.optim.Adam(ps))
+    opt.load_state_dict(saved)
+    assert opt.state[id(b)]["exp_avg"].dtype == np.float64 and opt.state[id(b)]["step"] == 1
+
+
+def test_a_subclass_without_state_names_loads_its_state_as_saved():
+    class Counting(nn.optim.SGD):
+        STATE = None
+
+        def _update(self, p, g, state, group):
+            state["seen"] = state.get("seen", []) + [float(g.sum())]
+            super()._update(p, g, state, group)
+
+    _, _, opt = two_stepped(Counting)
+    saved = opt.state_dict()
+    _, b, fresh = two_stepped(lambda ps: Counting(ps, lr=0.5))
+    fresh.load_state_dict(saved)
+    assert fresh.state[id(b)] == {"seen": [3.0]}
+    saved["state"][1]["extra"] = np.zeros(2)
+    with pytest.raises(ValueError, match="'extra' of parameter 1 has shape"):
+        fresh.load_state_dict(saved)
+
+
+def test_a_step_saved_as_pytorch_does_loads_as_a_count():
+    """PyTorch keeps "step" as a 0-d float tensor: as an array (or a whole float) it is the same count."""
+    _, _, saved = two_stepped(lambda ps: nn.optim.Adam(ps))
+    saved = saved.state_dict()
+    saved["state"][0]["step"], saved["state"][1]["step"] = np.array(1.0, np.float32), 1.0
+    a, b, opt = two_stepped(lambda ps: nn.optim.Adam(ps))
+    opt.load_state_dict(saved)
+    assert opt.state[id(a)]["step"] == 1 and type(opt.state[id(b)]["step"]) is int
+
+
+@pytest.mark.parametrize("make, setting, value, error", [
+    (lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9), "lr", "0.1", TypeError),
+    (lambda ps: nn.optim.Adam(ps), "lr", None, TypeError),
+    (lambda ps: nn.optim.Adam(ps), "betas", (0.9, 1.5), ValueError),
+    (lambda ps: nn.optim.RMSprop(ps, momentum=0.5), "alpha", float("nan"), ValueError),
+    (lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9), "nesterov", True, ValueError)])  # (dampening 0: fine)
+def test_a_setting_changed_by_hand_is_checked_before_a_step_changes_anything(make, setting, value, error):
+    """group["lr"] = args.lr (a string from argparse) updated the momentum buffer (Adam: the moments and
+    the step count) in place, then failed on the parameter with a message naming no setting; a retry
+    then counted the gradient twice."""
+    _, opt = run(make, steps=2)
+    p = opt.param_groups[0]["params"][0]
+    before = (p.data.copy(), copy.deepcopy(opt.state))
+    opt.param_groups[0][setting] = value
+    if setting == "nesterov":
+        opt.param_groups[0]["dampening"] = 0.5
+    ((mg.tensor(A) * p * p).sum() * 0.5 + p.sum()).backward()
+    with pytest.raises(error, match=f"parameter group 0: {setting if setting != 'nesterov' else 'nesterov needs'}"):
+        opt.step()
+    np.testing.assert_array_equal(p.data, before[0])
+    for name, value in before[1][id(p)].items():
+        np.testing.assert_array_equal(opt.state[id(p)][name], value)
+
+
+def test_extra_keys_added_to_a_group_by_hand_do_not_stop_a_step():
+    """PyTorch allows them (schedules add "initial_lr", users add names)."""
+    _, opt = run(lambda ps: nn.optim.SGD(ps, lr=0.1), steps=1)
+    opt.param_groups[0]["name"] = "encoder"
+    p = opt.param_groups[0]["params"][0]
+    ((mg.tensor(A) * p * p).sum() * 0.5 + p.sum()).backward()
+    opt.step()
+
+
+@pytest.mark.parametrize("make", OPTIMISERS)
+def test_a_set_of_parameters_is_a_type_error(make):
+    """A set's order follows the tensors' hashes (their addresses), so the numbering state_dict() uses
+    changed from run to run: a resumed run gave one parameter's momentum to another of the same shape,
+    silently. PyTorch refuses sets too."""
+    lin = nn.Linear(2, 2)
+    for params in ({lin.weight, lin.bias}, frozenset([lin.weight]), [{"params": {lin.weight}}]):
+        with pytest.raises(TypeError, match="params.* a set has no order; give a list"):
+            make(params, lr=0.1)
+
+
+def test_an_optional_state_saved_as_none_loads_as_absent():
+    """PyTorch 1.x's SGD saved momentum_buffer None (no momentum yet): the buffer starts at the next step."""
+    a, b, opt = two_stepped(lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9))
+    saved = opt.state_dict()
+    saved["state"][1]["momentum_buffer"] = None
+    opt.load_state_dict(saved)
+    assert "momentum_buffer" not in opt.state[id(b)] and "momentum_buffer" in opt.state[id(a)]
+    _, _, adam = two_stepped(nn.optim.Adam)
+    saved = adam.state_dict()
+    saved["state"][1]["step"] = None  # (a required state is not optional)
+    with pytest.raises(TypeError, match="state 'step' of parameter 1 must be an int, got NoneType"):
+        adam.load_state_dict(saved)

@@ -93,6 +93,13 @@ def test_unsupported_objects_are_named(tmp_path):
         nn.save({"x": {1, 2}}, tmp_path / "x.npz")
 
 
+def test_a_masked_array_is_refused_rather_than_saved_without_its_mask(tmp_path):
+    """np.asarray dropped the mask: the masked 2.0 came back as a valid value."""
+    with pytest.raises(TypeError, match=r"nn.save: a masked array would lose its mask; save \.data and \.mask"):
+        nn.save({"x": np.ma.array([1.0, 2.0], mask=[0, 1])}, tmp_path / "x.npz")
+    assert not os.listdir(tmp_path)
+
+
 # -- every malformed checkpoint is the same ValueError ---------------------------------------
 
 def handmade(path, manifest, **arrays):
@@ -327,3 +334,11 @@ def test_a_scalar_node_must_name_a_0d_array(tmp_path):
     np.savez(path, __minigrad_checkpoint__=np.array('{"scalar": "a0"}'), a0=np.ones(3))
     with pytest.raises(ValueError, match=DAMAGED + r".*scalar 'a0' has shape \(3,\)"):
         nn.load(path)
+
+
+def test_str_bytes_and_pathlib_paths_all_work(tmp_path):
+    """save(obj, b"path") failed ("Can't mix bytes and non-bytes in path components") though load took it."""
+    for path in (str(tmp_path / "s"), os.fsencode(tmp_path / "b"), tmp_path / "p"):
+        nn.save({"a": np.arange(3)}, path)
+        np.testing.assert_array_equal(nn.load(path)["a"], np.arange(3))
+    assert sorted(os.listdir(tmp_path)) == ["b", "p", "s"]  # no ".npz" added behind the user's back
