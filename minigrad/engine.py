@@ -391,15 +391,17 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
             if not retain_graph:
                 node.vjps = node.parents = node.saved = None
                 node.watched = node.watched_out = ()
-    if inputs is not None:
-        for k, x in enumerate(inputs):
-            if x._node is None and id(x) in leaves:
-                captured[k] = leaves[id(x)][1]
-        return [_own(g, create_graph) for g in captured]
-    with _accumulating:
-        for leaf, grad, is_own in leaves.values():
-            grad = _own(grad, create_graph, copy=not is_own)  # optimisers and clipping update .grad in place
-            leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+    # (under create_graph the copies handed out are recorded too, whatever the caller's grad mode, as in PyTorch)
+    with set_grad_enabled(True) if create_graph else nullcontext():
+        if inputs is not None:
+            for k, x in enumerate(inputs):
+                if x._node is None and id(x) in leaves:
+                    captured[k] = leaves[id(x)][1]
+            return [_own(g, create_graph) for g in captured]
+        with _accumulating:
+            for leaf, grad, is_own in leaves.values():
+                grad = _own(grad, create_graph, copy=not is_own)  # optimisers and clipping update .grad in place
+                leaf.grad = grad if leaf.grad is None else leaf.grad + grad
     return None
 
 

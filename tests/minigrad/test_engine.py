@@ -291,3 +291,21 @@ def test_multi_output_op_with_a_single_output():
     (only,) = mg.unbind(x, axis=0)
     (only * 2).sum().backward()
     np.testing.assert_array_equal(x.grad.data, [[2, 2, 2]])
+
+
+def test_create_graph_records_the_gradients_handed_out_under_no_grad_too():
+    """create_graph=True records the backward whatever the caller's grad mode
+    (as in PyTorch); the copies handed out (mg.grad's results, a leaf's .grad)
+    were made under the caller's no_grad, cut off from the graph: the second
+    derivative was silently lost (x.grad.requires_grad False)."""
+    x = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x ** 3).sum()
+    with mg.no_grad():
+        (g,) = mg.grad(y, x, create_graph=True)
+        y.backward(create_graph=True)
+        y.backward(create_graph=True)  # accumulating into a .grad that has a graph
+    assert g.requires_grad and x.grad.requires_grad
+    (h,) = mg.grad(g.sum(), x)
+    np.testing.assert_allclose(h.data, 6 * x.data)
+    (h,) = mg.grad(x.grad.sum(), x)
+    np.testing.assert_allclose(h.data, 12 * x.data)
