@@ -13,8 +13,9 @@ back each saved *input* or *output* as the graph's own tensor, which makes
 that work. A float array worked out inside ``forward`` and saved (say σ(x)
 for a fused SiLU) is a constant to the graph, so the second derivative would
 miss its dependence on x: under ``create_graph`` that raises (compute it again
-in ``backward`` from the saved input instead). Integer and bool arrays (masks,
-ids) are fine: their derivative is zero. A Function whose backward is not
+in ``backward`` from the saved input instead), and so does one kept as an
+attribute (``ctx.x = x``; an array given as a setting is a constant anyway).
+Integer and bool arrays (masks, ids) are fine: their derivative is zero. A Function whose backward is not
 differentiable sets ``once_differentiable = True`` and then raises under
 ``create_graph`` instead of giving a wrong second derivative.
 
@@ -109,6 +110,8 @@ def _forward_of(cls: type[Function]):
                 raise RuntimeError(f"{cls.__name__} is once_differentiable: its backward cannot be differentiated "
                                    "again (a create_graph backward went through it)")
             ctx.saved_tensors = tuple(_saved(cls, v, (out, returned), y, arrays, inputs, graph) for v in ctx._saved)
+            if graph:
+                _check_ctx(cls, ctx, settings)
             grads = cls.backward(ctx, g if graph else Tensor._make(g))
             grads = grads if isinstance(grads, tuple) else (grads,)
             if len(grads) != len(arrays):
@@ -148,6 +151,8 @@ def _jvp_of(cls: type[Function]):
                                "in another transform (its inputs are duals of an outer jvp or require grad) it would "
                                "be a constant to it and the higher derivative wrong. Save the input and compute the "
                                "value again in jvp (with minigrad ops)") from None
+        if nested:
+            _check_ctx(cls, ctx, settings)
         tangent = cls.jvp(ctx, *tangents)
         if tangent is None:
             return None
@@ -183,6 +188,23 @@ def _saved(cls, value, outs: tuple, y, arrays: tuple, inputs: tuple, graph: bool
                            "wrong. Save the input and compute the value again in backward (with minigrad ops), "
                            "or set once_differentiable = True")
     return Tensor._make(value)
+
+
+def _check_ctx(cls, ctx: Context, settings: dict) -> None:
+    """Raise if ``forward`` kept a float array on ``ctx`` (``ctx.x = x``) where
+    backward's values must reach the inputs through the graph (create_graph,
+    nested forward mode): it would be a constant there, its derivative lost
+    without a word. An array given as a setting is a constant anyway."""
+    for name, value in vars(ctx).items():
+        if isinstance(value, Tensor):
+            value = value._data
+        if (name not in ("_saved", "saved_tensors") and isinstance(value, np.ndarray) and value.dtype.kind == "f"
+                and value.size and not any(value is setting for setting in settings.values())):
+            raise RuntimeError(f"{cls.__name__} keeps a float array on ctx (ctx.{name}, shape {value.shape}); "
+                               "differentiated again it would be a constant and the higher derivative wrong. "
+                               "Save an input or the output with ctx.save_for_backward (backward gets it as the "
+                               "graph's tensor) and compute other values from it in backward with minigrad ops, "
+                               "or set once_differentiable = True")
 
 
 def _as_gradient(cls, k: int, grad, graph: bool):

@@ -703,3 +703,53 @@ def test_in_place_bitwise_operators_change_the_tensor():
     with pytest.raises(TypeError, match="bool or integer tensors only"):
         x = mg.tensor([1.0])
         x |= 1
+
+
+# -- custom Functions: what backward reads from ctx (audit B) -------------------------------------------
+
+class CubeKeepingXOnCtx(mg.Function):
+    """y = x³, keeping x as a ctx attribute instead of saving it: right once, a
+    constant to the graph under create_graph (and to forward mode nested in it)."""
+
+    @staticmethod
+    def forward(ctx, x, scale=None):
+        ctx.x, ctx.scale, ctx.positive = x, scale, x > 0  # (a setting and a mask are fine)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 3 * ctx.x ** 2
+
+    @staticmethod
+    def jvp(ctx, t):
+        return t * 3 * ctx.x ** 2
+
+
+def test_a_float_array_kept_on_ctx_is_refused_where_it_would_be_a_constant():
+    """The second derivative through ctx.x was silently 0 (hessian all zeros,
+    gradgradcheck 'analytic 0'), where a saved intermediate raised."""
+    x = leaf([0.3, -0.2])
+    assert mg.gradcheck(CubeKeepingXOnCtx.apply, [x])
+    first_order = mg.jacfwd(CubeKeepingXOnCtx.apply)(x.detach())  # (x itself requires grad: nested in the tape)
+    np.testing.assert_allclose(first_order.data, np.diag(3 * x.data ** 2))
+    with pytest.raises(RuntimeError, match=r"CubeKeepingXOnCtx keeps a float array on ctx \(ctx.x, shape \(2,\)\)"):
+        mg.grad(CubeKeepingXOnCtx.apply(x).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="ctx.x"):
+        mg.hessian(lambda t: CubeKeepingXOnCtx.apply(t).sum())(x)
+
+
+def test_a_float_setting_kept_on_ctx_is_no_constant_of_the_graph():
+    class Scaled(CubeKeepingXOnCtx):
+        @staticmethod
+        def forward(ctx, x, scale):
+            ctx.save_for_backward(x)
+            ctx.scale = scale
+            return scale * x ** 3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * ctx.scale * x ** 2
+
+    scale = np.array([2.0, 5.0])
+    assert mg.gradgradcheck(lambda t: Scaled.apply(t, scale=scale), [leaf([0.3, -0.2])])
