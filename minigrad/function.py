@@ -84,7 +84,7 @@ class Function:
         out = op(*args, **settings)
         if out.dtype.kind != "f" and not takes_over_ops(out) and out.requires_grad:  # (an integer result carries no
             # gradient, as scan's flags say; a traced one's flag is the loop's to know)
-            out.requires_grad = False
+            out._requires_grad = False
         return out
 
 

@@ -173,6 +173,24 @@ def test_integer_tensors_cannot_require_grad():
         mg.tensor([1, 2]).requires_grad_()
 
 
+def test_setting_requires_grad_is_checked_as_requires_grad__is():
+    """t.requires_grad = True (PyTorch's idiom) was a bare attribute: an integer
+    tensor took it and got its gradient cut to integers ((x * 2.5).sum() gave
+    x.grad [2, 2]), and an op's output could be cut off the tape unseen."""
+    x = mg.tensor([1, 2])
+    with pytest.raises(TypeError, match="only float tensors can require grad, got dtype int64"):
+        x.requires_grad = True
+    assert not x.requires_grad
+    w = mg.tensor([1.0, 2.0])
+    w.requires_grad = True
+    (w * 2.5).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [2.5, 2.5])
+    with pytest.raises(RuntimeError, match="leaves only"):
+        (w * 2).requires_grad = False
+    w.requires_grad = False
+    assert not (w * 2).requires_grad
+
+
 def test_retain_grad_on_an_interior_tensor():
     x = mg.tensor([1.0, 2.0], requires_grad=True, dtype=np.float64)
     h = x * 3
