@@ -95,7 +95,7 @@ def _forward_of(cls: type[Function]):
 
     def forward(*arrays: np.ndarray, **settings):
         ctx = Context()
-        returned = cls.forward(ctx, *arrays, **settings)
+        returned, arrays = _run_forward(cls, ctx, arrays, settings)
         if isinstance(returned, (tuple, list)):
             raise TypeError(f"{cls.__name__}.forward must return one array (a Function has one output)")
         out = np.asarray(returned)
@@ -138,9 +138,8 @@ def _jvp_of(cls: type[Function]):
         # (asked before forward runs: in a traced scan step asking hands the call to the plain loop, which
         # knows the values forward needs)
         nested = any(x.requires_grad or type(x) is not Tensor for x in (y, *tensors))
-        arrays = [x._data for x in tensors]
         ctx = Context()
-        returned = cls.forward(ctx, *arrays, **settings)
+        returned, arrays = _run_forward(cls, ctx, [x._data for x in tensors], settings)
         out = np.asarray(returned)
         outs = (out, returned)
         try:
@@ -168,6 +167,25 @@ def _jvp_of(cls: type[Function]):
         return tangent
 
     return jvp
+
+
+def _run_forward(cls, ctx: Context, arrays, settings: dict) -> tuple:
+    """``cls.forward`` on read-only views of ``arrays``: (what it returned, the
+    views it got). Writing into an input would change the caller's tensor
+    behind the tape's back (no version bump): a ValueError instead."""
+    views = []
+    for array in arrays:
+        if isinstance(array, np.ndarray):
+            array = array.view()
+            array.flags.writeable = False
+        views.append(array)
+    try:
+        return cls.forward(ctx, *views, **settings), views
+    except ValueError as error:
+        if "read-only" not in str(error):
+            raise
+        raise ValueError(f"{cls.__name__}.forward writes into its input ({error}): that would change the caller's "
+                         "tensor unseen by the tape; write into a copy (x = x.copy()) or a new array") from None
 
 
 def _saved(cls, value, outs: tuple, y, arrays: tuple, inputs: tuple, graph: bool):

@@ -753,3 +753,22 @@ def test_a_float_setting_kept_on_ctx_is_no_constant_of_the_graph():
 
     scale = np.array([2.0, 5.0])
     assert mg.gradgradcheck(lambda t: Scaled.apply(t, scale=scale), [leaf([0.3, -0.2])])
+
+
+def test_a_function_forward_writing_into_its_input_is_refused():
+    """forward got the input tensors' own arrays: x *= 2 in it changed the
+    caller's tensor (a leaf that requires grad) without a version bump, so
+    every value saved from it was silently wrong."""
+    class DoubleInPlace(Softplus):
+        @staticmethod
+        def forward(ctx, x):
+            x *= 2
+            return x
+
+    x = leaf([1.0, 2.0])
+    y = x * x
+    with pytest.raises(ValueError, match="DoubleInPlace.forward writes into its input"):
+        DoubleInPlace.apply(x)
+    np.testing.assert_array_equal(x.data, [1.0, 2.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
