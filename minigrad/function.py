@@ -232,7 +232,10 @@ def _as_gradient(cls, k: int, grad, graph: bool):
     if isinstance(grad, Tensor):
         return grad if graph else grad._data
     try:
-        return np.asarray(grad) if not graph else Tensor._make(np.asarray(grad))
+        array = np.asarray(grad)
     except Exception:
+        array = None
+    if array is None or array.dtype.kind not in "biufc":  # (a str or an object array: nonsense, or None -> NaN)
         raise TypeError(f"{cls.__name__}.backward returned a {type(grad).__name__} for input {k}; return a Tensor, "
-                        "an array or None") from None
+                        "an array of numbers or None")
+    return Tensor._make(array) if graph else array

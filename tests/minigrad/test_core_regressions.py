@@ -772,3 +772,16 @@ def test_a_function_forward_writing_into_its_input_is_refused():
     np.testing.assert_array_equal(x.data, [1.0, 2.0])
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
+
+
+@pytest.mark.parametrize("returned", ["abc", np.array([None, 1.0]), [None, 1.0]])
+def test_a_function_backward_returning_no_numbers_is_named(returned):
+    """A str gave 'a gradient of shape ()... no broadcast'; an object array
+    with a None in it became NaN without a word."""
+    class Nonsense(Softplus):
+        @staticmethod
+        def backward(ctx, g):
+            return returned
+
+    with pytest.raises(TypeError, match="Nonsense.backward returned a .* for input 0.*an array of numbers or None"):
+        Nonsense.apply(leaf([1.0, 2.0])).sum().backward()
