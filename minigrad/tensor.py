@@ -217,6 +217,9 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Ask backward() to fill ``.grad`` of this interior (non-leaf) tensor too."""
+        if not self.requires_grad:
+            raise RuntimeError(f"retain_grad on a tensor (shape {self.shape}) that does not require grad: no backward "
+                               "reaches it, so its .grad would stay None")
         if self._node is None:
             return  # leaves that require grad get .grad anyway
         if self._node.retained is None:

@@ -191,6 +191,15 @@ def test_setting_requires_grad_is_checked_as_requires_grad__is():
     assert not (w * 2).requires_grad
 
 
+def test_retain_grad_on_a_tensor_that_does_not_require_grad_is_an_error():
+    """It did nothing: .grad stayed None after every backward (PyTorch raises)."""
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    for t in (mg.tensor([1.0]), x.detach(), (x * 2).detach()):
+        with pytest.raises(RuntimeError, match=r"retain_grad on a tensor \(shape .*\) that does not require grad"):
+            t.retain_grad()
+    x.retain_grad()  # a leaf that requires grad: fine, it gets .grad anyway
+
+
 def test_retain_grad_on_an_interior_tensor():
     x = mg.tensor([1.0, 2.0], requires_grad=True, dtype=np.float64)
     h = x * 3
