@@ -166,6 +166,12 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Sequence | Tensor, grad_output
         rng = np.random.default_rng(1)
         grad_outputs = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outputs]
     grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):  # (zip would check only some outputs' second derivatives)
+        raise ValueError(f"gradgradcheck: got {len(grad_outputs)} grad_outputs for the {len(outputs)} outputs of fn")
+    for k, (v, o) in enumerate(zip(grad_outputs, outputs)):
+        shape = v.shape if isinstance(v, Tensor) else np.shape(v)
+        if shape != o.shape:
+            raise ValueError(f"gradgradcheck: grad_outputs[{k}] has shape {shape}, output {k} has shape {o.shape}")
     n = len(inputs)
 
     @enable_grad()  # finite differences call this under no_grad, but it needs the tape

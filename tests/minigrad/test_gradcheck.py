@@ -95,3 +95,17 @@ def test_anomaly_in_a_custom_function_names_it():
     x = mg.tensor([1.0], requires_grad=True, dtype=np.float64)
     with mg.detect_anomaly(), pytest.raises(RuntimeError, match="'NaNGrad'.*created at .*test_gradcheck.py"):
         NaNGrad.apply(x).sum().backward()
+
+
+def test_gradgradcheck_wants_one_grad_output_of_the_right_shape_per_output():
+    """Fewer grad_outputs than outputs were zipped away: the last outputs'
+    second derivatives went unchecked, and a wrong one passed."""
+    x = mg.tensor(np.array([0.5, 1.5]), requires_grad=True)
+    both = lambda t: (t * 2, FrozenSoftplus.apply(t))  # noqa: E731  (the second is wrong at second order)
+    with pytest.raises(mg.GradcheckError):
+        mg.gradgradcheck(both, [x])
+    v = mg.tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(ValueError, match="got 1 grad_outputs for the 2 outputs of fn"):
+        mg.gradgradcheck(both, [x], grad_outputs=[v])
+    with pytest.raises(ValueError, match=r"grad_outputs\[1\] has shape \(3,\), output 1 has shape \(2,\)"):
+        mg.gradgradcheck(both, [x], grad_outputs=[v, np.ones(3)])
