@@ -110,8 +110,17 @@ def _full_check(fn, inputs, positions, eps, atol, rtol, raise_exception, caller)
                 return _fail(f"{caller}: wrong gradient for input {i} (shape {inputs[i].shape}) at element "
                              f"{where_in}, output {k} element {where_out}: "
                              f"analytic {a:.8g} vs numeric {n:.8g} (|diff| {abs(a - n):.3g} > atol {atol:g} + "
-                             f"rtol {rtol:g}·|numeric|)", raise_exception)
+                             f"rtol {rtol:g}·|numeric|){_imprecise(out, k)}", raise_exception)
     return True
+
+
+def _imprecise(out: Tensor, k: int) -> str:
+    """What to add to a failure on output ``k``: that a float output narrower
+    than float64 makes the numeric side wrong, not (necessarily) the gradient."""
+    if out.dtype.kind != "f" or out.dtype == np.float64:
+        return ""
+    return (f"; but output {k} has dtype {out.dtype}, so its central differences carry its rounding error over "
+            f"2·eps: compute fn in float64 to check it")
 
 
 def _fast_check(fn, inputs, positions, eps, atol, rtol, raise_exception, caller) -> bool:
