@@ -311,6 +311,8 @@ def test_to_dot_describes_the_graph():
     x = mg.tensor([1.0], requires_grad=True)
     dot = mg.to_dot(mg.tanh(x * 2) + x)
     assert dot.startswith("digraph") and "tanh" in dot and "mul" in dot and "leaf (1,)" in dot
+    with pytest.raises(TypeError, match="to_dot: t must be a Tensor, got ndarray"):  # (was an AttributeError)
+        mg.to_dot(np.ones(2))
 
 
 def test_multi_output_op_with_a_single_output():
