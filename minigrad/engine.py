@@ -68,6 +68,8 @@ class set_grad_enabled:
     around it in its own)."""
 
     def __init__(self, enabled: bool):
+        if not isinstance(enabled, (bool, np.bool_)):  # (bool("False") is True)
+            raise TypeError(f"set_grad_enabled: enabled must be a bool, got {type(enabled).__name__} {enabled!r}")
         self.enabled = bool(enabled)
 
     def __enter__(self) -> None:

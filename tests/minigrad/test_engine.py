@@ -166,6 +166,15 @@ def test_a_generator_under_a_grad_mode_decorator_gets_what_is_thrown_in_and_clos
     assert mg.is_grad_enabled()
 
 
+@pytest.mark.parametrize("enabled", ["False", 0, None])
+def test_set_grad_enabled_wants_a_bool(enabled):
+    """set_grad_enabled('False') (a flag read from a config) turned recording on."""
+    with pytest.raises(TypeError, match="set_grad_enabled: enabled must be a bool, got"):
+        mg.set_grad_enabled(enabled)
+    with mg.set_grad_enabled(np.bool_(False)):
+        assert not mg.is_grad_enabled()
+
+
 def test_integer_tensors_cannot_require_grad():
     with pytest.raises(TypeError, match="only float tensors can require grad, got dtype int64"):
         mg.tensor([1, 2], requires_grad=True)
