@@ -112,7 +112,7 @@ def _forward_of(cls: type[Function]):
             ctx.saved_tensors = tuple(_saved(cls, v, (out, returned), y, arrays, inputs, graph) for v in ctx._saved)
             if graph:
                 _check_ctx(cls, ctx, settings)
-            grads = cls.backward(ctx, g if graph else Tensor._make(g))
+            grads = cls.backward(ctx, _handed(g))
             grads = grads if isinstance(grads, tuple) else (grads,)
             if len(grads) != len(arrays):
                 raise RuntimeError(f"{cls.__name__}.backward returned {len(grads)} gradient(s) for "
@@ -173,12 +173,7 @@ def _run_forward(cls, ctx: Context, arrays, settings: dict) -> tuple:
     """``cls.forward`` on read-only views of ``arrays``: (what it returned, the
     views it got). Writing into an input would change the caller's tensor
     behind the tape's back (no version bump): a ValueError instead."""
-    views = []
-    for array in arrays:
-        if isinstance(array, np.ndarray):
-            array = array.view()
-            array.flags.writeable = False
-        views.append(array)
+    views = [_frozen(array) for array in arrays]
     try:
         return cls.forward(ctx, *views, **settings), views
     except ValueError as error:
@@ -188,6 +183,26 @@ def _run_forward(cls, ctx: Context, arrays, settings: dict) -> tuple:
                          "tensor unseen by the tape; write into a copy (x = x.copy()) or a new array") from None
 
 
+def _frozen(array):
+    """A read-only view of ``array`` (anything else as it is)."""
+    if isinstance(array, np.ndarray):
+        array = array.view()
+        array.flags.writeable = False
+    return array
+
+
+def _handed(value) -> Tensor:
+    """``value`` (an array, or a Tensor of the graph) as backward gets it: a
+    Tensor that requires grad (or a dual) as it is; any other on a read-only
+    view -- it is the tape's own array (an input's data, a gradient shared
+    with other ops), which writing into (g *= 2) would change behind its back."""
+    if isinstance(value, Tensor):
+        if type(value) is not Tensor or value.requires_grad:
+            return value
+        value = value._data
+    return Tensor._make(_frozen(value))
+
+
 def _saved(cls, value, outs: tuple, y, arrays: tuple, inputs: tuple, graph: bool):
     """A saved value as backward sees it: an input or the output (``outs``: the
     array, and what forward returned -- a NumPy scalar for a 0-d result) as
@@ -195,10 +210,10 @@ def _saved(cls, value, outs: tuple, y, arrays: tuple, inputs: tuple, graph: bool
     if isinstance(value, Tensor):
         value = value._data
     if any(value is out for out in outs):
-        return y if graph else Tensor._make(y)
+        return _handed(y)
     for array, given in zip(arrays, inputs):
         if value is array:
-            return given if graph else Tensor._make(given)
+            return _handed(given)
     value = np.asarray(value)
     if graph and value.dtype.kind == "f":
         raise RuntimeError(f"{cls.__name__} saved a float array that is neither an input nor the output (shape "

@@ -785,3 +785,46 @@ def test_a_function_backward_returning_no_numbers_is_named(returned):
 
     with pytest.raises(TypeError, match="Nonsense.backward returned a .* for input 0.*an array of numbers or None"):
         Nonsense.apply(leaf([1.0, 2.0])).sum().backward()
+
+
+def test_a_function_backward_writing_into_its_gradient_or_saved_input_is_refused():
+    """backward got the tape's own arrays: g *= 2 changed the gradient another
+    op shared (b.grad came out doubled), and x *= 2 on a saved input changed
+    the leaf x itself, without a word."""
+    class DoublesG(Softplus):
+        @staticmethod
+        def backward(ctx, g):
+            g *= 2
+            return g
+
+    class DoublesX(Softplus):
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            x *= 2
+            return g * x
+
+    a, b = leaf([1.0, 2.0]), leaf([1.0, 2.0])
+    for f in (DoublesG.apply, DoublesX.apply):
+        with pytest.raises(ValueError, match="in-place multiply on a tensor whose data is a view or read-only"):
+            (b * 1 + f(a)).backward(mg.tensor(np.ones(2)))
+        np.testing.assert_array_equal(a.data, [1.0, 2.0])
+
+
+def test_under_create_graph_a_function_backward_cannot_write_into_a_constant_input():
+    class TimesDoubledC(mg.Function):
+        @staticmethod
+        def forward(ctx, x, c):
+            ctx.save_for_backward(x, c)
+            return x * c
+
+        @staticmethod
+        def backward(ctx, g):
+            x, c = ctx.saved_tensors
+            c *= 2
+            return g * c, None
+
+    x, c = leaf([1.0, 2.0]), mg.tensor(np.array([3.0, 4.0]))
+    with pytest.raises(ValueError, match="read-only"):
+        mg.grad(TimesDoubledC.apply(x, c).sum(), x, create_graph=True)
+    np.testing.assert_array_equal(c.data, [3.0, 4.0])
