@@ -401,6 +401,12 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
                     captured[k] = leaves[id(x)][1]
             return [_own(g, create_graph) for g in captured]
         with _accumulating:
+            for leaf, grad, _ in leaves.values():  # (all checked before any .grad changes)
+                if leaf.grad is not None and np.shape(leaf.grad) != grad.shape:
+                    raise RuntimeError(
+                        f"backward: a tensor of shape {leaf.shape} has a .grad of shape {np.shape(leaf.grad)} (set by "
+                        "hand, or its .data was given another shape since), which its new gradient would be "
+                        "broadcast into; set .grad = None (zero_grad) first")
             for leaf, grad, is_own in leaves.values():
                 grad = _own(grad, create_graph, copy=not is_own)  # optimisers and clipping update .grad in place
                 leaf.grad = grad if leaf.grad is None else leaf.grad + grad

@@ -200,6 +200,23 @@ def test_setting_requires_grad_is_checked_as_requires_grad__is():
     assert not (w * 2).requires_grad
 
 
+def test_a_grad_of_another_shape_is_not_broadcast_into():
+    """A .grad of another shape (set by hand, or left from before a .data of
+    another shape) was added to by broadcasting: x.grad came out (2, 3) for x
+    of shape (3,), or a (3,) gradient stretched over a new (2, 3) parameter."""
+    x, w = mg.tensor([1.0, 2.0, 3.0], requires_grad=True), mg.tensor([1.0], requires_grad=True)
+    x.grad = mg.zeros((2, 3))
+    with pytest.raises(RuntimeError, match=r"shape \(3,\) has a .grad of shape \(2, 3\)"):
+        (x * w).sum().backward()
+    assert x.grad.shape == (2, 3) and w.grad is None  # (nothing accumulated)
+    x.grad = None
+    (x * 2).sum().backward()
+    with mg.no_grad():
+        x.data = np.ones((2, 3), dtype=np.float32)
+    with pytest.raises(RuntimeError, match=r"shape \(2, 3\) has a .grad of shape \(3,\)"):
+        (x * 2).sum().backward()
+
+
 def test_retain_grad_on_a_tensor_that_does_not_require_grad_is_an_error():
     """It did nothing: .grad stayed None after every backward (PyTorch raises)."""
     x = mg.tensor([1.0, 2.0], requires_grad=True)
