@@ -236,8 +236,9 @@ def _check_ctx(cls, ctx: Context, settings: dict) -> None:
             raise RuntimeError(f"{cls.__name__} keeps a float array on ctx (ctx.{name}, shape {value.shape}); "
                                "differentiated again it would be a constant and the higher derivative wrong. "
                                "Save an input or the output with ctx.save_for_backward (backward gets it as the "
-                               "graph's tensor) and compute other values from it in backward with minigrad ops, "
-                               "or set once_differentiable = True")
+                               "graph's tensor) and compute other values from it in backward with minigrad ops "
+                               "(a true constant, such as drawn noise: pass it to apply as an input), or set "
+                               "once_differentiable = True")
 
 
 def _as_gradient(cls, k: int, grad, graph: bool):
