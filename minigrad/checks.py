@@ -40,6 +40,16 @@ def _checked_inputs(inputs: Sequence, caller: str) -> list[int]:
     return positions
 
 
+def _check_tolerances(caller: str, eps, atol, rtol) -> None:
+    """eps must be a positive number, atol and rtol numbers >= 0: anything else
+    made a right gradient 'wrong' (eps=0: numeric NaN) or failed inside NumPy."""
+    for name, value, least in (("eps", eps, None), ("atol", atol, 0), ("rtol", rtol, 0)):
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+        if not number or not np.isfinite(value) or (value <= 0 if least is None else value < least):
+            wanted = "a positive number" if least is None else "a number >= 0"
+            raise ValueError(f"{caller}: {name} must be {wanted}, got {value!r}")
+
+
 def _evaluate(fn: Callable, inputs: Sequence) -> list[np.ndarray]:
     with no_grad():
         return [np.array(out.data, dtype=np.float64) for out in _outputs(fn(*inputs))]
@@ -157,6 +167,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence | Tensor, eps: float = 1e
     differences for every input that requires grad (float64). On a mismatch
     raise GradcheckError naming the input, the worst element, and both values
     (or return False when ``raise_exception=False``)."""
+    _check_tolerances("gradcheck", eps, atol, rtol)
     inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     positions = _checked_inputs(inputs, "gradcheck")
     check = _fast_check if fast_mode else _full_check
@@ -168,6 +179,7 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Sequence | Tensor, grad_output
                   raise_exception: bool = True) -> bool:
     """gradcheck of (inputs, v) -> v·d fn/d inputs, the gradient built with
     ``create_graph=True``: second derivatives and the VJPs of the VJPs."""
+    _check_tolerances("gradgradcheck", eps, atol, rtol)
     inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     positions = _checked_inputs(inputs, "gradgradcheck")
     outputs = [o for o in _outputs(fn(*inputs))]

@@ -1,5 +1,7 @@
 """gradcheck catches wrong VJPs and says where; custom Functions; anomaly detection."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -117,3 +119,15 @@ def test_a_float32_output_is_named_when_its_finite_differences_fail():
     x = mg.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
     with pytest.raises(mg.GradcheckError, match="output 0 has dtype float32.*compute fn in float64"):
         mg.gradcheck(lambda t: (t * 1.0001).astype(np.float32), [x])
+
+
+@pytest.mark.parametrize("check", [mg.gradcheck, mg.gradgradcheck])
+@pytest.mark.parametrize("setting", [dict(eps=0), dict(eps=-1e-6), dict(atol=-1), dict(rtol=float("nan")),
+                                     dict(eps="1e-6"), dict(atol=True)])
+def test_bad_tolerances_are_named_not_blamed_on_the_gradient(check, setting):
+    """eps=0 gave 'wrong gradient ... numeric nan', atol=-1 'wrong gradient ...
+    analytic 0 vs numeric 0', a str eps NumPy's UFuncTypeError."""
+    (name, value), = setting.items()
+    x = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with pytest.raises(ValueError, match=rf"{check.__name__}: {name} must be .*, got {re.escape(repr(value))}"):
+        check(lambda t: t * t, [x], **setting)
