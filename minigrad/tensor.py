@@ -410,8 +410,9 @@ def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
                         "be dropped; differentiate inside the transform instead")
     if not isinstance(grad, Tensor):
         grad = Tensor._make(as_array(grad, dtype=output.dtype, copy=True))
-    elif grad.dtype != output.dtype:  # cast to the output's dtype, as PyTorch does (on the tape: it may require grad)
-        grad = ops.astype(grad, output.dtype)
+    elif grad.dtype != output.dtype:  # cast to the output's dtype, as PyTorch does (on the tape: it may require
+        with engine.enable_grad():  # grad, and a create_graph backward differentiates it whatever the caller's mode)
+            grad = ops.astype(grad, output.dtype)
     if grad.shape != output.shape:
         raise ValueError(f"{caller}: grad has shape {grad.shape} but the output has shape {output.shape}")
     return grad

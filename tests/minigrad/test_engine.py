@@ -364,3 +364,9 @@ def test_create_graph_records_the_gradients_handed_out_under_no_grad_too():
     np.testing.assert_allclose(h.data, 6 * x.data)
     (h,) = mg.grad(x.grad.sum(), x)
     np.testing.assert_allclose(h.data, 12 * x.data)
+    v = mg.tensor(np.array([1.0, 1.0], dtype=np.float32), requires_grad=True)  # a seed cast to float64
+    y = x * x
+    with mg.no_grad():
+        (g,) = mg.grad(y, x, grad_outputs=v, create_graph=True)
+    (h,) = mg.grad(g.sum(), v)  # (was None: the cast was made under no_grad)
+    np.testing.assert_allclose(h.data, 2 * x.data)
