@@ -23,7 +23,8 @@ Forward mode (``mg.jvp``, ``jacfwd``, ``hessian``, ``hvp``). A Function may
 give ``jvp(ctx, *tangents)``: the output's tangent ẏ = Σᵢ ∂y/∂xᵢ·ẋᵢ from the
 inputs' tangents (Tensors, None for an input without one), written with
 minigrad ops. Forward mode keeps no ctx of its own, so ``forward`` runs once
-more on the same arrays to fill one; ``ctx.saved_tensors`` are then the very
+more on the same arrays to fill one (it must give the same output: one
+drawing random numbers is refused); ``ctx.saved_tensors`` are then the very
 input and output tensors, as under ``create_graph`` (and with the same rule
 for other saved float arrays when the inputs are themselves differentiated:
 nested in another transform). A Function without ``jvp`` is a TypeError
@@ -142,6 +143,7 @@ def _jvp_of(cls: type[Function]):
         returned, arrays = _run_forward(cls, ctx, [x._data for x in tensors], settings)
         out = np.asarray(returned)
         outs = (out, returned)
+        _check_same_output(cls, out, y._data if isinstance(y, Tensor) else np.asarray(y))
         try:
             ctx.saved_tensors = tuple(_saved(cls, v, outs, y, arrays, tensors, True) if nested else
                                       _saved(cls, v, outs, out, arrays, arrays, False) for v in ctx._saved)
@@ -181,6 +183,19 @@ def _run_forward(cls, ctx: Context, arrays, settings: dict) -> tuple:
             raise
         raise ValueError(f"{cls.__name__}.forward writes into its input ({error}): that would change the caller's "
                          "tensor unseen by the tape; write into a copy (x = x.copy()) or a new array") from None
+
+
+def _check_same_output(cls, again: np.ndarray, first: np.ndarray) -> None:
+    """forward run again for the jvp must give its first output: a forward
+    that draws random numbers would fill ctx for another output than the
+    one the tangent belongs to (a wrong tangent, without a word)."""
+    same = (again.shape == first.shape and
+            (np.allclose(again, first, rtol=1e-6, atol=0, equal_nan=True) if again.dtype.kind == "f"
+             else np.array_equal(again, first)))
+    if not same:
+        raise RuntimeError(f"{cls.__name__}.forward gave another output when run again for its jvp (does it draw "
+                           "random numbers?): its tangent would belong to another output. Draw them outside and "
+                           "pass them to apply as an input")
 
 
 def _frozen(array):

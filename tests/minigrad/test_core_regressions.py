@@ -828,3 +828,30 @@ def test_under_create_graph_a_function_backward_cannot_write_into_a_constant_inp
     with pytest.raises(ValueError, match="read-only"):
         mg.grad(TimesDoubledC.apply(x, c).sum(), x, create_graph=True)
     np.testing.assert_array_equal(c.data, [3.0, 4.0])
+
+
+def test_a_function_whose_forward_draws_random_numbers_is_refused_by_forward_mode():
+    """jvp runs forward again to fill its ctx: a forward drawing a new dropout
+    mask gave the output of one mask and the tangent of another, silently."""
+    rng = np.random.default_rng(0)
+
+    class RandomMask(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            mask = rng.random(x.shape) > 0.5
+            ctx.save_for_backward(mask)
+            return x * mask
+
+        @staticmethod
+        def backward(ctx, g):
+            (mask,) = ctx.saved_tensors
+            return g * mask
+
+        @staticmethod
+        def jvp(ctx, t):
+            (mask,) = ctx.saved_tensors
+            return t * mask
+
+    x = mg.tensor(np.arange(1.0, 17.0))
+    with pytest.raises(RuntimeError, match="RandomMask.forward gave another output when run again for its jvp"):
+        mg.jvp(RandomMask.apply, (x,), (mg.ones(16, dtype=np.float64),))
