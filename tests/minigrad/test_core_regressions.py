@@ -251,6 +251,19 @@ def test_x_to_the_zero_at_zero_has_gradient_zero():
     assert mg.gradgradcheck(lambda a, b: a ** b, [a, leaf(0.0)])
 
 
+@pytest.mark.parametrize("dtype, subnormal", [(np.float64, 5e-324), (np.float32, 1e-40)])
+def test_higher_derivatives_of_integer_powers_at_a_subnormal_are_finite(dtype, subnormal):
+    """x**1's second and x**2's third derivative at a subnormal x were NaN: the
+    backward of x**0 took 0·x⁻¹ with x⁻¹ overflowing to inf (x = 0 itself was
+    handled)."""
+    x = leaf([0.0, subnormal, 1.0], dtype=dtype)
+    for p, order in ((1, 2), (2, 3), (3, 3)):
+        g = (x ** p).sum()
+        for _ in range(order):
+            (g,) = mg.grad(g.sum(), x, create_graph=True)
+        np.testing.assert_array_equal(g.data, [0.0, 0.0, 0.0] if order > p else [6.0, 6.0, 6.0])
+
+
 # -- edges where we follow NumPy and PyTorch ---------------------------------------------------------------
 
 def test_mean_over_an_empty_axis_is_nan():
