@@ -190,7 +190,7 @@ def apply(spec: Primitive, args: Sequence[Tensor], arrays: list, settings: dict)
     result = None
     if spec.differentiable and modes.grad_enabled:
         for x in args:
-            if x.requires_grad:
+            if x._requires_grad:  # (the slot behind the property: no dispatching tensor reaches apply)
                 saves = spec.saves_for(len(args)) if spec.save_inputs else spec.saves
                 result = record(spec.name, args, out, vjps, saves, arrays,
                                 settings if settings and spec.vjps is not None else None)
