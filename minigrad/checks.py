@@ -51,8 +51,16 @@ def _check_tolerances(caller: str, eps, atol, rtol) -> None:
 
 
 def _evaluate(fn: Callable, inputs: Sequence) -> list[np.ndarray]:
-    with no_grad():
-        return [np.array(out.data, dtype=np.float64) for out in _outputs(fn(*inputs))]
+    """fn's outputs as float64 arrays for the central differences: under
+    no_grad (nothing recorded), or with grad mode on, as the analytic side
+    ran it, when fn fails without the tape (it takes a gradient inside)."""
+    try:
+        with no_grad():
+            outputs = _outputs(fn(*inputs))
+    except RuntimeError:
+        with enable_grad():
+            outputs = _outputs(fn(*inputs))
+    return [np.array(out.data, dtype=np.float64) for out in outputs]
 
 
 def _numeric_jacobians(fn, inputs, i: int, eps: float) -> list[np.ndarray]:

@@ -131,3 +131,15 @@ def test_bad_tolerances_are_named_not_blamed_on_the_gradient(check, setting):
     x = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
     with pytest.raises(ValueError, match=rf"{check.__name__}: {name} must be .*, got {re.escape(repr(value))}"):
         check(lambda t: t * t, [x], **setting)
+
+
+def test_gradcheck_of_a_function_that_takes_a_gradient_inside():
+    """Its central differences ran fn under no_grad, where mg.grad inside fn
+    raised 'the output ... does not require grad (... computed under
+    no_grad)': a gradient penalty or a Hessian-vector product could not be checked."""
+    x = mg.tensor(np.array([0.5, -1.5]), requires_grad=True)
+    gradient = lambda t: mg.grad((t ** 3).sum(), t, create_graph=True)[0]  # noqa: E731
+    assert mg.gradcheck(gradient, [x]) and mg.gradcheck(gradient, [x], fast_mode=True)
+    wrong = lambda t: mg.grad(FrozenSoftplus.apply(t).sum(), t, create_graph=True)[0]  # noqa: E731
+    with pytest.raises(mg.GradcheckError, match="wrong gradient for input 0"):
+        mg.gradcheck(wrong, [x])
