@@ -15,9 +15,14 @@ for a fused SiLU) is a constant to the graph, so the second derivative would
 miss its dependence on x: under ``create_graph`` that raises (compute it again
 in ``backward`` from the saved input instead), and so does one kept as an
 attribute (``ctx.x = x``; an array given as a setting is a constant anyway).
-Integer and bool arrays (masks, ids) are fine: their derivative is zero. A Function whose backward is not
-differentiable sets ``once_differentiable = True`` and then raises under
-``create_graph`` instead of giving a wrong second derivative.
+Integer and bool arrays (masks, ids) are fine: their derivative is zero. A
+Function whose backward is not differentiable sets ``once_differentiable =
+True`` and then raises under ``create_graph`` instead of giving a wrong
+second derivative.
+
+``forward`` and ``backward`` get read-only views of the tape's arrays (the
+inputs' data, the gradient, the saved tensors): writing into one would
+change it for everyone else without a version bump, so it raises instead.
 
 Forward mode (``mg.jvp``, ``jacfwd``, ``hessian``, ``hvp``). A Function may
 give ``jvp(ctx, *tangents)``: the output's tangent ẏ = Σᵢ ∂y/∂xᵢ·ẋᵢ from the
