@@ -40,9 +40,27 @@ def _checked_inputs(inputs: Sequence, caller: str) -> list[int]:
     return positions
 
 
+def _check_tolerances(caller: str, eps, atol, rtol) -> None:
+    """eps must be a positive number, atol and rtol numbers >= 0: anything else
+    made a right gradient 'wrong' (eps=0: numeric NaN) or failed inside NumPy."""
+    for name, value, least in (("eps", eps, None), ("atol", atol, 0), ("rtol", rtol, 0)):
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+        if not number or not np.isfinite(value) or (value <= 0 if least is None else value < least):
+            wanted = "a positive number" if least is None else "a number >= 0"
+            raise ValueError(f"{caller}: {name} must be {wanted}, got {value!r}")
+
+
 def _evaluate(fn: Callable, inputs: Sequence) -> list[np.ndarray]:
-    with no_grad():
-        return [np.array(out.data, dtype=np.float64) for out in _outputs(fn(*inputs))]
+    """fn's outputs as float64 arrays for the central differences: under
+    no_grad (nothing recorded), or with grad mode on, as the analytic side
+    ran it, when fn fails without the tape (it takes a gradient inside)."""
+    try:
+        with no_grad():
+            outputs = _outputs(fn(*inputs))
+    except RuntimeError:
+        with enable_grad():
+            outputs = _outputs(fn(*inputs))
+    return [np.array(out.data, dtype=np.float64) for out in outputs]
 
 
 def _numeric_jacobians(fn, inputs, i: int, eps: float) -> list[np.ndarray]:
@@ -110,8 +128,17 @@ def _full_check(fn, inputs, positions, eps, atol, rtol, raise_exception, caller)
                 return _fail(f"{caller}: wrong gradient for input {i} (shape {inputs[i].shape}) at element "
                              f"{where_in}, output {k} element {where_out}: "
                              f"analytic {a:.8g} vs numeric {n:.8g} (|diff| {abs(a - n):.3g} > atol {atol:g} + "
-                             f"rtol {rtol:g}·|numeric|)", raise_exception)
+                             f"rtol {rtol:g}·|numeric|){_imprecise(out, k)}", raise_exception)
     return True
+
+
+def _imprecise(out: Tensor, k: int) -> str:
+    """What to add to a failure on output ``k``: that a float output narrower
+    than float64 makes the numeric side wrong, not (necessarily) the gradient."""
+    if out.dtype.kind != "f" or out.dtype == np.float64:
+        return ""
+    return (f"; but output {k} has dtype {out.dtype}, so its central differences carry its rounding error over "
+            f"2·eps: compute fn in float64 to check it")
 
 
 def _fast_check(fn, inputs, positions, eps, atol, rtol, raise_exception, caller) -> bool:
@@ -148,6 +175,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence | Tensor, eps: float = 1e
     differences for every input that requires grad (float64). On a mismatch
     raise GradcheckError naming the input, the worst element, and both values
     (or return False when ``raise_exception=False``)."""
+    _check_tolerances("gradcheck", eps, atol, rtol)
     inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     positions = _checked_inputs(inputs, "gradcheck")
     check = _fast_check if fast_mode else _full_check
@@ -159,6 +187,7 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Sequence | Tensor, grad_output
                   raise_exception: bool = True) -> bool:
     """gradcheck of (inputs, v) -> v·d fn/d inputs, the gradient built with
     ``create_graph=True``: second derivatives and the VJPs of the VJPs."""
+    _check_tolerances("gradgradcheck", eps, atol, rtol)
     inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     positions = _checked_inputs(inputs, "gradgradcheck")
     outputs = [o for o in _outputs(fn(*inputs))]
@@ -166,6 +195,12 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Sequence | Tensor, grad_output
         rng = np.random.default_rng(1)
         grad_outputs = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outputs]
     grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):  # (zip would check only some outputs' second derivatives)
+        raise ValueError(f"gradgradcheck: got {len(grad_outputs)} grad_outputs for the {len(outputs)} outputs of fn")
+    for k, (v, o) in enumerate(zip(grad_outputs, outputs)):
+        shape = v.shape if isinstance(v, Tensor) else np.shape(v)
+        if shape != o.shape:
+            raise ValueError(f"gradgradcheck: grad_outputs[{k}] has shape {shape}, output {k} has shape {o.shape}")
     n = len(inputs)
 
     @enable_grad()  # finite differences call this under no_grad, but it needs the tape

@@ -9,6 +9,8 @@ from .tensor import Tensor
 def to_dot(t: Tensor) -> str:
     """Ops are ellipses (name and sequence number), leaves and the output boxes.
     Walks the graph with an explicit stack: safe on very long chains."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"to_dot: t must be a Tensor, got {type(t).__name__}")
     lines = ["digraph minigrad {", "  rankdir=LR;", f'  out [shape=box, label="output {t.shape}"];']
     if t._node is None:
         return "\n".join(lines + ["}"])

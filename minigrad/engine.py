@@ -68,6 +68,8 @@ class set_grad_enabled:
     around it in its own)."""
 
     def __init__(self, enabled: bool):
+        if not isinstance(enabled, (bool, np.bool_)):  # (bool("False") is True)
+            raise TypeError(f"set_grad_enabled: enabled must be a bool, got {type(enabled).__name__} {enabled!r}")
         self.enabled = bool(enabled)
 
     def __enter__(self) -> None:
@@ -391,15 +393,23 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
             if not retain_graph:
                 node.vjps = node.parents = node.saved = None
                 node.watched = node.watched_out = ()
-    if inputs is not None:
-        for k, x in enumerate(inputs):
-            if x._node is None and id(x) in leaves:
-                captured[k] = leaves[id(x)][1]
-        return [_own(g, create_graph) for g in captured]
-    with _accumulating:
-        for leaf, grad, is_own in leaves.values():
-            grad = _own(grad, create_graph, copy=not is_own)  # optimisers and clipping update .grad in place
-            leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+    # (under create_graph the copies handed out are recorded too, whatever the caller's grad mode, as in PyTorch)
+    with set_grad_enabled(True) if create_graph else nullcontext():
+        if inputs is not None:
+            for k, x in enumerate(inputs):
+                if x._node is None and id(x) in leaves:
+                    captured[k] = leaves[id(x)][1]
+            return [_own(g, create_graph) for g in captured]
+        with _accumulating:
+            for leaf, grad, _ in leaves.values():  # (all checked before any .grad changes)
+                if leaf.grad is not None and np.shape(leaf.grad) != grad.shape:
+                    raise RuntimeError(
+                        f"backward: a tensor of shape {leaf.shape} has a .grad of shape {np.shape(leaf.grad)} (set by "
+                        "hand, or its .data was given another shape since), which its new gradient would be "
+                        "broadcast into; set .grad = None (zero_grad) first")
+            for leaf, grad, is_own in leaves.values():
+                grad = _own(grad, create_graph, copy=not is_own)  # optimisers and clipping update .grad in place
+                leaf.grad = grad if leaf.grad is None else leaf.grad + grad
     return None
 
 

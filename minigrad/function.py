@@ -13,16 +13,23 @@ back each saved *input* or *output* as the graph's own tensor, which makes
 that work. A float array worked out inside ``forward`` and saved (say σ(x)
 for a fused SiLU) is a constant to the graph, so the second derivative would
 miss its dependence on x: under ``create_graph`` that raises (compute it again
-in ``backward`` from the saved input instead). Integer and bool arrays (masks,
-ids) are fine: their derivative is zero. A Function whose backward is not
-differentiable sets ``once_differentiable = True`` and then raises under
-``create_graph`` instead of giving a wrong second derivative.
+in ``backward`` from the saved input instead), and so does one kept as an
+attribute (``ctx.x = x``; an array given as a setting is a constant anyway).
+Integer and bool arrays (masks, ids) are fine: their derivative is zero. A
+Function whose backward is not differentiable sets ``once_differentiable =
+True`` and then raises under ``create_graph`` instead of giving a wrong
+second derivative.
+
+``forward`` and ``backward`` get read-only views of the tape's arrays (the
+inputs' data, the gradient, the saved tensors): writing into one would
+change it for everyone else without a version bump, so it raises instead.
 
 Forward mode (``mg.jvp``, ``jacfwd``, ``hessian``, ``hvp``). A Function may
 give ``jvp(ctx, *tangents)``: the output's tangent ẏ = Σᵢ ∂y/∂xᵢ·ẋᵢ from the
 inputs' tangents (Tensors, None for an input without one), written with
 minigrad ops. Forward mode keeps no ctx of its own, so ``forward`` runs once
-more on the same arrays to fill one; ``ctx.saved_tensors`` are then the very
+more on the same arrays to fill one (it must give the same output: one
+drawing random numbers is refused); ``ctx.saved_tensors`` are then the very
 input and output tensors, as under ``create_graph`` (and with the same rule
 for other saved float arrays when the inputs are themselves differentiated:
 nested in another transform). A Function without ``jvp`` is a TypeError
@@ -83,7 +90,7 @@ class Function:
         out = op(*args, **settings)
         if out.dtype.kind != "f" and not takes_over_ops(out) and out.requires_grad:  # (an integer result carries no
             # gradient, as scan's flags say; a traced one's flag is the loop's to know)
-            out.requires_grad = False
+            out._requires_grad = False
         return out
 
 
@@ -94,7 +101,7 @@ def _forward_of(cls: type[Function]):
 
     def forward(*arrays: np.ndarray, **settings):
         ctx = Context()
-        returned = cls.forward(ctx, *arrays, **settings)
+        returned, arrays = _run_forward(cls, ctx, arrays, settings)
         if isinstance(returned, (tuple, list)):
             raise TypeError(f"{cls.__name__}.forward must return one array (a Function has one output)")
         out = np.asarray(returned)
@@ -109,7 +116,9 @@ def _forward_of(cls: type[Function]):
                 raise RuntimeError(f"{cls.__name__} is once_differentiable: its backward cannot be differentiated "
                                    "again (a create_graph backward went through it)")
             ctx.saved_tensors = tuple(_saved(cls, v, (out, returned), y, arrays, inputs, graph) for v in ctx._saved)
-            grads = cls.backward(ctx, g if graph else Tensor._make(g))
+            if graph:
+                _check_ctx(cls, ctx, settings)
+            grads = cls.backward(ctx, _handed(g))
             grads = grads if isinstance(grads, tuple) else (grads,)
             if len(grads) != len(arrays):
                 raise RuntimeError(f"{cls.__name__}.backward returned {len(grads)} gradient(s) for "
@@ -135,11 +144,11 @@ def _jvp_of(cls: type[Function]):
         # (asked before forward runs: in a traced scan step asking hands the call to the plain loop, which
         # knows the values forward needs)
         nested = any(x.requires_grad or type(x) is not Tensor for x in (y, *tensors))
-        arrays = [x._data for x in tensors]
         ctx = Context()
-        returned = cls.forward(ctx, *arrays, **settings)
+        returned, arrays = _run_forward(cls, ctx, [x._data for x in tensors], settings)
         out = np.asarray(returned)
         outs = (out, returned)
+        _check_same_output(cls, out, y._data if isinstance(y, Tensor) else np.asarray(y))
         try:
             ctx.saved_tensors = tuple(_saved(cls, v, outs, y, arrays, tensors, True) if nested else
                                       _saved(cls, v, outs, out, arrays, arrays, False) for v in ctx._saved)
@@ -148,6 +157,8 @@ def _jvp_of(cls: type[Function]):
                                "in another transform (its inputs are duals of an outer jvp or require grad) it would "
                                "be a constant to it and the higher derivative wrong. Save the input and compute the "
                                "value again in jvp (with minigrad ops)") from None
+        if nested:
+            _check_ctx(cls, ctx, settings)
         tangent = cls.jvp(ctx, *tangents)
         if tangent is None:
             return None
@@ -165,6 +176,53 @@ def _jvp_of(cls: type[Function]):
     return jvp
 
 
+def _run_forward(cls, ctx: Context, arrays, settings: dict) -> tuple:
+    """``cls.forward`` on read-only views of ``arrays``: (what it returned, the
+    views it got). Writing into an input would change the caller's tensor
+    behind the tape's back (no version bump): a ValueError instead."""
+    views = [_frozen(array) for array in arrays]
+    try:
+        return cls.forward(ctx, *views, **settings), views
+    except ValueError as error:
+        if "read-only" not in str(error):
+            raise
+        raise ValueError(f"{cls.__name__}.forward writes into its input ({error}): that would change the caller's "
+                         "tensor unseen by the tape; write into a copy (x = x.copy()) or a new array") from None
+
+
+def _check_same_output(cls, again: np.ndarray, first: np.ndarray) -> None:
+    """forward run again for the jvp must give its first output: a forward
+    that draws random numbers would fill ctx for another output than the
+    one the tangent belongs to (a wrong tangent, without a word)."""
+    same = (again.shape == first.shape and
+            (np.allclose(again, first, rtol=1e-6, atol=0, equal_nan=True) if again.dtype.kind == "f"
+             else np.array_equal(again, first)))
+    if not same:
+        raise RuntimeError(f"{cls.__name__}.forward gave another output when run again for its jvp (does it draw "
+                           "random numbers?): its tangent would belong to another output. Draw them outside and "
+                           "pass them to apply as an input")
+
+
+def _frozen(array):
+    """A read-only view of ``array`` (anything else as it is)."""
+    if isinstance(array, np.ndarray):
+        array = array.view()
+        array.flags.writeable = False
+    return array
+
+
+def _handed(value) -> Tensor:
+    """``value`` (an array, or a Tensor of the graph) as backward gets it: a
+    Tensor that requires grad (or a dual) as it is; any other on a read-only
+    view -- it is the tape's own array (an input's data, a gradient shared
+    with other ops), which writing into (g *= 2) would change behind its back."""
+    if isinstance(value, Tensor):
+        if type(value) is not Tensor or value.requires_grad:
+            return value
+        value = value._data
+    return Tensor._make(_frozen(value))
+
+
 def _saved(cls, value, outs: tuple, y, arrays: tuple, inputs: tuple, graph: bool):
     """A saved value as backward sees it: an input or the output (``outs``: the
     array, and what forward returned -- a NumPy scalar for a 0-d result) as
@@ -172,10 +230,10 @@ def _saved(cls, value, outs: tuple, y, arrays: tuple, inputs: tuple, graph: bool
     if isinstance(value, Tensor):
         value = value._data
     if any(value is out for out in outs):
-        return y if graph else Tensor._make(y)
+        return _handed(y)
     for array, given in zip(arrays, inputs):
         if value is array:
-            return given if graph else Tensor._make(given)
+            return _handed(given)
     value = np.asarray(value)
     if graph and value.dtype.kind == "f":
         raise RuntimeError(f"{cls.__name__} saved a float array that is neither an input nor the output (shape "
@@ -185,6 +243,24 @@ def _saved(cls, value, outs: tuple, y, arrays: tuple, inputs: tuple, graph: bool
     return Tensor._make(value)
 
 
+def _check_ctx(cls, ctx: Context, settings: dict) -> None:
+    """Raise if ``forward`` kept a float array on ``ctx`` (``ctx.x = x``) where
+    backward's values must reach the inputs through the graph (create_graph,
+    nested forward mode): it would be a constant there, its derivative lost
+    without a word. An array given as a setting is a constant anyway."""
+    for name, value in vars(ctx).items():
+        if isinstance(value, Tensor):
+            value = value._data
+        if (name not in ("_saved", "saved_tensors") and isinstance(value, np.ndarray) and value.dtype.kind == "f"
+                and value.size and not any(value is setting for setting in settings.values())):
+            raise RuntimeError(f"{cls.__name__} keeps a float array on ctx (ctx.{name}, shape {value.shape}); "
+                               "differentiated again it would be a constant and the higher derivative wrong. "
+                               "Save an input or the output with ctx.save_for_backward (backward gets it as the "
+                               "graph's tensor) and compute other values from it in backward with minigrad ops "
+                               "(a true constant, such as drawn noise: pass it to apply as an input), or set "
+                               "once_differentiable = True")
+
+
 def _as_gradient(cls, k: int, grad, graph: bool):
     """backward's k-th result as the engine takes it (None, an array, or a Tensor under create_graph)."""
     if grad is None:
@@ -192,7 +268,10 @@ def _as_gradient(cls, k: int, grad, graph: bool):
     if isinstance(grad, Tensor):
         return grad if graph else grad._data
     try:
-        return np.asarray(grad) if not graph else Tensor._make(np.asarray(grad))
+        array = np.asarray(grad)
     except Exception:
+        array = None
+    if array is None or array.dtype.kind not in "biufc":  # (a str or an object array: nonsense, or None -> NaN)
         raise TypeError(f"{cls.__name__}.backward returned a {type(grad).__name__} for input {k}; return a Tensor, "
-                        "an array or None") from None
+                        "an array of numbers or None")
+    return Tensor._make(array) if graph else array

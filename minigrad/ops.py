@@ -190,7 +190,7 @@ def apply(spec: Primitive, args: Sequence[Tensor], arrays: list, settings: dict)
     result = None
     if spec.differentiable and modes.grad_enabled:
         for x in args:
-            if x.requires_grad:
+            if x._requires_grad:  # (the slot behind the property: no dispatching tensor reaches apply)
                 saves = spec.saves_for(len(args)) if spec.save_inputs else spec.saves
                 result = record(spec.name, args, out, vjps, saves, arrays,
                                 settings if settings and spec.vjps is not None else None)
@@ -431,8 +431,11 @@ def neg(x):
 
 
 def _pow_grad_base(g, a, b):
-    """ā = ȳ·b·aᵇ⁻¹, taken as 0 where a = b = 0 (where 0·0⁻¹ would give NaN: y = a⁰ = 1 is flat)."""
-    zero = (_data(a) == 0) & (_data(b) == 0)
+    """ā = ȳ·b·aᵇ⁻¹, taken as 0 where b = 0 and a = 0 or is subnormal (there 0·a⁻¹ would give NaN, a⁻¹
+    being inf: y = a⁰ = 1 is flat)."""
+    base = _data(a)
+    tiny = np.abs(base) < np.finfo(base.dtype).tiny if base.dtype.kind == "f" else base == 0
+    zero = tiny & (_data(b) == 0)
     return g * b * a ** where(zero, 0.0, b - 1) if zero.any() else g * b * a ** (b - 1)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -75,14 +76,14 @@ def share_views(outputs, inputs) -> None:
 
 
 class Tensor:
-    __slots__ = ("_data", "grad", "requires_grad", "_node", "_index", "_version", "__weakref__")
+    __slots__ = ("_data", "grad", "_requires_grad", "_node", "_index", "_version", "__weakref__")
     __hash__ = object.__hash__  # == is elementwise (as in NumPy and PyTorch); hashing stays by identity
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None):
         self._data = as_array(data, dtype, copy=True)
         if requires_grad and self._data.dtype.kind != "f":
             raise TypeError(f"only float tensors can require grad, got dtype {self._data.dtype}")
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         self.grad: Tensor | None = None
         self._node = None
         self._index = 0
@@ -92,7 +93,7 @@ class Tensor:
     def _make(cls, data: np.ndarray, node=None, index: int = 0) -> Tensor:
         """Fast internal constructor: no checks, no copies."""
         t = object.__new__(cls)
-        t._data, t.grad, t.requires_grad, t._node, t._index, t._version = data, None, node is not None, node, index, \
+        t._data, t.grad, t._requires_grad, t._node, t._index, t._version = data, None, node is not None, node, index, \
             [0]
         return t
 
@@ -199,16 +200,26 @@ class Tensor:
         t._version = self._version
         return t
 
+    def _set_requires_grad(self, requires_grad: bool) -> None:
+        self.requires_grad_(requires_grad)  # (checked: an integer tensor's gradient would be cut to integers)
+
+    requires_grad = property(attrgetter("_requires_grad"), _set_requires_grad, doc=(
+        "Does the tape follow this tensor: a leaf asked to (float tensors only; set it, or requires_grad_()), "
+        "or an op's output recorded on the tape."))
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self._node is not None:
             raise RuntimeError("requires_grad_ works on leaves only; use detach() first")
         if requires_grad and self._data.dtype.kind != "f":
             raise TypeError(f"only float tensors can require grad, got dtype {self._data.dtype}")
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         return self
 
     def retain_grad(self) -> None:
         """Ask backward() to fill ``.grad`` of this interior (non-leaf) tensor too."""
+        if not self.requires_grad:
+            raise RuntimeError(f"retain_grad on a tensor (shape {self.shape}) that does not require grad: no backward "
+                               "reaches it, so its .grad would stay None")
         if self._node is None:
             return  # leaves that require grad get .grad anyway
         if self._node.retained is None:
@@ -399,8 +410,9 @@ def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
                         "be dropped; differentiate inside the transform instead")
     if not isinstance(grad, Tensor):
         grad = Tensor._make(as_array(grad, dtype=output.dtype, copy=True))
-    elif grad.dtype != output.dtype:  # cast to the output's dtype, as PyTorch does (on the tape: it may require grad)
-        grad = ops.astype(grad, output.dtype)
+    elif grad.dtype != output.dtype:  # cast to the output's dtype, as PyTorch does (on the tape: it may require
+        with engine.enable_grad():  # grad, and a create_graph backward differentiates it whatever the caller's mode)
+            grad = ops.astype(grad, output.dtype)
     if grad.shape != output.shape:
         raise ValueError(f"{caller}: grad has shape {grad.shape} but the output has shape {output.shape}")
     return grad

@@ -56,6 +56,9 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     result is itself differentiable. An input the outputs do not depend on is
     an error unless ``allow_unused`` (then its gradient is None)."""
     outputs, inputs = _as_list(outputs), _as_list(inputs)
+    for flag, value in (("retain_graph", retain_graph), ("create_graph", create_graph), ("allow_unused", allow_unused)):
+        if not isinstance(value, (bool, np.bool_)) and (value is not None or flag != "retain_graph"):
+            raise TypeError(f"grad: {flag} must be a bool, got {type(value).__name__} {value!r}")
     seeds = _as_list(grad_outputs) if grad_outputs is not None else [None] * len(outputs)
     if len(seeds) != len(outputs):
         raise ValueError(f"grad: got {len(seeds)} grad_outputs for {len(outputs)} outputs")

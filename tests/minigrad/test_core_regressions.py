@@ -251,6 +251,19 @@ def test_x_to_the_zero_at_zero_has_gradient_zero():
     assert mg.gradgradcheck(lambda a, b: a ** b, [a, leaf(0.0)])
 
 
+@pytest.mark.parametrize("dtype, subnormal", [(np.float64, 5e-324), (np.float32, 1e-40)])
+def test_higher_derivatives_of_integer_powers_at_a_subnormal_are_finite(dtype, subnormal):
+    """x**1's second and x**2's third derivative at a subnormal x were NaN: the
+    backward of x**0 took 0·x⁻¹ with x⁻¹ overflowing to inf (x = 0 itself was
+    handled)."""
+    x = leaf([0.0, subnormal, 1.0], dtype=dtype)
+    for p, order in ((1, 2), (2, 3), (3, 3)):
+        g = (x ** p).sum()
+        for _ in range(order):
+            (g,) = mg.grad(g.sum(), x, create_graph=True)
+        np.testing.assert_array_equal(g.data, [0.0, 0.0, 0.0] if order > p else [6.0, 6.0, 6.0])
+
+
 # -- edges where we follow NumPy and PyTorch ---------------------------------------------------------------
 
 def test_mean_over_an_empty_axis_is_nan():
@@ -703,3 +716,155 @@ def test_in_place_bitwise_operators_change_the_tensor():
     with pytest.raises(TypeError, match="bool or integer tensors only"):
         x = mg.tensor([1.0])
         x |= 1
+
+
+# -- custom Functions: what backward reads from ctx (audit B) -------------------------------------------
+
+class CubeKeepingXOnCtx(mg.Function):
+    """y = x³, keeping x as a ctx attribute instead of saving it: right once, a
+    constant to the graph under create_graph (and to forward mode nested in it)."""
+
+    @staticmethod
+    def forward(ctx, x, scale=None):
+        ctx.x, ctx.scale, ctx.positive = x, scale, x > 0  # (a setting and a mask are fine)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 3 * ctx.x ** 2
+
+    @staticmethod
+    def jvp(ctx, t):
+        return t * 3 * ctx.x ** 2
+
+
+def test_a_float_array_kept_on_ctx_is_refused_where_it_would_be_a_constant():
+    """The second derivative through ctx.x was silently 0 (hessian all zeros,
+    gradgradcheck 'analytic 0'), where a saved intermediate raised."""
+    x = leaf([0.3, -0.2])
+    assert mg.gradcheck(CubeKeepingXOnCtx.apply, [x])
+    first_order = mg.jacfwd(CubeKeepingXOnCtx.apply)(x.detach())  # (x itself requires grad: nested in the tape)
+    np.testing.assert_allclose(first_order.data, np.diag(3 * x.data ** 2))
+    with pytest.raises(RuntimeError, match=r"CubeKeepingXOnCtx keeps a float array on ctx \(ctx.x, shape \(2,\)\)"):
+        mg.grad(CubeKeepingXOnCtx.apply(x).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="ctx.x"):
+        mg.hessian(lambda t: CubeKeepingXOnCtx.apply(t).sum())(x)
+
+
+def test_a_float_setting_kept_on_ctx_is_no_constant_of_the_graph():
+    class Scaled(CubeKeepingXOnCtx):
+        @staticmethod
+        def forward(ctx, x, scale):
+            ctx.save_for_backward(x)
+            ctx.scale = scale
+            return scale * x ** 3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * ctx.scale * x ** 2
+
+    scale = np.array([2.0, 5.0])
+    assert mg.gradgradcheck(lambda t: Scaled.apply(t, scale=scale), [leaf([0.3, -0.2])])
+
+
+def test_a_function_forward_writing_into_its_input_is_refused():
+    """forward got the input tensors' own arrays: x *= 2 in it changed the
+    caller's tensor (a leaf that requires grad) without a version bump, so
+    every value saved from it was silently wrong."""
+    class DoubleInPlace(Softplus):
+        @staticmethod
+        def forward(ctx, x):
+            x *= 2
+            return x
+
+    x = leaf([1.0, 2.0])
+    y = x * x
+    with pytest.raises(ValueError, match="DoubleInPlace.forward writes into its input"):
+        DoubleInPlace.apply(x)
+    np.testing.assert_array_equal(x.data, [1.0, 2.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
+
+
+@pytest.mark.parametrize("returned", ["abc", np.array([None, 1.0]), [None, 1.0]])
+def test_a_function_backward_returning_no_numbers_is_named(returned):
+    """A str gave 'a gradient of shape ()... no broadcast'; an object array
+    with a None in it became NaN without a word."""
+    class Nonsense(Softplus):
+        @staticmethod
+        def backward(ctx, g):
+            return returned
+
+    with pytest.raises(TypeError, match="Nonsense.backward returned a .* for input 0.*an array of numbers or None"):
+        Nonsense.apply(leaf([1.0, 2.0])).sum().backward()
+
+
+def test_a_function_backward_writing_into_its_gradient_or_saved_input_is_refused():
+    """backward got the tape's own arrays: g *= 2 changed the gradient another
+    op shared (b.grad came out doubled), and x *= 2 on a saved input changed
+    the leaf x itself, without a word."""
+    class DoublesG(Softplus):
+        @staticmethod
+        def backward(ctx, g):
+            g *= 2
+            return g
+
+    class DoublesX(Softplus):
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            x *= 2
+            return g * x
+
+    a, b = leaf([1.0, 2.0]), leaf([1.0, 2.0])
+    for f in (DoublesG.apply, DoublesX.apply):
+        with pytest.raises(ValueError, match="in-place multiply on a tensor whose data is a view or read-only"):
+            (b * 1 + f(a)).backward(mg.tensor(np.ones(2)))
+        np.testing.assert_array_equal(a.data, [1.0, 2.0])
+
+
+def test_under_create_graph_a_function_backward_cannot_write_into_a_constant_input():
+    class TimesDoubledC(mg.Function):
+        @staticmethod
+        def forward(ctx, x, c):
+            ctx.save_for_backward(x, c)
+            return x * c
+
+        @staticmethod
+        def backward(ctx, g):
+            x, c = ctx.saved_tensors
+            c *= 2
+            return g * c, None
+
+    x, c = leaf([1.0, 2.0]), mg.tensor(np.array([3.0, 4.0]))
+    with pytest.raises(ValueError, match="read-only"):
+        mg.grad(TimesDoubledC.apply(x, c).sum(), x, create_graph=True)
+    np.testing.assert_array_equal(c.data, [3.0, 4.0])
+
+
+def test_a_function_whose_forward_draws_random_numbers_is_refused_by_forward_mode():
+    """jvp runs forward again to fill its ctx: a forward drawing a new dropout
+    mask gave the output of one mask and the tangent of another, silently."""
+    rng = np.random.default_rng(0)
+
+    class RandomMask(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            mask = rng.random(x.shape) > 0.5
+            ctx.save_for_backward(mask)
+            return x * mask
+
+        @staticmethod
+        def backward(ctx, g):
+            (mask,) = ctx.saved_tensors
+            return g * mask
+
+        @staticmethod
+        def jvp(ctx, t):
+            (mask,) = ctx.saved_tensors
+            return t * mask
+
+    x = mg.tensor(np.arange(1.0, 17.0))
+    with pytest.raises(RuntimeError, match="RandomMask.forward gave another output when run again for its jvp"):
+        mg.jvp(RandomMask.apply, (x,), (mg.ones(16, dtype=np.float64),))

@@ -6,8 +6,11 @@ import weakref
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minigrad as mg
+from minigrad import testing as mt
 
 
 def chain(n: int, w: mg.Tensor, x0: float = 0.5) -> mg.Tensor:
@@ -166,11 +169,64 @@ def test_a_generator_under_a_grad_mode_decorator_gets_what_is_thrown_in_and_clos
     assert mg.is_grad_enabled()
 
 
+@pytest.mark.parametrize("enabled", ["False", 0, None])
+def test_set_grad_enabled_wants_a_bool(enabled):
+    """set_grad_enabled('False') (a flag read from a config) turned recording on."""
+    with pytest.raises(TypeError, match="set_grad_enabled: enabled must be a bool, got"):
+        mg.set_grad_enabled(enabled)
+    with mg.set_grad_enabled(np.bool_(False)):
+        assert not mg.is_grad_enabled()
+
+
 def test_integer_tensors_cannot_require_grad():
     with pytest.raises(TypeError, match="only float tensors can require grad, got dtype int64"):
         mg.tensor([1, 2], requires_grad=True)
     with pytest.raises(TypeError, match="only float"):
         mg.tensor([1, 2]).requires_grad_()
+
+
+def test_setting_requires_grad_is_checked_as_requires_grad__is():
+    """t.requires_grad = True (PyTorch's idiom) was a bare attribute: an integer
+    tensor took it and got its gradient cut to integers ((x * 2.5).sum() gave
+    x.grad [2, 2]), and an op's output could be cut off the tape unseen."""
+    x = mg.tensor([1, 2])
+    with pytest.raises(TypeError, match="only float tensors can require grad, got dtype int64"):
+        x.requires_grad = True
+    assert not x.requires_grad
+    w = mg.tensor([1.0, 2.0])
+    w.requires_grad = True
+    (w * 2.5).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [2.5, 2.5])
+    with pytest.raises(RuntimeError, match="leaves only"):
+        (w * 2).requires_grad = False
+    w.requires_grad = False
+    assert not (w * 2).requires_grad
+
+
+def test_a_grad_of_another_shape_is_not_broadcast_into():
+    """A .grad of another shape (set by hand, or left from before a .data of
+    another shape) was added to by broadcasting: x.grad came out (2, 3) for x
+    of shape (3,), or a (3,) gradient stretched over a new (2, 3) parameter."""
+    x, w = mg.tensor([1.0, 2.0, 3.0], requires_grad=True), mg.tensor([1.0], requires_grad=True)
+    x.grad = mg.zeros((2, 3))
+    with pytest.raises(RuntimeError, match=r"shape \(3,\) has a .grad of shape \(2, 3\)"):
+        (x * w).sum().backward()
+    assert x.grad.shape == (2, 3) and w.grad is None  # (nothing accumulated)
+    x.grad = None
+    (x * 2).sum().backward()
+    with mg.no_grad():
+        x.data = np.ones((2, 3), dtype=np.float32)
+    with pytest.raises(RuntimeError, match=r"shape \(2, 3\) has a .grad of shape \(3,\)"):
+        (x * 2).sum().backward()
+
+
+def test_retain_grad_on_a_tensor_that_does_not_require_grad_is_an_error():
+    """It did nothing: .grad stayed None after every backward (PyTorch raises)."""
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    for t in (mg.tensor([1.0]), x.detach(), (x * 2).detach()):
+        with pytest.raises(RuntimeError, match=r"retain_grad on a tensor \(shape .*\) that does not require grad"):
+            t.retain_grad()
+    x.retain_grad()  # a leaf that requires grad: fine, it gets .grad anyway
 
 
 def test_retain_grad_on_an_interior_tensor():
@@ -284,6 +340,8 @@ def test_to_dot_describes_the_graph():
     x = mg.tensor([1.0], requires_grad=True)
     dot = mg.to_dot(mg.tanh(x * 2) + x)
     assert dot.startswith("digraph") and "tanh" in dot and "mul" in dot and "leaf (1,)" in dot
+    with pytest.raises(TypeError, match="to_dot: t must be a Tensor, got ndarray"):  # (was an AttributeError)
+        mg.to_dot(np.ones(2))
 
 
 def test_multi_output_op_with_a_single_output():
@@ -291,3 +349,65 @@ def test_multi_output_op_with_a_single_output():
     (only,) = mg.unbind(x, axis=0)
     (only * 2).sum().backward()
     np.testing.assert_array_equal(x.grad.data, [[2, 2, 2]])
+
+
+def test_create_graph_records_the_gradients_handed_out_under_no_grad_too():
+    """create_graph=True records the backward whatever the caller's grad mode
+    (as in PyTorch); the copies handed out (mg.grad's results, a leaf's .grad)
+    were made under the caller's no_grad, cut off from the graph: the second
+    derivative was silently lost (x.grad.requires_grad False)."""
+    x = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x ** 3).sum()
+    with mg.no_grad():
+        (g,) = mg.grad(y, x, create_graph=True)
+        y.backward(create_graph=True)
+        y.backward(create_graph=True)  # accumulating into a .grad that has a graph
+    assert g.requires_grad and x.grad.requires_grad
+    (h,) = mg.grad(g.sum(), x)
+    np.testing.assert_allclose(h.data, 6 * x.data)
+    (h,) = mg.grad(x.grad.sum(), x)
+    np.testing.assert_allclose(h.data, 12 * x.data)
+    v = mg.tensor(np.array([1.0, 1.0], dtype=np.float32), requires_grad=True)  # a seed cast to float64
+    y = x * x
+    with mg.no_grad():
+        (g,) = mg.grad(y, x, grad_outputs=v, create_graph=True)
+    (h,) = mg.grad(g.sum(), v)  # (was None: the cast was made under no_grad)
+    np.testing.assert_allclose(h.data, 2 * x.data)
+
+
+def _third_order_check(fn, xs: list) -> bool:
+    """gradgradcheck of (x, v) -> v·∂fn/∂x built with create_graph: the third derivatives of fn."""
+    n = len(xs)
+
+    def first(*args):
+        grads = mg.grad(fn(*args[:n]), list(args[:n]), grad_outputs=args[n], create_graph=True, allow_unused=True)
+        return tuple(mg.zeros(x.shape, dtype=np.float64) if g is None else g for g, x in zip(grads, args[:n]))
+
+    v = mg.tensor(np.linspace(-1.0, 1.0, fn(*xs).size).reshape(fn(*xs).shape), requires_grad=True)
+    return mg.gradgradcheck(first, [*xs, v], atol=1e-4)
+
+
+THIRD_ORDER = {  # (fn, input shapes, [low, high]); kinks and ties kept away by the ranges and shapes
+    "div": (lambda a, b: a / b, [(2, 3), (3,)], (0.5, 2.0)),
+    "pow_tensor": (lambda a, b: a ** b, [(2, 3), (3,)], (0.5, 2.0)),
+    "log_sqrt": (lambda a: mg.log(a) * mg.sqrt(a), [(2, 3)], (0.5, 2.0)),
+    "tanh_sigmoid_exp": (lambda a: mg.tanh(a) * mg.sigmoid(a) + mg.exp(a), [(2, 3)], (-2.0, 2.0)),
+    "softmax_log_softmax": (lambda a: mg.softmax(a, axis=0) * mg.log_softmax(a, axis=-1), [(2, 3)], (-2.0, 2.0)),
+    "logsumexp": (lambda a: mg.logsumexp(a, axis=-2, keepdims=True) ** 2, [(2, 3)], (-2.0, 2.0)),
+    "matmul_1d_rules": (lambda a, b: ((a @ b) ** 2).sum() + (b.T @ a) ** 3, [(3,), (3, 2)], (-1.0, 1.0)),
+    "getitem_repeated": (lambda a: a[np.array([0, 0, 1])][:, [2, 2, 0]] ** 3, [(2, 3)], (-1.0, 1.0)),
+    "mean_negative_axes": (lambda a: a.mean(axis=(-1, -3)) ** 3, [(2, 2, 3)], (-1.0, 1.0)),
+    "concat_stack_split": (lambda a, b: mg.split(mg.concat([a ** 2, mg.stack([b, b], 0) ** 3], 1), [2, 3], 1)[1]
+                           * a[:, :1], [(2, 3), (2,)], (-1.0, 1.0)),
+    "embedding": (lambda w: mg.embedding(w, mg.tensor([2, 0, 2])) ** 3, [(3, 2)], (-1.0, 1.0)),
+    "where_clip": (lambda a: mg.where(a > 0, a ** 3, mg.clip(a, -0.5, None) ** 2), [(2, 3)], (0.1, 1.0)),
+}
+
+
+@pytest.mark.parametrize("name", THIRD_ORDER)
+@settings(max_examples=5, deadline=None)
+@given(data=st.data())
+def test_third_derivatives_equal_central_differences_of_the_second(name, data):
+    fn, shapes, (low, high) = THIRD_ORDER[name]
+    xs = [mg.tensor(data.draw(mt.arrays(shape, low=low, high=high)), requires_grad=True) for shape in shapes]
+    assert _third_order_check(fn, xs)

@@ -226,6 +226,18 @@ def test_bad_arguments_are_clear_errors():
         mg.vjp(mg.exp, np.arange(2))
 
 
+def test_grad_refuses_flags_that_are_not_bools():
+    """allow_unused='False' was true, so an unused input came back None instead of the error asked for."""
+    x, u = mg.tensor([1.0, 2.0], requires_grad=True), mg.tensor([1.0], requires_grad=True)
+    y = (x * x).sum()
+    with pytest.raises(TypeError, match="grad: allow_unused must be a bool, got str 'False'"):
+        mg.grad(y, [x, u], allow_unused="False")
+    with pytest.raises(TypeError, match="grad: create_graph must be a bool, got NoneType"):
+        mg.grad(y, x, create_graph=None)
+    (g,) = mg.grad(y, x, retain_graph=None)  # (None: the default, create_graph's value)
+    np.testing.assert_array_equal(g.data, [2.0, 4.0])
+
+
 def test_a_pullback_is_taken_at_the_point_vjp_saw_even_if_the_input_changes_later():
     x = mg.tensor(np.array([1.0, 2.0]))
     _, pullback = mg.vjp(lambda t: (t * t).sum(), x)
