@@ -1,6 +1,7 @@
 """The tape and the reverse sweep: long chains, freeing, accumulation, modes, higher order."""
 
 import gc
+import re
 import tracemalloc
 import weakref
 
@@ -164,6 +165,23 @@ def test_a_generator_under_a_grad_mode_decorator_gets_what_is_thrown_in_and_clos
         next(generator)
         generator.throw(KeyError("not handled"))  # goes out of the generator, and out of the wrapper
     assert mg.is_grad_enabled()
+
+
+@pytest.mark.parametrize("decorator", [mg.no_grad, mg.enable_grad, lambda: mg.set_grad_enabled(False)])
+def test_a_grad_mode_decorator_refuses_async_functions(decorator):
+    """A coroutine's body runs when it is awaited, after the decorator's block
+    has closed (and the mode is the thread's, which other coroutines share
+    while this one waits): @no_grad() on an async def recorded everything."""
+
+    async def coroutine():
+        return None
+
+    async def async_generator():
+        yield None
+
+    for function in (coroutine, async_generator):
+        with pytest.raises(TypeError, match=f"cannot decorate the async function {re.escape(function.__qualname__)}"):
+            decorator()(function)
 
 
 def test_integer_tensors_cannot_require_grad():
