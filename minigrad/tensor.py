@@ -132,6 +132,16 @@ class Tensor:
         return f"tensor({body}, dtype={self._data.dtype}{grad}{name})"
 
     # -- the Python protocols ---------------------------------------------------------
+    def __reduce_ex__(self, protocol):
+        """Copying (copy, deepcopy) and pickling take a leaf as it is; a tensor
+        made by an op is refused, as PyTorch's deepcopy refuses it: its copy
+        would carry a copy of the graph, whose backward fills the copied
+        leaves' ``.grad``, not the leaves'."""
+        if self._node is not None:
+            raise RuntimeError(f"a tensor made by an op ({self._node.name}) cannot be copied or pickled with its "
+                               "graph: copy t.detach() (or t.detach().requires_grad_() for a new leaf)")
+        return super().__reduce_ex__(protocol)
+
     def __len__(self) -> int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
