@@ -29,10 +29,14 @@ clock = itertools.count(1)  # one clock for the tape's nodes and the tensors' in
 def set_default_dtype(dtype) -> None:
     """Float dtype for tensors made from Python numbers or lists (float32 at start)."""
     global _default_dtype
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"set_default_dtype: dtype must be float32 or float64, got {dtype}")
-    _default_dtype = dtype
+    try:
+        checked = None if dtype is None else np.dtype(dtype)  # (np.dtype(None) would be float64)
+    except TypeError:
+        checked = None
+    if checked not in (np.float32, np.float64):
+        raise TypeError(f"set_default_dtype: dtype must be float32 or float64, got "
+                        f"{dtype if checked is None else checked}")
+    _default_dtype = checked
 
 
 def get_default_dtype() -> np.dtype:
