@@ -274,8 +274,11 @@ class Module:
     # -- modes and housekeeping --------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         """Training mode (dropout active) for this module and all sub-modules."""
+        from ._checks import check_flag  # (not at the top: nn._checks imports this module)
+
+        mode = check_flag(type(self).__name__, "mode", mode)
         for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self) -> Module:
@@ -289,8 +292,8 @@ class Module:
 
     def to(self, dtype) -> Module:
         """Cast every floating parameter and buffer to ``dtype`` (in place); returns self."""
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
+        dtype = None if dtype is None else np.dtype(dtype)  # (np.dtype(None) would be float64)
+        if dtype is None or dtype.kind != "f":
             raise TypeError(f"to: dtype must be a float dtype, got {dtype}")
         for param in self.parameters():
             param.data = param.data.astype(dtype)

@@ -99,6 +99,21 @@ def test_zero_grad_and_to_float64():
         m.to(np.int32)
 
 
+def test_train_and_to_refuse_what_is_not_a_mode_or_a_float_dtype():
+    """m.train("False") put the model in training mode (bool of a string),
+    and m.to(None) cast it to float64 (np.dtype(None)), both without a word."""
+    m = nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5)).eval()
+    for mode in ("False", None, 0.0):
+        with pytest.raises(TypeError, match=f"Sequential: mode must be True or False, got {type(mode).__name__}"):
+            m.train(mode)
+    assert not any(sub.training for sub in m.modules())
+    m.train(np.bool_(True))
+    assert all(sub.training for sub in m.modules())
+    with pytest.raises(TypeError, match="to: dtype must be a float dtype, got None"):
+        m.to(None)
+    assert all(p.dtype == np.float32 for p in m.parameters())
+
+
 def test_assigning_before_super_init_is_a_clear_error():
     class Broken(nn.Module):
         def __init__(self):
