@@ -70,6 +70,8 @@ class set_grad_enabled:
     coroutine of the event loop while it waits."""
 
     def __init__(self, enabled: bool):
+        if not isinstance(enabled, (bool, np.bool_)):  # ("False" would be true)
+            raise TypeError(f"set_grad_enabled: enabled must be True or False, got {enabled!r}")
         self.enabled = bool(enabled)
 
     def __enter__(self) -> None:

@@ -184,6 +184,16 @@ def test_a_grad_mode_decorator_refuses_async_functions(decorator):
             decorator()(function)
 
 
+@pytest.mark.parametrize("enabled", ["False", None, 0, 1.0])
+def test_set_grad_enabled_takes_true_or_false(enabled):
+    """set_grad_enabled("False") recorded (bool of a string is True)."""
+    with pytest.raises(TypeError, match=f"set_grad_enabled: enabled must be True or False, got {enabled!r}"):
+        mg.set_grad_enabled(enabled)
+    with mg.set_grad_enabled(np.bool_(False)):
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+
+
 def test_integer_tensors_cannot_require_grad():
     with pytest.raises(TypeError, match="only float tensors can require grad, got dtype int64"):
         mg.tensor([1, 2], requires_grad=True)
