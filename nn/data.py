@@ -9,7 +9,7 @@ import numpy as np
 
 from minigrad import get_rng
 
-from ._checks import check_flag
+from ._checks import check_flag, check_rng
 
 
 def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int = 0, dtype=np.int64,
@@ -62,9 +62,7 @@ def batches(*arrays: np.ndarray, batch_size: int, shuffle: bool = True, rng: np.
             raise ValueError(f"batches: arrays have different lengths ({[len(x) for x in arrays]})")
     if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batches: batch_size must be an int >= 1, got {batch_size!r}")
-    if rng is not None and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"batches: rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    return _batches(arrays, n, batch_size, check_flag("batches", "shuffle", shuffle), rng,
+    return _batches(arrays, n, batch_size, check_flag("batches", "shuffle", shuffle), check_rng("batches", rng),
                     check_flag("batches", "drop_last", drop_last))
 
 
