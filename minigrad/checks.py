@@ -45,6 +45,13 @@ def _evaluate(fn: Callable, inputs: Sequence) -> list[np.ndarray]:
         return [np.array(out.data, dtype=np.float64) for out in _outputs(fn(*inputs))]
 
 
+def _recorded(fn: Callable, inputs: Sequence) -> list[Tensor]:
+    """fn's outputs with their graph, in grad mode whatever the caller's (under
+    no_grad nothing would be recorded, and a right gradient would look like 0)."""
+    with enable_grad():
+        return _outputs(fn(*inputs))
+
+
 def _numeric_jacobians(fn, inputs, i: int, eps: float) -> list[np.ndarray]:
     """d outputs / d inputs[i] by central differences: one (out.size, x.size) block per output."""
     x = inputs[i].data
@@ -96,7 +103,7 @@ def _fail(message: str, raise_exception: bool) -> bool:
 
 
 def _full_check(fn, inputs, positions, eps, atol, rtol, raise_exception, caller) -> bool:
-    outputs = _outputs(fn(*inputs))
+    outputs = _recorded(fn, inputs)
     analytic = _analytic_jacobians(outputs, inputs, positions)
     for i in positions:
         numeric = _numeric_jacobians(fn, inputs, i, eps)
@@ -116,7 +123,7 @@ def _full_check(fn, inputs, positions, eps, atol, rtol, raise_exception, caller)
 
 def _fast_check(fn, inputs, positions, eps, atol, rtol, raise_exception, caller) -> bool:
     rng = np.random.default_rng(0)
-    outputs = _outputs(fn(*inputs))
+    outputs = _recorded(fn, inputs)
     directions = [rng.standard_normal(out.shape) for out in outputs]  # v
     live = [(out, v) for out, v in zip(outputs, directions) if out.requires_grad and out.dtype.kind == "f"]
     for i in positions:
