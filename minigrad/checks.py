@@ -63,6 +63,13 @@ def _evaluate(fn: Callable, inputs: Sequence) -> list[np.ndarray]:
     return [np.array(out.data, dtype=np.float64) for out in outputs]
 
 
+def _recorded(fn: Callable, inputs: Sequence) -> list[Tensor]:
+    """fn's outputs with their graph, in grad mode whatever the caller's (under
+    no_grad nothing would be recorded, and a right gradient would look like 0)."""
+    with enable_grad():
+        return _outputs(fn(*inputs))
+
+
 def _numeric_jacobians(fn, inputs, i: int, eps: float) -> list[np.ndarray]:
     """d outputs / d inputs[i] by central differences: one (out.size, x.size) block per output."""
     x = inputs[i].data
@@ -114,7 +121,7 @@ def _fail(message: str, raise_exception: bool) -> bool:
 
 
 def _full_check(fn, inputs, positions, eps, atol, rtol, raise_exception, caller) -> bool:
-    outputs = _outputs(fn(*inputs))
+    outputs = _recorded(fn, inputs)
     analytic = _analytic_jacobians(outputs, inputs, positions)
     for i in positions:
         numeric = _numeric_jacobians(fn, inputs, i, eps)
@@ -143,7 +150,7 @@ def _imprecise(out: Tensor, k: int) -> str:
 
 def _fast_check(fn, inputs, positions, eps, atol, rtol, raise_exception, caller) -> bool:
     rng = np.random.default_rng(0)
-    outputs = _outputs(fn(*inputs))
+    outputs = _recorded(fn, inputs)
     directions = [rng.standard_normal(out.shape) for out in outputs]  # v
     live = [(out, v) for out, v in zip(outputs, directions) if out.requires_grad and out.dtype.kind == "f"]
     for i in positions:

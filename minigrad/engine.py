@@ -65,7 +65,9 @@ class set_grad_enabled:
     a decorator, inside every call of a function -- for a generator function,
     inside each of its steps, with the caller's mode back between them (as in
     PyTorch: the code after a ``yield`` runs in the generator's mode, the loop
-    around it in its own)."""
+    around it in its own). An async function is refused: its body runs when
+    awaited, after the call, and the thread's mode is shared by every
+    coroutine of the event loop while it waits."""
 
     def __init__(self, enabled: bool):
         if not isinstance(enabled, (bool, np.bool_)):  # (bool("False") is True)
@@ -83,6 +85,9 @@ class set_grad_enabled:
 
     def __call__(self, function):
         enabled = self.enabled
+        if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+            raise TypeError(f"a grad mode cannot decorate the async function {function.__qualname__}: use "
+                            "`with` around the code that must run in the mode, between its awaits")
         if not inspect.isgeneratorfunction(function):
             @functools.wraps(function)
             def call(*args, **kwargs):

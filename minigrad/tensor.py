@@ -30,10 +30,14 @@ clock = itertools.count(1)  # one clock for the tape's nodes and the tensors' in
 def set_default_dtype(dtype) -> None:
     """Float dtype for tensors made from Python numbers or lists (float32 at start)."""
     global _default_dtype
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"set_default_dtype: dtype must be float32 or float64, got {dtype}")
-    _default_dtype = dtype
+    try:
+        checked = None if dtype is None else np.dtype(dtype)  # (np.dtype(None) would be float64)
+    except TypeError:
+        checked = None
+    if checked not in (np.float32, np.float64):
+        raise TypeError(f"set_default_dtype: dtype must be float32 or float64, got "
+                        f"{dtype if checked is None else checked}")
+    _default_dtype = checked
 
 
 def get_default_dtype() -> np.dtype:
@@ -133,6 +137,16 @@ class Tensor:
         return f"tensor({body}, dtype={self._data.dtype}{grad}{name})"
 
     # -- the Python protocols ---------------------------------------------------------
+    def __reduce_ex__(self, protocol):
+        """Copying (copy, deepcopy) and pickling take a leaf as it is; a tensor
+        made by an op is refused, as PyTorch's deepcopy refuses it: its copy
+        would carry a copy of the graph, whose backward fills the copied
+        leaves' ``.grad``, not the leaves'."""
+        if self._node is not None:
+            raise RuntimeError(f"a tensor made by an op ({self._node.name}) cannot be copied or pickled with its "
+                               "graph: copy t.detach() (or t.detach().requires_grad_() for a new leaf)")
+        return super().__reduce_ex__(protocol)
+
     def __len__(self) -> int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")

@@ -59,6 +59,14 @@ def check_probability(name: str, value) -> float:
     return float(value)
 
 
+def check_rng(owner: str, rng) -> np.random.Generator | None:
+    """``rng`` if it is None or a NumPy Generator (checked where it is given,
+    not at its first draw); else TypeError: a seed goes in default_rng()."""
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{owner}: rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    return rng
+
+
 REDUCTIONS = ("none", "mean", "sum")
 
 

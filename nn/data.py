@@ -9,6 +9,8 @@ import numpy as np
 
 from minigrad import get_rng
 
+from ._checks import check_flag, check_rng
+
 
 def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int = 0, dtype=np.int64,
                   maxlen: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +62,8 @@ def batches(*arrays: np.ndarray, batch_size: int, shuffle: bool = True, rng: np.
             raise ValueError(f"batches: arrays have different lengths ({[len(x) for x in arrays]})")
     if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batches: batch_size must be an int >= 1, got {batch_size!r}")
-    return _batches(arrays, n, batch_size, shuffle, rng, drop_last)
+    return _batches(arrays, n, batch_size, check_flag("batches", "shuffle", shuffle), check_rng("batches", rng),
+                    check_flag("batches", "drop_last", drop_last))
 
 
 def _batches(arrays: tuple, n: int, batch_size: int, shuffle: bool, rng: np.random.Generator | None,

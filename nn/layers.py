@@ -12,7 +12,7 @@ from minigrad import Tensor
 
 from . import functional as F
 from . import init
-from ._checks import check_flag, check_index, check_positive_int, check_probability, check_real
+from ._checks import check_flag, check_index, check_positive_int, check_probability, check_real, check_rng
 from .module import Module, Parameter, _check_dtype
 
 
@@ -73,7 +73,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None):
         super().__init__()
-        self.p, self.rng = check_probability("Dropout: p", p), rng
+        self.p, self.rng = check_probability("Dropout: p", p), check_rng("Dropout", rng)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training, self.rng)

@@ -325,8 +325,8 @@ class Module:
         """Cast every floating parameter (with its gradient, as in PyTorch: a step
         after to() still applies it) and floating buffer to ``dtype`` (in place);
         integer ones stay as they are. Returns self."""
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
+        dtype = None if dtype is None else np.dtype(dtype)  # (np.dtype(None) would be float64)
+        if dtype is None or dtype.kind != "f":
             raise TypeError(f"to: dtype must be a float dtype, got {dtype}")
         for param in self.parameters():
             if param.dtype.kind == "f":

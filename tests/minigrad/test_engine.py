@@ -1,6 +1,7 @@
 """The tape and the reverse sweep: long chains, freeing, accumulation, modes, higher order."""
 
 import gc
+import re
 import tracemalloc
 import weakref
 
@@ -169,7 +170,24 @@ def test_a_generator_under_a_grad_mode_decorator_gets_what_is_thrown_in_and_clos
     assert mg.is_grad_enabled()
 
 
-@pytest.mark.parametrize("enabled", ["False", 0, None])
+@pytest.mark.parametrize("decorator", [mg.no_grad, mg.enable_grad, lambda: mg.set_grad_enabled(False)])
+def test_a_grad_mode_decorator_refuses_async_functions(decorator):
+    """A coroutine's body runs when it is awaited, after the decorator's block
+    has closed (and the mode is the thread's, which other coroutines share
+    while this one waits): @no_grad() on an async def recorded everything."""
+
+    async def coroutine():
+        return None
+
+    async def async_generator():
+        yield None
+
+    for function in (coroutine, async_generator):
+        with pytest.raises(TypeError, match=f"cannot decorate the async function {re.escape(function.__qualname__)}"):
+            decorator()(function)
+
+
+@pytest.mark.parametrize("enabled", ["False", 0, None, 1.0])
 def test_set_grad_enabled_wants_a_bool(enabled):
     """set_grad_enabled('False') (a flag read from a config) turned recording on."""
     with pytest.raises(TypeError, match="set_grad_enabled: enabled must be a bool, got"):

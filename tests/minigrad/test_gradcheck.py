@@ -46,6 +46,19 @@ def test_correct_function_passes_both_orders():
     assert mg.gradcheck(Softplus.apply, [x], fast_mode=True)
 
 
+@pytest.mark.parametrize("fast_mode", [False, True])
+def test_gradcheck_under_no_grad_checks_the_gradient(fast_mode):
+    """Called under no_grad, gradcheck recorded nothing and blamed a correct
+    function: 'wrong gradient ... analytic 0' (the transforms, gradgradcheck
+    too, switch recording on for what they differentiate)."""
+    x = mg.tensor(X, requires_grad=True)
+    with mg.no_grad():
+        assert mg.gradcheck(Softplus.apply, [x], fast_mode=fast_mode)
+        assert not mg.is_grad_enabled()
+        with pytest.raises(mg.GradcheckError, match="element \\(2,\\)"):
+            mg.gradcheck(WrongSoftplus.apply, [x], fast_mode=fast_mode)
+
+
 def test_wrong_vjp_is_caught_with_input_and_element_named():
     x = mg.tensor(X, requires_grad=True)
     message = r"input 0 \(shape \(4,\)\) at element \(2,\).*analytic 1\.32.*numeric "

@@ -18,6 +18,15 @@ def test_default_dtype_and_python_scalars_keep_float32():
         mg.set_default_dtype(np.float32)
 
 
+@pytest.mark.parametrize("dtype, shown", [(None, "None"), (1.0, "1.0"), (np.float16, "float16"), ("int32", "int32")])
+def test_set_default_dtype_refuses_what_is_not_float32_or_float64(dtype, shown):
+    """None once set float64 (NumPy reads np.dtype(None) as float64), and a
+    value that is no dtype got NumPy's message, without the function's name."""
+    with pytest.raises(TypeError, match=rf"set_default_dtype: dtype must be float32 or float64, got {shown}$"):
+        mg.set_default_dtype(dtype)
+    assert mg.get_default_dtype() == np.float32
+
+
 def test_manual_seed_repeats_draws():
     mg.manual_seed(3)
     a = mg.randn(4).data

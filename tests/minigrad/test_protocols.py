@@ -2,6 +2,9 @@
 tensors do: iteration, unpacking, truth value, numbers, indices, NumPy
 conversion, IndexError out of range, elementwise ==."""
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -127,3 +130,26 @@ def test_bitwise_operators_with_a_number_that_does_not_fit_are_a_value_error(op)
 def test_bitwise_operators_on_floats_are_a_type_error(op):
     with pytest.raises(TypeError, match="bitwise_.*bool or integer.*float32"):
         op(mg.tensor([0.5, 2.0]))
+
+
+def test_copying_or_pickling_a_tensor_made_by_an_op_is_refused():
+    """As PyTorch's deepcopy: a copy of a tensor in the graph copied the graph
+    with it, leaves included, so a backward from the copy filled the copies'
+    .grad and left the leaves' None (and a long graph hit the recursion
+    limit); pickling failed on a VJP's lambda. A leaf is copied and pickled."""
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    x.grad = mg.tensor([0.5, 0.5])
+    y = x * 2
+    for copy_it in (copy.copy, copy.deepcopy, lambda t: pickle.loads(pickle.dumps(t))):
+        with pytest.raises(RuntimeError, match=r"made by an op \(mul\).*detach\(\)"):
+            copy_it(y)
+        leaf = copy_it(x)
+        assert leaf is not x and leaf.requires_grad and leaf.is_leaf
+        np.testing.assert_array_equal(leaf.data, x.data)
+        np.testing.assert_array_equal(leaf.grad.data, x.grad.data)
+    deep = copy.deepcopy(x)
+    deep.data[0] = 7.0  # a deep copy has its own array
+    assert x.data[0] == 1.0
+    again = pickle.loads(pickle.dumps(y.detach()))
+    assert not again.requires_grad and again.is_leaf
+    np.testing.assert_array_equal(again.data, [2.0, 4.0])

@@ -67,6 +67,17 @@ def test_batches_cover_every_row_once_and_are_seeded():
             nn.batches(x, batch_size=size)
 
 
+def test_batches_checks_its_flags_and_rng_at_the_call():
+    """shuffle="no" shuffled and drop_last="yes" dropped (bool of a string),
+    and rng=42 (a seed for a generator) was refused only at the first batch."""
+    x = np.arange(5)
+    for name in ("shuffle", "drop_last"):
+        with pytest.raises(TypeError, match=f"batches: {name} must be True or False, got str 'no'"):
+            nn.batches(x, batch_size=2, **{name: "no"})
+    with pytest.raises(TypeError, match="batches: rng must be a numpy.random.Generator, got int"):
+        nn.batches(x, batch_size=2, rng=42)
+
+
 def test_char_vocab_round_trip_and_specials():
     vocab = nn.CharVocab.from_texts(["hello", "world"])
     ids = vocab.encode("hold", add_bos=True, add_eos=True)

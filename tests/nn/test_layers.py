@@ -119,6 +119,13 @@ def test_dropout_rejects_bools_nan_and_none(p):
         F.dropout(mg.ones(2), p)
 
 
+def test_dropout_checks_its_rng_when_made():
+    """nn.Dropout(0.5, rng=42) was taken, and failed only at the first forward
+    in training mode (never in eval mode)."""
+    with pytest.raises(TypeError, match="Dropout: rng must be a numpy.random.Generator, got int"):
+        nn.Dropout(0.5, rng=42)
+
+
 @pytest.mark.parametrize("training", ["False", 0, None, 1.0])
 def test_dropout_training_must_be_a_bool(training):
     """Any truthy value used to mean training: "False" dropped half the elements."""

@@ -99,6 +99,14 @@ def test_zero_grad_and_to_float64():
         m.to(np.int32)
 
 
+def test_to_refuses_what_is_not_a_float_dtype():
+    """m.to(None) cast the model to float64 (np.dtype(None)) without a word."""
+    m = nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5))
+    with pytest.raises(TypeError, match="to: dtype must be a float dtype, got None"):
+        m.to(None)
+    assert all(p.dtype == np.float32 for p in m.parameters())
+
+
 def test_assigning_before_super_init_is_a_clear_error():
     class Broken(nn.Module):
         def __init__(self):
