@@ -918,13 +918,20 @@ def _normalized(index: Any, shape: tuple) -> Any:
         if p is Ellipsis:
             axis += len(shape) - consumed
         elif isinstance(p, np.ndarray) and p.dtype != bool:
-            out.append(np.where(p < 0, p + shape[axis], p) if p.size and p.min() < 0 else p)
+            out.append(_from_end(p, shape[axis]) if p.size and p.min() < 0 else p)
             axis += 1
             continue
         elif p is not None:
             axis += p.ndim if isinstance(p, np.ndarray) else 1
         out.append(p)
     return tuple(out) if isinstance(index, tuple) else out[0]
+
+
+def _from_end(indices: np.ndarray, size: int) -> np.ndarray:
+    """``indices`` with the negative ones counted from the end of an axis of
+    ``size`` (in intp: a small dtype may not hold the size, int8 -1 of 200)."""
+    indices = indices.astype(np.intp, copy=False)
+    return np.where(indices < 0, indices + size, indices)
 
 
 def _repeat_free(index: Any) -> bool:
@@ -1161,8 +1168,11 @@ def _take_along_axis(x, indices, *, axis):
     if indices.dtype.kind not in "iu" or indices.ndim != x.ndim:
         raise IndexError(f"take_along_axis: indices must be integers with x's {x.ndim} dimensions, got dtype "
                          f"{indices.dtype} and shape {indices.shape}")
-    picked = np.where(indices < 0, indices + x.shape[axis], indices)
-    _check_indices(picked, x.shape[axis], "take_along_axis", f"axis {axis} has size {x.shape[axis]}")
+    n = x.shape[axis]
+    if indices.size and (indices.min() < -n or indices.max() >= n):
+        raise IndexError(f"take_along_axis: indices must lie in [{-n}, {n}) (axis {axis} has size {n}), "
+                         f"got values from {indices.min()} to {indices.max()}")
+    picked = _from_end(indices, n)
     y = np.take_along_axis(x, indices, axis=axis)
     # x̄ is scattered into x's shape broadcast as y is (y's shape with x's size along axis), where each
     # element of ȳ has a place of its own unless an index repeats along axis; the engine then sums it over

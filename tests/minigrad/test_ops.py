@@ -442,3 +442,29 @@ def test_multinomial_without_replacement_refuses_more_draws_than_classes_of_posi
     for seed in range(20):
         drawn = mg.multinomial(probs, available, rng=np.random.default_rng(seed)).data
         assert (np.take_along_axis(probs.data.reshape(-1, 3), drawn.reshape(-1, available), axis=-1) > 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16])
+def test_negative_indices_of_a_small_integer_dtype_on_an_axis_longer_than_it_holds(dtype):
+    """Counting a negative index from the end of an axis longer than the
+    index dtype's maximum (int8 -1 on 200 elements) was done in that dtype:
+    x[ids] worked but its backward, and take_along_axis itself, raised
+    NumPy 2's OverflowError."""
+    n = int(np.iinfo(dtype).max) + 73
+    ids = np.array([-1, 5, -1], dtype=dtype)
+    x = tensor(np.arange(float(n)))
+    x[ids].sum().backward()
+    expected = np.zeros(n)
+    np.add.at(expected, ids.astype(np.int64), 1)
+    np.testing.assert_array_equal(x.grad.data, expected)
+    x.grad = None
+    y = mg.take_along_axis(x, ids, 0)
+    np.testing.assert_array_equal(y.data, [n - 1, 5, n - 1])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, expected)
+
+
+def test_take_along_axis_out_of_range_names_the_index_given():
+    """An index below -n was reported after shifting by n (-4 on 3 elements as -1)."""
+    with pytest.raises(IndexError, match=r"\[-3, 3\).* from -4 to 0"):
+        mg.take_along_axis(mg.zeros(2, 3), [[-4, 0]], 1)
