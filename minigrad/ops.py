@@ -1054,6 +1054,7 @@ def _add_rows(out: np.ndarray, rows: np.ndarray, g: np.ndarray) -> None:
             raise ValueError(f"g has shape {g.shape}, which does not broadcast to the shape index picks, "
                              f"{picked}") from None
     width = int(np.prod(out.shape[1:]))
+    rows = rows.astype(np.intp, copy=False)  # (the positions overflow a small dtype: int8 row 10 of width 20)
     positions = (rows.reshape(-1, 1) * width + np.arange(width)).reshape(-1)
     np.add.at(out.reshape(-1), positions, np.ascontiguousarray(g).reshape(-1))
 

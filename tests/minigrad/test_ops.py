@@ -397,6 +397,23 @@ def test_embedding_gradient_with_repeated_ids_equals_the_brute_force():
     np.testing.assert_allclose(weight.grad.data, expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16])
+def test_repeated_ids_of_a_small_integer_dtype_scatter_into_their_own_rows(dtype):
+    """The repeated-row scatter computed each element's flat position (row ·
+    row width + column) in the ids' dtype, which wrapped around: int8 ids
+    [10, 10] into rows of 20 gave row 10 a gradient of 8 instead of 40 and
+    row 9 one of 32, without an error."""
+    top = int(np.iinfo(dtype).max)
+    rows = top // 10 + 2
+    ids = np.array([rows - 2, rows - 2, 1], dtype=dtype)
+    expected = np.zeros((rows, 20))
+    np.add.at(expected, ids.astype(np.int64), 1.0)
+    for lookup in (mg.embedding, lambda w, i: w[i], lambda w, i: w[mg.tensor(i)]):
+        weight = tensor(np.zeros((rows, 20)))
+        lookup(weight, ids).sum().backward()
+        np.testing.assert_array_equal(weight.grad.data, expected)
+
+
 def test_multinomial_draws_in_proportion_and_without_replacement_once():
     probs = mg.tensor([[0.1, 0.2, 0.7], [0.5, 0.5, 0.0]], dtype=np.float64)
     draws = mg.multinomial(probs, 20000, replacement=True, rng=np.random.default_rng(0)).data
