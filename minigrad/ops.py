@@ -891,6 +891,8 @@ def _split_index(index: Any, tensors: list) -> Any:
         return tuple(_split_index(i, tensors) for i in index)
     if isinstance(index, (Tensor, np.ndarray, list)):
         value = index if isinstance(index, Tensor) else np.asarray(index)
+        if isinstance(index, list) and value.size == 0:
+            value = value.astype(np.intp)  # x[[]]: no indices (NumPy makes an empty list a float array)
         if value.dtype.kind not in "biu":
             raise IndexError(f"getitem: index arrays must be integers or booleans, got dtype {value.dtype}")
         tensors.append(value)

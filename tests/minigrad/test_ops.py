@@ -206,6 +206,17 @@ def test_getitem_basic_and_integer_arrays_with_repeats(data):
     np.testing.assert_array_equal(t.grad.data[perm], g)
 
 
+def test_an_empty_list_indexes_as_no_indices():
+    """x[[]] picks nothing, as in NumPy and PyTorch (an empty list makes a
+    float array, which was refused as a float index)."""
+    x = tensor(np.arange(6.0).reshape(2, 3))
+    for index, shape in (([], (0, 3)), ((slice(None), []), (2, 0)), ([[]], (1, 0, 3))):
+        y = x[index]
+        assert y.shape == np.zeros((2, 3))[index].shape == shape
+        y.sum().backward()
+        np.testing.assert_array_equal(x.grad.data, np.zeros((2, 3)))
+
+
 @given(data=st.data())
 def test_concat_stack_split_chunk_unbind(data):
     n = data.draw(st.integers(1, 3))
