@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -772,9 +773,22 @@ def _log_softmax(x, *, axis):
 
 # -- shapes ---------------------------------------------------------------------------------
 
-def reshape(x, shape: Sequence[int]):
+def _sizes(shape, op: str) -> tuple:
+    """``shape``, an int or a sequence of ints, as a tuple of ints; anything
+    else is a TypeError (int() would take the size 1.9 as 1, True as 1)."""
+    try:
+        items = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        sizes = tuple(map(operator.index, items))
+    except TypeError:
+        sizes = None
+    if sizes is None or bool in map(type, items):
+        raise TypeError(f"{op}: shape must be an int or a sequence of ints, got {shape!r}")
+    return sizes
+
+
+def reshape(x, shape: int | Sequence[int]):
     """y = x with a new shape;  x̄ = ȳ with x's shape;  ẏ = ẋ with the new shape"""
-    return _reshape(x, shape=tuple(int(n) for n in shape))
+    return _reshape(x, shape=_sizes(shape, "reshape"))
 
 
 def _rows_reshape(shapes, out_shapes, varying, settings):
@@ -835,9 +849,9 @@ def swapaxes(x, axis1: int, axis2: int):
     return transpose(x, axes)
 
 
-def broadcast_to(x, shape: Sequence[int]):
+def broadcast_to(x, shape: int | Sequence[int]):
     """y = x stretched to ``shape`` by broadcasting;  x̄ = ȳ summed back (the engine's unbroadcast);  ẏ = ẋ stretched"""
-    return _broadcast_to(x, shape=tuple(shape))
+    return _broadcast_to(x, shape=_sizes(shape, "broadcast_to"))
 
 
 @primitive(name="broadcast_to", vjps=lambda g, shape: g, jvps=lambda t, y, x, shape: _broadcast_to(t, shape=shape))

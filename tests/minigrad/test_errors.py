@@ -82,3 +82,21 @@ def test_where_and_masked_fill_take_bool_conditions_only(condition):
         x.masked_fill(condition, 9.0)
     bools = np.asarray(condition.numpy() if isinstance(condition, mg.Tensor) else condition) != 0
     np.testing.assert_array_equal(mg.masked_fill(x, bools, 9.0).detach().numpy(), [1.0, 9.0, 9.0])
+
+
+@pytest.mark.parametrize("shape", [(1.9, 3), (True, 3), (np.float64(3.0),), 3.0])
+def test_shapes_must_be_whole_numbers(shape):
+    """reshape took int() of each size: x of 3 elements reshaped to (1.9, 3) became (1, 3) without a word."""
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"reshape: shape must be an int or a sequence of ints, got"):
+        mg.reshape(x, shape)
+    with pytest.raises(TypeError, match=r"broadcast_to: shape must be an int or a sequence of ints, got"):
+        mg.broadcast_to(x, shape)
+
+
+def test_a_shape_may_be_one_int():
+    """mg.reshape(x, 3) (as np.reshape) failed with "'int' object is not iterable"."""
+    x = mg.tensor([[1.0, 2.0, 3.0]])
+    assert mg.reshape(x, 3).shape == (3,)
+    assert mg.reshape(x, np.int64(-1)).shape == (3,)
+    assert mg.broadcast_to(mg.tensor([1.0]), 4).shape == (4,)
