@@ -602,6 +602,9 @@ def clip(x, low: float | None = None, high: float | None = None):
     """y = x limited to [low, high] (the bounds meet x under the dtype rule: an
     integer x with a float bound gives the default float);  x̄ = ȳ inside the
     interval (ends included), 0 outside;  ẏ = ẋ likewise"""
+    if isinstance(low, Tensor) or isinstance(high, Tensor):  # (settings, not inputs: no gradient flows to them)
+        raise TypeError("clip: low and high must be numbers or NumPy arrays, got a Tensor; for tensor bounds use "
+                        "mg.maximum(x, low) and mg.minimum(x, high)")
     return _clip(x, low=low, high=high)
 
 

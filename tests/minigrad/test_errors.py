@@ -100,3 +100,13 @@ def test_a_shape_may_be_one_int():
     assert mg.reshape(x, 3).shape == (3,)
     assert mg.reshape(x, np.int64(-1)).shape == (3,)
     assert mg.broadcast_to(mg.tensor([1.0]), 4).shape == (4,)
+
+
+@pytest.mark.parametrize("bounds", [dict(low=mg.tensor([0.0, 0.0])), dict(high=mg.tensor(1.0, requires_grad=True))])
+def test_clip_bounds_that_are_tensors_are_a_clear_error(bounds):
+    """A Tensor bound failed deep inside with "NumPy's bitwise_and was called on a minigrad Tensor"."""
+    x = mg.tensor([-1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"clip: low and high must be numbers or NumPy arrays.*mg.maximum"):
+        mg.clip(x, **bounds)
+    with pytest.raises(TypeError, match=r"clip: low and high"):
+        x.clip(**bounds)
