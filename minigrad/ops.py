@@ -119,9 +119,10 @@ class Primitive:
         """The forward on (promoted) arrays: (output, the VJPs for this call)."""
         try:
             out = self.forward(*arrays, **settings) if settings else self.forward(*arrays)
-        except ValueError as error:  # NumPy's shape complaints, with the op's name and the shapes
+        except ValueError as error:  # NumPy's shape complaints, with the op's name (once) and the shapes
             shapes = ", ".join(str(np.shape(a)) for a in arrays)
-            raise ValueError(f"{self.name}: {error} (input shapes {shapes})") from None
+            named = str(error) if str(error).startswith(f"{self.name}: ") else f"{self.name}: {error}"
+            raise ValueError(f"{named} (input shapes {shapes})") from None
         if self.vjps is None:
             out, vjps = out
             if type(vjps) is not tuple and not self.all_at_once:
@@ -330,13 +331,27 @@ def normalize_axis(axis: int, ndim: int, op: str) -> int:
     return int(axis) % ndim
 
 
+def _ints(value, what: str) -> tuple:
+    """``value``, an int or a sequence of ints (a shape, axes, sizes), as a tuple
+    of ints; anything else is a TypeError naming ``what`` (int() would take a
+    size of 1.9 as 1, True as 1)."""
+    try:
+        items = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
+        ints = tuple(map(operator.index, items))
+    except TypeError:
+        ints = None
+    if ints is None or bool in map(type, items):
+        raise TypeError(f"{what} must be an int or a sequence of ints, got {value!r}")
+    return ints
+
+
 def reduction_axes(axis, ndim: int, op: str) -> tuple:
     """``axis`` (None, an int or a tuple) of a reduction as a sorted tuple of
     positions. A 0-d tensor takes axis 0 or -1 (and reduces nothing), as in
     NumPy and PyTorch."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if type(axis) is int else _ints(axis, f"{op}: axis")
     if ndim == 0:
         for a in axes:
             if a not in (0, -1):
@@ -776,22 +791,9 @@ def _log_softmax(x, *, axis):
 
 # -- shapes ---------------------------------------------------------------------------------
 
-def _sizes(shape, op: str) -> tuple:
-    """``shape``, an int or a sequence of ints, as a tuple of ints; anything
-    else is a TypeError (int() would take the size 1.9 as 1, True as 1)."""
-    try:
-        items = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-        sizes = tuple(map(operator.index, items))
-    except TypeError:
-        sizes = None
-    if sizes is None or bool in map(type, items):
-        raise TypeError(f"{op}: shape must be an int or a sequence of ints, got {shape!r}")
-    return sizes
-
-
 def reshape(x, shape: int | Sequence[int]):
     """y = x with a new shape;  x̄ = ȳ with x's shape;  ẏ = ẋ with the new shape"""
-    return _reshape(x, shape=_sizes(shape, "reshape"))
+    return _reshape(x, shape=_ints(shape, "reshape: shape"))
 
 
 def _rows_reshape(shapes, out_shapes, varying, settings):
@@ -854,7 +856,7 @@ def swapaxes(x, axis1: int, axis2: int):
 
 def broadcast_to(x, shape: int | Sequence[int]):
     """y = x stretched to ``shape`` by broadcasting;  x̄ = ȳ summed back (the engine's unbroadcast);  ẏ = ẋ stretched"""
-    return _broadcast_to(x, shape=_sizes(shape, "broadcast_to"))
+    return _broadcast_to(x, shape=_ints(shape, "broadcast_to: shape"))
 
 
 @primitive(name="broadcast_to", vjps=lambda g, shape: g, jvps=lambda t, y, x, shape: _broadcast_to(t, shape=shape))
@@ -1285,14 +1287,14 @@ def split(x, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tupl
     smaller) or of the listed sizes, as torch.split;  x̄ = the ȳᵢ concatenated;  ẏᵢ = ẋ split alike"""
     axis = normalize_axis(axis, x.ndim, "split")
     n = x.shape[axis]
+    sizes = _ints(split_size_or_sections, "split: split_size_or_sections")
     if isinstance(split_size_or_sections, (int, np.integer)):
-        size = int(split_size_or_sections)
+        size = sizes[0]
         if size <= 0:
             raise ValueError(f"split: split_size must be positive, got {size}")
         sizes = (size,) * (n // size) + ((n % size,) if n % size else ())
         sizes = sizes or (0,)  # an empty axis gives one empty piece
     else:
-        sizes = tuple(int(s) for s in split_size_or_sections)
         if builtins.sum(sizes) != n or builtins.min(sizes, default=0) < 0:
             raise ValueError(f"split: sections {list(sizes)} must be non-negative and add up to {n}, "
                              f"the size of axis {axis}")

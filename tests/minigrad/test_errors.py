@@ -110,3 +110,26 @@ def test_clip_bounds_that_are_tensors_are_a_clear_error(bounds):
         mg.clip(x, **bounds)
     with pytest.raises(TypeError, match=r"clip: low and high"):
         x.clip(**bounds)
+
+
+@pytest.mark.parametrize("op", [mg.sum, mg.mean, mg.max, mg.min, mg.logsumexp, mg.squeeze])
+@pytest.mark.parametrize("axis", [1.0, (0.0,), "0"])
+def test_an_axis_that_is_not_an_int_is_a_type_error_naming_the_op(op, axis):
+    """x.sum(1.0) failed with "'float' object is not iterable"; on a 0-d tensor axis (0.0,) was taken as 0."""
+    for x in (mg.zeros(2, 3), mg.zeros(())):
+        with pytest.raises(TypeError, match=rf"^{op.__name__}: axis must be an int"):
+            op(x, axis)
+
+
+def test_an_error_raised_in_an_op_names_it_once():
+    with pytest.raises(ValueError, match=r"^sum: axis 2 is out of range"):
+        mg.zeros(2, 3).sum(2)
+    with pytest.raises(ValueError, match=r"^one_hot: indices must lie in"):
+        mg.one_hot([3], 3)
+
+
+def test_split_sizes_must_be_ints():
+    with pytest.raises(TypeError, match=r"split: split_size_or_sections must be an int or a sequence of ints, got 1.5"):
+        mg.split(mg.zeros(3), 1.5)
+    with pytest.raises(TypeError, match=r"split: split_size_or_sections must be .*got \[2.5, 1\]"):
+        mg.split(mg.zeros(3), [2.5, 1])  # (was split as (2, 1))
