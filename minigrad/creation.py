@@ -87,7 +87,17 @@ def rand(*shape, dtype=None, rng: np.random.Generator | None = None, requires_gr
 
 
 def arange(start, stop=None, step=1, dtype=None) -> Tensor:
-    """Like np.arange; integer unless a float argument or dtype says otherwise."""
+    """Like np.arange; integer unless a float argument or dtype says otherwise.
+    An integer dtype takes whole numbers only: NumPy works the step out in
+    that dtype (np.arange(0, 5, 0.5, dtype=int) is ten zeros)."""
+    if step == 0:
+        raise ValueError("arange: step must not be 0")
+    if dtype is not None:
+        dtype = _dtype(dtype, "arange")
+        bounds = [value for value in (start, stop, step) if value is not None]
+        if dtype.kind in "iu" and not all(float(value).is_integer() for value in bounds):
+            raise ValueError(f"arange: with integer dtype {dtype}, start, stop and step must be whole numbers, "
+                             f"got {', '.join(map(str, bounds))}")
     data = np.arange(start, stop, step, dtype=dtype)
     if dtype is None and data.dtype.kind == "f":
         data = data.astype(get_default_dtype())

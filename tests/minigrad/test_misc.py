@@ -69,3 +69,20 @@ def test_small_api():
     assert "requires_grad=True" in repr(x)
     assert mg.arange(3).dtype.kind == "i" and mg.arange(0, 1, 0.5).dtype == np.float32
     assert (mg.tensor([1.0, 3.0]) > 2).data.tolist() == [False, True]
+
+
+@pytest.mark.parametrize("args", [(0, 5, 0.5), (0.5, 3), (0, np.nan), (0, 3, mg.tensor(0.5))])
+def test_arange_with_an_integer_dtype_takes_whole_numbers_only(args):
+    """np.arange(0, 5, 0.5, dtype=int) is ten zeros (NumPy works out the step
+    in the dtype): mg.arange gave them too, without a word."""
+    with pytest.raises(ValueError, match=r"arange: with integer dtype int64, start, stop and step must be whole "
+                                         r"numbers, got"):
+        mg.arange(*args, dtype=np.int64)
+    assert mg.arange(0.0, 6.0, 2.0, dtype=np.int32).data.tolist() == [0, 2, 4]
+
+
+def test_arange_step_zero_and_a_bad_dtype_are_clear_errors():
+    with pytest.raises(ValueError, match="arange: step must not be 0"):
+        mg.arange(0, 5, 0)
+    with pytest.raises(TypeError, match="arange: dtype must be a bool, integer or float dtype"):
+        mg.arange(3, dtype=str)
