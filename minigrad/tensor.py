@@ -335,11 +335,13 @@ def _operand(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
     rule: it takes the tensor's dtype if it is of a kind that dtype holds --
     x64 *= 0.1 multiplies by the float64 0.1, uint8 += 1 adds a uint8 -- and
     an integer must fit it (int32 += 2**40, or += np.int64(2**40), would
-    wrap around). A float into an integer tensor stays a float
+    wrap around), as must the integers of a wider array or tensor
+    (int8 += np.array([1000])). A float into an integer tensor stays a float
     (checked_write refuses it)."""
     if isinstance(value, (Tensor, np.ndarray, np.generic)):
         array = as_array(value)
         if array.ndim:
+            _check_fits(array, dtype, value, what)
             return array
     else:
         array = np.asarray(value)
@@ -349,12 +351,19 @@ def _operand(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
     if dtype.kind == "f" and array.dtype.kind in "iuf":
         return array.astype(dtype)
     if array.dtype.kind in "iu" and dtype.kind in "iu":
+        _check_fits(array, dtype, value, what)
+        return array.astype(dtype)
+    return array
+
+
+def _check_fits(array: np.ndarray, dtype: np.dtype, value: Any, what: str) -> None:
+    """A ValueError if the integers of ``array`` (the operand ``value``) do not fit
+    an integer ``dtype``: cast into it they would wrap around."""
+    if array.dtype.kind in "iu" and dtype.kind in "iu" and not np.can_cast(array.dtype, dtype):
         limits = np.iinfo(dtype)
         if array.size and (array.min() < limits.min or array.max() > limits.max):
             raise ValueError(f"in-place {what}: {value!r} does not fit a {dtype} tensor ({limits.min}..{limits.max}"
                              "): it would wrap around")
-        return array.astype(dtype)
-    return array
 
 
 def checked_write(write, data: np.ndarray, value: np.ndarray, what: str) -> None:

@@ -689,6 +689,27 @@ def test_in_place_with_a_python_number_checks_its_kind_and_that_it_fits():
     assert u.numpy().tolist() == [248, 0] and u.dtype == np.uint8
 
 
+
+@pytest.mark.parametrize("other", [np.array([2 ** 40, 1]), mg.tensor([1000, 1]), [[1000, 1]]],
+                         ids=["array", "tensor", "nested list"])
+def test_in_place_with_integers_of_a_wider_dtype_checks_that_they_fit(other):
+    """Only a number was checked: int32 += np.array([2**40, 1]) and int8.copy_(mg.tensor([1000, 1]))
+    wrapped around without a word (int8 [1, 2] += [1000, 1] gave [-23, 3]); values that fit still work."""
+    for dtype in (np.int32, np.int8):
+        limits = np.iinfo(dtype)
+        if np.all(np.asarray(other.numpy() if isinstance(other, mg.Tensor) else other) <= limits.max):
+            continue
+        t = mg.tensor([1, 2], dtype=dtype)
+        with pytest.raises(ValueError, match=f"does not fit a {np.dtype(dtype).name} tensor"):
+            t += other
+        with pytest.raises(ValueError, match=f"does not fit a {np.dtype(dtype).name} tensor"):
+            t.copy_(other)
+        assert t.numpy().tolist() == [1, 2]
+    t = mg.tensor([1, 2], dtype=np.int8)
+    t += np.array([100, 1])  # int64 values that fit
+    t.copy_(mg.tensor([[-128, 127]])[0])
+    assert t.numpy().tolist() == [-128, 127] and t.dtype == np.int8
+
 def test_in_place_bitwise_operators_change_the_tensor():
     """mask |= other made a new tensor (no __ior__): another name for the mask kept the old values, where
     PyTorch changes it (found by review)."""
