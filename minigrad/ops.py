@@ -1233,11 +1233,19 @@ def masked_fill(x, mask, value: float):
 
 def concat(tensors: Sequence, axis: int = 0):
     """y = [x₁ x₂ …] along ``axis``;  x̄ᵢ = ȳ's matching slice;  ẏ = [ẋ₁ ẋ₂ …]"""
-    if not tensors:
-        raise ValueError("concat: needs at least one tensor")
+    _check_sequence(tensors, "concat")
     if not _holds_tensor(tensors):  # only arrays: plain NumPy
         return np.concatenate(tensors, axis=axis)
     return _concat(*tensors, axis=normalize_axis(axis, _ndim(tensors[0]), "concat"))
+
+
+def _check_sequence(tensors, op: str) -> None:
+    """A TypeError unless ``tensors`` is a list or tuple (a tensor would be taken
+    apart into its rows, a generator used up), a ValueError if it is empty."""
+    if not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: tensors must be a list or tuple of tensors, got {type(tensors).__name__}")
+    if not tensors:
+        raise ValueError(f"{op}: needs at least one tensor")
 
 
 def _holds_tensor(items: Sequence) -> bool:
@@ -1268,8 +1276,7 @@ def _concat(*xs, axis):
 
 def stack(tensors: Sequence, axis: int = 0):
     """y = the xᵢ stacked along a new ``axis``;  x̄ᵢ = ȳ's i-th slice along it;  ẏ = the ẋᵢ stacked"""
-    if not tensors:
-        raise ValueError("stack: needs at least one tensor")
+    _check_sequence(tensors, "stack")
     if not _holds_tensor(tensors):  # only arrays: plain NumPy
         return np.stack(tensors, axis=axis)
     return _stack(*tensors, axis=normalize_axis(axis, _ndim(tensors[0]) + 1, "stack"))

@@ -133,3 +133,14 @@ def test_split_sizes_must_be_ints():
         mg.split(mg.zeros(3), 1.5)
     with pytest.raises(TypeError, match=r"split: split_size_or_sections must be .*got \[2.5, 1\]"):
         mg.split(mg.zeros(3), [2.5, 1])  # (was split as (2, 1))
+
+
+@pytest.mark.parametrize("op", [mg.concat, mg.stack])
+@pytest.mark.parametrize("tensors", [mg.tensor([[5.0]]), mg.tensor([1.0, 2.0]), np.zeros((1, 2)), "generator"])
+def test_concat_and_stack_take_a_list_or_tuple(op, tensors):
+    """A tensor in place of the list was taken apart into its rows (stack(tensor([[5.]])) gave it back)
+    or failed with 'the truth value of a tensor'; a generator with "'generator' object is not subscriptable"."""
+    if isinstance(tensors, str):
+        tensors = (t for t in [mg.zeros(2), mg.zeros(2)])
+    with pytest.raises(TypeError, match=rf"{op.__name__}: tensors must be a list or tuple of tensors, got"):
+        op(tensors)
