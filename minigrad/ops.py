@@ -1096,7 +1096,10 @@ def one_hot(indices, num_classes: int, dtype=None) -> Tensor:
     """y[..., k] = 1 where indices == k, else 0 (no gradient)."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
         raise ValueError(f"one_hot: num_classes must be a non-negative int, got {num_classes!r}")
-    return _one_hot(_as_tensor(indices), num_classes=int(num_classes), dtype=np.dtype(dtype or get_default_dtype()))
+    dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise TypeError(f"one_hot: dtype must be a bool, integer or float dtype, got {dtype}")
+    return _one_hot(_as_tensor(indices), num_classes=int(num_classes), dtype=dtype)
 
 
 def _rows_leading(shapes, out_shapes, varying, settings):

@@ -248,6 +248,14 @@ def test_one_hot():
     assert not out.requires_grad
 
 
+@pytest.mark.parametrize("dtype", [str, object, complex])
+def test_one_hot_takes_the_dtypes_a_tensor_holds(dtype):
+    """one_hot(..., dtype=str) made a tensor of strings ['', '1', ''], which no other way of making one allows."""
+    with pytest.raises(TypeError, match="one_hot: dtype must be a bool, integer or float dtype, got"):
+        mg.one_hot([1], 3, dtype=dtype)
+    assert mg.one_hot([1], 3, dtype=bool).data.tolist() == [[False, True, False]]
+
+
 def test_ops_on_plain_arrays_return_plain_arrays():
     a = np.array([1.0, 2.0])
     assert isinstance(mg.exp(a), np.ndarray) and isinstance(mg.sum(a), (np.ndarray, np.floating))
