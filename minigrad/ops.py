@@ -661,8 +661,13 @@ def _sum(x, *, axis, keepdims):
 
 
 def mean(x, axis=None, keepdims: bool = False):
-    """Σ x / n over ``axis`` (composite); NaN over an empty axis, as in NumPy and PyTorch."""
-    shape = np.shape(_data(x))
+    """Σ x / n over ``axis`` (composite); NaN over an empty axis, as in NumPy and PyTorch.
+    float16 is summed in float32, as NumPy and PyTorch do (in float16 the sum
+    of 70000 ones, and so their mean, is inf)."""
+    data = _data(x)
+    if data.dtype == np.float16:
+        return astype(mean(astype(x, np.float32), axis, keepdims), np.float16)
+    shape = data.shape
     n = int(np.prod([shape[a] for a in reduction_axes(axis, len(shape), "mean")]))
     return sum(x, axis, keepdims) * (1.0 / n if n else np.nan)
 

@@ -86,6 +86,17 @@ def test_reductions(name, data):
                                atol=1e-12)
 
 
+def test_mean_of_float16_is_summed_in_float32():
+    """The mean of 70000 float16 ones was inf (their float16 sum overflows); NumPy and PyTorch give 1."""
+    x = mg.tensor(np.ones((2, 70000), np.float16), requires_grad=True)
+    for y, expected in ((x.mean(), 1.0), (x.mean(axis=-1, keepdims=True), [[1.0], [1.0]])):
+        assert y.dtype == np.float16
+        np.testing.assert_array_equal(y.data, expected)
+    x.mean().backward()
+    assert x.grad.dtype == np.float16
+    np.testing.assert_allclose(x.grad.data, np.float16(1 / 140000), rtol=1e-3)
+
+
 def test_max_shares_the_gradient_between_ties():
     x = tensor([1.0, 3.0, 3.0, 2.0])
     x.max().backward()
