@@ -657,7 +657,7 @@ def _sum(x, *, axis, keepdims):
     shape = np.shape(x)
     axes = reduction_axes(axis, len(shape), "sum")
     kept = _kept_shape(shape, axes)
-    return np.sum(x, axis=axes, keepdims=keepdims), lambda g: broadcast_to(g.reshape(kept), shape)
+    return np.sum(x, axis=axes, keepdims=keepdims), lambda g: _broadcast_to(g.reshape(kept), shape=shape)
 
 
 def mean(x, axis=None, keepdims: bool = False):
@@ -709,7 +709,7 @@ def _extremum(name: str, reduce: Callable):
         kept, shape = y.shape, np.shape(x)
         mask, counts = _attaining(x, y, axes)  # (a mask and counts: no float array in the closure)
         return (y if keepdims else np.squeeze(y, axis=axes)), \
-            lambda g: broadcast_to(g.reshape(kept), shape) * mask / counts
+            lambda g: _broadcast_to(g.reshape(kept), shape=shape) * mask / counts
 
     return extremum
 
