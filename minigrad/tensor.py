@@ -256,6 +256,7 @@ class Tensor:
     def __isub__(self, other): return self._inplace(other, np.subtract, ops.sub)
     def __imul__(self, other): return self._inplace(other, np.multiply, ops.mul)
     def __itruediv__(self, other): return self._inplace(other, np.true_divide, ops.truediv)
+    def __ipow__(self, other): return self._inplace(other, np.power, ops.pow)
     def __iand__(self, other): return self._bitwise_inplace(other, np.bitwise_and, ops.bitwise_and)
     def __ior__(self, other): return self._bitwise_inplace(other, np.bitwise_or, ops.bitwise_or)
     def __ixor__(self, other): return self._bitwise_inplace(other, np.bitwise_xor, ops.bitwise_xor)
@@ -374,9 +375,19 @@ def checked_write(write, data: np.ndarray, value: np.ndarray, what: str) -> None
     except TypeError:  # NumPy's casting error: e.g. an int tensor += 0.5
         raise TypeError(f"in-place {what} would change the dtype of a {data.dtype} tensor "
                         f"(other operand {value.dtype}); use x = x + y for a new tensor") from None
-    except ValueError:
+    except ValueError as error:
+        if _broadcasts(value.shape, data.shape):  # NumPy refused the values (an integer to a negative power)
+            raise ValueError(f"in-place {what}: {error}") from None
         raise ValueError(f"in-place {what}: an operand of shape {value.shape} does not broadcast to "
                          f"the tensor's shape {data.shape}") from None
+
+
+def _broadcasts(shape: tuple, target: tuple) -> bool:
+    """Does ``shape`` broadcast to ``target``?"""
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def copy_into(data: np.ndarray, value: np.ndarray) -> None:

@@ -710,6 +710,28 @@ def test_in_place_with_integers_of_a_wider_dtype_checks_that_they_fit(other):
     t.copy_(mg.tensor([[-128, 127]])[0])
     assert t.numpy().tolist() == [-128, 127] and t.dtype == np.int8
 
+def test_in_place_power_changes_the_tensor():
+    """x **= 2 made a new tensor (no __ipow__): another name for x kept the old values, where PyTorch
+    changes x in place (pow_), as += does here. An integer tensor **= -1 says what NumPy refuses, not
+    that the operand does not broadcast."""
+    x = mg.tensor([1.0, 2.0, 3.0])
+    alias = x
+    x **= 2
+    assert alias is x and x.numpy().tolist() == [1.0, 4.0, 9.0]
+    leaf = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place update of a leaf that requires grad"):
+        leaf **= 2
+    y = leaf * 1
+    y **= 3  # in the graph: a new tensor, as for +=
+    y.sum().backward()
+    assert leaf.grad.numpy().tolist() == [3.0, 12.0]
+    ints = mg.tensor([1, 2], dtype=np.int64)
+    with pytest.raises(ValueError, match="in-place power: Integers to negative integer powers are not allowed"):
+        ints **= -1
+    with pytest.raises(ValueError, match=r"in-place add: an operand of shape \(3,\) does not broadcast"):
+        ints += np.ones(3, np.int64)
+    assert ints.numpy().tolist() == [1, 2]
+
 def test_in_place_bitwise_operators_change_the_tensor():
     """mask |= other made a new tensor (no __ior__): another name for the mask kept the old values, where
     PyTorch changes it (found by review)."""
