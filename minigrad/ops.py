@@ -935,7 +935,9 @@ def _fill(template: Any, arrays: Sequence[np.ndarray]) -> Any:
 
 def _normalized(index: Any, shape: tuple) -> Any:
     """``index`` (filled) with negative integer-array entries made positive, so
-    that x[[1, -2]] on 3 elements is seen to pick element 1 twice."""
+    that x[[1, -2]] on 3 elements is seen to pick element 1 twice. An entry
+    below -n is an IndexError (made positive it would still be negative, and
+    NumPy would count it from the end a second time)."""
     parts = index if isinstance(index, tuple) else (index,)
     consumed = builtins.sum(1 if not isinstance(p, np.ndarray) or p.dtype != bool else p.ndim
                             for p in parts if p is not None and p is not Ellipsis)
@@ -944,7 +946,12 @@ def _normalized(index: Any, shape: tuple) -> Any:
         if p is Ellipsis:
             axis += len(shape) - consumed
         elif isinstance(p, np.ndarray) and p.dtype != bool:
-            out.append(_from_end(p, shape[axis]) if p.size and p.min() < 0 else p)
+            if p.size and p.min() < 0 and axis < len(shape):  # (past the last axis: NumPy's "too many indices")
+                if p.min() < -shape[axis]:
+                    raise IndexError(f"add_at: index {p.min()} is out of range for axis {axis} of size "
+                                     f"{shape[axis]}")
+                p = _from_end(p, shape[axis])
+            out.append(p)
             axis += 1
             continue
         elif p is not None:

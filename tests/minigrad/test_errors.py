@@ -144,3 +144,12 @@ def test_concat_and_stack_take_a_list_or_tuple(op, tensors):
         tensors = (t for t in [mg.zeros(2), mg.zeros(2)])
     with pytest.raises(TypeError, match=rf"{op.__name__}: tensors must be a list or tuple of tensors, got"):
         op(tensors)
+
+
+@pytest.mark.parametrize("index, shape", [([-5], (3,)), ([-4, 0], (3,)), ((np.array([0]), np.array([-4])), (3, 3)),
+                                          ((0, np.array([-1])), (3,))])
+def test_add_at_refuses_an_index_out_of_range_below_minus_n(index, shape):
+    """mg.add_at(g, [-5], (3,)) added g into element 1 (-5 counted from the end was -2, which NumPy
+    then counted from the end again); np.add.at raises."""
+    with pytest.raises(IndexError, match=r"add_at: index .* out of range|too many indices"):
+        mg.add_at(mg.tensor([1.0]), index, shape)
