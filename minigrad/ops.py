@@ -724,6 +724,13 @@ def _shift(x: np.ndarray, axis) -> np.ndarray:
     return np.where(np.isfinite(m), m, 0)
 
 
+def _total(e: np.ndarray, axis) -> np.ndarray:
+    """Σ e over ``axis`` (kept) for the softmax family; float16 is summed in
+    float32, as PyTorch does (in float16 65505 terms of 1 sum to inf, and the
+    softmax of 70000 zeros was 0 everywhere)."""
+    return e.sum(axis=axis, keepdims=True, dtype=np.float32 if e.dtype == np.float16 else None)
+
+
 def logsumexp(x, axis=None, keepdims: bool = False):
     """y = ln Σ eˣ over ``axis``;  x̄ = ȳ·e^(x − y)  (softmax of x);  ẏ = Σ ẋ·e^(x − y)
     (e^(x − y) taken as 0, the limit, on a slice of −inf only)"""
@@ -742,7 +749,7 @@ def _logsumexp(x, *, axis, keepdims):
     kept = _kept_shape(np.shape(x), axes)
     m = _shift(x, axes)
     with np.errstate(divide="ignore"):  # ln 0 = −inf: every entry −inf, or an empty axis
-        y = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+        y = (np.log(_total(np.exp(x - m), axes)) + m).astype(x.dtype, copy=False)
     return (y if keepdims else np.squeeze(y, axis=axes)), \
         lambda g, y, x: g.reshape(kept) * _softmax_of(x, y.reshape(kept))
 
@@ -777,7 +784,7 @@ def _softmax(x, *, axis):
         infinite = np.isposinf(x)
         x = np.where(np.isposinf(top), np.where(infinite, 0.0, -np.inf), x).astype(x.dtype)
     e = np.exp(x - _shift(x, axis))
-    return e / e.sum(axis=axis, keepdims=True)
+    return (e / _total(e, axis)).astype(e.dtype, copy=False)
 
 
 def log_softmax(x, axis: int = -1):
@@ -791,7 +798,7 @@ def log_softmax(x, axis: int = -1):
 def _log_softmax(x, *, axis):
     shifted = x - _shift(x, axis)
     with np.errstate(divide="ignore"):  # ln 0 = −inf: an empty axis (the result is empty) or every entry −inf
-        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        return (shifted - np.log(_total(np.exp(shifted), axis))).astype(shifted.dtype, copy=False)
 
 
 # -- shapes ---------------------------------------------------------------------------------

@@ -97,6 +97,15 @@ def test_mean_of_float16_is_summed_in_float32():
     np.testing.assert_allclose(x.grad.data, np.float16(1 / 140000), rtol=1e-3)
 
 
+def test_softmax_family_of_float16_sums_in_float32():
+    """Over 70000 float16 zeros softmax gave 0 everywhere, logsumexp inf and log_softmax -inf: the float16 sum
+    of the exponentials overflowed (PyTorch sums in float32)."""
+    x = mg.tensor(np.zeros(70000, np.float16))
+    for y, expected in ((x.softmax(), 1 / 70000), (x.logsumexp(), np.log(70000)), (x.log_softmax(), -np.log(70000))):
+        assert y.dtype == np.float16
+        np.testing.assert_allclose(y.data.astype(np.float64), expected, rtol=2e-3)
+
+
 def test_max_shares_the_gradient_between_ties():
     x = tensor([1.0, 3.0, 3.0, 2.0])
     x.max().backward()
