@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .ops import _ints
 from .random import get_rng
 from .tensor import Tensor, _shape_arg, as_array, get_default_dtype
 
@@ -39,6 +40,14 @@ def _dtype(dtype, caller: str, floats_only: bool = False) -> np.dtype:
     return dtype
 
 
+def _shape(shape: tuple, caller: str) -> tuple:
+    """The shape given as f(2, 3), f((2, 3)) or f([2, 3]), checked: ints, none negative."""
+    sizes = _ints(_shape_arg(shape), f"{caller}: shape")
+    if any(n < 0 for n in sizes):
+        raise ValueError(f"{caller}: shape must not have negative sizes, got {sizes}")
+    return sizes
+
+
 def _fill(value, dtype: np.dtype):
     """``value`` (a number, or an array that broadcasts), checked to hold
     whole numbers in range if ``dtype`` is an integer dtype: NumPy would store
@@ -54,16 +63,16 @@ def _fill(value, dtype: np.dtype):
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _fresh(np.zeros(_shape_arg(shape), _dtype(dtype, "zeros")), requires_grad)
+    return _fresh(np.zeros(_shape(shape, "zeros"), _dtype(dtype, "zeros")), requires_grad)
 
 
 def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _fresh(np.ones(_shape_arg(shape), _dtype(dtype, "ones")), requires_grad)
+    return _fresh(np.ones(_shape(shape, "ones"), _dtype(dtype, "ones")), requires_grad)
 
 
 def full(shape, value: float, dtype=None, requires_grad: bool = False) -> Tensor:
     dtype = _dtype(dtype, "full")
-    return _fresh(np.full(_shape_arg((shape,)), _fill(value, dtype), dtype), requires_grad)
+    return _fresh(np.full(_shape((shape,), "full"), _fill(value, dtype), dtype), requires_grad)
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -77,17 +86,27 @@ def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
 def randn(*shape, dtype=None, rng: np.random.Generator | None = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from ``rng`` (or the generator manual_seed sets)."""
     dtype = _dtype(dtype, "randn", floats_only=True)
-    return _fresh(get_rng(rng).standard_normal(_shape_arg(shape)).astype(dtype), requires_grad)
+    return _fresh(get_rng(rng).standard_normal(_shape(shape, "randn")).astype(dtype), requires_grad)
 
 
 def rand(*shape, dtype=None, rng: np.random.Generator | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
     dtype = _dtype(dtype, "rand", floats_only=True)
-    return _fresh(get_rng(rng).random(_shape_arg(shape)).astype(dtype), requires_grad)
+    return _fresh(get_rng(rng).random(_shape(shape, "rand")).astype(dtype), requires_grad)
 
 
 def arange(start, stop=None, step=1, dtype=None) -> Tensor:
-    """Like np.arange; integer unless a float argument or dtype says otherwise."""
+    """Like np.arange; integer unless a float argument or dtype says otherwise.
+    An integer dtype takes whole numbers only: NumPy works the step out in
+    that dtype (np.arange(0, 5, 0.5, dtype=int) is ten zeros)."""
+    if step == 0:
+        raise ValueError("arange: step must not be 0")
+    if dtype is not None:
+        dtype = _dtype(dtype, "arange")
+        bounds = [value for value in (start, stop, step) if value is not None]
+        if dtype.kind in "iu" and not all(float(value).is_integer() for value in bounds):
+            raise ValueError(f"arange: with integer dtype {dtype}, start, stop and step must be whole numbers, "
+                             f"got {', '.join(map(str, bounds))}")
     data = np.arange(start, stop, step, dtype=dtype)
     if dtype is None and data.dtype.kind == "f":
         data = data.astype(get_default_dtype())

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -118,9 +119,10 @@ class Primitive:
         """The forward on (promoted) arrays: (output, the VJPs for this call)."""
         try:
             out = self.forward(*arrays, **settings) if settings else self.forward(*arrays)
-        except ValueError as error:  # NumPy's shape complaints, with the op's name and the shapes
+        except ValueError as error:  # NumPy's shape complaints, with the op's name (once) and the shapes
             shapes = ", ".join(str(np.shape(a)) for a in arrays)
-            raise ValueError(f"{self.name}: {error} (input shapes {shapes})") from None
+            named = str(error) if str(error).startswith(f"{self.name}: ") else f"{self.name}: {error}"
+            raise ValueError(f"{named} (input shapes {shapes})") from None
         if self.vjps is None:
             out, vjps = out
             if type(vjps) is not tuple and not self.all_at_once:
@@ -329,13 +331,27 @@ def normalize_axis(axis: int, ndim: int, op: str) -> int:
     return int(axis) % ndim
 
 
+def _ints(value, what: str) -> tuple:
+    """``value``, an int or a sequence of ints (a shape, axes, sizes), as a tuple
+    of ints; anything else is a TypeError naming ``what`` (int() would take a
+    size of 1.9 as 1, True as 1)."""
+    try:
+        items = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
+        ints = tuple(map(operator.index, items))
+    except TypeError:
+        ints = None
+    if ints is None or bool in map(type, items):
+        raise TypeError(f"{what} must be an int or a sequence of ints, got {value!r}")
+    return ints
+
+
 def reduction_axes(axis, ndim: int, op: str) -> tuple:
     """``axis`` (None, an int or a tuple) of a reduction as a sorted tuple of
     positions. A 0-d tensor takes axis 0 or -1 (and reduces nothing), as in
     NumPy and PyTorch."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if type(axis) is int else _ints(axis, f"{op}: axis")
     if ndim == 0:
         for a in axes:
             if a not in (0, -1):
@@ -604,6 +620,9 @@ def clip(x, low: float | None = None, high: float | None = None):
     """y = x limited to [low, high] (the bounds meet x under the dtype rule: an
     integer x with a float bound gives the default float);  x̄ = ȳ inside the
     interval (ends included), 0 outside;  ẏ = ẋ likewise"""
+    if isinstance(low, Tensor) or isinstance(high, Tensor):  # (settings, not inputs: no gradient flows to them)
+        raise TypeError("clip: low and high must be numbers or NumPy arrays, got a Tensor; for tensor bounds use "
+                        "mg.maximum(x, low) and mg.minimum(x, high)")
     return _clip(x, low=low, high=high)
 
 
@@ -641,12 +660,17 @@ def _sum(x, *, axis, keepdims):
     shape = np.shape(x)
     axes = reduction_axes(axis, len(shape), "sum")
     kept = _kept_shape(shape, axes)
-    return np.sum(x, axis=axes, keepdims=keepdims), lambda g: broadcast_to(g.reshape(kept), shape)
+    return np.sum(x, axis=axes, keepdims=keepdims), lambda g: _broadcast_to(g.reshape(kept), shape=shape)
 
 
 def mean(x, axis=None, keepdims: bool = False):
-    """Σ x / n over ``axis`` (composite); NaN over an empty axis, as in NumPy and PyTorch."""
-    shape = np.shape(_data(x))
+    """Σ x / n over ``axis`` (composite); NaN over an empty axis, as in NumPy and PyTorch.
+    float16 is summed in float32, as NumPy and PyTorch do (in float16 the sum
+    of 70000 ones, and so their mean, is inf)."""
+    data = _data(x)
+    if data.dtype == np.float16:
+        return astype(mean(astype(x, np.float32), axis, keepdims), np.float16)
+    shape = data.shape
     n = int(np.prod([shape[a] for a in reduction_axes(axis, len(shape), "mean")]))
     return sum(x, axis, keepdims) * (1.0 / n if n else np.nan)
 
@@ -688,7 +712,7 @@ def _extremum(name: str, reduce: Callable):
         kept, shape = y.shape, np.shape(x)
         mask, counts = _attaining(x, y, axes)  # (a mask and counts: no float array in the closure)
         return (y if keepdims else np.squeeze(y, axis=axes)), \
-            lambda g: broadcast_to(g.reshape(kept), shape) * mask / counts
+            lambda g: _broadcast_to(g.reshape(kept), shape=shape) * mask / counts
 
     return extremum
 
@@ -701,6 +725,13 @@ def _shift(x: np.ndarray, axis) -> np.ndarray:
     subtracting it keeps exp() in range."""
     m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     return np.where(np.isfinite(m), m, 0)
+
+
+def _total(e: np.ndarray, axis) -> np.ndarray:
+    """Σ e over ``axis`` (kept) for the softmax family; float16 is summed in
+    float32, as PyTorch does (in float16 65505 terms of 1 sum to inf, and the
+    softmax of 70000 zeros was 0 everywhere)."""
+    return e.sum(axis=axis, keepdims=True, dtype=np.float32 if e.dtype == np.float16 else None)
 
 
 def logsumexp(x, axis=None, keepdims: bool = False):
@@ -721,7 +752,7 @@ def _logsumexp(x, *, axis, keepdims):
     kept = _kept_shape(np.shape(x), axes)
     m = _shift(x, axes)
     with np.errstate(divide="ignore"):  # ln 0 = −inf: every entry −inf, or an empty axis
-        y = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+        y = (np.log(_total(np.exp(x - m), axes)) + m).astype(x.dtype, copy=False)
     return (y if keepdims else np.squeeze(y, axis=axes)), \
         lambda g, y, x: g.reshape(kept) * _softmax_of(x, y.reshape(kept))
 
@@ -756,7 +787,7 @@ def _softmax(x, *, axis):
         infinite = np.isposinf(x)
         x = np.where(np.isposinf(top), np.where(infinite, 0.0, -np.inf), x).astype(x.dtype)
     e = np.exp(x - _shift(x, axis))
-    return e / e.sum(axis=axis, keepdims=True)
+    return (e / _total(e, axis)).astype(e.dtype, copy=False)
 
 
 def log_softmax(x, axis: int = -1):
@@ -770,14 +801,14 @@ def log_softmax(x, axis: int = -1):
 def _log_softmax(x, *, axis):
     shifted = x - _shift(x, axis)
     with np.errstate(divide="ignore"):  # ln 0 = −inf: an empty axis (the result is empty) or every entry −inf
-        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        return (shifted - np.log(_total(np.exp(shifted), axis))).astype(shifted.dtype, copy=False)
 
 
 # -- shapes ---------------------------------------------------------------------------------
 
-def reshape(x, shape: Sequence[int]):
+def reshape(x, shape: int | Sequence[int]):
     """y = x with a new shape;  x̄ = ȳ with x's shape;  ẏ = ẋ with the new shape"""
-    return _reshape(x, shape=tuple(int(n) for n in shape))
+    return _reshape(x, shape=_ints(shape, "reshape: shape"))
 
 
 def _rows_reshape(shapes, out_shapes, varying, settings):
@@ -838,9 +869,9 @@ def swapaxes(x, axis1: int, axis2: int):
     return transpose(x, axes)
 
 
-def broadcast_to(x, shape: Sequence[int]):
+def broadcast_to(x, shape: int | Sequence[int]):
     """y = x stretched to ``shape`` by broadcasting;  x̄ = ȳ summed back (the engine's unbroadcast);  ẏ = ẋ stretched"""
-    return _broadcast_to(x, shape=tuple(shape))
+    return _broadcast_to(x, shape=_ints(shape, "broadcast_to: shape"))
 
 
 @primitive(name="broadcast_to", vjps=lambda g, shape: g, jvps=lambda t, y, x, shape: _broadcast_to(t, shape=shape))
@@ -894,6 +925,8 @@ def _split_index(index: Any, tensors: list) -> Any:
         return tuple(_split_index(i, tensors) for i in index)
     if isinstance(index, (Tensor, np.ndarray, list)):
         value = index if isinstance(index, Tensor) else np.asarray(index)
+        if isinstance(index, list) and value.size == 0:
+            value = value.astype(np.intp)  # x[[]]: no indices (NumPy makes an empty list a float array)
         if value.dtype.kind not in "biu":
             raise IndexError(f"getitem: index arrays must be integers or booleans, got dtype {value.dtype}")
         tensors.append(value)
@@ -912,7 +945,9 @@ def _fill(template: Any, arrays: Sequence[np.ndarray]) -> Any:
 
 def _normalized(index: Any, shape: tuple) -> Any:
     """``index`` (filled) with negative integer-array entries made positive, so
-    that x[[1, -2]] on 3 elements is seen to pick element 1 twice."""
+    that x[[1, -2]] on 3 elements is seen to pick element 1 twice. An entry
+    below -n is an IndexError (made positive it would still be negative, and
+    NumPy would count it from the end a second time)."""
     parts = index if isinstance(index, tuple) else (index,)
     consumed = builtins.sum(1 if not isinstance(p, np.ndarray) or p.dtype != bool else p.ndim
                             for p in parts if p is not None and p is not Ellipsis)
@@ -921,13 +956,25 @@ def _normalized(index: Any, shape: tuple) -> Any:
         if p is Ellipsis:
             axis += len(shape) - consumed
         elif isinstance(p, np.ndarray) and p.dtype != bool:
-            out.append(np.where(p < 0, p + shape[axis], p) if p.size and p.min() < 0 else p)
+            if p.size and p.min() < 0 and axis < len(shape):  # (past the last axis: NumPy's "too many indices")
+                if p.min() < -shape[axis]:
+                    raise IndexError(f"add_at: index {p.min()} is out of range for axis {axis} of size "
+                                     f"{shape[axis]}")
+                p = _from_end(p, shape[axis])
+            out.append(p)
             axis += 1
             continue
         elif p is not None:
             axis += p.ndim if isinstance(p, np.ndarray) else 1
         out.append(p)
     return tuple(out) if isinstance(index, tuple) else out[0]
+
+
+def _from_end(indices: np.ndarray, size: int) -> np.ndarray:
+    """``indices`` with the negative ones counted from the end of an axis of
+    ``size`` (in intp: a small dtype may not hold the size, int8 -1 of 200)."""
+    indices = indices.astype(np.intp, copy=False)
+    return np.where(indices < 0, indices + size, indices)
 
 
 def _repeat_free(index: Any) -> bool:
@@ -1050,6 +1097,7 @@ def _add_rows(out: np.ndarray, rows: np.ndarray, g: np.ndarray) -> None:
             raise ValueError(f"g has shape {g.shape}, which does not broadcast to the shape index picks, "
                              f"{picked}") from None
     width = int(np.prod(out.shape[1:]))
+    rows = rows.astype(np.intp, copy=False)  # (the positions overflow a small dtype: int8 row 10 of width 20)
     positions = (rows.reshape(-1, 1) * width + np.arange(width)).reshape(-1)
     np.add.at(out.reshape(-1), positions, np.ascontiguousarray(g).reshape(-1))
 
@@ -1070,7 +1118,10 @@ def one_hot(indices, num_classes: int, dtype=None) -> Tensor:
     """y[..., k] = 1 where indices == k, else 0 (no gradient)."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
         raise ValueError(f"one_hot: num_classes must be a non-negative int, got {num_classes!r}")
-    return _one_hot(_as_tensor(indices), num_classes=int(num_classes), dtype=np.dtype(dtype or get_default_dtype()))
+    dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise TypeError(f"one_hot: dtype must be a bool, integer or float dtype, got {dtype}")
+    return _one_hot(_as_tensor(indices), num_classes=int(num_classes), dtype=dtype)
 
 
 def _rows_leading(shapes, out_shapes, varying, settings):
@@ -1164,8 +1215,11 @@ def _take_along_axis(x, indices, *, axis):
     if indices.dtype.kind not in "iu" or indices.ndim != x.ndim:
         raise IndexError(f"take_along_axis: indices must be integers with x's {x.ndim} dimensions, got dtype "
                          f"{indices.dtype} and shape {indices.shape}")
-    picked = np.where(indices < 0, indices + x.shape[axis], indices)
-    _check_indices(picked, x.shape[axis], "take_along_axis", f"axis {axis} has size {x.shape[axis]}")
+    n = x.shape[axis]
+    if indices.size and (indices.min() < -n or indices.max() >= n):
+        raise IndexError(f"take_along_axis: indices must lie in [{-n}, {n}) (axis {axis} has size {n}), "
+                         f"got values from {indices.min()} to {indices.max()}")
+    picked = _from_end(indices, n)
     y = np.take_along_axis(x, indices, axis=axis)
     # x̄ is scattered into x's shape broadcast as y is (y's shape with x's size along axis), where each
     # element of ȳ has a place of its own unless an index repeats along axis; the engine then sums it over
@@ -1204,11 +1258,19 @@ def masked_fill(x, mask, value: float):
 
 def concat(tensors: Sequence, axis: int = 0):
     """y = [x₁ x₂ …] along ``axis``;  x̄ᵢ = ȳ's matching slice;  ẏ = [ẋ₁ ẋ₂ …]"""
-    if not tensors:
-        raise ValueError("concat: needs at least one tensor")
+    _check_sequence(tensors, "concat")
     if not _holds_tensor(tensors):  # only arrays: plain NumPy
         return np.concatenate(tensors, axis=axis)
     return _concat(*tensors, axis=normalize_axis(axis, _ndim(tensors[0]), "concat"))
+
+
+def _check_sequence(tensors, op: str) -> None:
+    """A TypeError unless ``tensors`` is a list or tuple (a tensor would be taken
+    apart into its rows, a generator used up), a ValueError if it is empty."""
+    if not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: tensors must be a list or tuple of tensors, got {type(tensors).__name__}")
+    if not tensors:
+        raise ValueError(f"{op}: needs at least one tensor")
 
 
 def _holds_tensor(items: Sequence) -> bool:
@@ -1239,8 +1301,7 @@ def _concat(*xs, axis):
 
 def stack(tensors: Sequence, axis: int = 0):
     """y = the xᵢ stacked along a new ``axis``;  x̄ᵢ = ȳ's i-th slice along it;  ẏ = the ẋᵢ stacked"""
-    if not tensors:
-        raise ValueError("stack: needs at least one tensor")
+    _check_sequence(tensors, "stack")
     if not _holds_tensor(tensors):  # only arrays: plain NumPy
         return np.stack(tensors, axis=axis)
     return _stack(*tensors, axis=normalize_axis(axis, _ndim(tensors[0]) + 1, "stack"))
@@ -1258,14 +1319,14 @@ def split(x, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tupl
     smaller) or of the listed sizes, as torch.split;  x̄ = the ȳᵢ concatenated;  ẏᵢ = ẋ split alike"""
     axis = normalize_axis(axis, x.ndim, "split")
     n = x.shape[axis]
+    sizes = _ints(split_size_or_sections, "split: split_size_or_sections")
     if isinstance(split_size_or_sections, (int, np.integer)):
-        size = int(split_size_or_sections)
+        size = sizes[0]
         if size <= 0:
             raise ValueError(f"split: split_size must be positive, got {size}")
         sizes = (size,) * (n // size) + ((n % size,) if n % size else ())
         sizes = sizes or (0,)  # an empty axis gives one empty piece
     else:
-        sizes = tuple(int(s) for s in split_size_or_sections)
         if builtins.sum(sizes) != n or builtins.min(sizes, default=0) < 0:
             raise ValueError(f"split: sections {list(sizes)} must be non-negative and add up to {n}, "
                              f"the size of axis {axis}")

@@ -281,6 +281,7 @@ class Tensor:
     def __isub__(self, other): return self._inplace(other, np.subtract, ops.sub)
     def __imul__(self, other): return self._inplace(other, np.multiply, ops.mul)
     def __itruediv__(self, other): return self._inplace(other, np.true_divide, ops.truediv)
+    def __ipow__(self, other): return self._inplace(other, np.power, ops.pow)
     def __iand__(self, other): return self._bitwise_inplace(other, np.bitwise_and, ops.bitwise_and)
     def __ior__(self, other): return self._bitwise_inplace(other, np.bitwise_or, ops.bitwise_or)
     def __ixor__(self, other): return self._bitwise_inplace(other, np.bitwise_xor, ops.bitwise_xor)
@@ -360,11 +361,13 @@ def _operand(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
     rule: it takes the tensor's dtype if it is of a kind that dtype holds --
     x64 *= 0.1 multiplies by the float64 0.1, uint8 += 1 adds a uint8 -- and
     an integer must fit it (int32 += 2**40, or += np.int64(2**40), would
-    wrap around). A float into an integer tensor stays a float
+    wrap around), as must the integers of a wider array or tensor
+    (int8 += np.array([1000])). A float into an integer tensor stays a float
     (checked_write refuses it)."""
     if isinstance(value, (Tensor, np.ndarray, np.generic)):
         array = as_array(value)
         if array.ndim:
+            _check_fits(array, dtype, value, what)
             return array
     else:
         array = np.asarray(value)
@@ -374,12 +377,19 @@ def _operand(value: Any, dtype: np.dtype, what: str) -> np.ndarray:
     if dtype.kind == "f" and array.dtype.kind in "iuf":
         return array.astype(dtype)
     if array.dtype.kind in "iu" and dtype.kind in "iu":
+        _check_fits(array, dtype, value, what)
+        return array.astype(dtype)
+    return array
+
+
+def _check_fits(array: np.ndarray, dtype: np.dtype, value: Any, what: str) -> None:
+    """A ValueError if the integers of ``array`` (the operand ``value``) do not fit
+    an integer ``dtype``: cast into it they would wrap around."""
+    if array.dtype.kind in "iu" and dtype.kind in "iu" and not np.can_cast(array.dtype, dtype):
         limits = np.iinfo(dtype)
         if array.size and (array.min() < limits.min or array.max() > limits.max):
             raise ValueError(f"in-place {what}: {value!r} does not fit a {dtype} tensor ({limits.min}..{limits.max}"
                              "): it would wrap around")
-        return array.astype(dtype)
-    return array
 
 
 def checked_write(write, data: np.ndarray, value: np.ndarray, what: str) -> None:
@@ -390,9 +400,19 @@ def checked_write(write, data: np.ndarray, value: np.ndarray, what: str) -> None
     except TypeError:  # NumPy's casting error: e.g. an int tensor += 0.5
         raise TypeError(f"in-place {what} would change the dtype of a {data.dtype} tensor "
                         f"(other operand {value.dtype}); use x = x + y for a new tensor") from None
-    except ValueError:
+    except ValueError as error:
+        if _broadcasts(value.shape, data.shape):  # NumPy refused the values (an integer to a negative power)
+            raise ValueError(f"in-place {what}: {error}") from None
         raise ValueError(f"in-place {what}: an operand of shape {value.shape} does not broadcast to "
                          f"the tensor's shape {data.shape}") from None
+
+
+def _broadcasts(shape: tuple, target: tuple) -> bool:
+    """Does ``shape`` broadcast to ``target``?"""
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def copy_into(data: np.ndarray, value: np.ndarray) -> None:

@@ -702,6 +702,49 @@ def test_in_place_with_a_python_number_checks_its_kind_and_that_it_fits():
     assert u.numpy().tolist() == [248, 0] and u.dtype == np.uint8
 
 
+
+@pytest.mark.parametrize("other", [np.array([2 ** 40, 1]), mg.tensor([1000, 1]), [[1000, 1]]],
+                         ids=["array", "tensor", "nested list"])
+def test_in_place_with_integers_of_a_wider_dtype_checks_that_they_fit(other):
+    """Only a number was checked: int32 += np.array([2**40, 1]) and int8.copy_(mg.tensor([1000, 1]))
+    wrapped around without a word (int8 [1, 2] += [1000, 1] gave [-23, 3]); values that fit still work."""
+    for dtype in (np.int32, np.int8):
+        limits = np.iinfo(dtype)
+        if np.all(np.asarray(other.numpy() if isinstance(other, mg.Tensor) else other) <= limits.max):
+            continue
+        t = mg.tensor([1, 2], dtype=dtype)
+        with pytest.raises(ValueError, match=f"does not fit a {np.dtype(dtype).name} tensor"):
+            t += other
+        with pytest.raises(ValueError, match=f"does not fit a {np.dtype(dtype).name} tensor"):
+            t.copy_(other)
+        assert t.numpy().tolist() == [1, 2]
+    t = mg.tensor([1, 2], dtype=np.int8)
+    t += np.array([100, 1])  # int64 values that fit
+    t.copy_(mg.tensor([[-128, 127]])[0])
+    assert t.numpy().tolist() == [-128, 127] and t.dtype == np.int8
+
+def test_in_place_power_changes_the_tensor():
+    """x **= 2 made a new tensor (no __ipow__): another name for x kept the old values, where PyTorch
+    changes x in place (pow_), as += does here. An integer tensor **= -1 says what NumPy refuses, not
+    that the operand does not broadcast."""
+    x = mg.tensor([1.0, 2.0, 3.0])
+    alias = x
+    x **= 2
+    assert alias is x and x.numpy().tolist() == [1.0, 4.0, 9.0]
+    leaf = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place update of a leaf that requires grad"):
+        leaf **= 2
+    y = leaf * 1
+    y **= 3  # in the graph: a new tensor, as for +=
+    y.sum().backward()
+    assert leaf.grad.numpy().tolist() == [3.0, 12.0]
+    ints = mg.tensor([1, 2], dtype=np.int64)
+    with pytest.raises(ValueError, match="in-place power: Integers to negative integer powers are not allowed"):
+        ints **= -1
+    with pytest.raises(ValueError, match=r"in-place add: an operand of shape \(3,\) does not broadcast"):
+        ints += np.ones(3, np.int64)
+    assert ints.numpy().tolist() == [1, 2]
+
 def test_in_place_bitwise_operators_change_the_tensor():
     """mask |= other made a new tensor (no __ior__): another name for the mask kept the old values, where
     PyTorch changes it (found by review)."""

@@ -82,3 +82,74 @@ def test_where_and_masked_fill_take_bool_conditions_only(condition):
         x.masked_fill(condition, 9.0)
     bools = np.asarray(condition.numpy() if isinstance(condition, mg.Tensor) else condition) != 0
     np.testing.assert_array_equal(mg.masked_fill(x, bools, 9.0).detach().numpy(), [1.0, 9.0, 9.0])
+
+
+@pytest.mark.parametrize("shape", [(1.9, 3), (True, 3), (np.float64(3.0),), 3.0])
+def test_shapes_must_be_whole_numbers(shape):
+    """reshape took int() of each size: x of 3 elements reshaped to (1.9, 3) became (1, 3) without a word."""
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"reshape: shape must be an int or a sequence of ints, got"):
+        mg.reshape(x, shape)
+    with pytest.raises(TypeError, match=r"broadcast_to: shape must be an int or a sequence of ints, got"):
+        mg.broadcast_to(x, shape)
+
+
+def test_a_shape_may_be_one_int():
+    """mg.reshape(x, 3) (as np.reshape) failed with "'int' object is not iterable"."""
+    x = mg.tensor([[1.0, 2.0, 3.0]])
+    assert mg.reshape(x, 3).shape == (3,)
+    assert mg.reshape(x, np.int64(-1)).shape == (3,)
+    assert mg.broadcast_to(mg.tensor([1.0]), 4).shape == (4,)
+
+
+@pytest.mark.parametrize("bounds", [dict(low=mg.tensor([0.0, 0.0])), dict(high=mg.tensor(1.0, requires_grad=True))])
+def test_clip_bounds_that_are_tensors_are_a_clear_error(bounds):
+    """A Tensor bound failed deep inside with "NumPy's bitwise_and was called on a minigrad Tensor"."""
+    x = mg.tensor([-1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"clip: low and high must be numbers or NumPy arrays.*mg.maximum"):
+        mg.clip(x, **bounds)
+    with pytest.raises(TypeError, match=r"clip: low and high"):
+        x.clip(**bounds)
+
+
+@pytest.mark.parametrize("op", [mg.sum, mg.mean, mg.max, mg.min, mg.logsumexp, mg.squeeze])
+@pytest.mark.parametrize("axis", [1.0, (0.0,), "0"])
+def test_an_axis_that_is_not_an_int_is_a_type_error_naming_the_op(op, axis):
+    """x.sum(1.0) failed with "'float' object is not iterable"; on a 0-d tensor axis (0.0,) was taken as 0."""
+    for x in (mg.zeros(2, 3), mg.zeros(())):
+        with pytest.raises(TypeError, match=rf"^{op.__name__}: axis must be an int"):
+            op(x, axis)
+
+
+def test_an_error_raised_in_an_op_names_it_once():
+    with pytest.raises(ValueError, match=r"^sum: axis 2 is out of range"):
+        mg.zeros(2, 3).sum(2)
+    with pytest.raises(ValueError, match=r"^one_hot: indices must lie in"):
+        mg.one_hot([3], 3)
+
+
+def test_split_sizes_must_be_ints():
+    with pytest.raises(TypeError, match=r"split: split_size_or_sections must be an int or a sequence of ints, got 1.5"):
+        mg.split(mg.zeros(3), 1.5)
+    with pytest.raises(TypeError, match=r"split: split_size_or_sections must be .*got \[2.5, 1\]"):
+        mg.split(mg.zeros(3), [2.5, 1])  # (was split as (2, 1))
+
+
+@pytest.mark.parametrize("op", [mg.concat, mg.stack])
+@pytest.mark.parametrize("tensors", [mg.tensor([[5.0]]), mg.tensor([1.0, 2.0]), np.zeros((1, 2)), "generator"])
+def test_concat_and_stack_take_a_list_or_tuple(op, tensors):
+    """A tensor in place of the list was taken apart into its rows (stack(tensor([[5.]])) gave it back)
+    or failed with 'the truth value of a tensor'; a generator with "'generator' object is not subscriptable"."""
+    if isinstance(tensors, str):
+        tensors = (t for t in [mg.zeros(2), mg.zeros(2)])
+    with pytest.raises(TypeError, match=rf"{op.__name__}: tensors must be a list or tuple of tensors, got"):
+        op(tensors)
+
+
+@pytest.mark.parametrize("index, shape", [([-5], (3,)), ([-4, 0], (3,)), ((np.array([0]), np.array([-4])), (3, 3)),
+                                          ((0, np.array([-1])), (3,))])
+def test_add_at_refuses_an_index_out_of_range_below_minus_n(index, shape):
+    """mg.add_at(g, [-5], (3,)) added g into element 1 (-5 counted from the end was -2, which NumPy
+    then counted from the end again); np.add.at raises."""
+    with pytest.raises(IndexError, match=r"add_at: index .* out of range|too many indices"):
+        mg.add_at(mg.tensor([1.0]), index, shape)

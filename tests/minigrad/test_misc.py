@@ -78,3 +78,35 @@ def test_small_api():
     assert "requires_grad=True" in repr(x)
     assert mg.arange(3).dtype.kind == "i" and mg.arange(0, 1, 0.5).dtype == np.float32
     assert (mg.tensor([1.0, 3.0]) > 2).data.tolist() == [False, True]
+
+
+@pytest.mark.parametrize("args", [(0, 5, 0.5), (0.5, 3), (0, np.nan), (0, 3, mg.tensor(0.5))])
+def test_arange_with_an_integer_dtype_takes_whole_numbers_only(args):
+    """np.arange(0, 5, 0.5, dtype=int) is ten zeros (NumPy works out the step
+    in the dtype): mg.arange gave them too, without a word."""
+    with pytest.raises(ValueError, match=r"arange: with integer dtype int64, start, stop and step must be whole "
+                                         r"numbers, got"):
+        mg.arange(*args, dtype=np.int64)
+    assert mg.arange(0.0, 6.0, 2.0, dtype=np.int32).data.tolist() == [0, 2, 4]
+
+
+def test_arange_step_zero_and_a_bad_dtype_are_clear_errors():
+    with pytest.raises(ValueError, match="arange: step must not be 0"):
+        mg.arange(0, 5, 0)
+    with pytest.raises(TypeError, match="arange: dtype must be a bool, integer or float dtype"):
+        mg.arange(3, dtype=str)
+
+
+@pytest.mark.parametrize("make", [mg.zeros, mg.ones, mg.randn, mg.rand,
+                                  lambda *shape: mg.full(shape[0] if len(shape) == 1 else shape, 1.0)],
+                         ids=["zeros", "ones", "randn", "rand", "full"])
+def test_creation_shapes_are_checked_naming_the_function(make):
+    """NumPy's own errors named neither the function nor the shape ("negative dimensions are not allowed",
+    "'float' object cannot be interpreted as an integer", "'tuple' object ... as an integer")."""
+    name = "full" if make.__name__ == "<lambda>" else make.__name__
+    with pytest.raises(ValueError, match=rf"{name}: shape must not have negative sizes, got \(2, -1\)"):
+        make(2, -1)
+    for shape in ((2.0,), (2, (3,)), (True,)):
+        with pytest.raises(TypeError, match=rf"{name}: shape must be an int or a sequence of ints"):
+            make(*shape)
+    assert make(2, 3).shape == make((2, 3)).shape == make([2, 3]).shape == (2, 3)

@@ -86,6 +86,26 @@ def test_reductions(name, data):
                                atol=1e-12)
 
 
+def test_mean_of_float16_is_summed_in_float32():
+    """The mean of 70000 float16 ones was inf (their float16 sum overflows); NumPy and PyTorch give 1."""
+    x = mg.tensor(np.ones((2, 70000), np.float16), requires_grad=True)
+    for y, expected in ((x.mean(), 1.0), (x.mean(axis=-1, keepdims=True), [[1.0], [1.0]])):
+        assert y.dtype == np.float16
+        np.testing.assert_array_equal(y.data, expected)
+    x.mean().backward()
+    assert x.grad.dtype == np.float16
+    np.testing.assert_allclose(x.grad.data, np.float16(1 / 140000), rtol=1e-3)
+
+
+def test_softmax_family_of_float16_sums_in_float32():
+    """Over 70000 float16 zeros softmax gave 0 everywhere, logsumexp inf and log_softmax -inf: the float16 sum
+    of the exponentials overflowed (PyTorch sums in float32)."""
+    x = mg.tensor(np.zeros(70000, np.float16))
+    for y, expected in ((x.softmax(), 1 / 70000), (x.logsumexp(), np.log(70000)), (x.log_softmax(), -np.log(70000))):
+        assert y.dtype == np.float16
+        np.testing.assert_allclose(y.data.astype(np.float64), expected, rtol=2e-3)
+
+
 def test_max_shares_the_gradient_between_ties():
     x = tensor([1.0, 3.0, 3.0, 2.0])
     x.max().backward()
@@ -206,6 +226,17 @@ def test_getitem_basic_and_integer_arrays_with_repeats(data):
     np.testing.assert_array_equal(t.grad.data[perm], g)
 
 
+def test_an_empty_list_indexes_as_no_indices():
+    """x[[]] picks nothing, as in NumPy and PyTorch (an empty list makes a
+    float array, which was refused as a float index)."""
+    x = tensor(np.arange(6.0).reshape(2, 3))
+    for index, shape in (([], (0, 3)), ((slice(None), []), (2, 0)), ([[]], (1, 0, 3))):
+        y = x[index]
+        assert y.shape == np.zeros((2, 3))[index].shape == shape
+        y.sum().backward()
+        np.testing.assert_array_equal(x.grad.data, np.zeros((2, 3)))
+
+
 @given(data=st.data())
 def test_concat_stack_split_chunk_unbind(data):
     n = data.draw(st.integers(1, 3))
@@ -235,6 +266,14 @@ def test_one_hot():
     out = mg.one_hot(np.array([[0, 2], [1, 1]]), 3)
     np.testing.assert_array_equal(out.data, [[[1, 0, 0], [0, 0, 1]], [[0, 1, 0], [0, 1, 0]]])
     assert not out.requires_grad
+
+
+@pytest.mark.parametrize("dtype", [str, object, complex])
+def test_one_hot_takes_the_dtypes_a_tensor_holds(dtype):
+    """one_hot(..., dtype=str) made a tensor of strings ['', '1', ''], which no other way of making one allows."""
+    with pytest.raises(TypeError, match="one_hot: dtype must be a bool, integer or float dtype, got"):
+        mg.one_hot([1], 3, dtype=dtype)
+    assert mg.one_hot([1], 3, dtype=bool).data.tolist() == [[False, True, False]]
 
 
 def test_ops_on_plain_arrays_return_plain_arrays():
@@ -397,6 +436,23 @@ def test_embedding_gradient_with_repeated_ids_equals_the_brute_force():
     np.testing.assert_allclose(weight.grad.data, expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16])
+def test_repeated_ids_of_a_small_integer_dtype_scatter_into_their_own_rows(dtype):
+    """The repeated-row scatter computed each element's flat position (row ·
+    row width + column) in the ids' dtype, which wrapped around: int8 ids
+    [10, 10] into rows of 20 gave row 10 a gradient of 8 instead of 40 and
+    row 9 one of 32, without an error."""
+    top = int(np.iinfo(dtype).max)
+    rows = top // 10 + 2
+    ids = np.array([rows - 2, rows - 2, 1], dtype=dtype)
+    expected = np.zeros((rows, 20))
+    np.add.at(expected, ids.astype(np.int64), 1.0)
+    for lookup in (mg.embedding, lambda w, i: w[i], lambda w, i: w[mg.tensor(i)]):
+        weight = tensor(np.zeros((rows, 20)))
+        lookup(weight, ids).sum().backward()
+        np.testing.assert_array_equal(weight.grad.data, expected)
+
+
 def test_multinomial_draws_in_proportion_and_without_replacement_once():
     probs = mg.tensor([[0.1, 0.2, 0.7], [0.5, 0.5, 0.0]], dtype=np.float64)
     draws = mg.multinomial(probs, 20000, replacement=True, rng=np.random.default_rng(0)).data
@@ -442,3 +498,29 @@ def test_multinomial_without_replacement_refuses_more_draws_than_classes_of_posi
     for seed in range(20):
         drawn = mg.multinomial(probs, available, rng=np.random.default_rng(seed)).data
         assert (np.take_along_axis(probs.data.reshape(-1, 3), drawn.reshape(-1, available), axis=-1) > 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16])
+def test_negative_indices_of_a_small_integer_dtype_on_an_axis_longer_than_it_holds(dtype):
+    """Counting a negative index from the end of an axis longer than the
+    index dtype's maximum (int8 -1 on 200 elements) was done in that dtype:
+    x[ids] worked but its backward, and take_along_axis itself, raised
+    NumPy 2's OverflowError."""
+    n = int(np.iinfo(dtype).max) + 73
+    ids = np.array([-1, 5, -1], dtype=dtype)
+    x = tensor(np.arange(float(n)))
+    x[ids].sum().backward()
+    expected = np.zeros(n)
+    np.add.at(expected, ids.astype(np.int64), 1)
+    np.testing.assert_array_equal(x.grad.data, expected)
+    x.grad = None
+    y = mg.take_along_axis(x, ids, 0)
+    np.testing.assert_array_equal(y.data, [n - 1, 5, n - 1])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, expected)
+
+
+def test_take_along_axis_out_of_range_names_the_index_given():
+    """An index below -n was reported after shifting by n (-4 on 3 elements as -1)."""
+    with pytest.raises(IndexError, match=r"\[-3, 3\).* from -4 to 0"):
+        mg.take_along_axis(mg.zeros(2, 3), [[-4, 0]], 1)
