@@ -3,8 +3,9 @@
 A Module holds Parameters (leaf tensors that require grad), buffers (arrays
 that belong to the state but are not trained) and sub-Modules, registered
 just by assigning them as attributes. ``state_dict()`` names everything with
-dotted paths (``encoder.rnn.weight_ih_l0``) exactly as PyTorch does, so the
-same dictionary of arrays loads into either library.
+dotted paths (``encoder.rnn.weight_ih_l0``) exactly as PyTorch does -- a
+shared (tied) parameter under every name it has -- so the same dictionary of
+arrays loads into either library.
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def _check_dtype(owner: Module | str, name: str, x: Tensor, expected, against: s
     hint = (f"cast one to the other (x.astype(np.{expected}) or layer.to(np.{x.dtype}))" if x.dtype.kind == "f"
             else f"cast it to floating point (x.astype(np.{expected}))")
     raise TypeError(f"{label}: {name} has dtype {x.dtype} but {against} {expected}; {hint}")
+
+
+def _aliases(entries: dict[str, tuple[Module, str, bool]]) -> dict[str, list[str]]:
+    """For each state_dict key, every key of the same parameter or buffer (a shared one has several)."""
+    groups: dict[Any, list[str]] = {}
+    for key, (module, name, is_parameter) in entries.items():
+        groups.setdefault(id(module._parameters[name]) if is_parameter else (id(module), name), []).append(key)
+    return {key: group for group in groups.values() for key in group}
 
 
 def _loads_into(source: np.dtype, target: np.dtype) -> bool:
@@ -159,17 +168,20 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # -- walking the tree -------------------------------------------------------------------
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """This module and every sub-module, depth first, with dotted names."""
-        stack = [(prefix, self)]
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """This module and every sub-module, depth first, with dotted names; a module reachable by two
+        paths once (under its first), or under every path with ``remove_duplicate=False`` (as PyTorch's
+        state_dict lists shared modules; a module that contains itself is still visited once per path)."""
+        stack = [(prefix, self, ())]
         seen = set()
         while stack:
-            name, module = stack.pop()
-            if id(module) in seen:
+            name, module, ancestors = stack.pop()
+            if (id(module) in seen) if remove_duplicate else (id(module) in ancestors):
                 continue
             seen.add(id(module))
             yield name, module
-            children = [(f"{name}.{child}" if name else child, sub) for child, sub in module._modules.items()
+            path = (*ancestors, id(module))
+            children = [(f"{name}.{child}" if name else child, sub, path) for child, sub in module._modules.items()
                         if sub is not None]
             stack.extend(reversed(children))
 
@@ -202,14 +214,13 @@ class Module:
     def _state_entries(self) -> OrderedDict[str, tuple[Module, str, bool]]:
         """(owning module, attribute name, is it a parameter) of every state_dict
         entry, keyed by dotted name: per module its parameters, then its buffers;
-        a parameter shared by two modules once, under its first name."""
+        a shared parameter or module under every name it has, as in PyTorch (so
+        that tied weights load both ways)."""
         entries: OrderedDict[str, tuple[Module, str, bool]] = OrderedDict()
-        seen = set()
-        for module_name, module in self.named_modules():
+        for module_name, module in self.named_modules(remove_duplicate=False):
             prefix = f"{module_name}." if module_name else ""
             for name, param in module._parameters.items():
-                if param is not None and id(param) not in seen:
-                    seen.add(id(param))
+                if param is not None:
                     entries[prefix + name] = (module, name, True)
             for name, buffer in module._buffers.items():
                 if buffer is not None:
@@ -251,7 +262,8 @@ class Module:
         strict = check_flag("load_state_dict", "strict", strict)
         where = f"load_state_dict into {type(self).__name__}"
         entries = self._state_entries()
-        missing = [k for k in entries if k not in state_dict]
+        aliases = _aliases(entries)
+        missing = [k for k in entries if not any(alias in state_dict for alias in aliases[k])]  # (one name will do)
         unexpected = [k for k in state_dict if k not in entries]
         arrays, mismatched, bad_types = {}, [], []
         for key, value in state_dict.items():
@@ -291,6 +303,11 @@ class Module:
                 bad_values.append(f"{key}: {count} of {array.size} values are NaN or inf in {dtype}")
             elif dtype.kind in "biu" and not np.array_equal(converted[key], array):
                 bad_values.append(f"{key}: values outside the range of {dtype}")
+        for key, array in converted.items():  # a shared parameter or buffer gets one value, under any of its names
+            first = next(alias for alias in aliases[key] if alias in converted)
+            if first != key and not np.array_equal(converted[first], array, equal_nan=array.dtype.kind == "f"):
+                bad_values.append(f"{key}: differs from {first}, another name of the same shared "
+                                  + ("parameter" if entries[key][2] else "buffer"))
         if bad_values:
             raise ValueError(f"{where}: " + "; ".join(bad_values))
         for key, array in converted.items():

@@ -37,6 +37,36 @@ def test_shared_parameter_is_counted_once():
     assert len(list(seq.parameters())) == 2
 
 
+def test_a_shared_parameter_is_in_the_state_dict_under_every_name_as_in_pytorch():
+    """Tied weights (an output layer sharing the embedding's weight) were listed once, under the first
+    name: PyTorch lists every name, so a PyTorch checkpoint failed a strict load here ("unexpected key")
+    and ours one in PyTorch ("missing key"). Every name now; loading needs one of them, and two names
+    of one parameter with different values are refused before anything changes."""
+
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding, self.out = nn.Embedding(5, 3), nn.Linear(3, 5)
+            self.out.weight = self.embedding.weight
+
+    mg.manual_seed(0)
+    source, target = Tied(), Tied()
+    saved = source.state_dict()
+    assert list(saved) == ["embedding.weight", "out.weight", "out.bias"]
+    target.load_state_dict(saved)
+    assert target.out.weight is target.embedding.weight
+    np.testing.assert_array_equal(target.out.weight.data, source.embedding.weight.data)
+    target.load_state_dict({k: v for k, v in saved.items() if k != "out.weight"})  # (one name, as before)
+    before = {k: v.copy() for k, v in target.state_dict().items()}
+    clashing = dict(saved, **{"out.weight": saved["out.weight"] + 1, "out.bias": saved["out.bias"] + 1})
+    with pytest.raises(ValueError, match="out.weight: differs from embedding.weight, another name of the same"):
+        target.load_state_dict(clashing)
+    assert all(np.array_equal(before[k], v) for k, v in target.state_dict().items())
+    layer = nn.Linear(2, 2)
+    assert list(nn.Sequential(layer, layer).state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert len(list(nn.Sequential(layer, layer).parameters())) == 2
+
+
 def test_state_dict_round_trip_gives_identical_outputs():
     mg.manual_seed(0)
     a, b = Block(), Block()
