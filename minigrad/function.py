@@ -121,8 +121,10 @@ def _forward_of(cls: type[Function]):
             grads = cls.backward(ctx, _handed(g))
             grads = grads if isinstance(grads, tuple) else (grads,)
             if len(grads) != len(arrays):
+                listed = " (a list is one gradient: return a tuple, one per input)" if len(grads) == 1 and isinstance(
+                    grads[0], list) else ""
                 raise RuntimeError(f"{cls.__name__}.backward returned {len(grads)} gradient(s) for "
-                                   f"{len(arrays)} input(s)")
+                                   f"{len(arrays)} input(s){listed}")
             return tuple(_as_gradient(cls, k, grad, graph) for k, grad in enumerate(grads))
 
         return out, vjp

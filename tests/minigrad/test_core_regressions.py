@@ -843,6 +843,25 @@ def test_a_function_backward_returning_no_numbers_is_named(returned):
         Nonsense.apply(leaf([1.0, 2.0])).sum().backward()
 
 
+def test_a_function_backward_returning_a_list_of_gradients_says_to_return_a_tuple():
+    """A two-input Function whose backward returned [ga, gb] was told it 'returned 1 gradient(s) for
+    2 input(s)', which it had not written."""
+
+    class Product(mg.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, g):
+            a, b = ctx.saved_tensors
+            return [g * b, g * a]
+
+    with pytest.raises(RuntimeError, match=r"returned 1 gradient\(s\) for 2 input\(s\) \(a list is one gradient"):
+        Product.apply(leaf([1.0, 2.0]), leaf([3.0, 4.0])).sum().backward()
+
+
 def test_a_function_backward_writing_into_its_gradient_or_saved_input_is_refused():
     """backward got the tape's own arrays: g *= 2 changed the gradient another
     op shared (b.grad came out doubled), and x *= 2 on a saved input changed
