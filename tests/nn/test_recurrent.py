@@ -422,3 +422,12 @@ def test_a_reused_trace_gives_bit_for_bit_what_a_fresh_one_gives(kind):
 
     for got, want in zip(train(fresh=False), train(fresh=True), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("make", [lambda: nn.LSTM(3, 4, peephole="False"), lambda: nn.LSTMCell(3, 4, peephole="no")])
+def test_peephole_refuses_a_string(make):
+    """peephole="False" built a peephole LSTM (bool("False") is True), silently
+    another model with other parameters: a TypeError naming the flag, as for
+    bidirectional, batch_first and bias."""
+    with pytest.raises(TypeError, match="peephole must be True or False"):
+        make()
