@@ -19,6 +19,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
+from ._checks import check_positive_int
 from .layers import Linear
 from .module import Module, _check_dtype
 
@@ -37,10 +38,12 @@ class Attention(Module):
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"Attention: kind must be one of {KINDS}, got {kind!r}")
+        query_size = check_positive_int("Attention: query_size", query_size)
+        key_size = check_positive_int("Attention: key_size", key_size)
+        hidden = query_size if hidden_size is None else check_positive_int("Attention: hidden_size", hidden_size)
         if kind == "dot" and query_size != key_size:
             raise ValueError(f"Attention: 'dot' needs query_size == key_size, got {query_size} and {key_size}")
         self.query_size, self.key_size, self.kind = query_size, key_size, kind
-        hidden = hidden_size or query_size
         if kind == "general":
             self.key_proj = Linear(key_size, query_size, bias=False, rng=rng)  # W k, so that score = q · (W k)
         elif kind == "concat":

@@ -103,3 +103,17 @@ def test_a_mask_that_is_not_bool_is_a_type_error(mask):
         attn(q, k, mask)
     _, weights = attn(q, k, mg.tensor(np.array([[True, True, False]])))  # a bool Tensor is fine
     np.testing.assert_array_equal(weights.data, [[0.5, 0.5, 0.0]])
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: nn.Attention(3, 3, "concat", hidden_size=0), "Attention: hidden_size must be a positive int, got 0"),
+    (lambda: nn.Attention(0, 3, "general"), "Attention: query_size must be a positive int, got 0"),
+    (lambda: nn.Attention(3, 2.5, "general"), "Attention: key_size must be a positive int, got 2.5"),
+    (lambda: nn.Attention(-1, -1, "dot"), "Attention: query_size must be a positive int, got -1"),
+])
+def test_bad_sizes_name_the_attention_argument(make, message):
+    """hidden_size=0 silently meant query_size (``hidden_size or query_size``),
+    a bad query/key size was reported as Linear's ``out_features``, and the
+    'dot' kind took any size at all."""
+    with pytest.raises(ValueError, match=message):
+        make()
