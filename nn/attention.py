@@ -44,6 +44,7 @@ class Attention(Module):
         if kind == "dot" and query_size != key_size:
             raise ValueError(f"Attention: 'dot' needs query_size == key_size, got {query_size} and {key_size}")
         self.query_size, self.key_size, self.kind = query_size, key_size, kind
+        self.projected_size = {"dot": key_size, "general": query_size}.get(kind, hidden)  # project_keys' width
         if kind == "general":
             self.key_proj = Linear(key_size, query_size, bias=False, rng=rng)  # W k, so that score = q · (W k)
         elif kind == "concat":
@@ -64,6 +65,8 @@ class Attention(Module):
         return keys if self.kind == "dot" else self.key_proj(keys)
 
     def forward(self, query: Tensor, keys: Tensor, mask=None, projected_keys: Tensor | None = None):
+        """``projected_keys``: ``project_keys(keys)``, when the caller keeps it
+        for many queries (checked against the keys' batch and length)."""
         query = query if isinstance(query, Tensor) else Tensor(query)
         keys = keys if isinstance(keys, Tensor) else Tensor(keys)
         if keys.ndim != 3 or keys.shape[-1] != self.key_size or keys.shape[1] == 0:
@@ -82,7 +85,15 @@ class Attention(Module):
             for name, x in (("query", query), ("keys", keys)):
                 _check_dtype(self, name, x, self.key_proj.weight.dtype)
         mask = None if mask is None else _check_mask(mask, keys.shape[:2])
-        projected = self.project_keys(keys) if projected_keys is None else projected_keys
+        if projected_keys is None:
+            projected = self.project_keys(keys)
+        else:  # (another batch's would broadcast against the query, silently)
+            projected = projected_keys if isinstance(projected_keys, Tensor) else Tensor(projected_keys)
+            expected = (*keys.shape[:2], self.projected_size)
+            if projected.shape != expected:
+                raise ValueError(f"Attention: projected_keys must have shape {expected} (project_keys(keys)), "
+                                 f"got {projected.shape}")
+            _check_dtype(self, "projected_keys", projected, query.dtype, against="the query is")
         scores = self._scores(query, projected)  # (B, Tq, Tk)
         if mask is not None:
             scores = mg.where(mask[:, None, :], scores, -np.inf)

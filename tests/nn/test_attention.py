@@ -117,3 +117,17 @@ def test_bad_sizes_name_the_attention_argument(make, message):
     'dot' kind took any size at all."""
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_projected_keys_must_match_the_keys(kind):
+    """projected_keys of another batch size broadcast against the query: every
+    sentence silently attended with the first sentence's projection."""
+    attn, q, k = setup(kind, 0)
+    right = attn.project_keys(k)
+    np.testing.assert_array_equal(attn(q, k, projected_keys=right)[1].data, attn(q, k)[1].data)
+    with pytest.raises(ValueError, match=r"Attention: projected_keys must have shape \(2, 4, 3\) "
+                                         r"\(project_keys\(keys\)\), got \(1, 4, 3\)"):
+        attn(q, k, projected_keys=right[:1])
+    with pytest.raises(TypeError, match="Attention: projected_keys has dtype float32"):
+        attn(q, k, projected_keys=right.astype(np.float32))
