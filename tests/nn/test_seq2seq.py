@@ -211,3 +211,12 @@ def test_input_feeding_decoder_starts_from_no_state_as_the_plain_one_does(cell):
     given = zeros if cell == "gru" else (zeros, zeros)
     np.testing.assert_array_equal(decoder(tgt, None, memory, None)[0].numpy(),
                                   decoder(tgt, given, memory, None)[0].numpy())
+
+
+@pytest.mark.parametrize("make", [lambda: nn.Seq2Seq(5, 5, 4, 3, input_feeding="False"),
+                                  lambda: AttentionDecoder(5, 4, 3, 3, input_feeding="no")])
+def test_input_feeding_refuses_a_string(make):
+    """input_feeding="False" built an input-feeding decoder (bool("False") is
+    True: another model, other parameter shapes): a TypeError naming the flag."""
+    with pytest.raises(TypeError, match="input_feeding must be True or False"):
+        make()
