@@ -22,7 +22,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import functional as F
-from ._checks import check_flag, check_lengths, check_positive_int
+from ._checks import check_flag, check_index, check_lengths, check_positive_int
 from .attention import Attention
 from .layers import Embedding, Linear
 from .module import Module
@@ -160,7 +160,12 @@ class Seq2Seq(Module):
                  input_feeding: bool = False, dropout: float = 0.0, pad_id: int = 0, bos_id: int = 1,
                  eos_id: int = 2, rng: np.random.Generator | None = None):
         super().__init__()
-        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+        tgt_vocab_size = check_positive_int("Seq2Seq: tgt_vocab_size", tgt_vocab_size)
+        shared = min(check_positive_int("Seq2Seq: src_vocab_size", src_vocab_size), tgt_vocab_size)
+        # (an eos_id outside the target vocabulary is never predicted: decoding would never stop)
+        self.pad_id = check_index("pad_id", pad_id, shared, "Seq2Seq: ")
+        self.bos_id = check_index("bos_id", bos_id, tgt_vocab_size, "Seq2Seq: ")
+        self.eos_id = check_index("eos_id", eos_id, tgt_vocab_size, "Seq2Seq: ")
         self.encoder = Encoder(src_vocab_size, embedding_dim, hidden_size, num_layers, bidirectional, cell, dropout,
                                pad_id, rng)
         decoder_hidden = hidden_size * (2 if bidirectional else 1)

@@ -220,3 +220,18 @@ def test_input_feeding_refuses_a_string(make):
     True: another model, other parameter shapes): a TypeError naming the flag."""
     with pytest.raises(TypeError, match="input_feeding must be True or False"):
         make()
+
+
+@pytest.mark.parametrize("ids, message", [
+    (dict(eos_id=7), r"Seq2Seq: eos_id must lie in \[0, 5\), got 7"),
+    (dict(bos_id=5), r"Seq2Seq: bos_id must lie in \[0, 5\), got 5"),
+    (dict(pad_id=-1), r"Seq2Seq: pad_id must lie in \[0, 5\), got -1"),
+    (dict(pad_id=6), r"Seq2Seq: pad_id must lie in \[0, 5\), got 6"),
+    (dict(eos_id=2.0), "Seq2Seq: eos_id must be an int"),
+])
+def test_special_token_ids_must_be_in_the_vocabularies(ids, message):
+    """An eos_id outside the target vocabulary made greedy decoding silently
+    never stop (and beam search an IndexError); pad_id=-1 was taken by the
+    embeddings as the last row while the loss ignored the target -1."""
+    with pytest.raises((ValueError, TypeError), match=message):
+        nn.Seq2Seq(8, 5, 4, 3, **ids)
