@@ -111,6 +111,9 @@ class AttentionDecoder(Module):
     def forward(self, tgt_in, state, memory: Tensor, mask: np.ndarray) -> tuple[Tensor, Tensor]:
         """Teacher forcing: logits (B, T, V) and attention weights (B, T, S)."""
         tgt_in = _as_ids(tgt_in, "tgt_in")
+        if tgt_in.shape[0] != memory.shape[0] or tgt_in.shape[1] == 0:
+            raise ValueError(f"AttentionDecoder: tgt_in must be ({memory.shape[0]}, time >= 1) to match the source "
+                             f"batch, got shape {tgt_in.shape}")
         keys = self._project_keys(memory)
         embedded = self.embedding(tgt_in)
         if not self.input_feeding:

@@ -235,3 +235,16 @@ def test_special_token_ids_must_be_in_the_vocabularies(ids, message):
     embeddings as the last row while the loss ignored the target -1."""
     with pytest.raises((ValueError, TypeError), match=message):
         nn.Seq2Seq(8, 5, 4, 3, **ids)
+
+
+@pytest.mark.parametrize("input_feeding", [False, True])
+def test_tgt_in_must_match_the_source_batch_and_have_a_step(input_feeding):
+    """A tgt_in of another batch size was reported as the LSTM's h0 shape, and
+    an empty one (with input feeding) as "stack: needs at least one tensor"."""
+    model = nn.Seq2Seq(8, 5, 4, 3, input_feeding=input_feeding)
+    src, lengths = np.array([[3, 4], [5, 0]]), [2, 1]
+    with pytest.raises(ValueError, match=r"AttentionDecoder: tgt_in must be \(2, time >= 1\) to match the source "
+                                         r"batch, got shape \(1, 3\)"):
+        model(src, lengths, np.array([[1, 3, 4]]))
+    with pytest.raises(ValueError, match=r"tgt_in must be \(2, time >= 1\).*got shape \(2, 0\)"):
+        model(src, lengths, np.zeros((2, 0), dtype=int))
