@@ -79,7 +79,10 @@ class Attention(Module):
             given = (query.shape[0], query.shape[2]) if single else query.shape
             raise ValueError(f"Attention: query must be ({keys.shape[0]}, [time,] {self.query_size}) to match keys "
                              f"{keys.shape}, got shape {given}")
-        if self.kind == "dot":  # no parameters: the query must match the keys
+        if self.kind == "dot":  # no parameters: the keys must be floating point, the query must match them
+            if keys.dtype.kind != "f":
+                _check_dtype(self, "keys", keys, np.dtype(mg.get_default_dtype()),
+                             against="'dot' needs floating point, e.g.")
             _check_dtype(self, "query", query, keys.dtype, against="the keys are")
         else:
             for name, x in (("query", query), ("keys", keys)):

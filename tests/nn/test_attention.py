@@ -131,3 +131,12 @@ def test_projected_keys_must_match_the_keys(kind):
         attn(q, k, projected_keys=right[:1])
     with pytest.raises(TypeError, match="Attention: projected_keys has dtype float32"):
         attn(q, k, projected_keys=right.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, bool])
+def test_dot_attention_refuses_integer_and_bool_inputs(dtype):
+    """'dot' checked only that the query had the keys' dtype: integer (or bool)
+    query and keys were silently cast and gave float32 results, where every
+    other layer asks for floating point."""
+    with pytest.raises(TypeError, match=f"Attention: keys has dtype {np.dtype(dtype)}.*floating point"):
+        nn.Attention(3, 3, "dot")(np.ones((2, 3), dtype), np.ones((2, 4, 3), dtype))
