@@ -19,7 +19,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from ._checks import check_positive_int
+from ._checks import check_positive_int, check_rng
 from .layers import Linear
 from .module import Module, _check_dtype
 
@@ -41,6 +41,7 @@ class Attention(Module):
         query_size = check_positive_int("Attention: query_size", query_size)
         key_size = check_positive_int("Attention: key_size", key_size)
         hidden = query_size if hidden_size is None else check_positive_int("Attention: hidden_size", hidden_size)
+        check_rng("Attention", rng)
         if kind == "dot" and query_size != key_size:
             raise ValueError(f"Attention: 'dot' needs query_size == key_size, got {query_size} and {key_size}")
         self.query_size, self.key_size, self.kind = query_size, key_size, kind

@@ -110,12 +110,13 @@ def test_a_mask_that_is_not_bool_is_a_type_error(mask):
     (lambda: nn.Attention(0, 3, "general"), "Attention: query_size must be a positive int, got 0"),
     (lambda: nn.Attention(3, 2.5, "general"), "Attention: key_size must be a positive int, got 2.5"),
     (lambda: nn.Attention(-1, -1, "dot"), "Attention: query_size must be a positive int, got -1"),
+    (lambda: nn.Attention(3, 3, "dot", rng=5), "Attention: rng must be a numpy.random.Generator, got int"),
 ])
-def test_bad_sizes_name_the_attention_argument(make, message):
+def test_bad_arguments_name_the_attention_argument(make, message):
     """hidden_size=0 silently meant query_size (``hidden_size or query_size``),
     a bad query/key size was reported as Linear's ``out_features``, and the
-    'dot' kind took any size at all."""
-    with pytest.raises(ValueError, match=message):
+    'dot' kind (no parameters to draw) took any size and any rng at all."""
+    with pytest.raises((ValueError, TypeError), match=message):
         make()
 
 
