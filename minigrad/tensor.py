@@ -194,8 +194,12 @@ class Tensor:
         any other NumPy function on a Tensor is an error that says what to use."""
         op = _UFUNC_OPS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
         if op is None:
-            raise TypeError(f"NumPy's {ufunc.__name__} was called on a minigrad Tensor: use minigrad's ops "
-                            f"(e.g. mg.{ufunc.__name__}) to keep the gradient, or t.numpy() for the plain array")
+            called = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+            name = (_REDUCE_NAMES if method == "reduce" else _OP_NAMES).get(ufunc.__name__, ufunc.__name__)
+            instead = (f"use mg.{name}" if method in ("__call__", "reduce") and hasattr(ops, name)
+                       else "minigrad has no such op: compose it from minigrad's ops")
+            raise TypeError(f"NumPy's {called} was called on a minigrad Tensor: {instead} to keep the gradient, "
+                            "or t.numpy() for the plain array")
         return op(*inputs)
 
     def numpy(self) -> np.ndarray:
@@ -481,3 +485,7 @@ _UFUNC_OPS = {"add": ops.add, "subtract": ops.sub, "multiply": ops.mul, "true_di
               "greater_equal": ops.greater_equal, "equal": ops.equal, "not_equal": ops.not_equal,
               "bitwise_and": ops.bitwise_and, "bitwise_or": ops.bitwise_or, "bitwise_xor": ops.bitwise_xor,
               "invert": ops.bitwise_not}
+# minigrad's names of NumPy's ufuncs where they differ, and of their reductions (for __array_ufunc__'s error)
+_OP_NAMES = {"absolute": "abs", "subtract": "sub", "multiply": "mul", "true_divide": "truediv",
+             "divide": "truediv", "power": "pow", "negative": "neg", "invert": "bitwise_not"}
+_REDUCE_NAMES = {"add": "sum", "maximum": "max", "minimum": "min"}
