@@ -223,8 +223,8 @@ def _log1p_exp(z: Tensor) -> Tensor:
     Precision: the error is below 2ε·max(1, value) (measured 1.25ε over
     [−60, 60]), but it is absolute where the value is small: for z < 0
     ln(1 + eᶻ) is rounded like 1 + eᶻ, so the relative error grows as ε·e^−z,
-    and for z < ln ε (−36 in float64, −16 in float32) the value is 0 instead
-    of eᶻ. An exact tail needs log1p, which the core does not have. The
+    and for z < ln(ε/2) (−36.7 in float64, −16.6 in float32) the value is 0
+    instead of eᶻ. An exact tail needs log1p, which the core does not have. The
     gradient eᶻ/(1 + eᶻ) is exact to a few ε everywhere."""
     return mg.maximum(z, 0.0) + mg.log(mg.exp(mg.minimum(-z, 0.0)) + mg.exp(mg.minimum(z, 0.0)))
 

@@ -187,7 +187,8 @@ class Seq2Seq(Module):
     @mg.no_grad()
     def greedy_decode(self, src, src_lengths, max_len: int) -> tuple[list[list[int]], np.ndarray]:
         """The most likely next token at every step, until eos or ``max_len``.
-        Returns the token lists (without eos) and the attention weights (B, max_len, S)."""
+        Returns the token lists (without eos) and the attention weights (B, steps, S): one row per step
+        run, ``max_len`` or fewer when every sentence has ended (None without attention)."""
         max_len = check_positive_int("greedy_decode: max_len", max_len)
         decoding = self._start(src, src_lengths)
         batch = decoding["memory"].shape[0]
