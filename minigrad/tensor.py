@@ -202,6 +202,16 @@ class Tensor:
                             "or t.numpy() for the plain array")
         return op(*inputs)
 
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy's functions take a Tensor's array, as ``np.asarray`` does, except the
+        reductions NumPy hands to the Tensor method of the same name with NumPy's own
+        arguments (``np.sum(t)`` calls ``t.sum(out=None)``): those say what to use."""
+        name = _METHOD_REDUCTIONS.get(func.__name__)
+        if name is not None:
+            raise TypeError(f"NumPy's {func.__name__} was called on a minigrad Tensor: use mg.{name} (t.{name}()) "
+                            "to keep the gradient, or t.numpy() for the plain array")
+        return func._implementation(*args, **kwargs)
+
     def numpy(self) -> np.ndarray:
         return _read(self)
 
@@ -489,3 +499,5 @@ _UFUNC_OPS = {"add": ops.add, "subtract": ops.sub, "multiply": ops.mul, "true_di
 _OP_NAMES = {"absolute": "abs", "subtract": "sub", "multiply": "mul", "true_divide": "truediv",
              "divide": "truediv", "power": "pow", "negative": "neg", "invert": "bitwise_not"}
 _REDUCE_NAMES = {"add": "sum", "maximum": "max", "minimum": "min"}
+# NumPy's functions that call a Tensor method of the same name with arguments it does not take -> that op
+_METHOD_REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "amax": "max", "min": "min", "amin": "min"}

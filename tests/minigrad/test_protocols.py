@@ -107,6 +107,17 @@ def test_a_numpy_function_on_a_tensor_names_an_op_that_exists():
         assert (hint in message) if hint else ("no such op" in message), message
 
 
+def test_numpy_reductions_on_a_tensor_say_which_op_to_use():
+    """np.sum(t) raised "Tensor.sum() got an unexpected keyword argument 'out'" (NumPy hands its own
+    arguments to a method of the same name); np.mean, np.max and np.min alike."""
+    t = mg.tensor([1.0, -2.0])
+    for call, op in ((np.sum, "sum"), (np.mean, "mean"), (np.max, "max"), (np.min, "min"), (np.amax, "max")):
+        with pytest.raises(TypeError, match=f"NumPy's {call.__name__} was called on a minigrad Tensor: use mg.{op}"):
+            call(t)
+    assert isinstance(np.concatenate([t, t]), np.ndarray)  # other functions still take its array, as np.asarray
+    assert np.argmax(t) == 0 and np.shape(t) == (2,)
+
+
 def test_logical_operators_on_masks():
     a, b = mg.tensor([True, False, True]), mg.tensor([True, True, False])
     np.testing.assert_array_equal((a & b).data, [True, False, False])
