@@ -177,19 +177,24 @@ def nll_loss(log_probs: Tensor, target, *, ignore_index: int = -100, reduction: 
     Both are keyword-only: PyTorch's third positional argument is a class
     weight (not supported here), which must not land in ignore_index."""
     check_reduction(reduction)
-    ignore_index = _check_ignore_index("nll_loss", ignore_index)
-    log_probs, target = _class_scores("nll_loss", log_probs), _as_tensor(target)
+    return _nll_loss("nll_loss", _class_scores("nll_loss", log_probs), target, ignore_index, reduction)
+
+
+def _nll_loss(function: str, log_probs: Tensor, target, ignore_index, reduction: str) -> Tensor:
+    """nll_loss after the checks of ``log_probs`` and ``reduction``; errors name ``function``, the caller's."""
+    ignore_index = _check_ignore_index(function, ignore_index)
+    target = _as_tensor(target)
     classes = log_probs.shape[-1]
     if target.dtype.kind not in "iu":
-        raise TypeError(f"nll_loss: target must hold integer class indices, got dtype {target.dtype}")
+        raise TypeError(f"{function}: target must hold integer class indices, got dtype {target.dtype}")
     if target.shape != log_probs.shape[:-1]:
-        raise ValueError(f"nll_loss: target shape {target.shape} must be the input shape {log_probs.shape} "
+        raise ValueError(f"{function}: target shape {target.shape} must be the input shape {log_probs.shape} "
                          "without its last (class) axis")
     values = _known(target)
     if values is not None:
         bad = (values != ignore_index) & ((values < 0) | (values >= classes))
         if bad.any():
-            raise ValueError(f"nll_loss: targets must lie in [0, {classes}) or be ignore_index={ignore_index}; "
+            raise ValueError(f"{function}: targets must lie in [0, {classes}) or be ignore_index={ignore_index}; "
                              f"got {values[bad].ravel()[:5].tolist()}")
         if (values != ignore_index).all():  # (the common case: nothing to mask)
             picked = mg.take_along_axis(log_probs, target.unsqueeze(-1), -1).squeeze(-1)
@@ -203,8 +208,9 @@ def cross_entropy(input: Tensor, target, *, ignore_index: int = -100, reduction:
     """Softmax cross-entropy of logits ``input`` (classes on the last axis)
     with integer targets: nll_loss(log_softmax(input)). Finite for logits of
     any magnitude (log_softmax subtracts the row maximum)."""
+    check_reduction(reduction)
     input = _class_scores("cross_entropy", input)
-    return nll_loss(mg.log_softmax(input, -1), target, ignore_index=ignore_index, reduction=reduction)
+    return _nll_loss("cross_entropy", mg.log_softmax(input, -1), target, ignore_index, reduction)
 
 
 # -- softplus and friends: ln(1 + eˣ) as logsumexp over (0, x) ---------------------------------
