@@ -14,7 +14,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from ._checks import axis_or_dim, check_flag, check_index, check_probability, check_reduction
+from ._checks import axis_or_dim, check_flag, check_index, check_normalized_shape, check_probability, check_reduction
 from .ctc import ctc_loss  # noqa: F401  (CTC lives in nn.ctc; this is its functional name)
 from .module import _check_dtype
 
@@ -69,15 +69,13 @@ def log_softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -
     return mg.log_softmax(x, axis_or_dim(axis, dim, "log_softmax"))
 
 
-def layer_norm(x: Tensor, normalized_shape: tuple, weight: Tensor | None = None, bias: Tensor | None = None,
+def layer_norm(x: Tensor, normalized_shape: int | tuple, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     """(x − mean) / √(var + eps) over the last len(normalized_shape) axes
     (biased variance, as PyTorch), then · weight + bias, each of shape
     normalized_shape (another shape could broadcast to a bigger output)."""
     x = _as_tensor(x)
-    normalized_shape = tuple(normalized_shape)
-    if not normalized_shape:  # (no axes: x − x = 0 everywhere, as PyTorch refuses too)
-        raise ValueError("layer_norm: normalized_shape must have at least one dimension, got ()")
+    normalized_shape = check_normalized_shape("layer_norm", normalized_shape)
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
         raise ValueError(f"layer_norm: the input's last axes {x.shape} must be normalized_shape {normalized_shape}")
     for name, parameter in (("weight", weight), ("bias", bias)):

@@ -178,6 +178,16 @@ def test_layernorm_over_no_axes_is_refused():
         F.layer_norm(mg.ones(1, 3), ())
 
 
+def test_layer_norm_takes_an_int_normalized_shape_as_layernorm_does():
+    """F.layer_norm(x, 4) raised "'int' object is not iterable", naming nothing, where nn.LayerNorm(4) works;
+    another type is a TypeError naming normalized_shape."""
+    x = mg.tensor(np.arange(8.0).reshape(2, 4))
+    np.testing.assert_array_equal(F.layer_norm(x, 4).data, F.layer_norm(x, (4,)).data)
+    np.testing.assert_array_equal(F.layer_norm(x, np.int64(4)).data, F.layer_norm(x, [4]).data)
+    with pytest.raises(TypeError, match="layer_norm: normalized_shape must be an int or a tuple of ints, got float"):
+        F.layer_norm(x, 4.0)
+
+
 def test_init_functions():
     rng = np.random.default_rng(0)
     w = nn.Parameter(np.zeros((64, 32)))
