@@ -441,8 +441,9 @@ def _shape_arg(shape: tuple) -> tuple:
     return tuple(shape)
 
 
-def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
-    """The gradient that starts a backward from ``output``, checked, in the output's dtype."""
+def _seed(output: Tensor, grad: Any, caller: str, argument: str = "grad") -> Tensor:
+    """The gradient that starts a backward from ``output``, checked, in the output's dtype; errors
+    name it as the caller's ``argument`` (backward's ``grad``, grad's ``grad_outputs[i]``)."""
     if not isinstance(output, Tensor):
         raise TypeError(f"{caller}: outputs must be Tensors, got {type(output).__name__}")
     if not output.requires_grad:
@@ -450,19 +451,19 @@ def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
                            "(no input required grad, or it was computed under no_grad)")
     if grad is None:
         if output._data.size != 1:
-            raise ValueError(f"{caller}: grad can be left out only for a one-element output; the output "
-                             f"has shape {output.shape}, so pass grad= of that shape")
+            raise ValueError(f"{caller}: {argument} can be left out only for a one-element output; the output "
+                             f"has shape {output.shape}, so pass {argument.partition('[')[0]}= of that shape")
         return Tensor._make(np.ones_like(output._data))
     if takes_over_ops(grad):
-        raise TypeError(f"{caller}: grad is a {type(grad).__name__} (a traced or dual value): its extra part would "
-                        "be dropped; differentiate inside the transform instead")
+        raise TypeError(f"{caller}: {argument} is a {type(grad).__name__} (a traced or dual value): its extra part "
+                        "would be dropped; differentiate inside the transform instead")
     if not isinstance(grad, Tensor):
         grad = Tensor._make(as_array(grad, dtype=output.dtype, copy=True))
     elif grad.dtype != output.dtype:  # cast to the output's dtype, as PyTorch does (on the tape: it may require
         with engine.enable_grad():  # grad, and a create_graph backward differentiates it whatever the caller's mode)
             grad = ops.astype(grad, output.dtype)
     if grad.shape != output.shape:
-        raise ValueError(f"{caller}: grad has shape {grad.shape} but the output has shape {output.shape}")
+        raise ValueError(f"{caller}: {argument} has shape {grad.shape} but the output has shape {output.shape}")
     return grad
 
 
