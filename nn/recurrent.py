@@ -670,9 +670,10 @@ class LSTM(RecurrentLayer):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  peephole: bool = False, rng: np.random.Generator | None = None):
+        peephole = check_flag(type(self).__name__, "peephole", peephole)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, rng,
                          cell=PEEPHOLE_LSTM_CELL if peephole else LSTM_CELL)
-        self.peephole = bool(peephole)
+        self.peephole = peephole
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", peephole=True" if self.peephole else "")
@@ -758,8 +759,9 @@ class LSTMCell(RecurrentCell):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, peephole: bool = False,
                  rng: np.random.Generator | None = None):
+        peephole = check_flag(type(self).__name__, "peephole", peephole)
         super().__init__(input_size, hidden_size, bias, rng, cell=PEEPHOLE_LSTM_CELL if peephole else LSTM_CELL)
-        self.peephole = bool(peephole)
+        self.peephole = peephole
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", peephole=True" if self.peephole else "")

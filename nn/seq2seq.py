@@ -22,7 +22,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import functional as F
-from ._checks import check_lengths, check_positive_int
+from ._checks import check_flag, check_lengths, check_positive_int
 from .attention import Attention
 from .layers import Embedding, Linear
 from .module import Module
@@ -89,7 +89,7 @@ class AttentionDecoder(Module):
                  input_feeding: bool = False,
                  dropout: float = 0.0, padding_idx: int = 0, rng: np.random.Generator | None = None):
         super().__init__()
-        self.input_feeding = bool(input_feeding)
+        self.input_feeding = check_flag("AttentionDecoder", "input_feeding", input_feeding)
         self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=padding_idx, rng=rng)
         rnn_input = embedding_dim + (hidden_size if input_feeding else 0)
         self.rnn = _cell(cell)(rnn_input, hidden_size, num_layers, batch_first=True, dropout=dropout, rng=rng)
