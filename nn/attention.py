@@ -19,6 +19,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
+from ._checks import check_positive_int
 from .layers import Linear
 from .module import Module, _check_dtype
 
@@ -35,12 +36,16 @@ class Attention(Module):
     def __init__(self, query_size: int, key_size: int, kind: str = "general", hidden_size: int | None = None,
                  rng: np.random.Generator | None = None):
         super().__init__()
+        query_size, key_size = (check_positive_int(f"Attention: {name}", value)
+                                for name, value in (("query_size", query_size), ("key_size", key_size)))
+        if hidden_size is not None:
+            hidden_size = check_positive_int("Attention: hidden_size", hidden_size)
         if kind not in KINDS:
             raise ValueError(f"Attention: kind must be one of {KINDS}, got {kind!r}")
         if kind == "dot" and query_size != key_size:
             raise ValueError(f"Attention: 'dot' needs query_size == key_size, got {query_size} and {key_size}")
         self.query_size, self.key_size, self.kind = query_size, key_size, kind
-        hidden = hidden_size or query_size
+        hidden = query_size if hidden_size is None else hidden_size
         if kind == "general":
             self.key_proj = Linear(key_size, query_size, bias=False, rng=rng)  # W k, so that score = q · (W k)
         elif kind == "concat":

@@ -103,3 +103,15 @@ def test_a_mask_that_is_not_bool_is_a_type_error(mask):
         attn(q, k, mask)
     _, weights = attn(q, k, mg.tensor(np.array([[True, True, False]])))  # a bool Tensor is fine
     np.testing.assert_array_equal(weights.data, [[0.5, 0.5, 0.0]])
+
+
+@pytest.mark.parametrize("kwargs, name", [(dict(query_size=3, key_size=3, kind="concat", hidden_size=0), "hidden_size"),
+                                          (dict(query_size=3, key_size=3, kind="additive", hidden_size=-2),
+                                           "hidden_size"),
+                                          (dict(query_size=0, key_size=0, kind="dot"), "query_size"),
+                                          (dict(query_size=3.0, key_size=3), "query_size")])
+def test_attention_sizes_are_checked_and_named(kwargs, name):
+    """hidden_size=0 silently became query_size (`hidden_size or query_size`), -2 was reported as the
+    Linear's out_features, and Attention(0, 0, 'dot') was made."""
+    with pytest.raises(ValueError, match=f"Attention: {name} must be a positive int"):
+        nn.Attention(**kwargs)
