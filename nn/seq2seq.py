@@ -22,7 +22,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import functional as F
-from ._checks import check_flag, check_lengths, check_positive_int
+from ._checks import check_flag, check_index, check_lengths, check_positive_int
 from .attention import Attention
 from .layers import Embedding, Linear
 from .module import Module
@@ -160,7 +160,11 @@ class Seq2Seq(Module):
                  input_feeding: bool = False, dropout: float = 0.0, pad_id: int = 0, bos_id: int = 1,
                  eos_id: int = 2, rng: np.random.Generator | None = None):
         super().__init__()
-        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+        vocab = min(check_positive_int("src_vocab_size", src_vocab_size),
+                    check_positive_int("tgt_vocab_size", tgt_vocab_size))
+        self.pad_id = check_index("pad_id", pad_id, vocab, "Seq2Seq: ")  # (both embeddings' padding row)
+        self.bos_id, self.eos_id = (check_index(name, value, tgt_vocab_size, "Seq2Seq: ")
+                                    for name, value in (("bos_id", bos_id), ("eos_id", eos_id)))
         self.encoder = Encoder(src_vocab_size, embedding_dim, hidden_size, num_layers, bidirectional, cell, dropout,
                                pad_id, rng)
         decoder_hidden = hidden_size * (2 if bidirectional else 1)

@@ -211,3 +211,16 @@ def test_input_feeding_decoder_starts_from_no_state_as_the_plain_one_does(cell):
     given = zeros if cell == "gru" else (zeros, zeros)
     np.testing.assert_array_equal(decoder(tgt, None, memory, None)[0].numpy(),
                                   decoder(tgt, given, memory, None)[0].numpy())
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(eos_id=10), r"Seq2Seq: eos_id must lie in \[0, 5\), got 10"),
+    (dict(bos_id=-1), r"Seq2Seq: bos_id must lie in \[0, 5\), got -1"),
+    (dict(pad_id=-1), r"Seq2Seq: pad_id must lie in \[0, 5\), got -1"),
+    (dict(eos_id=2.0), "Seq2Seq: eos_id must be an int")])
+def test_seq2seq_special_ids_must_be_target_ids(kwargs, message):
+    """eos_id=10 with 5 target tokens was taken: greedy decoding could never stop (it ran to max_len, no
+    error) and beam search died in an IndexError; bos_id=-1 failed only at decoding; pad_id=-1 made the
+    embeddings' padding row 4 while the loss ignored targets equal to -1."""
+    with pytest.raises((ValueError, TypeError), match=message):
+        nn.Seq2Seq(5, 5, **kwargs)
