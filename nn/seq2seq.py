@@ -287,6 +287,7 @@ def beam_search(step: Callable, state: Any, batch_size: int, beam_width: int, ma
     for _ in range(max_len):
         log_probs, state = step(tokens, state)
         vocab = log_probs.shape[1]
+        eos_id = check_index("eos_id", eos_id, vocab, "beam_search: ")  # (a token step scores)
         log_probs = np.where(finished[:, None], -np.inf, log_probs)
         log_probs[finished, eos_id] = 0.0
         total = (scores[:, None] + log_probs).reshape(B, K * vocab)

@@ -224,3 +224,11 @@ def test_seq2seq_special_ids_must_be_target_ids(kwargs, message):
     embeddings' padding row 4 while the loss ignored targets equal to -1."""
     with pytest.raises((ValueError, TypeError), match=message):
         nn.Seq2Seq(5, 5, **kwargs)
+
+
+@pytest.mark.parametrize("eos_id", [5, -1])
+def test_beam_search_refuses_an_eos_id_outside_the_scores(eos_id):
+    """eos_id=5 for a step scoring 5 tokens died in NumPy's "index 5 is out of bounds" (eos_id=-1 was read
+    as token 4, so a sequence ending in 4 counted as finished)."""
+    with pytest.raises(ValueError, match=rf"beam_search: eos_id must lie in \[0, 5\), got {eos_id}"):
+        beam_search(MarkovModel().step, {}, 1, 2, 4, bos_id=1, eos_id=eos_id)
