@@ -60,7 +60,7 @@ class _Modes(threading.local):
 _modes = _Modes()
 
 
-class set_grad_enabled:
+class _GradMode:
     """Turn recording on or off inside a ``with`` block, in this thread; or, as
     a decorator, inside every call of a function -- for a generator function,
     inside each of its steps, with the caller's mode back between them (as in
@@ -91,7 +91,7 @@ class set_grad_enabled:
         if not inspect.isgeneratorfunction(function):
             @functools.wraps(function)
             def call(*args, **kwargs):
-                with set_grad_enabled(enabled):
+                with _GradMode(enabled):
                     return function(*args, **kwargs)
 
             return call
@@ -100,7 +100,7 @@ class set_grad_enabled:
         def generator(*args, **kwargs):
             """``function``'s generator, each step run in the mode: what the
             caller sends or throws in is passed on, and a close() too."""
-            steps, mode = function(*args, **kwargs), set_grad_enabled(enabled)
+            steps, mode = function(*args, **kwargs), _GradMode(enabled)
             try:
                 with mode:
                     value = steps.send(None)
@@ -123,14 +123,41 @@ class set_grad_enabled:
         return generator
 
 
-def no_grad():
+class set_grad_enabled(_GradMode):
+    """Recording on or off: a ``with`` block or a decorator, as ``no_grad``;
+    called on its own, as PyTorch's, it sets this thread's mode at once
+    (``mg.set_grad_enabled(False)`` records nothing from then on). A block
+    restores the mode from before the call, and a decorator changes none
+    until the function runs."""
+
+    def __init__(self, enabled: bool):
+        super().__init__(enabled)
+        self._before = (threading.get_ident(), _modes.grad_enabled)  # what the call changed, in which thread
+        _modes.grad_enabled = self.enabled
+
+    def _undo_call(self) -> None:
+        """Put back the mode the call changed (a ``with`` block or a decorator sets its own)."""
+        before, self._before = self._before, None
+        if before is not None and before[0] == threading.get_ident():
+            _modes.grad_enabled = before[1]
+
+    def __enter__(self) -> None:
+        self._undo_call()
+        super().__enter__()
+
+    def __call__(self, function):
+        self._undo_call()
+        return super().__call__(function)
+
+
+def no_grad() -> _GradMode:
     """Record nothing inside: ``with no_grad():`` or ``@no_grad()``."""
-    return set_grad_enabled(False)
+    return _GradMode(False)
 
 
-def enable_grad():
+def enable_grad() -> _GradMode:
     """Record again, e.g. inside a ``no_grad`` block."""
-    return set_grad_enabled(True)
+    return _GradMode(True)
 
 
 def is_grad_enabled() -> bool:
@@ -346,7 +373,7 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
 
     # Under detect_anomaly a NaN/inf becomes our RuntimeError naming the op, not NumPy's warning.
     quiet = np.errstate(all="ignore") if anomaly else nullcontext()
-    with set_grad_enabled(create_graph), quiet:
+    with _GradMode(create_graph), quiet:
         for root, seed in zip(roots, seeds):
             send(root._node or root, root._index, seed if create_graph else seed._data)
         while heap:
@@ -399,7 +426,7 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
                 node.vjps = node.parents = node.saved = None
                 node.watched = node.watched_out = ()
     # (under create_graph the copies handed out are recorded too, whatever the caller's grad mode, as in PyTorch)
-    with set_grad_enabled(True) if create_graph else nullcontext():
+    with _GradMode(True) if create_graph else nullcontext():
         if inputs is not None:
             for k, x in enumerate(inputs):
                 if x._node is None and id(x) in leaves:

@@ -194,9 +194,23 @@ class Tensor:
         any other NumPy function on a Tensor is an error that says what to use."""
         op = _UFUNC_OPS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
         if op is None:
-            raise TypeError(f"NumPy's {ufunc.__name__} was called on a minigrad Tensor: use minigrad's ops "
-                            f"(e.g. mg.{ufunc.__name__}) to keep the gradient, or t.numpy() for the plain array")
+            called = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+            name = (_REDUCE_NAMES if method == "reduce" else _OP_NAMES).get(ufunc.__name__, ufunc.__name__)
+            instead = (f"use mg.{name}" if method in ("__call__", "reduce") and hasattr(ops, name)
+                       else "minigrad has no such op: compose it from minigrad's ops")
+            raise TypeError(f"NumPy's {called} was called on a minigrad Tensor: {instead} to keep the gradient, "
+                            "or t.numpy() for the plain array")
         return op(*inputs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy's functions take a Tensor's array, as ``np.asarray`` does, except the
+        reductions NumPy hands to the Tensor method of the same name with NumPy's own
+        arguments (``np.sum(t)`` calls ``t.sum(out=None)``): those say what to use."""
+        name = _METHOD_REDUCTIONS.get(func.__name__)
+        if name is not None:
+            raise TypeError(f"NumPy's {func.__name__} was called on a minigrad Tensor: use mg.{name} (t.{name}()) "
+                            "to keep the gradient, or t.numpy() for the plain array")
+        return func._implementation(*args, **kwargs)
 
     def numpy(self) -> np.ndarray:
         return _read(self)
@@ -427,8 +441,9 @@ def _shape_arg(shape: tuple) -> tuple:
     return tuple(shape)
 
 
-def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
-    """The gradient that starts a backward from ``output``, checked, in the output's dtype."""
+def _seed(output: Tensor, grad: Any, caller: str, argument: str = "grad") -> Tensor:
+    """The gradient that starts a backward from ``output``, checked, in the output's dtype; errors
+    name it as the caller's ``argument`` (backward's ``grad``, grad's ``grad_outputs[i]``)."""
     if not isinstance(output, Tensor):
         raise TypeError(f"{caller}: outputs must be Tensors, got {type(output).__name__}")
     if not output.requires_grad:
@@ -436,19 +451,19 @@ def _seed(output: Tensor, grad: Any, caller: str) -> Tensor:
                            "(no input required grad, or it was computed under no_grad)")
     if grad is None:
         if output._data.size != 1:
-            raise ValueError(f"{caller}: grad can be left out only for a one-element output; the output "
-                             f"has shape {output.shape}, so pass grad= of that shape")
+            raise ValueError(f"{caller}: {argument} can be left out only for a one-element output; the output "
+                             f"has shape {output.shape}, so pass {argument.partition('[')[0]}= of that shape")
         return Tensor._make(np.ones_like(output._data))
     if takes_over_ops(grad):
-        raise TypeError(f"{caller}: grad is a {type(grad).__name__} (a traced or dual value): its extra part would "
-                        "be dropped; differentiate inside the transform instead")
+        raise TypeError(f"{caller}: {argument} is a {type(grad).__name__} (a traced or dual value): its extra part "
+                        "would be dropped; differentiate inside the transform instead")
     if not isinstance(grad, Tensor):
         grad = Tensor._make(as_array(grad, dtype=output.dtype, copy=True))
     elif grad.dtype != output.dtype:  # cast to the output's dtype, as PyTorch does (on the tape: it may require
         with engine.enable_grad():  # grad, and a create_graph backward differentiates it whatever the caller's mode)
             grad = ops.astype(grad, output.dtype)
     if grad.shape != output.shape:
-        raise ValueError(f"{caller}: grad has shape {grad.shape} but the output has shape {output.shape}")
+        raise ValueError(f"{caller}: {argument} has shape {grad.shape} but the output has shape {output.shape}")
     return grad
 
 
@@ -481,3 +496,9 @@ _UFUNC_OPS = {"add": ops.add, "subtract": ops.sub, "multiply": ops.mul, "true_di
               "greater_equal": ops.greater_equal, "equal": ops.equal, "not_equal": ops.not_equal,
               "bitwise_and": ops.bitwise_and, "bitwise_or": ops.bitwise_or, "bitwise_xor": ops.bitwise_xor,
               "invert": ops.bitwise_not}
+# minigrad's names of NumPy's ufuncs where they differ, and of their reductions (for __array_ufunc__'s error)
+_OP_NAMES = {"absolute": "abs", "subtract": "sub", "multiply": "mul", "true_divide": "truediv",
+             "divide": "truediv", "power": "pow", "negative": "neg", "invert": "bitwise_not"}
+_REDUCE_NAMES = {"add": "sum", "maximum": "max", "minimum": "min"}
+# NumPy's functions that call a Tensor method of the same name with arguments it does not take -> that op
+_METHOD_REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "amax": "max", "min": "min", "amin": "min"}

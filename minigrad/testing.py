@@ -38,8 +38,9 @@ def broadcastable_shapes(num_shapes: int = 2, min_dims: int = 0, max_dims: int =
 def arrays(shape: Sequence[int] | st.SearchStrategy, low: float = -2.0, high: float = 2.0,
            kinks: Sequence[float] = (), margin: float = 0.05, distinct: bool = False,
            spacing: float = 0.01, dtype=np.float64) -> st.SearchStrategy:
-    """float64 arrays in [low, high], at least ``margin`` from each kink; with
-    ``distinct`` all elements differ by at least ``spacing``."""
+    """Arrays of ``dtype`` (float64 by default) in [low, high], at least ``margin`` from
+    each kink; with ``distinct`` all elements differ by at least ``spacing`` (to rounding:
+    they are low + k·spacing, so 0.01 apart can be 0.0099999999999998)."""
     def away(v: float) -> bool:
         return all(abs(v - k) >= margin for k in kinks)
 

@@ -72,7 +72,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     for i, x in enumerate(inputs):
         if not isinstance(x, Tensor) or not x.requires_grad:
             raise ValueError(f"grad: inputs[{i}] must be a Tensor that requires grad")
-    seeds = [_seed(out, seed, "grad") for out, seed in zip(outputs, seeds)]
+    seeds = [_seed(out, seed, "grad", f"grad_outputs[{i}]") for i, (out, seed) in enumerate(zip(outputs, seeds))]
     retain_graph = create_graph if retain_graph is None else retain_graph
     grads = engine.backward(outputs, seeds, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
     for i, g in enumerate(grads):

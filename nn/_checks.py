@@ -20,6 +20,19 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def check_normalized_shape(owner: str, value) -> tuple:
+    """A layer norm's ``normalized_shape`` as a non-empty tuple: an int n is (n,), as in PyTorch's LayerNorm;
+    a tuple or list as it is; anything else is a TypeError, no axes a ValueError (x − x would be all zeros)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        value = (value,)
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{owner}: normalized_shape must be an int or a tuple of ints, got "
+                        f"{type(value).__name__} {value!r}")
+    if not value:
+        raise ValueError(f"{owner}: normalized_shape must have at least one dimension, got ()")
+    return tuple(value)
+
+
 def check_flag(owner: str, name: str, value) -> bool:
     """``value`` as a bool, if it is one (a NumPy bool too); else TypeError: a string "False" would be true."""
     if not isinstance(value, (bool, np.bool_)):

@@ -14,7 +14,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from ._checks import axis_or_dim, check_flag, check_index, check_probability, check_reduction
+from ._checks import axis_or_dim, check_flag, check_index, check_normalized_shape, check_probability, check_reduction
 from .ctc import ctc_loss  # noqa: F401  (CTC lives in nn.ctc; this is its functional name)
 from .module import _check_dtype
 
@@ -69,15 +69,13 @@ def log_softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -
     return mg.log_softmax(x, axis_or_dim(axis, dim, "log_softmax"))
 
 
-def layer_norm(x: Tensor, normalized_shape: tuple, weight: Tensor | None = None, bias: Tensor | None = None,
+def layer_norm(x: Tensor, normalized_shape: int | tuple, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     """(x − mean) / √(var + eps) over the last len(normalized_shape) axes
     (biased variance, as PyTorch), then · weight + bias, each of shape
     normalized_shape (another shape could broadcast to a bigger output)."""
     x = _as_tensor(x)
-    normalized_shape = tuple(normalized_shape)
-    if not normalized_shape:  # (no axes: x − x = 0 everywhere, as PyTorch refuses too)
-        raise ValueError("layer_norm: normalized_shape must have at least one dimension, got ()")
+    normalized_shape = check_normalized_shape("layer_norm", normalized_shape)
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
         raise ValueError(f"layer_norm: the input's last axes {x.shape} must be normalized_shape {normalized_shape}")
     for name, parameter in (("weight", weight), ("bias", bias)):
@@ -177,19 +175,24 @@ def nll_loss(log_probs: Tensor, target, *, ignore_index: int = -100, reduction: 
     Both are keyword-only: PyTorch's third positional argument is a class
     weight (not supported here), which must not land in ignore_index."""
     check_reduction(reduction)
-    ignore_index = _check_ignore_index("nll_loss", ignore_index)
-    log_probs, target = _class_scores("nll_loss", log_probs), _as_tensor(target)
+    return _nll_loss("nll_loss", _class_scores("nll_loss", log_probs), target, ignore_index, reduction)
+
+
+def _nll_loss(function: str, log_probs: Tensor, target, ignore_index, reduction: str) -> Tensor:
+    """nll_loss after the checks of ``log_probs`` and ``reduction``; errors name ``function``, the caller's."""
+    ignore_index = _check_ignore_index(function, ignore_index)
+    target = _as_tensor(target)
     classes = log_probs.shape[-1]
     if target.dtype.kind not in "iu":
-        raise TypeError(f"nll_loss: target must hold integer class indices, got dtype {target.dtype}")
+        raise TypeError(f"{function}: target must hold integer class indices, got dtype {target.dtype}")
     if target.shape != log_probs.shape[:-1]:
-        raise ValueError(f"nll_loss: target shape {target.shape} must be the input shape {log_probs.shape} "
+        raise ValueError(f"{function}: target shape {target.shape} must be the input shape {log_probs.shape} "
                          "without its last (class) axis")
     values = _known(target)
     if values is not None:
         bad = (values != ignore_index) & ((values < 0) | (values >= classes))
         if bad.any():
-            raise ValueError(f"nll_loss: targets must lie in [0, {classes}) or be ignore_index={ignore_index}; "
+            raise ValueError(f"{function}: targets must lie in [0, {classes}) or be ignore_index={ignore_index}; "
                              f"got {values[bad].ravel()[:5].tolist()}")
         if (values != ignore_index).all():  # (the common case: nothing to mask)
             picked = mg.take_along_axis(log_probs, target.unsqueeze(-1), -1).squeeze(-1)
@@ -203,8 +206,9 @@ def cross_entropy(input: Tensor, target, *, ignore_index: int = -100, reduction:
     """Softmax cross-entropy of logits ``input`` (classes on the last axis)
     with integer targets: nll_loss(log_softmax(input)). Finite for logits of
     any magnitude (log_softmax subtracts the row maximum)."""
+    check_reduction(reduction)
     input = _class_scores("cross_entropy", input)
-    return nll_loss(mg.log_softmax(input, -1), target, ignore_index=ignore_index, reduction=reduction)
+    return _nll_loss("cross_entropy", mg.log_softmax(input, -1), target, ignore_index, reduction)
 
 
 # -- softplus and friends: ln(1 + eˣ) as logsumexp over (0, x) ---------------------------------
@@ -223,8 +227,8 @@ def _log1p_exp(z: Tensor) -> Tensor:
     Precision: the error is below 2ε·max(1, value) (measured 1.25ε over
     [−60, 60]), but it is absolute where the value is small: for z < 0
     ln(1 + eᶻ) is rounded like 1 + eᶻ, so the relative error grows as ε·e^−z,
-    and for z < ln ε (−36 in float64, −16 in float32) the value is 0 instead
-    of eᶻ. An exact tail needs log1p, which the core does not have. The
+    and for z < ln(ε/2) (−36.7 in float64, −16.6 in float32) the value is 0
+    instead of eᶻ. An exact tail needs log1p, which the core does not have. The
     gradient eᶻ/(1 + eᶻ) is exact to a few ε everywhere."""
     return mg.maximum(z, 0.0) + mg.log(mg.exp(mg.minimum(-z, 0.0)) + mg.exp(mg.minimum(z, 0.0)))
 

@@ -23,7 +23,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import init
-from ._checks import check_positive_int, time_major
+from ._checks import check_flag, check_positive_int, time_major
 from .module import Module, Parameter, _check_dtype
 
 _ACTIVATIONS = {None: lambda y: y, "tanh": mg.tanh, "sigmoid": mg.sigmoid}
@@ -43,7 +43,8 @@ class Jordan(Module):
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.output_size = check_positive_int("output_size", output_size)
-        self.output_activation, self.batch_first = output_activation, bool(batch_first)
+        self.output_activation = output_activation
+        self.batch_first = check_flag("Jordan", "batch_first", batch_first)
         bound = 1.0 / math.sqrt(hidden_size)
         for name, shape in (("weight_ih", (hidden_size, input_size)), ("weight_oh", (hidden_size, output_size)),
                             ("bias_h", (hidden_size,)), ("weight_ho", (output_size, hidden_size)),

@@ -12,7 +12,15 @@ from minigrad import Tensor
 
 from . import functional as F
 from . import init
-from ._checks import check_flag, check_index, check_positive_int, check_probability, check_real, check_rng
+from ._checks import (
+    check_flag,
+    check_index,
+    check_normalized_shape,
+    check_positive_int,
+    check_probability,
+    check_real,
+    check_rng,
+)
 from .module import Module, Parameter, _check_dtype
 
 
@@ -88,15 +96,7 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape: int | tuple, eps: float = 1e-5, elementwise_affine: bool = True):
         super().__init__()
-        if isinstance(normalized_shape, (int, np.integer)):
-            shape = (normalized_shape,)
-        elif isinstance(normalized_shape, (tuple, list)):
-            shape = tuple(normalized_shape)
-        else:
-            raise TypeError(f"LayerNorm: normalized_shape must be an int or a tuple of ints, got "
-                            f"{type(normalized_shape).__name__} {normalized_shape!r}")
-        if not shape:
-            raise ValueError("LayerNorm: normalized_shape must have at least one dimension, got ()")
+        shape = check_normalized_shape("LayerNorm", normalized_shape)
         for n in shape:
             check_positive_int("normalized_shape", n)
         self.normalized_shape, self.eps = shape, check_real("LayerNorm", "eps", eps, low=0.0)

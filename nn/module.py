@@ -189,7 +189,8 @@ class Module:
         return (module for _, module in self.named_modules())
 
     def children(self) -> Iterator[Module]:
-        return (module for module in self._modules.values() if module is not None)
+        """The direct sub-modules; one registered under two names once (as PyTorch's)."""
+        return iter({id(module): module for module in self._modules.values() if module is not None}.values())
 
     def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
         """Every Parameter with its dotted name; a parameter shared by two modules once."""

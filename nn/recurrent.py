@@ -748,6 +748,9 @@ class RNNCell(RecurrentCell):
         super().__init__(input_size, hidden_size, bias, rng, cell=ELMAN_CELLS[nonlinearity])
         self.nonlinearity = nonlinearity
 
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
+
 
 class LSTMCell(RecurrentCell):
     """One LSTM step (gate order i, f, g, o); ``peephole=True`` adds ``weight_peep`` (3, H)."""
@@ -759,6 +762,9 @@ class LSTMCell(RecurrentCell):
         peephole = check_flag(type(self).__name__, "peephole", peephole)
         super().__init__(input_size, hidden_size, bias, rng, cell=PEEPHOLE_LSTM_CELL if peephole else LSTM_CELL)
         self.peephole = peephole
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", peephole=True" if self.peephole else "")
 
 
 class GRUCell(RecurrentCell):

@@ -195,7 +195,8 @@ class Seq2Seq(Module):
     @mg.no_grad()
     def greedy_decode(self, src, src_lengths, max_len: int) -> tuple[list[list[int]], np.ndarray]:
         """The most likely next token at every step, until eos or ``max_len``.
-        Returns the token lists (without eos) and the attention weights (B, max_len, S)."""
+        Returns the token lists (without eos) and the attention weights (B, steps, S): one row per step
+        run, ``max_len`` or fewer when every sentence has ended (None without attention)."""
         max_len = check_positive_int("greedy_decode: max_len", max_len)
         decoding = self._start(src, src_lengths)
         batch = decoding["memory"].shape[0]
@@ -290,6 +291,7 @@ def beam_search(step: Callable, state: Any, batch_size: int, beam_width: int, ma
     for _ in range(max_len):
         log_probs, state = step(tokens, state)
         vocab = log_probs.shape[1]
+        eos_id = check_index("eos_id", eos_id, vocab, "beam_search: ")  # (a token step scores)
         log_probs = np.where(finished[:, None], -np.inf, log_probs)
         log_probs[finished, eos_id] = 0.0
         total = (scores[:, None] + log_probs).reshape(B, K * vocab)

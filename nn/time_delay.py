@@ -19,7 +19,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import init
-from ._checks import check_positive_int, time_major
+from ._checks import check_flag, check_positive_int, time_major
 from .module import Module, Parameter
 
 
@@ -33,10 +33,10 @@ class TimeDelay(Module):
         self.out_features = check_positive_int("out_features", out_features)
         self.kernel_size = check_positive_int("kernel_size", kernel_size)
         self.dilation = check_positive_int("dilation", dilation)
-        self.batch_first = bool(batch_first)
+        self.batch_first = check_flag("TimeDelay", "batch_first", batch_first)
         bound = 1.0 / math.sqrt(in_features * kernel_size)  # Conv1d's default
         self.weight = init.uniform_(Parameter(mg.zeros(out_features, in_features, kernel_size)), -bound, bound, rng)
-        if bias:
+        if check_flag("TimeDelay", "bias", bias):
             self.bias = init.uniform_(Parameter(mg.zeros(out_features)), -bound, bound, rng)
         else:
             self.register_parameter("bias", None)

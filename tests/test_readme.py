@@ -41,3 +41,13 @@ def test_quick_start_is_the_two_commands_and_ci_runs_the_second():
     assert '".[test]"' in commands[1] and commands[1].endswith("-m pytest")
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert f"TEST_COMMAND='{commands[1]}'" in ci
+
+
+def test_the_package_metadata_has_the_version_the_code_and_readme_give():
+    """pyproject.toml said 0.1.0 (what pip shows and installs) while minigrad.__version__ and the README say 0.2."""
+    import minigrad
+
+    pyproject = (README.parent / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'^version = "([^"]+)"$', pyproject, flags=re.M).group(1) == minigrad.__version__
+    status = re.search(r"\*\*Status\*\* \((\d+\.\d+),", README.read_text(encoding="utf-8")).group(1)
+    assert minigrad.__version__.startswith(status + ".")

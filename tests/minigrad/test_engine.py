@@ -196,6 +196,32 @@ def test_set_grad_enabled_wants_a_bool(enabled):
         assert not mg.is_grad_enabled()
 
 
+def test_set_grad_enabled_called_as_a_function_sets_the_mode():
+    """As PyTorch's: mg.set_grad_enabled(False) on its own line did nothing, so an evaluation script
+    written the PyTorch way kept recording. As a `with` block it restores the mode from before the
+    call, and as a decorator it changes no mode until the function runs."""
+    x = mg.tensor([1.0], requires_grad=True)
+    try:
+        mg.set_grad_enabled(False)
+        assert not mg.is_grad_enabled() and not (x * 2).requires_grad
+        mg.set_grad_enabled(True)
+        assert mg.is_grad_enabled() and (x * 2).requires_grad
+        with mg.set_grad_enabled(False):
+            assert not mg.is_grad_enabled()
+        assert mg.is_grad_enabled()
+
+        @mg.set_grad_enabled(False)
+        def f():
+            return mg.is_grad_enabled()
+
+        assert mg.is_grad_enabled() and f() is False and mg.is_grad_enabled()
+        with mg.no_grad():
+            mg.enable_grad()  # (no_grad() and enable_grad() only as blocks and decorators, as in PyTorch)
+            assert not mg.is_grad_enabled()
+    finally:
+        mg.set_grad_enabled(True)
+
+
 def test_integer_tensors_cannot_require_grad():
     with pytest.raises(TypeError, match="only float tensors can require grad, got dtype int64"):
         mg.tensor([1, 2], requires_grad=True)

@@ -153,3 +153,13 @@ def test_add_at_refuses_an_index_out_of_range_below_minus_n(index, shape):
     then counted from the end again); np.add.at raises."""
     with pytest.raises(IndexError, match=r"add_at: index .* out of range|too many indices"):
         mg.add_at(mg.tensor([1.0]), index, shape)
+
+
+def test_grad_names_its_grad_outputs_argument():
+    """mg.grad of a non-scalar without grad_outputs said "pass grad= of that shape", and a wrong-shaped one
+    "grad has shape ...": mg.grad has no argument grad (that is backward's)."""
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match=r"grad: grad_outputs\[0\] can be left out only .* pass grad_outputs= "):
+        mg.grad(x * 2, x)
+    with pytest.raises(ValueError, match=r"grad: grad_outputs\[1\] has shape \(3,\) but the output has shape \(2,\)"):
+        mg.grad([x * 2, x * 3], x, grad_outputs=[mg.ones(2), mg.ones(3)])

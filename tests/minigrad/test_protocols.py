@@ -4,6 +4,7 @@ conversion, IndexError out of range, elementwise ==."""
 
 import copy
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -91,6 +92,30 @@ def test_numpy_arithmetic_with_tensors_gives_tensors():
     assert isinstance(np.array([1.0, 2.0]) < mg.tensor([2.0, 1.0]), mg.Tensor)
     with pytest.raises(TypeError, match="NumPy's sin was called on a minigrad Tensor"):
         np.sin(t)
+
+
+def test_a_numpy_function_on_a_tensor_names_an_op_that_exists():
+    """np.abs(t) said "use mg.absolute", np.prod(t) "mg.multiply" and np.sin(t) "mg.sin": none exists."""
+    t = mg.tensor([1.0, -2.0])
+    for call, hint in ((np.abs, "mg.abs"), (np.add.reduce, "mg.sum"), (np.maximum.reduce, "mg.max"),
+                       (np.prod, None), (np.sin, None)):
+        with pytest.raises(TypeError, match="was called on a minigrad Tensor") as error:
+            call(t)
+        message = str(error.value)
+        names = re.findall(r"mg\.(\w+)", message)
+        assert all(hasattr(mg, name) for name in names), message
+        assert (hint in message) if hint else ("no such op" in message), message
+
+
+def test_numpy_reductions_on_a_tensor_say_which_op_to_use():
+    """np.sum(t) raised "Tensor.sum() got an unexpected keyword argument 'out'" (NumPy hands its own
+    arguments to a method of the same name); np.mean, np.max and np.min alike."""
+    t = mg.tensor([1.0, -2.0])
+    for call, op in ((np.sum, "sum"), (np.mean, "mean"), (np.max, "max"), (np.min, "min"), (np.amax, "max")):
+        with pytest.raises(TypeError, match=f"NumPy's {call.__name__} was called on a minigrad Tensor: use mg.{op}"):
+            call(t)
+    assert isinstance(np.concatenate([t, t]), np.ndarray)  # other functions still take its array, as np.asarray
+    assert np.argmax(t) == 0 and np.shape(t) == (2,)
 
 
 def test_logical_operators_on_masks():

@@ -155,3 +155,15 @@ def test_input_without_a_class_axis_is_named(call, shape):
     with pytest.raises(ValueError, match=rf"{call.__name__}: input must hold class scores on its last axis.*"
                                          rf"got shape {re.escape(str(shape))}"):
         call(mg.zeros(*shape), target)
+
+
+
+@pytest.mark.parametrize("shape, target, kwargs", [
+    ((2, 4, 3), np.zeros((2, 3), np.int64), {}),  # (N, C, T) classes on axis 1, as in PyTorch
+    ((2, 3), np.array([0, 3]), {}),
+    ((2, 3), np.array([0.0, 1.0]), {}),
+    ((2, 3), np.array([0, 1]), {"ignore_index": 1.0})])
+def test_cross_entropy_errors_name_cross_entropy(shape, target, kwargs):
+    """cross_entropy's target checks said "nll_loss: ...", a function the caller never called."""
+    with pytest.raises((ValueError, TypeError), match="^cross_entropy: "):
+        F.cross_entropy(mg.zeros(*shape), target, **kwargs)

@@ -178,6 +178,16 @@ def test_layernorm_over_no_axes_is_refused():
         F.layer_norm(mg.ones(1, 3), ())
 
 
+def test_layer_norm_takes_an_int_normalized_shape_as_layernorm_does():
+    """F.layer_norm(x, 4) raised "'int' object is not iterable", naming nothing, where nn.LayerNorm(4) works;
+    another type is a TypeError naming normalized_shape."""
+    x = mg.tensor(np.arange(8.0).reshape(2, 4))
+    np.testing.assert_array_equal(F.layer_norm(x, 4).data, F.layer_norm(x, (4,)).data)
+    np.testing.assert_array_equal(F.layer_norm(x, np.int64(4)).data, F.layer_norm(x, [4]).data)
+    with pytest.raises(TypeError, match="layer_norm: normalized_shape must be an int or a tuple of ints, got float"):
+        F.layer_norm(x, 4.0)
+
+
 def test_init_functions():
     rng = np.random.default_rng(0)
     w = nn.Parameter(np.zeros((64, 32)))
@@ -290,3 +300,17 @@ def test_init_arguments_are_checked_before_anything_is_written(call, error, mess
 def test_kaiming_uniform_of_an_empty_weight_is_a_no_op():
     """fan_in 0 divided by zero (PyTorch: a no-op for a zero-element tensor; xavier_uniform_ already was)."""
     assert nn.init.kaiming_uniform_(nn.Parameter(np.zeros((3, 0)))).shape == (3, 0)
+
+
+@pytest.mark.parametrize("make, flag", [
+    (lambda v: nn.LSTM(2, 3, peephole=v), "peephole"), (lambda v: nn.LSTMCell(2, 3, peephole=v), "peephole"),
+    (lambda v: nn.Jordan(2, 3, 1, batch_first=v), "batch_first"),
+    (lambda v: nn.TimeDelay(2, 3, batch_first=v), "batch_first"), (lambda v: nn.TimeDelay(2, 3, bias=v), "bias"),
+    (lambda v: nn.AttentionDecoder(5, 4, 6, 6, input_feeding=v), "input_feeding"),
+    (lambda v: nn.Seq2Seq(5, 5, input_feeding=v), "input_feeding")])
+def test_flags_of_layers_must_be_bools(make, flag):
+    """peephole="False" made a peephole LSTM (bool("False") is True), and so for Jordan's and TimeDelay's
+    batch_first, TimeDelay's bias and the decoder's input_feeding; the other layers' flags were checked."""
+    with pytest.raises(TypeError, match=f"{flag} must be True or False, got str 'False'"):
+        make("False")
+    make(np.bool_(False))

@@ -409,3 +409,12 @@ def test_replacing_a_parameter_or_sub_module_keeps_its_place():
     m.register_buffer("steps", np.ones(()))
     assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
     assert list(m.state_dict())[:2] == ["scale", "steps"]
+
+
+def test_children_lists_a_shared_sub_module_once():
+    """As PyTorch's children() (and this named_modules()): a sub-module registered under two names
+    was yielded twice, so a loop over the children (initialising them, say) ran on it twice."""
+    m = nn.Module()
+    m.a, m.b = nn.Linear(1, 1), nn.Linear(1, 1)
+    m.alias = m.a
+    assert [id(c) for c in m.children()] == [id(m.a), id(m.b)]

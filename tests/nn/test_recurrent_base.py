@@ -360,6 +360,14 @@ def test_extra_parameters_and_peephole_belong_to_their_spec():
     assert repr(nn.LSTM(2, 3, peephole=True)) == "LSTM(2, 3, peephole=True)"
 
 
+def test_a_cell_repr_shows_what_changes_its_step():
+    """RNNCell(3, 4, nonlinearity='relu') showed as RNNCell(3, 4), a peephole LSTMCell as LSTMCell(3, 4):
+    a printed model hid that its cell was not the default one (the layers showed both)."""
+    assert repr(nn.RNNCell(3, 4, nonlinearity="relu")) == "RNNCell(3, 4, nonlinearity='relu')"
+    assert repr(nn.LSTMCell(3, 4, bias=False, peephole=True)) == "LSTMCell(3, 4, bias=False, peephole=True)"
+    assert repr(nn.RNNCell(3, 4)) == "RNNCell(3, 4)" and repr(nn.LSTMCell(3, 4)) == "LSTMCell(3, 4)"
+
+
 def test_a_cell_that_reads_python_state_is_traced_at_every_call():
     """A step that reads a global (not pure: the default) sees its value at
     every call; the same step promised pure is traced once per shapes."""

@@ -248,3 +248,11 @@ def test_tgt_in_must_match_the_source_batch_and_have_a_step(input_feeding):
         model(src, lengths, np.array([[1, 3, 4]]))
     with pytest.raises(ValueError, match=r"tgt_in must be \(2, time >= 1\).*got shape \(2, 0\)"):
         model(src, lengths, np.zeros((2, 0), dtype=int))
+
+
+@pytest.mark.parametrize("eos_id", [5, -1])
+def test_beam_search_refuses_an_eos_id_outside_the_scores(eos_id):
+    """eos_id=5 for a step scoring 5 tokens died in NumPy's "index 5 is out of bounds" (eos_id=-1 was read
+    as token 4, so a sequence ending in 4 counted as finished)."""
+    with pytest.raises(ValueError, match=rf"beam_search: eos_id must lie in \[0, 5\), got {eos_id}"):
+        beam_search(MarkovModel().step, {}, 1, 2, 4, bos_id=1, eos_id=eos_id)
