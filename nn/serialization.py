@@ -36,6 +36,7 @@ import math
 import os
 import re
 import socket
+import stat
 import struct
 import tempfile
 import time
@@ -174,8 +175,25 @@ def _remove_stale_temporaries(directory: str, target_name: str) -> None:
             pass
 
 
+def _permissions(path: str) -> int:
+    """What a plain ``open(path, "wb")`` would leave: the permissions of the file
+    already there, else 0666 less the process's umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        pass
+    try:  # (Linux tells the umask without changing it)
+        with open("/proc/self/status") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)  # (elsewhere it can only be read by setting it: put back at once)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 def save(obj: Any, path: str | os.PathLike) -> None:
-    """Write ``obj`` to ``path`` (.npz), atomically; then remove what killed
+    """Write ``obj`` to ``path`` (.npz), atomically, with the permissions a plain
+    open() would give (those of the file it replaces); then remove what killed
     saves of the same ``path`` left behind (see the module docstring)."""
     arrays: dict[str, np.ndarray] = {}
     manifest = json.dumps(_encode(obj, arrays))
@@ -188,6 +206,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
             np.savez(f, **{_MANIFEST: np.array(manifest)}, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(temporary, _permissions(path))  # (mkstemp's are 0600)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

@@ -1,6 +1,7 @@
 """nn.save / nn.load: exact round trips, atomic writes, clear errors."""
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -342,3 +343,20 @@ def test_str_bytes_and_pathlib_paths_all_work(tmp_path):
         nn.save({"a": np.arange(3)}, path)
         np.testing.assert_array_equal(nn.load(path)["a"], np.arange(3))
     assert sorted(os.listdir(tmp_path)) == ["b", "p", "s"]  # no ".npz" added behind the user's back
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_a_checkpoint_has_the_permissions_a_plain_open_gives(tmp_path):
+    """Checkpoints were 0600 (mkstemp's temporary, renamed into place): a file others could read
+    before (0644) became private when a save replaced it."""
+    previous = os.umask(0o022)
+    try:
+        path = tmp_path / "model.npz"
+        nn.save({"w": np.ones(2)}, path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+        os.chmod(path, 0o640)
+        nn.save({"w": np.zeros(2)}, path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+        np.testing.assert_array_equal(nn.load(path)["w"], np.zeros(2))
+    finally:
+        os.umask(previous)
