@@ -178,7 +178,11 @@ class Optimizer:
                 raise ValueError(f"{type(self).__name__}.step: parameter group {i} lacks the settings {missing}")
             self._checked_settings({name: group[name] for name in self.SETTINGS}, f"parameter group {i}: ")
         for group, p, g in self._live():
-            self._update(p, g, self.state.setdefault(id(p), {}), group)
+            state = self.state.setdefault(id(p), {})
+            for name, value in state.items():  # (a model cast by to(dtype) since: its state follows, as at a load)
+                if isinstance(value, np.ndarray) and value.dtype != p.data.dtype:
+                    state[name] = value.astype(p.data.dtype)
+            self._update(p, g, state, group)
 
     def _update(self, p: Parameter, g: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError

@@ -772,3 +772,29 @@ def test_an_optional_state_saved_as_none_loads_as_absent():
     saved["state"][1]["step"] = None  # (a required state is not optional)
     with pytest.raises(TypeError, match="state 'step' of parameter 1 must be an int, got NoneType"):
         adam.load_state_dict(saved)
+
+
+@pytest.mark.parametrize("make", [lambda ps: nn.optim.Adam(ps, lr=0.1),
+                                  lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9),
+                                  lambda ps: nn.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True)])
+def test_state_follows_a_model_cast_by_to(make):
+    """After model.to(np.float64) the moments stayed float32, and every later step was rounded through
+    them without a word: a run cast to float64 after two steps differed from one in float64 throughout."""
+    def run(cast_after: bool) -> np.ndarray:
+        mg.manual_seed(0)
+        model = nn.Linear(3, 2)
+        if not cast_after:
+            model.to(np.float64)
+        opt = make(list(model.parameters()))
+        x = np.random.default_rng(1).standard_normal((4, 3))
+        for step in range(5):
+            if cast_after and step == 2:
+                model.to(np.float64)
+            opt.zero_grad()
+            (model(x.astype(model.weight.dtype)) ** 2).sum().backward()
+            opt.step()
+        assert all(v.dtype == np.float64 for s in opt.state.values() for v in s.values() if isinstance(v, np.ndarray))
+        return model.weight.data
+
+    reference = run(cast_after=False)
+    np.testing.assert_allclose(run(cast_after=True), reference, rtol=1e-5)  # (two float32 steps, then float64)
