@@ -38,7 +38,7 @@ class Jordan(Module):
     def __init__(self, input_size: int, hidden_size: int, output_size: int, output_activation: str | None = None,
                  batch_first: bool = False, rng: np.random.Generator | None = None):
         super().__init__()
-        if output_activation not in _ACTIVATIONS:
+        if not isinstance(output_activation, (str, type(None))) or output_activation not in _ACTIVATIONS:
             raise ValueError(f"output_activation must be None, 'tanh' or 'sigmoid', got {output_activation!r}")
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)

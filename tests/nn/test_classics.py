@@ -284,3 +284,10 @@ def test_esn_generate_and_fit_check_steps_first_input_and_washout():
     one = esn.generate(3, first_input=np.ones((1, 2)))
     esn.state = state
     np.testing.assert_array_equal(one, esn.generate(3, first_input=np.ones(2)))
+
+
+def test_jordan_output_activation_of_another_type_is_named():
+    """output_activation=['tanh'] raised Python's 'unhashable type: list' (the dict lookup)."""
+    for value in (["tanh"], {"tanh": 1}, mg.tanh):
+        with pytest.raises(ValueError, match="output_activation must be None, 'tanh' or 'sigmoid', got"):
+            nn.Jordan(2, 3, 1, output_activation=value)
