@@ -61,13 +61,20 @@ def rtrl_gradients(cell: RNNCell, readout: Linear, inputs: np.ndarray, targets: 
     (T, B, O) and the first state h0 (B, H; zeros by default), in float64;
     names are the cell's (weight_ih, weight_hh, bias_ih, bias_hh) and the
     readout's prefixed with ``readout.``."""
+    if not isinstance(cell, RNNCell) or not isinstance(readout, Linear):
+        raise TypeError(f"rtrl_gradients: needs an nn.RNNCell and an nn.Linear readout, got "
+                        f"{type(cell).__name__} and {type(readout).__name__}")
     if cell.nonlinearity != "tanh" or not cell.bias or readout.bias is None:
         raise ValueError("rtrl_gradients: needs a tanh RNNCell and a Linear readout, both with biases")
+    if readout.in_features != cell.hidden_size:
+        raise ValueError(f"rtrl_gradients: the readout takes {readout.in_features} features but the cell's "
+                         f"hidden_size is {cell.hidden_size}")
     inputs, targets = np.asarray(inputs, dtype=np.float64), np.asarray(targets, dtype=np.float64)
-    steps, batch, in_size = inputs.shape
-    if in_size != cell.input_size or targets.shape != (steps, batch, readout.out_features):
+    if inputs.ndim != 3 or inputs.shape[2] != cell.input_size or \
+            targets.shape != (*inputs.shape[:2], readout.out_features):
         raise ValueError(f"rtrl_gradients: inputs must be (T, B, {cell.input_size}) and targets "
                          f"(T, B, {readout.out_features}), got {inputs.shape} and {targets.shape}")
+    steps, batch, _ = inputs.shape
     named = {name: p for name, p in cell.named_parameters()} | \
         {f"readout.{name}": p for name, p in readout.named_parameters()}
     values = [np.asarray(p.data, dtype=np.float64) for p in named.values()]

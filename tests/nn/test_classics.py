@@ -291,3 +291,20 @@ def test_jordan_output_activation_of_another_type_is_named():
     for value in (["tanh"], {"tanh": 1}, mg.tanh):
         with pytest.raises(ValueError, match="output_activation must be None, 'tanh' or 'sigmoid', got"):
             nn.Jordan(2, 3, 1, output_activation=value)
+
+
+def test_rtrl_names_what_is_wrong_with_its_model_and_input_shapes():
+    """A 2-D input said 'not enough values to unpack', a readout of the wrong width gave a matmul error about
+    shapes (31, 2, 3) of the internal copies, an LSTMCell or a non-Linear readout an AttributeError."""
+    cell, readout = nn.RNNCell(2, 3).to(np.float64), nn.Linear(3, 1).to(np.float64)
+    x, y = np.zeros((4, 2, 2)), np.zeros((4, 2, 1))
+    with pytest.raises(ValueError, match=r"inputs must be \(T, B, 2\) and targets \(T, B, 1\), got \(4, 2\) and"):
+        rtrl_gradients(cell, readout, x[:, 0], y[:, 0])
+    with pytest.raises(ValueError, match=r"got \(4, 2, 2\) and \(4, 2\)"):
+        rtrl_gradients(cell, readout, x, y[..., 0])
+    with pytest.raises(ValueError, match="the readout takes 4 features but the cell's hidden_size is 3"):
+        rtrl_gradients(cell, nn.Linear(4, 1), x, y)
+    with pytest.raises(TypeError, match="needs an nn.RNNCell and an nn.Linear readout, got LSTMCell and Linear"):
+        rtrl_gradients(nn.LSTMCell(2, 3), readout, x, y)
+    with pytest.raises(TypeError, match="got RNNCell and Tanh"):
+        rtrl_gradients(cell, nn.Tanh(), x, y)
