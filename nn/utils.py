@@ -10,9 +10,22 @@ import numpy as np
 from minigrad import Tensor
 
 
-def _grads(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
-    parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
-    return [p.grad for p in parameters if p.grad is not None]
+def _grads(function: str, parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
+    """The gradients of ``parameters`` (a Tensor or an iterable of them), each
+    once: a parameter listed twice (tied weights listed by two modules) must
+    not count twice in a norm nor be scaled twice. Parameters without one are skipped."""
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    elif isinstance(parameters, Iterable):
+        parameters = list(parameters)
+    else:
+        raise TypeError(f"{function}: parameters must be Tensors or an iterable of Tensors, got "
+                        f"{type(parameters).__name__}")
+    for p in parameters:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{function}: parameters must be Tensors or an iterable of Tensors, got an item "
+                            f"{type(p).__name__} {p!r}")
+    return list({id(p.grad): p.grad for p in parameters if p.grad is not None}.values())
 
 
 def _changed(grad: Tensor, data: np.ndarray) -> None:
@@ -51,6 +64,7 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm
     """Scale all gradients together, in place, so their joint p-norm is at most
     ``max_norm``: scale = min(max_norm / (total + 1e-6), 1). Returns the total
     norm before clipping (the number to log when watching for explosions).
+    A parameter listed twice counts, and is scaled, once (PyTorch would do both twice).
 
     ``norm_type`` is any real p except 0, or ±inf (see _total_norm); it is the
     same number PyTorch returns. p = 0 (the count of non-zero elements) is
@@ -68,7 +82,7 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm
     if norm_type == 0 or math.isnan(norm_type):
         raise ValueError(f"clip_grad_norm_: norm_type must be a real p != 0 or +-inf, got {norm_type!r} "
                          "(the 0-'norm' counts non-zeros; scaling cannot clip it)")
-    grads = _grads(parameters)
+    grads = _grads("clip_grad_norm_", parameters)
     total = _total_norm([g.data for g in grads], float(norm_type))
     scale = min(max_norm / (total + 1e-6), 1.0)
     if scale < 1:
@@ -80,5 +94,5 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm
 def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float) -> None:
     """Clip every gradient element to [-clip_value, clip_value], in place."""
     clip_value = _positive("clip_grad_value_", "clip_value", clip_value)
-    for g in _grads(parameters):
+    for g in _grads("clip_grad_value_", parameters):
         _changed(g, np.clip(g.data, -clip_value, clip_value, out=g.data))

@@ -151,3 +151,29 @@ def test_clipping_a_gradient_a_graph_saved_is_seen_by_that_graph(clip):
     (y * y).sum().backward()
     clip([y])
     assert np.linalg.norm(y.grad.numpy()) <= 1.0 + 1e-6 or np.abs(y.grad.numpy()).max() <= 1.0
+
+
+def test_a_parameter_listed_twice_counts_and_is_scaled_once():
+    """list(a.parameters()) + list(b.parameters()) lists a shared (tied) parameter twice: its gradient
+    counted twice in the norm (3·√2 for (3, 0)) and was scaled twice (to 1/6 instead of 1/3 of itself)."""
+    p, q = params_with(np.array([3.0, 0.0]), np.array([0.0, 4.0]))
+    assert nn.utils.clip_grad_norm_([p, q, p], 1.0) == pytest.approx(5.0)
+    np.testing.assert_allclose(p.grad.data, [0.6, 0.0], atol=1e-6)
+    np.testing.assert_allclose(q.grad.data, [0.0, 0.8], atol=1e-6)
+    r = nn.Parameter(np.zeros(2))
+    r.grad = p.grad  # one gradient tensor under two parameters: scaled once
+    nn.utils.clip_grad_norm_([p, r], 0.3)
+    np.testing.assert_allclose(p.grad.data, [0.3, 0.0], atol=1e-6)
+
+
+@pytest.mark.parametrize("clip", [lambda ps: nn.utils.clip_grad_norm_(ps, 1.0),
+                                  lambda ps: nn.utils.clip_grad_value_(ps, 1.0)])
+def test_parameters_that_are_not_tensors_are_named(clip):
+    """A list holding a float raised AttributeError: 'float' object has no attribute 'grad'; None raised
+    'NoneType' object is not iterable."""
+    p = params_with(np.array([3.0]))[0]
+    with pytest.raises(TypeError, match="parameters must be Tensors or an iterable of Tensors, got an item float"):
+        clip([p, 1.0])
+    with pytest.raises(TypeError, match="parameters must be Tensors or an iterable of Tensors, got NoneType"):
+        clip(None)
+    assert p.grad.data[0] == 3.0  # checked before anything is clipped
