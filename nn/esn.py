@@ -73,13 +73,19 @@ class EchoStateNetwork:
     def features(self, inputs: np.ndarray) -> np.ndarray:
         """Run the reservoir over inputs (continuing from its current state):
         the (T, 1 + input_size + reservoir_size) readout features [1; u_t; x_t]."""
-        return np.stack([self._step(u) for u in self._check(inputs)])
+        inputs = self._check(inputs)
+        out = np.empty((len(inputs), 1 + self.input_size + self.reservoir_size))
+        for t, u in enumerate(inputs):
+            out[t] = self._step(u)
+        return out
 
     def fit(self, inputs: np.ndarray, targets: np.ndarray, washout: int = 100) -> np.ndarray:
         """Drive the reservoir from rest with inputs, drop the first ``washout``
         steps (the initial transient) and fit W_out by ridge regression.
         Returns the fitted outputs over the kept steps."""
         inputs, targets = self._check(inputs), np.asarray(targets, dtype=np.float64)
+        if not len(inputs):
+            raise ValueError(f"fit: the inputs have no time steps (shape {inputs.shape})")
         if targets.ndim not in (1, 2) or targets.shape[:1] != (len(inputs),) or 0 in targets.shape[1:]:
             raise ValueError(f"targets must be (T, output_size) with T = {len(inputs)} as for the inputs, or "
                              f"({len(inputs)},) for one output; got shape {targets.shape}")

@@ -308,3 +308,17 @@ def test_rtrl_names_what_is_wrong_with_its_model_and_input_shapes():
         rtrl_gradients(nn.LSTMCell(2, 3), readout, x, y)
     with pytest.raises(TypeError, match="got RNNCell and Tanh"):
         rtrl_gradients(cell, nn.Tanh(), x, y)
+
+
+def test_esn_with_no_time_steps():
+    """predict(np.zeros((0, I))) raised NumPy's 'need at least one array to stack', fit with no steps
+    'cannot reshape array of size 0'. No steps in, no rows out; fitting needs at least one step."""
+    esn = nn.EchoStateNetwork(2, 10, output_size=1, rng=np.random.default_rng(0))
+    assert esn.features(np.zeros((0, 2))).shape == (0, 13)
+    with pytest.raises(ValueError, match=r"fit: the inputs have no time steps \(shape \(0, 2\)\)"):
+        esn.fit(np.zeros((0, 2)), np.zeros(0))
+    u = np.random.default_rng(1).standard_normal((20, 2))
+    esn.fit(u, u[:, 0], washout=2)
+    state = esn.state.copy()
+    assert esn.predict(np.zeros((0, 2))).shape == (0, 1)
+    np.testing.assert_array_equal(esn.state, state)
