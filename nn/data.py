@@ -19,6 +19,11 @@ def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int = 0, dtype=
     With an integer dtype (ids) the values and pad_value must be integers
     that the dtype holds: a 0.5 would be truncated silently, and 300 (or −1)
     wrap around to 44 (255) in uint8."""
+    if maxlen is not None:
+        if isinstance(maxlen, (bool, np.bool_)) or not isinstance(maxlen, (int, np.integer)):
+            raise TypeError(f"pad_sequences: maxlen must be an int or None, got {type(maxlen).__name__} {maxlen!r}")
+        if maxlen < 0:
+            raise ValueError(f"pad_sequences: maxlen must be >= 0, got {maxlen}")
     sequences = [list(s) for s in sequences]
     if not sequences:
         raise ValueError("pad_sequences: got no sequences")

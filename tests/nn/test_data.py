@@ -49,6 +49,19 @@ def test_pad_sequences_refuses_non_integers_for_integer_ids():
     np.testing.assert_array_equal(padded, [[1, 2], [-1, -1]])
 
 
+def test_pad_sequences_maxlen_must_be_a_non_negative_int():
+    """maxlen=True padded to width 1 (True == 1) and maxlen=2.5 raised NumPy's 'float object cannot be
+    interpreted as an integer'; a negative maxlen blamed the sequences' lengths."""
+    for maxlen in (True, 2.5, "3"):
+        with pytest.raises(TypeError, match=f"pad_sequences: maxlen must be an int or None, got "
+                                            f"{type(maxlen).__name__}"):
+            nn.pad_sequences([[1]], maxlen=maxlen)
+    with pytest.raises(ValueError, match="pad_sequences: maxlen must be >= 0, got -1"):
+        nn.pad_sequences([[]], maxlen=-1)
+    padded, lengths = nn.pad_sequences([[1], []], maxlen=np.int64(3))
+    np.testing.assert_array_equal(padded, [[1, 0, 0], [0, 0, 0]])
+
+
 def test_batches_cover_every_row_once_and_are_seeded():
     x, y = np.arange(10), np.arange(10) * 10
     first = list(nn.batches(x, y, batch_size=3, rng=np.random.default_rng(0)))
