@@ -20,9 +20,10 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
-def check_normalized_shape(owner: str, value) -> tuple:
-    """A layer norm's ``normalized_shape`` as a non-empty tuple: an int n is (n,), as in PyTorch's LayerNorm;
-    a tuple or list as it is; anything else is a TypeError, no axes a ValueError (x − x would be all zeros)."""
+def check_normalized_shape(owner: str, value) -> tuple[int, ...]:
+    """A layer norm's ``normalized_shape`` as a non-empty tuple of positive ints: an int n is (n,), as in
+    PyTorch's LayerNorm; a tuple or list as it is; anything else is a TypeError, no axes a ValueError (x − x
+    would be all zeros), a dimension that is not a positive int a ValueError naming it."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         value = (value,)
     if not isinstance(value, (tuple, list)):
@@ -30,7 +31,7 @@ def check_normalized_shape(owner: str, value) -> tuple:
                         f"{type(value).__name__} {value!r}")
     if not value:
         raise ValueError(f"{owner}: normalized_shape must have at least one dimension, got ()")
-    return tuple(value)
+    return tuple(check_positive_int("normalized_shape", n) for n in value)
 
 
 def check_flag(owner: str, name: str, value) -> bool:

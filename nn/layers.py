@@ -97,8 +97,6 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: int | tuple, eps: float = 1e-5, elementwise_affine: bool = True):
         super().__init__()
         shape = check_normalized_shape("LayerNorm", normalized_shape)
-        for n in shape:
-            check_positive_int("normalized_shape", n)
         self.normalized_shape, self.eps = shape, check_real("LayerNorm", "eps", eps, low=0.0)
         if check_flag("LayerNorm", "elementwise_affine", elementwise_affine):
             self.weight = init.ones_(Parameter(mg.zeros(*shape)))

@@ -314,3 +314,16 @@ def test_flags_of_layers_must_be_bools(make, flag):
     with pytest.raises(TypeError, match=f"{flag} must be True or False, got str 'False'"):
         make("False")
     make(np.bool_(False))
+
+
+def test_functional_layer_norm_names_a_bad_dimension():
+    """F.layer_norm(x, (0,)) or (4.0,) blamed the input: 'the input's last axes (3, 4) must be normalized_shape
+    (4.0,)' (LayerNorm checked each dimension, the functional form did not)."""
+    x = mg.tensor(np.random.default_rng(0).normal(size=(3, 4)))
+    np.testing.assert_array_equal(F.layer_norm(x, 4).data, F.layer_norm(x, (4,)).data)
+    np.testing.assert_array_equal(F.layer_norm(x, [3, 4]).data, F.layer_norm(x, (3, 4)).data)
+    with pytest.raises(TypeError, match="layer_norm: normalized_shape must be an int or a tuple of ints, got str"):
+        F.layer_norm(x, "4")
+    for shape in ((4.0,), (0,), (True,)):
+        with pytest.raises(ValueError, match=rf"normalized_shape must be a positive int, got {shape[0]!r}"):
+            F.layer_norm(x, shape)
