@@ -33,6 +33,8 @@ def _float_input(function: str, x) -> Tensor:
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x Wᵀ + b over the last axis of x (any leading shape, one matmul)."""
     x = _as_tensor(x)
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     _check_dtype("linear", "input", x, weight.dtype)
     if bias is not None:
         _check_dtype("linear", "bias", bias, weight.dtype)

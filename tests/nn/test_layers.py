@@ -45,6 +45,16 @@ def test_linear_rejects_wrong_features():
         nn.Linear(0, 2)
 
 
+def test_functional_linear_needs_a_2d_weight():
+    """A 1-D weight raised a bare IndexError (tuple index out of range); a (1, 3, 5) weight said the weight
+    expects 3 features."""
+    x = mg.zeros(2, 5, dtype=np.float64)
+    for shape in ((5,), (1, 3, 5), ()):
+        with pytest.raises(ValueError, match=rf"linear: weight must be 2-D \(out_features, in_features\), got shape "
+                                             rf"{re.escape(str(shape))}"):
+            F.linear(x, mg.zeros(*shape, dtype=np.float64))
+
+
 def test_embedding_lookup_and_gradient_accumulates_for_repeats():
     emb = float64(nn.Embedding(5, 3))
     ids = np.array([[1, 1], [4, 0]])
