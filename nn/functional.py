@@ -232,18 +232,34 @@ def _log1p_exp(z: Tensor) -> Tensor:
     and for z < ln(ε/2) (−36.7 in float64, −16.6 in float32) the value is 0
     instead of eᶻ. An exact tail needs log1p, which the core does not have. The
     gradient eᶻ/(1 + eᶻ) is exact to a few ε everywhere."""
-    return mg.maximum(z, 0.0) + mg.log(mg.exp(mg.minimum(-z, 0.0)) + mg.exp(mg.minimum(z, 0.0)))
+    return mg.maximum(z, 0.0) + _log1p_exp_excess(z)
+
+
+def _log1p_exp_excess(z: Tensor) -> Tensor:
+    """ln(1 + eᶻ) − max(z, 0) = ln(e^min(−z, 0) + e^min(z, 0)), in [0, ln 2]
+    (0, not NaN, at z = ±inf)."""
+    return mg.log(mg.exp(mg.minimum(-z, 0.0)) + mg.exp(mg.minimum(z, 0.0)))
 
 
 def softplus(x: Tensor, beta: float = 1.0) -> Tensor:
     """(1/β)·ln(1 + e^(βx)), a smooth relu (see _log1p_exp for the tails).
     PyTorch also switches to x itself where βx > threshold (20), for speed;
     this form is exact there, so it takes no threshold (the two differ by
-    less than e^−20/β, i.e. not at all in float32)."""
+    less than e^−20/β, i.e. not at all in float32). With β ≠ 1 it is
+    max(x, 0) + (1/β)·ln(1 + e^−β|x|), with βx kept finite (where it is
+    clipped the second term is 0 anyway): exact for any x. β and 1/β must
+    fit the input's dtype (an inf β would make β·0 NaN)."""
     x = _float_input("softplus", x)
     if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)) or not 0 < beta < np.inf:
         raise ValueError(f"softplus: beta must be a positive number, got {beta!r}")
-    return _log1p_exp(x) if beta == 1 else _log1p_exp(x * beta) * (1.0 / beta)
+    if beta == 1:
+        return _log1p_exp(x)
+    largest = float(np.finfo(x.dtype).max)
+    if not 1 / largest <= beta <= largest:
+        raise ValueError(f"softplus: beta must lie in [{1 / largest:.4g}, {largest:.4g}] for an input of dtype "
+                         f"{x.dtype} (beta and 1/beta must fit it), got {beta!r}")
+    bound = min(largest, largest / beta / 2)  # |βx| <= max/2: finite
+    return mg.maximum(x, 0.0) + _log1p_exp_excess(mg.clip(x, -bound, bound) * beta) * (1.0 / beta)
 
 
 def logsigmoid(x: Tensor) -> Tensor:

@@ -3,6 +3,7 @@ and the Gaussian KL: known values, NumPy references, finite differences
 (float64 gradcheck), stability at ±1e4, kinks, scan, bad input."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -81,6 +82,24 @@ def test_softplus_tail_error_is_below_epsilon_and_its_gradient_exact():
     value, grad = value_and_grad(F.softplus, x)
     assert np.all(np.abs(value - np.exp(x)) < np.finfo(np.float64).eps)
     np.testing.assert_allclose(grad, np.exp(x), rtol=1e-13)
+
+
+def test_softplus_with_a_large_beta_is_exact_where_beta_x_overflows():
+    """β·x overflowed to inf and (1/β)·ln(1 + e^inf) = inf·(1/β) came out inf: softplus(50, β=1e308) was inf,
+    softplus(1e35, β=1e4) in float32 too, instead of x itself; a β beyond float32 (1e39) was inf there and
+    gave NaN at x = 0 (inf·0). The relu part is now x itself, and such a β is refused."""
+    x = np.array([-50.0, 0.0, 50.0])
+    np.testing.assert_array_equal(F.softplus(t64(x), beta=1e308).data, [0.0, math.log(2) / 1e308, 50.0])
+    big = mg.tensor(np.array([-1e35, 1e35], dtype=np.float32), requires_grad=True)
+    value, grad = value_and_grad(lambda x: F.softplus(x, beta=1e4), big)
+    np.testing.assert_array_equal(value, np.array([0.0, 1e35], dtype=np.float32))
+    np.testing.assert_array_equal(grad, [0.0, 1.0])
+    for beta in (1e39, 1e-39):
+        message = ("softplus: beta must lie in [2.939e-39, 3.403e+38] for an input of dtype float32 (beta and 1/beta "
+                   f"must fit it), got {beta!r}")
+        with pytest.raises(ValueError, match=re.escape(message)):
+            F.softplus(mg.tensor(np.zeros(2, dtype=np.float32)), beta=beta)
+    assert np.isfinite(F.softplus(t64([0.0]), beta=1e39).data).all()
 
 
 def test_bad_softplus_arguments():
