@@ -89,6 +89,7 @@ class CharVocab:
     PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 
     def __init__(self, chars: Iterable[str], unk: bool = False):
+        unk = check_flag("CharVocab", "unk", unk)
         specials = [self.PAD, self.BOS, self.EOS] + (["<unk>"] if unk else [])
         chars = sorted(set(chars))
         for c in chars:
@@ -107,6 +108,8 @@ class CharVocab:
         return len(self.itos)
 
     def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        add_bos, add_eos = (check_flag("CharVocab.encode", name, value)
+                            for name, value in (("add_bos", add_bos), ("add_eos", add_eos)))
         ids = []
         for position, c in enumerate(text):
             i = self.stoi.get(c, self.unk_id)
@@ -122,6 +125,7 @@ class CharVocab:
 
     def decode(self, ids: Iterable[int], stop_at_eos: bool = True) -> str:
         """The text of ``ids``, up to the first eos; special tokens are left out."""
+        stop_at_eos = check_flag("CharVocab.decode", "stop_at_eos", stop_at_eos)
         out = []
         for i in ids:
             i = int(i)

@@ -108,3 +108,20 @@ def test_char_vocab_unknown_character_is_named():
         vocab.encode("az")
     with_unk = nn.CharVocab("abc", unk=True)
     assert with_unk.encode("az") == [with_unk.stoi["a"], with_unk.unk_id]
+
+
+def test_char_vocab_flags_must_be_bools():
+    """unk='no' added an <unk> token, encode(add_bos=2) added two bos ids, decode(stop_at_eos='False') stopped
+    at eos, and add_eos=None raised "can't multiply sequence by non-int of type 'NoneType'"."""
+    with pytest.raises(TypeError, match="CharVocab: unk must be True or False, got str 'no'"):
+        nn.CharVocab("abc", unk="no")
+    vocab = nn.CharVocab("abc")
+    for name in ("add_bos", "add_eos"):
+        for value in (2, "yes", None):
+            with pytest.raises(TypeError, match=f"CharVocab.encode: {name} must be True or False"):
+                vocab.encode("ab", **{name: value})
+        with pytest.raises(TypeError, match=f"CharVocab.encode: {name} must be True or False"):
+            vocab.encode_batch(["ab"], **{name: 1})
+    with pytest.raises(TypeError, match="CharVocab.decode: stop_at_eos must be True or False, got str 'False'"):
+        vocab.decode([3, 2, 4], stop_at_eos="False")
+    assert vocab.encode("ab", add_bos=np.bool_(True)) == [1, 3, 4]
