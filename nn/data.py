@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from minigrad import get_rng
+from minigrad import Tensor, get_rng
 
 from ._checks import check_flag, check_rng
 
@@ -124,11 +124,19 @@ class CharVocab:
         return pad_sequences([self.encode(t, add_bos, add_eos) for t in texts], pad_value=self.pad_id)
 
     def decode(self, ids: Iterable[int], stop_at_eos: bool = True) -> str:
-        """The text of ``ids``, up to the first eos; special tokens are left out."""
+        """The text of ``ids`` (integers, in a sequence, array or Tensor), up
+        to the first eos; special tokens are left out. A float id or a digit
+        string is refused, not truncated or parsed."""
         stop_at_eos = check_flag("CharVocab.decode", "stop_at_eos", stop_at_eos)
+        ids = ids.data if isinstance(ids, Tensor) else ids
+        if isinstance(ids, np.ndarray):
+            if ids.ndim != 1:
+                raise ValueError(f"CharVocab.decode: ids must be one sequence (1-D), got shape {ids.shape}")
+            ids = ids.tolist()
         out = []
         for i in ids:
-            i = int(i)
+            if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+                raise TypeError(f"CharVocab.decode: ids must be integers, got {type(i).__name__} {i!r}")
             if stop_at_eos and i == self.eos_id:
                 break
             if not 0 <= i < len(self.itos):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import minigrad as mg
 import nn
 
 
@@ -125,3 +126,18 @@ def test_char_vocab_flags_must_be_bools():
     with pytest.raises(TypeError, match="CharVocab.decode: stop_at_eos must be True or False, got str 'False'"):
         vocab.decode([3, 2, 4], stop_at_eos="False")
     assert vocab.encode("ab", add_bos=np.bool_(True)) == [1, 3, 4]
+
+
+def test_char_vocab_decode_takes_integer_ids_only():
+    """decode([3.7, 4.2]) truncated the floats to ids 3 and 4 ('ab'), decode('34') read the digits as ids
+    ('ab'), decode([True, 3]) took True as bos; a (1, 2) array raised 'only 0-dimensional arrays can be
+    converted'."""
+    vocab = nn.CharVocab("abc")
+    for ids in ([3.7, 4.2], np.array([3.0, 4.0]), "34", [True, 3], [3, 4.5]):
+        with pytest.raises(TypeError, match="CharVocab.decode: ids must be integers, got"):
+            vocab.decode(ids)
+    with pytest.raises(ValueError, match=r"CharVocab.decode: ids must be one sequence \(1-D\), got shape \(1, 2\)"):
+        vocab.decode(np.array([[3, 4]]))
+    for ids in ([3, 4, 2, 5], np.array([3, 4, 2, 5], np.uint8), mg.tensor(np.array([3, 4, 2, 5])), (i for i in [3, 4])):
+        assert vocab.decode(ids) == "ab"
+    assert vocab.decode([]) == ""
