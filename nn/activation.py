@@ -4,7 +4,8 @@ builds a network without wrapper classes::
     mlp = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Linear(32, 3), nn.LogSoftmax(axis=-1))
 
 Each is a thin shell over a minigrad op or an nn.functional form; none holds
-parameters.
+parameters. A NumPy array or a list is taken as ``mg.tensor(x)`` (the ops
+would run bare NumPy on it), as by the layers.
 """
 
 from __future__ import annotations
@@ -33,21 +34,21 @@ class ReLU(Module):
     """y = max(x, 0)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return mg.relu(x)
+        return mg.relu(F._as_tensor(x))
 
 
 class Tanh(Module):
     """y = tanh x."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return mg.tanh(x)
+        return mg.tanh(F._as_tensor(x))
 
 
 class Sigmoid(Module):
     """y = 1 / (1 + e⁻ˣ)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return mg.sigmoid(x)
+        return mg.sigmoid(F._as_tensor(x))
 
 
 class Softplus(Module):
@@ -90,11 +91,11 @@ class Softmax(_OverAxis):
     minigrad keeps class scores."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return mg.softmax(x, self.axis)
+        return mg.softmax(F._as_tensor(x), self.axis)
 
 
 class LogSoftmax(_OverAxis):
     """y = x − ln Σ eˣ over ``axis`` (the last by default, as Softmax)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return mg.log_softmax(x, self.axis)
+        return mg.log_softmax(F._as_tensor(x), self.axis)

@@ -63,12 +63,12 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Gen
 
 def softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
     """``mg.softmax`` along ``axis`` (the last by default); ``dim=`` is the same argument under PyTorch's name."""
-    return mg.softmax(x, axis_or_dim(axis, dim, "softmax"))
+    return mg.softmax(_as_tensor(x), axis_or_dim(axis, dim, "softmax"))
 
 
 def log_softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
     """``mg.log_softmax`` along ``axis`` (the last by default); ``dim=`` is the same argument under PyTorch's name."""
-    return mg.log_softmax(x, axis_or_dim(axis, dim, "log_softmax"))
+    return mg.log_softmax(_as_tensor(x), axis_or_dim(axis, dim, "log_softmax"))
 
 
 def layer_norm(x: Tensor, normalized_shape: int | tuple, weight: Tensor | None = None, bias: Tensor | None = None,
