@@ -58,7 +58,7 @@ def flatten_trees(trees: list[Tree], vocab_size: int) -> tuple[np.ndarray, list[
     order = np.argsort(heights, kind="stable")
     row = np.empty(len(order), dtype=np.int64)
     row[order] = np.arange(len(order))
-    levels: list[list] = [[] for _ in range(max(heights))]
+    levels: list[list] = [[] for _ in range(max(heights, default=0))]
     for k in order:
         if heights[k]:
             levels[heights[k] - 1].append((row[children[k][0]], row[children[k][1]]))

@@ -322,3 +322,10 @@ def test_esn_with_no_time_steps():
     state = esn.state.copy()
     assert esn.predict(np.zeros((0, 2))).shape == (0, 1)
     np.testing.assert_array_equal(esn.state, state)
+
+
+def test_flatten_trees_of_no_trees_is_empty():
+    """flatten_trees([]) raised Python's 'max() arg is an empty sequence'."""
+    tokens, levels, roots = flatten_trees([], vocab_size=5)
+    assert tokens.shape == (0,) and levels == [] and roots.shape == (0,)
+    assert tokens.dtype == roots.dtype == np.int64
