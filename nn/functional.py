@@ -14,7 +14,15 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from ._checks import axis_or_dim, check_flag, check_index, check_normalized_shape, check_probability, check_reduction
+from ._checks import (
+    axis_or_dim,
+    check_flag,
+    check_index,
+    check_normalized_shape,
+    check_probability,
+    check_real,
+    check_reduction,
+)
 from .ctc import ctc_loss  # noqa: F401  (CTC lives in nn.ctc; this is its functional name)
 from .module import _check_dtype
 
@@ -78,6 +86,7 @@ def layer_norm(x: Tensor, normalized_shape: int | tuple, weight: Tensor | None =
     normalized_shape (another shape could broadcast to a bigger output)."""
     x = _as_tensor(x)
     normalized_shape = check_normalized_shape("layer_norm", normalized_shape)
+    eps = check_real("layer_norm", "eps", eps, low=0.0)  # (a negative eps makes rows of variance < -eps NaN)
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
         raise ValueError(f"layer_norm: the input's last axes {x.shape} must be normalized_shape {normalized_shape}")
     for name, parameter in (("weight", weight), ("bias", bias)):

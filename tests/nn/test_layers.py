@@ -337,3 +337,12 @@ def test_functional_layer_norm_names_a_bad_dimension():
     for shape in ((4.0,), (0,), (True,)):
         with pytest.raises(ValueError, match=rf"normalized_shape must be a positive int, got {shape[0]!r}"):
             F.layer_norm(x, shape)
+
+
+@pytest.mark.parametrize("eps", [-1.0, float("nan"), float("inf")])
+def test_functional_layer_norm_checks_eps_as_layernorm_does(eps):
+    """F.layer_norm(x, 3, eps=-1) gave NaN for every row of variance below 1 (LayerNorm refuses that eps)."""
+    with pytest.raises(ValueError, match=re.escape(f"layer_norm: eps must be finite and >= 0.0, got {eps!r}")):
+        F.layer_norm(mg.tensor(np.eye(3)), 3, eps=eps)
+    with pytest.raises(TypeError, match="layer_norm: eps must be a real number, got str"):
+        F.layer_norm(mg.tensor(np.eye(3)), 3, eps="1e-5")
