@@ -22,6 +22,7 @@ from ._checks import (
     check_probability,
     check_real,
     check_reduction,
+    check_rng,
 )
 from .ctc import ctc_loss  # noqa: F401  (CTC lives in nn.ctc; this is its functional name)
 from .module import _check_dtype
@@ -60,6 +61,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Gen
     ``training`` must be a bool: a string "False" would be true."""
     p = check_probability("dropout: p", p)
     check_flag("dropout", "training", training)
+    check_rng("dropout", rng)
     x = _as_tensor(x)
     if not training or p == 0:
         return x

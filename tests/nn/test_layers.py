@@ -136,6 +136,13 @@ def test_dropout_checks_its_rng_when_made():
         nn.Dropout(0.5, rng=42)
 
 
+@pytest.mark.parametrize("training, p", [(False, 0.5), (True, 0.0), (True, 0.5)])
+def test_functional_dropout_checks_its_rng_in_every_mode(training, p):
+    """F.dropout(x, rng=42) was taken in eval mode and with p = 0, and failed without naming dropout otherwise."""
+    with pytest.raises(TypeError, match="dropout: rng must be a numpy.random.Generator, got int"):
+        F.dropout(mg.ones(3), p, training=training, rng=42)
+
+
 @pytest.mark.parametrize("training", ["False", 0, None, 1.0])
 def test_dropout_training_must_be_a_bool(training):
     """Any truthy value used to mean training: "False" dropped half the elements."""
