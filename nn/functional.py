@@ -125,7 +125,7 @@ def embedding(indices, weight: Tensor, padding_idx: int | None = None) -> Tensor
     gradient. The gradient is cut where that is cheaper: in the table (a
     where over its V rows, before the lookup) when there are at least V ids,
     else in the output (a where over the rows picked)."""
-    indices = _as_tensor(indices)
+    indices, weight = _as_tensor(indices), _as_tensor(weight)
     if padding_idx is None:
         return mg.embedding(weight, indices)
     rows = weight.shape[0]

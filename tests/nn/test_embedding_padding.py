@@ -73,3 +73,17 @@ def test_bad_padding_idx_is_a_clear_error():
     for bad in (1.0, True, "0"):  # the same check as nn.Embedding's
         with pytest.raises(TypeError, match=r"embedding: padding_idx must be an int, got"):
             F.embedding(np.array([0]), table, padding_idx=bad)
+
+
+@pytest.mark.parametrize("padding", [None, 0])
+@pytest.mark.parametrize("count", [2, 4])  # fewer ids than rows, and more
+def test_a_table_that_is_not_a_tensor_is_taken_as_one(padding, count):
+    """A NumPy table failed with "'numpy.ndarray' object has no attribute 'detach'" when padding_idx cut the
+    gradient in the table (at least as many ids as rows); a list table with "'list' object has no attribute
+    'ndim'", on every path."""
+    rows = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    ids = np.arange(count) % 3
+    for table in (np.array(rows), rows):
+        out = F.embedding(ids, table, padding_idx=padding)
+        assert isinstance(out, mg.Tensor)
+        np.testing.assert_array_equal(out.data, np.array(rows)[ids])
