@@ -41,7 +41,7 @@ def _float_input(function: str, x) -> Tensor:
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x Wᵀ + b over the last axis of x (any leading shape, one matmul)."""
-    x = _as_tensor(x)
+    x, weight, bias = _as_tensor(x), _as_tensor(weight), None if bias is None else _as_tensor(bias)
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     _check_dtype("linear", "input", x, weight.dtype)
@@ -87,6 +87,7 @@ def layer_norm(x: Tensor, normalized_shape: int | tuple, weight: Tensor | None =
     (biased variance, as PyTorch), then · weight + bias, each of shape
     normalized_shape (another shape could broadcast to a bigger output)."""
     x = _as_tensor(x)
+    weight, bias = (None if t is None else _as_tensor(t) for t in (weight, bias))
     normalized_shape = check_normalized_shape("layer_norm", normalized_shape)
     eps = check_real("layer_norm", "eps", eps, low=0.0)  # (a negative eps makes rows of variance < -eps NaN)
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:

@@ -353,3 +353,11 @@ def test_functional_layer_norm_checks_eps_as_layernorm_does(eps):
         F.layer_norm(mg.tensor(np.eye(3)), 3, eps=eps)
     with pytest.raises(TypeError, match="layer_norm: eps must be a real number, got str"):
         F.layer_norm(mg.tensor(np.eye(3)), 3, eps="1e-5")
+
+
+def test_functional_forms_take_list_weights_as_tensors():
+    """F.linear(x, [[1, 2], [3, 4]]) raised "'list' object has no attribute 'ndim'", a list bias or a list
+    LayerNorm weight "... no attribute 'dtype'" (NumPy arrays worked)."""
+    x = mg.tensor(np.array([[1.0, 2.0]], dtype=np.float32))
+    np.testing.assert_array_equal(F.linear(x, [[1.0, 2.0], [3.0, 4.0]], [0.5, 0.5]).data, [[5.5, 11.5]])
+    np.testing.assert_allclose(F.layer_norm(x, 2, [2.0, 2.0], [1.0, 1.0]).data, [[-1.0, 3.0]], atol=1e-4)
