@@ -57,10 +57,13 @@ def batches(*arrays: np.ndarray, batch_size: int, shuffle: bool = True, rng: np.
             drop_last: bool = False) -> Iterator:
     """Mini-batches of the rows of ``arrays`` (all the same length), in a
     shuffled order drawn from ``rng`` (or the global generator) at the first
-    batch. Yields an array for one input, a tuple of arrays for several.
-    The arguments are checked at the call, not at the first batch."""
+    batch. Yields an array for one input, a tuple of arrays for several;
+    a list of sequences of different lengths gives object arrays of them
+    (to pad per batch with pad_sequences). The arguments are checked at the
+    call, not at the first batch."""
     if not arrays:
         raise ValueError("batches: give at least one array")
+    arrays = tuple(_rows(i, a) for i, a in enumerate(arrays))
     n = len(arrays[0])
     for a in arrays:
         if len(a) != n:
@@ -71,6 +74,21 @@ def batches(*arrays: np.ndarray, batch_size: int, shuffle: bool = True, rng: np.
                     check_flag("batches", "drop_last", drop_last))
 
 
+def _rows(index: int, a) -> np.ndarray:
+    """``a`` as an array whose first axis is the rows to batch; a list of
+    sequences of different lengths (ids to pad per batch) becomes a 1-D
+    object array of them. Something without rows is a TypeError."""
+    try:
+        rows = np.asarray(a)
+    except ValueError:  # (NumPy makes no block of sequences of different lengths)
+        rows = np.empty(len(a), dtype=object)
+        for i, row in enumerate(a):
+            rows[i] = row
+    if rows.ndim == 0:
+        raise TypeError(f"batches: array {index} has no rows (a first axis to batch), got {type(a).__name__} {a!r}")
+    return rows
+
+
 def _batches(arrays: tuple, n: int, batch_size: int, shuffle: bool, rng: np.random.Generator | None,
              drop_last: bool) -> Iterator:
     """batches() after its checks: a generator, so nothing runs before the first batch."""
@@ -78,7 +96,7 @@ def _batches(arrays: tuple, n: int, batch_size: int, shuffle: bool, rng: np.rand
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         index = order[start:start + batch_size]
-        picked = tuple(np.asarray(a)[index] for a in arrays)
+        picked = tuple(a[index] for a in arrays)
         yield picked[0] if len(picked) == 1 else picked
 
 

@@ -92,6 +92,22 @@ def test_batches_checks_its_flags_and_rng_at_the_call():
         nn.batches(x, batch_size=2, rng=42)
 
 
+def test_batches_of_sequences_of_different_lengths():
+    """A list of id sequences of different lengths (to pad per batch) raised NumPy's 'inhomogeneous shape'
+    at the first batch, though batches() promises its checks at the call; a number (no rows) raised
+    "object of type 'int' has no len()"."""
+    sequences = [[1], [2, 3], [4, 5, 6], [7]]
+    seen = []
+    for batch in nn.batches(sequences, np.arange(4), batch_size=3, rng=np.random.default_rng(0)):
+        padded, lengths = nn.pad_sequences(batch[0])
+        seen += [tuple(row[:n]) for row, n in zip(padded.tolist(), lengths)]
+        assert [sequences[i] for i in batch[1]] == [list(s) for s in batch[0]]
+    assert sorted(seen) == sorted(tuple(s) for s in sequences)
+    for value in (3, np.float64(2.0), np.array(1.0)):
+        with pytest.raises(TypeError, match="batches: array 1 has no rows"):
+            nn.batches(np.arange(3), value, batch_size=2)
+
+
 def test_char_vocab_round_trip_and_specials():
     vocab = nn.CharVocab.from_texts(["hello", "world"])
     ids = vocab.encode("hold", add_bos=True, add_eos=True)
