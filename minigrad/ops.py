@@ -270,8 +270,11 @@ def _fitting(spec: Primitive, arrays: list, target: np.dtype) -> np.dtype:
     logical op (its bool result does not depend on the dtype) is then made
     exactly, in a dtype that holds both; any other op (``uint8 & 300`` too)
     raises a ValueError, as NumPy 2 does."""
-    for number in (a for a in arrays if a.ndim == 0 and a.dtype.kind in "iu" and a.dtype != target):
-        limits, value = np.iinfo(target), number.item()
+    for number in (a for a in arrays if a.ndim == 0 and a.dtype.kind in "iuO" and a.dtype != target):
+        limits, value = np.iinfo(target), number.item()  # ("O": NumPy keeps an int beyond 64 bits as an object)
+        if number.dtype.kind == "O":
+            raise ValueError(f"{spec.name}: the integer {value} does not fit 64 bits, nor the other operand's "
+                             f"dtype {target}; convert the tensor to float first (x.astype(...))")
         if limits.min <= value <= limits.max:
             continue
         wider = np.result_type(target, np.min_scalar_type(value))

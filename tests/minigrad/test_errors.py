@@ -163,3 +163,12 @@ def test_grad_names_its_grad_outputs_argument():
         mg.grad(x * 2, x)
     with pytest.raises(ValueError, match=r"grad: grad_outputs\[1\] has shape \(3,\) but the output has shape \(2,\)"):
         mg.grad([x * 2, x * 3], x, grad_outputs=[mg.ones(2), mg.ones(3)])
+
+
+@pytest.mark.parametrize("op", [lambda t: t + 2**70, lambda t: t == 2**70, lambda t: mg.maximum(t, -2**70)])
+def test_an_integer_beyond_64_bits_with_an_integer_tensor_is_named(op):
+    """int64_tensor + 2**70 raised NumPy's bare "OverflowError: Python int too large to convert to C long";
+    a float tensor still takes it as a float."""
+    with pytest.raises(ValueError, match=r"the integer -?1180591620717411303424 does not fit 64 bits, nor .* int64"):
+        op(mg.tensor([1, 2]))
+    np.testing.assert_allclose((mg.tensor([1.0, 2.0]) * 2**70).data, [2.0**70, 2.0**71], rtol=1e-7)
