@@ -18,7 +18,8 @@ def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int = 0, dtype=
     their lengths (B,). ``maxlen`` sets T (longer sequences are an error).
     With an integer dtype (ids) the values and pad_value must be integers
     that the dtype holds: a 0.5 would be truncated silently, and 300 (or −1)
-    wrap around to 44 (255) in uint8."""
+    wrap around to 44 (255) in uint8; with dtype bool they must be 0/1
+    (a 2 would read as True)."""
     if maxlen is not None:
         if isinstance(maxlen, (bool, np.bool_)) or not isinstance(maxlen, (int, np.integer)):
             raise TypeError(f"pad_sequences: maxlen must be an int or None, got {type(maxlen).__name__} {maxlen!r}")
@@ -43,6 +44,11 @@ def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int = 0, dtype=
             outside = values[(values < low) | (values > high)]
             if outside.size:
                 raise ValueError(f"pad_sequences: sequence {i} holds {outside[0]}, which does not fit: {fits}")
+    if np.dtype(dtype).kind == "b":  # (NumPy takes any nonzero number as True: 2 would read as 1)
+        for what, values in (("pad_value", [pad_value]), *((f"sequence {i}", s) for i, s in enumerate(sequences))):
+            bad = [v for v in values if not (isinstance(v, (bool, np.bool_)) or v in (0, 1))]
+            if bad:
+                raise ValueError(f"pad_sequences: {what} holds {bad[0]!r}; dtype bool holds True/False (or 1/0)")
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     width = int(lengths.max()) if maxlen is None else maxlen
     if lengths.max() > width:

@@ -157,3 +157,13 @@ def test_char_vocab_decode_takes_integer_ids_only():
     for ids in ([3, 4, 2, 5], np.array([3, 4, 2, 5], np.uint8), mg.tensor(np.array([3, 4, 2, 5])), (i for i in [3, 4])):
         assert vocab.decode(ids) == "ab"
     assert vocab.decode([]) == ""
+
+
+@pytest.mark.parametrize("sequences, pad_value, bad", [([[1, 2]], 0, "sequence 0 holds 2"),
+                                                       ([[True], [0, 1]], 5, "pad_value holds 5")])
+def test_pad_sequences_to_bool_takes_zeros_and_ones_only(sequences, pad_value, bad):
+    """dtype=bool turned 2 (or a pad_value of 5) into True without a word."""
+    with pytest.raises(ValueError, match=f"pad_sequences: {bad}; dtype bool holds True/False"):
+        nn.pad_sequences(sequences, pad_value, dtype=bool)
+    padded, lengths = nn.pad_sequences([[True], [0, 1]], dtype=bool)
+    assert padded.tolist() == [[True, False], [False, True]] and lengths.tolist() == [1, 2]
