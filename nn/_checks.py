@@ -22,10 +22,12 @@ def check_positive_int(name: str, value) -> int:
 
 def check_normalized_shape(owner: str, value) -> tuple[int, ...]:
     """A layer norm's ``normalized_shape`` as a non-empty tuple of positive ints: an int n is (n,), as in
-    PyTorch's LayerNorm; a tuple or list as it is; anything else is a TypeError, no axes a ValueError (x − x
-    would be all zeros), a dimension that is not a positive int a ValueError naming it."""
+    PyTorch's LayerNorm; a tuple, list or 1-D array as it is; anything else is a TypeError, no axes a ValueError
+    (x − x would be all zeros), a dimension that is not a positive int a ValueError naming it."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         value = (value,)
+    elif isinstance(value, np.ndarray) and value.ndim == 1:  # (a shape kept as an array, e.g. np.array(x.shape))
+        value = tuple(value)
     if not isinstance(value, (tuple, list)):
         raise TypeError(f"{owner}: normalized_shape must be an int or a tuple of ints, got "
                         f"{type(value).__name__} {value!r}")

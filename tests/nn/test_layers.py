@@ -205,6 +205,16 @@ def test_layer_norm_takes_an_int_normalized_shape_as_layernorm_does():
         F.layer_norm(x, 4.0)
 
 
+def test_layer_norm_takes_a_1d_array_normalized_shape():
+    """nn.LayerNorm(np.array([4])) (a shape kept as an array) worked until the int/tuple check refused
+    every ndarray with a TypeError; a 1-D integer array is a shape, as PyTorch's tuple() of it is."""
+    x = mg.tensor(np.arange(8.0).reshape(2, 4))
+    assert nn.LayerNorm(np.array([4])).normalized_shape == (4,)
+    np.testing.assert_array_equal(F.layer_norm(x, np.array([4])).data, F.layer_norm(x, (4,)).data)
+    with pytest.raises(TypeError, match="layer_norm: normalized_shape must be an int or a tuple of ints"):
+        F.layer_norm(x, np.array([[4]]))
+
+
 def test_init_functions():
     rng = np.random.default_rng(0)
     w = nn.Parameter(np.zeros((64, 32)))
