@@ -306,7 +306,7 @@ class Module:
                 bad_values.append(f"{key}: values outside the range of {dtype}")
         for key, array in converted.items():  # a shared parameter or buffer gets one value, under any of its names
             first = next(alias for alias in aliases[key] if alias in converted)
-            if first != key and not np.array_equal(converted[first], array, equal_nan=array.dtype.kind == "f"):
+            if first != key and not np.array_equal(converted[first], array, equal_nan=array.dtype.kind in "fc"):
                 bad_values.append(f"{key}: differs from {first}, another name of the same shared "
                                   + ("parameter" if entries[key][2] else "buffer"))
         if bad_values:

@@ -67,6 +67,25 @@ def test_a_shared_parameter_is_in_the_state_dict_under_every_name_as_in_pytorch(
     assert len(list(nn.Sequential(layer, layer).parameters())) == 2
 
 
+def test_a_shared_complex_buffer_holding_nan_loads_back():
+    """A shared module's complex buffer with a NaN: state_dict() lists it under both names, and its own
+    load_state_dict refused it ("b.z: differs from a.z"): NaN compared equal only in real floats."""
+
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("z", np.array([1 + 1j, complex(np.nan, 0.0)]))
+
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = Holder()
+            self.b = self.a
+
+    model = Shared()
+    assert model.load_state_dict(model.state_dict()) == ([], [])
+
+
 def test_state_dict_round_trip_gives_identical_outputs():
     mg.manual_seed(0)
     a, b = Block(), Block()
