@@ -179,8 +179,8 @@ class Optimizer:
             self._checked_settings({name: group[name] for name in self.SETTINGS}, f"parameter group {i}: ")
         for group, p, g in self._live():
             state = self.state.setdefault(id(p), {})
-            for name, value in state.items():  # (a model cast by to(dtype) since: its state follows, as at a load)
-                if isinstance(value, np.ndarray) and value.dtype != p.data.dtype:
+            for name, value in state.items():  # (a model cast by to(dtype) since: float state follows, as at a load)
+                if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.dtype != p.data.dtype:
                     state[name] = value.astype(p.data.dtype)
             self._update(p, g, state, group)
 

@@ -798,3 +798,27 @@ def test_state_follows_a_model_cast_by_to(make):
 
     reference = run(cast_after=False)
     np.testing.assert_allclose(run(cast_after=True), reference, rtol=1e-5)  # (two float32 steps, then float64)
+
+
+def test_step_leaves_a_custom_optimizers_non_float_state_alone():
+    """step() cast every state array to the parameter's dtype: a custom optimizer's int64 count of
+    updates became float64 at its second step, without a word. Only float state follows the parameter."""
+
+    class Counting(nn.optim.Optimizer):
+        SETTINGS = dict(lr=nn.optim._nonnegative)
+
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, dict(lr=lr))
+
+        def _update(self, p, g, state, group):
+            state.setdefault("count", np.zeros(p.data.shape, dtype=np.int64))
+            state["count"] += 1
+            p.data -= group["lr"] * g
+
+    p = nn.Parameter(np.ones(3))
+    opt = Counting([p])
+    for _ in range(2):
+        p.grad = mg.tensor(np.ones(3))
+        opt.step()
+    assert opt.state[id(p)]["count"].dtype == np.int64
+    np.testing.assert_array_equal(opt.state[id(p)]["count"], [2, 2, 2])
