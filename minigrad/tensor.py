@@ -210,6 +210,9 @@ class Tensor:
         if name is not None:
             raise TypeError(f"NumPy's {func.__name__} was called on a minigrad Tensor: use mg.{name} (t.{name}()) "
                             "to keep the gradient, or t.numpy() for the plain array")
+        if func.__name__ in _FALSE_ON_FAILURE:  # converted here, so that a refusal is raised, not answered False
+            args = [np.asarray(a) if isinstance(a, Tensor) else a for a in args]
+            kwargs = {k: np.asarray(a) if isinstance(a, Tensor) else a for k, a in kwargs.items()}
         return func._implementation(*args, **kwargs)
 
     def numpy(self) -> np.ndarray:
@@ -502,3 +505,5 @@ _OP_NAMES = {"absolute": "abs", "subtract": "sub", "multiply": "mul", "true_divi
 _REDUCE_NAMES = {"add": "sum", "maximum": "max", "minimum": "min"}
 # NumPy's functions that call a Tensor method of the same name with arguments it does not take -> that op
 _METHOD_REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "amax": "max", "min": "min", "amin": "min"}
+# NumPy's functions that answer False when np.asarray fails (a tensor that requires grad refuses it)
+_FALSE_ON_FAILURE = {"array_equal", "array_equiv"}

@@ -178,3 +178,15 @@ def test_copying_or_pickling_a_tensor_made_by_an_op_is_refused():
     again = pickle.loads(pickle.dumps(y.detach()))
     assert not again.requires_grad and again.is_leaf
     np.testing.assert_array_equal(again.data, [2.0, 4.0])
+
+
+def test_numpy_equality_functions_refuse_a_tensor_that_requires_grad():
+    """np.array_equal(t, t) was False for a tensor that requires grad: NumPy answers False when
+    np.asarray fails, so the refusal to convert became a wrong answer without a word."""
+    t = mg.tensor([1.0, 2.0], requires_grad=True)
+    for call in (np.array_equal, np.array_equiv):
+        with pytest.raises(TypeError, match="requires grad cannot become a NumPy array"):
+            call(t, t)
+        with pytest.raises(TypeError, match="requires grad cannot become a NumPy array"):
+            call(a1=np.ones(2), a2=t)
+        assert call(t.detach(), [1.0, 2.0])
