@@ -502,7 +502,7 @@ _UFUNC_OPS = {"add": ops.add, "subtract": ops.sub, "multiply": ops.mul, "true_di
 # minigrad's names of NumPy's ufuncs where they differ, and of their reductions (for __array_ufunc__'s error)
 _OP_NAMES = {"absolute": "abs", "subtract": "sub", "multiply": "mul", "true_divide": "truediv",
              "divide": "truediv", "power": "pow", "negative": "neg", "invert": "bitwise_not"}
-_REDUCE_NAMES = {"add": "sum", "maximum": "max", "minimum": "min"}
+_REDUCE_NAMES = {"add": "sum", "maximum": "max", "minimum": "min", "logical_and": "all", "logical_or": "any"}
 # NumPy's functions that call a Tensor method of the same name with arguments it does not take -> that op
 _METHOD_REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "amax": "max", "min": "min", "amin": "min"}
 # NumPy's functions that answer False when np.asarray fails (a tensor that requires grad refuses it)

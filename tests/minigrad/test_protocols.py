@@ -190,3 +190,11 @@ def test_numpy_equality_functions_refuse_a_tensor_that_requires_grad():
         with pytest.raises(TypeError, match="requires grad cannot become a NumPy array"):
             call(a1=np.ones(2), a2=t)
         assert call(t.detach(), [1.0, 2.0])
+
+
+def test_numpy_all_and_any_on_a_tensor_do_not_suggest_an_elementwise_op():
+    """np.all(t) said "use mg.logical_and": an elementwise op, not the reduction asked for."""
+    t = mg.tensor([True, False])
+    for call in (np.all, np.any):
+        with pytest.raises(TypeError, match="was called on a minigrad Tensor: minigrad has no such op"):
+            call(t)
