@@ -147,6 +147,14 @@ class Tensor:
                                "graph: copy t.detach() (or t.detach().requires_grad_() for a new leaf)")
         return super().__reduce_ex__(protocol)
 
+    def __setstate__(self, state: tuple) -> None:
+        """Restore a copied or unpickled leaf from its slots (and a subclass's
+        __dict__); one pickled when requires_grad was a slot has that name,
+        now the property, whose setter would look at _node before it is back."""
+        attributes, slots = state if isinstance(state, tuple) else (state, None)
+        for name, value in {**(attributes or {}), **(slots or {})}.items():
+            setattr(self, "_requires_grad" if name == "requires_grad" else name, value)
+
     def __len__(self) -> int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")

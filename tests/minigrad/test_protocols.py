@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+import nn
 
 
 def test_iteration_unpacking_and_sum():
@@ -198,3 +199,24 @@ def test_numpy_all_and_any_on_a_tensor_do_not_suggest_an_elementwise_op():
     for call in (np.all, np.any):
         with pytest.raises(TypeError, match="was called on a minigrad Tensor: minigrad has no such op"):
             call(t)
+
+
+class _PickledBeforeTheProperty:
+    """Pickles as a Tensor pickled when requires_grad was a slot of its own (before it became a property)."""
+
+    def __init__(self, cls: type):
+        self.cls = cls
+
+    def __reduce__(self):
+        slots = {"_data": np.array([1.0, 2.0]), "grad": None, "requires_grad": True, "_node": None, "_index": 0,
+                 "_version": [0]}
+        return object.__new__, (self.cls,), (None, slots)
+
+
+def test_a_tensor_pickled_before_requires_grad_became_a_property_loads():
+    """Unpickling one raised AttributeError '_node': its state set requires_grad, now a property whose
+    setter checks _node, not yet restored."""
+    for cls in (mg.Tensor, nn.Parameter):
+        t = pickle.loads(pickle.dumps(_PickledBeforeTheProperty(cls)))
+        assert type(t) is cls and t.requires_grad and t.is_leaf and t.grad is None
+        np.testing.assert_array_equal(t.data, [1.0, 2.0])
