@@ -249,12 +249,14 @@ def _check_ctx(cls, ctx: Context, settings: dict) -> None:
     """Raise if ``forward`` kept a float array on ``ctx`` (``ctx.x = x``) where
     backward's values must reach the inputs through the graph (create_graph,
     nested forward mode): it would be a constant there, its derivative lost
-    without a word. An array given as a setting is a constant anyway."""
+    without a word (a NumPy float scalar too: ctx.total = x.sum()). An array
+    given as a setting is a constant anyway."""
     for name, value in vars(ctx).items():
         if isinstance(value, Tensor):
             value = value._data
-        if (name not in ("_saved", "saved_tensors") and isinstance(value, np.ndarray) and value.dtype.kind == "f"
-                and value.size and not any(value is setting for setting in settings.values())):
+        if (name not in ("_saved", "saved_tensors") and isinstance(value, (np.ndarray, np.floating))
+                and value.dtype.kind == "f" and value.size
+                and not any(value is setting for setting in settings.values())):
             raise RuntimeError(f"{cls.__name__} keeps a float array on ctx (ctx.{name}, shape {value.shape}); "
                                "differentiated again it would be a constant and the higher derivative wrong. "
                                "Save an input or the output with ctx.save_for_backward (backward gets it as the "

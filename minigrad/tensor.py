@@ -147,6 +147,14 @@ class Tensor:
                                "graph: copy t.detach() (or t.detach().requires_grad_() for a new leaf)")
         return super().__reduce_ex__(protocol)
 
+    def __setstate__(self, state: tuple) -> None:
+        """Restore a copied or unpickled leaf from its slots (and a subclass's
+        __dict__); one pickled when requires_grad was a slot has that name,
+        now the property, whose setter would look at _node before it is back."""
+        attributes, slots = state if isinstance(state, tuple) else (state, None)
+        for name, value in {**(attributes or {}), **(slots or {})}.items():
+            setattr(self, "_requires_grad" if name == "requires_grad" else name, value)
+
     def __len__(self) -> int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -210,6 +218,9 @@ class Tensor:
         if name is not None:
             raise TypeError(f"NumPy's {func.__name__} was called on a minigrad Tensor: use mg.{name} (t.{name}()) "
                             "to keep the gradient, or t.numpy() for the plain array")
+        if func.__name__ in _FALSE_ON_FAILURE:  # converted here, so that a refusal is raised, not answered False
+            args = [np.asarray(a) if isinstance(a, Tensor) else a for a in args]
+            kwargs = {k: np.asarray(a) if isinstance(a, Tensor) else a for k, a in kwargs.items()}
         return func._implementation(*args, **kwargs)
 
     def numpy(self) -> np.ndarray:
@@ -499,6 +510,8 @@ _UFUNC_OPS = {"add": ops.add, "subtract": ops.sub, "multiply": ops.mul, "true_di
 # minigrad's names of NumPy's ufuncs where they differ, and of their reductions (for __array_ufunc__'s error)
 _OP_NAMES = {"absolute": "abs", "subtract": "sub", "multiply": "mul", "true_divide": "truediv",
              "divide": "truediv", "power": "pow", "negative": "neg", "invert": "bitwise_not"}
-_REDUCE_NAMES = {"add": "sum", "maximum": "max", "minimum": "min"}
+_REDUCE_NAMES = {"add": "sum", "maximum": "max", "minimum": "min", "logical_and": "all", "logical_or": "any"}
 # NumPy's functions that call a Tensor method of the same name with arguments it does not take -> that op
 _METHOD_REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "amax": "max", "min": "min", "amin": "min"}
+# NumPy's functions that answer False when np.asarray fails (a tensor that requires grad refuses it)
+_FALSE_ON_FAILURE = {"array_equal", "array_equiv"}

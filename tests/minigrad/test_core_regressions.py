@@ -794,6 +794,30 @@ def test_a_float_array_kept_on_ctx_is_refused_where_it_would_be_a_constant():
         mg.hessian(lambda t: CubeKeepingXOnCtx.apply(t).sum())(x)
 
 
+class ScaledBySumKeptOnCtx(mg.Function):
+    """y = x·Σx, keeping Σx (a NumPy scalar, not an array) as a ctx attribute."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        ctx.total = x.sum()
+        return x * ctx.total
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * ctx.total + (g * x).sum()
+
+
+def test_a_float_scalar_kept_on_ctx_is_refused_where_it_would_be_a_constant():
+    """ctx.total = x.sum() is a NumPy scalar, which the check for float arrays let
+    through: the second derivative of (Σx)² came out 2, not 2n, without a word."""
+    x = leaf([1.0, 2.0])
+    assert mg.gradcheck(ScaledBySumKeptOnCtx.apply, [x])
+    with pytest.raises(RuntimeError, match=r"keeps a float array on ctx \(ctx.total, shape \(\)\)"):
+        mg.grad(ScaledBySumKeptOnCtx.apply(x).sum(), x, create_graph=True)
+
+
 def test_a_float_setting_kept_on_ctx_is_no_constant_of_the_graph():
     class Scaled(CubeKeepingXOnCtx):
         @staticmethod

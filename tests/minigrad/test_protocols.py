@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+import nn
 
 
 def test_iteration_unpacking_and_sum():
@@ -178,3 +179,44 @@ def test_copying_or_pickling_a_tensor_made_by_an_op_is_refused():
     again = pickle.loads(pickle.dumps(y.detach()))
     assert not again.requires_grad and again.is_leaf
     np.testing.assert_array_equal(again.data, [2.0, 4.0])
+
+
+def test_numpy_equality_functions_refuse_a_tensor_that_requires_grad():
+    """np.array_equal(t, t) was False for a tensor that requires grad: NumPy answers False when
+    np.asarray fails, so the refusal to convert became a wrong answer without a word."""
+    t = mg.tensor([1.0, 2.0], requires_grad=True)
+    for call in (np.array_equal, np.array_equiv):
+        with pytest.raises(TypeError, match="requires grad cannot become a NumPy array"):
+            call(t, t)
+        with pytest.raises(TypeError, match="requires grad cannot become a NumPy array"):
+            call(a1=np.ones(2), a2=t)
+        assert call(t.detach(), [1.0, 2.0])
+
+
+def test_numpy_all_and_any_on_a_tensor_do_not_suggest_an_elementwise_op():
+    """np.all(t) said "use mg.logical_and": an elementwise op, not the reduction asked for."""
+    t = mg.tensor([True, False])
+    for call in (np.all, np.any):
+        with pytest.raises(TypeError, match="was called on a minigrad Tensor: minigrad has no such op"):
+            call(t)
+
+
+class _PickledBeforeTheProperty:
+    """Pickles as a Tensor pickled when requires_grad was a slot of its own (before it became a property)."""
+
+    def __init__(self, cls: type):
+        self.cls = cls
+
+    def __reduce__(self):
+        slots = {"_data": np.array([1.0, 2.0]), "grad": None, "requires_grad": True, "_node": None, "_index": 0,
+                 "_version": [0]}
+        return object.__new__, (self.cls,), (None, slots)
+
+
+def test_a_tensor_pickled_before_requires_grad_became_a_property_loads():
+    """Unpickling one raised AttributeError '_node': its state set requires_grad, now a property whose
+    setter checks _node, not yet restored."""
+    for cls in (mg.Tensor, nn.Parameter):
+        t = pickle.loads(pickle.dumps(_PickledBeforeTheProperty(cls)))
+        assert type(t) is cls and t.requires_grad and t.is_leaf and t.grad is None
+        np.testing.assert_array_equal(t.data, [1.0, 2.0])
