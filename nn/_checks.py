@@ -1,16 +1,17 @@
 """Argument checks shared by nn's layers, so that each mistake a user can
-make has one message everywhere. (The dtype check of inputs against a
-layer's parameters is ``module._check_dtype``.)"""
+make has one message everywhere."""
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from minigrad import Tensor
 
-from .module import Module, _check_dtype
+if TYPE_CHECKING:
+    from .module import Module
 
 
 def check_positive_int(name: str, value) -> int:
@@ -124,6 +125,20 @@ def check_lengths(lengths, batch: int, steps: int | None, name: str = "lengths",
     return values.astype(np.int64)
 
 
+def check_dtype(owner: Module | str, name: str, x: Tensor, expected, against: str = "the parameters are") -> None:
+    """A layer's input (or state) must have its parameters' dtype, as in PyTorch:
+    a float64 input into a float32 layer would silently compute in float64,
+    and a recurrent state could not change dtype from one step to the next.
+    ``owner`` names the layer (a Module, or a function's name); ``against``
+    says what has the ``expected`` dtype."""
+    if x.dtype == expected:
+        return
+    label = owner if isinstance(owner, str) else type(owner).__name__
+    hint = (f"cast one to the other (x.astype(np.{expected}) or layer.to(np.{x.dtype}))" if x.dtype.kind == "f"
+            else f"cast it to floating point (x.astype(np.{expected}))")
+    raise TypeError(f"{label}: {name} has dtype {x.dtype} but {against} {expected}; {hint}")
+
+
 def time_major(layer: Module, x, features: int, batch_first: bool, dtype) -> Tensor:
     """x as a (T, B, features) Tensor of the parameters' ``dtype``, checked: for
     layers over sequences that take (T, B, ·), or (B, T, ·) with batch_first."""
@@ -131,7 +146,7 @@ def time_major(layer: Module, x, features: int, batch_first: bool, dtype) -> Ten
     if x.ndim != 3 or x.shape[-1] != features:
         raise ValueError(f"{type(layer).__name__}: input must be (T, B, {features}) (batch_first: (B, T, ·)), "
                          f"got shape {x.shape}")
-    _check_dtype(layer, "input", x, dtype)
+    check_dtype(layer, "input", x, dtype)
     x = x.transpose(1, 0, 2) if batch_first else x
     if x.shape[0] == 0:
         raise ValueError(f"{type(layer).__name__}: the input has no time steps (shape {x.shape}); a sequence needs "

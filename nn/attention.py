@@ -19,9 +19,9 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from ._checks import check_positive_int, check_rng
+from ._checks import check_dtype, check_positive_int, check_rng
 from .layers import Linear
-from .module import Module, _check_dtype
+from .module import Module
 
 KINDS = ("dot", "general", "concat", "additive")
 
@@ -82,12 +82,12 @@ class Attention(Module):
                              f"{keys.shape}, got shape {given}")
         if self.kind == "dot":  # no parameters: the keys must be floating point, the query must match them
             if keys.dtype.kind != "f":
-                _check_dtype(self, "keys", keys, np.dtype(mg.get_default_dtype()),
+                check_dtype(self, "keys", keys, np.dtype(mg.get_default_dtype()),
                              against="'dot' needs floating point, e.g.")
-            _check_dtype(self, "query", query, keys.dtype, against="the keys are")
+            check_dtype(self, "query", query, keys.dtype, against="the keys are")
         else:
             for name, x in (("query", query), ("keys", keys)):
-                _check_dtype(self, name, x, self.key_proj.weight.dtype)
+                check_dtype(self, name, x, self.key_proj.weight.dtype)
         mask = None if mask is None else _check_mask(mask, keys.shape[:2])
         if projected_keys is None:
             projected = self.project_keys(keys)
@@ -97,7 +97,7 @@ class Attention(Module):
             if projected.shape != expected:
                 raise ValueError(f"Attention: projected_keys must have shape {expected} (project_keys(keys)), "
                                  f"got {projected.shape}")
-            _check_dtype(self, "projected_keys", projected, query.dtype, against="the query is")
+            check_dtype(self, "projected_keys", projected, query.dtype, against="the query is")
         scores = self._scores(query, projected)  # (B, Tq, Tk)
         if mask is not None:
             scores = mg.where(mask[:, None, :], scores, -np.inf)

@@ -16,6 +16,7 @@ from minigrad import Tensor
 
 from ._checks import (
     axis_or_dim,
+    check_dtype,
     check_flag,
     check_index,
     check_normalized_shape,
@@ -25,7 +26,6 @@ from ._checks import (
     check_rng,
 )
 from .ctc import ctc_loss  # noqa: F401  (CTC lives in nn.ctc; this is its functional name)
-from .module import _check_dtype
 
 
 def _as_tensor(x) -> Tensor:
@@ -44,9 +44,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     x, weight, bias = _as_tensor(x), _as_tensor(weight), None if bias is None else _as_tensor(bias)
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
-    _check_dtype("linear", "input", x, weight.dtype)
+    check_dtype("linear", "input", x, weight.dtype)
     if bias is not None:
-        _check_dtype("linear", "bias", bias, weight.dtype)
+        check_dtype("linear", "bias", bias, weight.dtype)
     if x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}), "
                          f"the weight expects {weight.shape[1]}")
@@ -94,7 +94,7 @@ def layer_norm(x: Tensor, normalized_shape: int | tuple, weight: Tensor | None =
         raise ValueError(f"layer_norm: the input's last axes {x.shape} must be normalized_shape {normalized_shape}")
     for name, parameter in (("weight", weight), ("bias", bias)):
         if parameter is not None:
-            _check_dtype("layer_norm", "input", x, parameter.dtype)
+            check_dtype("layer_norm", "input", x, parameter.dtype)
             if parameter.shape != normalized_shape:
                 raise ValueError(f"layer_norm: {name} must have shape normalized_shape {normalized_shape}, "
                                  f"got {parameter.shape}")

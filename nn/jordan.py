@@ -23,8 +23,8 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import init
-from ._checks import check_flag, check_positive_int, time_major
-from .module import Module, Parameter, _check_dtype
+from ._checks import check_dtype, check_flag, check_positive_int, time_major
+from .module import Module, Parameter
 
 _ACTIVATIONS = {None: lambda y: y, "tanh": mg.tanh, "sigmoid": mg.sigmoid}
 
@@ -64,7 +64,7 @@ class Jordan(Module):
             y = y0 if isinstance(y0, Tensor) else Tensor(y0)
             if y.shape != (batch, self.output_size):
                 raise ValueError(f"Jordan: y0 must have shape {(batch, self.output_size)}, got {y.shape}")
-            _check_dtype(self, "y0", y, self.weight_ih.dtype)
+            check_dtype(self, "y0", y, self.weight_ih.dtype)
         squash = _ACTIVATIONS[self.output_activation]
         w_ih, w_oh, w_ho = self.weight_ih.T, self.weight_oh.T, self.weight_ho.T
 

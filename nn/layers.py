@@ -13,6 +13,7 @@ from minigrad import Tensor
 from . import functional as F
 from . import init
 from ._checks import (
+    check_dtype,
     check_flag,
     check_index,
     check_normalized_shape,
@@ -21,7 +22,7 @@ from ._checks import (
     check_real,
     check_rng,
 )
-from .module import Module, Parameter, _check_dtype
+from .module import Module, Parameter
 
 
 class Linear(Module):
@@ -43,7 +44,7 @@ class Linear(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = x if isinstance(x, Tensor) else Tensor(x)
-        _check_dtype(self, "input", x, self.weight.dtype)
+        check_dtype(self, "input", x, self.weight.dtype)
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -108,7 +109,7 @@ class LayerNorm(Module):
     def forward(self, x: Tensor) -> Tensor:
         x = x if isinstance(x, Tensor) else Tensor(x)
         if self.weight is not None:
-            _check_dtype(self, "input", x, self.weight.dtype)
+            check_dtype(self, "input", x, self.weight.dtype)
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:

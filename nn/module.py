@@ -18,6 +18,8 @@ import numpy as np
 
 from minigrad import Tensor
 
+from ._checks import check_flag
+
 
 class Parameter(Tensor):
     """A Tensor that a Module trains: requires grad unless told otherwise."""
@@ -29,20 +31,6 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
-
-
-def _check_dtype(owner: Module | str, name: str, x: Tensor, expected, against: str = "the parameters are") -> None:
-    """A layer's input (or state) must have its parameters' dtype, as in PyTorch:
-    a float64 input into a float32 layer would silently compute in float64,
-    and a recurrent state could not change dtype from one step to the next.
-    ``owner`` names the layer (a Module, or a function's name); ``against``
-    says what has the ``expected`` dtype."""
-    if x.dtype == expected:
-        return
-    label = owner if isinstance(owner, str) else type(owner).__name__
-    hint = (f"cast one to the other (x.astype(np.{expected}) or layer.to(np.{x.dtype}))" if x.dtype.kind == "f"
-            else f"cast it to floating point (x.astype(np.{expected}))")
-    raise TypeError(f"{label}: {name} has dtype {x.dtype} but {against} {expected}; {hint}")
 
 
 def _aliases(entries: dict[str, tuple[Module, str, bool]]) -> dict[str, list[str]]:
@@ -256,8 +244,6 @@ class Module:
            Float buffers may hold inf or NaN on purpose and are not checked.
 
         Returns (missing keys, unexpected keys)."""
-        from ._checks import check_flag  # (here: _checks imports this module)
-
         if not isinstance(state_dict, dict):
             raise TypeError(f"load_state_dict: expected a dict of arrays, got {type(state_dict).__name__}")
         strict = check_flag("load_state_dict", "strict", strict)
@@ -323,8 +309,6 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Training mode (dropout active) for this module and all sub-modules; ``mode`` must be a
         bool (train("eval") would be training mode)."""
-        from ._checks import check_flag  # (here: _checks imports this module)
-
         mode = check_flag(f"{type(self).__name__}.train", "mode", mode)
         for module in self.modules():
             object.__setattr__(module, "training", mode)

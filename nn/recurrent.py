@@ -35,7 +35,7 @@ What a layer promises (PyTorch's semantics):
   dtype (float32 unless the layer was made under another default dtype or
   moved with ``.to(np.float64)``). Anything else -- float64 into a float32
   layer, an integer array -- is a TypeError naming both dtypes (the check
-  every nn layer makes, ``module._check_dtype``), never a silent cast.
+  every nn layer makes, ``_checks.check_dtype``), never a silent cast.
 
 Speed: each layer and direction is one ``mg.scan`` (traced once, replayed
 on arrays; for a pure cell -- the built-in ones -- the parameters are the
@@ -76,9 +76,9 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import functional as F
-from ._checks import check_flag, check_lengths, check_positive_int
+from ._checks import check_dtype, check_flag, check_lengths, check_positive_int
 from .lstm_kernel import lstm_kernel
-from .module import Module, Parameter, _check_dtype
+from .module import Module, Parameter
 
 _STANDARD_PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -318,7 +318,7 @@ def _checked_states(owner: Module, given, names: tuple[str, ...], shape: tuple, 
                                 f"{type(s).__name__}") from None
         if s.shape != shape:
             raise ValueError(f"{type(owner).__name__}: {name} must have shape {shape}, got {s.shape}")
-        _check_dtype(owner, name, s, dtype)
+        check_dtype(owner, name, s, dtype)
         states.append(s)
     return tuple(states)
 
@@ -420,7 +420,7 @@ class RecurrentLayer(Module):
             x = x if isinstance(x, Tensor) else Tensor(x)
             if x.ndim != 2 or x.shape[1] != self.input_size:
                 raise ValueError(f"{owner}: a step's input must be (batch, {self.input_size}), got shape {x.shape}")
-            _check_dtype(self, "input", x, self.weight_hh_l0.dtype)
+            check_dtype(self, "input", x, self.weight_hh_l0.dtype)
             if not isinstance(states, (list, tuple)) or len(states) != self.num_layers:
                 got = f"a {type(states).__name__} of {len(states)}" if isinstance(states, (list, tuple)) else \
                     type(states).__name__
@@ -475,7 +475,7 @@ class RecurrentLayer(Module):
                              f"(input shape {x.shape})")
         if steps == 0:
             raise ValueError(f"{name}: the input has no time steps (shape {x.shape}); a sequence needs at least one")
-        _check_dtype(self, "input", x, self.weight_hh_l0.dtype)
+        check_dtype(self, "input", x, self.weight_hh_l0.dtype)
         states = self._initial_states(h0, batch, unbatched, x.dtype)
         padding = _Padding.of(None if lengths is None else check_lengths(lengths, batch, steps, owner=f"{name}: "),
                               steps)
@@ -718,7 +718,7 @@ class RecurrentCell(Module):
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: input must be (batch, {self.input_size}) or "
                              f"({self.input_size},), got shape {x.shape}")
-        _check_dtype(self, "input", x, self.weight_hh.dtype)
+        check_dtype(self, "input", x, self.weight_hh.dtype)
         unbatched = x.ndim == 1
         if unbatched:
             x = x.unsqueeze(0)

@@ -256,7 +256,7 @@ def test_random_init_of_a_non_float_tensor_is_a_type_error(name, initialise, dty
     (lambda: nn.RecurrentLayer(3, 2, cell=nn.GRU.cell), (5, 4, 3)),
     (lambda: nn.Jordan(3, 4, 2), (5, 4, 3)), (lambda: nn.TimeDelay(3, 2, 2), (5, 4, 3))])
 def test_layers_reject_inputs_of_another_dtype(make, shape):
-    """The same check, and message, in every layer with parameters (``module._check_dtype``)."""
+    """The same check, and message, in every layer with parameters (``_checks.check_dtype``)."""
     layer = make()
     first = lambda out: out[0] if isinstance(out, tuple) else out  # noqa: E731  (recurrent layers: out, state)
     name = type(layer).__name__
