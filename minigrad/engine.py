@@ -434,11 +434,15 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
             return [_own(g, create_graph) for g in captured]
         with _accumulating:
             for leaf, grad, _ in leaves.values():  # (all checked before any .grad changes)
-                if leaf.grad is not None and np.shape(leaf.grad) != grad.shape:
+                if grad.shape != leaf.shape:  # (.grad and .data check each other when assigned, but not this)
                     raise RuntimeError(
-                        f"backward: a tensor of shape {leaf.shape} has a .grad of shape {np.shape(leaf.grad)} (set by "
-                        "hand, or its .data was given another shape since), which its new gradient would be "
-                        "broadcast into; set .grad = None (zero_grad) first")
+                        f"backward: a tensor was used with shape {grad.shape} and has shape {leaf.shape} now (its "
+                        ".data was assigned since): its gradient is of the old one; run the forward again")
+                if leaf.grad is not None and leaf.grad.shape != grad.shape:
+                    raise RuntimeError(
+                        f"backward: a tensor of shape {leaf.shape} has a .grad of shape {leaf.grad.shape} (its "
+                        ".grad.data was assigned), which its new gradient would be broadcast into; no .grad has "
+                        "changed: set .grad = None (zero_grad) and run the forward again")
             for leaf, grad, is_own in leaves.values():
                 grad = _own(grad, create_graph, copy=not is_own)  # optimisers and clipping update .grad in place
                 leaf.grad = grad if leaf.grad is None else leaf.grad + grad

@@ -79,8 +79,11 @@ def share_views(outputs, inputs) -> None:
                     break
 
 
+_RENAMED_SLOTS = {"requires_grad": "_requires_grad", "grad": "_grad"}  # (in copies pickled before they were properties)
+
+
 class Tensor:
-    __slots__ = ("_data", "grad", "_requires_grad", "_node", "_index", "_version", "__weakref__")
+    __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_index", "_version", "__weakref__")
     __hash__ = object.__hash__  # == is elementwise (as in NumPy and PyTorch); hashing stays by identity
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None):
@@ -88,7 +91,7 @@ class Tensor:
         if requires_grad and self._data.dtype.kind != "f":
             raise TypeError(f"only float tensors can require grad, got dtype {self._data.dtype}")
         self._requires_grad = bool(requires_grad)
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self._node = None
         self._index = 0
         self._version = [0]  # when the data last changed in place (0: never): one list, shared with views
@@ -97,7 +100,7 @@ class Tensor:
     def _make(cls, data: np.ndarray, node=None, index: int = 0) -> Tensor:
         """Fast internal constructor: no checks, no copies."""
         t = object.__new__(cls)
-        t._data, t.grad, t._requires_grad, t._node, t._index, t._version = data, None, node is not None, node, index, \
+        t._data, t._grad, t._requires_grad, t._node, t._index, t._version = data, None, node is not None, node, index, \
             [0]
         return t
 
@@ -121,6 +124,9 @@ class Tensor:
         value = as_array(value)
         if self.requires_grad and value.dtype.kind != "f":
             raise TypeError(f"a tensor that requires grad needs float data, got dtype {value.dtype}")
+        if self._grad is not None and value.shape != self._grad.shape:
+            raise ValueError(f".data: an array of shape {value.shape} for a tensor whose .grad has shape "
+                             f"{self._grad.shape}; set .grad = None first")
         self._data = value
         self._bump()
 
@@ -149,11 +155,11 @@ class Tensor:
 
     def __setstate__(self, state: tuple) -> None:
         """Restore a copied or unpickled leaf from its slots (and a subclass's
-        __dict__); one pickled when requires_grad was a slot has that name,
-        now the property, whose setter would look at _node before it is back."""
+        __dict__); one pickled when requires_grad and grad were slots has
+        those names, now properties, whose setters would look at slots not yet back."""
         attributes, slots = state if isinstance(state, tuple) else (state, None)
         for name, value in {**(attributes or {}), **(slots or {})}.items():
-            setattr(self, "_requires_grad" if name == "requires_grad" else name, value)
+            setattr(self, _RENAMED_SLOTS.get(name, name), value)
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
@@ -253,6 +259,17 @@ class Tensor:
             raise TypeError(f"only float tensors can require grad, got dtype {self._data.dtype}")
         self._requires_grad = bool(requires_grad)
         return self
+
+    def _set_grad(self, grad: Tensor | None) -> None:
+        if grad is not None and not isinstance(grad, Tensor):
+            raise TypeError(f".grad must be a Tensor or None, got {type(grad).__name__}")
+        if grad is not None and grad.shape != self._data.shape:
+            raise ValueError(f".grad must have the tensor's shape {self._data.shape}, got shape {grad.shape}")
+        self._grad = grad
+
+    grad = property(attrgetter("_grad"), _set_grad, doc=(
+        "The gradient backward() adds into: None until then; a Tensor of this tensor's shape (checked when "
+        "assigned, so that a later backward cannot fail halfway, or broadcast into it)."))
 
     def retain_grad(self) -> None:
         """Ask backward() to fill ``.grad`` of this interior (non-leaf) tensor too."""

@@ -250,18 +250,32 @@ def test_setting_requires_grad_is_checked_as_requires_grad__is():
 def test_a_grad_of_another_shape_is_not_broadcast_into():
     """A .grad of another shape (set by hand, or left from before a .data of
     another shape) was added to by broadcasting: x.grad came out (2, 3) for x
-    of shape (3,), or a (3,) gradient stretched over a new (2, 3) parameter."""
+    of shape (3,), or a (3,) gradient stretched over a new (2, 3) parameter.
+    Then backward refused it, but only after its sweep had freed the graph, so
+    its advice (set .grad = None and retry) could not work: .grad and .data
+    now check each other when assigned, before anything changes."""
     x, w = mg.tensor([1.0, 2.0, 3.0], requires_grad=True), mg.tensor([1.0], requires_grad=True)
-    x.grad = mg.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"shape \(3,\), got shape \(2, 3\)"):
+        x.grad = mg.zeros((2, 3))
+    with pytest.raises(TypeError, match="Tensor or None, got ndarray"):
+        x.grad = np.zeros(3)
+    assert x.grad is None
+    loss = (x * w).sum()
+    loss.backward(retain_graph=True)  # (the advice works: nothing was freed)
+    np.testing.assert_array_equal(x.grad.data, [1.0, 1.0, 1.0])
+    with mg.no_grad(), pytest.raises(ValueError, match=r"shape \(2, 3\) for a tensor whose .grad has shape \(3,\)"):
+        x.data = np.ones((2, 3))
+    np.testing.assert_array_equal(x.data, [1.0, 2.0, 3.0])
+    x.grad.data = np.zeros((2, 3))  # (the one way left to give .grad another shape)
     with pytest.raises(RuntimeError, match=r"shape \(3,\) has a .grad of shape \(2, 3\)"):
-        (x * w).sum().backward()
-    assert x.grad.shape == (2, 3) and w.grad is None  # (nothing accumulated)
-    x.grad = None
-    (x * 2).sum().backward()
+        loss.backward(retain_graph=True)
+    assert x.grad.shape == (2, 3) and w.grad.shape == (1,) and w.grad.data[0] == 6.0  # (nothing accumulated)
+    x.grad, total = None, (x + 1.0).sum()  # (add saves no input: no version check stops this one)
     with mg.no_grad():
-        x.data = np.ones((2, 3), dtype=np.float32)
-    with pytest.raises(RuntimeError, match=r"shape \(2, 3\) has a .grad of shape \(3,\)"):
-        (x * 2).sum().backward()
+        x.data = np.ones((2, 3))
+    with pytest.raises(RuntimeError, match=r"used with shape \(3,\) and has shape \(2, 3\) now"):
+        total.backward()
+    assert x.grad is None
 
 
 def test_retain_grad_on_a_tensor_that_does_not_require_grad_is_an_error():
