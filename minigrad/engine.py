@@ -275,8 +275,8 @@ def record(name: str, inputs: Sequence[Tensor], out, vjps, saves: tuple = (), ar
     output(s), i the array of input i (pass the inputs' ``arrays`` if at hand)."""
     make = Tensor._make
     multi = type(out) is tuple
-    parents = tuple([(x._node or x, x._index, x._data.shape, x._data.dtype) if x.requires_grad else None
-                     for x in inputs])
+    parents = tuple([(x._node or x, x._index, x._data.shape, x._data.dtype) if x._requires_grad else None
+                     for x in inputs])  # (the slot behind the property: no traced value is recorded)
     node = Node(name, vjps, settings, parents, saves, len(out) if multi else 1, multi)
     outputs = tuple([make(o, node, i) for i, o in enumerate(out)]) if multi else make(out, node, 0)
     if multi or out.base is not None:

@@ -315,7 +315,7 @@ class Traced(Tensor):
     __slots__ = ("_trace", "_slot")
 
     def __init__(self, trace: Trace, slot: int):
-        self._data, self.grad, self._node, self._index, self._version = _Unread(trace.values[slot]), None, None, 0, [0]
+        self._data, self._grad, self._node, self._index, self._version = _Unread(trace.values[slot]), None, None, 0, [0]
         self._trace, self._slot = trace, slot
 
     @property
