@@ -37,7 +37,10 @@ The fast path (docs/how-scan-works.md walks through it):
    kept program has a step's VJP calls written out too). The
    gradient of a closed-over tensor that an op treating rows alike uses (U
    in ``h @ U``) is taken once per block, on the block's steps stacked; the
-   hoisted instructions' VJPs run once per block too.
+   hoisted instructions' VJPs run once per block too. The backward uses
+   up the frames: a second one (retain_graph) replays the forward, which
+   must give the first run's outputs bit for bit (a RuntimeError if not:
+   the step reads what no trace sees, a custom op's own random draws).
 4. *create_graph*: the instructions replayed on the tape, differentiated there.
 
 Reusing a trace. A step usually closes over tensors that are new in every
@@ -124,8 +127,11 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
             """Every input's gradient (carry, xs, closed-over) at once."""
             if any(isinstance(gi, Tensor) for gi in g):  # create_graph: differentiate the loop on the tape
                 return program.tape_vjp(saved, constants, g, order)
-            # the backward uses up the frames; another one (retain_graph) replays the forward
-            frames = kept.pop() if kept else program.run(list(saved), constants, order, keep=True)[2]
+            if kept:
+                frames = kept.pop()
+            else:  # the backward used up the frames; another one (retain_graph) replays the forward
+                *again, frames = program.run(list(saved), constants, order, keep=True)
+                _check_replay(step, outputs, [*again[0], *again[1]])
             return program.backward(frames, order, g, wanted)
 
         # saves the outputs (the frames hold them) and the inputs, so that in-place changes are caught
@@ -281,6 +287,21 @@ def explain(step: Callable, init, xs=None, length: int | None = None, reverse: b
     steps = _length(x_leaves, length)
     order = range(steps - 1, -1, -1) if reverse else range(steps)
     return _Program(step, carry, carry_def, x_leaves, x_def, order, const_leaves, const_def).describe()
+
+
+def _check_replay(step: Callable, first: tuple, again: list) -> None:
+    """A replay of the forward (for a second backward) computes on the same
+    arrays as the first run did, so it must give its outputs bit for bit. If
+    not, the step reads something no trace sees (a custom op drawing from a
+    NumPy generator of its own, or reading state changed since): the
+    gradient would be taken at other values than the forward's, a RuntimeError."""
+    for a, b in zip(first, again):
+        if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
+            raise RuntimeError(f"scan: {_name(step)} gave other outputs when its forward was replayed for a second "
+                               "backward (retain_graph): it reads something besides its arguments and the tensors "
+                               "it closes over (a custom op drawing from a generator of its own, or reading state "
+                               "changed since the forward), so the gradient would be taken at other values. Run "
+                               "the plain loop (scan(..., unroll=True)), whose tape keeps the forward's values")
 
 
 def _name(step: Callable) -> str:

@@ -270,6 +270,41 @@ def test_retain_graph_replays_the_forward_for_a_second_backward():
     np.testing.assert_allclose(params["u"].grad.data, 2 * first, rtol=1e-12)
 
 
+def test_a_second_backward_whose_replay_gives_other_outputs_is_an_error():
+    """A custom op drawing noise from a NumPy generator of its own (no trace
+    sees that): the loop's tape keeps the forward's noise, so a second
+    backward (retain_graph) gives the first one's gradient. scan's replayed
+    the forward, which drew other noise, and gave a gradient that belonged
+    to no forward at all, without a word. The replay's outputs now must be
+    the forward's, bit for bit."""
+    noise = np.random.default_rng(0)
+
+    class Noisy(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            drawn = noise.standard_normal(x.shape)
+            ctx.save_for_backward(drawn)
+            return x * drawn
+
+        @staticmethod
+        def backward(ctx, g):
+            (drawn,) = ctx.saved_tensors
+            return g * drawn
+
+    x = mg.tensor(np.ones((3, 2)), requires_grad=True)
+    for unroll in (True, False):
+        c, _ = mg.scan(lambda c, x_t: (c + Noisy.apply(x_t), c.sum()), mg.zeros(2, dtype=np.float64), x,
+                       unroll=unroll)
+        (first,) = mg.grad(c.sum(), [x], retain_graph=True)
+        np.testing.assert_allclose(first.data.sum(), c.data.sum(), rtol=1e-12)  # (dc/dx: the noise drawn)
+        if unroll:
+            (again,) = mg.grad(c.sum(), [x])
+            np.testing.assert_array_equal(again.data, first.data)
+        else:
+            with pytest.raises(RuntimeError, match="replayed for a second backward"):
+                mg.grad(c.sum(), [x])
+
+
 def test_no_grad_runs_the_loop_without_recording():
     x, carry, inside, params = make(np.random.default_rng(3), 4, 2, 2, 2)
     step = gated_cell(**params)
