@@ -370,7 +370,8 @@ class _Program:
         self.needs_grad, self.output_requires_grad, self.horizon, every_step = \
             self._follow_requires_grad(carry, xs, len(order))
         if is_grad_enabled() and any(self.needs_grad[s] for s in record_.outside_graph):
-            raise Untraceable  # (a copy_ in the graph: the loop refuses it, and says where)
+            raise Untraceable  # (a copy_ in the graph: the loop refuses it, and says where; or an in-place change
+            # under no_grad in the step, which the loop makes keeping the tensor's gradient, as the trace cannot)
         self._check_input_changes(record_.input_changes, every_step, carry, consts, record_.arguments)
         # (see _ProgramCache; a step changing its inputs in place is checked against the call's leaves)
         self.reusable = len(self.closed) == len(consts) and not record_.read_values and not record_.input_changes

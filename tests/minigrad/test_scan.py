@@ -2033,6 +2033,39 @@ def test_copy_into_a_value_the_step_made_is_the_loops(source):
             np.testing.assert_array_equal(got.data, want.data)
 
 
+@pytest.mark.parametrize("change", ["+=", "*=", "copy_"])
+def test_an_in_place_change_under_no_grad_inside_a_step_keeps_the_gradient_as_the_loop_does(change):
+    """h = c * 0.5 + x_t, then under mg.no_grad() h += 1 (or h *= 2, or a
+    straight-through h.copy_(clip(h))): the loop changes h in place and h
+    keeps its place in the graph, its gradient passing the change by. The
+    trace recorded the new value as made under no_grad, with no gradient at
+    all: d(final carry)/d(init) came out 0 instead of 0.125 -- here an error
+    ('does not require grad'); beside another path to the inputs, a wrong
+    gradient without a word. Such a step now runs the loop."""
+    def step(c, x_t):
+        h = c * 0.5 + x_t
+        with mg.no_grad():
+            if change == "+=":
+                h += 1.0
+            elif change == "*=":
+                h *= 2.0
+            else:
+                h.copy_(mg.clip(h, -1.0, 1.0))
+        return h, h * x_t
+
+    rng = np.random.default_rng(0)
+    c0, x = leaf(rng, 2), leaf(rng, 3, 2)
+    results = []
+    for unroll in (True, False):
+        c, ys = mg.scan(step, c0, x, unroll=unroll)
+        loss = (c * c).sum() + ys.sum() + (c0 * x[0]).sum()  # (another path to both inputs)
+        results.append([c.data, ys.data, *(g.data for g in mg.grad(loss, [c0, x]))])
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    with mg.no_grad():  # (nothing to keep: the trace stands)
+        np.testing.assert_allclose(mg.scan(step, c0, x)[0].data, results[0][0], rtol=1e-12)
+
+
 def test_copy_into_an_input_is_a_trace_error_and_in_the_graph_the_loops_error():
     """copy_ into the carry changes the caller's tensor in the loop (item of
     in-place changes); a copy_ in the graph is refused by the loop, so scan
