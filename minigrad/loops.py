@@ -81,7 +81,7 @@ from .engine import backward, fitted_shape, is_anomaly_enabled, is_grad_enabled,
 from .ops import astype, clone, stack
 from .tensor import Tensor, as_array, get_default_dtype, takes_over_ops
 from .tracing import TraceError, Untraceable, trace
-from .trees import flatten, unflatten
+from .trees import flatten, ordered_like, unflatten
 
 BLOCK_ROWS = 1024  # rows (steps × rows per step) that hoisted ops and batched weight VJPs run on at a time
 
@@ -252,6 +252,8 @@ def _call_step(step: Callable, carry_tree, x_tree, carry: Sequence[Tensor], carr
     if not (isinstance(returned, tuple) and len(returned) == 2):
         raise TypeError(f"scan: step must return a pair (carry, y), got {type(returned).__name__}")
     new_carry, new_def = _flatten(returned[0], "the carry step returns")
+    if new_def != carry_def:  # (a dict's keys in another order are the same carry)
+        new_carry, new_def = _flatten(ordered_like(returned[0], carry_def), "the carry step returns")
     if new_def != carry_def:
         raise TypeError("scan: step must return the carry in the structure it got (same nesting and number of "
                         f"tensors: {len(carry)})")

@@ -305,6 +305,32 @@ def test_a_second_backward_whose_replay_gives_other_outputs_is_an_error():
                 mg.grad(c.sum(), [x])
 
 
+@pytest.mark.parametrize("unroll", [False, True])
+def test_a_carry_dict_returned_with_its_keys_in_another_order_is_the_same_carry(unroll):
+    """init {'h': ..., 'c': ...}, the step returning {'c': ..., 'h': ...}
+    (as an LSTM step might): a TypeError said the carry had not the
+    structure it got ('same nesting and number of tensors: 2', which it
+    had). A dict's key order is no part of its structure, as in JAX: each
+    key keeps its own tensor, in the loop and in the trace."""
+    rng = np.random.default_rng(0)
+    w, x = leaf(rng, 2, 2), leaf(rng, 4, 1, 2)
+    h0, c0 = leaf(rng, 1, 2), leaf(rng, 1, 2)
+
+    def step(state, x_t, swapped):
+        c = state["c"] * 0.5 + mg.tanh(x_t @ w)
+        h = mg.tanh(c) * state["h"]
+        return ({"c": c, "h": h} if swapped else {"h": h, "c": c}), h.sum()
+
+    results = []
+    for swapped in (False, True):
+        final, ys = mg.scan(lambda s, x_t: step(s, x_t, swapped), {"h": h0, "c": c0}, x, unroll=unroll)
+        assert list(final) == ["h", "c"]  # (the carry's own order)
+        loss = (final["h"] * 2.0).sum() + final["c"].sum() + ys.sum()
+        results.append([final["h"].data, final["c"].data, *(g.data for g in mg.grad(loss, [w, x, h0, c0]))])
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_no_grad_runs_the_loop_without_recording():
     x, carry, inside, params = make(np.random.default_rng(3), 4, 2, 2, 2)
     step = gated_cell(**params)
