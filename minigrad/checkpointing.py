@@ -18,8 +18,10 @@ over that require grad (a layer's parameters) are found on the first run
 and get gradients too. A closed-over tensor that was itself *computed* on
 the tape cannot be re-entered by the recomputation: that is a ValueError
 (pass it to f as an argument). Random draws from minigrad's generator
-repeat exactly: the recomputation starts from the generator state the first
-run started from, and leaves the state as it found it. Anything else that
+repeat exactly: the recomputation draws from a copy of the generator started
+at the state the first run started from, and leaves the generator itself
+alone (another thread may be drawing from it; one that draws while f's first
+run does makes the recomputation differ: an error). Anything else that
 would make the second run differ raises instead of giving a wrong
 gradient. Every tensor f's ops read in the first run -- its arguments and
 the tensors it closes over, whether they require grad or not -- is
@@ -51,7 +53,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import engine
-from .random import get_rng
+from .random import get_rng, replaying
 from .tensor import Tensor, clock, takes_over_ops
 from .trees import flatten, replace_tensors, tensors_in, unflatten
 
@@ -74,8 +76,8 @@ def checkpoint(f: Callable) -> Callable:
         with engine.reading() as seen:
             outs, structure, copies = _run(f, args, wanted, [t._data for t in wanted])
         if any(takes_over_ops(o) for o in outs):  # f closes over duals: forward mode, nothing to keep
-            get_rng().bit_generator.state = generator_state  # (the same draws as f alone would make)
-            return f(*args)
+            with replaying(generator_state):  # (the same draws as f alone would make)
+                return f(*args)
         params = _closed_over(outs, copies, start, name)
         inputs = wanted + params
         floats = [k for k, o in enumerate(outs) if o.dtype.kind == "f"]
@@ -91,18 +93,15 @@ def checkpoint(f: Callable) -> Callable:
                 raise RuntimeError(f"{name}: gradients of gradients (create_graph) through a checkpoint are not "
                                    "supported; call f without checkpoint for them")
             _check_unchanged(read, start, args, name)
-            generator = get_rng()
-            now, generator.bit_generator.state = generator.bit_generator.state, generator_state
-            try:
+            with replaying(generator_state):
                 again, _, copies = _run(f, args, wanted, saved[:len(wanted)])
-            finally:
-                generator.bit_generator.state = now
             leaves = [again[k] for k in floats]
             for k, (new, old) in enumerate(zip(leaves, first)):
                 if new.shape != old.shape or not np.array_equal(new._data, old, equal_nan=True):
                     raise RuntimeError(f"{name}: f computed output {floats[k]} differently when run again for the "
                                        "backward (it draws random numbers from a generator of its own, or reads "
-                                       "state that changed): the gradient would be wrong")
+                                       "state that changed, or another thread drew from minigrad's generator "
+                                       "while f ran): the gradient would be wrong")
             roots = [(out, gk) for out, gk in zip(leaves, g) if gk is not None and out.requires_grad]
             if not roots:
                 return [None] * len(inputs)

@@ -37,7 +37,10 @@ The fast path (docs/how-scan-works.md walks through it):
    kept program has a step's VJP calls written out too). The
    gradient of a closed-over tensor that an op treating rows alike uses (U
    in ``h @ U``) is taken once per block, on the block's steps stacked; the
-   hoisted instructions' VJPs run once per block too.
+   hoisted instructions' VJPs run once per block too. The backward uses
+   up the frames: a second one (retain_graph) replays the forward, which
+   must give the first run's outputs bit for bit (a RuntimeError if not:
+   the step reads what no trace sees, a custom op's own random draws).
 4. *create_graph*: the instructions replayed on the tape, differentiated there.
 
 Reusing a trace. A step usually closes over tensors that are new in every
@@ -78,7 +81,7 @@ from .engine import backward, fitted_shape, is_anomaly_enabled, is_grad_enabled,
 from .ops import astype, clone, stack
 from .tensor import Tensor, as_array, get_default_dtype, takes_over_ops
 from .tracing import TraceError, Untraceable, trace
-from .trees import flatten, unflatten
+from .trees import flatten, ordered_like, unflatten
 
 BLOCK_ROWS = 1024  # rows (steps × rows per step) that hoisted ops and batched weight VJPs run on at a time
 
@@ -124,8 +127,11 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
             """Every input's gradient (carry, xs, closed-over) at once."""
             if any(isinstance(gi, Tensor) for gi in g):  # create_graph: differentiate the loop on the tape
                 return program.tape_vjp(saved, constants, g, order)
-            # the backward uses up the frames; another one (retain_graph) replays the forward
-            frames = kept.pop() if kept else program.run(list(saved), constants, order, keep=True)[2]
+            if kept:
+                frames = kept.pop()
+            else:  # the backward used up the frames; another one (retain_graph) replays the forward
+                *again, frames = program.run(list(saved), constants, order, keep=True)
+                _check_replay(step, outputs, [*again[0], *again[1]])
             return program.backward(frames, order, g, wanted)
 
         # saves the outputs (the frames hold them) and the inputs, so that in-place changes are caught
@@ -246,6 +252,8 @@ def _call_step(step: Callable, carry_tree, x_tree, carry: Sequence[Tensor], carr
     if not (isinstance(returned, tuple) and len(returned) == 2):
         raise TypeError(f"scan: step must return a pair (carry, y), got {type(returned).__name__}")
     new_carry, new_def = _flatten(returned[0], "the carry step returns")
+    if new_def != carry_def:  # (a dict's keys in another order are the same carry)
+        new_carry, new_def = _flatten(ordered_like(returned[0], carry_def), "the carry step returns")
     if new_def != carry_def:
         raise TypeError("scan: step must return the carry in the structure it got (same nesting and number of "
                         f"tensors: {len(carry)})")
@@ -281,6 +289,21 @@ def explain(step: Callable, init, xs=None, length: int | None = None, reverse: b
     steps = _length(x_leaves, length)
     order = range(steps - 1, -1, -1) if reverse else range(steps)
     return _Program(step, carry, carry_def, x_leaves, x_def, order, const_leaves, const_def).describe()
+
+
+def _check_replay(step: Callable, first: tuple, again: list) -> None:
+    """A replay of the forward (for a second backward) computes on the same
+    arrays as the first run did, so it must give its outputs bit for bit. If
+    not, the step reads something no trace sees (a custom op drawing from a
+    NumPy generator of its own, or reading state changed since): the
+    gradient would be taken at other values than the forward's, a RuntimeError."""
+    for a, b in zip(first, again):
+        if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
+            raise RuntimeError(f"scan: {_name(step)} gave other outputs when its forward was replayed for a second "
+                               "backward (retain_graph): it reads something besides its arguments and the tensors "
+                               "it closes over (a custom op drawing from a generator of its own, or reading state "
+                               "changed since the forward), so the gradient would be taken at other values. Run "
+                               "the plain loop (scan(..., unroll=True)), whose tape keeps the forward's values")
 
 
 def _name(step: Callable) -> str:
@@ -349,7 +372,8 @@ class _Program:
         self.needs_grad, self.output_requires_grad, self.horizon, every_step = \
             self._follow_requires_grad(carry, xs, len(order))
         if is_grad_enabled() and any(self.needs_grad[s] for s in record_.outside_graph):
-            raise Untraceable  # (a copy_ in the graph: the loop refuses it, and says where)
+            raise Untraceable  # (a copy_ in the graph: the loop refuses it, and says where; or an in-place change
+            # under no_grad in the step, which the loop makes keeping the tensor's gradient, as the trace cannot)
         self._check_input_changes(record_.input_changes, every_step, carry, consts, record_.arguments)
         # (see _ProgramCache; a step changing its inputs in place is checked against the call's leaves)
         self.reusable = len(self.closed) == len(consts) and not record_.read_values and not record_.input_changes

@@ -9,6 +9,8 @@ also take ``rng=`` to use a Generator of your own instead.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -29,19 +31,38 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 class _Uses(threading.local):
     count = 0  # how often this thread asked for a generator
+    replay: np.random.Generator | None = None  # this thread's stand-in for the global generator (see replaying)
 
 
 _uses = _Uses()
 
 
 def get_rng(rng: np.random.Generator | None = None) -> np.random.Generator:
-    """``rng`` if given, else the global generator. Either way the request is
-    counted (per thread), so that a trace can tell that its function drew
-    random numbers: a replay would not draw them again."""
+    """``rng`` if given, else the global generator (inside :func:`replaying`,
+    this thread's replay of it). Either way the request is counted (per
+    thread), so that a trace can tell that its function drew random numbers:
+    a replay would not draw them again."""
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     _uses.count += 1
-    return _generator if rng is None else rng
+    if rng is not None:
+        return rng
+    return _generator if _uses.replay is None else _uses.replay
+
+
+@contextmanager
+def replaying(state: dict) -> Iterator[None]:
+    """Inside, this thread's draws from the global generator come from a copy
+    of it started at ``state`` (an earlier ``bit_generator.state``): the same
+    draws again (checkpoint's recomputation), while the global generator --
+    which other threads may be drawing from -- is left as it is."""
+    bits = getattr(np.random, state["bit_generator"])()
+    bits.state = state
+    outer, _uses.replay = _uses.replay, np.random.Generator(bits)
+    try:
+        yield
+    finally:
+        _uses.replay = outer
 
 
 def generator_uses() -> int:

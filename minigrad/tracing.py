@@ -34,7 +34,10 @@ caller's tensors), and reading, after a change, another name for the
 changed value (a view, a detached copy, the same tensor kept under another
 name), which a plain run sees changed. (``x += y`` on an input is fine if a
 plain run makes the new tensor in the graph, changing nothing, which the
-caller checks: see ``Trace.change``.)
+caller checks: see ``Trace.change``.) Under a ``no_grad`` inside a step
+traced with grad, the plain run changes the tensor in place and keeps its
+place in the graph (the gradient passes the change by), which the trace's
+new value cannot: if the tensor may require grad, the caller runs the loop.
 
 What the function takes from outside. A tensor it closes over is a slot
 the trace names (``closed``), a NumPy array it reads a constant slot
@@ -110,7 +113,10 @@ class Trace:
     trace), ``instructions``; ``changed``: the slots whose values an
     in-place change would have changed in a plain run (see the module
     docstring), which the function may no longer read; ``outside_graph``:
-    slots a plain run refuses to find requiring grad (those of a copy_);
+    slots a plain run refuses to find requiring grad (those of a copy_ in
+    grad mode), or changes in place under a ``no_grad`` inside the step
+    (there the tensor keeps its place in the graph, its gradient passing
+    the change by: the trace's new value, made under no_grad, passes none);
     ``input_changes``: in-place changes of the function's arguments that a
     plain run must make as new tensors (see change); ``read_values``: whether
     the function read the values of a tensor from outside (see read_value),
@@ -359,8 +365,9 @@ class Traced(Tensor):
         """Overwrite the value with ``source``, checked as Tensor.copy_ checks
         it: from now on this tensor stands for source broadcast to its shape
         and cast to its dtype, so every name for it sees the copy, as in the
-        plain loop. (In grad mode the two must not require grad: see
-        ``Trace.outside_graph``.)"""
+        plain loop. (In grad mode the two must not require grad; under a
+        no_grad inside the step, this one keeps its gradient in the loop:
+        see ``Trace.outside_graph``.)"""
         trace = self._trace
         if not isinstance(source, Traced):  # a number, an array, a tensor from outside: a value of the trace
             source = Traced(trace, trace.slot_of(source))
@@ -369,6 +376,8 @@ class Traced(Tensor):
         trace.change(self, "in-place copy_")
         if is_grad_enabled():
             trace.outside_graph += [self._slot, source._slot]
+        elif trace.grad_enabled:
+            trace.outside_graph.append(self._slot)
         self._slot = new._slot
         return self
 
@@ -385,6 +394,8 @@ class Traced(Tensor):
                              "cannot tell which it will be. Write x = x + y, or run the plain loop "
                              "(scan(..., unroll=True))")
         trace.change(self, what, trace.instructions[made_by])
+        if trace.grad_enabled and not is_grad_enabled():
+            trace.outside_graph.append(self._slot)
         return new
 
     def backward(self, *args, **kwargs):

@@ -4,7 +4,9 @@ A *tree* is a Tensor, or a tuple (a namedtuple too), list or dict of trees.
 ``flatten`` lists its Tensors (the leaves) and describes the rest;
 ``unflatten`` puts (other) leaves back into the same shape -- so ``jvp``,
 ``vjp`` and ``checkpoint`` work on the leaves and hand back what the function
-gave, tangents or gradients in its place.
+gave, tangents or gradients in its place. A dict's leaves come in the order
+of its keys; two dicts with the same keys in another order are the same
+structure to scan's carry and vjp's cotangents (``ordered_like``).
 """
 
 from __future__ import annotations
@@ -88,6 +90,25 @@ def _rebuild(kind: type, items: list) -> tuple | list:
     except TypeError as error:
         raise TypeError(f"cannot rebuild a {kind.__name__} from its items ({kind.__name__}(list) raised: {error}); "
                         "use a tuple, list, namedtuple or dict") from error
+
+
+def ordered_like(tree: Any, description: Any) -> Any:
+    """``tree`` with each dict's keys in the order of the dict at the same
+    place in ``description`` (what ``flatten`` gave for another tree) when
+    the two hold the same keys: the order of a dict's keys is no part of its
+    structure (as in JAX), so that a scan step may return its carry's dict,
+    or a cotangent come, in another order. Anything else is left as it is
+    (``flatten`` then tells the difference)."""
+    if not (isinstance(description, tuple) and isinstance(tree, (tuple, list, dict))):
+        return tree
+    kind, parts = description
+    if kind is dict and isinstance(tree, dict):
+        if len(tree) != len(parts) or any(key not in tree for key, _, _ in parts):
+            return tree
+        return {key: ordered_like(tree[key], sub) for key, _, sub in parts}
+    if kind is not dict and isinstance(tree, (tuple, list)) and len(tree) == len(parts):
+        return _rebuild(type(tree), [ordered_like(item, sub) for item, (_, sub) in zip(tree, parts)])
+    return tree
 
 
 def tensors_in(tree: Any) -> list[Tensor]:

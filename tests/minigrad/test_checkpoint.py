@@ -1,6 +1,7 @@
 """mg.checkpoint: the same values and gradients as f itself (float64), random
 draws repeated, parameters found, what it cannot do refused, memory O(√T)."""
 
+import threading
 import tracemalloc
 from collections import namedtuple
 
@@ -61,6 +62,45 @@ def test_checkpointed_chunks_give_the_plain_values_gradients_and_random_draws(dr
     for a, b in zip(plain_grads, ck_grads):
         np.testing.assert_allclose(a.data, b.data, rtol=1e-13, atol=1e-15)
     np.testing.assert_array_equal(plain_after, ck_after)
+
+
+@pytest.mark.parametrize("closes_over_a_dual", [False, True])
+def test_the_recomputation_leaves_the_generator_other_threads_draw_from_alone(closes_over_a_dual):
+    """Another thread drawing while f is run again (for the backward, or in
+    forward mode) gets the draws that follow, as if f had not been run again.
+    The rerun set the shared generator back to where f's first run started:
+    the other thread drew f's dropout mask again, and f another mask (the
+    backward then raised, blaming f; forward mode used it without a word)."""
+    other = {}
+
+    def f(a, scale):
+        calls.append(1)
+        if len(calls) == 2:  # run again: another thread draws meanwhile
+            thread = threading.Thread(target=lambda: other.setdefault("draw", mg.rand(6).data))
+            thread.start()
+            thread.join()
+        return F.dropout(a * scale, 0.5).sum()
+
+    draws = []
+    for checkpointed in (False, True):
+        calls = [] if checkpointed else [1, 1]  # (without checkpoint f runs once: the other thread draws after it)
+        mg.manual_seed(3)
+        a = mg.ones(6, dtype=np.float64, requires_grad=True)
+        if not checkpointed:
+            f(a, 2.0)
+            after = mg.rand(6).data
+            draws.append((after, mg.rand(6).data, mg.rand(6).data))
+        elif closes_over_a_dual:
+            mg.jvp(lambda s: mg.checkpoint(lambda t: f(t, s))(a), (mg.tensor(2.0, dtype=np.float64),),
+                   (mg.tensor(1.0, dtype=np.float64),))
+            draws.append((other["draw"], mg.rand(6).data, mg.rand(6).data))
+        else:
+            loss = mg.checkpoint(f)(a, 2.0)
+            after = mg.rand(6).data
+            loss.backward()
+            draws.append((after, other["draw"], mg.rand(6).data))
+    for plain, checkpointed in zip(*draws):
+        np.testing.assert_array_equal(plain, checkpointed)
 
 
 def test_arguments_in_structures_interior_arguments_and_constants():

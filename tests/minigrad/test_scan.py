@@ -270,6 +270,67 @@ def test_retain_graph_replays_the_forward_for_a_second_backward():
     np.testing.assert_allclose(params["u"].grad.data, 2 * first, rtol=1e-12)
 
 
+def test_a_second_backward_whose_replay_gives_other_outputs_is_an_error():
+    """A custom op drawing noise from a NumPy generator of its own (no trace
+    sees that): the loop's tape keeps the forward's noise, so a second
+    backward (retain_graph) gives the first one's gradient. scan's replayed
+    the forward, which drew other noise, and gave a gradient that belonged
+    to no forward at all, without a word. The replay's outputs now must be
+    the forward's, bit for bit."""
+    noise = np.random.default_rng(0)
+
+    class Noisy(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            drawn = noise.standard_normal(x.shape)
+            ctx.save_for_backward(drawn)
+            return x * drawn
+
+        @staticmethod
+        def backward(ctx, g):
+            (drawn,) = ctx.saved_tensors
+            return g * drawn
+
+    x = mg.tensor(np.ones((3, 2)), requires_grad=True)
+    for unroll in (True, False):
+        c, _ = mg.scan(lambda c, x_t: (c + Noisy.apply(x_t), c.sum()), mg.zeros(2, dtype=np.float64), x,
+                       unroll=unroll)
+        (first,) = mg.grad(c.sum(), [x], retain_graph=True)
+        np.testing.assert_allclose(first.data.sum(), c.data.sum(), rtol=1e-12)  # (dc/dx: the noise drawn)
+        if unroll:
+            (again,) = mg.grad(c.sum(), [x])
+            np.testing.assert_array_equal(again.data, first.data)
+        else:
+            with pytest.raises(RuntimeError, match="replayed for a second backward"):
+                mg.grad(c.sum(), [x])
+
+
+@pytest.mark.parametrize("unroll", [False, True])
+def test_a_carry_dict_returned_with_its_keys_in_another_order_is_the_same_carry(unroll):
+    """init {'h': ..., 'c': ...}, the step returning {'c': ..., 'h': ...}
+    (as an LSTM step might): a TypeError said the carry had not the
+    structure it got ('same nesting and number of tensors: 2', which it
+    had). A dict's key order is no part of its structure, as in JAX: each
+    key keeps its own tensor, in the loop and in the trace."""
+    rng = np.random.default_rng(0)
+    w, x = leaf(rng, 2, 2), leaf(rng, 4, 1, 2)
+    h0, c0 = leaf(rng, 1, 2), leaf(rng, 1, 2)
+
+    def step(state, x_t, swapped):
+        c = state["c"] * 0.5 + mg.tanh(x_t @ w)
+        h = mg.tanh(c) * state["h"]
+        return ({"c": c, "h": h} if swapped else {"h": h, "c": c}), h.sum()
+
+    results = []
+    for swapped in (False, True):
+        final, ys = mg.scan(lambda s, x_t: step(s, x_t, swapped), {"h": h0, "c": c0}, x, unroll=unroll)
+        assert list(final) == ["h", "c"]  # (the carry's own order)
+        loss = (final["h"] * 2.0).sum() + final["c"].sum() + ys.sum()
+        results.append([final["h"].data, final["c"].data, *(g.data for g in mg.grad(loss, [w, x, h0, c0]))])
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_no_grad_runs_the_loop_without_recording():
     x, carry, inside, params = make(np.random.default_rng(3), 4, 2, 2, 2)
     step = gated_cell(**params)
@@ -1996,6 +2057,39 @@ def test_copy_into_a_value_the_step_made_is_the_loops(source):
             loop, fast = mg.scan(step, h0, x, unroll=True), mg.scan(step, h0, x)
         for got, want in zip(fast, loop):
             np.testing.assert_array_equal(got.data, want.data)
+
+
+@pytest.mark.parametrize("change", ["+=", "*=", "copy_"])
+def test_an_in_place_change_under_no_grad_inside_a_step_keeps_the_gradient_as_the_loop_does(change):
+    """h = c * 0.5 + x_t, then under mg.no_grad() h += 1 (or h *= 2, or a
+    straight-through h.copy_(clip(h))): the loop changes h in place and h
+    keeps its place in the graph, its gradient passing the change by. The
+    trace recorded the new value as made under no_grad, with no gradient at
+    all: d(final carry)/d(init) came out 0 instead of 0.125 -- here an error
+    ('does not require grad'); beside another path to the inputs, a wrong
+    gradient without a word. Such a step now runs the loop."""
+    def step(c, x_t):
+        h = c * 0.5 + x_t
+        with mg.no_grad():
+            if change == "+=":
+                h += 1.0
+            elif change == "*=":
+                h *= 2.0
+            else:
+                h.copy_(mg.clip(h, -1.0, 1.0))
+        return h, h * x_t
+
+    rng = np.random.default_rng(0)
+    c0, x = leaf(rng, 2), leaf(rng, 3, 2)
+    results = []
+    for unroll in (True, False):
+        c, ys = mg.scan(step, c0, x, unroll=unroll)
+        loss = (c * c).sum() + ys.sum() + (c0 * x[0]).sum()  # (another path to both inputs)
+        results.append([c.data, ys.data, *(g.data for g in mg.grad(loss, [c0, x]))])
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    with mg.no_grad():  # (nothing to keep: the trace stands)
+        np.testing.assert_allclose(mg.scan(step, c0, x)[0].data, results[0][0], rtol=1e-12)
 
 
 def test_copy_into_an_input_is_a_trace_error_and_in_the_graph_the_loops_error():

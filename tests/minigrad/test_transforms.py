@@ -155,6 +155,20 @@ def test_vjp_pullbacks_repeat_and_match_the_transposed_jacobian():
     np.testing.assert_array_equal(unused(np.ones(3))[1].data, [0, 0])  # zeros, not None, as in JAX
 
 
+def test_a_cotangent_dict_with_the_keys_in_another_order_is_the_same_structure():
+    """f returns {'u': 2a, 'v': 3a}; the cotangent {'v': 1, 'u': 0} -- the
+    same keys, in another order -- was refused as 'another structure' (a
+    dict's key order is no part of its structure, as in JAX). Now each
+    cotangent goes with its own key: 3, not 2."""
+    out, pullback = mg.vjp(lambda a: {"u": a * 2.0, "v": a * 3.0}, mg.tensor(np.array([1.0, -1.0])))
+    (got,) = pullback({"v": mg.tensor(np.array([1.0, 1.0])), "u": mg.tensor(np.zeros(2))})
+    np.testing.assert_array_equal(got.data, [3.0, 3.0])
+    (got,) = pullback({"v": mg.tensor(np.zeros(2)), "u": mg.tensor(np.array([1.0, 1.0]))})
+    np.testing.assert_array_equal(got.data, [2.0, 2.0])
+    with pytest.raises(ValueError, match="another structure"):  # (other keys are another structure)
+        pullback({"v": mg.tensor(np.zeros(2)), "w": mg.tensor(np.zeros(2))})
+
+
 def test_value_and_grad_detaches_alone_and_composes_when_nested():
     x = mg.tensor(np.array([0.5, 2.0]))
     value, grad = mg.value_and_grad(lambda t: (t ** 3).sum())(x)
