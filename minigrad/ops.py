@@ -798,8 +798,14 @@ def log_softmax(x, axis: int = -1):
     return _log_softmax(x, axis=normalize_axis(axis, _ndim(x), "log_softmax"))
 
 
-@primitive(name="log_softmax", save_output=True, vjps=lambda g, y, axis: g - exp(y) * g.sum(axis=axis, keepdims=True),
-           floating=True, rows=rows_reduction,
+def _log_softmax_vjp(g, y, axis):
+    """float16 in float32, as the forward sums (Σ ȳ of 100 terms of 1000 is inf in float16)."""
+    if g.dtype == np.float16:
+        return astype(_log_softmax_vjp(astype(g, np.float32), astype(y, np.float32), axis), np.float16)
+    return g - exp(y) * g.sum(axis=axis, keepdims=True)
+
+
+@primitive(name="log_softmax", save_output=True, vjps=_log_softmax_vjp, floating=True, rows=rows_reduction,
            jvps=lambda t, y, x, axis: t - (t * exp(y)).sum(axis=axis, keepdims=True))
 def _log_softmax(x, *, axis):
     shifted = x - _shift(x, axis)

@@ -106,6 +106,21 @@ def test_softmax_family_of_float16_sums_in_float32():
         np.testing.assert_allclose(y.data.astype(np.float64), expected, rtol=2e-3)
 
 
+def test_log_softmax_backward_of_float16_sums_in_float32():
+    """An upstream gradient of about 1000 over 100 float16 classes: the backward's Σ ȳ (about 100,000) overflowed
+    float16's 65,504, and the gradient x̄ = ȳ − e^y·Σ ȳ came out -inf; now it matches float64 (the forward and
+    softmax already summed in float32)."""
+    rng = np.random.default_rng(0)
+    x, g = (a.astype(np.float16) for a in (rng.normal(size=(3, 100)), rng.uniform(900, 1100, size=(3, 100))))
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    expected = g64 - np.exp(x64 - np.log(np.exp(x64).sum(-1, keepdims=True))) * g64.sum(-1, keepdims=True)
+    x16 = mg.tensor(x, requires_grad=True)
+    mg.log_softmax(x16).backward(mg.tensor(g))
+    assert x16.grad.dtype == np.float16
+    atol = 1e-3 * np.abs(expected).max()
+    np.testing.assert_allclose(x16.grad.data.astype(np.float64), expected, rtol=2e-3, atol=atol)
+
+
 def test_max_shares_the_gradient_between_ties():
     x = tensor([1.0, 3.0, 3.0, 2.0])
     x.max().backward()
