@@ -365,8 +365,16 @@ class ModuleList(Module):
         self._modules[str(len(self._modules))] = module
         return self
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def __getitem__(self, index: int | slice) -> Module | ModuleList:
+        """The module at ``index``; a slice gives a container of this type holding those modules, as in
+        PyTorch (a Sequential's slice runs them), numbered from "0" (PyTorch's Sequential keeps the old
+        names, which its own append then overwrites)."""
+        modules = list(self._modules.values())
+        return self._of(modules[index]) if isinstance(index, slice) else modules[index]
+
+    @classmethod
+    def _of(cls, modules: list[Module]) -> ModuleList:
+        return cls(modules)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -380,6 +388,10 @@ class Sequential(ModuleList):
 
     def __init__(self, *modules: Module):
         super().__init__(modules)
+
+    @classmethod
+    def _of(cls, modules: list[Module]) -> Sequential:
+        return cls(*modules)
 
     def forward(self, x: Any) -> Any:
         for module in self:

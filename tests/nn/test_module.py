@@ -437,3 +437,17 @@ def test_children_lists_a_shared_sub_module_once():
     m.a, m.b = nn.Linear(1, 1), nn.Linear(1, 1)
     m.alias = m.a
     assert [id(c) for c in m.children()] == [id(m.a), id(m.b)]
+
+
+def test_a_slice_of_a_sequential_or_module_list_is_one_too():
+    """As in PyTorch: Sequential(a, b, c)[1:] was a list (no forward, no state_dict); now a Sequential
+    of the same modules (not copies) that runs them in order, numbered from "0"."""
+    a, b, c = nn.Linear(2, 3), nn.Linear(3, 4), nn.Linear(4, 5)
+    tail = nn.Sequential(a, b, c)[1:]
+    assert type(tail) is nn.Sequential and list(tail) == [b, c]
+    assert list(tail.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    x = np.ones((1, 3), np.float32)
+    np.testing.assert_array_equal(tail(x).data, c(b(x)).data)
+    layers = nn.ModuleList([a, b, c])
+    assert type(layers[::2]) is nn.ModuleList and list(layers[::2]) == [a, c] and list(layers[5:]) == []
+    assert layers[-1] is c
