@@ -10,6 +10,7 @@ arrays loads into either library.
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -359,11 +360,43 @@ class ModuleList(Module):
         for module in modules:
             self.append(module)
 
-    def append(self, module: Module) -> ModuleList:
+    @staticmethod
+    def _checked_module(module: Any) -> Module:
         if not isinstance(module, Module):
             raise TypeError(f"ModuleList holds Modules, got {type(module).__name__}")
-        self._modules[str(len(self._modules))] = module
+        return module
+
+    def _renumber(self, modules: list[Module]) -> None:
+        """Hold ``modules`` under "0", "1", ... in this order (as PyTorch renumbers after insert and del)."""
+        self._modules.clear()
+        self._modules.update((str(i), module) for i, module in enumerate(modules))
+
+    def append(self, module: Module) -> ModuleList:
+        self._modules[str(len(self._modules))] = self._checked_module(module)
         return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        """Append each of ``modules``; all are checked first, so a bad one adds none."""
+        self._renumber([*self, *[self._checked_module(module) for module in modules]])
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Put ``module`` before position ``index`` (as list.insert); those after it move up by one."""
+        modules = list(self)
+        modules.insert(operator.index(index), self._checked_module(module))
+        self._renumber(modules)
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        """Replace the module at position ``index`` (negative counts from the end), in its place."""
+        modules = list(self)
+        modules[operator.index(index)] = self._checked_module(module)
+        self._renumber(modules)
+
+    def __delitem__(self, index: int | slice) -> None:
+        """Remove the module(s) at ``index``; those after move down, as in PyTorch."""
+        modules = list(self)
+        del modules[index]
+        self._renumber(modules)
 
     def __getitem__(self, index: int | slice) -> Module | ModuleList:
         """The module at ``index``; a slice gives a container of this type holding those modules, as in

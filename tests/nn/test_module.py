@@ -451,3 +451,44 @@ def test_a_slice_of_a_sequential_or_module_list_is_one_too():
     layers = nn.ModuleList([a, b, c])
     assert type(layers[::2]) is nn.ModuleList and list(layers[::2]) == [a, c] and list(layers[5:]) == []
     assert layers[-1] is c
+
+
+@given(st.lists(st.tuples(st.sampled_from(["append", "extend", "insert", "setitem", "delitem"]),
+                          st.integers(-4, 4), st.integers(0, 2)), max_size=8))
+def test_module_list_edits_as_a_python_list_does(edits):
+    """ModuleList lacked insert, extend and item assignment (and del), which PyTorch's has: each edit
+    must leave the modules in a plain list's order, named "0", "1", ... (insert renumbers, as PyTorch)."""
+    pool = [nn.Linear(1, 1) for _ in range(12)]
+    layers, reference = nn.ModuleList(pool[:3]), pool[:3]
+    for step, (edit, index, count) in enumerate(edits):
+        new = pool[step % len(pool)]
+        if edit == "append":
+            layers.append(new), reference.append(new)
+        elif edit == "extend":
+            layers.extend(iter(pool[:count])), reference.extend(pool[:count])
+        elif edit == "insert":
+            layers.insert(index, new), reference.insert(index, new)
+        elif -len(reference) <= index < len(reference):
+            if edit == "setitem":
+                layers[index], reference[index] = new, new
+            else:
+                del layers[index], reference[index]
+        else:
+            with pytest.raises(IndexError):
+                layers.__setitem__(index, new) if edit == "setitem" else layers.__delitem__(index)
+        assert list(layers) == reference
+        assert list(layers.state_dict()) == [f"{i}.{p}" for i in range(len(reference)) for p in ("weight", "bias")]
+
+
+def test_module_list_edits_take_only_modules_and_change_nothing_else():
+    a, b = nn.Linear(1, 1), nn.Linear(1, 1)
+    layers = nn.ModuleList([a])
+    for edit in (lambda: layers.extend([b, "relu"]), lambda: layers.insert(0, None),
+                 lambda: layers.__setitem__(0, np.zeros(1))):
+        with pytest.raises(TypeError, match="ModuleList holds Modules, got "):
+            edit()
+    with pytest.raises(TypeError):
+        layers[0:1] = [b]
+    assert list(layers) == [a]
+    del layers[:]
+    assert len(layers) == 0 and layers.state_dict() == {}
