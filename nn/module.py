@@ -181,24 +181,30 @@ class Module:
         """The direct sub-modules; one registered under two names once (as PyTorch's)."""
         return iter({id(module): module for module in self._modules.values() if module is not None}.values())
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """Every Parameter with its dotted name; a parameter shared by two modules once."""
+    def _named_members(self, registry: str, prefix: str, recurse: bool) -> Iterator[tuple[str, Any]]:
+        """Every entry of each module's ``registry`` ("_parameters" or "_buffers") with its dotted name,
+        depth first; one held by two modules (or under two names) once, under its first name."""
         seen = set()
         modules = self.named_modules(prefix) if recurse else [(prefix, self)]
         for module_name, module in modules:
-            for name, param in module._parameters.items():
-                if param is not None and id(param) not in seen:
-                    seen.add(id(param))
-                    yield (f"{module_name}.{name}" if module_name else name), param
+            for name, value in getattr(module, registry).items():
+                if value is not None and id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{module_name}.{name}" if module_name else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """Every Parameter with its dotted name; a parameter shared by two modules once."""
+        return self._named_members("_parameters", prefix, recurse)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         return (param for _, param in self.named_parameters(recurse=recurse))
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
-        for module_name, module in self.named_modules(prefix):
-            for name, buffer in module._buffers.items():
-                if buffer is not None:
-                    yield (f"{module_name}.{name}" if module_name else name), buffer
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer (array) with its dotted name; one registered twice once, as PyTorch's."""
+        return self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        return (buffer for _, buffer in self.named_buffers(recurse=recurse))
 
     # -- state --------------------------------------------------------------------------------
     def _state_entries(self) -> OrderedDict[str, tuple[Module, str, bool]]:

@@ -492,3 +492,18 @@ def test_module_list_edits_take_only_modules_and_change_nothing_else():
     assert list(layers) == [a]
     del layers[:]
     assert len(layers) == 0 and layers.state_dict() == {}
+
+
+def test_buffers_and_named_buffers_recurse_as_pytorch():
+    """Module.buffers() did not exist and named_buffers() took no recurse=; both now as PyTorch's
+    (recurse=True by default, depth first, an array registered twice once)."""
+    m = Block()
+    m.register_buffer("counts", np.arange(2))
+    m.inner.register_buffer("seen", np.zeros(1))
+    m.layers[1].register_buffer("shared", m.counts)
+    names = ["steps", "counts", "inner.seen"]
+    assert [n for n, _ in m.named_buffers()] == names
+    assert [id(b) for b in m.buffers()] == [id(m.steps), id(m.counts), id(m.inner.seen)]
+    assert [n for n, _ in m.named_buffers(recurse=False)] == names[:2]
+    assert [id(b) for b in m.buffers(recurse=False)] == [id(m.steps), id(m.counts)]
+    assert [n for n, _ in m.inner.named_buffers(prefix="inner")] == ["inner.seen"]
