@@ -65,9 +65,9 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         """As in PyTorch: a Parameter or Module (re)registers ``name``, replacing
         whatever it held; over a registered name, anything else must fit the
-        registry (a parameter or sub-module takes only None, a buffer an array
-        or None) and is checked before anything changes; other values are
-        plain attributes."""
+        registry (a parameter or sub-module takes only None, a buffer what
+        register_buffer takes: an array, a Tensor (its array) or None) and is
+        checked before anything changes; other values are plain attributes."""
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
         if isinstance(value, (Parameter, Module)):
@@ -78,7 +78,7 @@ class Module:
         elif name in self._modules:
             self._modules[name] = self._checked(name, value, "module", "nn.Module", ())
         elif name in self._buffers:
-            value = self._checked(name, value, "buffer", "a NumPy array", (np.ndarray, np.generic))
+            value = self._checked(name, value, "buffer", "a NumPy array, a Tensor", (np.ndarray, np.generic, Tensor))
             self._buffers[name] = self._buffer_array(name, value)
         else:
             object.__setattr__(self, name, value)

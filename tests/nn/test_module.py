@@ -331,9 +331,18 @@ def test_assigning_to_a_buffer_updates_it_and_only_takes_arrays():
     m = Block()
     m.steps = m.steps + 1  # a NumPy scalar: stored as a 0-d array
     assert m.state_dict()["steps"] == 1.0 and isinstance(m.steps, np.ndarray)
-    with pytest.raises(TypeError, match="cannot assign list as buffer 'steps'"):
+    with pytest.raises(TypeError, match=r"cannot assign list as buffer 'steps' \(a NumPy array, a Tensor or None"):
         m.steps = [2.0]
     assert m.state_dict()["steps"] == 1.0
+
+
+def test_a_buffer_takes_a_tensor_when_assigned_as_when_registered():
+    """register_buffer("steps", tensor) stored its array, but m.steps = tensor then was a TypeError."""
+    m = Block()
+    m.register_buffer("mean", mg.tensor([1.0, 2.0]))
+    m.mean = mg.tensor([3.0, 4.0], requires_grad=True)
+    assert type(m.mean) is np.ndarray and m.mean.dtype == np.float32
+    np.testing.assert_array_equal(m.state_dict()["mean"], [3.0, 4.0])
 
 
 def test_to_casts_the_gradients_too_so_a_step_after_it_still_updates():
