@@ -58,11 +58,13 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
     """Inverted dropout: zero each element with probability p and scale the
     rest by 1/(1 − p), so nothing changes at evaluation time (identity).
-    ``training`` must be a bool: a string "False" would be true."""
+    ``training`` must be a bool: a string "False" would be true. The input
+    must be floating point (integers became float32; PyTorch refuses them),
+    in either mode, so that eval does not pass what training refuses."""
     p = check_probability("dropout: p", p)
     check_flag("dropout", "training", training)
     check_rng("dropout", rng)
-    x = _as_tensor(x)
+    x = _float_input("dropout", x)
     if not training or p == 0:
         return x
     if p == 1:
@@ -85,7 +87,8 @@ def layer_norm(x: Tensor, normalized_shape: int | tuple, weight: Tensor | None =
                eps: float = 1e-5) -> Tensor:
     """(x − mean) / √(var + eps) over the last len(normalized_shape) axes
     (biased variance, as PyTorch), then · weight + bias, each of shape
-    normalized_shape (another shape could broadcast to a bigger output)."""
+    normalized_shape (another shape could broadcast to a bigger output).
+    The input must be floating point, with or without weights (PyTorch's rule)."""
     x = _as_tensor(x)
     weight, bias = (None if t is None else _as_tensor(t) for t in (weight, bias))
     normalized_shape = check_normalized_shape("layer_norm", normalized_shape)
@@ -98,6 +101,7 @@ def layer_norm(x: Tensor, normalized_shape: int | tuple, weight: Tensor | None =
             if parameter.shape != normalized_shape:
                 raise ValueError(f"layer_norm: {name} must have shape normalized_shape {normalized_shape}, "
                                  f"got {parameter.shape}")
+    _float_input("layer_norm", x)  # (after the weights' check, whose message says what to cast to)
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     centered = x - x.mean(axis=axes, keepdims=True)
     y = centered / mg.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)

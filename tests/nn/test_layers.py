@@ -371,3 +371,18 @@ def test_functional_forms_take_list_weights_as_tensors():
     x = mg.tensor(np.array([[1.0, 2.0]], dtype=np.float32))
     np.testing.assert_array_equal(F.linear(x, [[1.0, 2.0], [3.0, 4.0]], [0.5, 0.5]).data, [[5.5, 11.5]])
     np.testing.assert_allclose(F.layer_norm(x, 2, [2.0, 2.0], [1.0, 1.0]).data, [[-1.0, 3.0]], atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int8, np.uint8, np.bool_])
+@pytest.mark.parametrize("layer", [lambda: nn.Dropout(0.5), lambda: nn.Dropout(0.5).eval(), lambda: nn.Dropout(0.0),
+                                   lambda: nn.LayerNorm(4, elementwise_affine=False), lambda: nn.LayerNorm(4)])
+def test_dropout_and_layer_norm_refuse_integer_input(layer, dtype):
+    """Dropout (training) and LayerNorm without weights turned an int64 input into float32 without a word;
+    PyTorch refuses integer input to both. Dropout refuses it in eval mode too (else eval would pass what
+    training refuses), LayerNorm with weights names the parameters' dtype."""
+    x = mg.tensor(np.arange(8).reshape(2, 4).astype(dtype))
+    with pytest.raises(TypeError, match=f"(dropout|layer_norm): input must be floating point, got dtype "
+                                        f"{np.dtype(dtype)}|LayerNorm: input has dtype {np.dtype(dtype)} but"):
+        layer()(x)
+    with pytest.raises(TypeError, match="input must be floating point"):
+        F.layer_norm(x, 4)
