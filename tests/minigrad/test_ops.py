@@ -382,6 +382,22 @@ def test_gather_by_an_index_smaller_than_x_picks_from_its_first_rows_only():
     assert mg.take_along_axis(x, np.array([[2, 0]]), 1).shape == (3, 2)  # NumPy's rule: the index broadcasts
 
 
+def test_gather_names_itself_and_its_index_in_its_errors():
+    """mg.gather with an index out of range (or of floats) said "take_along_axis: indices ...", a function
+    and an argument the user did not name; inside a scan step too (the check runs on every step's values)."""
+    x = mg.tensor(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(IndexError, match=r"gather: index must lie in \[-3, 3\) \(axis 1 has size 3\), got values "
+                                         "from 0 to 5"):
+        mg.gather(x, 1, np.array([[5], [0]]))
+    with pytest.raises(IndexError, match="gather: index must be integers with x's 2 dimensions, got dtype float64"):
+        mg.gather(x, 1, np.array([[1.0], [0.0]]))
+    with pytest.raises(IndexError, match=r"take_along_axis: indices must lie in \[-3, 3\)"):
+        mg.take_along_axis(x, np.array([[3]]), 1)
+    with pytest.raises(IndexError, match=r"gather: index must lie in \[-3, 3\)"):
+        mg.scan(lambda carry, i: (carry + mg.gather(x, 1, i).sum(), None), mg.zeros((), dtype=np.float64),
+                np.array([[[0], [1]], [[2], [0]], [[7], [0]]]))
+
+
 @given(data=st.data())
 def test_scatters_with_and_without_repeats_equal_the_brute_force(data):
     """The transposes of lookups assign when nothing is picked twice and add
