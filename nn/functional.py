@@ -24,6 +24,7 @@ from ._checks import (
     check_real,
     check_reduction,
     check_rng,
+    real_number,
 )
 from .ctc import ctc_loss  # noqa: F401  (CTC lives in nn.ctc; this is its functional name)
 
@@ -266,7 +267,8 @@ def softplus(x: Tensor, beta: float = 1.0) -> Tensor:
     clipped the second term is 0 anyway): exact for any x. β and 1/β must
     fit the input's dtype (an inf β would make β·0 NaN)."""
     x = _float_input("softplus", x)
-    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)) or not 0 < beta < np.inf:
+    beta = real_number("softplus", "beta", beta)
+    if not 0 < beta < np.inf:
         raise ValueError(f"softplus: beta must be a positive number, got {beta!r}")
     if beta == 1:
         return _log1p_exp(x)

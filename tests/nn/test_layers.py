@@ -386,3 +386,36 @@ def test_dropout_and_layer_norm_refuse_integer_input(layer, dtype):
         layer()(x)
     with pytest.raises(TypeError, match="input must be floating point"):
         F.layer_norm(x, 4)
+
+
+def _settings(value):
+    """Each kind of real setting, given ``value``: the checks check_real, check_probability, the
+    optimisers', clip_grad's and softplus's."""
+    x = mg.tensor(np.array([[-1.0, 0.5, 2.0]]))
+    param = nn.Parameter(np.array([1.0, -2.0]))
+    param.grad = mg.tensor(np.array([3.0, 4.0]))
+    return {
+        "layer_norm: eps": lambda: F.layer_norm(x, 3, eps=value).data,
+        "Dropout: p": lambda: nn.Dropout(value).p,
+        "SGD: lr": lambda: nn.optim.SGD([param], lr=value).param_groups[0]["lr"],
+        "Adam: betas[0]": lambda: nn.optim.Adam([param], betas=(value, 0.999)).param_groups[0]["betas"],
+        "clip_grad_norm_: max_norm": lambda: nn.utils.clip_grad_norm_([mg.tensor(param.data)], value),
+        "softplus: beta": lambda: F.softplus(x, beta=value).data,
+    }
+
+
+@pytest.mark.parametrize("setting", list(_settings(0.5)))
+def test_real_settings_take_numpy_scalars_and_0d_arrays(setting):
+    """check_real (LayerNorm's eps), check_probability (Dropout's p), the optimisers' and clip_grad's checks
+    refused a 0-d array (np.array(0.5), e.g. a value read from an .npz) as "not a real number"; they share
+    one type check now, which takes it as the float it holds, and still refuses bools, NaN, 1-element
+    arrays and complex numbers, naming the setting."""
+    expected = _settings(0.5)[setting]()
+    for value in (np.float64(0.5), np.float32(0.5), np.array(0.5), np.array(0.5, np.float16)):
+        np.testing.assert_array_equal(_settings(value)[setting](), expected)
+    error = ValueError if setting == "Dropout: p" else TypeError
+    for bad in (np.array(True), np.array([0.5]), np.array(0.5 + 0j), "0.5"):
+        with pytest.raises(error, match=re.escape(setting)):
+            _settings(bad)[setting]()
+    with pytest.raises(ValueError, match=re.escape(setting)):
+        _settings(np.array(np.nan))[setting]()
