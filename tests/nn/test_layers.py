@@ -397,6 +397,7 @@ def _settings(value):
     return {
         "layer_norm: eps": lambda: F.layer_norm(x, 3, eps=value).data,
         "Dropout: p": lambda: nn.Dropout(value).p,
+        "dropout must be a probability": lambda: nn.GRU(1, 1, num_layers=2, dropout=value).dropout,
         "SGD: lr": lambda: nn.optim.SGD([param], lr=value).param_groups[0]["lr"],
         "Adam: betas[0]": lambda: nn.optim.Adam([param], betas=(value, 0.999)).param_groups[0]["betas"],
         "clip_grad_norm_: max_norm": lambda: nn.utils.clip_grad_norm_([mg.tensor(param.data)], value),
@@ -413,7 +414,7 @@ def test_real_settings_take_numpy_scalars_and_0d_arrays(setting):
     expected = _settings(0.5)[setting]()
     for value in (np.float64(0.5), np.float32(0.5), np.array(0.5), np.array(0.5, np.float16)):
         np.testing.assert_array_equal(_settings(value)[setting](), expected)
-    error = ValueError if setting == "Dropout: p" else TypeError
+    error = ValueError if setting in ("Dropout: p", "dropout must be a probability") else TypeError
     for bad in (np.array(True), np.array([0.5]), np.array(0.5 + 0j), "0.5"):
         with pytest.raises(error, match=re.escape(setting)):
             _settings(bad)[setting]()
