@@ -41,16 +41,22 @@ def _float_input(function: str, x) -> Tensor:
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = x Wᵀ + b over the last axis of x (any leading shape, one matmul)."""
+    """y = x Wᵀ + b over the last axis of x (any leading shape, one matmul); a 1-D weight w
+    (in_features,) gives y = x·w + b without that axis, b then 0-d, as PyTorch's."""
     x, weight, bias = _as_tensor(x), _as_tensor(weight), None if bias is None else _as_tensor(bias)
-    if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if weight.ndim not in (1, 2):
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features) or 1-D (in_features,), got "
+                         f"shape {weight.shape}")
     check_dtype("linear", "input", x, weight.dtype)
     if bias is not None:
         check_dtype("linear", "bias", bias, weight.dtype)
-    if x.shape[-1] != weight.shape[1]:
+    if x.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}), "
-                         f"the weight expects {weight.shape[1]}")
+                         f"the weight expects {weight.shape[-1]}")
+    if weight.ndim == 1:
+        if bias is not None and bias.ndim != 0:
+            raise ValueError(f"linear: with a 1-D weight the bias must be 0-d, got shape {bias.shape}")
+        return x @ weight if bias is None else x @ weight + bias
     flat = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
     y = mg.addmm(bias, flat, weight.T) if bias is not None else flat @ weight.T
     return y if x.ndim == 2 else y.reshape(*x.shape[:-1], weight.shape[0])

@@ -45,14 +45,33 @@ def test_linear_rejects_wrong_features():
         nn.Linear(0, 2)
 
 
-def test_functional_linear_needs_a_2d_weight():
-    """A 1-D weight raised a bare IndexError (tuple index out of range); a (1, 3, 5) weight said the weight
-    expects 3 features."""
+def test_functional_linear_needs_a_2d_or_1d_weight():
+    """A (1, 3, 5) weight said the weight expects 3 features; a 0-d one raised a bare IndexError."""
     x = mg.zeros(2, 5, dtype=np.float64)
-    for shape in ((5,), (1, 3, 5), ()):
-        with pytest.raises(ValueError, match=rf"linear: weight must be 2-D \(out_features, in_features\), got shape "
-                                             rf"{re.escape(str(shape))}"):
+    for shape in ((1, 3, 5), ()):
+        with pytest.raises(ValueError, match=rf"linear: weight must be 2-D \(out_features, in_features\) or 1-D "
+                                             rf"\(in_features,\), got shape {re.escape(str(shape))}"):
             F.linear(x, mg.zeros(*shape, dtype=np.float64))
+
+
+@pytest.mark.parametrize("x_shape", [(3,), (4, 3), (2, 4, 3)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_functional_linear_takes_a_1d_weight_as_pytorch(x_shape, bias):
+    """PyTorch's F.linear takes a weight (in_features,) and gives y = x·w + b without the last axis; this one
+    refused it ("weight must be 2-D")."""
+    rng = np.random.default_rng(0)
+    x, w, b = rng.normal(size=x_shape), rng.normal(size=3), rng.normal()
+    expected = (x * w).sum(-1) + (b if bias else 0.0)  # by hand
+    xt, wt, bt = (mg.tensor(np.asarray(a), requires_grad=True) for a in (x, w, b))
+    args = [xt, wt, bt] if bias else [xt, wt]
+    y = F.linear(*args)
+    assert y.shape == x_shape[:-1]
+    np.testing.assert_allclose(y.data, expected, rtol=1e-12)
+    assert mg.gradcheck(F.linear, args)
+    with pytest.raises(ValueError, match=r"linear: with a 1-D weight the bias must be 0-d, got shape \(1,\)"):
+        F.linear(xt, wt, mg.tensor(np.ones(1)))
+    with pytest.raises(ValueError, match="linear: input has 3 features .* the weight expects 2"):
+        F.linear(xt, mg.tensor(np.ones(2)))
 
 
 def test_embedding_lookup_and_gradient_accumulates_for_repeats():
