@@ -57,6 +57,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         if bias is not None and bias.ndim != 0:
             raise ValueError(f"linear: with a 1-D weight the bias must be 0-d, got shape {bias.shape}")
         return x @ weight if bias is None else x @ weight + bias
+    if bias is not None and bias.shape not in ((weight.shape[0],), ()):  # (another would broadcast into y)
+        raise ValueError(f"linear: bias must have shape (out_features,) = ({weight.shape[0]},) or (), got shape "
+                         f"{bias.shape}")
     flat = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
     y = mg.addmm(bias, flat, weight.T) if bias is not None else flat @ weight.T
     return y if x.ndim == 2 else y.reshape(*x.shape[:-1], weight.shape[0])

@@ -54,6 +54,21 @@ def test_functional_linear_needs_a_2d_or_1d_weight():
             F.linear(x, mg.zeros(*shape, dtype=np.float64))
 
 
+@pytest.mark.parametrize("x_shape", [(2, 3), (5, 2, 3)])
+def test_functional_linear_bias_must_have_out_features_or_no_axes(x_shape):
+    """A bias of shape (2, 4) for 2 rows of 4 outputs was broadcast into y, a bias per row, where PyTorch's
+    F.linear documents (out_features,) or (); over 3-D input the same bias, or a (4, 1) one, raised addmm's
+    error about shapes the user never made ((10, 4) and (2, 4))."""
+    x, w = mg.tensor(np.ones(x_shape)), mg.tensor(np.ones((4, 3)))
+    for shape in ((2, 4), (4, 1), (1,), (1, 4)):
+        with pytest.raises(ValueError, match=r"linear: bias must have shape \(out_features,\) = \(4,\) or \(\), got "
+                                             rf"shape {re.escape(str(shape))}"):
+            F.linear(x, w, mg.tensor(np.ones(shape)))
+    for shape in ((4,), ()):
+        y = F.linear(x, w, mg.tensor(np.full(shape, 0.5)))
+        np.testing.assert_array_equal(y.data, np.full((*x_shape[:-1], 4), 3.5))  # 3 ones + 0.5
+
+
 @pytest.mark.parametrize("x_shape", [(3,), (4, 3), (2, 4, 3)])
 @pytest.mark.parametrize("bias", [False, True])
 def test_functional_linear_takes_a_1d_weight_as_pytorch(x_shape, bias):
