@@ -85,6 +85,8 @@ class _GradMode:
 
     def __call__(self, function):
         enabled = self.enabled
+        if not callable(function):
+            raise TypeError(f"a grad mode decorates a function, got {type(function).__name__} {function!r}")
         if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
             raise TypeError(f"a grad mode cannot decorate the async function {function.__qualname__}: use "
                             "`with` around the code that must run in the mode, between its awaits")
@@ -150,14 +152,15 @@ class set_grad_enabled(_GradMode):
         return super().__call__(function)
 
 
-def no_grad() -> _GradMode:
-    """Record nothing inside: ``with no_grad():`` or ``@no_grad()``."""
-    return _GradMode(False)
+def no_grad(function=None):
+    """Record nothing inside: ``with no_grad():``, or ``@no_grad()`` -- or ``@no_grad``, as in PyTorch 2
+    (the function is then given here)."""
+    return _GradMode(False) if function is None else _GradMode(False)(function)
 
 
-def enable_grad() -> _GradMode:
-    """Record again, e.g. inside a ``no_grad`` block."""
-    return _GradMode(True)
+def enable_grad(function=None):
+    """Record again, e.g. inside a ``no_grad`` block; as ``no_grad``, with or without parentheses."""
+    return _GradMode(True) if function is None else _GradMode(True)(function)
 
 
 def is_grad_enabled() -> bool:

@@ -208,22 +208,27 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     along ``tangents`` (one per primal, of its shape; cast to its dtype), in
     the structure f returns (a Tensor, or tuples, lists and dicts of them).
     An output that does not depend on the primals gets a zero tangent."""
+    return checked_jvp(f, primals, tangents, "jvp")
+
+
+def checked_jvp(f: Callable, primals: Sequence, tangents: Sequence, caller: str) -> tuple[Any, Any]:
+    """``jvp``, its bad arguments named as the user's ``caller`` (hvp) calls them."""
     if not callable(f):
-        raise TypeError(f"jvp: f must be callable, got {type(f).__name__}")
-    primals = checked_inputs(primals, "jvp")
+        raise TypeError(f"{caller}: f must be callable, got {type(f).__name__}")
+    primals = checked_inputs(primals, caller)
     if not isinstance(tangents, (tuple, list)) or len(tangents) != len(primals):
         got = f"{len(tangents)} tangents" if isinstance(tangents, (tuple, list)) else type(tangents).__name__
-        raise ValueError(f"jvp: tangents must be a tuple or list with one tangent per primal ({len(primals)}), "
+        raise ValueError(f"{caller}: tangents must be a tuple or list with one tangent per primal ({len(primals)}), "
                          f"got {got}")
     directions = []
     for i, (p, t) in enumerate(zip(primals, tangents)):
         if not isinstance(t, (Tensor, np.ndarray, np.generic)):
             t = np.asarray(t)  # (a Python 0.1 or [1e8 + 1] as float64, then cast: not through the default float32)
-        t = _as_tensor(t, f"jvp: tangents[{i}]")
+        t = _as_tensor(t, f"{caller}: tangents[{i}]")
         if t.shape != p.shape:
-            raise ValueError(f"jvp: tangents[{i}] has shape {t.shape} but primals[{i}] has shape {p.shape}")
+            raise ValueError(f"{caller}: tangents[{i}] has shape {t.shape} but primals[{i}] has shape {p.shape}")
         if t.dtype.kind != "f":
-            raise TypeError(f"jvp: tangents[{i}] has dtype {t.dtype}; tangents must be float")
+            raise TypeError(f"{caller}: tangents[{i}] has dtype {t.dtype}; tangents must be float")
         directions.append(t if t.dtype == p.dtype else astype(t, p.dtype))
     with new_level() as level:
         out = f(*[Dual(p, t, level) for p, t in zip(primals, directions)])

@@ -798,8 +798,14 @@ def log_softmax(x, axis: int = -1):
     return _log_softmax(x, axis=normalize_axis(axis, _ndim(x), "log_softmax"))
 
 
-@primitive(name="log_softmax", save_output=True, vjps=lambda g, y, axis: g - exp(y) * g.sum(axis=axis, keepdims=True),
-           floating=True, rows=rows_reduction,
+def _log_softmax_vjp(g, y, axis):
+    """float16 in float32, as the forward sums (Σ ȳ of 100 terms of 1000 is inf in float16)."""
+    if g.dtype == np.float16:
+        return astype(_log_softmax_vjp(astype(g, np.float32), astype(y, np.float32), axis), np.float16)
+    return g - exp(y) * g.sum(axis=axis, keepdims=True)
+
+
+@primitive(name="log_softmax", save_output=True, vjps=_log_softmax_vjp, floating=True, rows=rows_reduction,
            jvps=lambda t, y, x, axis: t - (t * exp(y)).sum(axis=axis, keepdims=True))
 def _log_softmax(x, *, axis):
     shifted = x - _shift(x, axis)
@@ -1187,7 +1193,8 @@ def take_along_axis(x, indices, axis: int):
     each other);  x̄ = ȳ added into zeros at the picked places (and summed
     over the axes x broadcast along);  ẏ = ẋ picked alike"""
     ndim = _ndim(x)
-    return _take_along_axis(x, _as_tensor(indices), axis=normalize_axis(axis, ndim, "take_along_axis"))
+    return _take_along_axis(x, _as_tensor(indices), axis=normalize_axis(axis, ndim, "take_along_axis"),
+                            caller="take_along_axis: indices")
 
 
 def gather(x, axis: int, index):
@@ -1205,22 +1212,23 @@ def gather(x, axis: int, index):
                          f"along every axis but axis {axis}, got shape {index.shape}")
     if builtins.any(n < m for d, (n, m) in enumerate(zip(index.shape, shape)) if d != axis):
         x = getitem(x, tuple(slice(None) if d == axis else slice(0, n) for d, n in enumerate(index.shape)))
-    return take_along_axis(x, index, axis)
+    return _take_along_axis(x, index, axis=axis, caller="gather: index")
 
 
 def _shape(x) -> tuple:
     return x.shape if isinstance(x, (Tensor, np.ndarray)) else np.shape(x)
 
 
-@primitive(name="take_along_axis",
-           jvps=(lambda t, y, x, indices, axis: _take_along_axis(t, indices, axis=axis), None))
-def _take_along_axis(x, indices, *, axis):
+@primitive(name="take_along_axis", jvps=(
+    lambda t, y, x, indices, axis, caller: _take_along_axis(t, indices, axis=axis, caller=caller), None))
+def _take_along_axis(x, indices, *, axis, caller):
+    """(``caller`` names the function and argument the user gave, for the errors: "gather: index".)"""
     if indices.dtype.kind not in "iu" or indices.ndim != x.ndim:
-        raise IndexError(f"take_along_axis: indices must be integers with x's {x.ndim} dimensions, got dtype "
+        raise IndexError(f"{caller} must be integers with x's {x.ndim} dimensions, got dtype "
                          f"{indices.dtype} and shape {indices.shape}")
     n = x.shape[axis]
     if indices.size and (indices.min() < -n or indices.max() >= n):
-        raise IndexError(f"take_along_axis: indices must lie in [{-n}, {n}) (axis {axis} has size {n}), "
+        raise IndexError(f"{caller} must lie in [{-n}, {n}) (axis {axis} has size {n}), "
                          f"got values from {indices.min()} to {indices.max()}")
     picked = _from_end(indices, n)
     y = np.take_along_axis(x, indices, axis=axis)
@@ -1248,7 +1256,7 @@ def _put_along_axis(g, indices, *, axis, shape):
     ḡ = ȳ picked by ``indices``"""
     out = np.zeros(shape, dtype=g.dtype)
     np.put_along_axis(out, indices, g, axis=axis)
-    return out, lambda gy: _take_along_axis(gy, indices, axis=axis)
+    return out, lambda gy: _take_along_axis(gy, indices, axis=axis, caller="take_along_axis: indices")
 
 
 def masked_fill(x, mask, value: float):

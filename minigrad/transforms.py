@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from .forward import Dual, checked_inputs, from_parts, innermost, jvp, parts, with_base
+from .forward import Dual, checked_inputs, checked_jvp, from_parts, innermost, jvp, parts, with_base
 from .ops import astype, clone, reshape, stack
 from .tensor import Tensor, _seed, takes_over_ops
 from .tracing import Untraceable
@@ -341,4 +341,4 @@ def hvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     ``tangents``: ``jvp`` of the gradient, forward mode over reverse mode --
     the cost of about two gradients, without forming the Hessian (a tuple
     each for several primals)."""
-    return jvp(_scalar_gradient(f, "hvp"), primals, tangents)
+    return checked_jvp(_scalar_gradient(f, "hvp"), primals, tangents, "hvp")

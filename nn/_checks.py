@@ -44,15 +44,32 @@ def check_flag(owner: str, name: str, value) -> bool:
     return bool(value)
 
 
-def check_real(owner: str, name: str, value, low: float = -math.inf) -> float:
-    """``value`` as a float, if it is a real number (a NumPy scalar too; not a bool or a string: TypeError)
-    that is finite and >= ``low`` (ValueError: NaN would pass a range check and spread silently)."""
+def as_real(value) -> float | None:
+    """``value`` as a float if it is a real number -- a Python or NumPy int or float, or a 0-d array of
+    one (np.float64(0.1), np.array(0.5)) -- else None: a bool, a string, a complex number, a bigger array."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    return float(value)
+
+
+def real_number(owner: str, name: str, value) -> float:
+    """``value`` as a float, if it is a real number (see as_real); else TypeError naming it."""
+    number = as_real(value)
+    if number is None:
         raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}")
-    if not low <= value < math.inf:
+    return number
+
+
+def check_real(owner: str, name: str, value, low: float = -math.inf) -> float:
+    """``value`` as a float, if it is a real number (see as_real; else TypeError) that is finite and
+    >= ``low`` (ValueError: NaN would pass a range check and spread silently)."""
+    number = real_number(owner, name, value)
+    if not low <= number < math.inf:
         raise ValueError(f"{owner}: {name} must be finite" + (f" and >= {low}" if low > -math.inf else "")
                          + f", got {value!r}")
-    return float(value)
+    return number
 
 
 def check_index(name: str, value, size: int, owner: str = "", negative: bool = False) -> int:
@@ -68,12 +85,12 @@ def check_index(name: str, value, size: int, owner: str = "", negative: bool = F
 
 
 def check_probability(name: str, value) -> float:
-    """``value`` as a float, if it is a real number in [0, 1] (a NumPy scalar
-    too; not a bool, a string or NaN); else ValueError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not 0 <= value <= 1:
+    """``value`` as a float, if it is a real number (see as_real) in [0, 1]
+    (not NaN); else ValueError."""
+    number = as_real(value)
+    if number is None or not 0 <= number <= 1:
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
+    return number
 
 
 def check_rng(owner: str, rng) -> np.random.Generator | None:

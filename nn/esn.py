@@ -19,7 +19,7 @@ import numpy as np
 
 import minigrad as mg
 
-from ._checks import check_positive_int
+from ._checks import check_positive_int, real_number
 
 
 class EchoStateNetwork:
@@ -35,10 +35,8 @@ class EchoStateNetwork:
             "reservoir_size", reservoir_size)
         for name, value in (("spectral_radius", spectral_radius), ("leak", leak), ("input_scaling", input_scaling),
                             ("ridge", ridge)):
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise TypeError(f"EchoStateNetwork: {name} must be a real number, got {type(value).__name__} "
-                                f"{value!r}")
-            if not np.isfinite(value):  # (NaN would pass the range checks below as NaN weights)
+            # (NaN would pass the range checks below as NaN weights)
+            if not np.isfinite(real_number("EchoStateNetwork", name, value)):
                 raise ValueError(f"EchoStateNetwork: {name} must be finite, got {value!r}")
         if not 0 < leak <= 1:
             raise ValueError(f"leak must be in (0, 1], got {leak!r}")

@@ -24,6 +24,7 @@ from ._checks import (
     check_real,
     check_reduction,
     check_rng,
+    real_number,
 )
 from .ctc import ctc_loss  # noqa: F401  (CTC lives in nn.ctc; this is its functional name)
 
@@ -40,16 +41,25 @@ def _float_input(function: str, x) -> Tensor:
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = x Wᵀ + b over the last axis of x (any leading shape, one matmul)."""
+    """y = x Wᵀ + b over the last axis of x (any leading shape, one matmul); a 1-D weight w
+    (in_features,) gives y = x·w + b without that axis, b then 0-d, as PyTorch's."""
     x, weight, bias = _as_tensor(x), _as_tensor(weight), None if bias is None else _as_tensor(bias)
-    if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if weight.ndim not in (1, 2):
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features) or 1-D (in_features,), got "
+                         f"shape {weight.shape}")
     check_dtype("linear", "input", x, weight.dtype)
     if bias is not None:
         check_dtype("linear", "bias", bias, weight.dtype)
-    if x.shape[-1] != weight.shape[1]:
+    if x.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}), "
-                         f"the weight expects {weight.shape[1]}")
+                         f"the weight expects {weight.shape[-1]}")
+    if weight.ndim == 1:
+        if bias is not None and bias.ndim != 0:
+            raise ValueError(f"linear: with a 1-D weight the bias must be 0-d, got shape {bias.shape}")
+        return x @ weight if bias is None else x @ weight + bias
+    if bias is not None and bias.shape not in ((weight.shape[0],), ()):  # (another would broadcast into y)
+        raise ValueError(f"linear: bias must have shape (out_features,) = ({weight.shape[0]},) or (), got shape "
+                         f"{bias.shape}")
     flat = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
     y = mg.addmm(bias, flat, weight.T) if bias is not None else flat @ weight.T
     return y if x.ndim == 2 else y.reshape(*x.shape[:-1], weight.shape[0])
@@ -58,11 +68,13 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
     """Inverted dropout: zero each element with probability p and scale the
     rest by 1/(1 − p), so nothing changes at evaluation time (identity).
-    ``training`` must be a bool: a string "False" would be true."""
+    ``training`` must be a bool: a string "False" would be true. The input
+    must be floating point (integers became float32; PyTorch refuses them),
+    in either mode, so that eval does not pass what training refuses."""
     p = check_probability("dropout: p", p)
     check_flag("dropout", "training", training)
     check_rng("dropout", rng)
-    x = _as_tensor(x)
+    x = _float_input("dropout", x)
     if not training or p == 0:
         return x
     if p == 1:
@@ -85,7 +97,8 @@ def layer_norm(x: Tensor, normalized_shape: int | tuple, weight: Tensor | None =
                eps: float = 1e-5) -> Tensor:
     """(x − mean) / √(var + eps) over the last len(normalized_shape) axes
     (biased variance, as PyTorch), then · weight + bias, each of shape
-    normalized_shape (another shape could broadcast to a bigger output)."""
+    normalized_shape (another shape could broadcast to a bigger output).
+    The input must be floating point, with or without weights (PyTorch's rule)."""
     x = _as_tensor(x)
     weight, bias = (None if t is None else _as_tensor(t) for t in (weight, bias))
     normalized_shape = check_normalized_shape("layer_norm", normalized_shape)
@@ -98,6 +111,7 @@ def layer_norm(x: Tensor, normalized_shape: int | tuple, weight: Tensor | None =
             if parameter.shape != normalized_shape:
                 raise ValueError(f"layer_norm: {name} must have shape normalized_shape {normalized_shape}, "
                                  f"got {parameter.shape}")
+    _float_input("layer_norm", x)  # (after the weights' check, whose message says what to cast to)
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     centered = x - x.mean(axis=axes, keepdims=True)
     y = centered / mg.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)
@@ -262,7 +276,8 @@ def softplus(x: Tensor, beta: float = 1.0) -> Tensor:
     clipped the second term is 0 anyway): exact for any x. β and 1/β must
     fit the input's dtype (an inf β would make β·0 NaN)."""
     x = _float_input("softplus", x)
-    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)) or not 0 < beta < np.inf:
+    beta = real_number("softplus", "beta", beta)
+    if not 0 < beta < np.inf:
         raise ValueError(f"softplus: beta must be a positive number, got {beta!r}")
     if beta == 1:
         return _log1p_exp(x)

@@ -10,6 +10,7 @@ arrays loads into either library.
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -64,9 +65,9 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         """As in PyTorch: a Parameter or Module (re)registers ``name``, replacing
         whatever it held; over a registered name, anything else must fit the
-        registry (a parameter or sub-module takes only None, a buffer an array
-        or None) and is checked before anything changes; other values are
-        plain attributes."""
+        registry (a parameter or sub-module takes only None, a buffer what
+        register_buffer takes: an array, a Tensor (its array) or None) and is
+        checked before anything changes; other values are plain attributes."""
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
         if isinstance(value, (Parameter, Module)):
@@ -77,7 +78,7 @@ class Module:
         elif name in self._modules:
             self._modules[name] = self._checked(name, value, "module", "nn.Module", ())
         elif name in self._buffers:
-            value = self._checked(name, value, "buffer", "a NumPy array", (np.ndarray, np.generic))
+            value = self._checked(name, value, "buffer", "a NumPy array, a Tensor", (np.ndarray, np.generic, Tensor))
             self._buffers[name] = self._buffer_array(name, value)
         else:
             object.__setattr__(self, name, value)
@@ -180,24 +181,30 @@ class Module:
         """The direct sub-modules; one registered under two names once (as PyTorch's)."""
         return iter({id(module): module for module in self._modules.values() if module is not None}.values())
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """Every Parameter with its dotted name; a parameter shared by two modules once."""
+    def _named_members(self, registry: str, prefix: str, recurse: bool) -> Iterator[tuple[str, Any]]:
+        """Every entry of each module's ``registry`` ("_parameters" or "_buffers") with its dotted name,
+        depth first; one held by two modules (or under two names) once, under its first name."""
         seen = set()
         modules = self.named_modules(prefix) if recurse else [(prefix, self)]
         for module_name, module in modules:
-            for name, param in module._parameters.items():
-                if param is not None and id(param) not in seen:
-                    seen.add(id(param))
-                    yield (f"{module_name}.{name}" if module_name else name), param
+            for name, value in getattr(module, registry).items():
+                if value is not None and id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{module_name}.{name}" if module_name else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """Every Parameter with its dotted name; a parameter shared by two modules once."""
+        return self._named_members("_parameters", prefix, recurse)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         return (param for _, param in self.named_parameters(recurse=recurse))
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
-        for module_name, module in self.named_modules(prefix):
-            for name, buffer in module._buffers.items():
-                if buffer is not None:
-                    yield (f"{module_name}.{name}" if module_name else name), buffer
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer (array) with its dotted name; one registered twice once, as PyTorch's."""
+        return self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        return (buffer for _, buffer in self.named_buffers(recurse=recurse))
 
     # -- state --------------------------------------------------------------------------------
     def _state_entries(self) -> OrderedDict[str, tuple[Module, str, bool]]:
@@ -359,14 +366,54 @@ class ModuleList(Module):
         for module in modules:
             self.append(module)
 
-    def append(self, module: Module) -> ModuleList:
+    @staticmethod
+    def _checked_module(module: Any) -> Module:
         if not isinstance(module, Module):
             raise TypeError(f"ModuleList holds Modules, got {type(module).__name__}")
-        self._modules[str(len(self._modules))] = module
+        return module
+
+    def _renumber(self, modules: list[Module]) -> None:
+        """Hold ``modules`` under "0", "1", ... in this order (as PyTorch renumbers after insert and del)."""
+        self._modules.clear()
+        self._modules.update((str(i), module) for i, module in enumerate(modules))
+
+    def append(self, module: Module) -> ModuleList:
+        self._modules[str(len(self._modules))] = self._checked_module(module)
         return self
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        """Append each of ``modules``; all are checked first, so a bad one adds none."""
+        self._renumber([*self, *[self._checked_module(module) for module in modules]])
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Put ``module`` before position ``index`` (as list.insert); those after it move up by one."""
+        modules = list(self)
+        modules.insert(operator.index(index), self._checked_module(module))
+        self._renumber(modules)
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        """Replace the module at position ``index`` (negative counts from the end), in its place."""
+        modules = list(self)
+        modules[operator.index(index)] = self._checked_module(module)
+        self._renumber(modules)
+
+    def __delitem__(self, index: int | slice) -> None:
+        """Remove the module(s) at ``index``; those after move down, as in PyTorch."""
+        modules = list(self)
+        del modules[index]
+        self._renumber(modules)
+
+    def __getitem__(self, index: int | slice) -> Module | ModuleList:
+        """The module at ``index``; a slice gives a container of this type holding those modules, as in
+        PyTorch (a Sequential's slice runs them), numbered from "0" (PyTorch's Sequential keeps the old
+        names, which its own append then overwrites)."""
+        modules = list(self._modules.values())
+        return self._of(modules[index]) if isinstance(index, slice) else modules[index]
+
+    @classmethod
+    def _of(cls, modules: list[Module]) -> ModuleList:
+        return cls(modules)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -380,6 +427,10 @@ class Sequential(ModuleList):
 
     def __init__(self, *modules: Module):
         super().__init__(modules)
+
+    @classmethod
+    def _of(cls, modules: list[Module]) -> Sequential:
+        return cls(*modules)
 
     def forward(self, x: Any) -> Any:
         for module in self:

@@ -20,16 +20,14 @@ import numpy as np
 
 from minigrad import Tensor
 
-from ._checks import check_flag
+from ._checks import check_flag, real_number
 from .module import Parameter
 
 # -- checking settings: one checker per kind of option, named in each optimiser's SETTINGS --------
 
 def _real(owner: str, name: str, value: Any, low: float, high: float, high_open: bool) -> float:
     """``value`` as a float in [low, high] (or [low, high)), else a TypeError/ValueError naming it."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    value = real_number(owner, name, value)
     if not (low <= value < high if high_open else low <= value <= high):  # (NaN fails both)
         interval = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
         raise ValueError(f"{owner}: {name} must lie in {interval}, got {value!r}")

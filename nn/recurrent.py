@@ -76,7 +76,7 @@ import minigrad as mg
 from minigrad import Tensor
 
 from . import functional as F
-from ._checks import check_dtype, check_flag, check_lengths, check_positive_int
+from ._checks import as_real, check_dtype, check_flag, check_lengths, check_positive_int
 from .lstm_kernel import lstm_kernel
 from .module import Module, Parameter
 
@@ -352,14 +352,14 @@ class RecurrentLayer(Module):
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
-        if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, (int, float, np.integer, np.floating)) \
-                or not 0 <= dropout < 1:
+        probability = as_real(dropout)
+        if probability is None or not 0 <= probability < 1:
             raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
-        if dropout > 0 and num_layers == 1:
+        if probability > 0 and num_layers == 1:
             warnings.warn(f"dropout={dropout} acts between layers only, and num_layers=1 has none", stacklevel=2)
         owner = type(self).__name__
         self.bias, self.batch_first = check_flag(owner, "bias", bias), check_flag(owner, "batch_first", batch_first)
-        self.dropout, self.bidirectional = float(dropout), check_flag(owner, "bidirectional", bidirectional)
+        self.dropout, self.bidirectional = probability, check_flag(owner, "bidirectional", bidirectional)
         self.rng = rng
         self.fused = True  # the cell's kernel when it has one; False: the composed scan (see _scan)
         for layer in range(num_layers):

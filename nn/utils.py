@@ -9,6 +9,8 @@ import numpy as np
 
 from minigrad import Tensor
 
+from ._checks import as_real, real_number
+
 
 def _grads(function: str, parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
     """The gradients of ``parameters`` (a Tensor or an iterable of them), each
@@ -35,11 +37,10 @@ def _changed(grad: Tensor, data: np.ndarray) -> None:
 
 
 def _positive(function: str, name: str, value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__} {value!r}")
-    if not value > 0:
+    number = real_number(function, name, value)
+    if not number > 0:
         raise ValueError(f"{function}: {name} must be positive, got {value!r}")
-    return float(value)
+    return number
 
 
 def _total_norm(grads: list[np.ndarray], norm_type: float) -> float:
@@ -76,9 +77,11 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm
     max_norm = _positive("clip_grad_norm_", "max_norm", max_norm)
     if isinstance(norm_type, str) and norm_type in ("inf", "-inf"):  # PyTorch's spelling works too
         norm_type = float(norm_type)
-    if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, (int, float, np.integer, np.floating)):
+    p = as_real(norm_type)
+    if p is None:
         raise TypeError(f"clip_grad_norm_: norm_type must be a real number or inf, got "
                         f"{type(norm_type).__name__} {norm_type!r}")
+    norm_type = p
     if norm_type == 0 or math.isnan(norm_type):
         raise ValueError(f"clip_grad_norm_: norm_type must be a real p != 0 or +-inf, got {norm_type!r} "
                          "(the 0-'norm' counts non-zeros; scaling cannot clip it)")

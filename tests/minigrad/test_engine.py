@@ -187,6 +187,35 @@ def test_a_grad_mode_decorator_refuses_async_functions(decorator):
             decorator()(function)
 
 
+@pytest.mark.parametrize("mode, inside", [(mg.no_grad, False), (mg.enable_grad, True)])
+def test_a_grad_mode_decorates_without_parentheses_too(mode, inside):
+    """As in PyTorch 2: @mg.no_grad without parentheses was a TypeError (no_grad() takes 0 positional
+    arguments); it now decorates as @mg.no_grad() does -- generators step by step, async refused."""
+    x = mg.tensor([1.0], requires_grad=True)
+
+    @mode
+    def f(t):
+        return (t * 2).requires_grad, mg.is_grad_enabled()
+
+    @mode
+    def steps():
+        yield (x * 2).requires_grad, mg.is_grad_enabled()
+
+    async def coroutine():
+        return None
+
+    with mg.set_grad_enabled(not inside):
+        assert f(x) == (inside, inside) and mg.is_grad_enabled() is not inside
+        generator = steps()
+        assert next(generator) == (inside, inside) and mg.is_grad_enabled() is not inside
+    assert f.__name__ == "f"
+    with pytest.raises(TypeError, match="cannot decorate the async function"):
+        mode(coroutine)
+    for decorate in (mode, mode()):
+        with pytest.raises(TypeError, match="a grad mode decorates a function, got int 5"):
+            decorate(5)
+
+
 @pytest.mark.parametrize("enabled", ["False", 0, None, 1.0])
 def test_set_grad_enabled_wants_a_bool(enabled):
     """set_grad_enabled('False') (a flag read from a config) turned recording on."""

@@ -106,6 +106,21 @@ def test_softmax_family_of_float16_sums_in_float32():
         np.testing.assert_allclose(y.data.astype(np.float64), expected, rtol=2e-3)
 
 
+def test_log_softmax_backward_of_float16_sums_in_float32():
+    """An upstream gradient of about 1000 over 100 float16 classes: the backward's Σ ȳ (about 100,000) overflowed
+    float16's 65,504, and the gradient x̄ = ȳ − e^y·Σ ȳ came out -inf; now it matches float64 (the forward and
+    softmax already summed in float32)."""
+    rng = np.random.default_rng(0)
+    x, g = (a.astype(np.float16) for a in (rng.normal(size=(3, 100)), rng.uniform(900, 1100, size=(3, 100))))
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    expected = g64 - np.exp(x64 - np.log(np.exp(x64).sum(-1, keepdims=True))) * g64.sum(-1, keepdims=True)
+    x16 = mg.tensor(x, requires_grad=True)
+    mg.log_softmax(x16).backward(mg.tensor(g))
+    assert x16.grad.dtype == np.float16
+    atol = 1e-3 * np.abs(expected).max()
+    np.testing.assert_allclose(x16.grad.data.astype(np.float64), expected, rtol=2e-3, atol=atol)
+
+
 def test_max_shares_the_gradient_between_ties():
     x = tensor([1.0, 3.0, 3.0, 2.0])
     x.max().backward()
@@ -365,6 +380,22 @@ def test_gather_by_an_index_smaller_than_x_picks_from_its_first_rows_only():
     np.testing.assert_array_equal(mg.gather(x, 1, np.array([[2, 0]])).numpy(), [[2.0, 0.0]])
     np.testing.assert_array_equal(mg.gather(x, 0, [[2], [1]]).numpy(), [[8.0], [4.0]])
     assert mg.take_along_axis(x, np.array([[2, 0]]), 1).shape == (3, 2)  # NumPy's rule: the index broadcasts
+
+
+def test_gather_names_itself_and_its_index_in_its_errors():
+    """mg.gather with an index out of range (or of floats) said "take_along_axis: indices ...", a function
+    and an argument the user did not name; inside a scan step too (the check runs on every step's values)."""
+    x = mg.tensor(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(IndexError, match=r"gather: index must lie in \[-3, 3\) \(axis 1 has size 3\), got values "
+                                         "from 0 to 5"):
+        mg.gather(x, 1, np.array([[5], [0]]))
+    with pytest.raises(IndexError, match="gather: index must be integers with x's 2 dimensions, got dtype float64"):
+        mg.gather(x, 1, np.array([[1.0], [0.0]]))
+    with pytest.raises(IndexError, match=r"take_along_axis: indices must lie in \[-3, 3\)"):
+        mg.take_along_axis(x, np.array([[3]]), 1)
+    with pytest.raises(IndexError, match=r"gather: index must lie in \[-3, 3\)"):
+        mg.scan(lambda carry, i: (carry + mg.gather(x, 1, i).sum(), None), mg.zeros((), dtype=np.float64),
+                np.array([[[0], [1]], [[2], [0]], [[7], [0]]]))
 
 
 @given(data=st.data())

@@ -218,6 +218,20 @@ def test_vjp_inside_a_traced_scan_step_runs_as_the_loop():
     np.testing.assert_array_equal(fast[1].data, loop[1].data)
 
 
+def test_hvp_names_itself_and_its_argument_in_its_errors():
+    """hvp's bad tangents or primals were reported as jvp's ("jvp: tangents[0] has shape (4,)"), a function
+    the user did not call."""
+    x, f = mg.tensor(np.array([1.0, 2.0, 3.0])), lambda t: (t * t).sum()
+    for primals, tangents, error, message in [
+            ((x,), (np.ones(4),), ValueError, r"hvp: tangents\[0\] has shape \(4,\) but primals\[0\] has shape \(3,\)"),
+            ((x,), x, ValueError, "hvp: tangents must be a tuple or list with one tangent per primal"),
+            ((x,), (np.arange(3),), TypeError, r"hvp: tangents\[0\] has dtype int64"),
+            (x, (x,), TypeError, "hvp: primals must be a tuple or list"),
+            ((np.arange(3),), (x,), TypeError, r"hvp: primals\[0\] has dtype int64")]:
+        with pytest.raises(error, match=message):
+            mg.hvp(f, primals, tangents)
+
+
 def test_bad_arguments_are_clear_errors():
     x = mg.tensor(np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match="argnums 2 but only 1 positional arguments"):

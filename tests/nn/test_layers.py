@@ -45,14 +45,48 @@ def test_linear_rejects_wrong_features():
         nn.Linear(0, 2)
 
 
-def test_functional_linear_needs_a_2d_weight():
-    """A 1-D weight raised a bare IndexError (tuple index out of range); a (1, 3, 5) weight said the weight
-    expects 3 features."""
+def test_functional_linear_needs_a_2d_or_1d_weight():
+    """A (1, 3, 5) weight said the weight expects 3 features; a 0-d one raised a bare IndexError."""
     x = mg.zeros(2, 5, dtype=np.float64)
-    for shape in ((5,), (1, 3, 5), ()):
-        with pytest.raises(ValueError, match=rf"linear: weight must be 2-D \(out_features, in_features\), got shape "
-                                             rf"{re.escape(str(shape))}"):
+    for shape in ((1, 3, 5), ()):
+        with pytest.raises(ValueError, match=rf"linear: weight must be 2-D \(out_features, in_features\) or 1-D "
+                                             rf"\(in_features,\), got shape {re.escape(str(shape))}"):
             F.linear(x, mg.zeros(*shape, dtype=np.float64))
+
+
+@pytest.mark.parametrize("x_shape", [(2, 3), (5, 2, 3)])
+def test_functional_linear_bias_must_have_out_features_or_no_axes(x_shape):
+    """A bias of shape (2, 4) for 2 rows of 4 outputs was broadcast into y, a bias per row, where PyTorch's
+    F.linear documents (out_features,) or (); over 3-D input the same bias, or a (4, 1) one, raised addmm's
+    error about shapes the user never made ((10, 4) and (2, 4))."""
+    x, w = mg.tensor(np.ones(x_shape)), mg.tensor(np.ones((4, 3)))
+    for shape in ((2, 4), (4, 1), (1,), (1, 4)):
+        with pytest.raises(ValueError, match=r"linear: bias must have shape \(out_features,\) = \(4,\) or \(\), got "
+                                             rf"shape {re.escape(str(shape))}"):
+            F.linear(x, w, mg.tensor(np.ones(shape)))
+    for shape in ((4,), ()):
+        y = F.linear(x, w, mg.tensor(np.full(shape, 0.5)))
+        np.testing.assert_array_equal(y.data, np.full((*x_shape[:-1], 4), 3.5))  # 3 ones + 0.5
+
+
+@pytest.mark.parametrize("x_shape", [(3,), (4, 3), (2, 4, 3)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_functional_linear_takes_a_1d_weight_as_pytorch(x_shape, bias):
+    """PyTorch's F.linear takes a weight (in_features,) and gives y = x·w + b without the last axis; this one
+    refused it ("weight must be 2-D")."""
+    rng = np.random.default_rng(0)
+    x, w, b = rng.normal(size=x_shape), rng.normal(size=3), rng.normal()
+    expected = (x * w).sum(-1) + (b if bias else 0.0)  # by hand
+    xt, wt, bt = (mg.tensor(np.asarray(a), requires_grad=True) for a in (x, w, b))
+    args = [xt, wt, bt] if bias else [xt, wt]
+    y = F.linear(*args)
+    assert y.shape == x_shape[:-1]
+    np.testing.assert_allclose(y.data, expected, rtol=1e-12)
+    assert mg.gradcheck(F.linear, args)
+    with pytest.raises(ValueError, match=r"linear: with a 1-D weight the bias must be 0-d, got shape \(1,\)"):
+        F.linear(xt, wt, mg.tensor(np.ones(1)))
+    with pytest.raises(ValueError, match="linear: input has 3 features .* the weight expects 2"):
+        F.linear(xt, mg.tensor(np.ones(2)))
 
 
 def test_embedding_lookup_and_gradient_accumulates_for_repeats():
@@ -371,3 +405,52 @@ def test_functional_forms_take_list_weights_as_tensors():
     x = mg.tensor(np.array([[1.0, 2.0]], dtype=np.float32))
     np.testing.assert_array_equal(F.linear(x, [[1.0, 2.0], [3.0, 4.0]], [0.5, 0.5]).data, [[5.5, 11.5]])
     np.testing.assert_allclose(F.layer_norm(x, 2, [2.0, 2.0], [1.0, 1.0]).data, [[-1.0, 3.0]], atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int8, np.uint8, np.bool_])
+@pytest.mark.parametrize("layer", [lambda: nn.Dropout(0.5), lambda: nn.Dropout(0.5).eval(), lambda: nn.Dropout(0.0),
+                                   lambda: nn.LayerNorm(4, elementwise_affine=False), lambda: nn.LayerNorm(4)])
+def test_dropout_and_layer_norm_refuse_integer_input(layer, dtype):
+    """Dropout (training) and LayerNorm without weights turned an int64 input into float32 without a word;
+    PyTorch refuses integer input to both. Dropout refuses it in eval mode too (else eval would pass what
+    training refuses), LayerNorm with weights names the parameters' dtype."""
+    x = mg.tensor(np.arange(8).reshape(2, 4).astype(dtype))
+    with pytest.raises(TypeError, match=f"(dropout|layer_norm): input must be floating point, got dtype "
+                                        f"{np.dtype(dtype)}|LayerNorm: input has dtype {np.dtype(dtype)} but"):
+        layer()(x)
+    with pytest.raises(TypeError, match="input must be floating point"):
+        F.layer_norm(x, 4)
+
+
+def _settings(value):
+    """Each kind of real setting, given ``value``: the checks check_real, check_probability, the
+    optimisers', clip_grad's and softplus's."""
+    x = mg.tensor(np.array([[-1.0, 0.5, 2.0]]))
+    param = nn.Parameter(np.array([1.0, -2.0]))
+    param.grad = mg.tensor(np.array([3.0, 4.0]))
+    return {
+        "layer_norm: eps": lambda: F.layer_norm(x, 3, eps=value).data,
+        "Dropout: p": lambda: nn.Dropout(value).p,
+        "dropout must be a probability": lambda: nn.GRU(1, 1, num_layers=2, dropout=value).dropout,
+        "SGD: lr": lambda: nn.optim.SGD([param], lr=value).param_groups[0]["lr"],
+        "Adam: betas[0]": lambda: nn.optim.Adam([param], betas=(value, 0.999)).param_groups[0]["betas"],
+        "clip_grad_norm_: max_norm": lambda: nn.utils.clip_grad_norm_([mg.tensor(param.data)], value),
+        "softplus: beta": lambda: F.softplus(x, beta=value).data,
+    }
+
+
+@pytest.mark.parametrize("setting", list(_settings(0.5)))
+def test_real_settings_take_numpy_scalars_and_0d_arrays(setting):
+    """check_real (LayerNorm's eps), check_probability (Dropout's p), the optimisers' and clip_grad's checks
+    refused a 0-d array (np.array(0.5), e.g. a value read from an .npz) as "not a real number"; they share
+    one type check now, which takes it as the float it holds, and still refuses bools, NaN, 1-element
+    arrays and complex numbers, naming the setting."""
+    expected = _settings(0.5)[setting]()
+    for value in (np.float64(0.5), np.float32(0.5), np.array(0.5), np.array(0.5, np.float16)):
+        np.testing.assert_array_equal(_settings(value)[setting](), expected)
+    error = ValueError if setting in ("Dropout: p", "dropout must be a probability") else TypeError
+    for bad in (np.array(True), np.array([0.5]), np.array(0.5 + 0j), "0.5"):
+        with pytest.raises(error, match=re.escape(setting)):
+            _settings(bad)[setting]()
+    with pytest.raises(ValueError, match=re.escape(setting)):
+        _settings(np.array(np.nan))[setting]()

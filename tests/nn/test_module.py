@@ -331,9 +331,18 @@ def test_assigning_to_a_buffer_updates_it_and_only_takes_arrays():
     m = Block()
     m.steps = m.steps + 1  # a NumPy scalar: stored as a 0-d array
     assert m.state_dict()["steps"] == 1.0 and isinstance(m.steps, np.ndarray)
-    with pytest.raises(TypeError, match="cannot assign list as buffer 'steps'"):
+    with pytest.raises(TypeError, match=r"cannot assign list as buffer 'steps' \(a NumPy array, a Tensor or None"):
         m.steps = [2.0]
     assert m.state_dict()["steps"] == 1.0
+
+
+def test_a_buffer_takes_a_tensor_when_assigned_as_when_registered():
+    """register_buffer("steps", tensor) stored its array, but m.steps = tensor then was a TypeError."""
+    m = Block()
+    m.register_buffer("mean", mg.tensor([1.0, 2.0]))
+    m.mean = mg.tensor([3.0, 4.0], requires_grad=True)
+    assert type(m.mean) is np.ndarray and m.mean.dtype == np.float32
+    np.testing.assert_array_equal(m.state_dict()["mean"], [3.0, 4.0])
 
 
 def test_to_casts_the_gradients_too_so_a_step_after_it_still_updates():
@@ -437,3 +446,73 @@ def test_children_lists_a_shared_sub_module_once():
     m.a, m.b = nn.Linear(1, 1), nn.Linear(1, 1)
     m.alias = m.a
     assert [id(c) for c in m.children()] == [id(m.a), id(m.b)]
+
+
+def test_a_slice_of_a_sequential_or_module_list_is_one_too():
+    """As in PyTorch: Sequential(a, b, c)[1:] was a list (no forward, no state_dict); now a Sequential
+    of the same modules (not copies) that runs them in order, numbered from "0"."""
+    a, b, c = nn.Linear(2, 3), nn.Linear(3, 4), nn.Linear(4, 5)
+    tail = nn.Sequential(a, b, c)[1:]
+    assert type(tail) is nn.Sequential and list(tail) == [b, c]
+    assert list(tail.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    x = np.ones((1, 3), np.float32)
+    np.testing.assert_array_equal(tail(x).data, c(b(x)).data)
+    layers = nn.ModuleList([a, b, c])
+    assert type(layers[::2]) is nn.ModuleList and list(layers[::2]) == [a, c] and list(layers[5:]) == []
+    assert layers[-1] is c
+
+
+@given(st.lists(st.tuples(st.sampled_from(["append", "extend", "insert", "setitem", "delitem"]),
+                          st.integers(-4, 4), st.integers(0, 2)), max_size=8))
+def test_module_list_edits_as_a_python_list_does(edits):
+    """ModuleList lacked insert, extend and item assignment (and del), which PyTorch's has: each edit
+    must leave the modules in a plain list's order, named "0", "1", ... (insert renumbers, as PyTorch)."""
+    pool = [nn.Linear(1, 1) for _ in range(12)]
+    layers, reference = nn.ModuleList(pool[:3]), pool[:3]
+    for step, (edit, index, count) in enumerate(edits):
+        new = pool[step % len(pool)]
+        if edit == "append":
+            layers.append(new), reference.append(new)
+        elif edit == "extend":
+            layers.extend(iter(pool[:count])), reference.extend(pool[:count])
+        elif edit == "insert":
+            layers.insert(index, new), reference.insert(index, new)
+        elif -len(reference) <= index < len(reference):
+            if edit == "setitem":
+                layers[index], reference[index] = new, new
+            else:
+                del layers[index], reference[index]
+        else:
+            with pytest.raises(IndexError):
+                layers.__setitem__(index, new) if edit == "setitem" else layers.__delitem__(index)
+        assert list(layers) == reference
+        assert list(layers.state_dict()) == [f"{i}.{p}" for i in range(len(reference)) for p in ("weight", "bias")]
+
+
+def test_module_list_edits_take_only_modules_and_change_nothing_else():
+    a, b = nn.Linear(1, 1), nn.Linear(1, 1)
+    layers = nn.ModuleList([a])
+    for edit in (lambda: layers.extend([b, "relu"]), lambda: layers.insert(0, None),
+                 lambda: layers.__setitem__(0, np.zeros(1))):
+        with pytest.raises(TypeError, match="ModuleList holds Modules, got "):
+            edit()
+    with pytest.raises(TypeError):
+        layers[0:1] = [b]
+    assert list(layers) == [a]
+    del layers[:]
+    assert len(layers) == 0 and layers.state_dict() == {}
+
+
+def test_buffers_and_named_buffers_recurse_as_pytorch():
+    """Module.buffers() did not exist and named_buffers() took no recurse=; both now as PyTorch's
+    (recurse=True by default, depth first, an array registered twice once)."""
+    m = Block()
+    m.register_buffer("counts", np.arange(2))
+    m.inner.register_buffer("seen", np.zeros(1))
+    m.layers[1].register_buffer("shared", m.counts)
+    names = ["steps", "counts", "inner.seen"]
+    assert [n for n, _ in m.named_buffers()] == names
+    assert [id(b) for b in m.buffers()] == [id(m.steps), id(m.counts), id(m.inner.seen)]
+    assert [n for n, _ in m.named_buffers(recurse=False)] == names[:2]
+    assert [id(b) for b in m.buffers(recurse=False)] == [id(m.steps), id(m.counts)]
+    assert [n for n, _ in m.inner.named_buffers(prefix="inner")] == ["inner.seen"]
