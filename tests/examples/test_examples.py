@@ -230,6 +230,24 @@ def test_adder_shows_a_reversed_answer_in_the_usual_order(monkeypatch):
     assert addition.Adder(model, reverse=False, min_confidence=0.5)(["6+8", "1+7"])[0] == ("41", None)
 
 
+def test_adder_refuses_an_output_that_is_not_a_number_as_sums_are_written(addition_checkpoint, monkeypatch,
+                                                                           capsys):
+    """An empty output (eos first) or a leading zero was printed as the answer, with exit 0; on stdin the
+    empty answer was an empty line -- a refusal by the contract -- without a reason."""
+    outputs = {"1+2": "", "2+3": "50", "0+0": "00", "999+999": "8991", "0+4": "4", "5+5": "01"}
+    monkeypatch.setattr(addition, "translate_with_confidence", lambda m, texts, *a: [(outputs[t], 0.99) for t in texts])
+    answers = dict(zip(outputs, addition.Adder(None, reverse=True, min_confidence=0.5)(list(outputs))))
+    assert {q: a for q, (a, _) in answers.items() if a is not None} == {"999+999": "1998", "0+4": "4", "5+5": "10"}
+    assert answers["2+3"][1] == "the model wrote '50' (ones digit first), not a number"
+    outputs["2+3"] = "05"  # (written as read)
+    as_read = addition.Adder(None, reverse=False, min_confidence=0.5)
+    assert as_read(["2+3"]) == [(None, "the model wrote '05', not a number")]
+    feed(monkeypatch, b"1+2\n0+4\n")
+    assert addition.main(["--checkpoint", addition_checkpoint, "--translate", "-"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "\n4\n" and err == "line 1: '1+2': the model wrote '' (ones digit first), not a number\n"
+
+
 def test_an_addition_checkpoint_of_the_old_layout_is_refused(addition_checkpoint, tmp_path, capsys):
     old = nn.load(addition_checkpoint)
     del old["config"]["layout"]  # written before answers were reversed too
