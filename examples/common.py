@@ -5,6 +5,7 @@ can resume from, saving a figure."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import sys
@@ -99,6 +100,18 @@ def unwritable_reason(path: str) -> str | None:
     os.close(fd)
     os.remove(probe)
     return None
+
+
+def check_plot(parser: argparse.ArgumentParser, path: str, option: str = "--plot") -> None:
+    """Before any work: the figure ``path`` ('' for none) can be written and
+    matplotlib is there to draw it (else the run fails at its very end)."""
+    if not path:
+        return
+    reason = unwritable_reason(path)
+    if reason:
+        parser.error(f"{option}: {path} cannot be written: {reason} ('' for no plot)")
+    if importlib.util.find_spec("matplotlib") is None:
+        parser.error(f"{option}: plots need matplotlib (pip install -e '.[examples]'), or give {option} '' for none")
 
 
 def check_checkpoint(parser: argparse.ArgumentParser, args: argparse.Namespace,

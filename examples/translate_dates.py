@@ -301,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.translate:
         return run_translate(args)
+    common.check_plot(parser, args.plots and f"{args.plots}_curves.png", "--plots")
     saved = common.check_checkpoint(parser, args, argv)
     checkpoint = EpochCheckpoint(args.checkpoint)
     return common.run_interruptible(lambda: train(args, saved, checkpoint), checkpoint)

@@ -50,6 +50,7 @@ import numpy as np
 import minigrad as mg
 import nn
 from examples.common import (
+    check_plot,
     figure,
     non_negative_float,
     non_negative_int,
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="word2vec.png", help="PNG of the held-out loss and the vectors ('' for none)")
     args = parser.parse_args(argv)
+    check_plot(parser, args.plot)
 
     mg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

@@ -6,6 +6,7 @@ to exactly the result of an uninterrupted run."""
 
 import argparse
 import importlib
+import importlib.util
 import os
 import pkgutil
 import re
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 import examples
+import minigrad as mg
 import nn
 from examples import addition, common, translate_dates
 from examples.common import Number
@@ -90,6 +92,39 @@ def test_char_lm_refuses_too_little_text_before_reading_it(capsys):
     with pytest.raises(SystemExit) as stop:
         char_lm.main(["--max-chars", "10"])
     assert stop.value.code == 2 and "--max-chars 10 is too little text" in capsys.readouterr().err
+
+
+class Started(Exception):
+    pass
+
+
+def plot_option(name: str, monkeypatch) -> str | None:
+    parser = parser_of(importlib.import_module(f"examples.{name}"), monkeypatch)
+    return next((a.option_strings[0] for a in parser._actions if a.dest in ("plot", "plots")), None)
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_a_plot_that_cannot_be_drawn_is_a_usage_error_before_any_work(name, tmp_path, monkeypatch, capsys):
+    """A plot into a missing directory, or without matplotlib, failed with a traceback after the whole run."""
+    option = plot_option(name, monkeypatch)
+    if option is None:
+        return
+
+    def started(*args, **kwargs):
+        raise Started
+
+    for owner, attribute in [(mg, "manual_seed"), (np.random, "default_rng"), (nn.Module, "__init__")]:
+        monkeypatch.setattr(owner, attribute, started)
+    main = importlib.import_module(f"examples.{name}").main
+    with pytest.raises(SystemExit) as stop:
+        main([option, str(tmp_path / "missing" / "plot")])
+    assert stop.value.code == 2 and f"{option}: " in (err := capsys.readouterr().err) and "does not exist" in err
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda module, *a: None if module == "matplotlib" else
+                        find_spec(module, *a))
+    with pytest.raises(SystemExit) as stop:
+        main([option, str(tmp_path / "plot")])
+    assert stop.value.code == 2 and "plots need matplotlib" in capsys.readouterr().err
 
 
 # -- checkpoints --------------------------------------------------------------------------------
