@@ -104,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     text = load_text()[:args.max_chars]
     vocab = nn.CharVocab(text)
+    unknown = sorted(set(args.prompt) - set(text))
+    if not args.prompt or unknown:  # (sampling feeds the prompt first: it needs one, of the text's characters)
+        parser.error(f"--prompt {args.prompt!r}: " + (f"character(s) {', '.join(map(repr, unknown))} do not occur in "
+                                                      "the text" if unknown else "give at least one character"))
     ids = np.array(vocab.encode(text))
     split = int(0.95 * len(ids))
     train, held_out = streams(ids[:split], args.batch_size), streams(ids[split:], 8)

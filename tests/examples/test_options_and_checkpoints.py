@@ -87,6 +87,19 @@ def test_numbers_in_range_pass_and_the_message_says_what_is_expected(capsys):
     assert "argument --rate: expected a number > 0 and <= 1, got '0'" in capsys.readouterr().err
 
 
+class Started(Exception):
+    pass
+
+
+def never_started(monkeypatch, *steps) -> None:
+    """Make the first steps of work (seeding, a generator, a model) raise Started."""
+    def started(*args, **kwargs):
+        raise Started
+
+    for owner, attribute in steps or [(mg, "manual_seed"), (np.random, "default_rng"), (nn.Module, "__init__")]:
+        monkeypatch.setattr(owner, attribute, started)
+
+
 def test_char_lm_refuses_too_little_text_before_reading_it(capsys):
     from examples import char_lm
     with pytest.raises(SystemExit) as stop:
@@ -94,8 +107,17 @@ def test_char_lm_refuses_too_little_text_before_reading_it(capsys):
     assert stop.value.code == 2 and "--max-chars 10 is too little text" in capsys.readouterr().err
 
 
-class Started(Exception):
-    pass
+
+
+def test_char_lm_refuses_a_prompt_it_cannot_feed_before_training(monkeypatch, capsys):
+    """A prompt with a character the text lacks raised ValueError from CharVocab.encode, an empty one TypeError
+    from the embedding -- both after training."""
+    from examples import char_lm
+    never_started(monkeypatch, (nn.Module, "__init__"))  # (it seeds before it reads the text)
+    for prompt, why in [("é😀", "character(s) 'é', '😀' do not occur in the text"), ("", "give at least one")]:
+        with pytest.raises(SystemExit) as stop:
+            char_lm.main(["--prompt", prompt, "--plot", ""])
+        assert stop.value.code == 2 and f"--prompt {prompt!r}: {why}" in capsys.readouterr().err
 
 
 def plot_option(name: str, monkeypatch) -> str | None:
@@ -110,11 +132,7 @@ def test_a_plot_that_cannot_be_drawn_is_a_usage_error_before_any_work(name, tmp_
     if option is None:
         return
 
-    def started(*args, **kwargs):
-        raise Started
-
-    for owner, attribute in [(mg, "manual_seed"), (np.random, "default_rng"), (nn.Module, "__init__")]:
-        monkeypatch.setattr(owner, attribute, started)
+    never_started(monkeypatch)
     main = importlib.import_module(f"examples.{name}").main
     with pytest.raises(SystemExit) as stop:
         main([option, str(tmp_path / "missing" / "plot")])
