@@ -232,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.translate:
         return run_translate(args)
-    saved = common.check_checkpoint(parser, args, argv)
-    checkpoint = EpochCheckpoint(args.checkpoint)
+    saved = common.check_checkpoint(parser, args, argv, "addition")
+    checkpoint = EpochCheckpoint(args.checkpoint, "addition")
     return common.run_interruptible(lambda: train(args, saved, checkpoint), checkpoint)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
+from examples.common import written_by
 
 # What a translator says about one input: (the answer, None) or (None, why it refuses).
 Answer = tuple[str | None, str | None]
@@ -75,11 +76,17 @@ def load_trained(path: str, example: str, build: Callable[[argparse.Namespace], 
         return None
     try:
         checkpoint = nn.load(path)
-        config = argparse.Namespace(**checkpoint["config"])
-        model = build(config)
-        model.load_state_dict(checkpoint["model"])
+        why = written_by(checkpoint, example)
+        if why is None:
+            config = argparse.Namespace(**checkpoint["config"])
+            model = build(config)
+            model.load_state_dict(checkpoint["model"])
+    except OSError as error:  # (a file we may not read)
+        why = f"cannot be read ({error.strerror})"
     except (ValueError, KeyError, TypeError, AttributeError) as error:
-        print(f"{path} is not a checkpoint of examples.{example}: {error}", file=sys.stderr)
+        why = f"is not a checkpoint of examples.{example}: {error}"
+    if why:
+        print(f"{path} {why}", file=sys.stderr)
         return None
     epoch, epochs = checkpoint.get("epoch"), getattr(config, "epochs", None)
     if epoch is not None and epochs is not None and epoch < epochs:

@@ -302,8 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.translate:
         return run_translate(args)
     common.check_plot(parser, args.plots and f"{args.plots}_curves.png", "--plots")
-    saved = common.check_checkpoint(parser, args, argv)
-    checkpoint = EpochCheckpoint(args.checkpoint)
+    saved = common.check_checkpoint(parser, args, argv, "translate_dates")
+    checkpoint = EpochCheckpoint(args.checkpoint, "translate_dates")
     return common.run_interruptible(lambda: train(args, saved, checkpoint), checkpoint)
 
 

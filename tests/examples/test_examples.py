@@ -181,6 +181,37 @@ def test_translate_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
     assert "no checkpoint at" in capsys.readouterr().err
 
 
+def test_a_checkpoint_of_the_other_example_is_named_as_such(dates_checkpoint, addition_checkpoint, tmp_path,
+                                                            capsys):
+    """translate_dates said "Attention: kind must be one of (...), got True" of an addition checkpoint, addition
+    called a translate_dates one "written by an older examples.addition", and --resume said "an older version of
+    this example, without --monitor-every"."""
+    assert translate_dates.main(["--checkpoint", addition_checkpoint, "--translate", "1 may 2000"]) == 2
+    assert capsys.readouterr().err == (f"{addition_checkpoint} is a checkpoint of examples.addition, not of "
+                                       "examples.translate_dates\n")
+    assert addition.main(["--checkpoint", dates_checkpoint, "--translate", "1+2"]) == 2
+    assert "is a checkpoint of examples.translate_dates, not of examples.addition" in capsys.readouterr().err
+    for main, other in [(translate_dates.main, addition_checkpoint), (addition.main, dates_checkpoint)]:
+        copy = tmp_path / "other.npz"
+        copy.write_bytes(open(other, "rb").read())
+        with pytest.raises(SystemExit) as stop:
+            main(["--checkpoint", str(copy), "--resume"])
+        assert stop.value.code == 2 and "is a checkpoint of examples." in capsys.readouterr().err
+
+
+def test_a_checkpoint_that_cannot_be_read_is_a_message(dates_checkpoint, monkeypatch, capsys):
+    """A PermissionError (a file of another user) came out of --translate and --resume as a traceback."""
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(nn, "load", denied)
+    assert translate_dates.main(["--checkpoint", dates_checkpoint, "--translate", "1 may 2000"]) == 2
+    assert capsys.readouterr().err == f"{dates_checkpoint} cannot be read (Permission denied)\n"
+    with pytest.raises(SystemExit) as stop:
+        translate_dates.main(["--checkpoint", dates_checkpoint, "--resume"])
+    assert stop.value.code == 2 and "Permission denied" in capsys.readouterr().err
+
+
 # -- addition ---------------------------------------------------------------------------------
 
 def test_held_out_sums_per_operand_length_pair():
