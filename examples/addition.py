@@ -200,11 +200,12 @@ def train(args, saved: dict | None, checkpoint: EpochCheckpoint) -> None:
         print(f"  {la}+{lb} digits: {right / n:7.2%} ({right}/{n}; {refused} refused, {wrong} wrong)")
 
 
-def run_translate(args) -> int:
+def run_translate(parser: argparse.ArgumentParser, args, argv: list[str] | None) -> int:
     trained = load_trained(args.checkpoint, "addition", build_model)
     if trained is None:
         return 2
     model, config = trained
+    common.check_translate_options(parser, args, argv, config)
     return translate_mode(args.translate, Adder(model, config.reverse, args.min_confidence))
 
 
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=common.positive_int, default=64)
     args = parser.parse_args(argv)
     if args.translate:
-        return run_translate(args)
+        return run_translate(parser, args, argv)
     saved = common.check_checkpoint(parser, args, argv, "addition")
     checkpoint = EpochCheckpoint(args.checkpoint, "addition")
     return common.run_interruptible(lambda: train(args, saved, checkpoint), checkpoint)

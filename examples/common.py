@@ -155,6 +155,17 @@ def check_checkpoint(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     return saved
 
 
+def check_translate_options(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None,
+                            config: argparse.Namespace) -> None:
+    """--translate uses the model as it was saved: a training option given on
+    the command line (--hidden 64) that differs from the checkpoint's
+    setting is a usage error, not silently ignored."""
+    for name in sorted(_given(parser, args, argv) - NOT_TRAINING_OPTIONS - {"min_confidence"}):
+        if hasattr(config, name) and getattr(args, name) != getattr(config, name):
+            parser.error(f"--translate uses the model as it was trained, but --{name.replace('_', '-')} "
+                         f"{getattr(args, name)} differs from the checkpoint's {getattr(config, name)}")
+
+
 def _given(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None) -> set[str]:
     """The options ``argv`` gives (argparse sets a default only where the namespace has no value yet, so a
     namespace filled with a marker keeps it for every option not given)."""

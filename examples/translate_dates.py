@@ -266,10 +266,11 @@ def plot(history: dict, model, pairs, source, target, prefix: str) -> None:
             ax.set_title(normalize(text), fontsize=9)
 
 
-def run_translate(args) -> int:
+def run_translate(parser: argparse.ArgumentParser, args, argv: list[str] | None) -> int:
     trained = load_trained(args.checkpoint, "translate_dates", build_model)
     if trained is None:
         return 2
+    common.check_translate_options(parser, args, argv, trained[1])
     return translate_mode(args.translate, DateTranslator(trained[0], args.min_confidence))
 
 
@@ -300,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plots", default="translate_dates", help="prefix of the PNG files ('' for none)")
     args = parser.parse_args(argv)
     if args.translate:
-        return run_translate(args)
+        return run_translate(parser, args, argv)
     common.check_plot(parser, args.plots and f"{args.plots}_curves.png", "--plots")
     saved = common.check_checkpoint(parser, args, argv, "translate_dates")
     checkpoint = EpochCheckpoint(args.checkpoint, "translate_dates")

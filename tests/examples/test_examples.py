@@ -199,6 +199,18 @@ def test_a_checkpoint_of_the_other_example_is_named_as_such(dates_checkpoint, ad
         assert stop.value.code == 2 and "is a checkpoint of examples." in capsys.readouterr().err
 
 
+def test_translate_refuses_a_training_option_that_differs_from_the_checkpoints(dates_checkpoint, tiny, capsys):
+    """--translate --attention dot (or --hidden 64) used the checkpoint's model without a word."""
+    for option, value, saved in [("--attention", "dot", "general"), ("--hidden", "9", "8"), ("--epochs", "5", "2")]:
+        with pytest.raises(SystemExit) as stop:
+            translate_dates.main(["--checkpoint", dates_checkpoint, "--translate", "1 may 2000", option, value])
+        assert stop.value.code == 2
+        assert f"--translate uses the model as it was trained, but {option} {value} differs from the checkpoint's " \
+               f"{saved}" in capsys.readouterr().err
+    same = tiny["translate_dates"] + ["--min-confidence", "0.9"]  # (the training options, and a translating one)
+    assert translate_dates.main(same + ["--checkpoint", dates_checkpoint, "--translate", "1 may 2000"]) in (0, 1)
+
+
 def test_a_checkpoint_that_cannot_be_read_is_a_message(dates_checkpoint, monkeypatch, capsys):
     """A PermissionError (a file of another user) came out of --translate and --resume as a traceback."""
     def denied(path):
