@@ -20,7 +20,7 @@ Answer = tuple[str | None, str | None]
 
 CONTRACT = """\
 output: with arguments, one line each: "INPUT -> ANSWER", or "INPUT -> ? (why)"
-when the input is refused. With '-', one output line per input line, in
+when the input is refused (INPUT quoted if it has a line break or tab). With '-', one output line per input line, in
 order: the answer, or an empty line for a refused input, whose line number
 and reason go to stderr. Exit status: 0 every input answered, 1 some
 refused, 2 usage error (bad option, no checkpoint)."""
@@ -120,5 +120,6 @@ def translate_mode(texts: list[str], answer_all: Callable[[list[str]], list[Answ
             if answer is None:
                 print(f"line {number}: {text!r}: {reason}", file=sys.stderr)
         else:
-            print(f"{text} -> {answer}" if answer is not None else f"{text} -> ? ({reason})")
+            shown = text if text.isprintable() else repr(text)
+            print(f"{shown} -> {answer}" if answer is not None else f"{shown} -> ? ({reason})")
     return 0 if all(answer is not None for answer, _ in answers) else 1

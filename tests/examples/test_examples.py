@@ -33,6 +33,12 @@ def test_arguments_print_the_answer_or_a_question_mark_and_why(capsys):
     assert capsys.readouterr().out == "ab -> AB\nX1 -> ? (not lower case)\n"
 
 
+def test_arguments_with_a_line_break_still_give_one_line_each(capsys):
+    """An argument "ab\ncd" printed as two lines, the first without an answer."""
+    assert translate_mode(["ab\ncd", "x\ty", "ef"], lambda texts: [("ok", None)] * len(texts)) == 0
+    assert capsys.readouterr().out.splitlines() == ["'ab\\ncd' -> ok", "'x\\ty' -> ok", "ef -> ok"]
+
+
 def test_stdin_gives_one_line_per_line_and_the_refusals_on_stderr(monkeypatch, capsys):
     feed(monkeypatch, b"ab\n\nX1\ncd\n")
     assert translate_mode(["-"], lower_case_only) == 1
