@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=common.positive_float, default=1e-2)
     parser.add_argument("--embedding", type=common.positive_int, default=24, help="character embedding size")
     parser.add_argument("--hidden", type=common.positive_int, default=48, help="encoder hidden size per direction")
-    parser.add_argument("--negatives", type=common.non_negative_float, default=0.2,
+    parser.add_argument("--negatives", type=common.Number(float, at_least=0, at_most=100), default=0.2,
                         help="non-dates per training date in each epoch")
     parser.add_argument("--train-dates", type=common.positive_int, default=None, help="train on only this many dates")
     parser.add_argument("--test-dates", type=common.positive_int, default=None, help="test on only this many dates")

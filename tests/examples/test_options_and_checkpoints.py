@@ -100,6 +100,14 @@ def never_started(monkeypatch, *steps) -> None:
         monkeypatch.setattr(owner, attribute, started)
 
 
+def test_translate_dates_refuses_a_huge_negatives_before_training(tiny, monkeypatch, capsys):
+    """--negatives 1e308 passed (finite) and training died: OverflowError: cannot convert float infinity to integer."""
+    monkeypatch.setattr(translate_dates, "train", never)
+    with pytest.raises(SystemExit) as stop:
+        translate_dates.main(tiny["translate_dates"] + ["--negatives", "1e308"])
+    assert stop.value.code == 2 and "argument --negatives: expected a number >= 0 and <= 100" in capsys.readouterr().err
+
+
 def test_char_lm_refuses_too_little_text_before_reading_it(capsys):
     from examples import char_lm
     with pytest.raises(SystemExit) as stop:
