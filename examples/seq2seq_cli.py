@@ -20,10 +20,11 @@ Answer = tuple[str | None, str | None]
 
 CONTRACT = """\
 output: with arguments, one line each: "INPUT -> ANSWER", or "INPUT -> ? (why)"
-when the input is refused (INPUT quoted if it has a line break or tab). With '-', one output line per input line, in
-order: the answer, or an empty line for a refused input, whose line number
-and reason go to stderr. Exit status: 0 every input answered, 1 some
-refused, 2 usage error (bad option, no checkpoint)."""
+when the input is refused (INPUT quoted if it has a line break or tab). With
+'-', one output line per input line, in order: the answer, or an empty line
+for a refused input, whose line number and reason go to stderr. Exit status:
+0 every input answered, 1 some refused, 2 usage error (bad option, no
+checkpoint), 141 the reader of stdout stopped early (| head)."""
 
 
 def translate_with_confidence(model: nn.Seq2Seq, texts: list[str], encode: Callable, target: nn.CharVocab,
@@ -114,12 +115,17 @@ def translate_mode(texts: list[str], answer_all: Callable[[list[str]], list[Answ
     if from_stdin:
         texts = _stdin_lines()
     answers = answer_all(texts) if texts else []
-    for number, (text, (answer, reason)) in enumerate(zip(texts, answers), 1):
-        if from_stdin:
-            print(answer or "")
-            if answer is None:
-                print(f"line {number}: {text!r}: {reason}", file=sys.stderr)
-        else:
-            shown = text if text.isprintable() else repr(text)
-            print(f"{shown} -> {answer}" if answer is not None else f"{shown} -> ? ({reason})")
+    try:
+        for number, (text, (answer, reason)) in enumerate(zip(texts, answers), 1):
+            if from_stdin:
+                print(answer or "")
+                if answer is None:
+                    print(f"line {number}: {text!r}: {reason}", file=sys.stderr)
+            else:
+                shown = text if text.isprintable() else repr(text)
+                print(f"{shown} -> {answer}" if answer is not None else f"{shown} -> ? ({reason})")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped (| head): nothing more to say; the rest goes nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0 if all(answer is not None for answer, _ in answers) else 1

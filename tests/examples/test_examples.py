@@ -5,6 +5,7 @@ without tracebacks."""
 
 import argparse
 import io
+import os
 
 import numpy as np
 import pytest
@@ -51,6 +52,16 @@ def test_stdin_gives_one_line_per_line_and_the_refusals_on_stderr(monkeypatch, c
     feed(monkeypatch, b"")
     assert translate_mode(["-"], lower_case_only) == 0
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_reader_that_stops_early_ends_the_output_without_a_traceback(monkeypatch):
+    """`--translate - < dates | head -1` died with a BrokenPipeError traceback."""
+    read, write = os.pipe()
+    os.close(read)  # (the reader is gone)
+    with open(write, "w") as stdout:
+        monkeypatch.setattr("sys.stdout", stdout)
+        assert translate_mode(["ab"] * 10_000, lower_case_only) == 141
+    # (closing flushed what was left in the buffer: to /dev/null, without an error)
 
 
 def test_bytes_that_are_not_utf8_refuse_their_line_only(monkeypatch, capsys):
