@@ -123,12 +123,20 @@ class Adder:
         encode = lambda t: encode_questions(t, self.source, self.reverse)  # noqa: E731
         decoded = translate_with_confidence(self.model, [texts[i] for i in asked], encode, self.target,
                                             MAX_ANSWER + 1)
-        for i, (total, confidence) in zip(asked, decoded):
-            total = total[::-1] if self.reverse else total
-            answers[i] = ((total, None) if confidence >= self.min_confidence else
-                          (None, f"the model is unsure of {total} (confidence {confidence:.2f} < "
-                                 f"{self.min_confidence})"))
+        for i, (written, confidence) in zip(asked, decoded):
+            answers[i] = self.judge(written, confidence)
         return answers
+
+    def judge(self, written: str, confidence: float) -> Answer:
+        """The model's output as an answer, if it is a number written as sums
+        are (digits, no leading zero: "" or "05" would be printed as if right)
+        and the model is sure enough of it."""
+        total = written[::-1] if self.reverse else written
+        if not re.fullmatch(r"0|[1-9][0-9]*", total):
+            return None, f"the model wrote {written!r}{' (ones digit first)' * self.reverse}, not a number"
+        if confidence < self.min_confidence:
+            return None, f"the model is unsure of {total} (confidence {confidence:.2f} < {self.min_confidence})"
+        return total, None
 
 
 def build_model(config) -> nn.Seq2Seq:
@@ -192,11 +200,12 @@ def train(args, saved: dict | None, checkpoint: EpochCheckpoint) -> None:
         print(f"  {la}+{lb} digits: {right / n:7.2%} ({right}/{n}; {refused} refused, {wrong} wrong)")
 
 
-def run_translate(args) -> int:
+def run_translate(parser: argparse.ArgumentParser, args, argv: list[str] | None) -> int:
     trained = load_trained(args.checkpoint, "addition", build_model)
     if trained is None:
         return 2
     model, config = trained
+    common.check_translate_options(parser, args, argv, config)
     return translate_mode(args.translate, Adder(model, config.reverse, args.min_confidence))
 
 
@@ -223,9 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=common.positive_int, default=64)
     args = parser.parse_args(argv)
     if args.translate:
-        return run_translate(args)
-    saved = common.check_checkpoint(parser, args, argv)
-    checkpoint = EpochCheckpoint(args.checkpoint)
+        return run_translate(parser, args, argv)
+    saved = common.check_checkpoint(parser, args, argv, "addition")
+    checkpoint = EpochCheckpoint(args.checkpoint, "addition")
     return common.run_interruptible(lambda: train(args, saved, checkpoint), checkpoint)
 
 

@@ -18,7 +18,16 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import Number, figure, non_negative_int, positive_float, positive_int, progress, train_step
+from examples.common import (
+    Number,
+    check_plot,
+    figure,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    progress,
+    train_step,
+)
 
 BITS = 8
 
@@ -63,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="binary_addition.png", help="PNG of the training curves ('' for none)")
     args = parser.parse_args(argv)
+    check_plot(parser, args.plot)
 
     mg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

@@ -22,7 +22,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, non_negative_int, positive_float, positive_int, progress, train_step
+from examples.common import check_plot, figure, non_negative_int, positive_float, positive_int, progress, train_step
 
 
 def load_text() -> str:
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="char_lm.png", help="PNG of the training curve ('' for none)")
     args = parser.parse_args(argv)
+    check_plot(parser, args.plot)
     enough = max(20 * 2 * 8, math.ceil(2 * args.batch_size / 0.95))  # 2 steps per stream: 8 held out (5%), B training
     if args.max_chars is not None and args.max_chars < enough:
         parser.error(f"--max-chars {args.max_chars} is too little text: at least {enough} for --batch-size "
@@ -103,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     text = load_text()[:args.max_chars]
     vocab = nn.CharVocab(text)
+    unknown = sorted(set(args.prompt) - set(text))
+    if not args.prompt or unknown:  # (sampling feeds the prompt first: it needs one, of the text's characters)
+        parser.error(f"--prompt {args.prompt!r}: " + (f"character(s) {', '.join(map(repr, unknown))} do not occur in "
+                                                      "the text" if unknown else "give at least one character"))
     ids = np.array(vocab.encode(text))
     split = int(0.95 * len(ids))
     train, held_out = streams(ids[:split], args.batch_size), streams(ids[split:], 8)

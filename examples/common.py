@@ -5,6 +5,7 @@ can resume from, saving a figure."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import sys
@@ -101,10 +102,22 @@ def unwritable_reason(path: str) -> str | None:
     return None
 
 
-def check_checkpoint(parser: argparse.ArgumentParser, args: argparse.Namespace,
-                     argv: list[str] | None = None) -> dict[str, Any] | None:
+def check_plot(parser: argparse.ArgumentParser, path: str, option: str = "--plot") -> None:
+    """Before any work: the figure ``path`` ('' for none) can be written and
+    matplotlib is there to draw it (else the run fails at its very end)."""
+    if not path:
+        return
+    reason = unwritable_reason(path)
+    if reason:
+        parser.error(f"{option}: {path} cannot be written: {reason} ('' for no plot)")
+    if importlib.util.find_spec("matplotlib") is None:
+        parser.error(f"{option}: plots need matplotlib (pip install -e '.[examples]'), or give {option} '' for none")
+
+
+def check_checkpoint(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None,
+                     example: str) -> dict[str, Any] | None:
     """Before any training: the checkpoint path must be writable, and with
-    --resume it must hold a run to continue, whose settings replace the
+    --resume it must hold a run of ``example`` to continue, whose settings replace the
     defaults (``argv``, what ``args`` was parsed from: an option given there
     differently from the saved run is a usage error, also when it is given
     at its default value; a saved run without one of today's options, from
@@ -119,10 +132,13 @@ def check_checkpoint(parser: argparse.ArgumentParser, args: argparse.Namespace,
         parser.error(f"--resume: no checkpoint at {args.checkpoint}")
     try:
         saved = nn.load(args.checkpoint)
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         parser.error(f"--resume: {error}")
     if not isinstance(saved, dict) or "epoch" not in saved or "optimizer" not in saved:
         parser.error(f"--resume: {args.checkpoint} holds no run to continue (it has no training state)")
+    other = written_by(saved, example)
+    if other:
+        parser.error(f"--resume: {args.checkpoint} {other}")
     config, typed = saved["config"], _given(parser, args, argv)
     missing = sorted(name for name in vars(args) if name not in NOT_TRAINING_OPTIONS and name not in config)
     if missing:
@@ -139,6 +155,17 @@ def check_checkpoint(parser: argparse.ArgumentParser, args: argparse.Namespace,
     return saved
 
 
+def check_translate_options(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None,
+                            config: argparse.Namespace) -> None:
+    """--translate uses the model as it was saved: a training option given on
+    the command line (--hidden 64) that differs from the checkpoint's
+    setting is a usage error, not silently ignored."""
+    for name in sorted(_given(parser, args, argv) - NOT_TRAINING_OPTIONS - {"min_confidence"}):
+        if hasattr(config, name) and getattr(args, name) != getattr(config, name):
+            parser.error(f"--translate uses the model as it was trained, but --{name.replace('_', '-')} "
+                         f"{getattr(args, name)} differs from the checkpoint's {getattr(config, name)}")
+
+
 def _given(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None) -> set[str]:
     """The options ``argv`` gives (argparse sets a default only where the namespace has no value yet, so a
     namespace filled with a marker keeps it for every option not given)."""
@@ -147,19 +174,27 @@ def _given(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list
     return {name for name, value in vars(parsed).items() if value is not marker}
 
 
+def written_by(saved: Any, example: str) -> str | None:
+    """What is wrong if the checkpoint ``saved`` is another example's (None if
+    it is ``example``'s, or from before checkpoints named their example)."""
+    other = saved.get("example") if isinstance(saved, dict) else None
+    return None if other in (None, example) else f"is a checkpoint of examples.{other}, not of examples.{example}"
+
+
 class EpochCheckpoint:
     """The run's checkpoint file, rewritten (atomically) after every epoch
     with everything the run needs to go on exactly as if never stopped: the
     settings, the epoch done, model, optimiser, schedule and the global
-    random generator (batch order), plus extras (curves, clocks)."""
+    random generator (batch order), plus extras (curves, clocks); and the
+    name of the example, so that another's checkpoint is named as such."""
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, example: str):
+        self.path, self.example = path, example
         self.epoch = 0  # the epoch the file holds, from this run (0: none yet)
 
     def save(self, args: argparse.Namespace, epoch: int, model: nn.Module, optimizer: nn.optim.Optimizer,
              schedule: nn.optim.LRScheduler, **extra: Any) -> None:
-        nn.save({"config": vars(args), "epoch": epoch, "model": model.state_dict(),
+        nn.save({"example": self.example, "config": vars(args), "epoch": epoch, "model": model.state_dict(),
                  "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                  "rng": mg.get_rng().bit_generator.state, "extra": extra}, self.path)
         self.epoch = epoch

@@ -23,6 +23,7 @@ import numpy as np
 import minigrad as mg
 import nn
 from examples.common import (
+    check_plot,
     figure,
     non_negative_float,
     non_negative_int,
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=positive_float, default=1e-2)
     parser.add_argument("--plot", default="ctc_digits.png", help="PNG of the posteriors ('' for none)")
     args = parser.parse_args(argv)
+    check_plot(parser, args.plot)
 
     mg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

@@ -406,7 +406,8 @@ def answer_problem(text: str, iso: str) -> str | None:
     None if it can. Checked: the answer is a calendar date in 1900-2099;
     every word is a month, a weekday, "the" or "of"; no dot between numbers
     beside a slash or dash; no slash or dash beside another mark (", '" is
-    fine) and no mark written twice; at most one month and one weekday, and they are
+    fine) and no mark written twice; without a month name, a . / or -
+    between every two numbers (not "27 9 1994"); at most one month and one weekday, and they are
     the answer's; the numbers are exactly the answer's day, its month
     (unless a month is named) and its year (four digits, or two that %y
     reads as it), or yyyymmdd alone; an ordinal is the day, with its
@@ -437,6 +438,8 @@ def answer_problem(text: str, iso: str) -> str | None:
     separators = set(re.findall(r"(?<=\d) *([./-]) *(?=\d)", text))
     if "." in separators and len(separators) > 1:
         return "a dot and a slash or dash between its numbers: that is no date"
+    if not months and any(not re.search(r"[./-]", gap) for gap in re.findall(r"(?<=\d)([^a-z0-9]+)(?=\d)", unmarked)):
+        return "numbers without a month name must be joined by . / or - (as in 27.9.94, 9/27/94): that is no date"
     if len(months) > 1 or len(weekdays) > 1:
         return "it names more than one month or weekday"
     if months and months[0] != date.month:

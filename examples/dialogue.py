@@ -42,6 +42,7 @@ import numpy as np
 import minigrad as mg
 import nn
 from examples.common import (
+    check_plot,
     figure,
     non_negative_float,
     non_negative_int,
@@ -412,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", default="dialogue.png",
                         help="PNG of training curves, answers by epoch and (VHRED) latent space ('' for none)")
     args = parser.parse_args(argv)
+    check_plot(parser, args.plot)
     for name in ("train_size", "test_size", "epochs", "batch_size", "hidden", "latent_size", "draws", "samples"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")

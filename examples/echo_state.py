@@ -18,7 +18,15 @@ import time
 import numpy as np
 
 import nn
-from examples.common import Number, figure, non_negative_float, non_negative_int, positive_float, positive_int
+from examples.common import (
+    Number,
+    check_plot,
+    figure,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 
 def mackey_glass(length: int, tau: float = 17, beta: float = 0.2, gamma: float = 0.1, power: int = 10,
@@ -45,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="echo_state.png", help="PNG of generated vs true ('' for none)")
     args = parser.parse_args(argv)
+    check_plot(parser, args.plot)
 
     series = mackey_glass(args.train + args.generate + 1)
     esn = nn.EchoStateNetwork(1, args.reservoir, spectral_radius=args.spectral_radius, leak=args.leak,

@@ -27,7 +27,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import Number, figure, non_negative_int, positive_float, positive_int, train_step
+from examples.common import Number, check_plot, figure, non_negative_int, positive_float, positive_int, train_step
 
 
 def scaled_rnn_cell(hidden: int, radius: float, rng: np.random.Generator) -> nn.RNNCell:
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="gradient_flow.png", help="PNG of both experiments ('' for none)")
     args = parser.parse_args(argv)
+    check_plot(parser, args.plot)
 
     rng = np.random.default_rng(args.seed)
     mg.manual_seed(args.seed)

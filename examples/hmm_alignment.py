@@ -48,7 +48,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, non_negative_int, positive_float, positive_int, progress, train_step
+from examples.common import check_plot, figure, non_negative_int, positive_float, positive_int, progress, train_step
 from examples.ctc_digits import edit_distance
 from nn.ctc import greedy_decode
 
@@ -410,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=positive_int, default=32, help="CTC batch size")
     parser.add_argument("--plot", default="hmm_alignment.png", help="PNG of posteriors and curves ('' for none)")
     args = parser.parse_args(argv)
+    check_plot(parser, args.plot)
     for name in ("train_size", "test_size", "em_iterations", "steps", "ctc_epochs", "hidden", "batch_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")

@@ -13,16 +13,18 @@ import numpy as np
 
 import minigrad as mg
 import nn
+from examples.common import written_by
 
 # What a translator says about one input: (the answer, None) or (None, why it refuses).
 Answer = tuple[str | None, str | None]
 
 CONTRACT = """\
 output: with arguments, one line each: "INPUT -> ANSWER", or "INPUT -> ? (why)"
-when the input is refused. With '-', one output line per input line, in
-order: the answer, or an empty line for a refused input, whose line number
-and reason go to stderr. Exit status: 0 every input answered, 1 some
-refused, 2 usage error (bad option, no checkpoint)."""
+when the input is refused (INPUT quoted if it has a line break or tab). With
+'-', one output line per input line, in order: the answer, or an empty line
+for a refused input, whose line number and reason go to stderr. Exit status:
+0 every input answered, 1 some refused, 2 usage error (bad option, no
+checkpoint), 141 the reader of stdout stopped early (| head)."""
 
 
 def translate_with_confidence(model: nn.Seq2Seq, texts: list[str], encode: Callable, target: nn.CharVocab,
@@ -75,11 +77,17 @@ def load_trained(path: str, example: str, build: Callable[[argparse.Namespace], 
         return None
     try:
         checkpoint = nn.load(path)
-        config = argparse.Namespace(**checkpoint["config"])
-        model = build(config)
-        model.load_state_dict(checkpoint["model"])
+        why = written_by(checkpoint, example)
+        if why is None:
+            config = argparse.Namespace(**checkpoint["config"])
+            model = build(config)
+            model.load_state_dict(checkpoint["model"])
+    except OSError as error:  # (a file we may not read)
+        why = f"cannot be read ({error.strerror})"
     except (ValueError, KeyError, TypeError, AttributeError) as error:
-        print(f"{path} is not a checkpoint of examples.{example}: {error}", file=sys.stderr)
+        why = f"is not a checkpoint of examples.{example}: {error}"
+    if why:
+        print(f"{path} {why}", file=sys.stderr)
         return None
     epoch, epochs = checkpoint.get("epoch"), getattr(config, "epochs", None)
     if epoch is not None and epochs is not None and epoch < epochs:
@@ -107,11 +115,17 @@ def translate_mode(texts: list[str], answer_all: Callable[[list[str]], list[Answ
     if from_stdin:
         texts = _stdin_lines()
     answers = answer_all(texts) if texts else []
-    for number, (text, (answer, reason)) in enumerate(zip(texts, answers), 1):
-        if from_stdin:
-            print(answer or "")
-            if answer is None:
-                print(f"line {number}: {text!r}: {reason}", file=sys.stderr)
-        else:
-            print(f"{text} -> {answer}" if answer is not None else f"{text} -> ? ({reason})")
+    try:
+        for number, (text, (answer, reason)) in enumerate(zip(texts, answers), 1):
+            if from_stdin:
+                print(answer or "")
+                if answer is None:
+                    print(f"line {number}: {text!r}: {reason}", file=sys.stderr)
+            else:
+                shown = text if text.isprintable() else repr(text)
+                print(f"{shown} -> {answer}" if answer is not None else f"{shown} -> ? ({reason})")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped (| head): nothing more to say; the rest goes nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0 if all(answer is not None for answer, _ in answers) else 1

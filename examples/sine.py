@@ -21,6 +21,7 @@ import minigrad as mg
 import nn
 from examples.common import (
     Number,
+    check_plot,
     figure,
     non_negative_float,
     non_negative_int,
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="sine.png", help="PNG of predictions and losses ('' for none)")
     args = parser.parse_args(argv)
+    check_plot(parser, args.plot)
 
     rng = np.random.default_rng(args.seed)
     series = wave(args.steps + 400, args.noise, rng)

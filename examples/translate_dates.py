@@ -266,10 +266,11 @@ def plot(history: dict, model, pairs, source, target, prefix: str) -> None:
             ax.set_title(normalize(text), fontsize=9)
 
 
-def run_translate(args) -> int:
+def run_translate(parser: argparse.ArgumentParser, args, argv: list[str] | None) -> int:
     trained = load_trained(args.checkpoint, "translate_dates", build_model)
     if trained is None:
         return 2
+    common.check_translate_options(parser, args, argv, trained[1])
     return translate_mode(args.translate, DateTranslator(trained[0], args.min_confidence))
 
 
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=common.positive_float, default=1e-2)
     parser.add_argument("--embedding", type=common.positive_int, default=24, help="character embedding size")
     parser.add_argument("--hidden", type=common.positive_int, default=48, help="encoder hidden size per direction")
-    parser.add_argument("--negatives", type=common.non_negative_float, default=0.2,
+    parser.add_argument("--negatives", type=common.Number(float, at_least=0, at_most=100), default=0.2,
                         help="non-dates per training date in each epoch")
     parser.add_argument("--train-dates", type=common.positive_int, default=None, help="train on only this many dates")
     parser.add_argument("--test-dates", type=common.positive_int, default=None, help="test on only this many dates")
@@ -300,9 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plots", default="translate_dates", help="prefix of the PNG files ('' for none)")
     args = parser.parse_args(argv)
     if args.translate:
-        return run_translate(args)
-    saved = common.check_checkpoint(parser, args, argv)
-    checkpoint = EpochCheckpoint(args.checkpoint)
+        return run_translate(parser, args, argv)
+    common.check_plot(parser, args.plots and f"{args.plots}_curves.png", "--plots")
+    saved = common.check_checkpoint(parser, args, argv, "translate_dates")
+    checkpoint = EpochCheckpoint(args.checkpoint, "translate_dates")
     return common.run_interruptible(lambda: train(args, saved, checkpoint), checkpoint)
 
 

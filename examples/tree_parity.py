@@ -19,7 +19,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, non_negative_int, positive_float, positive_int, progress, train_step
+from examples.common import check_plot, figure, non_negative_int, positive_float, positive_int, progress, train_step
 
 
 def random_tree(leaves: int, rng: np.random.Generator):
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="tree_parity.png", help="PNG of the accuracy curves ('' for none)")
     args = parser.parse_args(argv)
+    check_plot(parser, args.plot)
 
     mg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

@@ -38,7 +38,7 @@ import numpy as np
 
 import minigrad as mg
 import nn
-from examples.common import figure, non_negative_int, positive_float, positive_int, progress, train_step
+from examples.common import check_plot, figure, non_negative_int, positive_float, positive_int, progress, train_step
 
 SIDE = 8
 SPLIT_SEED = 1234  # the split does not move with --seed
@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", default="vae.png", help="PNG of curves, latent space, reconstructions and samples "
                         "('' for none)")
     args = parser.parse_args(argv)
+    check_plot(parser, args.plot)
 
     try:
         images, labels = load_digits()

@@ -50,6 +50,7 @@ import numpy as np
 import minigrad as mg
 import nn
 from examples.common import (
+    check_plot,
     figure,
     non_negative_float,
     non_negative_int,
@@ -243,18 +244,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", default="word2vec.png", help="PNG of the held-out loss and the vectors ('' for none)")
     args = parser.parse_args(argv)
+    check_plot(parser, args.plot)
 
     mg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     words = load_words()[:args.max_words]
     split = int(0.9 * len(words))
-    vocab = Vocabulary(words[:split], args.min_count)
+    too_little = (f"too little text{f' (--max-words {args.max_words})' * bool(args.max_words)} "
+                  f"for --min-count {args.min_count}")
+    try:
+        vocab = Vocabulary(words[:split], args.min_count)
+    except ValueError as error:
+        parser.error(f"{too_little}: {error}")
     train, held_out = vocab.encode(words[:split]), vocab.encode(words[split:])
     q = noise_distribution(vocab.counts)
     pad = len(vocab)
     every = lambda ids: examples_of(ids, np.full(len(ids), args.window), args.window, args.model, pad)
-    eval_inputs, eval_targets = every(held_out)
-    baseline = unigram_loss(every(train)[1], eval_targets, q, args.negatives)
+    (eval_inputs, eval_targets), train_targets = every(held_out), every(train)[1]
+    if not (len(train_targets) and len(eval_targets)):  # (the losses would be means of nothing: nan)
+        parser.error(f"{too_little}: {len(train_targets)} training and {len(eval_targets)} held-out {args.model} "
+                     "examples")
+    baseline = unigram_loss(train_targets, eval_targets, q, args.negatives)
     model = Word2Vec(len(vocab), args.dim, args.model)
     optimizer = nn.optim.Adam(model.parameters(), lr=LEARNING_RATES[args.model] if args.lr is None else args.lr)
     print(f"{len(words):,} words, {len(vocab):,} seen >= {args.min_count} times; training on the first "

@@ -219,6 +219,9 @@ def test_answer_check_refuses_another_year_or_day(date, seed, shift):
     ("1965./2.22", "1965-02-22", "beside another mark"), ("27.-9.1994", "1994-09-27", "beside another mark"),
     ("27 . - 9.1994", "1994-09-27", "beside another mark"), ("sep..21, 1987", "1987-09-21", "written twice"),
     ("sept 05, -36", "2036-09-05", "beside another mark"), ("27. 9 /1994", "1994-09-27", "a dot and a slash"),
+    # numbers apart, no month named: passed (the conventions read none; the model answered "10-10 1991")
+    ("27 9 1994", "1994-09-27", "joined by . / or -"), ("10-10 1991", "1991-10-10", "joined by . / or -"),
+    ("1928/2, 1", "1928-02-01", "joined by . / or -"), ("mon 8 17, 48", "2048-08-17", "joined by . / or -"),
 ])
 def test_answer_check_refuses_with_a_reason(text, iso, why):
     assert why in dates.answer_problem(text, iso)

@@ -5,6 +5,7 @@ without tracebacks."""
 
 import argparse
 import io
+import os
 
 import numpy as np
 import pytest
@@ -33,6 +34,12 @@ def test_arguments_print_the_answer_or_a_question_mark_and_why(capsys):
     assert capsys.readouterr().out == "ab -> AB\nX1 -> ? (not lower case)\n"
 
 
+def test_arguments_with_a_line_break_still_give_one_line_each(capsys):
+    """An argument "ab\ncd" printed as two lines, the first without an answer."""
+    assert translate_mode(["ab\ncd", "x\ty", "ef"], lambda texts: [("ok", None)] * len(texts)) == 0
+    assert capsys.readouterr().out.splitlines() == ["'ab\\ncd' -> ok", "'x\\ty' -> ok", "ef -> ok"]
+
+
 def test_stdin_gives_one_line_per_line_and_the_refusals_on_stderr(monkeypatch, capsys):
     feed(monkeypatch, b"ab\n\nX1\ncd\n")
     assert translate_mode(["-"], lower_case_only) == 1
@@ -45,6 +52,16 @@ def test_stdin_gives_one_line_per_line_and_the_refusals_on_stderr(monkeypatch, c
     feed(monkeypatch, b"")
     assert translate_mode(["-"], lower_case_only) == 0
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_reader_that_stops_early_ends_the_output_without_a_traceback(monkeypatch):
+    """`--translate - < dates | head -1` died with a BrokenPipeError traceback."""
+    read, write = os.pipe()
+    os.close(read)  # (the reader is gone)
+    with open(write, "w") as stdout:
+        monkeypatch.setattr("sys.stdout", stdout)
+        assert translate_mode(["ab"] * 10_000, lower_case_only) == 141
+    # (closing flushed what was left in the buffer: to /dev/null, without an error)
 
 
 def test_bytes_that_are_not_utf8_refuse_their_line_only(monkeypatch, capsys):
@@ -181,6 +198,49 @@ def test_translate_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
     assert "no checkpoint at" in capsys.readouterr().err
 
 
+def test_a_checkpoint_of_the_other_example_is_named_as_such(dates_checkpoint, addition_checkpoint, tmp_path,
+                                                            capsys):
+    """translate_dates said "Attention: kind must be one of (...), got True" of an addition checkpoint, addition
+    called a translate_dates one "written by an older examples.addition", and --resume said "an older version of
+    this example, without --monitor-every"."""
+    assert translate_dates.main(["--checkpoint", addition_checkpoint, "--translate", "1 may 2000"]) == 2
+    assert capsys.readouterr().err == (f"{addition_checkpoint} is a checkpoint of examples.addition, not of "
+                                       "examples.translate_dates\n")
+    assert addition.main(["--checkpoint", dates_checkpoint, "--translate", "1+2"]) == 2
+    assert "is a checkpoint of examples.translate_dates, not of examples.addition" in capsys.readouterr().err
+    for main, other in [(translate_dates.main, addition_checkpoint), (addition.main, dates_checkpoint)]:
+        copy = tmp_path / "other.npz"
+        copy.write_bytes(open(other, "rb").read())
+        with pytest.raises(SystemExit) as stop:
+            main(["--checkpoint", str(copy), "--resume"])
+        assert stop.value.code == 2 and "is a checkpoint of examples." in capsys.readouterr().err
+
+
+def test_translate_refuses_a_training_option_that_differs_from_the_checkpoints(dates_checkpoint, tiny, capsys):
+    """--translate --attention dot (or --hidden 64) used the checkpoint's model without a word."""
+    for option, value, saved in [("--attention", "dot", "general"), ("--hidden", "9", "8"), ("--epochs", "5", "2")]:
+        with pytest.raises(SystemExit) as stop:
+            translate_dates.main(["--checkpoint", dates_checkpoint, "--translate", "1 may 2000", option, value])
+        assert stop.value.code == 2
+        assert f"--translate uses the model as it was trained, but {option} {value} differs from the checkpoint's " \
+               f"{saved}" in capsys.readouterr().err
+    same = tiny["translate_dates"] + ["--min-confidence", "0.9"]  # (the training options, and a translating one)
+    assert translate_dates.main(same + ["--checkpoint", dates_checkpoint, "--translate", "1 may 2000"]) in (0, 1)
+
+
+def test_a_checkpoint_that_cannot_be_read_is_a_message(dates_checkpoint, monkeypatch, capsys):
+    """A PermissionError (a file of another user) came out of --translate and --resume as a traceback."""
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(nn, "load", denied)
+    assert translate_dates.main(["--checkpoint", dates_checkpoint, "--translate", "1 may 2000"]) == 2
+    assert capsys.readouterr().err == f"{dates_checkpoint} cannot be read (Permission denied)\n"
+    with pytest.raises(SystemExit) as stop:
+        translate_dates.main(["--checkpoint", dates_checkpoint, "--resume"])
+    assert stop.value.code == 2 and "Permission denied" in capsys.readouterr().err
+
+
 # -- addition ---------------------------------------------------------------------------------
 
 def test_held_out_sums_per_operand_length_pair():
@@ -228,6 +288,24 @@ def test_adder_shows_a_reversed_answer_in_the_usual_order(monkeypatch):
         ("14", None), (None, "the model is unsure of 8 (confidence 0.20 < 0.5)"),
         (None, "not a sum of two numbers of up to 3 digits (write it like 16+75)")]
     assert addition.Adder(model, reverse=False, min_confidence=0.5)(["6+8", "1+7"])[0] == ("41", None)
+
+
+def test_adder_refuses_an_output_that_is_not_a_number_as_sums_are_written(addition_checkpoint, monkeypatch,
+                                                                           capsys):
+    """An empty output (eos first) or a leading zero was printed as the answer, with exit 0; on stdin the
+    empty answer was an empty line -- a refusal by the contract -- without a reason."""
+    outputs = {"1+2": "", "2+3": "50", "0+0": "00", "999+999": "8991", "0+4": "4", "5+5": "01"}
+    monkeypatch.setattr(addition, "translate_with_confidence", lambda m, texts, *a: [(outputs[t], 0.99) for t in texts])
+    answers = dict(zip(outputs, addition.Adder(None, reverse=True, min_confidence=0.5)(list(outputs))))
+    assert {q: a for q, (a, _) in answers.items() if a is not None} == {"999+999": "1998", "0+4": "4", "5+5": "10"}
+    assert answers["2+3"][1] == "the model wrote '50' (ones digit first), not a number"
+    outputs["2+3"] = "05"  # (written as read)
+    as_read = addition.Adder(None, reverse=False, min_confidence=0.5)
+    assert as_read(["2+3"]) == [(None, "the model wrote '05', not a number")]
+    feed(monkeypatch, b"1+2\n0+4\n")
+    assert addition.main(["--checkpoint", addition_checkpoint, "--translate", "-"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "\n4\n" and err == "line 1: '1+2': the model wrote '' (ones digit first), not a number\n"
 
 
 def test_an_addition_checkpoint_of_the_old_layout_is_refused(addition_checkpoint, tmp_path, capsys):

@@ -6,6 +6,7 @@ to exactly the result of an uninterrupted run."""
 
 import argparse
 import importlib
+import importlib.util
 import os
 import pkgutil
 import re
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 import examples
+import minigrad as mg
 import nn
 from examples import addition, common, translate_dates
 from examples.common import Number
@@ -85,11 +87,70 @@ def test_numbers_in_range_pass_and_the_message_says_what_is_expected(capsys):
     assert "argument --rate: expected a number > 0 and <= 1, got '0'" in capsys.readouterr().err
 
 
+class Started(Exception):
+    pass
+
+
+def never_started(monkeypatch, *steps) -> None:
+    """Make the first steps of work (seeding, a generator, a model) raise Started."""
+    def started(*args, **kwargs):
+        raise Started
+
+    for owner, attribute in steps or [(mg, "manual_seed"), (np.random, "default_rng"), (nn.Module, "__init__")]:
+        monkeypatch.setattr(owner, attribute, started)
+
+
+def test_translate_dates_refuses_a_huge_negatives_before_training(tiny, monkeypatch, capsys):
+    """--negatives 1e308 passed (finite) and training died: OverflowError: cannot convert float infinity to integer."""
+    monkeypatch.setattr(translate_dates, "train", never)
+    with pytest.raises(SystemExit) as stop:
+        translate_dates.main(tiny["translate_dates"] + ["--negatives", "1e308"])
+    assert stop.value.code == 2 and "argument --negatives: expected a number >= 0 and <= 100" in capsys.readouterr().err
+
+
 def test_char_lm_refuses_too_little_text_before_reading_it(capsys):
     from examples import char_lm
     with pytest.raises(SystemExit) as stop:
         char_lm.main(["--max-chars", "10"])
     assert stop.value.code == 2 and "--max-chars 10 is too little text" in capsys.readouterr().err
+
+
+
+
+def test_char_lm_refuses_a_prompt_it_cannot_feed_before_training(monkeypatch, capsys):
+    """A prompt with a character the text lacks raised ValueError from CharVocab.encode, an empty one TypeError
+    from the embedding -- both after training."""
+    from examples import char_lm
+    never_started(monkeypatch, (nn.Module, "__init__"))  # (it seeds before it reads the text)
+    for prompt, why in [("é😀", "character(s) 'é', '😀' do not occur in the text"), ("", "give at least one")]:
+        with pytest.raises(SystemExit) as stop:
+            char_lm.main(["--prompt", prompt, "--plot", ""])
+        assert stop.value.code == 2 and f"--prompt {prompt!r}: {why}" in capsys.readouterr().err
+
+
+def plot_option(name: str, monkeypatch) -> str | None:
+    parser = parser_of(importlib.import_module(f"examples.{name}"), monkeypatch)
+    return next((a.option_strings[0] for a in parser._actions if a.dest in ("plot", "plots")), None)
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_a_plot_that_cannot_be_drawn_is_a_usage_error_before_any_work(name, tmp_path, monkeypatch, capsys):
+    """A plot into a missing directory, or without matplotlib, failed with a traceback after the whole run."""
+    option = plot_option(name, monkeypatch)
+    if option is None:
+        return
+
+    never_started(monkeypatch)
+    main = importlib.import_module(f"examples.{name}").main
+    with pytest.raises(SystemExit) as stop:
+        main([option, str(tmp_path / "missing" / "plot")])
+    assert stop.value.code == 2 and f"{option}: " in (err := capsys.readouterr().err) and "does not exist" in err
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda module, *a: None if module == "matplotlib" else
+                        find_spec(module, *a))
+    with pytest.raises(SystemExit) as stop:
+        main([option, str(tmp_path / "plot")])
+    assert stop.value.code == 2 and "plots need matplotlib" in capsys.readouterr().err
 
 
 # -- checkpoints --------------------------------------------------------------------------------

@@ -168,6 +168,22 @@ def test_help_describes_the_objective(capsys):
     assert exit_.value.code == 0 and "negative sampling" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+@pytest.mark.parametrize("options, why", [
+    (["--max-words", "10"], "no word occurs min_count=5 times in 9 words"),
+    (["--min-count", "10000000"], "no word occurs min_count=10000000 times"),
+    (["--max-words", "12", "--min-count", "1"], "and 0 held-out"),  # (the 2 held-out words are not in the vocabulary)
+])
+def test_too_little_text_is_a_usage_error_before_training(model, options, why, monkeypatch, capsys):
+    """--max-words 10 raised Vocabulary's ValueError with a traceback; --max-words 12 --min-count 1 trained and
+    reported every held-out loss as nan (a mean over no examples)."""
+    monkeypatch.setattr(w2v, "Word2Vec", None)  # (calling it would be training)
+    with pytest.raises(SystemExit) as exit_:
+        w2v.main(["--model", model, "--plot", "", *options])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "too little text" in err and "for --min-count" in err and why in err
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model, target", [("skipgram", 2.58), ("cbow", 2.30)])  # measured 2.562, 2.250
 def test_default_run_beats_the_unigram_line(model, target, tmp_path, monkeypatch, capsys):
