@@ -12,7 +12,7 @@ import pytest
 
 import minigrad as mg
 import nn
-from examples import addition, ctc_digits, translate_dates
+from examples import addition, common, ctc_digits, translate_dates
 from examples.seq2seq_cli import token_log_probs, translate_mode, translate_with_confidence
 
 
@@ -199,7 +199,7 @@ def test_translate_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
 
 
 def test_a_checkpoint_of_the_other_example_is_named_as_such(dates_checkpoint, addition_checkpoint, tmp_path,
-                                                            capsys):
+                                                            monkeypatch, capsys):
     """translate_dates said "Attention: kind must be one of (...), got True" of an addition checkpoint, addition
     called a translate_dates one "written by an older examples.addition", and --resume said "an older version of
     this example, without --monitor-every"."""
@@ -208,6 +208,7 @@ def test_a_checkpoint_of_the_other_example_is_named_as_such(dates_checkpoint, ad
                                        "examples.translate_dates\n")
     assert addition.main(["--checkpoint", dates_checkpoint, "--translate", "1+2"]) == 2
     assert "is a checkpoint of examples.translate_dates, not of examples.addition" in capsys.readouterr().err
+    monkeypatch.setattr(common, "check_plot", lambda *args: None)  # (the test extra has no matplotlib)
     for main, other in [(translate_dates.main, addition_checkpoint), (addition.main, dates_checkpoint)]:
         copy = tmp_path / "other.npz"
         copy.write_bytes(open(other, "rb").read())
@@ -237,7 +238,7 @@ def test_a_checkpoint_that_cannot_be_read_is_a_message(dates_checkpoint, monkeyp
     assert translate_dates.main(["--checkpoint", dates_checkpoint, "--translate", "1 may 2000"]) == 2
     assert capsys.readouterr().err == f"{dates_checkpoint} cannot be read (Permission denied)\n"
     with pytest.raises(SystemExit) as stop:
-        translate_dates.main(["--checkpoint", dates_checkpoint, "--resume"])
+        translate_dates.main(["--checkpoint", dates_checkpoint, "--resume", "--plots", ""])
     assert stop.value.code == 2 and "Permission denied" in capsys.readouterr().err
 
 

@@ -111,7 +111,7 @@ def test_translate_dates_refuses_a_huge_negatives_before_training(tiny, monkeypa
 def test_char_lm_refuses_too_little_text_before_reading_it(capsys):
     from examples import char_lm
     with pytest.raises(SystemExit) as stop:
-        char_lm.main(["--max-chars", "10"])
+        char_lm.main(["--max-chars", "10", "--plot", ""])
     assert stop.value.code == 2 and "--max-chars 10 is too little text" in capsys.readouterr().err
 
 
@@ -253,6 +253,7 @@ def test_translating_with_an_interrupted_checkpoint_says_so(tiny, tmp_path, monk
 @pytest.mark.parametrize("module, batches", SEQ2SEQ)
 def test_resume_refuses_what_it_cannot_continue(module, batches, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(module, "train", never)
+    monkeypatch.setattr(examples.common, "check_plot", lambda *args: None)  # (the test extra has no matplotlib)
     cases = []
     missing = tmp_path / "missing.npz"
     cases.append((["--checkpoint", str(missing)], "no checkpoint at"))
