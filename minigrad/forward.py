@@ -143,7 +143,7 @@ class Dual(Tensor):
     __slots__ = ("primal", "tangent", "level")
 
     def __init__(self, primal: Tensor, tangent: Tensor, level: Level):
-        self._data, self.grad, self._requires_grad, self._node, self._index, self._version = \
+        self._data, self._grad, self._requires_grad, self._node, self._index, self._version = \
             primal._data, None, False, None, 0, None
         self.primal, self.tangent, self.level = primal, tangent, level
 

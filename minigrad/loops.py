@@ -245,9 +245,11 @@ def _length(xs: list, length: int | None) -> int:
     return int(steps)
 
 
-def _call_step(step: Callable, carry_tree, x_tree, carry: Sequence[Tensor], carry_def, extra: tuple = ()) -> tuple:
+def _call_step(step: Callable, carry_tree, x_tree, carry: Sequence[Tensor], carry_def, extra: tuple = (),
+               y_def=None) -> tuple:
     """``step(carry, x, *extra)``, checked: the new carry's leaves (the
-    carry's structure, shapes and dtypes), y's leaves and y's structure."""
+    carry's structure, shapes and dtypes), y's leaves and y's structure (the
+    earlier steps' ``y_def`` if given: ys are stacked leaf by leaf)."""
     returned = step(carry_tree, x_tree, *extra)
     if not (isinstance(returned, tuple) and len(returned) == 2):
         raise TypeError(f"scan: step must return a pair (carry, y), got {type(returned).__name__}")
@@ -261,8 +263,13 @@ def _call_step(step: Callable, carry_tree, x_tree, carry: Sequence[Tensor], carr
         if old.shape != new.shape or old.dtype != new.dtype:
             raise ValueError(f"scan: carry[{k}] goes in as {old.shape} {old.dtype} but comes out of step as "
                              f"{new.shape} {new.dtype}")
-    y_leaves, y_def = _flatten(returned[1], "the y step returns")
-    return new_carry, y_leaves, y_def
+    y_leaves, new_y_def = _flatten(returned[1], "the y step returns")
+    if y_def is not None and new_y_def != y_def:  # (a dict's keys in another order are the same y)
+        y_leaves, new_y_def = _flatten(ordered_like(returned[1], y_def), "the y step returns")
+        if new_y_def != y_def:
+            raise TypeError("scan: step must return y in the same structure at every step (same nesting, dict "
+                            "keys and number of tensors): ys are stacked tensor by tensor")
+    return new_carry, y_leaves, new_y_def
 
 
 def _loop(step: Callable, carry: list, carry_def, xs: list, x_def, order: range, consts: list, const_def):
@@ -274,7 +281,7 @@ def _loop(step: Callable, carry: list, carry_def, xs: list, x_def, order: range,
     y_def = None
     for t in order:
         x = _unflatten(x_def, [x[t] for x in xs])
-        carry, ys[t], y_def = _call_step(step, _unflatten(carry_def, carry), x, carry, carry_def, extra)
+        carry, ys[t], y_def = _call_step(step, _unflatten(carry_def, carry), x, carry, carry_def, extra, y_def)
     stacked = [stack([y[k] for y in ys]) for k in range(len(ys[order[0]]))]
     return _unflatten(carry_def, carry), _unflatten(y_def, stacked)
 

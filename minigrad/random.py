@@ -21,10 +21,15 @@ _generator = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed the global generator; returns it."""
+    """Reseed the global generator; returns it. (Inside :func:`replaying`,
+    this thread's stand-in for it: f seeding itself in checkpoint's
+    recomputation draws what its first run drew, and leaves the global alone.)"""
     global _generator
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"manual_seed: seed must be a non-negative int, got {seed!r}")
+    if _uses.replay is not None:
+        _uses.replay = np.random.default_rng(int(seed))
+        return _uses.replay
     _generator = np.random.default_rng(int(seed))
     return _generator
 

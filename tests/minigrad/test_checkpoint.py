@@ -103,6 +103,30 @@ def test_the_recomputation_leaves_the_generator_other_threads_draw_from_alone(cl
         np.testing.assert_array_equal(plain, checkpointed)
 
 
+def test_f_that_seeds_the_generator_itself_is_recomputed_with_its_own_draws():
+    """f calling mg.manual_seed(3) before its dropout: the recomputation
+    reseeded the global generator but drew from the replay copy, so its mask
+    differed and the backward raised "f computed output 0 differently"; now
+    the seed reseeds the copy, and the global generator stays where the
+    forward and the draws since left it."""
+    def f(a):
+        mg.manual_seed(3)
+        return F.dropout(a, 0.5) * 2.0
+
+    draws = []
+    for checkpointed in (False, True):
+        mg.manual_seed(0)
+        a = mg.ones(8, dtype=np.float64, requires_grad=True)
+        loss = (mg.checkpoint(f) if checkpointed else f)(a).sum()
+        first = mg.rand(4).data
+        loss.backward()
+        draws.append((a.grad.data, first, mg.rand(4).data))
+    mask = np.random.default_rng(3).random(8) >= 0.5  # (dropout keeps where a uniform draw is >= p)
+    np.testing.assert_array_equal(draws[0][0], mask * 4.0)  # d(sum 2 * a * mask / 0.5)/da, by hand
+    for plain, checkpointed in zip(*draws):
+        np.testing.assert_array_equal(plain, checkpointed)
+
+
 def test_arguments_in_structures_interior_arguments_and_constants():
     w = mg.tensor(np.array([0.5, -1.0]), requires_grad=True)
     a = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)

@@ -331,6 +331,33 @@ def test_a_carry_dict_returned_with_its_keys_in_another_order_is_the_same_carry(
         np.testing.assert_array_equal(got, want)
 
 
+def test_the_loop_stacks_each_y_by_its_dict_key_and_refuses_another_structure():
+    """A step whose y dict came with its keys in another order at some steps
+    ({'a': x, 'b': -x}, then {'b': -x, 'a': x}) had its ys stacked by
+    position: ys['a'] was [x0, -x1, x2]; a y {'a': ...} then {'b': ...} was
+    stacked as ys['a'] alike. The loop now keeps each key's tensors together
+    and refuses a y of another structure, as it refuses such a carry."""
+    x = mg.tensor(np.arange(6.0).reshape(3, 2))
+    for swap, other_key in ((True, False), (False, True)):
+        steps = []
+
+        def step(h, x_t):
+            steps.append(1)
+            odd = len(steps) % 2 == 0
+            if other_key and odd:
+                return h + 1.0, {"b": -x_t}
+            return h + 1.0, ({"b": -x_t, "a": x_t} if swap and odd else {"a": x_t, "b": -x_t})
+
+        if other_key:
+            with pytest.raises(TypeError, match="y in the same structure at every step"):
+                mg.scan(step, mg.zeros(2, dtype=np.float64), x, unroll=True)
+        else:
+            _, ys = mg.scan(step, mg.zeros(2, dtype=np.float64), x, unroll=True)
+            assert list(ys) == ["a", "b"]
+            np.testing.assert_array_equal(ys["a"].data, x.data)
+            np.testing.assert_array_equal(ys["b"].data, -x.data)
+
+
 def test_no_grad_runs_the_loop_without_recording():
     x, carry, inside, params = make(np.random.default_rng(3), 4, 2, 2, 2)
     step = gated_cell(**params)
