@@ -124,6 +124,9 @@ class Tensor:
         value = as_array(value)
         if self.requires_grad and value.dtype.kind != "f":
             raise TypeError(f"a tensor that requires grad needs float data, got dtype {value.dtype}")
+        if self._node is not None and value.shape != self._data.shape:
+            raise ValueError(f".data: an array of shape {value.shape} for the output of {self._node.name} of shape "
+                             f"{self._data.shape}: the gradients through it have that shape; detach() first")
         if self._grad is not None and value.shape != self._grad.shape:
             raise ValueError(f".data: an array of shape {value.shape} for a tensor whose .grad has shape "
                              f"{self._grad.shape}; set .grad = None first")
@@ -263,6 +266,8 @@ class Tensor:
     def _set_grad(self, grad: Tensor | None) -> None:
         if grad is not None and not isinstance(grad, Tensor):
             raise TypeError(f".grad must be a Tensor or None, got {type(grad).__name__}")
+        if grad is not None and grad.dtype.kind != "f":
+            raise TypeError(f".grad must be a float tensor, got dtype {grad.dtype}")
         if grad is not None and grad.shape != self._data.shape:
             raise ValueError(f".grad must have the tensor's shape {self._data.shape}, got shape {grad.shape}")
         self._grad = grad

@@ -288,6 +288,8 @@ def test_a_grad_of_another_shape_is_not_broadcast_into():
         x.grad = mg.zeros((2, 3))
     with pytest.raises(TypeError, match="Tensor or None, got ndarray"):
         x.grad = np.zeros(3)
+    with pytest.raises(TypeError, match="float tensor, got dtype int64"):
+        x.grad = mg.tensor([1, 2, 3])
     assert x.grad is None
     loss = (x * w).sum()
     loss.backward(retain_graph=True)  # (the advice works: nothing was freed)
@@ -498,3 +500,19 @@ def test_third_derivatives_equal_central_differences_of_the_second(name, data):
     fn, shapes, (low, high) = THIRD_ORDER[name]
     xs = [mg.tensor(data.draw(mt.arrays(shape, low=low, high=high)), requires_grad=True) for shape in shapes]
     assert _third_order_check(fn, xs)
+
+
+def test_the_output_of_an_op_keeps_its_shape():
+    """An interior tensor that asked for retain_grad, given .data of another shape, failed halfway through the
+    backward with the .grad setter's error about an assignment the user never made (before: a (3,) gradient stored
+    on a (4,) tensor). An op's output cannot change shape: its gradients have the old one."""
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    loss = y.sum()
+    with pytest.raises(ValueError, match=r"shape \(4,\) for the output of mul of shape \(3,\)"):
+        y.data = np.zeros(4, np.float32)
+    y.data = np.zeros(3)  # (the same shape: allowed, as before)
+    loss.backward()
+    np.testing.assert_array_equal(y.grad.data, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0, 2.0])
