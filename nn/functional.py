@@ -50,6 +50,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     check_dtype("linear", "input", x, weight.dtype)
     if bias is not None:
         check_dtype("linear", "bias", bias, weight.dtype)
+    if x.ndim == 0:
+        raise ValueError("linear: input must have a feature axis (at least 1-D), got a 0-d tensor")
     if x.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}), "
                          f"the weight expects {weight.shape[-1]}")

@@ -52,6 +52,8 @@ def test_functional_linear_needs_a_2d_or_1d_weight():
         with pytest.raises(ValueError, match=rf"linear: weight must be 2-D \(out_features, in_features\) or 1-D "
                                              rf"\(in_features,\), got shape {re.escape(str(shape))}"):
             F.linear(x, mg.zeros(*shape, dtype=np.float64))
+    with pytest.raises(ValueError, match="linear: input must have a feature axis .* got a 0-d tensor"):
+        F.linear(mg.tensor(1.0, dtype=np.float64), mg.zeros(2, 1, dtype=np.float64))  # (was a bare IndexError)
 
 
 @pytest.mark.parametrize("x_shape", [(2, 3), (5, 2, 3)])
