@@ -38,7 +38,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ContextDecorator, contextmanager, nullcontext
 from operator import itemgetter
 
 import numpy as np
@@ -55,6 +55,7 @@ class _Modes(threading.local):
 
     def __init__(self):  # (run in each thread: its own stack)
         self.saved: list[bool] = []  # the modes set_grad_enabled blocks restore, innermost last
+        self.anomaly_saved: list[bool] = []  # and detect_anomaly blocks
 
 
 _modes = _Modes()
@@ -171,16 +172,28 @@ def is_anomaly_enabled() -> bool:
     return _modes.anomaly
 
 
-@contextmanager
-def detect_anomaly() -> Iterator[None]:
+class detect_anomaly(ContextDecorator):
     """Remember where each op is created and raise at the first NaN/inf
-    gradient a backward produces, naming the op and that place."""
-    modes = _modes
-    previous, modes.anomaly = modes.anomaly, True
-    try:
-        yield
-    finally:
-        modes.anomaly = previous
+    gradient a backward produces, naming the op and that place: a ``with``
+    block, or ``@detect_anomaly()`` on a plain function (a generator's or an
+    async function's body runs after the call has returned, outside the
+    mode: refused, where the decorator silently did nothing)."""
+
+    def __enter__(self) -> None:
+        modes = _modes
+        modes.anomaly_saved.append(modes.anomaly)  # (the thread's own stack: one object may serve many threads)
+        modes.anomaly = True
+
+    def __exit__(self, *exception) -> None:
+        modes = _modes
+        modes.anomaly = modes.anomaly_saved.pop()
+
+    def __call__(self, function):
+        if inspect.isgeneratorfunction(function) or inspect.iscoroutinefunction(function) or \
+                inspect.isasyncgenfunction(function):
+            raise TypeError(f"detect_anomaly cannot decorate the generator or async function "
+                            f"{function.__qualname__}: use `with mg.detect_anomaly():` inside it")
+        return super().__call__(function)
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 import gc
 import re
+import threading
 import tracemalloc
 import weakref
 
@@ -516,3 +517,29 @@ def test_the_output_of_an_op_keeps_its_shape():
     loss.backward()
     np.testing.assert_array_equal(y.grad.data, [1.0, 1.0, 1.0])
     np.testing.assert_array_equal(x.grad.data, [2.0, 2.0, 2.0])
+
+
+def test_detect_anomaly_as_a_decorator():
+    """@mg.detect_anomaly() on a generator or async function did nothing without a word (the body runs after the
+    call returns, outside the mode); on a plain function it sets the mode for the call, in that thread only."""
+    @mg.detect_anomaly()
+    def plain():
+        return mg.is_anomaly_enabled()
+
+    assert plain() and not mg.is_anomaly_enabled()
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(mg.is_anomaly_enabled()))
+    with mg.detect_anomaly():
+        thread.start()
+        thread.join()
+    assert seen == [False]
+
+    def steps():
+        yield mg.is_anomaly_enabled()
+
+    async def later():
+        return mg.is_anomaly_enabled()
+
+    for function in (steps, later):
+        with pytest.raises(TypeError, match=f"cannot decorate the generator or async function .*{function.__name__}:"):
+            mg.detect_anomaly()(function)
