@@ -476,6 +476,7 @@ def _check_differentiable(node: Node) -> None:
     if type(node.vjps) is not tuple:
         return  # one VJP for all inputs: a Function (which checks its saved values) or scan
     for vjp in node.vjps:
+        vjp = getattr(vjp, "__wrapped__", vjp)  # (a user's VJP, as ops._handing_views wraps it)
         for cell in getattr(vjp, "__closure__", None) or ():
             value = cell.cell_contents
             if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size:

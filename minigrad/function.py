@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from .ops import constant, primitive
+from .ops import constant, primitive, read_only
 from .tensor import Tensor, takes_over_ops
 
 
@@ -182,7 +182,7 @@ def _run_forward(cls, ctx: Context, arrays, settings: dict) -> tuple:
     """``cls.forward`` on read-only views of ``arrays``: (what it returned, the
     views it got). Writing into an input would change the caller's tensor
     behind the tape's back (no version bump): a ValueError instead."""
-    views = [_frozen(array) for array in arrays]
+    views = [read_only(array) for array in arrays]
     try:
         return cls.forward(ctx, *views, **settings), views
     except ValueError as error:
@@ -205,14 +205,6 @@ def _check_same_output(cls, again: np.ndarray, first: np.ndarray) -> None:
                            "pass them to apply as an input")
 
 
-def _frozen(array):
-    """A read-only view of ``array`` (anything else as it is)."""
-    if isinstance(array, np.ndarray):
-        array = array.view()
-        array.flags.writeable = False
-    return array
-
-
 def _handed(value) -> Tensor:
     """``value`` (an array, or a Tensor of the graph) as backward gets it: a
     Tensor that requires grad (or a dual) as it is; any other on a read-only
@@ -222,7 +214,7 @@ def _handed(value) -> Tensor:
         if type(value) is not Tensor or value.requires_grad:
             return value
         value = value._data
-    return Tensor._make(_frozen(value))
+    return Tensor._make(read_only(value))
 
 
 def _saved(cls, value, outs: tuple, y, arrays: tuple, inputs: tuple, graph: bool):

@@ -146,8 +146,13 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple | slice = Fa
         jvp = _summed_jvps(jvps if isinstance(jvps, tuple) else (jvps,))
 
     def decorate(forward):
-        spec = Primitive(name or forward.__name__, forward, fixed_vjps, saves, saved_slice, rows, promote,
-                         floating, differentiable, random, jvp=jvp)
+        op_name = name or forward.__name__
+        given = (forward, fixed_vjps, jvp)
+        if not (getattr(forward, "__module__", None) or "").startswith("minigrad."):  # a user's op: read-only views
+            given = (_handing_views(forward, op_name, "forward", returns_vjps=fixed_vjps is None),
+                     _each_handing_views(fixed_vjps, op_name), jvp and _handing_views(jvp, op_name, "JVP"))
+        spec = Primitive(op_name, given[0], given[1], saves, saved_slice, rows, promote, floating, differentiable,
+                         random, jvp=given[2])
 
         checks_dtypes = bool(promote or floating)
 
@@ -166,6 +171,45 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple | slice = Fa
         return op
 
     return decorate if forward is None else decorate(forward)
+
+
+def read_only(array):
+    """A read-only view of ``array`` (anything else as it is)."""
+    if isinstance(array, np.ndarray):
+        array = array.view()
+        array.flags.writeable = False
+    return array
+
+
+def _handing_views(function: Callable, op: str, role: str, returns_vjps: bool = False) -> Callable:
+    """``function`` (a user's forward, VJP or JVP) run on read-only views of
+    its array arguments: they are the tape's own arrays -- the caller's tensor
+    data, a gradient that other ops share -- and writing into one (x *= 2,
+    g *= 2) would change them behind the tape's back, a wrong value or
+    gradient elsewhere: a ValueError instead. A forward that returns its
+    VJPs (``returns_vjps``) has those run the same way. (minigrad's own ops,
+    on the hot path, get the arrays as they are.)"""
+
+    @functools.wraps(function)
+    def handing_views(*args, **settings):
+        try:
+            result = function(*map(read_only, args), **settings)
+        except ValueError as error:
+            if "read-only" not in str(error):
+                raise
+            raise ValueError(f"{op}: its {role} writes into an array minigrad handed it ({error}): the caller's "
+                             "tensor, or a gradient other ops share, would change unseen; compute a new array "
+                             "(x = x * 2, not x *= 2)") from None
+        if not returns_vjps:
+            return result
+        out, vjps = result
+        return out, _each_handing_views(vjps, op) if type(vjps) is tuple else _handing_views(vjps, op, "VJP")
+
+    return handing_views
+
+
+def _each_handing_views(vjps: tuple | None, op: str) -> tuple | None:
+    return vjps if vjps is None else tuple([v and _handing_views(v, op, "VJP") for v in vjps])
 
 
 def _summed_jvps(jvps: tuple) -> Callable:

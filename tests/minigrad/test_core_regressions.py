@@ -954,3 +954,52 @@ def test_a_function_whose_forward_draws_random_numbers_is_refused_by_forward_mod
     x = mg.tensor(np.arange(1.0, 17.0))
     with pytest.raises(RuntimeError, match="RandomMask.forward gave another output when run again for its jvp"):
         mg.jvp(RandomMask.apply, (x,), (mg.ones(16, dtype=np.float64),))
+
+
+def test_a_user_primitive_gets_read_only_views_of_the_tapes_arrays():
+    """A user's mg.primitive got the tape's own arrays: a VJP doing g *= 2 doubled the gradient another op shared
+    (x·3 + double(x), then ·w: x.grad [8, 8] instead of [5, 5], without a word), and a forward doing x *= 10
+    changed the caller's tensor. Now a ValueError naming the op; what the user makes is theirs to write into."""
+    def doubling_in_place(g, x):
+        g *= 2
+        return g
+
+    @mg.primitive(save_inputs=True, vjps=doubling_in_place)
+    def double(x):
+        return 2 * x
+
+    x = mg.tensor([1.0, 2.0], requires_grad=True, dtype=np.float64)
+    w = mg.tensor([1.0, 1.0], dtype=np.float64)
+    with pytest.raises(ValueError, match="double: its VJP writes into an array minigrad handed it"):
+        ((x * 3 + double(x)) * w).sum().backward()
+
+    @mg.primitive(save_inputs=True, vjps=lambda g, x: g * 10)
+    def scale(x):
+        x *= 10
+        return x
+
+    a = mg.tensor([1.0, 2.0], dtype=np.float64)
+    with pytest.raises(ValueError, match="scale: its forward writes into an array"):
+        scale(a)
+    np.testing.assert_array_equal(a.data, [1.0, 2.0])
+
+    @mg.primitive()  # (a forward returning its VJP: run on views too)
+    def cube(x):
+        def vjp(g):
+            g *= 3 * x * x
+            return g
+        return x ** 3, vjp
+
+    with pytest.raises(ValueError, match="cube: its VJP writes"):
+        ((x * 3 + cube(x)) * w).sum().backward()
+
+    @mg.primitive()
+    def square(x):
+        out = np.empty_like(x)  # (its own array: writing into it is fine)
+        np.multiply(x, x, out=out)
+        return out, lambda g: 2 * x * g
+
+    y = mg.tensor([1.0, -3.0], requires_grad=True, dtype=np.float64)
+    ((y * 3 + square(y)) * w).sum().backward()
+    np.testing.assert_array_equal(y.grad.data, [5.0, -3.0])
+    assert mg.gradcheck(square, [mg.tensor([0.5, 2.0], requires_grad=True, dtype=np.float64)])
