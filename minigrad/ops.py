@@ -148,7 +148,7 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple | slice = Fa
     def decorate(forward):
         op_name = name or forward.__name__
         given = (forward, fixed_vjps, jvp)
-        if not (getattr(forward, "__module__", None) or "").startswith("minigrad."):  # a user's op: read-only views
+        if not (getattr(forward, "__module__", None) or "").startswith(_OWN_PACKAGES):  # a user's op: read-only views
             given = (_handing_views(forward, op_name, "forward", returns_vjps=fixed_vjps is None),
                      _each_handing_views(fixed_vjps, op_name), jvp and _handing_views(jvp, op_name, "JVP"))
         spec = Primitive(op_name, given[0], given[1], saves, saved_slice, rows, promote, floating, differentiable,
@@ -173,6 +173,9 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple | slice = Fa
     return decorate if forward is None else decorate(forward)
 
 
+_OWN_PACKAGES = ("minigrad.", "nn.")  # whose ops get the tape's arrays as they are (reviewed, and on the hot path)
+
+
 def read_only(array):
     """A read-only view of ``array`` (anything else as it is)."""
     if isinstance(array, np.ndarray):
@@ -187,10 +190,9 @@ def _handing_views(function: Callable, op: str, role: str, returns_vjps: bool = 
     data, a gradient that other ops share -- and writing into one (x *= 2,
     g *= 2) would change them behind the tape's back, a wrong value or
     gradient elsewhere: a ValueError instead. A forward that returns its
-    VJPs (``returns_vjps``) has those run the same way. (minigrad's own ops,
-    on the hot path, get the arrays as they are.)"""
+    VJPs (``returns_vjps``) has those run the same way. (This project's own
+    ops, on the hot path, get the arrays as they are: _OWN_PACKAGES.)"""
 
-    @functools.wraps(function)
     def handing_views(*args, **settings):
         try:
             result = function(*map(read_only, args), **settings)
@@ -205,6 +207,7 @@ def _handing_views(function: Callable, op: str, role: str, returns_vjps: bool = 
         out, vjps = result
         return out, _each_handing_views(vjps, op) if type(vjps) is tuple else _handing_views(vjps, op, "VJP")
 
+    handing_views.__wrapped__ = function  # (what the create_graph check looks into: engine._check_differentiable)
     return handing_views
 
 
