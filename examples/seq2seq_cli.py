@@ -72,6 +72,9 @@ def load_trained(path: str, example: str, build: Callable[[argparse.Namespace], 
     """The model saved at ``path`` by ``python -m examples.<example>`` and
     its settings, or None after saying on stderr why there is none; notes a
     run that was interrupted before its last epoch."""
+    if os.path.isdir(path):
+        print(f"{path} is a directory, not a checkpoint: give the .npz file (--checkpoint)", file=sys.stderr)
+        return None
     if not os.path.isfile(path):
         print(f"no checkpoint at {path}: train first (python -m examples.{example})", file=sys.stderr)
         return None
