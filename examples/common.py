@@ -194,10 +194,20 @@ class EpochCheckpoint:
 
     def save(self, args: argparse.Namespace, epoch: int, model: nn.Module, optimizer: nn.optim.Optimizer,
              schedule: nn.optim.LRScheduler, **extra: Any) -> None:
-        nn.save({"example": self.example, "config": vars(args), "epoch": epoch, "model": model.state_dict(),
-                 "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                 "rng": mg.get_rng().bit_generator.state, "extra": extra}, self.path)
+        try:
+            nn.save({"example": self.example, "config": vars(args), "epoch": epoch, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                     "rng": mg.get_rng().bit_generator.state, "extra": extra}, self.path)
+        except OSError as error:  # (the directory removed, the disk full, ... since the run began)
+            raise CheckpointNotSaved(f"cannot write {self.path} after epoch {epoch} ({error.strerror or error}): "
+                                     "training stopped; " + self.holds()) from None
         self.epoch = epoch
+
+    def holds(self) -> str:
+        """What the file holds from this run, in words."""
+        if self.epoch:
+            return f"{self.path} keeps the model after epoch {self.epoch}; continue with --resume"
+        return "nothing was saved"
 
     def restore(self, saved: dict[str, Any], model: nn.Module, optimizer: nn.optim.Optimizer,
                 schedule: nn.optim.LRScheduler) -> dict[str, Any]:
@@ -210,18 +220,25 @@ class EpochCheckpoint:
         return saved["extra"]
 
 
+class CheckpointNotSaved(Exception):
+    """The checkpoint could not be written after an epoch (run_interruptible says so)."""
+
+
 def run_interruptible(train: Callable[[], None], checkpoint: EpochCheckpoint) -> int:
     """Run ``train``; on Ctrl-C say which epoch the checkpoint holds and
-    return 130 (the shell's code for an interrupt)."""
+    return 130 (the shell's code for an interrupt); if a checkpoint cannot be
+    written, say so and return 1."""
     try:
         train()
     except KeyboardInterrupt:
         if checkpoint.epoch:
-            print(f"\ninterrupted: {checkpoint.path} keeps the model after epoch {checkpoint.epoch}; "
-                  "continue with --resume", file=sys.stderr)
+            print(f"\ninterrupted: {checkpoint.holds()}", file=sys.stderr)
         else:
             print("\ninterrupted before the first epoch ended: nothing was saved", file=sys.stderr)
         return 130
+    except CheckpointNotSaved as error:
+        print(f"\n{error}", file=sys.stderr)
+        return 1
     return 0
 
 

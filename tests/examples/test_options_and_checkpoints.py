@@ -207,6 +207,26 @@ def results(out: str) -> list[str]:
 
 
 @pytest.mark.parametrize("module, batches", SEQ2SEQ)
+def test_a_checkpoint_that_cannot_be_written_mid_run_is_a_message(module, batches, tiny, tmp_path, monkeypatch,
+                                                                  capsys):
+    """The disk full (or the directory removed) when epoch 2's checkpoint is written: an OSError traceback from
+    EpochCheckpoint.save. Now a message saying what the file keeps, and exit 1."""
+    path, save = str(tmp_path / "run.npz"), nn.save
+
+    def save_once(value, where):
+        if nn.load(where)["epoch"] if os.path.exists(where) else False:
+            raise OSError(28, "No space left on device")
+        save(value, where)
+
+    monkeypatch.setattr(nn, "save", save_once)
+    assert module.main(tiny[module.__name__.split(".")[1]] + ["--checkpoint", path]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {path} after epoch 2 (No space left on device): training stopped; {path} keeps the " \
+           "model after epoch 1; continue with --resume" in err
+    assert nn.load(path)["epoch"] == 1
+
+
+@pytest.mark.parametrize("module, batches", SEQ2SEQ)
 def test_resume_after_ctrl_c_gives_the_uninterrupted_result(module, batches, tiny, tmp_path, monkeypatch, capsys):
     tiny = tiny[module.__name__.split(".")[1]]
     whole, cut = str(tmp_path / "whole.npz"), str(tmp_path / "cut.npz")
