@@ -69,6 +69,17 @@ def test_full_refuses_a_value_an_integer_dtype_cannot_hold(value, dtype):
     assert mg.full((2, 2), np.array([1, 2]), dtype=dtype).data.tolist() == [[1, 2], [1, 2]]
 
 
+@pytest.mark.parametrize("value, dtype", [(1e300, np.float32), (-1e39, np.float32), (np.array([1.0, 1e39]), np.float32),
+                                          (70000, np.float16), (2 ** 200, np.float32), (1.7e308, np.float32)])
+def test_full_refuses_a_finite_value_that_overflows_a_float_dtype(value, dtype):
+    """(full(3, 1e300, dtype=float32) was [inf, inf, inf], with only NumPy's RuntimeWarning; torch raises.)"""
+    with pytest.raises(ValueError, match=f"full: value overflows dtype {np.dtype(dtype)}"):
+        mg.full((2,), value, dtype=dtype)
+    largest = float(np.finfo(dtype).max)  # what fits is kept, infinities and NaN are taken as they are
+    assert mg.full((3,), np.array([largest, np.inf, np.nan]), dtype=dtype).data.tolist()[:2] == [largest, np.inf]
+    assert mg.full((2,), 1e300, dtype=np.float64).data.tolist() == [1e300, 1e300]
+
+
 def test_small_api():
     x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     assert x.shape == (2, 2) and x.ndim == 2 and len(x) == 2 and x.T.data[0, 1] == 3.0
