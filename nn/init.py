@@ -74,6 +74,8 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0, rng: np.random.Generator | Non
     _check_float("xavier_uniform_", t)
     gain = check_real("xavier_uniform_", "gain", gain, low=0.0)
     fan_in, fan_out = _fans(t)
+    if fan_in + fan_out == 0:  # a tensor without elements, (0, 0, ...): nothing to fill (PyTorch warns)
+        return t
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -bound, bound, rng)
 

@@ -264,6 +264,13 @@ def test_init_functions():
     assert not w.data.any()
 
 
+@pytest.mark.parametrize("shape", [(0, 0), (0, 0, 3), (0, 3), (3, 0, 2)])
+@pytest.mark.parametrize("initialise", [nn.init.xavier_uniform_, nn.init.kaiming_uniform_, nn.init.orthogonal_])
+def test_init_of_a_tensor_without_elements_does_nothing(initialise, shape):
+    """(xavier_uniform_ of a (0, 0) weight raised ZeroDivisionError: fan_in + fan_out is 0; PyTorch warns.)"""
+    assert initialise(mg.zeros(*shape), rng=np.random.default_rng(0)).shape == shape
+
+
 @pytest.mark.parametrize("name, initialise", [
     ("uniform_", lambda t, rng: nn.init.uniform_(t, 0.0, 5.0, rng=rng)),
     ("normal_", lambda t, rng: nn.init.normal_(t, rng=rng)),
