@@ -76,13 +76,14 @@ def generator_uses() -> int:
 
 
 def rand_like(x, rng: np.random.Generator | None = None):
-    """Uniform samples in [0, 1) with x's shape and (float) dtype; no gradient."""
-    return _rand_like(x, rng=get_rng(rng))
+    """Uniform samples in [0, 1) with x's shape and (float) dtype; no gradient.
+    ``x`` may be an array or a list (a Tensor comes back either way)."""
+    return _rand_like(_as_tensor(x), rng=get_rng(rng))
 
 
 def randn_like(x, rng: np.random.Generator | None = None):
-    """Standard normal samples with x's shape and (float) dtype; no gradient."""
-    return _randn_like(x, rng=get_rng(rng))
+    """Standard normal samples with x's shape and (float) dtype; no gradient (x as in rand_like)."""
+    return _randn_like(_as_tensor(x), rng=get_rng(rng))
 
 
 def _float(dtype: np.dtype) -> np.dtype:

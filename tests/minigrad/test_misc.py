@@ -36,6 +36,18 @@ def test_manual_seed_repeats_draws():
                                   mg.randn(4, rng=np.random.default_rng(1)).data)
 
 
+@pytest.mark.parametrize("like, draw", [(mg.rand_like, "random"), (mg.randn_like, "standard_normal")])
+@pytest.mark.parametrize("x", [np.zeros((2, 3)), [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [[1, 2, 3], [4, 5, 6]]])
+def test_rand_like_of_an_array_or_a_list_is_a_tensor_like_it(like, draw, x):
+    """(Of a list they raised AttributeError: 'list' object has no attribute 'shape'; of an array they gave an
+    array, where multinomial and mg.rand give Tensors.)"""
+    sample = like(x, rng=np.random.default_rng(5))
+    expected = getattr(np.random.default_rng(5), draw)((2, 3))
+    dtype = np.float64 if isinstance(x, np.ndarray) else np.float32  # an array's float dtype, else the default
+    assert isinstance(sample, mg.Tensor) and sample.dtype == dtype and not sample.requires_grad
+    np.testing.assert_array_equal(sample.data, expected.astype(dtype))
+
+
 @pytest.mark.parametrize("make", [mg.rand, mg.randn])
 @pytest.mark.parametrize("dtype", [np.int64, np.uint8, bool])
 def test_random_samples_need_a_float_dtype(make, dtype):
