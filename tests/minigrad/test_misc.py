@@ -1,9 +1,11 @@
 """Dtype rules, creation helpers, seeding, small Tensor API."""
 
+import hypothesis
 import numpy as np
 import pytest
 
 import minigrad as mg
+from minigrad import testing as mt
 
 
 def test_default_dtype_and_python_scalars_keep_float32():
@@ -90,6 +92,21 @@ def test_full_refuses_a_finite_value_that_overflows_a_float_dtype(value, dtype):
     largest = float(np.finfo(dtype).max)  # what fits is kept, infinities and NaN are taken as they are
     assert mg.full((3,), np.array([largest, np.inf, np.nan]), dtype=dtype).data.tolist()[:2] == [largest, np.inf]
     assert mg.full((2,), 1e300, dtype=np.float64).data.tolist() == [1e300, 1e300]
+
+
+@pytest.mark.parametrize("low, high, spacing", [(-3.0, -1.3, 0.1), (-3.0, -1.6, 0.01), (-3.0, -1.1, 0.01)])
+def test_distinct_arrays_stay_in_their_box(low, high, spacing):
+    """(With as many elements as grid points, mt.arrays(low=-3, high=-1.3, spacing=0.1, distinct=True) always
+    held -3 + 17·0.1 = -1.2999999999999998 > high.)"""
+    size = int((high - low) / spacing) + 1  # every grid point is drawn
+
+    @hypothesis.settings(max_examples=5, database=None, deadline=None)
+    @hypothesis.given(mt.arrays((size,), low=low, high=high, spacing=spacing, distinct=True))
+    def check(a):
+        assert low <= a.min() and a.max() <= high
+        assert np.diff(np.sort(a)).min() >= spacing * (1 - 1e-9)
+
+    check()
 
 
 def test_small_api():
