@@ -107,6 +107,8 @@ def multinomial(probs, num_samples: int = 1, replacement: bool = False, rng: np.
     (Gumbel top-k: exactly sequential sampling without replacement)."""
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
         raise ValueError(f"multinomial: num_samples must be a positive int, got {num_samples!r}")
+    if not isinstance(replacement, (bool, np.bool_)):  # ("False" is true)
+        raise TypeError(f"multinomial: replacement must be a bool, got {type(replacement).__name__} {replacement!r}")
     return _multinomial(_as_tensor(probs), num_samples=int(num_samples), replacement=bool(replacement),
                         rng=get_rng(rng))
 

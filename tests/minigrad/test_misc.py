@@ -109,6 +109,15 @@ def test_distinct_arrays_stay_in_their_box(low, high, spacing):
     check()
 
 
+@pytest.mark.parametrize("flag", ["False", 0, None])
+def test_multinomial_replacement_must_be_a_bool(flag):
+    """(replacement="False" was taken as true: two draws from [0.5, 0.5] could repeat a class.)"""
+    with pytest.raises(TypeError, match=f"multinomial: replacement must be a bool, got {type(flag).__name__}"):
+        mg.multinomial([0.5, 0.5], 2, replacement=flag)
+    draws = mg.multinomial(np.full((200, 2), 0.5), 2, replacement=np.bool_(False), rng=np.random.default_rng(0))
+    assert (np.sort(draws.data, axis=1) == [0, 1]).all()
+
+
 def test_small_api():
     x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     assert x.shape == (2, 2) and x.ndim == 2 and len(x) == 2 and x.T.data[0, 1] == 3.0
