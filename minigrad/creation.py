@@ -48,17 +48,26 @@ def _shape(shape: tuple, caller: str) -> tuple:
     return sizes
 
 
-def _fill(value, dtype: np.dtype):
-    """``value`` (a number, or an array that broadcasts), checked to hold
-    whole numbers in range if ``dtype`` is an integer dtype: NumPy would store
-    NaN as the smallest int64, 2.5 as 2."""
+def _fill(value, dtype: np.dtype, caller: str = "full"):
+    """``value`` (a number, or an array that broadcasts), checked to fit
+    ``dtype`` (errors name ``caller``): whole numbers in range for an integer
+    dtype (NumPy would store NaN as the smallest int64, 2.5 as 2), and no
+    finite number that overflows a float dtype (1e300 would become inf in
+    float32; torch refuses it too)."""
+    values = np.asarray(value)
     if dtype.kind in "iu":
-        info, values = np.iinfo(dtype), np.asarray(value)
+        info = np.iinfo(dtype)
         if values.dtype.kind not in "biuf" or (values.dtype.kind == "f" and not np.all(np.isfinite(values))) \
                 or not np.all(values == np.trunc(values)) or values.size and (values.min() < info.min
                                                                                  or values.max() > info.max):
-            raise ValueError(f"full: value must be whole numbers in [{info.min}, {info.max}] for dtype {dtype}, "
+            raise ValueError(f"{caller}: value must be whole numbers in [{info.min}, {info.max}] for dtype {dtype}, "
                              f"got {value!r}")
+    elif dtype.kind == "f" and values.dtype.kind in "iufO":  # (O: a Python int beyond int64)
+        with np.errstate(over="ignore"):
+            wide = values.astype(np.float64)
+            if (np.isfinite(wide) & np.isinf(wide.astype(dtype))).any():
+                raise ValueError(f"{caller}: value overflows dtype {dtype} (a finite value must have magnitude "
+                                 f"at most {np.finfo(dtype).max}), got {value!r}")
     return value
 
 

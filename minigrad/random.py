@@ -76,13 +76,14 @@ def generator_uses() -> int:
 
 
 def rand_like(x, rng: np.random.Generator | None = None):
-    """Uniform samples in [0, 1) with x's shape and (float) dtype; no gradient."""
-    return _rand_like(x, rng=get_rng(rng))
+    """Uniform samples in [0, 1) with x's shape and (float) dtype; no gradient.
+    ``x`` may be an array or a list (a Tensor comes back either way)."""
+    return _rand_like(_as_tensor(x), rng=get_rng(rng))
 
 
 def randn_like(x, rng: np.random.Generator | None = None):
-    """Standard normal samples with x's shape and (float) dtype; no gradient."""
-    return _randn_like(x, rng=get_rng(rng))
+    """Standard normal samples with x's shape and (float) dtype; no gradient (x as in rand_like)."""
+    return _randn_like(_as_tensor(x), rng=get_rng(rng))
 
 
 def _float(dtype: np.dtype) -> np.dtype:
@@ -106,6 +107,8 @@ def multinomial(probs, num_samples: int = 1, replacement: bool = False, rng: np.
     (Gumbel top-k: exactly sequential sampling without replacement)."""
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
         raise ValueError(f"multinomial: num_samples must be a positive int, got {num_samples!r}")
+    if not isinstance(replacement, (bool, np.bool_)):  # ("False" is true)
+        raise TypeError(f"multinomial: replacement must be a bool, got {type(replacement).__name__} {replacement!r}")
     return _multinomial(_as_tensor(probs), num_samples=int(num_samples), replacement=bool(replacement),
                         rng=get_rng(rng))
 

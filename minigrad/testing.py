@@ -40,13 +40,14 @@ def arrays(shape: Sequence[int] | st.SearchStrategy, low: float = -2.0, high: fl
            spacing: float = 0.01, dtype=np.float64) -> st.SearchStrategy:
     """Arrays of ``dtype`` (float64 by default) in [low, high], at least ``margin`` from
     each kink; with ``distinct`` all elements differ by at least ``spacing`` (to rounding:
-    they are low + k·spacing, so 0.01 apart can be 0.0099999999999998)."""
+    they are low + k·spacing, so 0.01 apart can be 0.0099999999999998; the last is cut to
+    ``high``, which -3 + 17·0.1 = -1.2999999999999998 passed)."""
     def away(v: float) -> bool:
         return all(abs(v - k) >= margin for k in kinks)
 
     if distinct:
         steps = int((high - low) / spacing)
-        elements = st.integers(0, steps).map(lambda k: low + k * spacing).filter(away)
+        elements = st.integers(0, steps).map(lambda k: min(low + k * spacing, high)).filter(away)
     else:
         elements = st.floats(low, high, allow_nan=False, allow_infinity=False).filter(away)
     return hnp.arrays(dtype, shape, elements=elements, unique=distinct)

@@ -500,13 +500,15 @@ def _scores(log_probs, owner: str) -> np.ndarray:
     return values.astype(np.float64)
 
 
-def _refuse_nan(scores: np.ndarray, real: np.ndarray | bool, owner: str) -> None:
-    """A ValueError if a frame that is decoded (``real``, broadcast over classes) holds NaN: argmax would take
-    a NaN class for the best, a beam drop every prefix. (Frames past a length may hold anything.)"""
-    nan = np.isnan(scores) & real
-    if nan.any():
-        where = tuple(np.argwhere(nan)[0].tolist())
-        raise ValueError(f"{owner}: log_probs hold NaN (at {where}): nothing can be decoded from them")
+def _refuse_nan_and_inf(scores: np.ndarray, real: np.ndarray | bool, owner: str) -> None:
+    """A ValueError if a frame that is decoded (``real``, broadcast over classes) holds NaN or +inf: argmax would
+    take a NaN class for the best, a beam drop every prefix; +inf is no log-probability (ctc_loss refuses it), and
+    a beam summed it with −inf to NaN and ranked nonsense. (Frames past a length may hold anything.)"""
+    for bad, what in ((np.isnan(scores), "NaN"), (scores == np.inf, "+inf")):
+        bad &= real
+        if bad.any():
+            where = tuple(np.argwhere(bad)[0].tolist())
+            raise ValueError(f"{owner}: log_probs hold {what} (at {where}): nothing can be decoded from them")
 
 
 def greedy_decode(log_probs, input_lengths: Sequence[int] | None = None, blank: int = 0) -> list[list[int]]:
@@ -522,7 +524,7 @@ def greedy_decode(log_probs, input_lengths: Sequence[int] | None = None, blank: 
     if lengths.shape != (batch,) or lengths.min(initial=0) < 0 or lengths.max(initial=0) > steps:
         raise ValueError(f"greedy_decode: input_lengths must be {batch} values in 0..{steps}, got {lengths}")
     real = np.arange(steps)[:, None] < lengths[None, :]  # (T, B)
-    _refuse_nan(scores, real[:, :, None], "greedy_decode")
+    _refuse_nan_and_inf(scores, real[:, :, None], "greedy_decode")
     best = scores.argmax(axis=2)  # (T, B)
     changed = np.ones_like(best, dtype=bool)
     changed[1:] = best[1:] != best[:-1]
@@ -538,7 +540,7 @@ def prefix_beam_search(log_probs, beam_width: int, blank: int = 0) -> list[tuple
     repeated label counts as new only after a blank. With a beam wide enough
     for every labelling, each probability is exactly exp(−ctc_loss) of it."""
     scores = _scores(log_probs, "prefix_beam_search")
-    _refuse_nan(scores, True, "prefix_beam_search")
+    _refuse_nan_and_inf(scores, True, "prefix_beam_search")
     if scores.ndim != 2:
         raise ValueError(f"prefix_beam_search: log_probs must be (T, C) for one utterance, got shape {scores.shape}")
     beam_width = check_positive_int("prefix_beam_search: beam_width", beam_width)

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from minigrad import Tensor, get_rng, no_grad
+from minigrad.creation import _fill as _fitting
 
 from ._checks import check_real
 
@@ -63,7 +64,9 @@ def ones_(t: Tensor) -> Tensor:
 
 
 def constant_(t: Tensor, value: float) -> Tensor:
-    return _fill(t, value)
+    """``value`` everywhere, if t's dtype holds it (as mg.full checks: 2.5 or NaN in an integer tensor, 1e300 in
+    float32, are a ValueError; they became 2, -2**63 and inf)."""
+    return _fill(t, _fitting(value, t.dtype, "constant_"))
 
 
 def xavier_uniform_(t: Tensor, gain: float = 1.0, rng: np.random.Generator | None = None) -> Tensor:
@@ -71,6 +74,8 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0, rng: np.random.Generator | Non
     _check_float("xavier_uniform_", t)
     gain = check_real("xavier_uniform_", "gain", gain, low=0.0)
     fan_in, fan_out = _fans(t)
+    if fan_in + fan_out == 0:  # a tensor without elements, (0, 0, ...): nothing to fill (PyTorch warns)
+        return t
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -bound, bound, rng)
 

@@ -1,9 +1,11 @@
 """Dtype rules, creation helpers, seeding, small Tensor API."""
 
+import hypothesis
 import numpy as np
 import pytest
 
 import minigrad as mg
+from minigrad import testing as mt
 
 
 def test_default_dtype_and_python_scalars_keep_float32():
@@ -34,6 +36,18 @@ def test_manual_seed_repeats_draws():
     np.testing.assert_array_equal(a, mg.randn(4).data)
     np.testing.assert_array_equal(mg.randn(4, rng=np.random.default_rng(1)).data,
                                   mg.randn(4, rng=np.random.default_rng(1)).data)
+
+
+@pytest.mark.parametrize("like, draw", [(mg.rand_like, "random"), (mg.randn_like, "standard_normal")])
+@pytest.mark.parametrize("x", [np.zeros((2, 3)), [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [[1, 2, 3], [4, 5, 6]]])
+def test_rand_like_of_an_array_or_a_list_is_a_tensor_like_it(like, draw, x):
+    """(Of a list they raised AttributeError: 'list' object has no attribute 'shape'; of an array they gave an
+    array, where multinomial and mg.rand give Tensors.)"""
+    sample = like(x, rng=np.random.default_rng(5))
+    expected = getattr(np.random.default_rng(5), draw)((2, 3))
+    dtype = np.float64 if isinstance(x, np.ndarray) else np.float32  # an array's float dtype, else the default
+    assert isinstance(sample, mg.Tensor) and sample.dtype == dtype and not sample.requires_grad
+    np.testing.assert_array_equal(sample.data, expected.astype(dtype))
 
 
 @pytest.mark.parametrize("make", [mg.rand, mg.randn])
@@ -67,6 +81,41 @@ def test_full_refuses_a_value_an_integer_dtype_cannot_hold(value, dtype):
     assert mg.full((2,), 3.0, dtype=dtype).data.tolist() == [3, 3]
     # an array that broadcasts works, as in NumPy (the first version of the check failed on it: found by review)
     assert mg.full((2, 2), np.array([1, 2]), dtype=dtype).data.tolist() == [[1, 2], [1, 2]]
+
+
+@pytest.mark.parametrize("value, dtype", [(1e300, np.float32), (-1e39, np.float32), (np.array([1.0, 1e39]), np.float32),
+                                          (70000, np.float16), (2 ** 200, np.float32), (1.7e308, np.float32)])
+def test_full_refuses_a_finite_value_that_overflows_a_float_dtype(value, dtype):
+    """(full(3, 1e300, dtype=float32) was [inf, inf, inf], with only NumPy's RuntimeWarning; torch raises.)"""
+    with pytest.raises(ValueError, match=f"full: value overflows dtype {np.dtype(dtype)}"):
+        mg.full((2,), value, dtype=dtype)
+    largest = float(np.finfo(dtype).max)  # what fits is kept, infinities and NaN are taken as they are
+    assert mg.full((3,), np.array([largest, np.inf, np.nan]), dtype=dtype).data.tolist()[:2] == [largest, np.inf]
+    assert mg.full((2,), 1e300, dtype=np.float64).data.tolist() == [1e300, 1e300]
+
+
+@pytest.mark.parametrize("low, high, spacing", [(-3.0, -1.3, 0.1), (-3.0, -1.6, 0.01), (-3.0, -1.1, 0.01)])
+def test_distinct_arrays_stay_in_their_box(low, high, spacing):
+    """(With as many elements as grid points, mt.arrays(low=-3, high=-1.3, spacing=0.1, distinct=True) always
+    held -3 + 17·0.1 = -1.2999999999999998 > high.)"""
+    size = int((high - low) / spacing) + 1  # every grid point is drawn
+
+    @hypothesis.settings(max_examples=5, database=None, deadline=None)
+    @hypothesis.given(mt.arrays((size,), low=low, high=high, spacing=spacing, distinct=True))
+    def check(a):
+        assert low <= a.min() and a.max() <= high
+        assert np.diff(np.sort(a)).min() >= spacing * (1 - 1e-9)
+
+    check()
+
+
+@pytest.mark.parametrize("flag", ["False", 0, None])
+def test_multinomial_replacement_must_be_a_bool(flag):
+    """(replacement="False" was taken as true: two draws from [0.5, 0.5] could repeat a class.)"""
+    with pytest.raises(TypeError, match=f"multinomial: replacement must be a bool, got {type(flag).__name__}"):
+        mg.multinomial([0.5, 0.5], 2, replacement=flag)
+    draws = mg.multinomial(np.full((200, 2), 0.5), 2, replacement=np.bool_(False), rng=np.random.default_rng(0))
+    assert (np.sort(draws.data, axis=1) == [0, 1]).all()
 
 
 def test_small_api():

@@ -508,6 +508,20 @@ def test_the_decoders_on_an_empty_batch_nan_and_float_lengths():
     assert greedy_decode(padded, [2, 3]) == greedy_decode(np.nan_to_num(padded), [2, 3])
 
 
+def test_the_decoders_refuse_plus_inf_log_probs():
+    """(prefix_beam_search of frames [inf, 0, -1], [-inf, 0, -2] (blank 0) gave (1,) and (2,) probability inf, (2, 1)
+    -1, and no () at all (inf + -inf is NaN); ctc_loss refuses +inf.)"""
+    scores = np.array([[np.inf, 0.0, -1.0], [-np.inf, 0.0, -2.0]])
+    with pytest.raises(ValueError, match=r"prefix_beam_search: log_probs hold \+inf \(at \(0, 0\)\)"):
+        prefix_beam_search(scores, 3)
+    with pytest.raises(ValueError, match=r"greedy_decode: log_probs hold \+inf \(at \(0, 0, 0\)\)"):
+        greedy_decode(scores[:, None])
+    assert greedy_decode(scores[:, None], [0]) == [[]]  # (past a length anything goes, as with NaN)
+    finite = np.where(np.isinf(scores), -50.0, scores)  # -inf stays a fine log-probability
+    assert [p for p, _ in prefix_beam_search(np.where(scores == np.inf, 0.0, scores), 3)] == \
+        [p for p, _ in prefix_beam_search(np.where(scores == np.inf, 0.0, finite), 3)]
+
+
 @pytest.mark.parametrize("flag", ["False", None, 0, 1.0])
 def test_zero_infinity_must_be_a_bool(flag):
     """zero_infinity="False" was truthy and zeroed an impossible sample's inf loss (a string "False"

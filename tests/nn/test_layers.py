@@ -264,6 +264,13 @@ def test_init_functions():
     assert not w.data.any()
 
 
+@pytest.mark.parametrize("shape", [(0, 0), (0, 0, 3), (0, 3), (3, 0, 2)])
+@pytest.mark.parametrize("initialise", [nn.init.xavier_uniform_, nn.init.kaiming_uniform_, nn.init.orthogonal_])
+def test_init_of_a_tensor_without_elements_does_nothing(initialise, shape):
+    """(xavier_uniform_ of a (0, 0) weight raised ZeroDivisionError: fan_in + fan_out is 0; PyTorch warns.)"""
+    assert initialise(mg.zeros(*shape), rng=np.random.default_rng(0)).shape == shape
+
+
 @pytest.mark.parametrize("name, initialise", [
     ("uniform_", lambda t, rng: nn.init.uniform_(t, 0.0, 5.0, rng=rng)),
     ("normal_", lambda t, rng: nn.init.normal_(t, rng=rng)),
@@ -280,6 +287,17 @@ def test_random_init_of_a_non_float_tensor_is_a_type_error(name, initialise, dty
         initialise(t, np.random.default_rng(0))
     assert not t.data.any()
     assert nn.init.constant_(t, 1).data.all()  # a constant is exact in any dtype
+
+
+@pytest.mark.parametrize("value, dtype, message", [(2.5, np.int64, "whole numbers"), (np.nan, np.int64, "whole"),
+                                                   (300, np.uint8, "whole numbers"), (1e300, np.float32, "overflows")])
+def test_constant_refuses_a_value_the_tensor_cannot_hold(value, dtype, message):
+    """(constant_ wrote 2 for 2.5, -2**63 for NaN, 44 for 300 and inf for 1e300, as mg.full refuses to.)"""
+    t = mg.zeros(2, 3, dtype=dtype)
+    with pytest.raises(ValueError, match=f"constant_: value .*{message}.* {np.dtype(dtype)}"):
+        nn.init.constant_(t, value)
+    assert not t.data.any() and t._version == [0]  # (nothing written)
+    assert nn.init.constant_(t, 3).data.tolist() == [[3] * 3] * 2
 
 
 # -- dtypes: an input of another dtype than the parameters is a clear TypeError -------------------
