@@ -81,7 +81,7 @@ from .engine import backward, fitted_shape, is_anomaly_enabled, is_grad_enabled,
 from .ops import astype, clone, stack
 from .tensor import Tensor, as_array, get_default_dtype, takes_over_ops
 from .tracing import TraceError, Untraceable, trace
-from .trees import flatten, ordered_like, unflatten
+from .trees import flatten, flatten_like, unflatten
 
 BLOCK_ROWS = 1024  # rows (steps × rows per step) that hoisted ops and batched weight VJPs run on at a time
 
@@ -211,9 +211,17 @@ def _program_key(step: Callable, carry: list, carry_def, xs: list, x_def, consts
 _NOTHING = object()  # the description of no tree at all: xs=None, or a step whose y is None
 
 
-def _flatten(tree, what: str) -> tuple[list, object]:
-    """The Tensors of a tree (minigrad.trees; arrays count as constants, None is no tree)."""
-    return ([], _NOTHING) if tree is None else flatten(tree, f"scan: {what}", arrays=_constant)
+_FIRST = object()  # a step's y before the first step: no structure to follow yet
+
+
+def _flatten(tree, what: str, like=_FIRST) -> tuple[list, object]:
+    """The Tensors of a tree (minigrad.trees; arrays count as constants, None
+    is no tree), its dicts' keys in the order of those in ``like`` if given."""
+    if tree is None:
+        return [], _NOTHING
+    if like is _FIRST:
+        return flatten(tree, f"scan: {what}", arrays=_constant)
+    return flatten_like(tree, like, f"scan: {what}", arrays=_constant)
 
 
 def _constant(array: np.ndarray) -> Tensor:
@@ -246,16 +254,15 @@ def _length(xs: list, length: int | None) -> int:
 
 
 def _call_step(step: Callable, carry_tree, x_tree, carry: Sequence[Tensor], carry_def, extra: tuple = (),
-               y_def=None) -> tuple:
+               y_def=_FIRST) -> tuple:
     """``step(carry, x, *extra)``, checked: the new carry's leaves (the
     carry's structure, shapes and dtypes), y's leaves and y's structure (the
-    earlier steps' ``y_def`` if given: ys are stacked leaf by leaf)."""
+    earlier steps' ``y_def`` if given: ys are stacked leaf by leaf). A dict's
+    keys in another order are the same structure (trees.flatten_like)."""
     returned = step(carry_tree, x_tree, *extra)
     if not (isinstance(returned, tuple) and len(returned) == 2):
         raise TypeError(f"scan: step must return a pair (carry, y), got {type(returned).__name__}")
-    new_carry, new_def = _flatten(returned[0], "the carry step returns")
-    if new_def != carry_def:  # (a dict's keys in another order are the same carry)
-        new_carry, new_def = _flatten(ordered_like(returned[0], carry_def), "the carry step returns")
+    new_carry, new_def = _flatten(returned[0], "the carry step returns", like=carry_def)
     if new_def != carry_def:
         raise TypeError("scan: step must return the carry in the structure it got (same nesting and number of "
                         f"tensors: {len(carry)})")
@@ -263,12 +270,10 @@ def _call_step(step: Callable, carry_tree, x_tree, carry: Sequence[Tensor], carr
         if old.shape != new.shape or old.dtype != new.dtype:
             raise ValueError(f"scan: carry[{k}] goes in as {old.shape} {old.dtype} but comes out of step as "
                              f"{new.shape} {new.dtype}")
-    y_leaves, new_y_def = _flatten(returned[1], "the y step returns")
-    if y_def is not None and new_y_def != y_def:  # (a dict's keys in another order are the same y)
-        y_leaves, new_y_def = _flatten(ordered_like(returned[1], y_def), "the y step returns")
-        if new_y_def != y_def:
-            raise TypeError("scan: step must return y in the same structure at every step (same nesting, dict "
-                            "keys and number of tensors): ys are stacked tensor by tensor")
+    y_leaves, new_y_def = _flatten(returned[1], "the y step returns", like=y_def)
+    if y_def is not _FIRST and new_y_def != y_def:
+        raise TypeError("scan: step must return y in the same structure at every step (same nesting, dict "
+                        "keys and number of tensors): ys are stacked tensor by tensor")
     return new_carry, y_leaves, new_y_def
 
 
@@ -278,7 +283,7 @@ def _loop(step: Callable, carry: list, carry_def, xs: list, x_def, order: range,
     passed to every step)."""
     extra = () if const_def is _NOTHING else (_unflatten(const_def, consts),)
     ys: list = [None] * len(order)
-    y_def = None
+    y_def = _FIRST
     for t in order:
         x = _unflatten(x_def, [x[t] for x in xs])
         carry, ys[t], y_def = _call_step(step, _unflatten(carry_def, carry), x, carry, carry_def, extra, y_def)

@@ -40,7 +40,7 @@ from .forward import Dual, checked_inputs, checked_jvp, from_parts, innermost, j
 from .ops import astype, clone, reshape, stack
 from .tensor import Tensor, _seed, takes_over_ops
 from .tracing import Untraceable
-from .trees import flatten, ordered_like, unflatten
+from .trees import flatten, flatten_like, unflatten
 
 
 def _as_list(x: Any) -> list:
@@ -121,9 +121,7 @@ def _vjp(f: Callable, primals: Sequence, caller: str) -> tuple[Any, Callable, bo
         """ūᵀJ for cotangent ū (f's output structure): one gradient per primal."""
         if structure is None and not isinstance(cotangent, Tensor):
             cotangent = Tensor._make(np.asarray(cotangent, dtype=leaves[0].dtype))
-        cts, ct_structure = flatten(cotangent, f"{caller}: the cotangent")
-        if ct_structure != structure:  # (a dict's keys in another order are the same structure)
-            cts, ct_structure = flatten(ordered_like(cotangent, structure), f"{caller}: the cotangent")
+        cts, ct_structure = flatten_like(cotangent, structure, f"{caller}: the cotangent")
         if ct_structure != structure:
             raise ValueError(f"{caller}: the cotangent must have the structure of f's output (the same nesting "
                              f"of tuples, lists and dicts around {len(leaves)} tensor(s)), got {len(cts)} tensor(s) "

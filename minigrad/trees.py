@@ -111,6 +111,17 @@ def ordered_like(tree: Any, description: Any) -> Any:
     return tree
 
 
+def flatten_like(tree: Any, like: Any, what: str, **options) -> tuple[list[Tensor], Any]:
+    """``flatten(tree, what, **options)``, with each dict's keys taken in the
+    order of ``like`` (a description ``flatten`` gave) when that is the only
+    difference (see ``ordered_like``; tried only when the plain flatten
+    differs from ``like``). The caller compares the description with ``like``."""
+    leaves, description = flatten(tree, what, **options)
+    if description != like:
+        leaves, description = flatten(ordered_like(tree, like), what, **options)
+    return leaves, description
+
+
 def tensors_in(tree: Any) -> list[Tensor]:
     """The Tensors anywhere in ``tree`` (inside tuples, lists and dicts), in order; other objects are skipped."""
     if isinstance(tree, Tensor):

@@ -357,6 +357,17 @@ def test_the_loop_stacks_each_y_by_its_dict_key_and_refuses_another_structure():
             assert list(ys) == ["a", "b"]
             np.testing.assert_array_equal(ys["a"].data, x.data)
             np.testing.assert_array_equal(ys["b"].data, -x.data)
+    # a single tensor first: its structure (None) was taken for "no step yet", and a pair at the next steps
+    # ended in unflatten's IndexError (a 1-tuple would have come back as a tuple without a word)
+    for later in (lambda x_t: (x_t * 10.0, x_t), lambda x_t: (x_t,)):
+        steps = []
+
+        def step(h, x_t):
+            steps.append(1)
+            return h + 1.0, (x_t if len(steps) == 1 else later(x_t))
+
+        with pytest.raises(TypeError, match="y in the same structure at every step"):
+            mg.scan(step, mg.zeros(2, dtype=np.float64), x, unroll=True)
 
 
 def test_no_grad_runs_the_loop_without_recording():
