@@ -147,12 +147,13 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple | slice = Fa
 
     def decorate(forward):
         op_name = name or forward.__name__
-        given = (forward, fixed_vjps, jvp)
+        run, run_vjps, run_jvp = forward, fixed_vjps, jvp
         if not (getattr(forward, "__module__", None) or "").startswith(_OWN_PACKAGES):  # a user's op: read-only views
-            given = (_handing_views(forward, op_name, "forward", returns_vjps=fixed_vjps is None),
-                     _each_handing_views(fixed_vjps, op_name), jvp and _handing_views(jvp, op_name, "JVP"))
-        spec = Primitive(op_name, given[0], given[1], saves, saved_slice, rows, promote, floating, differentiable,
-                         random, jvp=given[2])
+            run = _handing_views(forward, op_name, "forward", returns_vjps=fixed_vjps is None)
+            run_vjps = _each_handing_views(fixed_vjps, op_name)
+            run_jvp = jvp and _handing_views(jvp, op_name, "JVP")
+        spec = Primitive(op_name, run, run_vjps, saves, saved_slice, rows, promote, floating, differentiable, random,
+                         jvp=run_jvp)
 
         checks_dtypes = bool(promote or floating)
 

@@ -264,12 +264,13 @@ class Tensor:
         return self
 
     def _set_grad(self, grad: Tensor | None) -> None:
-        if grad is not None and not isinstance(grad, Tensor):
-            raise TypeError(f".grad must be a Tensor or None, got {type(grad).__name__}")
-        if grad is not None and grad.dtype.kind != "f":
-            raise TypeError(f".grad must be a float tensor, got dtype {grad.dtype}")
-        if grad is not None and grad.shape != self._data.shape:
-            raise ValueError(f".grad must have the tensor's shape {self._data.shape}, got shape {grad.shape}")
+        if grad is not None:
+            if not isinstance(grad, Tensor):
+                raise TypeError(f".grad must be a Tensor or None, got {type(grad).__name__}")
+            if grad.dtype.kind != "f":
+                raise TypeError(f".grad must be a float tensor, got dtype {grad.dtype}")
+            if grad.shape != self._data.shape:
+                raise ValueError(f".grad must have the tensor's shape {self._data.shape}, got shape {grad.shape}")
         self._grad = grad
 
     grad = property(attrgetter("_grad"), _set_grad, doc=(
