@@ -48,7 +48,7 @@ def _shape(shape: tuple, caller: str) -> tuple:
     return sizes
 
 
-def _fill(value, dtype: np.dtype, caller: str = "full"):
+def checked_fill(value, dtype: np.dtype, caller: str = "full"):
     """``value`` (a number, or an array that broadcasts), checked to fit
     ``dtype`` (errors name ``caller``): whole numbers in range for an integer
     dtype (NumPy would store NaN as the smallest int64, 2.5 as 2), and no
@@ -81,7 +81,7 @@ def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
 
 def full(shape, value: float, dtype=None, requires_grad: bool = False) -> Tensor:
     dtype = _dtype(dtype, "full")
-    return _fresh(np.full(_shape((shape,), "full"), _fill(value, dtype), dtype), requires_grad)
+    return _fresh(np.full(_shape((shape,), "full"), checked_fill(value, dtype), dtype), requires_grad)
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:

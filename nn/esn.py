@@ -19,7 +19,7 @@ import numpy as np
 
 import minigrad as mg
 
-from ._checks import check_positive_int, real_number
+from ._checks import check_positive_int, check_real
 
 
 class EchoStateNetwork:
@@ -35,9 +35,7 @@ class EchoStateNetwork:
             "reservoir_size", reservoir_size)
         for name, value in (("spectral_radius", spectral_radius), ("leak", leak), ("input_scaling", input_scaling),
                             ("ridge", ridge)):
-            # (NaN would pass the range checks below as NaN weights)
-            if not np.isfinite(real_number("EchoStateNetwork", name, value)):
-                raise ValueError(f"EchoStateNetwork: {name} must be finite, got {value!r}")
+            check_real("EchoStateNetwork", name, value)  # (NaN would pass the range checks below as NaN weights)
         if not 0 < leak <= 1:
             raise ValueError(f"leak must be in (0, 1], got {leak!r}")
         if spectral_radius <= 0 or ridge < 0:

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from minigrad import Tensor, get_rng, no_grad
-from minigrad.creation import _fill as _fitting
+from minigrad.creation import checked_fill as _checked_fill
 
 from ._checks import check_real
 
@@ -66,7 +66,7 @@ def ones_(t: Tensor) -> Tensor:
 def constant_(t: Tensor, value: float) -> Tensor:
     """``value`` everywhere, if t's dtype holds it (as mg.full checks: 2.5 or NaN in an integer tensor, 1e300 in
     float32, are a ValueError; they became 2, -2**63 and inf)."""
-    return _fill(t, _fitting(value, t.dtype, "constant_"))
+    return _fill(t, _checked_fill(value, t.dtype, "constant_"))
 
 
 def xavier_uniform_(t: Tensor, gain: float = 1.0, rng: np.random.Generator | None = None) -> Tensor:
