@@ -9,7 +9,8 @@ used for the held-out split), ``render_wider`` (an independent renderer of
 the formats people write, built on strftime, for testing only) and
 ``non_date`` (impossible dates, years out of range, partial dates, text).
 And one check: ``answer_problem`` tells whether an answer can be the date a
-text writes, as far as that can be seen without reading the text as a date.
+text writes: its numbers in the places the conventions give them, its month
+and weekday names, its marks.
 """
 
 from __future__ import annotations
@@ -408,11 +409,11 @@ def answer_problem(text: str, iso: str) -> str | None:
     beside a slash or dash; no slash or dash beside another mark (", '" is
     fine) and no mark written twice; without a month name, a . / or -
     between every two numbers (not "27 9 1994"); at most one month and one weekday, and they are
-    the answer's; the numbers are exactly the answer's day, its month
-    (unless a month is named) and its year (four digits, or two that %y
-    reads as it), or yyyymmdd alone; an ordinal is the day, with its
-    suffix. Not checked: which number is the day and which the month (or
-    a two-digit year) -- that is the model's reading of the conventions."""
+    the answer's; the numbers are, in the order the conventions read them
+    (see ``number_roles``), the answer's day, its month (unless a month is
+    named) and its year (four digits, or two that %y reads as it), or
+    yyyymmdd alone; an ordinal is the day, with its suffix. So where the
+    conventions read the text as a date, no other date passes."""
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", iso):
         return f"the model wrote {iso!r}, not a date"
     try:
@@ -448,17 +449,40 @@ def answer_problem(text: str, iso: str) -> str | None:
         return f"{iso} is a {WEEKDAYS[date.weekday()]}, not a {WEEKDAYS[weekdays[0]]}"
     if not months and numbers == [(f"{date:%Y%m%d}", "")]:
         return None
-    unfit = f"the model wrote {iso}, which does not fit the numbers written ({', '.join(d + s for d, s in numbers)})"
-    year = next((n for n in numbers if n == (str(date.year), "")), None) or next(
-        (n for n in numbers if len(n[0]) == 2 and not n[1] and two_digit_year(int(n[0])) == date.year), None)
-    if year is None:
-        return unfit
-    rest = list(numbers)
-    rest.remove(year)
-    if sorted(int(d) for d, _ in rest) != sorted([date.day] + ([] if months else [date.month])) or any(
-            len(d) > 2 or (s and (int(d) != date.day or ordinal(int(d)) != str(int(d)) + s)) for d, s in rest):
-        return unfit
+    roles = number_roles([digits for digits, _ in numbers], named_month=bool(months), dotted="." in separators)
+    if roles is None or not all(_fits(role, digits, suffix, date) for role, (digits, suffix) in zip(roles, numbers)):
+        read = f" (read as {'/'.join(roles)})" if roles else ""
+        return (f"the model wrote {iso}, which does not fit the numbers written "
+                f"({', '.join(d + s for d, s in numbers)}){read}")
     return None
+
+
+def number_roles(numbers: list[str], named_month: bool, dotted: bool) -> list[str] | None:
+    """What each number of a date is under the conventions, in the order
+    written ("day", "month", "year"), or None if they are not a date's
+    numbers. With a month name: a day and a year, the year first only if
+    it has four digits. Without: three numbers, year-month-day if the first
+    has four digits, else day.month.year with dots, else month/day/year
+    unless the first is above 12 (then day/month/year)."""
+    if named_month:
+        return (["year", "day"] if len(numbers[0]) == 4 else ["day", "year"]) if len(numbers) == 2 else None
+    if len(numbers) != 3:
+        return None
+    if len(numbers[0]) == 4:
+        return ["year", "month", "day"]
+    if dotted or int(numbers[0]) > 12:
+        return ["day", "month", "year"]
+    return ["month", "day", "year"]
+
+
+def _fits(role: str, digits: str, suffix: str, date: dt.date) -> bool:
+    """Whether a number written (with an ordinal's suffix, if any) is ``date``'s day, month or year."""
+    if role == "year":
+        two_digits = len(digits) == 2 and two_digit_year(int(digits)) == date.year
+        return not suffix and (digits == str(date.year) or two_digits)
+    value = date.day if role == "day" else date.month
+    right_suffix = not suffix or role == "day" and ordinal(value) == str(value) + suffix
+    return len(digits) <= 2 and int(digits) == value and right_suffix
 
 
 def visible_reason(text: str) -> str | None:

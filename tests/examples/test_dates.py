@@ -11,7 +11,7 @@ import random
 import re
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from examples import dates
@@ -189,20 +189,49 @@ def test_answer_check_accepts_the_right_answer(date, seed):
         assert dates.answer_problem(normalize(text), date.isoformat()) is None, text
 
 
-@given(days, st.integers(0, 2 ** 32), st.integers(1, 50))
-def test_answer_check_refuses_another_year_or_day(date, seed, shift):
-    """The year is always written, so another year with the same day and
-    month is always seen; so is another day in the same month and year.
-    (What passes are swaps of the numbers: day and month, or day and a
-    two-digit year -- the model's reading of the conventions.)"""
-    assume(date.month != 2 or date.day != 29)
+def _other_readings(date: dt.date) -> set[dt.date]:
+    """Dates made of the numbers ``date`` is written with, put in other places: day and month
+    swapped, a two-digit year read as the day or the month and the other way round."""
+    y2 = date.year % 100
+    out = set()
+    for year, month, day in [(date.year, date.day, date.month), (dates.two_digit_year(date.day), date.month, y2),
+                             (dates.two_digit_year(date.month), y2, date.day), (dates.two_digit_year(date.day), y2,
+                                                                                 date.month),
+                             (dates.two_digit_year(date.month), date.day, y2)]:
+        try:
+            out.add(dt.date(year, month, day))
+        except ValueError:
+            continue
+    return out - {date}
+
+
+@given(days, st.integers(0, 2 ** 32), days)
+def test_answer_check_refuses_every_other_date(date, seed, other):
+    """Where the conventions read a text as a date, the check lets no other
+    date through: not another year, day or month, and not the same numbers
+    read in another order (05/06/2001 as June 5; sep 10, 12 as 2010-09-12)."""
     rng = random.Random(seed)
-    other_year = date.replace(year=date.year + shift if date.year + shift <= 2099 else date.year - shift)
-    other_day = date.replace(day=date.day + 1 if date.day < 28 else date.day - 1)
-    for text in dates.all_renderings(date, rng):
+    texts = dates.all_renderings(date, rng) + [dates.render_wider(date, p) for p, ok in dates.WIDER_FORMATS if ok(date)]
+    wrong = ({other} | _other_readings(date)) - {date}
+    for text in texts:
         clean = normalize(text)
-        assert dates.answer_problem(clean, other_year.isoformat()), text
-        assert dates.answer_problem(clean, other_day.isoformat()), text
+        assert reference_date(clean) == date, text
+        for answer in wrong:
+            assert dates.answer_problem(clean, answer.isoformat()), (text, answer)
+
+
+@given(st.lists(st.sampled_from(["1", "5", "05", "12", "13", "27", "31", "94", "08", "1994", "2001", "19940927",
+                                 "sep", "may", "tue", "the", "of", "27th", "1st", "/", "-", ".", ",", " ", "'"]),
+                min_size=1, max_size=7), days)
+def test_answer_check_passes_only_the_references_reading(parts, date):
+    """Texts put together from a date's pieces: if the reference reader
+    finds a date in one, the check passes that date and no other."""
+    text = normalize("".join(parts))
+    read = reference_date(text)
+    if read is not None and date != read:
+        assert dates.answer_problem(text, date.isoformat()), (text, date)
+    if read is not None:
+        assert dates.answer_problem(text, read.isoformat()) is None, text
 
 
 @pytest.mark.parametrize("text, iso, why", [
@@ -222,6 +251,11 @@ def test_answer_check_refuses_another_year_or_day(date, seed, shift):
     # numbers apart, no month named: passed (the conventions read none; the model answered "10-10 1991")
     ("27 9 1994", "1994-09-27", "joined by . / or -"), ("10-10 1991", "1991-10-10", "joined by . / or -"),
     ("1928/2, 1", "1928-02-01", "joined by . / or -"), ("mon 8 17, 48", "2048-08-17", "joined by . / or -"),
+    # the numbers in another order than the conventions': passed (the model's reading was not checked)
+    ("05/06/2001", "2001-06-05", "read as month/day/year"), ("27.09.94", "1994-27-09", "not a calendar date"),
+    ("5.6.2001", "2001-05-06", "read as day/month/year"), ("sep 10, 12", "2010-09-12", "read as day/year"),
+    ("1994 sep 5", "2005-09-19", "read as year/day"), ("12/10/08", "2012-10-08", "read as month/day/year"),
+    ("94.09.27", "1994-09-27", "read as day/month/year"),
 ])
 def test_answer_check_refuses_with_a_reason(text, iso, why):
     assert why in dates.answer_problem(text, iso)
