@@ -159,8 +159,8 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple | slice = Fa
 
         @functools.wraps(forward)
         def op(*args, **settings):
-            for x in args:
-                if type(x) is not Tensor:
+            for x in args:  # (plain Tensors, and subclasses that do not take over ops, such as nn.Parameter)
+                if type(x) is not Tensor and (not isinstance(x, Tensor) or type(x).__minigrad_dispatch__ is not None):
                     return _apply_general(op, args, settings)
             arrays = [x._data for x in args]
             if checks_dtypes and spec.needs_cast(arrays):
@@ -257,7 +257,7 @@ def apply(spec: Primitive, args: Sequence[Tensor], arrays: list, settings: dict)
 
 
 def _apply_general(op, args: tuple, settings: dict):
-    """The op on anything but plain Tensors: bare arrays (a VJP in a plain
+    """The op on anything but Tensors that leave ops alone: bare arrays (a VJP in a plain
     backward: just compute), a dispatching Tensor subclass (hand it over), or
     a mix of Tensors and constants (lift, promote, apply)."""
     spec = op.spec
@@ -265,7 +265,7 @@ def _apply_general(op, args: tuple, settings: dict):
     for x in args:
         if isinstance(x, Tensor):
             tensors = True
-            hook = getattr(type(x), "__minigrad_dispatch__", None)
+            hook = type(x).__minigrad_dispatch__
             if hook is not None:
                 return hook(op, args, settings)
     if not tensors:  # only arrays: plain NumPy (this is how VJPs run in a plain backward)

@@ -64,7 +64,7 @@ def takes_over_ops(x) -> bool:
     """Is ``x`` a Tensor subclass that receives every op called on it
     (``__minigrad_dispatch__``, see minigrad/ops.py): a value of a scan step
     being traced, or a forward-mode dual?"""
-    return getattr(type(x), "__minigrad_dispatch__", None) is not None
+    return isinstance(x, Tensor) and type(x).__minigrad_dispatch__ is not None
 
 
 def share_views(outputs, inputs) -> None:
@@ -85,6 +85,7 @@ _RENAMED_SLOTS = {"requires_grad": "_requires_grad", "grad": "_grad"}  # (in cop
 class Tensor:
     __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_index", "_version", "__weakref__")
     __hash__ = object.__hash__  # == is elementwise (as in NumPy and PyTorch); hashing stays by identity
+    __minigrad_dispatch__ = None  # a subclass that receives every op called on it defines it (see minigrad/ops.py)
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None):
         self._data = as_array(data, dtype, copy=True)

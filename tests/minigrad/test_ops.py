@@ -555,3 +555,24 @@ def test_take_along_axis_out_of_range_names_the_index_given():
     """An index below -n was reported after shifting by n (-4 on 3 elements as -1)."""
     with pytest.raises(IndexError, match=r"\[-3, 3\).* from -4 to 0"):
         mg.take_along_axis(mg.zeros(2, 3), [[-4, 0]], 1)
+
+
+def test_a_tensor_subclass_computes_as_a_tensor_until_its_class_takes_over_ops():
+    """Subclasses without ``__minigrad_dispatch__`` (nn.Parameter, a user's) take the op's fast
+    path: the same values and gradients as Tensors; a hook given to the class later, even
+    after ops ran on it, receives every op from then on (nothing is cached per class)."""
+
+    class Mine(mg.Tensor):
+        __slots__ = ()
+
+    a, b = Mine(np.array([1.0, -2.0]), requires_grad=True), mg.tensor([3.0, 4.0], requires_grad=True)
+    out = mg.add(a * b, mg.exp(a))
+    out.sum().backward()
+    np.testing.assert_array_equal(out.data, [3.0 + np.exp(1.0), -8.0 + np.exp(-2.0)])
+    np.testing.assert_array_equal(a.grad.data, [3.0 + np.exp(1.0), 4.0 + np.exp(-2.0)])
+    np.testing.assert_array_equal(b.grad.data, [1.0, -2.0])
+    seen = []
+    Mine.__minigrad_dispatch__ = staticmethod(lambda op, args, settings: seen.append(op.spec.name) or "taken")
+    assert mg.add(b, a) == "taken" and a * 2 == "taken" and seen == ["add", "mul"]
+    del Mine.__minigrad_dispatch__
+    np.testing.assert_array_equal(mg.add(b, a).data, [4.0, 2.0])
