@@ -13,7 +13,9 @@ returns is kept for the backward.
 
 What f may do. Its arguments and results may be anything (Tensors, also
 inside tuples, lists and dicts); the arguments that require grad get
-gradients. Tensors f closes
+gradients, and the outputs that require grad in f's run do (one f computes
+under ``no_grad``, detaches or makes from constants comes back as f gives
+it, a plain tensor). Tensors f closes
 over that require grad (a layer's parameters) are found on the first run
 and get gradients too. A closed-over tensor that was itself *computed* on
 the tape cannot be re-entered by the recomputation: that is a ValueError
@@ -80,9 +82,9 @@ def checkpoint(f: Callable) -> Callable:
                 return f(*args)
         params = _closed_over(outs, copies, start, name)
         inputs = wanted + params
-        floats = [k for k, o in enumerate(outs) if o.dtype.kind == "f"]
+        differentiable = [k for k, o in enumerate(outs) if o.requires_grad]  # (as f gives them)
         results = [_alias(o, copies, wanted) for o in outs]
-        if not inputs or not floats:
+        if not inputs or not differentiable:
             return unflatten(structure, results)
         del outs, copies  # (the first run's tape and what f made: freed, so that what is left of ...)
         read = _watched(seen, start, name)  # (... what f read came from outside it)
@@ -95,11 +97,11 @@ def checkpoint(f: Callable) -> Callable:
             _check_unchanged(read, start, args, name)
             with replaying(generator_state):
                 again, _, copies = _run(f, args, wanted, saved[:len(wanted)])
-            leaves = [again[k] for k in floats]
+            leaves = [again[k] for k in differentiable]
             for k, (new, old) in enumerate(zip(leaves, first)):
                 if new.shape != old.shape or not np.array_equal(new._data, old, equal_nan=True):
-                    raise RuntimeError(f"{name}: f computed output {floats[k]} differently when run again for the "
-                                       "backward (it draws random numbers from a generator of its own, or reads "
+                    raise RuntimeError(f"{name}: f computed output {differentiable[k]} differently when run again for "
+                                       "the backward (it draws random numbers from a generator of its own, or reads "
                                        "state that changed, or another thread drew from minigrad's generator "
                                        "while f ran): the gradient would be wrong")
             roots = [(out, gk) for out, gk in zip(leaves, g) if gk is not None and out.requires_grad]
@@ -109,9 +111,9 @@ def checkpoint(f: Callable) -> Callable:
                                     inputs=copies + params)
             return [None if gr is None else gr._data for gr in grads]
 
-        node_outputs = engine.record(name, inputs, tuple(results[k]._data for k in floats), vjp,
+        node_outputs = engine.record(name, inputs, tuple(results[k]._data for k in differentiable), vjp,
                                      saves=(-1, *range(len(inputs))))
-        for k, out in zip(floats, node_outputs):
+        for k, out in zip(differentiable, node_outputs):
             out._version = results[k]._version
             results[k] = out
         node_outputs[0]._node.watched_out = tuple(out._version for out in node_outputs)

@@ -360,3 +360,33 @@ def test_an_output_aliasing_an_argument_shares_its_version_as_without_checkpoint
             (x if changed == "data" else w).__iadd__(1.0)
         with pytest.raises(RuntimeError, match="changed in place"):
             y.backward()
+
+
+@pytest.mark.parametrize("second", ["no_grad", "detached", "constant", "integer"])
+def test_an_output_f_gives_without_grad_comes_back_without_grad(second):
+    """Only what f's own outputs require grad for does: one computed under no_grad, detached,
+    from constants or of integers is a plain tensor, as f alone gives it (it came back
+    requiring grad, and its backward gave zeros where f alone raises)."""
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+
+    def f(x):
+        if second == "no_grad":
+            with mg.no_grad():
+                other = x * w
+        elif second == "detached":
+            other = (x * w).detach()
+        elif second == "constant":
+            other = mg.tensor([3.0, 4.0]) * 2
+        else:
+            other = mg.tensor([3, 4])
+        return x * w, other
+
+    x = mg.tensor([0.5, -1.0], requires_grad=True)
+    plain, checkpointed = f(x), mg.checkpoint(f)(x)
+    assert [o.requires_grad for o in checkpointed] == [o.requires_grad for o in plain] == [True, False]
+    np.testing.assert_array_equal(checkpointed[1].data, plain[1].data)
+    with pytest.raises(RuntimeError):
+        checkpointed[1].sum().backward()
+    checkpointed[0].sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [1.0, 2.0])
+    np.testing.assert_array_equal(w.grad.data, [0.5, -1.0])
