@@ -169,6 +169,10 @@ class Seq2Seq(Module):
         self.pad_id = check_index("pad_id", pad_id, shared, "Seq2Seq: ")
         self.bos_id = check_index("bos_id", bos_id, tgt_vocab_size, "Seq2Seq: ")
         self.eos_id = check_index("eos_id", eos_id, tgt_vocab_size, "Seq2Seq: ")
+        for name, value, why in (("bos_id", bos_id, "the padding row of the embeddings is never trained"),
+                                  ("eos_id", eos_id, "the loss ignores pad targets: the end would never be learned")):
+            if value == pad_id:
+                raise ValueError(f"Seq2Seq: {name} must differ from pad_id ({why}), got {name} = pad_id = {pad_id}")
         self.encoder = Encoder(src_vocab_size, embedding_dim, hidden_size, num_layers, bidirectional, cell, dropout,
                                pad_id, rng)
         decoder_hidden = hidden_size * (2 if bidirectional else 1)

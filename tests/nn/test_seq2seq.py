@@ -228,11 +228,16 @@ def test_input_feeding_refuses_a_string(make):
     (dict(pad_id=-1), r"Seq2Seq: pad_id must lie in \[0, 5\), got -1"),
     (dict(pad_id=6), r"Seq2Seq: pad_id must lie in \[0, 5\), got 6"),
     (dict(eos_id=2.0), "Seq2Seq: eos_id must be an int"),
+    (dict(bos_id=0), r"Seq2Seq: bos_id must differ from pad_id \(.*never trained\), got bos_id = pad_id = 0"),
+    (dict(pad_id=2), r"Seq2Seq: eos_id must differ from pad_id \(.*never be learned\), got eos_id = pad_id = 2"),
 ])
 def test_special_token_ids_must_be_in_the_vocabularies(ids, message):
     """An eos_id outside the target vocabulary made greedy decoding silently
     never stop (and beam search an IndexError); pad_id=-1 was taken by the
-    embeddings as the last row while the loss ignored the target -1."""
+    embeddings as the last row while the loss ignored the target -1. A bos_id
+    equal to pad_id trained no bos embedding (the padding row gets no gradient),
+    and an eos_id equal to it was never learned (the loss ignores pad targets),
+    both without a word."""
     with pytest.raises((ValueError, TypeError), match=message):
         nn.Seq2Seq(8, 5, 4, 3, **ids)
 
