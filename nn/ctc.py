@@ -501,14 +501,20 @@ def _scores(log_probs, owner: str) -> np.ndarray:
 
 
 def _refuse_nan_and_inf(scores: np.ndarray, real: np.ndarray | bool, owner: str) -> None:
-    """A ValueError if a frame that is decoded (``real``, broadcast over classes) holds NaN or +inf: argmax would
-    take a NaN class for the best, a beam drop every prefix; +inf is no log-probability (ctc_loss refuses it), and
-    a beam summed it with −inf to NaN and ranked nonsense. (Frames past a length may hold anything.)"""
+    """A ValueError if a frame that is decoded (``real``: a bool per frame) holds NaN or +inf, or only −inf:
+    argmax would take a NaN class for the best, a beam drop every prefix; +inf is no log-probability (ctc_loss
+    refuses it), and a beam summed it with −inf to NaN and ranked nonsense; a frame where no class is possible
+    makes every labelling impossible (greedy decoding answered one anyway, a beam none). (Frames past a length
+    may hold anything.)"""
     for bad, what in ((np.isnan(scores), "NaN"), (scores == np.inf, "+inf")):
-        bad &= real
+        bad &= np.asarray(real)[..., None]
         if bad.any():
             where = tuple(np.argwhere(bad)[0].tolist())
             raise ValueError(f"{owner}: log_probs hold {what} (at {where}): nothing can be decoded from them")
+    impossible = (scores == -np.inf).all(axis=-1) & real
+    if impossible.any():
+        where = tuple(np.argwhere(impossible)[0].tolist())
+        raise ValueError(f"{owner}: log_probs are -inf for every class at frame {where}: no labelling is possible")
 
 
 def greedy_decode(log_probs, input_lengths: Sequence[int] | None = None, blank: int = 0) -> list[list[int]]:
@@ -524,7 +530,7 @@ def greedy_decode(log_probs, input_lengths: Sequence[int] | None = None, blank: 
     if lengths.shape != (batch,) or lengths.min(initial=0) < 0 or lengths.max(initial=0) > steps:
         raise ValueError(f"greedy_decode: input_lengths must be {batch} values in 0..{steps}, got {lengths}")
     real = np.arange(steps)[:, None] < lengths[None, :]  # (T, B)
-    _refuse_nan_and_inf(scores, real[:, :, None], "greedy_decode")
+    _refuse_nan_and_inf(scores, real, "greedy_decode")
     best = scores.argmax(axis=2)  # (T, B)
     changed = np.ones_like(best, dtype=bool)
     changed[1:] = best[1:] != best[:-1]
@@ -540,11 +546,11 @@ def prefix_beam_search(log_probs, beam_width: int, blank: int = 0) -> list[tuple
     repeated label counts as new only after a blank. With a beam wide enough
     for every labelling, each probability is exactly exp(−ctc_loss) of it."""
     scores = _scores(log_probs, "prefix_beam_search")
-    _refuse_nan_and_inf(scores, True, "prefix_beam_search")
     if scores.ndim != 2:
         raise ValueError(f"prefix_beam_search: log_probs must be (T, C) for one utterance, got shape {scores.shape}")
     beam_width = check_positive_int("prefix_beam_search: beam_width", beam_width)
     blank = check_index("blank", blank, scores.shape[1], "prefix_beam_search: ")
+    _refuse_nan_and_inf(scores, True, "prefix_beam_search")
     beams: dict[tuple, tuple[float, float]] = {(): (0.0, NEG_INF)}  # prefix -> (ln p ending in blank, in label)
     for frame in scores:
         grown: dict[tuple, list] = {}

@@ -522,6 +522,19 @@ def test_the_decoders_refuse_plus_inf_log_probs():
         [p for p, _ in prefix_beam_search(np.where(scores == np.inf, 0.0, finite), 3)]
 
 
+def test_the_decoders_refuse_a_frame_where_no_class_is_possible():
+    """A frame of −inf for every class makes every labelling impossible (ctc_loss gives inf for each):
+    greedy decoding answered [2] (argmax of the other frame, blank 0) and prefix_beam_search []."""
+    scores = np.array([np.log([0.1, 0.2, 0.7]), np.full(3, -np.inf)])
+    assert ctc_loss(mg.tensor(scores), [2], 2, 1, reduction="none").item() == np.inf
+    with pytest.raises(ValueError, match=r"greedy_decode: log_probs are -inf for every class at frame \(1, 0\)"):
+        greedy_decode(scores[:, None])
+    with pytest.raises(ValueError, match=r"prefix_beam_search: log_probs are -inf for every class at frame \(1,\)"):
+        prefix_beam_search(scores, 3)
+    assert greedy_decode(scores[:, None], [1]) == [[2]]  # (past the length it is not read)
+    assert [p for p, _ in prefix_beam_search(scores[:1], 3)] == [(2,), (1,), ()]
+
+
 @pytest.mark.parametrize("flag", ["False", None, 0, 1.0])
 def test_zero_infinity_must_be_a_bool(flag):
     """zero_infinity="False" was truthy and zeroed an impossible sample's inf loss (a string "False"
