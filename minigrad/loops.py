@@ -865,7 +865,8 @@ class _Program:
                      else per_step[0][2][m] for m, s in enumerate(ins.saved)]
             settings = self.row_settings(ins)
             grad = ins.spec.vjps[j](g_out, *saved, **settings) if settings else ins.spec.vjps[j](g_out, *saved)
-            _add(invariant, ins.args[j], _fit(grad, *self.shapes[ins.args[j]], ins, j, anomaly, g_out))
+            if grad is not None:
+                _add(invariant, ins.args[j], _fit(grad, *self.shapes[ins.args[j]], ins, j, anomaly, g_out))
         pending.clear()
 
     @staticmethod
