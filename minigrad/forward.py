@@ -96,6 +96,12 @@ def _dispatch(op, args: tuple, settings: dict):
         primals = _promoted(spec, primals, out)
     tangent = spec.jvp(tangents, out, *primals, **settings)
     if type(out) is tuple:
+        if tangent is None:
+            return out
+        if type(tangent) not in (tuple, list) or len(tangent) != len(out):  # (zip would drop outputs, or take rows)
+            got = f"{len(tangent)} tangents" if type(tangent) in (tuple, list) else f"a {type(tangent).__name__}"
+            raise TypeError(f"'{spec.name}' has {len(out)} outputs and its JVP gave {got}: give a tuple of one "
+                            "tangent per output (None for one without)")
         return tuple(make_dual(o, t, level) for o, t in zip(out, tangent))
     return make_dual(out, tangent, level)
 
