@@ -126,6 +126,9 @@ class Module:
             table = self.__dict__.get(registry)
             if table is not None and name in table:
                 return table[name]
+        if name in ("_parameters", "_buffers", "_modules", "training"):  # (Module.__init__ makes them all)
+            raise AttributeError(f"{type(self).__name__} has no '{name}': its __init__ must call "
+                                 "super().__init__() first")
         raise AttributeError(f"'{type(self).__name__}' has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
