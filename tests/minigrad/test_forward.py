@@ -617,3 +617,29 @@ def test_a_two_output_op_whose_jvp_gives_no_tuple_of_two_is_an_error():
     _, (t_sin, t_cos) = mg.jvp(only_first, (x,), (mg.ones_like(x),))
     np.testing.assert_allclose(t_sin.data, np.cos(x.data), rtol=1e-12)
     np.testing.assert_array_equal(t_cos.data, 0.0)
+
+
+def test_a_jvp_computing_in_float32_for_float64_is_an_error():
+    """A JVP (a primitive's jvps=, a Function's jvp) returning float32 for a
+    float64 input and output: forward mode cast it back to float64, the
+    digits lost (1 + 1e-12 came back as 1.0). A float32 input's tangent into
+    a float64 output stays fine: it is exact."""
+    scaled = mg.primitive(vjps=lambda g: g * (1 + 1e-12),
+                          jvps=lambda t, y, x: (t * (1 + 1e-12)).astype(np.float32))(lambda x: x * (1 + 1e-12))
+
+    class Scaled(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * (1 + 1e-12)
+
+        @staticmethod
+        def jvp(ctx, t):
+            return (t * (1 + 1e-12)).astype(np.float32)
+
+    x = mg.tensor(np.ones(3))
+    for f in (scaled, Scaled.apply):
+        with pytest.raises(TypeError, match="JVP gave a float32 tangent for a float64 output"):
+            mg.jvp(f, (x,), (mg.ones_like(x),))
+    x32, y64 = mg.tensor(np.ones(3, np.float32)), mg.tensor(np.full(3, 1 + 1e-12))
+    _, tangent = mg.jvp(lambda x: x + y64, (x32,), (mg.ones_like(x32),))
+    assert tangent.dtype == np.float64 and np.array_equal(tangent.data, np.ones(3))
