@@ -404,6 +404,7 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
     captured: list = [None] * len(inputs or ())
     push, pop = heapq.heappush, heapq.heappop
     anomaly = _modes.anomaly
+    checking = anomaly or create_graph  # (every gradient goes through _fit)
 
     def send(target, index: int, grad) -> None:
         """Add ``grad`` to what ``target`` (a Node's output, or a leaf) has received."""
@@ -461,7 +462,7 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
                 if grad is None:
                     continue
                 target, index, shape, dtype = parent
-                if grad.shape != shape or grad.dtype is not dtype or anomaly:
+                if grad.shape != shape or grad.dtype is not dtype or checking:
                     grad = _fit(grad, shape, dtype, node, i, g)
                 if type(target) is Node:  # (send(), inlined for the common case)
                     slots = pending.get(target)
@@ -612,7 +613,14 @@ def _capture(node: Node, grads: list, wanted: dict, captured: list, accumulate: 
 
 def _fit(grad, shape: tuple, dtype, node: Node, i: int, g):
     """Bring a VJP's gradient for input ``i`` to that input's shape and dtype
-    (:func:`fitted`); check for NaN/inf under detect_anomaly."""
+    (:func:`fitted`); check for NaN/inf under detect_anomaly. Under
+    create_graph (``g`` a Tensor) a gradient that is no Tensor -- a VJP that
+    computed on ``g.data`` or ``.numpy()`` -- would be a constant, the
+    derivatives through it lost without a word: an error."""
+    if not isinstance(grad, Tensor) and isinstance(g[0] if type(g) is tuple else g, Tensor):
+        raise RuntimeError(f"create_graph through '{node.name}': its VJP gave a plain {type(grad).__name__}, not a "
+                           f"Tensor, for its input {i}; a constant to the graph, the second derivative would miss it. "
+                           "Compute it with minigrad ops on the Tensors the VJP gets (not .data or .numpy())")
     if grad.shape != shape or grad.dtype != dtype:
         grad = fitted(grad, shape, dtype, f"'{node.name}'", i, g)
     data = grad._data if isinstance(grad, Tensor) else grad

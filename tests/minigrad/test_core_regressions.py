@@ -461,6 +461,29 @@ def test_a_once_differentiable_function_refuses_create_graph():
         mg.grad(Once.apply(x).sum(), x, create_graph=True)
 
 
+def test_a_function_backward_returning_arrays_refuses_create_graph():
+    """A backward on .numpy() of grad and the saved input (y = x², x̄ =
+    2·x·ȳ): under create_graph its array became a constant, so gradgradcheck
+    found 0 where 2 is due and the gradient penalty (x̄·w).sum() lost its
+    dependence on x (d/dx = 0 + 2x from Σx², not 2x + 2w). Now the
+    create_graph backward names the Function and what to do."""
+    class Square(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g.numpy() * 2 * x.numpy()
+
+    x = leaf([1.0, 2.0, 3.0])
+    assert np.array_equal(mg.grad(Square.apply(x).sum(), x)[0].data, [2.0, 4.0, 6.0])  # first order: fine
+    with pytest.raises(RuntimeError, match=r"Square.backward returned a plain ndarray for input 0 under create_graph"):
+        mg.grad(Square.apply(x).sum(), x, create_graph=True)
+
+
 def test_numpy_on_a_tensor_inside_backward_says_what_to_do():
     class NumpyInBackward(Softplus):
         @staticmethod

@@ -608,3 +608,24 @@ def test_gradients_summed_over_the_outputs_broadcast_axes_and_cast_by_promotion_
     v = mg.tensor(np.array([1.0, 2.0], np.float32))
     (s * v).sum().backward()
     assert s.grad.dtype == np.float64 and s.grad.item() == 3.0
+
+
+def test_a_vjp_computing_on_plain_arrays_under_create_graph_is_an_error():
+    """A VJP that reads g.data and x.data: under create_graph its gradient was
+    a constant, so the gradient penalty (ẋ·w).sum() + Σx² with ẋ = 2x gave
+    d/dx = 2x (the Σx² alone) where 2x + 2w is due, without a word. Now
+    the create_graph backward names the op; the same VJP written with ops
+    gives 2x + 2w."""
+    def square(vjp):
+        return mg.primitive(save_inputs=True, vjps=vjp)(lambda x: x * x)
+
+    plain = square(lambda g, x: (g.data if isinstance(g, mg.Tensor) else g) * 2 *
+                   (x.data if isinstance(x, mg.Tensor) else x))
+    x = mg.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    w = mg.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+    assert np.array_equal(mg.grad(plain(x).sum(), x)[0].data, 2 * x.data)  # first order: fine
+    with pytest.raises(RuntimeError, match=r"create_graph through '<lambda>': its VJP gave a plain ndarray"):
+        mg.grad(plain(x).sum(), x, create_graph=True)
+    ops = square(lambda g, x: g * 2 * x)
+    (gx,) = mg.grad(ops(x).sum(), x, create_graph=True)
+    np.testing.assert_array_equal(mg.grad((gx * w).sum() + (x ** 2).sum(), x)[0].data, 2 * x.data + 2 * w.data)
