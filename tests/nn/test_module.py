@@ -542,3 +542,13 @@ def test_a_module_whose_init_skips_super_init_says_so_when_used():
             use(Bare())
     with pytest.raises(AttributeError, match="'Lin' has no attribute 'missing'"):
         _ = type("Lin", (nn.Linear,), {})(2, 2).missing
+
+
+def test_a_sequential_given_a_non_module_names_itself_and_the_value():
+    """nn.Sequential(nn.Linear(2, 2), F.relu) -- a function, as one may pass
+    in Keras -- said 'ModuleList holds Modules, got function': the wrong
+    class, and not which value. Now it names Sequential and the value."""
+    with pytest.raises(TypeError, match=r"Sequential holds Modules, got function <function relu.*wrap a function"):
+        nn.Sequential(nn.Linear(2, 2), mg.relu)
+    with pytest.raises(TypeError, match=r"^ModuleList holds Modules, got str 'tanh'$"):
+        nn.ModuleList([nn.Tanh()]).append("tanh")
