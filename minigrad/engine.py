@@ -339,14 +339,49 @@ def unbroadcast(grad, shape: tuple):
     return summed.reshape(shape)  # (drops the leading axes, now of size 1)
 
 
-def fitted_shape(grad, shape: tuple, op: str, i: int):
-    """:func:`unbroadcast` of the gradient ``op``'s VJP gave for its input ``i``,
-    or the RuntimeError that names them and both shapes."""
-    try:
-        return unbroadcast(grad, shape)
-    except ValueError:
-        raise RuntimeError(f"the backward of {op} returned a gradient of shape {grad.shape} for its input {i}, "
-                           f"which has shape {shape} (and is no broadcast of it)") from None
+def fitted(grad, shape: tuple, dtype, op: str, i: int, g):
+    """The gradient ``op``'s VJP gave for its input ``i`` (of ``shape`` and
+    ``dtype``) summed back to that shape (:func:`unbroadcast`) and cast to
+    that dtype, or the error that names them. ``g`` is the output's gradient
+    (a tuple for a multi-output op) the VJP was given. Broadcasting in the
+    forward is all that gradients are summed back over, so an axis summed
+    away must be one the output has with that size (a (5, 5) gradient for
+    an input and output of shape (5,) is a mistake, not a sum); and a float
+    gradient less precise than both the input and ``g`` lost digits the op
+    had (a VJP computing in float32 for float64)."""
+    out = g if not isinstance(g, tuple) else next((o for o in g if o is not None), None)
+    if grad.shape != shape:
+        try:
+            summed = unbroadcast(grad, shape)
+        except ValueError:
+            summed = None
+        if summed is None or (type(g) is not tuple and not _summed_as_broadcast(grad.shape, shape, g.shape)):
+            raise RuntimeError(f"the backward of {op} returned a gradient of shape {grad.shape} for its input {i}, "
+                               f"which has shape {shape}, from an output gradient of {_shapes(g)}: a VJP gives "
+                               "the input's shape, or the input broadcast to the output's shape") from None
+        grad = summed
+    if grad.dtype != dtype:
+        if (grad.dtype.kind == "f" and dtype.kind == "f" and out is not None
+                and grad.dtype.itemsize < min(dtype.itemsize, out.dtype.itemsize)):
+            raise TypeError(f"the backward of {op} returned a {grad.dtype} gradient for its input {i}, of dtype "
+                            f"{dtype}, from a {out.dtype} output gradient: computed in {grad.dtype}, it lost the "
+                            "precision of both; compute it in the input's dtype")
+        grad = grad.astype(dtype)
+    return grad
+
+
+def _summed_as_broadcast(grad_shape: tuple, shape: tuple, out_shape: tuple) -> bool:
+    """Is every axis that unbroadcast sums ``grad_shape`` over (leading ones, and
+    stretched 1s of ``shape``) an axis of ``out_shape`` of the same size (right-aligned)?"""
+    lead, off = len(grad_shape) - len(shape), len(grad_shape) - len(out_shape)
+    for j, n in enumerate(grad_shape):
+        if (j < lead or (shape[j - lead] == 1 and n != 1)) and (j < off or out_shape[j - off] != n):
+            return False
+    return True
+
+
+def _shapes(g) -> str:
+    return f"shapes {tuple(None if o is None else o.shape for o in g)}" if type(g) is tuple else f"shape {g.shape}"
 
 
 def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: bool = False,
@@ -369,6 +404,7 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
     captured: list = [None] * len(inputs or ())
     push, pop = heapq.heappush, heapq.heappop
     anomaly = _modes.anomaly
+    checking = anomaly or create_graph  # (every gradient goes through _fit)
 
     def send(target, index: int, grad) -> None:
         """Add ``grad`` to what ``target`` (a Node's output, or a leaf) has received."""
@@ -426,8 +462,8 @@ def backward(roots: Sequence[Tensor], seeds: Sequence[Tensor], *, retain_graph: 
                 if grad is None:
                     continue
                 target, index, shape, dtype = parent
-                if grad.shape != shape or grad.dtype is not dtype or anomaly:
-                    grad = _fit(grad, shape, dtype, node, i)
+                if grad.shape != shape or grad.dtype is not dtype or checking:
+                    grad = _fit(grad, shape, dtype, node, i, g)
                 if type(target) is Node:  # (send(), inlined for the common case)
                     slots = pending.get(target)
                     if slots is None:
@@ -575,13 +611,18 @@ def _capture(node: Node, grads: list, wanted: dict, captured: list, accumulate: 
     return found
 
 
-def _fit(grad, shape: tuple, dtype, node: Node, i: int):
-    """Bring a VJP's gradient for input ``i`` to that input's shape and dtype;
-    check for NaN/inf under detect_anomaly."""
-    if grad.shape != shape:
-        grad = fitted_shape(grad, shape, f"'{node.name}'", i)
-    if grad.dtype != dtype:
-        grad = grad.astype(dtype)
+def _fit(grad, shape: tuple, dtype, node: Node, i: int, g):
+    """Bring a VJP's gradient for input ``i`` to that input's shape and dtype
+    (:func:`fitted`); check for NaN/inf under detect_anomaly. Under
+    create_graph (``g`` a Tensor) a gradient that is no Tensor -- a VJP that
+    computed on ``g.data`` or ``.numpy()`` -- would be a constant, the
+    derivatives through it lost without a word: an error."""
+    if not isinstance(grad, Tensor) and isinstance(g[0] if type(g) is tuple else g, Tensor):
+        raise RuntimeError(f"create_graph through '{node.name}': its VJP gave a plain {type(grad).__name__}, not a "
+                           f"Tensor, for its input {i}; a constant to the graph, the second derivative would miss it. "
+                           "Compute it with minigrad ops on the Tensors the VJP gets (not .data or .numpy())")
+    if grad.shape != shape or grad.dtype != dtype:
+        grad = fitted(grad, shape, dtype, f"'{node.name}'", i, g)
     data = grad._data if isinstance(grad, Tensor) else grad
     if _modes.anomaly and not np.isfinite(data).all():
         raise RuntimeError(f"detect_anomaly: the backward of '{node.name}' produced NaN/inf in the gradient "

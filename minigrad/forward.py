@@ -96,8 +96,29 @@ def _dispatch(op, args: tuple, settings: dict):
         primals = _promoted(spec, primals, out)
     tangent = spec.jvp(tangents, out, *primals, **settings)
     if type(out) is tuple:
-        return tuple(make_dual(o, t, level) for o, t in zip(out, tangent))
-    return make_dual(out, tangent, level)
+        if tangent is None:
+            return out
+        if type(tangent) not in (tuple, list) or len(tangent) != len(out):  # (zip would drop outputs, or take rows)
+            got = f"{len(tangent)} tangents" if type(tangent) in (tuple, list) else f"a {type(tangent).__name__}"
+            raise TypeError(f"'{spec.name}' has {len(out)} outputs and its JVP gave {got}: give a tuple of one "
+                            "tangent per output (None for one without)")
+        return tuple(make_dual(o, _precise(spec, t, o, tangents), level) for o, t in zip(out, tangent))
+    return make_dual(out, _precise(spec, tangent, out, tangents), level)
+
+
+def _precise(spec, tangent, primal: Tensor, tangents: list):
+    """``tangent`` (an op's JVP's, for output ``primal``), unless it is a
+    float less precise than both the output and an input's tangent: a JVP
+    computing in float32 for float64, whose lost digits make_dual's cast
+    back would hide. (A float32 tangent of a float32 input into a float64
+    output is exact.)"""
+    dtype = getattr(tangent, "dtype", None)
+    if (dtype is not None and dtype.kind == "f" and primal.dtype.kind == "f" and dtype.itemsize < primal.dtype.itemsize
+            and any(t is not None and t.dtype.itemsize > dtype.itemsize for t in tangents)):
+        raise TypeError(f"'{spec.name}': its JVP gave a {dtype} tangent for a {primal.dtype} output from "
+                        f"{max((t.dtype for t in tangents if t is not None), key=lambda d: d.itemsize)} tangents: "
+                        "computed in lower precision, it lost digits; compute it in the output's dtype")
+    return tangent
 
 
 def _promoted(spec, primals: list, out) -> list:

@@ -263,6 +263,11 @@ def _as_gradient(cls, k: int, grad, graph: bool):
         return None
     if isinstance(grad, Tensor):
         return grad if graph else grad._data
+    if graph:
+        raise RuntimeError(f"{cls.__name__}.backward returned a plain {type(grad).__name__} for input {k} under "
+                           "create_graph: a constant to the graph, the second derivative would miss it. Compute "
+                           "it with minigrad ops on grad and ctx.saved_tensors (not .data or .numpy()), or set "
+                           "once_differentiable = True")
     try:
         array = np.asarray(grad)
     except Exception:

@@ -77,7 +77,7 @@ from operator import itemgetter
 
 import numpy as np
 
-from .engine import backward, fitted_shape, is_anomaly_enabled, is_grad_enabled, note_reads, record
+from .engine import backward, fitted, is_anomaly_enabled, is_grad_enabled, note_reads, record
 from .ops import astype, clone, stack
 from .tensor import Tensor, as_array, get_default_dtype, takes_over_ops
 from .tracing import TraceError, Untraceable, trace
@@ -809,7 +809,7 @@ class _Program:
                 if grad is None:
                     continue
                 if grad.shape != shape or grad.dtype != dtype or where:
-                    grad = _fit(grad, shape, dtype, ins, j, where)
+                    grad = _fit(grad, shape, dtype, ins, j, where, g_out)
                 into = grads if varies else invariant
                 previous = into[s]
                 into[s] = grad if previous is None else previous + grad  # never in place: grad may be ḡ
@@ -845,9 +845,9 @@ class _Program:
                     continue
                 shape, dtype = self.shapes[s]
                 if self.varies[s]:  # a stacked value (or xs): the block's rows
-                    _add(grads, s, _fit(grad, (n * shape[0], *shape[1:]), dtype, ins, j, anomaly))
+                    _add(grads, s, _fit(grad, (n * shape[0], *shape[1:]), dtype, ins, j, anomaly, g_out))
                 else:
-                    _add(invariant, s, _fit(grad, shape, dtype, ins, j, anomaly))
+                    _add(invariant, s, _fit(grad, shape, dtype, ins, j, anomaly, g_out))
         for s in x_grads.wanted:
             if grads[s] is not None:
                 x_grads[s][lo:hi] += grads[s].reshape(n, *self.shapes[s][0])
@@ -865,7 +865,8 @@ class _Program:
                      else per_step[0][2][m] for m, s in enumerate(ins.saved)]
             settings = self.row_settings(ins)
             grad = ins.spec.vjps[j](g_out, *saved, **settings) if settings else ins.spec.vjps[j](g_out, *saved)
-            _add(invariant, ins.args[j], _fit(grad, *self.shapes[ins.args[j]], ins, j, anomaly))
+            if grad is not None:
+                _add(invariant, ins.args[j], _fit(grad, *self.shapes[ins.args[j]], ins, j, anomaly, g_out))
         pending.clear()
 
     @staticmethod
@@ -943,14 +944,13 @@ def _add(grads: list, slot: int, grad) -> None:
     grads[slot] = grad if previous is None else previous + grad
 
 
-def _fit(grad: np.ndarray, shape: tuple, dtype, ins, j: int, where) -> np.ndarray:
-    """The gradient instruction ``ins``'s VJP gave for its argument ``j``, summed
-    to the argument's ``shape`` and cast to its ``dtype``; under detect_anomaly
-    (``where``: which steps) checked for NaN/inf."""
-    if grad.shape != shape:
-        grad = fitted_shape(grad, shape, f"{ins.describe()} in scan", j)
-    if grad.dtype != dtype:
-        grad = grad.astype(dtype)
+def _fit(grad: np.ndarray, shape: tuple, dtype, ins, j: int, where, g) -> np.ndarray:
+    """The gradient instruction ``ins``'s VJP gave for its argument ``j`` from
+    the output's gradient ``g``, summed to the argument's ``shape`` and cast
+    to its ``dtype`` (engine.fitted); under detect_anomaly (``where``: which
+    steps) checked for NaN/inf."""
+    if grad.shape != shape or grad.dtype != dtype:
+        grad = fitted(grad, shape, dtype, f"{ins.describe()} in scan", j, g)
     if where and not np.isfinite(grad).all():
         raise RuntimeError(f"detect_anomaly: the backward of {ins.describe()} in scan ({where}) produced NaN/inf "
                            f"in the gradient of its input {j}")
@@ -1066,7 +1066,7 @@ def _written_backward(plan: list) -> tuple[Callable, str]:
             into = "grads" if varies else "invariant"
             lines += ["        if grad is not None:",
                       f"            if grad.shape != shape{s} or grad.dtype != dtype{s}:",
-                      f"                grad = fit(grad, shape{s}, dtype{s}, ins{k}, {j}, False)",
+                      f"                grad = fit(grad, shape{s}, dtype{s}, ins{k}, {j}, False, g)",
                       f"            previous = {into}[{s}]",
                       f"            {into}[{s}] = grad if previous is None else previous + grad"]
     lines.append("    return fresh")

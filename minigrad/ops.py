@@ -139,6 +139,8 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple | slice = Fa
               floating: bool = False, differentiable: bool = True, random: bool = False, jvps=None,
               jvp: Callable | None = None):
     """Make ``forward(*arrays, **settings)`` an op (see the module docstring)."""
+    if vjps is None and not differentiable:
+        vjps = ()  # (an op without gradient needs no VJPs: its forward returns just the output)
     fixed_vjps = vjps if vjps is None or isinstance(vjps, tuple) else (vjps,)
     saves = ((-1,) if save_output else ()) + (save_inputs if isinstance(save_inputs, tuple) else ())
     saved_slice = slice(None) if save_inputs is True else save_inputs if isinstance(save_inputs, slice) else None
@@ -149,7 +151,8 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple | slice = Fa
         op_name = name or forward.__name__
         run, run_vjps, run_jvp = forward, fixed_vjps, jvp
         if not (getattr(forward, "__module__", None) or "").startswith(_OWN_PACKAGES):  # a user's op: read-only views
-            run = _handing_views(forward, op_name, "forward", returns_vjps=fixed_vjps is None)
+            run = _one_vjp_per_input(forward, op_name, fixed_vjps) if differentiable else forward
+            run = _handing_views(run, op_name, "forward", returns_vjps=fixed_vjps is None)
             run_vjps = _each_handing_views(fixed_vjps, op_name)
             run_jvp = jvp and _handing_views(jvp, op_name, "JVP")
         spec = Primitive(op_name, run, run_vjps, saves, saved_slice, rows, promote, floating, differentiable, random,
@@ -212,8 +215,49 @@ def _handing_views(function: Callable, op: str, role: str, returns_vjps: bool = 
     return handing_views
 
 
+def _one_vjp_per_input(forward: Callable, op: str, vjps: tuple | None) -> Callable:
+    """A user's ``forward`` checked, at every call, for one VJP per input: the
+    ``vjps`` given to the decorator or, without them, the ones it returns
+    with its output. Unchecked, a forgotten ``vjps=`` took the output's first
+    two rows for (output, VJP), and a VJP too few was an IndexError in the
+    backward."""
+
+    def checked(*arrays, **settings):
+        result = forward(*arrays, **settings)
+        given = vjps
+        if given is None:
+            if type(result) is not tuple or len(result) != 2 or not (callable(result[1]) or type(result[1]) is tuple):
+                raise TypeError(f"{op}: without vjps= given to mg.primitive its forward must return (output, "
+                                f"vjp), or (output, (vjp, ...)) with one VJP per input; it returned "
+                                f"{_described(result)}. Give the VJPs to the decorator (vjps=...), or say "
+                                "differentiable=False for an op without gradient")
+            given = result[1] if type(result[1]) is tuple else (result[1],)
+        if len(given) != len(arrays):
+            raise TypeError(f"{op}: {len(given)} VJP(s) for {len(arrays)} input(s); give one per input, in order "
+                            "(None for an input without gradient)")
+        return result
+
+    return checked
+
+
+def _described(value) -> str:
+    """``value`` in a few words, for an error message."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if type(value) is tuple:
+        return f"a tuple of {len(value)}: ({', '.join(type(v).__name__ for v in value)})"
+    return f"a {type(value).__name__}"
+
+
 def _each_handing_views(vjps: tuple | None, op: str) -> tuple | None:
-    return vjps if vjps is None else tuple([v and _handing_views(v, op, "VJP") for v in vjps])
+    """A user's VJPs, each handing views; None (an input without gradient) one that gives None."""
+    return vjps if vjps is None else tuple([_no_gradient_vjp if v is None else _handing_views(v, op, "VJP")
+                                            for v in vjps])
+
+
+def _no_gradient_vjp(*args, **settings) -> None:
+    """The VJP of an input a user's op gives none for (``vjps=(..., None)``): no gradient reaches it."""
+    return None
 
 
 def _summed_jvps(jvps: tuple) -> Callable:

@@ -126,6 +126,9 @@ class Module:
             table = self.__dict__.get(registry)
             if table is not None and name in table:
                 return table[name]
+        if name in ("_parameters", "_buffers", "_modules", "training"):  # (Module.__init__ makes them all)
+            raise AttributeError(f"{type(self).__name__} has no '{name}': its __init__ must call "
+                                 "super().__init__() first")
         raise AttributeError(f"'{type(self).__name__}' has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
@@ -366,10 +369,10 @@ class ModuleList(Module):
         for module in modules:
             self.append(module)
 
-    @staticmethod
-    def _checked_module(module: Any) -> Module:
+    def _checked_module(self, module: Any) -> Module:
         if not isinstance(module, Module):
-            raise TypeError(f"ModuleList holds Modules, got {type(module).__name__}")
+            raise TypeError(f"{type(self).__name__} holds Modules, got {type(module).__name__} {module!r}"
+                            f"{' (wrap a function in a Module: its forward calls it)' if callable(module) else ''}")
         return module
 
     def _renumber(self, modules: list[Module]) -> None:

@@ -461,6 +461,29 @@ def test_a_once_differentiable_function_refuses_create_graph():
         mg.grad(Once.apply(x).sum(), x, create_graph=True)
 
 
+def test_a_function_backward_returning_arrays_refuses_create_graph():
+    """A backward on .numpy() of grad and the saved input (y = x², x̄ =
+    2·x·ȳ): under create_graph its array became a constant, so gradgradcheck
+    found 0 where 2 is due and the gradient penalty (x̄·w).sum() lost its
+    dependence on x (d/dx = 0 + 2x from Σx², not 2x + 2w). Now the
+    create_graph backward names the Function and what to do."""
+    class Square(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g.numpy() * 2 * x.numpy()
+
+    x = leaf([1.0, 2.0, 3.0])
+    assert np.array_equal(mg.grad(Square.apply(x).sum(), x)[0].data, [2.0, 4.0, 6.0])  # first order: fine
+    with pytest.raises(RuntimeError, match=r"Square.backward returned a plain ndarray for input 0 under create_graph"):
+        mg.grad(Square.apply(x).sum(), x, create_graph=True)
+
+
 def test_numpy_on_a_tensor_inside_backward_says_what_to_do():
     class NumpyInBackward(Softplus):
         @staticmethod
@@ -481,12 +504,12 @@ def test_a_wrongly_shaped_gradient_is_named_with_both_shapes():
         WrongShape.apply(leaf([1.0, 2.0, 3.0])).sum().backward()
 
 
-def returning(grad: np.ndarray):
-    """A custom op y = x whose backward returns ``grad``, whatever x's shape."""
+def returning(grad: np.ndarray, out_shape: tuple | None = None):
+    """A custom op y = x (broadcast to ``out_shape`` if given) whose backward returns ``grad``, whatever x's shape."""
     class Returns(mg.Function):
         @staticmethod
         def forward(ctx, x):
-            return x.copy()
+            return x.copy() if out_shape is None else np.broadcast_to(x, out_shape).copy()
 
         @staticmethod
         def backward(ctx, g):
@@ -506,21 +529,28 @@ def broadcasts(shape: tuple, to: tuple) -> bool:
 
 @given(data=st.data())
 def test_a_gradient_is_summed_over_broadcast_axes_only_and_any_other_shape_is_an_error(data):
-    """A gradient with extra leading axes or stretched size-1 axes is summed
-    back (against the brute force); one of any other shape -- the same size
-    in another order, say -- is the shape error, never reshaped into place
-    (a (3, 2) gradient for a (2, 3) input was reshaped to (2, 3))."""
+    """A gradient with extra leading axes or stretched size-1 axes that the
+    output has (the forward broadcast the input) is summed back (against the
+    brute force); the same gradient for an output of the input's shape, or
+    one of any other shape -- the same size in another order, say -- is the
+    shape error, never summed or reshaped into place (a (3, 2) gradient for
+    a (2, 3) input was reshaped to (2, 3); a (5, 5) one for a (5,) input and
+    output was summed to (5,))."""
     shape = data.draw(mt.shapes(min_dims=0, max_dims=3))
     grad_shape = (*data.draw(st.lists(st.integers(1, 3), max_size=2)),
                   *[data.draw(st.integers(0, 3)) if n == 1 else n for n in shape])
     grad = np.arange(1.0, np.prod(grad_shape) + 1).reshape(grad_shape)
     x = leaf(np.zeros(shape))
-    returning(grad).apply(x).sum().backward()
+    returning(grad, grad_shape).apply(x).sum().backward()
     expected = np.zeros(shape)
     lead = len(grad_shape) - len(shape)
     for position in np.ndindex(grad_shape):  # the brute force, element by element
         expected[tuple(0 if n == 1 else i for i, n in zip(position[lead:], shape))] += grad[position]
     np.testing.assert_array_equal(x.grad.data, expected)
+    if grad_shape != shape:  # the output does not have those axes: a mistake in the backward, not a broadcast
+        with pytest.raises(RuntimeError, match=rf"Returns.*shape {re.escape(str(grad_shape))}.*input 0.*"
+                                               rf"shape {re.escape(str(shape))}"):
+            returning(grad).apply(leaf(np.zeros(shape))).sum().backward()
     size = int(np.prod(shape))
     for wrong in {shape[::-1], (size,), (*shape, 1), (size, 1), (2, *shape[1:])}:
         if not broadcasts(shape, wrong):

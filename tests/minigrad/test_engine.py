@@ -543,3 +543,89 @@ def test_detect_anomaly_as_a_decorator():
     for function in (steps, later):
         with pytest.raises(TypeError, match=f"cannot decorate the generator or async function .*{function.__name__}:"):
             mg.detect_anomaly()(function)
+
+
+def _user_ops(vjp):
+    """The identity y = x as a user would write it three ways -- a primitive, a
+    Function, and the primitive inside a scan step -- all with backward ``vjp(g)``."""
+    op = mg.primitive(vjps=lambda g: vjp(g))(lambda x: x * 1.0)
+
+    class Identity(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return vjp(g.data)
+
+    def scanned(x):  # one step over x
+        return mg.scan(lambda c, x_t: (c, op(x_t)), mg.zeros(1, dtype=x.dtype), mg.stack([x]))[1][0]
+
+    return {"primitive": op, "Function": Identity.apply, "scan": scanned}
+
+
+@pytest.mark.parametrize("way", ["primitive", "Function", "scan"])
+def test_a_user_vjp_with_axes_the_output_lacks_is_an_error_not_summed(way):
+    """y = x with a VJP that gives an outer product, (4, 4) for a (4,) input and
+    output: the engine summed it over axis 0 to (4,) -- a gradient of 4·ḡ_j
+    in place of ḡ_j, without a word -- as if the forward had broadcast x.
+    Only axes the output has are broadcasting's; the rest is an error naming
+    the op and the shapes."""
+    f = _user_ops(lambda g: g[None, :] * np.ones((4, 1)))[way]
+    x = mg.tensor(np.arange(1.0, 5.0), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"shape \(4, 4\) for its input 0, which has shape \(4,\)"):
+        f(x).sum().backward()
+    assert x.grad is None
+    # a stretched size-1 axis the output does not have: (3, 4) for a (1, 4) input and output
+    f = _user_ops(lambda g: np.broadcast_to(g, (3, 4)))[way]
+    x = mg.tensor(np.ones((1, 4)), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"shape \(3, 4\) for its input 0, which has shape \(1, 4\)"):
+        f(x).sum().backward()
+
+
+@pytest.mark.parametrize("way", ["primitive", "Function", "scan"])
+def test_a_user_vjp_computing_in_float32_for_float64_is_an_error(way):
+    """A VJP that returns float32 for a float64 input and output: the engine
+    cast it back to float64, the digits lost (1 + 1e-12 came back as 1.0)."""
+    f = _user_ops(lambda g: g.astype(np.float32))[way]
+    x = mg.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(TypeError, match=r"float32 gradient for its input 0, of dtype float64"):
+        mg.grad((f(x) * (1 + 1e-12)).sum(), x)
+
+
+def test_gradients_summed_over_the_outputs_broadcast_axes_and_cast_by_promotion_still_work():
+    """What the checks above leave alone (against NumPy by hand): a user op
+    that broadcasts its input gives a gradient of the output's shape, summed
+    back; a float32 gradient of a float32 output for a float64 0-d input (the
+    op computed in float32) is cast up."""
+    op = mg.primitive(vjps=lambda g: g)(lambda x: np.broadcast_to(x, (3, 2, 4)) * 1.0)
+    x = mg.tensor(np.ones((2, 1)), requires_grad=True)
+    weights = np.arange(24.0).reshape(3, 2, 4)
+    (op(x) * mg.tensor(weights)).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, weights.sum(axis=(0, 2))[:, None])
+    s = mg.tensor(np.float64(2.0), requires_grad=True)
+    v = mg.tensor(np.array([1.0, 2.0], np.float32))
+    (s * v).sum().backward()
+    assert s.grad.dtype == np.float64 and s.grad.item() == 3.0
+
+
+def test_a_vjp_computing_on_plain_arrays_under_create_graph_is_an_error():
+    """A VJP that reads g.data and x.data: under create_graph its gradient was
+    a constant, so the gradient penalty (ẋ·w).sum() + Σx² with ẋ = 2x gave
+    d/dx = 2x (the Σx² alone) where 2x + 2w is due, without a word. Now
+    the create_graph backward names the op; the same VJP written with ops
+    gives 2x + 2w."""
+    def square(vjp):
+        return mg.primitive(save_inputs=True, vjps=vjp)(lambda x: x * x)
+
+    plain = square(lambda g, x: (g.data if isinstance(g, mg.Tensor) else g) * 2 *
+                   (x.data if isinstance(x, mg.Tensor) else x))
+    x = mg.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    w = mg.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+    assert np.array_equal(mg.grad(plain(x).sum(), x)[0].data, 2 * x.data)  # first order: fine
+    with pytest.raises(RuntimeError, match=r"create_graph through '<lambda>': its VJP gave a plain ndarray"):
+        mg.grad(plain(x).sum(), x, create_graph=True)
+    ops = square(lambda g, x: g * 2 * x)
+    (gx,) = mg.grad(ops(x).sum(), x, create_graph=True)
+    np.testing.assert_array_equal(mg.grad((gx * w).sum() + (x ** 2).sum(), x)[0].data, 2 * x.data + 2 * w.data)

@@ -590,3 +590,56 @@ def test_float64_forward_mode_does_not_pass_through_float32():
     np.testing.assert_allclose(tangent, np.array([3.0, 7.0]) ** b.numpy() * np.log([3.0, 7.0]), rtol=1e-15)
     reverse = mg.jacrev(lambda e: base ** e)(b).numpy()
     np.testing.assert_allclose(np.diag(reverse), tangent, rtol=1e-15)
+
+
+def _sin_cos(jvp):
+    """y₁, y₂ = sin x, cos x as a two-output primitive with the given ``jvp``."""
+    return mg.primitive(save_inputs=True, jvp=jvp,
+                        vjps=lambda gs, x: (0 if gs[0] is None else gs[0] * np.cos(x)) -
+                        (0 if gs[1] is None else gs[1] * np.sin(x)))(lambda x: (np.sin(x), np.cos(x)))
+
+
+def test_a_two_output_op_whose_jvp_gives_no_tuple_of_two_is_an_error():
+    """A JVP giving one Tensor for two outputs had its rows zipped with the
+    outputs: cos's tangent at [0.5, 1, 2] along ones came out as the
+    constant row 0.878 (the first row of cos x, broadcast) where −sin x is
+    due; one tangent in a tuple dropped the second output (an IndexError
+    at f's [1]). Now both are the TypeError naming the op and the counts;
+    a tuple of two (None for a zero) is right against −sin x."""
+    x = mg.tensor(np.array([0.5, 1.0, 2.0]))
+    for jvp, got in [(lambda ts, ys, x: ts[0] * ys[1], "a Tensor"), (lambda ts, ys, x: (ts[0] * ys[1],), "1 tangents")]:
+        with pytest.raises(TypeError, match=rf"'<lambda>' has 2 outputs and its JVP gave {got}"):
+            mg.jvp(lambda x: _sin_cos(jvp)(x)[1], (x,), (mg.ones_like(x),))
+    good = _sin_cos(lambda ts, ys, x: (ts[0] * ys[1], -ts[0] * mg.tensor(np.sin(x.data))))
+    _, tangent = mg.jvp(lambda x: good(x)[1], (x,), (mg.ones_like(x),))
+    np.testing.assert_allclose(tangent.data, -np.sin(x.data), rtol=1e-12)
+    only_first = _sin_cos(lambda ts, ys, x: (ts[0] * ys[1], None))
+    _, (t_sin, t_cos) = mg.jvp(only_first, (x,), (mg.ones_like(x),))
+    np.testing.assert_allclose(t_sin.data, np.cos(x.data), rtol=1e-12)
+    np.testing.assert_array_equal(t_cos.data, 0.0)
+
+
+def test_a_jvp_computing_in_float32_for_float64_is_an_error():
+    """A JVP (a primitive's jvps=, a Function's jvp) returning float32 for a
+    float64 input and output: forward mode cast it back to float64, the
+    digits lost (1 + 1e-12 came back as 1.0). A float32 input's tangent into
+    a float64 output stays fine: it is exact."""
+    scaled = mg.primitive(vjps=lambda g: g * (1 + 1e-12),
+                          jvps=lambda t, y, x: (t * (1 + 1e-12)).astype(np.float32))(lambda x: x * (1 + 1e-12))
+
+    class Scaled(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * (1 + 1e-12)
+
+        @staticmethod
+        def jvp(ctx, t):
+            return (t * (1 + 1e-12)).astype(np.float32)
+
+    x = mg.tensor(np.ones(3))
+    for f in (scaled, Scaled.apply):
+        with pytest.raises(TypeError, match="JVP gave a float32 tangent for a float64 output"):
+            mg.jvp(f, (x,), (mg.ones_like(x),))
+    x32, y64 = mg.tensor(np.ones(3, np.float32)), mg.tensor(np.full(3, 1 + 1e-12))
+    _, tangent = mg.jvp(lambda x: x + y64, (x32,), (mg.ones_like(x32),))
+    assert tangent.dtype == np.float64 and np.array_equal(tangent.data, np.ones(3))

@@ -576,3 +576,44 @@ def test_a_tensor_subclass_computes_as_a_tensor_until_its_class_takes_over_ops()
     assert mg.add(b, a) == "taken" and a * 2 == "taken" and seen == ["add", "mul"]
     del Mine.__minigrad_dispatch__
     np.testing.assert_array_equal(mg.add(b, a).data, [4.0, 2.0])
+
+
+def test_a_primitive_without_vjps_returning_just_its_output_is_an_error_not_its_rows():
+    """@mg.primitive without vjps= (forgotten) on a forward returning x * 2
+    of shape (2, 3): the op took the array's two rows for (output, VJP) and
+    returned [2, 2, 2] -- the first row -- without a word."""
+    twice = mg.primitive(lambda x: x * 2)
+    with pytest.raises(TypeError, match=r"without vjps=.*\(output, vjp\).*an array of shape \(2, 3\)"):
+        twice(mg.ones(2, 3))
+    with pytest.raises(TypeError, match=r"an array of shape \(2,\)"):
+        twice(mg.ones(2, requires_grad=True))
+
+
+def test_an_op_without_gradient_needs_no_vjps():
+    """differentiable=False with no vjps=: the forward returns just its output
+    (it was taken for (output, VJP): an argsort of shape (2, 3) came back as
+    its first row)."""
+    order = mg.primitive(differentiable=False)(lambda x: np.argsort(x, axis=-1))
+    x = np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]])
+    out = order(mg.tensor(x, requires_grad=True))
+    np.testing.assert_array_equal(out.data, np.argsort(x, axis=-1))
+    assert not out.requires_grad
+
+
+@pytest.mark.parametrize("returned", [False, True])
+def test_a_primitive_needs_one_vjp_per_input(returned):
+    """A two-input op with one VJP, given to the decorator or returned by the
+    forward: the backward failed with 'IndexError: tuple index out of range',
+    naming nothing. Now the call is the TypeError naming the op and both
+    counts; one VJP per input (None for one without) works."""
+    if returned:
+        mul = mg.primitive(lambda a, b: (a * b, (lambda g: g * b,)))
+    else:
+        mul = mg.primitive(save_inputs=True, vjps=(lambda g, a, b: g * b,))(lambda a, b: a * b)
+    a, b = mg.tensor([1.0, 2.0], requires_grad=True), mg.tensor([3.0, 4.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"<lambda>: 1 VJP\(s\) for 2 input\(s\)"):
+        mul(a, b)
+    mul = mg.primitive(save_inputs=True, vjps=(lambda g, a, b: g * b, None))(lambda a, b: a * b)
+    mul(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [3.0, 4.0])
+    assert b.grad is None

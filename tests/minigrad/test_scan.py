@@ -2242,3 +2242,29 @@ def test_forward_mode_through_a_custom_function_in_a_step_is_the_loops():
     np.testing.assert_array_equal(loop[0].data, 3 * (xs.data ** 2).sum(axis=0))
     for got, want in zip(fast, loop):
         np.testing.assert_array_equal(got.data, want.data)
+
+
+def test_a_user_op_with_no_vjp_for_a_closed_over_weight_gives_it_no_gradient_in_scan():
+    """vjps=(vjp, None) -- no gradient for the second input -- with W, which
+    requires grad, closed over by the step: the backward failed ('NoneType'
+    object is not callable; hoisted, 'NoneType' object has no attribute
+    'shape'). Now W gets none, as in the loop, and xs theirs."""
+    rng = np.random.default_rng(0)
+    w = mg.tensor(rng.standard_normal(4), requires_grad=True)
+    xs = mg.tensor(rng.standard_normal((6, 2, 4)), requires_grad=True)
+    scale = mg.primitive(save_inputs=True, vjps=(lambda g, a, b: g * b, None),
+                         rows=mg.ops.rows_elementwise)(lambda a, b: a * b)
+
+    def step(h, x):
+        h = mg.tanh(scale(h + x, w))
+        return h, h
+
+    h0 = mg.zeros(2, 4, dtype=np.float64)
+    w_grad, xs_grad = mg.grad(mg.scan(step, h0, xs)[1].sum(), [w, xs], allow_unused=True)
+    h, loop = h0, []
+    for t in range(6):
+        h, y = step(h, xs[t])
+        loop.append(y)
+    expected = mg.grad(mg.stack(loop).sum(), [w, xs], allow_unused=True)
+    assert w_grad is None and expected[0] is None
+    np.testing.assert_allclose(xs_grad.data, expected[1].data, rtol=1e-12)

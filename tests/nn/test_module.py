@@ -516,3 +516,39 @@ def test_buffers_and_named_buffers_recurse_as_pytorch():
     assert [n for n, _ in m.named_buffers(recurse=False)] == names[:2]
     assert [id(b) for b in m.buffers(recurse=False)] == [id(m.steps), id(m.counts)]
     assert [n for n, _ in m.inner.named_buffers(prefix="inner")] == ["inner.seen"]
+
+
+def test_a_module_whose_init_skips_super_init_says_so_when_used():
+    """A layer whose __init__ assigns nothing and forgets super().__init__():
+    parameters(), state_dict(), named_modules() and the mode failed with
+    "'NoInit' has no attribute '_parameters'" (or '_modules', 'training'),
+    naming nothing to do; now each says to call super().__init__(). (An
+    assignment in __init__ already said so.)"""
+
+    class NoInit(nn.Module):
+        def __init__(self):
+            self.size = None  # a plain attribute first: the assignment check catches it
+
+    with pytest.raises(AttributeError, match=r"NoInit: call super\(\).__init__\(\)"):
+        NoInit()
+
+    class Bare(nn.Module):
+        def __init__(self):
+            pass
+
+    for use in (lambda m: list(m.parameters()), lambda m: m.state_dict(), lambda m: list(m.named_modules()),
+                lambda m: m.training, lambda m: list(m.buffers())):
+        with pytest.raises(AttributeError, match=r"Bare has no '\w+': its __init__ must call super\(\).__init__\(\)"):
+            use(Bare())
+    with pytest.raises(AttributeError, match="'Lin' has no attribute 'missing'"):
+        _ = type("Lin", (nn.Linear,), {})(2, 2).missing
+
+
+def test_a_sequential_given_a_non_module_names_itself_and_the_value():
+    """nn.Sequential(nn.Linear(2, 2), F.relu) -- a function, as one may pass
+    in Keras -- said 'ModuleList holds Modules, got function': the wrong
+    class, and not which value. Now it names Sequential and the value."""
+    with pytest.raises(TypeError, match=r"Sequential holds Modules, got function <function relu.*wrap a function"):
+        nn.Sequential(nn.Linear(2, 2), mg.relu)
+    with pytest.raises(TypeError, match=r"^ModuleList holds Modules, got str 'tanh'$"):
+        nn.ModuleList([nn.Tanh()]).append("tanh")
