@@ -369,12 +369,22 @@ def _fitting(spec: Primitive, arrays: list, target: np.dtype) -> np.dtype:
                              f"dtype {target}; convert the tensor to float first (x.astype(...))")
         if limits.min <= value <= limits.max:
             continue
-        wider = np.result_type(target, np.min_scalar_type(value))
-        if spec not in _BOOL_RESULT or wider.kind not in "iu":
+        wider = _holding(target, value)
+        if spec not in _BOOL_RESULT or wider is None:
             raise ValueError(f"{spec.name}: the integer {value} does not fit the other operand's dtype {target} "
                              f"({limits.min}..{limits.max}); convert the tensor first (x.astype(...))")
         target = wider
     return target
+
+
+def _holding(target: np.dtype, value: int) -> np.dtype | None:
+    """A 64-bit integer dtype holding ``value`` and every value of ``target``, or None (uint64 and a
+    negative number). (NumPy's min_scalar_type gives uint64 for 2**32, which int8 meets in float64.)"""
+    low, high = builtins.min(np.iinfo(target).min, value), builtins.max(np.iinfo(target).max, value)
+    for dtype in (np.dtype(np.int64), np.dtype(np.uint64)):
+        if np.iinfo(dtype).min <= low and high <= np.iinfo(dtype).max:
+            return dtype
+    return None
 
 
 _CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}

@@ -664,6 +664,18 @@ def test_an_integer_that_does_not_fit_an_integer_tensor_is_compared_exactly_else
                 op()
 
 
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+@pytest.mark.parametrize("number", [2 ** 32, 2 ** 40 + 1, 2 ** 63 - 1, -2 ** 31 - 1, -2 ** 63])
+def test_a_comparison_with_an_integer_beyond_32_bits_is_exact(dtype, number):
+    """(int8 == 4294967296 raised 'does not fit': NumPy's smallest type for 2**32 is uint64, which
+    int8 meets in float64; the hypothesis test above hit it once in a while.)"""
+    values = np.array([np.iinfo(dtype).min, 0, np.iinfo(dtype).max], dtype)
+    x = mg.tensor(values)
+    for op, compare in ((lambda a, b: a == b, lambda a, b: a == b), (lambda a, b: a < b, lambda a, b: a < b),
+                        (lambda a, b: a >= b, lambda a, b: a >= b)):
+        np.testing.assert_array_equal(op(x, number).data, [compare(int(v), number) for v in values])
+
+
 def test_nll_loss_with_uint8_labels_in_a_scan_step_is_the_loops():
     """The default ignore_index=-100 meets uint8 labels: inside a traced step
     the comparison runs on the tensors (it wrapped -100 to 156, then raised)."""
