@@ -306,6 +306,38 @@ def test_a_second_backward_whose_replay_gives_other_outputs_is_an_error():
                 mg.grad(c.sum(), [x])
 
 
+def test_a_create_graph_backward_whose_replay_gives_other_outputs_is_an_error():
+    """The same for create_graph: the steps replayed on the tape drew other
+    noise (tanh(x_t + noise) here), so the gradient -- first order already,
+    and the second derivative made from it -- was taken at values of no
+    forward: [0.92 0.93 0.87 ...] where the forward's own gradient, from the
+    same scan, is [0.34 0.51 0.14 ...]. The forward is now replayed first and
+    must give the forward's outputs bit for bit, as for a second backward; a
+    deterministic step's gradients of gradients are the loop's."""
+    noise = np.random.default_rng(0)
+
+    class Noisy(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x + noise.standard_normal(x.shape)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    x = mg.tensor(np.ones((3, 2)), requires_grad=True)
+    for unroll in (True, False):
+        c, _ = mg.scan(lambda c, x_t: (c + mg.tanh(Noisy.apply(x_t)), c.sum()), mg.zeros(2, dtype=np.float64), x,
+                       unroll=unroll)
+        (first,) = mg.grad(c.sum(), [x], retain_graph=True)
+        if unroll:
+            (graph,) = mg.grad(c.sum(), [x], create_graph=True)
+            np.testing.assert_array_equal(graph.data, first.data)
+        else:
+            with pytest.raises(RuntimeError, match="replayed for a create_graph backward"):
+                mg.grad(c.sum(), [x], create_graph=True)
+
+
 @pytest.mark.parametrize("unroll", [False, True])
 def test_a_carry_dict_returned_with_its_keys_in_another_order_is_the_same_carry(unroll):
     """init {'h': ..., 'c': ...}, the step returning {'c': ..., 'h': ...}
