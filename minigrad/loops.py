@@ -891,8 +891,14 @@ class _Program:
         on the tape, step by step, from copies of the inputs (graph tensors,
         so what comes out is differentiable again) and the call's
         ``constants``, and differentiated back to the copies -- the partial
-        derivatives of the loop alone."""
+        derivatives of the loop alone. Each copy shares its input's version
+        counter: the replayed ops save the copies, and an in-place change of
+        an input after this backward (an optimizer step) must make the next
+        backward through them raise, as the loop's ops, which saved the input
+        itself, do -- not give derivatives at the old values."""
         copies = [clone(x) for x in inputs]
+        for copy, x in zip(copies, inputs):
+            copy._version = x._version
         n_carry, n_x = len(self.carry_in), len(self.x_in)
         template = [v if v is None or isinstance(v, Tensor) else Tensor._make(v)
                     for v in self._template(copies[n_carry + n_x:], constants)]
