@@ -120,6 +120,7 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
         outputs = [Tensor._make(a) for a in (*ys, *final)]
     else:
         wanted = [t.requires_grad for t in inputs]
+        versions = [t._version for t in inputs]  # (the counters themselves: a create_graph VJP's copies share them)
         kept = [tape]
         del tape
 
@@ -128,7 +129,7 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
             if any(isinstance(gi, Tensor) for gi in g):  # create_graph: differentiate the loop on the tape
                 again = program.run([as_array(x) for x in saved], constants, order, keep=False)
                 _check_replay(step, [as_array(y) for y in outputs], [*again[0], *again[1]], "a create_graph backward")
-                return program.tape_vjp(saved, constants, g, order)
+                return program.tape_vjp(saved, versions, constants, g, order)
             if kept:
                 frames = kept.pop()
             else:  # the backward used up the frames; another one (retain_graph) replays the forward
@@ -886,19 +887,21 @@ class _Program:
 
     # -- create_graph -----------------------------------------------------------------------------
 
-    def tape_vjp(self, inputs: tuple, constants: list, g: tuple, order: range) -> list:
+    def tape_vjp(self, inputs: tuple, versions: list, constants: list, g: tuple, order: range) -> list:
         """The scan's VJP in a create_graph backward: the instructions replayed
         on the tape, step by step, from copies of the inputs (graph tensors,
         so what comes out is differentiable again) and the call's
         ``constants``, and differentiated back to the copies -- the partial
-        derivatives of the loop alone. Each copy shares its input's version
-        counter: the replayed ops save the copies, and an in-place change of
-        an input after this backward (an optimizer step) must make the next
-        backward through them raise, as the loop's ops, which saved the input
-        itself, do -- not give derivatives at the old values."""
+        derivatives of the loop alone. Each copy shares the version counter
+        of the scan's input (``versions``, kept at the call: the engine hands
+        a computed input over as a new Tensor): the replayed ops save the
+        copies, and an in-place change of an input after this backward (an
+        optimizer step) must make the next backward through them raise, as
+        the loop's ops, which saved the input itself, do -- not give
+        derivatives at the old values."""
         copies = [clone(x) for x in inputs]
-        for copy, x in zip(copies, inputs):
-            copy._version = x._version
+        for copy, version in zip(copies, versions):
+            copy._version = version
         n_carry, n_x = len(self.carry_in), len(self.x_in)
         template = [v if v is None or isinstance(v, Tensor) else Tensor._make(v)
                     for v in self._template(copies[n_carry + n_x:], constants)]

@@ -338,17 +338,23 @@ def test_a_create_graph_backward_whose_replay_gives_other_outputs_is_an_error():
                 mg.grad(c.sum(), [x], create_graph=True)
 
 
+@pytest.mark.parametrize("computed", [False, True], ids=["a leaf", "computed"])
 @pytest.mark.parametrize("kept", [False, True], ids=["closed over", "consts"])
 @pytest.mark.parametrize("unroll", [False, True], ids=["scan", "the loop"])
-def test_a_weight_changed_in_place_after_a_create_graph_backward_makes_the_next_backward_raise(unroll, kept):
+def test_a_weight_changed_in_place_after_a_create_graph_backward_makes_the_next_backward_raise(unroll, kept,
+                                                                                                computed):
     """A gradient penalty ||dL/dx||² built with create_graph, then the
     weight changed in place (an optimizer step), then the penalty's
     backward: the loop's matmul saved w, so that raises. scan's create_graph
     VJP replayed the steps on copies of its inputs, which no change reaches:
     it gave the derivative at the old w without a word (e.g. [2.77 -0.36
-    3.72 2.87] at w·1.5). The copies now share their input's version counter."""
+    3.72 2.87] at w·1.5). The copies now share the version counter of the
+    scan's input (also of a computed one, which the engine hands the VJP
+    as a new Tensor)."""
     rng = np.random.default_rng(0)
     w, x = leaf(rng, 2, 2), leaf(rng, 3, 1, 2)
+    if computed:
+        w = w * 1.0
     if kept:
         _, ys = mg.scan(lambda c, x_t, w: (mg.tanh(c @ w + x_t),) * 2, mg.zeros(1, 2, dtype=np.float64), x, consts=w,
                         unroll=unroll)
@@ -360,7 +366,7 @@ def test_a_weight_changed_in_place_after_a_create_graph_backward_makes_the_next_
     with mg.no_grad():
         w *= 1.5
     with pytest.raises(RuntimeError, match="'matmul': its input 1 .*changed in place"):
-        mg.grad(penalty, [w])
+        mg.grad(penalty, [x])
 
 
 @pytest.mark.parametrize("unroll", [False, True])
