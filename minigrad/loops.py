@@ -120,18 +120,21 @@ def scan(step: Callable, init, xs=None, length: int | None = None, reverse: bool
         outputs = [Tensor._make(a) for a in (*ys, *final)]
     else:
         wanted = [t.requires_grad for t in inputs]
+        versions = [t._version for t in inputs]  # (the counters themselves: a create_graph VJP's copies share them)
         kept = [tape]
         del tape
 
         def vjp(g: tuple, outputs, *saved) -> list:
             """Every input's gradient (carry, xs, closed-over) at once."""
             if any(isinstance(gi, Tensor) for gi in g):  # create_graph: differentiate the loop on the tape
-                return program.tape_vjp(saved, constants, g, order)
+                again = program.run([as_array(x) for x in saved], constants, order, keep=False)
+                _check_replay(step, [as_array(y) for y in outputs], [*again[0], *again[1]], "a create_graph backward")
+                return program.tape_vjp(saved, versions, constants, g, order)
             if kept:
                 frames = kept.pop()
             else:  # the backward used up the frames; another one (retain_graph) replays the forward
                 *again, frames = program.run(list(saved), constants, order, keep=True)
-                _check_replay(step, outputs, [*again[0], *again[1]])
+                _check_replay(step, outputs, [*again[0], *again[1]], "a second backward (retain_graph)")
             return program.backward(frames, order, g, wanted)
 
         # saves the outputs (the frames hold them) and the inputs, so that in-place changes are caught
@@ -303,16 +306,17 @@ def explain(step: Callable, init, xs=None, length: int | None = None, reverse: b
     return _Program(step, carry, carry_def, x_leaves, x_def, order, const_leaves, const_def).describe()
 
 
-def _check_replay(step: Callable, first: tuple, again: list) -> None:
-    """A replay of the forward (for a second backward) computes on the same
-    arrays as the first run did, so it must give its outputs bit for bit. If
-    not, the step reads something no trace sees (a custom op drawing from a
-    NumPy generator of its own, or reading state changed since): the
-    gradient would be taken at other values than the forward's, a RuntimeError."""
+def _check_replay(step: Callable, first: tuple, again: list, why: str) -> None:
+    """A replay of the forward (for a second backward, or before a create_graph
+    one replays the steps on the tape) computes on the same arrays as the
+    first run did, so it must give its outputs bit for bit. If not, the step
+    reads something no trace sees (a custom op drawing from a NumPy generator
+    of its own, or reading state changed since): the gradient would be taken
+    at other values than the forward's, a RuntimeError."""
     for a, b in zip(first, again):
         if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
-            raise RuntimeError(f"scan: {_name(step)} gave other outputs when its forward was replayed for a second "
-                               "backward (retain_graph): it reads something besides its arguments and the tensors "
+            raise RuntimeError(f"scan: {_name(step)} gave other outputs when its forward was replayed for {why}: "
+                               "it reads something besides its arguments and the tensors "
                                "it closes over (a custom op drawing from a generator of its own, or reading state "
                                "changed since the forward), so the gradient would be taken at other values. Run "
                                "the plain loop (scan(..., unroll=True)), whose tape keeps the forward's values")
@@ -884,13 +888,21 @@ class _Program:
 
     # -- create_graph -----------------------------------------------------------------------------
 
-    def tape_vjp(self, inputs: tuple, constants: list, g: tuple, order: range) -> list:
+    def tape_vjp(self, inputs: tuple, versions: list, constants: list, g: tuple, order: range) -> list:
         """The scan's VJP in a create_graph backward: the instructions replayed
         on the tape, step by step, from copies of the inputs (graph tensors,
         so what comes out is differentiable again) and the call's
         ``constants``, and differentiated back to the copies -- the partial
-        derivatives of the loop alone."""
+        derivatives of the loop alone. Each copy shares the version counter
+        of the scan's input (``versions``, kept at the call: the engine hands
+        a computed input over as a new Tensor): the replayed ops save the
+        copies, and an in-place change of an input after this backward (an
+        optimizer step) must make the next backward through them raise, as
+        the loop's ops, which saved the input itself, do -- not give
+        derivatives at the old values."""
         copies = [clone(x) for x in inputs]
+        for copy, version in zip(copies, versions):
+            copy._version = version
         n_carry, n_x = len(self.carry_in), len(self.x_in)
         template = [v if v is None or isinstance(v, Tensor) else Tensor._make(v)
                     for v in self._template(copies[n_carry + n_x:], constants)]

@@ -441,6 +441,13 @@ class _CTC(mg.Function):
     def backward(ctx, g):
         return g.numpy()[None, :, None] * ctx.grad
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        """No forward mode: a TypeError in ctc_loss's words (the default one told the user to give this op a jvp)."""
+        raise TypeError("ctc_loss has no forward-mode derivative (its gradient is the kernel's, computed in NumPy), "
+                        "so mg.jvp, jacfwd, hessian and hvp cannot go through it; its gradient comes from a backward "
+                        "(loss.backward(), mg.grad, jacrev)")
+
 
 def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: int = 0, reduction: str = "mean",
              zero_infinity: bool = False) -> Tensor:

@@ -62,22 +62,23 @@ def lstm_kernel(x: Tensor, state: tuple, params: dict, *, reverse: bool, every: 
     names = [name for name in _NAMES if name in params]
     args = (x, *state, *(params[name] for name in names))
     needs = tuple(t.requires_grad for t in args)
+    versions = [t._version for t in args]  # (the counters themselves: see _differentiated_again)
 
     def reference(x, h0, c0, *weights):  # (hs, cs) or (hs, c_n), composed
         outputs, final = composed(x, (h0, c0), dict(zip(names, weights)))
         return outputs if every else (outputs, final[1])
 
     hs, c = _lstm_sequence(*args, reverse=reverse, every=every, keep=mg.is_grad_enabled() and any(needs),
-                           needs=needs, reference=reference)
+                           needs=needs, reference=reference, versions=versions)
     last = 0 if reverse else -1
     return ((hs, c), (hs[last], c[last])) if every else (hs, (hs[last], c))
 
 
 @mg.primitive(save_inputs=True, save_output=True, name="lstm_sequence")
-def _lstm_sequence(x, h0, c0, w_ih, w_hh, *biases, reverse, every, keep, needs, reference):
+def _lstm_sequence(x, h0, c0, w_ih, w_hh, *biases, reverse, every, keep, needs, reference, versions):
     """The op on arrays: ``(hs, cs)`` or ``(hs, c_n)``, and its VJP. ``keep``:
     it is being recorded (keep what the backward needs); ``needs``: which
-    inputs want a gradient."""
+    inputs want a gradient; ``versions``: the inputs' version counters."""
     steps, batch, _ = x.shape
     hidden = h0.shape[-1]
     dtype = x.dtype
@@ -116,7 +117,7 @@ def _lstm_sequence(x, h0, c0, w_ih, w_hh, *biases, reverse, every, keep, needs, 
     def vjp(g: tuple, outputs: tuple, *inputs):
         """Every input's gradient (the module docstring's math)."""
         if any(isinstance(gk, Tensor) for gk in g):  # create_graph: the composed definition, differentiated
-            return _differentiated_again(reference, inputs, g)
+            return _differentiated_again(reference, inputs, versions, g)
         if not keep:
             raise RuntimeError("lstm_sequence: recorded without keeping its forward (internal error)")
         return _backward(g, outputs[0], cs, tanh_c, acts, inputs, x_rows, w_ih_r, w_hh_r, order, every, needs)
@@ -208,11 +209,16 @@ def _backward(g: tuple, hs, cs, tanh_c, gates, inputs: tuple, x_rows, w_ih_r, w_
     return grads
 
 
-def _differentiated_again(reference: Callable, inputs: tuple, g: tuple) -> list:
+def _differentiated_again(reference: Callable, inputs: tuple, versions: list, g: tuple) -> list:
     """The VJP under create_graph: the composed definition run on copies of
     the inputs (graph tensors) and differentiated back to them on the tape,
-    so that the gradients are differentiable again (as scan's tape_vjp)."""
+    so that the gradients are differentiable again (as scan's tape_vjp).
+    The copies share the inputs' version counters (``versions``), as scan's
+    do: an input changed in place after this backward makes the next one
+    through them raise, as it does through the composed layer."""
     copies = [mg.clone(x) for x in inputs]
+    for copy, version in zip(copies, versions):
+        copy._version = version
     outs = reference(*copies)
     pairs = [(out, gk) for out, gk in zip(outs, g) if gk is not None and out.requires_grad]
     wanted = [x for x in copies if x.requires_grad]

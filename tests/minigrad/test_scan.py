@@ -306,6 +306,69 @@ def test_a_second_backward_whose_replay_gives_other_outputs_is_an_error():
                 mg.grad(c.sum(), [x])
 
 
+def test_a_create_graph_backward_whose_replay_gives_other_outputs_is_an_error():
+    """The same for create_graph: the steps replayed on the tape drew other
+    noise (tanh(x_t + noise) here), so the gradient -- first order already,
+    and the second derivative made from it -- was taken at values of no
+    forward: [0.92 0.93 0.87 ...] where the forward's own gradient, from the
+    same scan, is [0.34 0.51 0.14 ...]. The forward is now replayed first and
+    must give the forward's outputs bit for bit, as for a second backward; a
+    deterministic step's gradients of gradients are the loop's."""
+    noise = np.random.default_rng(0)
+
+    class Noisy(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x + noise.standard_normal(x.shape)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    x = mg.tensor(np.ones((3, 2)), requires_grad=True)
+    for unroll in (True, False):
+        c, _ = mg.scan(lambda c, x_t: (c + mg.tanh(Noisy.apply(x_t)), c.sum()), mg.zeros(2, dtype=np.float64), x,
+                       unroll=unroll)
+        (first,) = mg.grad(c.sum(), [x], retain_graph=True)
+        if unroll:
+            (graph,) = mg.grad(c.sum(), [x], create_graph=True)
+            np.testing.assert_array_equal(graph.data, first.data)
+        else:
+            with pytest.raises(RuntimeError, match="replayed for a create_graph backward"):
+                mg.grad(c.sum(), [x], create_graph=True)
+
+
+@pytest.mark.parametrize("computed", [False, True], ids=["a leaf", "computed"])
+@pytest.mark.parametrize("kept", [False, True], ids=["closed over", "consts"])
+@pytest.mark.parametrize("unroll", [False, True], ids=["scan", "the loop"])
+def test_a_weight_changed_in_place_after_a_create_graph_backward_makes_the_next_backward_raise(unroll, kept,
+                                                                                                computed):
+    """A gradient penalty ||dL/dx||² built with create_graph, then the
+    weight changed in place (an optimizer step), then the penalty's
+    backward: the loop's matmul saved w, so that raises. scan's create_graph
+    VJP replayed the steps on copies of its inputs, which no change reaches:
+    it gave the derivative at the old w without a word (e.g. [2.77 -0.36
+    3.72 2.87] at w·1.5). The copies now share the version counter of the
+    scan's input (also of a computed one, which the engine hands the VJP
+    as a new Tensor)."""
+    rng = np.random.default_rng(0)
+    w, x = leaf(rng, 2, 2), leaf(rng, 3, 1, 2)
+    if computed:
+        w = w * 1.0
+    if kept:
+        _, ys = mg.scan(lambda c, x_t, w: (mg.tanh(c @ w + x_t),) * 2, mg.zeros(1, 2, dtype=np.float64), x, consts=w,
+                        unroll=unroll)
+    else:
+        _, ys = mg.scan(lambda c, x_t: (mg.tanh(c @ w + x_t),) * 2, mg.zeros(1, 2, dtype=np.float64), x,
+                        unroll=unroll)
+    (g,) = mg.grad(ys.sum(), [x], create_graph=True)
+    penalty = (g * g).sum()
+    with mg.no_grad():
+        w *= 1.5
+    with pytest.raises(RuntimeError, match="'matmul': its input 1 .*changed in place"):
+        mg.grad(penalty, [x])
+
+
 @pytest.mark.parametrize("unroll", [False, True])
 def test_a_carry_dict_returned_with_its_keys_in_another_order_is_the_same_carry(unroll):
     """init {'h': ..., 'c': ...}, the step returning {'c': ..., 'h': ...}

@@ -30,6 +30,16 @@ def test_gradcheck(kind, masked, tq):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("tq", [None, 2])
+def test_gradgradcheck(kind, masked, tq):
+    """Second derivatives (a gradient penalty's) of the context and the weights, masks included."""
+    attn, q, k = setup(kind, 1, tq)
+    mask = np.array([[1, 0, 0, 0], [1, 1, 1, 0]], bool) if masked else None
+    assert mg.gradgradcheck(lambda q, k, *ps: attn(q, k, mask), [q, k, *attn.parameters()], fast_mode=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @given(seed=st.integers(0, 1000), lengths=st.lists(st.integers(1, 4), min_size=2, max_size=2))
 def test_weights_sum_to_one_and_masked_weights_are_exactly_zero(kind, seed, lengths):
     attn, q, k = setup(kind, seed, tq=3)

@@ -475,6 +475,23 @@ def test_ctc_has_no_second_derivative_and_says_so():
         mg.grad(loss, log_probs, create_graph=True)
 
 
+@pytest.mark.parametrize("transform", ["jvp", "hvp", "hessian"])
+def test_forward_mode_through_ctc_is_an_error_in_ctc_losss_words(transform):
+    """mg.jvp, hvp or hessian of a CTC loss said '_CTC has no jvp ...: give
+    it a staticmethod jvp(ctx, *tangents)', a private class of the library
+    the user is to edit. Now a TypeError naming ctc_loss and what works."""
+    scores = mg.tensor(np.random.default_rng(0).standard_normal((4, 1, 3)))
+
+    def f(x):
+        return ctc_loss(mg.log_softmax(x, -1), [[1]], [4], [1])
+
+    run = {"jvp": lambda: mg.jvp(f, (scores,), (mg.ones_like(scores),)),
+           "hvp": lambda: mg.hvp(f, (scores,), (mg.ones_like(scores),)),
+           "hessian": lambda: mg.hessian(f)(scores)}[transform]
+    with pytest.raises(TypeError, match=r"^ctc_loss has no forward-mode derivative .*mg\.jvp, jacfwd, hessian and hvp"):
+        run()
+
+
 def test_the_decoders_check_blank_and_beam_width():
     """A float blank (2.5) was truncated and matched no frame; a float beam
     width reached NumPy. Both are named, before any decoding."""

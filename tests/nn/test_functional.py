@@ -167,3 +167,24 @@ def test_cross_entropy_errors_name_cross_entropy(shape, target, kwargs):
     """cross_entropy's target checks said "nll_loss: ...", a function the caller never called."""
     with pytest.raises((ValueError, TypeError), match="^cross_entropy: "):
         F.cross_entropy(mg.zeros(*shape), target, **kwargs)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_losses_gradgradcheck(reduction):
+    """Second derivatives of every loss (a gradient penalty through it), w.r.t. its input and a target that
+    requires grad."""
+    rng = np.random.default_rng(0)
+    x, y = (mg.tensor(rng.standard_normal((3, 4)), requires_grad=True) for _ in range(2))
+    classes = np.array([0, -100, 3])
+    weight, pos_weight = rng.uniform(0.5, 2, (3, 4)), rng.uniform(0.5, 2, 4)
+    losses = {
+        "mse": lambda x, y: F.mse_loss(x, y, reduction=reduction),
+        "cross_entropy": lambda x, y: F.cross_entropy(x * y, classes, reduction=reduction),
+        "nll": lambda x, y: F.nll_loss(mg.log_softmax(x * y, -1), classes, reduction=reduction),
+        "bce": lambda x, y: F.binary_cross_entropy(mg.sigmoid(x), mg.sigmoid(y), weight, reduction=reduction),
+        "bce_logits": lambda x, y: F.binary_cross_entropy_with_logits(x, mg.sigmoid(y), weight, reduction=reduction,
+                                                                      pos_weight=pos_weight),
+        "kl_normal": lambda x, y: F.kl_normal(x, y, x[::-1] * 0.5, y[::-1] * 0.5, reduction=reduction),
+    }
+    for name, loss in losses.items():
+        assert mg.gradgradcheck(loss, [x, y]), name

@@ -474,3 +474,30 @@ def test_real_settings_take_numpy_scalars_and_0d_arrays(setting):
             _settings(bad)[setting]()
     with pytest.raises(ValueError, match=re.escape(setting)):
         _settings(np.array(np.nan))[setting]()
+
+
+LAYERS = {  # name -> (layer, input shape)
+    "linear": (lambda: nn.Linear(3, 2), (1, 3)),
+    "linear_no_bias_3d": (lambda: nn.Linear(3, 2, bias=False), (2, 2, 3)),
+    "layernorm": (lambda: nn.LayerNorm(3), (2, 3)),
+    "layernorm_2d_plain": (lambda: nn.LayerNorm((2, 3), elementwise_affine=False), (2, 2, 3)),
+    "dropout_eval": (lambda: nn.Dropout(0.5).eval(), (2, 3)),
+}
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_layers_gradgradcheck(name):
+    """Second derivatives (a gradient penalty's) w.r.t. input and parameters, the affine ones moved off 1 and 0."""
+    make, shape = LAYERS[name]
+    layer, rng = float64(make()), np.random.default_rng(0)
+    with mg.no_grad():
+        for p in layer.parameters():
+            p.data[...] = rng.standard_normal(p.shape)
+    x = mg.tensor(rng.standard_normal(shape), requires_grad=True)
+    assert mg.gradgradcheck(lambda x, *ps: mg.tanh(layer(x)), [x, *layer.parameters()])
+
+
+def test_embedding_gradgradcheck():
+    emb = float64(nn.Embedding(4, 3, padding_idx=0))
+    ids = np.array([[0, 2, 2], [3, 1, 0]])
+    assert mg.gradgradcheck(lambda w: mg.tanh(emb(ids)), [emb.weight])

@@ -114,6 +114,29 @@ def test_a_weight_changed_in_place_before_the_backward_raises():
         out.sum().backward()
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["composed", "kernel"])
+def test_an_input_changed_in_place_after_a_create_graph_backward_makes_the_next_backward_raise(fused):
+    """A penalty ||dL/dW_hh||² built with create_graph, then the layer's
+    input (computed: x = 1.0 * leaf) changed in place, then the penalty's
+    backward: through the composed layer the scan's replayed ops saved x,
+    so that raises. The kernel's create_graph VJP ran the composed
+    definition on copies of its inputs, which no change reaches, and gave
+    the derivative at the old x without a word. Its copies now share the
+    inputs' version counters, as scan's do."""
+    rng = np.random.default_rng(0)
+    layer = nn.LSTM(2, 3, rng=rng).to(np.float64)
+    layer.fused = fused
+    leaf = mg.tensor(rng.standard_normal((3, 1, 2)), requires_grad=True)
+    x = leaf * 1.0
+    out, _ = layer(x)
+    (g,) = mg.grad(out.sum(), [layer.weight_hh_l0], create_graph=True)
+    penalty = (g * g).sum()
+    with mg.no_grad():
+        x *= 1.5
+    with pytest.raises(RuntimeError, match="changed in place"):
+        mg.grad(penalty, [leaf])
+
+
 def test_an_output_changed_in_place_before_the_backward_raises():
     layer = nn.LSTM(2, 3)
     out, _ = layer(mg.randn(4, 2, 2))

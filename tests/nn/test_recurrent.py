@@ -69,6 +69,48 @@ def test_gradcheck_every_configuration(kind, layers, bi, batch_first, with_h0, w
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=4, deadline=None)
+@given(data=st.data())
+def test_a_gradient_penalty_has_the_derivative_of_its_central_differences(kind, data):
+    """WGAN-GP's penalty P = ||∂L/∂x||² (built with create_graph) through
+    every kind of layer, stacked or bidirectional, with lengths, batch 1 and
+    T = 1 included: P's gradient -- second derivatives of L, w.r.t. the
+    parameters, h0 and x -- against central differences of P itself, in
+    random directions (float64)."""
+    T, B, layers, bi = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), \
+        data.draw(st.booleans())
+    model = make(kind, 2, 2, seed=data.draw(st.integers(0, 100)), num_layers=layers, bidirectional=bi)
+    rng = np.random.default_rng(data.draw(st.integers(0, 100)))
+    n_states = 2 if "lstm" in kind else 1
+    x = mg.tensor(rng.standard_normal((T, B, 2)), requires_grad=True)
+    h0 = [mg.tensor(0.5 * rng.standard_normal((layers * (2 if bi else 1), B, 2)), requires_grad=True)
+          for _ in range(n_states)]
+    lengths = np.array(data.draw(mt.lengths(B, T))) if data.draw(st.booleans()) else None
+    weights = rng.standard_normal((T, B, 2 * (2 if bi else 1)))
+    inputs = [x, *h0, *model.parameters()]
+
+    def penalty() -> mg.Tensor:
+        out, final = model(x, tuple(h0) if n_states == 2 else h0[0], lengths)
+        loss = (out * weights).sum() + sum((s * s * s).sum() for s in states_of(final))
+        (g,) = mg.grad(loss, [x], create_graph=True)
+        return (g * g).sum()
+
+    analytic = mg.grad(penalty(), inputs)
+    for _ in range(2):
+        u = [rng.standard_normal(t.shape) for t in inputs]
+        eps, values = 1e-6, []
+        for sign in (1, -1):
+            for t, du in zip(inputs, u):
+                t.data[...] += sign * eps * du
+            values.append(penalty().item())
+            for t, du in zip(inputs, u):
+                t.data[...] -= sign * eps * du
+        numeric = (values[0] - values[1]) / (2 * eps)
+        along = sum(float(np.sum(g.data * du)) for g, du in zip(analytic, u))
+        assert abs(along - numeric) <= 1e-6 + 1e-5 * abs(numeric), (along, numeric)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("bi", [False, True])
 def test_lengths_equal_running_each_sequence_alone(kind, bi):
     T, B, I, H = 5, 3, 2, 3
