@@ -848,7 +848,7 @@ class Inplace(Op):
 
     def mg(self, x, b, how):
         if how == "true_divide":
-            b = b * b + 1.0
+            b = b * b + 1  # (the same arithmetic on a Tensor and on its array: an integer stays one)
         before = x
         try:
             if how == "add":
@@ -870,7 +870,7 @@ class Inplace(Op):
 
     def np(self, N, x, b, how, rg=False):
         if how == "true_divide":
-            b = np.asarray(b) * np.asarray(b) + 1.0
+            b = b * b + 1
         ufunc = getattr(np, how)
         if rg:
             a, b = N.cast(x, b)
@@ -1162,7 +1162,10 @@ def check_higher_order(leaves, program, chosen, weights, grad_leaves, numerics, 
         for sign in (1, -1):
             point = [mg.tensor(t.numpy() + sign * eps * d, requires_grad=True) for t, d in zip(base, directions)]
             shifted.append(mg.grad(loss_of(*point), point, allow_unused=True))
-    for i, (h, up, down) in enumerate(zip(hv, *shifted)):
+        _, forward_over_reverse = mg.hvp(loss_of, base, directions)
+        if len(base) == 1:  # (one primal: the product itself, not a tuple)
+            forward_over_reverse = (forward_over_reverse,)
+    for i, (h, up, down, fr) in enumerate(zip(hv, *shifted, forward_over_reverse)):
         if up is None:
             continue
         numeric = (up.numpy() - down.numpy()) / (2 * eps)
@@ -1170,6 +1173,8 @@ def check_higher_order(leaves, program, chosen, weights, grad_leaves, numerics, 
         scale = max(1.0, float(np.max(np.abs(numeric), initial=0)))
         np.testing.assert_allclose(got, numeric, rtol=100 * rtol, atol=100 * atol * scale,
                                    err_msg=f"Hessian-vector product, leaf {grad_leaves[i]}")
+        np.testing.assert_allclose(fr.numpy(), got, rtol=100 * rtol, atol=100 * atol * scale,
+                                   err_msg=f"mg.hvp (forward over reverse), leaf {grad_leaves[i]}")
 
 
 @settings(max_examples=600)  # (about 10 s; the profile's 15 rarely reach a repeated index)
