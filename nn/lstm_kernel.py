@@ -98,6 +98,7 @@ def _lstm_sequence(x, h0, c0, w_ih, w_hh, *biases, reverse, every, keep, needs, 
     tanh_c = np.empty((steps, batch, hidden), dtype) if keep else None
     product = np.empty((batch, 4 * hidden), dtype)
     ig = np.empty((batch, hidden), dtype)
+    cells = cs if cs is not None else (np.empty_like(ig), np.empty_like(ig))  # (else two, taken in turn)
     h, c = h0, c0
     three = 3 * hidden
     for t in order:
@@ -106,7 +107,7 @@ def _lstm_sequence(x, h0, c0, w_ih, w_hh, *biases, reverse, every, keep, needs, 
         np.tanh(a, out=a)
         np.multiply(a, half, out=a)  # (whole rows: faster than the i, f, o columns alone)
         np.add(a, shift, out=a)
-        c_new = cs[t] if cs is not None else np.empty_like(ig)
+        c_new = cells[t if cs is not None else t % 2]
         np.multiply(a[:, hidden:2 * hidden], c, out=c_new)
         c_new += np.multiply(a[:, :hidden], a[:, three:], out=ig)
         tc = np.tanh(c_new, out=tanh_c[t] if keep else ig)
