@@ -37,7 +37,7 @@ import inspect
 import sys
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ContextDecorator, contextmanager, nullcontext
 from operator import itemgetter
 
@@ -339,26 +339,29 @@ def unbroadcast(grad, shape: tuple):
     return summed.reshape(shape)  # (drops the leading axes, now of size 1)
 
 
-def fitted(grad, shape: tuple, dtype, op: str, i: int, g):
+def fitted(grad, shape: tuple, dtype, op: str, i: int, g, inputs: Callable[[], list] = list):
     """The gradient ``op``'s VJP gave for its input ``i`` (of ``shape`` and
     ``dtype``) summed back to that shape (:func:`unbroadcast`) and cast to
     that dtype, or the error that names them. ``g`` is the output's gradient
     (a tuple for a multi-output op) the VJP was given. Broadcasting in the
     forward is all that gradients are summed back over, so an axis summed
-    away must be one the output has with that size (a (5, 5) gradient for
-    an input and output of shape (5,) is a mistake, not a sum); and a float
-    gradient less precise than both the input and ``g`` lost digits the op
-    had (a VJP computing in float32 for float64)."""
+    away must be one the output or another input (``inputs()``: the shapes
+    known; a loss of x and y broadcast together) has with that size (a
+    (5, 5) gradient for an input and output of shape (5,) is a mistake, not
+    a sum); and a float gradient less precise than both the input and ``g``
+    lost digits the op had (a VJP computing in float32 for float64)."""
     out = g if not isinstance(g, tuple) else next((o for o in g if o is not None), None)
     if grad.shape != shape:
         try:
             summed = unbroadcast(grad, shape)
         except ValueError:
             summed = None
-        if summed is None or (type(g) is not tuple and not _summed_as_broadcast(grad.shape, shape, g.shape)):
+        if summed is None or (type(g) is not tuple and not _summed_as_broadcast(grad.shape, shape, (g.shape,))
+                              and not _summed_as_broadcast(grad.shape, shape, (g.shape, *inputs()))):
             raise RuntimeError(f"the backward of {op} returned a gradient of shape {grad.shape} for its input {i}, "
                                f"which has shape {shape}, from an output gradient of {_shapes(g)}: a VJP gives "
-                               "the input's shape, or the input broadcast to the output's shape") from None
+                               "the input's shape, or the input broadcast to the output's or another input's "
+                               "shape") from None
         grad = summed
     if grad.dtype != dtype:
         if (grad.dtype.kind == "f" and dtype.kind == "f" and out is not None
@@ -370,13 +373,18 @@ def fitted(grad, shape: tuple, dtype, op: str, i: int, g):
     return grad
 
 
-def _summed_as_broadcast(grad_shape: tuple, shape: tuple, out_shape: tuple) -> bool:
+def _summed_as_broadcast(grad_shape: tuple, shape: tuple, known: Sequence) -> bool:
     """Is every axis that unbroadcast sums ``grad_shape`` over (leading ones, and
-    stretched 1s of ``shape``) an axis of ``out_shape`` of the same size (right-aligned)?"""
-    lead, off = len(grad_shape) - len(shape), len(grad_shape) - len(out_shape)
+    stretched 1s of ``shape``) an axis of one of the ``known`` shapes of the same size (right-aligned)?"""
+    lead, size = len(grad_shape) - len(shape), len(grad_shape)
     for j, n in enumerate(grad_shape):
-        if (j < lead or (shape[j - lead] == 1 and n != 1)) and (j < off or out_shape[j - off] != n):
-            return False
+        if j < lead or (shape[j - lead] == 1 and n != 1):
+            for other in known:
+                k = j - size + len(other)
+                if k >= 0 and other[k] == n:
+                    break
+            else:
+                return False
     return True
 
 
@@ -611,6 +619,12 @@ def _capture(node: Node, grads: list, wanted: dict, captured: list, accumulate: 
     return found
 
 
+def _input_shapes(node: Node) -> list:
+    """The shapes of ``node``'s inputs that it knows: those that get a gradient, and the saved ones."""
+    return [p[2] for p in node.parents if p is not None] + [a.shape for k, a in zip(node.saved_from, node.saved)
+                                                            if k >= 0]
+
+
 def _fit(grad, shape: tuple, dtype, node: Node, i: int, g):
     """Bring a VJP's gradient for input ``i`` to that input's shape and dtype
     (:func:`fitted`); check for NaN/inf under detect_anomaly. Under
@@ -622,7 +636,7 @@ def _fit(grad, shape: tuple, dtype, node: Node, i: int, g):
                            f"Tensor, for its input {i}; a constant to the graph, the second derivative would miss it. "
                            "Compute it with minigrad ops on the Tensors the VJP gets (not .data or .numpy())")
     if grad.shape != shape or grad.dtype != dtype:
-        grad = fitted(grad, shape, dtype, f"'{node.name}'", i, g)
+        grad = fitted(grad, shape, dtype, f"'{node.name}'", i, g, lambda: _input_shapes(node))
     data = grad._data if isinstance(grad, Tensor) else grad
     if _modes.anomaly and not np.isfinite(data).all():
         raise RuntimeError(f"detect_anomaly: the backward of '{node.name}' produced NaN/inf in the gradient "

@@ -813,7 +813,7 @@ class _Program:
                 if grad is None:
                     continue
                 if grad.shape != shape or grad.dtype != dtype or where:
-                    grad = _fit(grad, shape, dtype, ins, j, where, g_out)
+                    grad = _fit(grad, shape, dtype, ins, j, where, g_out, saved)
                 into = grads if varies else invariant
                 previous = into[s]
                 into[s] = grad if previous is None else previous + grad  # never in place: grad may be ḡ
@@ -849,9 +849,9 @@ class _Program:
                     continue
                 shape, dtype = self.shapes[s]
                 if self.varies[s]:  # a stacked value (or xs): the block's rows
-                    _add(grads, s, _fit(grad, (n * shape[0], *shape[1:]), dtype, ins, j, anomaly, g_out))
+                    _add(grads, s, _fit(grad, (n * shape[0], *shape[1:]), dtype, ins, j, anomaly, g_out, saved))
                 else:
-                    _add(invariant, s, _fit(grad, shape, dtype, ins, j, anomaly, g_out))
+                    _add(invariant, s, _fit(grad, shape, dtype, ins, j, anomaly, g_out, saved))
         for s in x_grads.wanted:
             if grads[s] is not None:
                 x_grads[s][lo:hi] += grads[s].reshape(n, *self.shapes[s][0])
@@ -870,7 +870,8 @@ class _Program:
             settings = self.row_settings(ins)
             grad = ins.spec.vjps[j](g_out, *saved, **settings) if settings else ins.spec.vjps[j](g_out, *saved)
             if grad is not None:
-                _add(invariant, ins.args[j], _fit(grad, *self.shapes[ins.args[j]], ins, j, anomaly, g_out))
+                _add(invariant, ins.args[j], _fit(grad, *self.shapes[ins.args[j]], ins, j, anomaly, g_out,
+                                                  saved))
         pending.clear()
 
     @staticmethod
@@ -956,13 +957,14 @@ def _add(grads: list, slot: int, grad) -> None:
     grads[slot] = grad if previous is None else previous + grad
 
 
-def _fit(grad: np.ndarray, shape: tuple, dtype, ins, j: int, where, g) -> np.ndarray:
+def _fit(grad: np.ndarray, shape: tuple, dtype, ins, j: int, where, g, saved: Sequence) -> np.ndarray:
     """The gradient instruction ``ins``'s VJP gave for its argument ``j`` from
-    the output's gradient ``g``, summed to the argument's ``shape`` and cast
-    to its ``dtype`` (engine.fitted); under detect_anomaly (``where``: which
-    steps) checked for NaN/inf."""
+    the output's gradient ``g`` (and the values it saved, ``saved``), summed
+    to the argument's ``shape`` and cast to its ``dtype`` (engine.fitted);
+    under detect_anomaly (``where``: which steps) checked for NaN/inf."""
     if grad.shape != shape or grad.dtype != dtype:
-        grad = fitted(grad, shape, dtype, f"{ins.describe()} in scan", j, g)
+        grad = fitted(grad, shape, dtype, f"{ins.describe()} in scan", j, g, lambda: [
+            value.shape for k, value in zip(ins.spec.saves_for(len(ins.args)), saved) if k >= 0])
     if where and not np.isfinite(grad).all():
         raise RuntimeError(f"detect_anomaly: the backward of {ins.describe()} in scan ({where}) produced NaN/inf "
                            f"in the gradient of its input {j}")
@@ -1078,7 +1080,7 @@ def _written_backward(plan: list) -> tuple[Callable, str]:
             into = "grads" if varies else "invariant"
             lines += ["        if grad is not None:",
                       f"            if grad.shape != shape{s} or grad.dtype != dtype{s}:",
-                      f"                grad = fit(grad, shape{s}, dtype{s}, ins{k}, {j}, False, g)",
+                      f"                grad = fit(grad, shape{s}, dtype{s}, ins{k}, {j}, False, g, ({saved}))",
                       f"            previous = {into}[{s}]",
                       f"            {into}[{s}] = grad if previous is None else previous + grad"]
     lines.append("    return fresh")

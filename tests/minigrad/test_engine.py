@@ -585,6 +585,40 @@ def test_a_user_vjp_with_axes_the_output_lacks_is_an_error_not_summed(way):
 
 
 @pytest.mark.parametrize("way", ["primitive", "Function", "scan"])
+def test_a_user_loss_of_inputs_broadcast_together_gets_its_gradient_summed(way):
+    """L = Σ (x − y)² with x (1, 4) broadcast against y (3, 4): the VJP's
+    2(x − y)·ḡ has y's shape, an axis the scalar output lacks but the inputs'
+    broadcast has (torch.autograd.Function sums it as well). The axis check
+    refused it ("a VJP gives the input's shape, or the input broadcast to the
+    output's"); it is summed to x's shape, as by hand."""
+    op = mg.primitive(save_inputs=True, vjps=(lambda g, x, y: 2 * (x - y) * g,
+                                              lambda g, x, y: -2 * (x - y) * g))(lambda x, y: ((x - y) ** 2).sum())
+
+    class SquaredError(mg.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            ctx.save_for_backward(x, y)
+            return ((x - y) ** 2).sum()
+
+        @staticmethod
+        def backward(ctx, g):
+            x, y = ctx.saved_tensors
+            return 2 * (x - y) * g, -2 * (x - y) * g
+
+    def scanned(x, y):  # one step
+        return mg.scan(lambda c, y_t: (c + op(x, y_t), None), mg.zeros((), dtype=x.dtype), mg.stack([y]))[0]
+
+    f = {"primitive": op, "Function": SquaredError.apply, "scan": scanned}[way]
+    x0, y0 = np.array([[0.5, -1.0, 2.0, 0.0]]), np.arange(12.0).reshape(3, 4) / 7
+    x = mg.tensor(x0, requires_grad=True)
+    for y in (mg.tensor(y0), mg.tensor(y0, requires_grad=True)):
+        x.grad = None
+        f(x, y).backward()
+        np.testing.assert_allclose(x.grad.data, (2 * (x0 - y0)).sum(axis=0, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(y.grad.data, -2 * (x0 - y0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("way", ["primitive", "Function", "scan"])
 def test_a_user_vjp_computing_in_float32_for_float64_is_an_error(way):
     """A VJP that returns float32 for a float64 input and output: the engine
     cast it back to float64, the digits lost (1 + 1e-12 came back as 1.0)."""
