@@ -628,10 +628,12 @@ def _input_shapes(node: Node) -> list:
 def _fit(grad, shape: tuple, dtype, node: Node, i: int, g):
     """Bring a VJP's gradient for input ``i`` to that input's shape and dtype
     (:func:`fitted`); check for NaN/inf under detect_anomaly. Under
-    create_graph (``g`` a Tensor) a gradient that is no Tensor -- a VJP that
-    computed on ``g.data`` or ``.numpy()`` -- would be a constant, the
-    derivatives through it lost without a word: an error."""
-    if not isinstance(grad, Tensor) and isinstance(g[0] if type(g) is tuple else g, Tensor):
+    create_graph (``g`` a Tensor, or a tuple holding one: a multi-output
+    op's first output may be unused, its ḡ None) a gradient that is no
+    Tensor -- a VJP that computed on ``g.data`` or ``.numpy()`` -- would be a
+    constant, the derivatives through it lost without a word: an error."""
+    if not isinstance(grad, Tensor) and (isinstance(g, Tensor) or type(g) is tuple and any(
+            isinstance(gk, Tensor) for gk in g)):
         raise RuntimeError(f"create_graph through '{node.name}': its VJP gave a plain {type(grad).__name__}, not a "
                            f"Tensor, for its input {i}; a constant to the graph, the second derivative would miss it. "
                            "Compute it with minigrad ops on the Tensors the VJP gets (not .data or .numpy())")

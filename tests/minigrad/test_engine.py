@@ -644,6 +644,30 @@ def test_gradients_summed_over_the_outputs_broadcast_axes_and_cast_by_promotion_
     assert s.grad.dtype == np.float64 and s.grad.item() == 3.0
 
 
+def test_a_multi_output_vjp_computing_on_plain_arrays_is_an_error_when_its_first_output_is_unused():
+    """y₊, y₂ = max(x, 0), x² with a VJP reading .data: under create_graph the
+    check looked at ḡ₊ alone, None when only y₂ is used, so mg.grad(y₂.sum(),
+    x, create_graph=True) gave the constant [-3, 1, 4] (requires_grad False)
+    and the penalty's second derivative was lost. Now an error, as when y₊ is
+    used; the VJP written with ops gives d/dx Σ w·2x = 2w."""
+    def parts(vjp_of):
+        def vjp(gs, x):
+            up, down = gs
+            return (0 if up is None else vjp_of(up) * (vjp_of(x) > 0)) + (0 if down is None else
+                                                                         vjp_of(down) * 2 * vjp_of(x))
+        return mg.primitive(save_inputs=True, vjps=vjp)(lambda x: (np.maximum(x, 0), x * x))
+
+    x = mg.tensor(np.array([-1.5, 0.5, 2.0]), requires_grad=True)
+    w = np.array([0.5, -1.0, 2.0])
+    plain = parts(lambda t: t.data if isinstance(t, mg.Tensor) else t)
+    for used in (0, 1):
+        with pytest.raises(RuntimeError, match=r"create_graph through '<lambda>': its VJP gave a plain ndarray"):
+            mg.grad(plain(x)[used].sum(), x, create_graph=True)
+    (gx,) = mg.grad(parts(lambda t: t)(x)[1].sum(), x, create_graph=True)
+    np.testing.assert_array_equal(gx.data, 2 * x.data)
+    np.testing.assert_array_equal(mg.grad((gx * mg.tensor(w)).sum(), x)[0].data, 2 * w)
+
+
 def test_a_vjp_computing_on_plain_arrays_under_create_graph_is_an_error():
     """A VJP that reads g.data and x.data: under create_graph its gradient was
     a constant, so the gradient penalty (ẋ·w).sum() + Σx² with ẋ = 2x gave
