@@ -151,7 +151,8 @@ def primitive(forward=None, *, vjps=None, save_inputs: bool | tuple | slice = Fa
         op_name = name or forward.__name__
         run, run_vjps, run_jvp = forward, fixed_vjps, jvp
         if not (getattr(forward, "__module__", None) or "").startswith(_OWN_PACKAGES):  # a user's op: read-only views
-            run = _one_vjp_per_input(forward, op_name, fixed_vjps) if differentiable else forward
+            run = (_one_vjp_per_input(forward, op_name, fixed_vjps) if differentiable
+                   else _just_outputs(forward, op_name))
             run = _handing_views(run, op_name, "forward", returns_vjps=fixed_vjps is None)
             run_vjps = _each_handing_views(fixed_vjps, op_name)
             run_jvp = jvp and _handing_views(jvp, op_name, "JVP")
@@ -235,6 +236,21 @@ def _one_vjp_per_input(forward: Callable, op: str, vjps: tuple | None) -> Callab
         if len(given) != len(arrays):
             raise TypeError(f"{op}: {len(given)} VJP(s) for {len(arrays)} input(s); give one per input, in order "
                             "(None for an input without gradient)")
+        return result
+
+    return checked
+
+
+def _just_outputs(forward: Callable, op: str) -> Callable:
+    """A user's ``forward`` of an op without gradient checked, at every call, to
+    return only its output(s): one returning (output, VJPs), as such an op had
+    to before it needed no VJPs, crashed in an AttributeError on a tuple."""
+
+    def checked(*arrays, **settings):
+        result = forward(*arrays, **settings)
+        if type(result) is tuple and any(callable(r) or type(r) is tuple for r in result):
+            raise TypeError(f"{op}: an op with differentiable=False returns just its output (or a tuple of "
+                            f"outputs, arrays), no VJPs; it returned {_described(result)}")
         return result
 
     return checked

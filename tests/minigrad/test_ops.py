@@ -600,6 +600,21 @@ def test_an_op_without_gradient_needs_no_vjps():
     assert not out.requires_grad
 
 
+@pytest.mark.parametrize("vjps", [(), lambda g: g])
+def test_an_op_without_gradient_returning_vjps_as_before_is_a_type_error(vjps):
+    """differentiable=False without vjps= once needed the forward to return
+    (output, VJPs); such a forward, (argsort, ()), now that the op needs none,
+    crashed in "AttributeError: 'tuple' object has no attribute 'base'". Now
+    a TypeError naming the op and what to return; two array outputs still work."""
+    order = mg.primitive(differentiable=False)(lambda x: (np.argsort(x), vjps))
+    with pytest.raises(TypeError, match=r"<lambda>: an op with differentiable=False returns just its output"):
+        order(mg.tensor([3.0, 1.0, 2.0], requires_grad=True))
+    both = mg.primitive(differentiable=False)(lambda x: (np.argsort(x), np.argmax(x)))
+    first, best = both(mg.tensor([3.0, 1.0, 2.0]))
+    np.testing.assert_array_equal(first.data, [1, 2, 0])
+    assert best.item() == 0
+
+
 @pytest.mark.parametrize("returned", [False, True])
 def test_a_primitive_needs_one_vjp_per_input(returned):
     """A two-input op with one VJP, given to the decorator or returned by the
