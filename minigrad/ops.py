@@ -284,10 +284,18 @@ def _summed_jvps(jvps: tuple) -> Callable:
         for rule, tangent in zip(jvps, tangents):
             if tangent is not None and rule is not None:
                 share = rule(tangent, y, *inputs, **settings)
-                total = share if total is None else total + share
+                total = share if total is None else _plus(total, share)
         return total
 
     return jvp
+
+
+def _plus(total, share):
+    """Two inputs' shares of a tangent summed: a multi-output op's, tuples of one per output
+    (None for a zero one), output by output (``+`` joined the tuples)."""
+    if type(total) in (tuple, list) and type(share) in (tuple, list) and len(total) == len(share):
+        return tuple(b if a is None else a if b is None else a + b for a, b in zip(total, share))
+    return total + share
 
 
 def apply(spec: Primitive, args: Sequence[Tensor], arrays: list, settings: dict):

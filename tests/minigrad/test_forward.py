@@ -619,6 +619,24 @@ def test_a_two_output_op_whose_jvp_gives_no_tuple_of_two_is_an_error():
     np.testing.assert_array_equal(t_cos.data, 0.0)
 
 
+def test_a_two_output_op_with_one_jvp_per_input_sums_the_shares_output_by_output():
+    """y₁, y₂ = a·b, 2a with jvps= (one per input, each a tuple of its
+    shares of ẏ₁, ẏ₂; None for a zero one): with tangents on both inputs the
+    shares were summed by ``+``, which joined the tuples -- "its JVP gave 4
+    tangents", and before that check the first input's shares alone, without
+    a word. Now summed output by output, against float64 central differences."""
+    op = mg.primitive(save_inputs=True, vjps=(lambda gs, a, b: gs[0] * b + 2 * gs[1], lambda gs, a, b: gs[0] * a),
+                      jvps=(lambda t, ys, a, b: (t * b, 2 * t), lambda t, ys, a, b: (a * t, None)))(
+        lambda a, b: (a * b, 2 * a))
+    a0, b0 = np.array([1.0, -2.0, 0.5]), np.array([3.0, 0.25, -4.0])
+    ta, tb = np.array([1.0, 0.5, -1.0]), np.array([-2.0, 1.0, 3.0])
+    _, (t_prod, t_double) = mg.jvp(op, (mg.tensor(a0), mg.tensor(b0)), (mg.tensor(ta), mg.tensor(tb)))
+    eps = 1e-6
+    up, down = (a0 + eps * ta) * (b0 + eps * tb), (a0 - eps * ta) * (b0 - eps * tb)
+    np.testing.assert_allclose(t_prod.data, (up - down) / (2 * eps), rtol=1e-8)
+    np.testing.assert_allclose(t_double.data, 2 * ta, rtol=1e-12)
+
+
 def test_a_jvp_computing_in_float32_for_float64_is_an_error():
     """A JVP (a primitive's jvps=, a Function's jvp) returning float32 for a
     float64 input and output: forward mode cast it back to float64, the
