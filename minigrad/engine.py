@@ -345,7 +345,7 @@ def fitted(grad, shape: tuple, dtype, op: str, i: int, g, inputs: Callable[[], l
     that dtype, or the error that names them. ``g`` is the output's gradient
     (a tuple for a multi-output op) the VJP was given. Broadcasting in the
     forward is all that gradients are summed back over, so an axis summed
-    away must be one the output or another input (``inputs()``: the shapes
+    away must be one an output or another input (``inputs()``: the shapes
     known; a loss of x and y broadcast together) has with that size (a
     (5, 5) gradient for an input and output of shape (5,) is a mistake, not
     a sum); and a float gradient less precise than both the input and ``g``
@@ -356,8 +356,9 @@ def fitted(grad, shape: tuple, dtype, op: str, i: int, g, inputs: Callable[[], l
             summed = unbroadcast(grad, shape)
         except ValueError:
             summed = None
-        if summed is None or (type(g) is not tuple and not _summed_as_broadcast(grad.shape, shape, (g.shape,))
-                              and not _summed_as_broadcast(grad.shape, shape, (g.shape, *inputs()))):
+        outs = (g.shape,) if type(g) is not tuple else tuple(o.shape for o in g if o is not None)
+        if summed is None or (not _summed_as_broadcast(grad.shape, shape, outs)
+                              and not _summed_as_broadcast(grad.shape, shape, (*outs, *inputs()))):
             raise RuntimeError(f"the backward of {op} returned a gradient of shape {grad.shape} for its input {i}, "
                                f"which has shape {shape}, from an output gradient of {_shapes(g)}: a VJP gives "
                                "the input's shape, or the input broadcast to the output's or another input's "

@@ -584,6 +584,30 @@ def test_a_user_vjp_with_axes_the_output_lacks_is_an_error_not_summed(way):
         f(x).sum().backward()
 
 
+@pytest.mark.parametrize("used", [0, 1])
+def test_a_two_output_op_whose_vjp_has_axes_no_output_has_is_an_error_too(used):
+    """y₁, y₂ = x, 2x with a VJP giving the outer product, (4, 4) for a (4,)
+    input: the axis check was skipped for ops of several outputs, and x.grad
+    came out [4, 4, 4, 4] where [1, 1, 1, 1] (or 2s) is due, without a word.
+    Now the error naming the shapes; one of an output's shape is summed back."""
+    def pair(vjp):
+        return mg.primitive(vjps=vjp)(lambda x: (x * 1.0, x * 2.0))
+
+    def outer(gs):
+        g = gs[0] if gs[0] is not None else 2 * gs[1]
+        return g[None, :] * np.ones((4, 1))
+
+    x = mg.tensor(np.arange(1.0, 5.0), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"shape \(4, 4\) for its input 0, which has shape \(4,\)"):
+        pair(outer)(x)[used].sum().backward()
+    assert x.grad is None
+    y = mg.tensor(np.ones((1, 4)), requires_grad=True)  # (1, 4) in, (3, 4) out: broadcast, summed back
+    wide = mg.primitive(vjps=lambda gs: (0 if gs[0] is None else gs[0]) + (0 if gs[1] is None else 2 * gs[1]))(
+        lambda x: (np.broadcast_to(x, (3, 4)) * 1.0, np.broadcast_to(x, (3, 4)) * 2.0))
+    wide(y)[used].sum().backward()
+    np.testing.assert_array_equal(y.grad.data, np.full((1, 4), 3.0 * (1 + used)))
+
+
 @pytest.mark.parametrize("way", ["primitive", "Function", "scan"])
 def test_a_user_loss_of_inputs_broadcast_together_gets_its_gradient_summed(way):
     """L = Σ (x − y)² with x (1, 4) broadcast against y (3, 4): the VJP's
