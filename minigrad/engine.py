@@ -632,12 +632,17 @@ def _fit(grad, shape: tuple, dtype, node: Node, i: int, g):
     create_graph (``g`` a Tensor, or a tuple holding one: a multi-output
     op's first output may be unused, its ḡ None) a gradient that is no
     Tensor -- a VJP that computed on ``g.data`` or ``.numpy()`` -- would be a
-    constant, the derivatives through it lost without a word: an error."""
+    constant, the derivatives through it lost without a word: an error,
+    unless it is all zeros (a VJP is linear in ḡ: zeros are zeros at every
+    ḡ, as for a step function's ``np.zeros_like``), which becomes a constant."""
     if not isinstance(grad, Tensor) and (isinstance(g, Tensor) or type(g) is tuple and any(
             isinstance(gk, Tensor) for gk in g)):
-        raise RuntimeError(f"create_graph through '{node.name}': its VJP gave a plain {type(grad).__name__}, not a "
-                           f"Tensor, for its input {i}; a constant to the graph, the second derivative would miss it. "
-                           "Compute it with minigrad ops on the Tensors the VJP gets (not .data or .numpy())")
+        if np.any(grad):
+            raise RuntimeError(f"create_graph through '{node.name}': its VJP gave a plain {type(grad).__name__}, not "
+                               f"a Tensor, for its input {i}; a constant to the graph, the second derivative would "
+                               "miss it. Compute it with minigrad ops on the Tensors the VJP gets (not .data or "
+                               ".numpy())")
+        grad = Tensor._make(np.asarray(grad))
     if grad.shape != shape or grad.dtype != dtype:
         grad = fitted(grad, shape, dtype, f"'{node.name}'", i, g, lambda: _input_shapes(node))
     data = grad._data if isinstance(grad, Tensor) else grad

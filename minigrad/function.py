@@ -263,11 +263,6 @@ def _as_gradient(cls, k: int, grad, graph: bool):
         return None
     if isinstance(grad, Tensor):
         return grad if graph else grad._data
-    if graph:
-        raise RuntimeError(f"{cls.__name__}.backward returned a plain {type(grad).__name__} for input {k} under "
-                           "create_graph: a constant to the graph, the second derivative would miss it. Compute "
-                           "it with minigrad ops on grad and ctx.saved_tensors (not .data or .numpy()), or set "
-                           "once_differentiable = True")
     try:
         array = np.asarray(grad)
     except Exception:
@@ -275,4 +270,9 @@ def _as_gradient(cls, k: int, grad, graph: bool):
     if array is None or array.dtype.kind not in "biufc":  # (a str or an object array: nonsense, or None -> NaN)
         raise TypeError(f"{cls.__name__}.backward returned a {type(grad).__name__} for input {k}; return a Tensor, "
                         "an array of numbers or None")
+    if graph and array.any():  # (zeros are zeros at every grad: a backward is linear in it)
+        raise RuntimeError(f"{cls.__name__}.backward returned a plain {type(grad).__name__} for input {k} under "
+                           "create_graph: a constant to the graph, the second derivative would miss it. Compute "
+                           "it with minigrad ops on grad and ctx.saved_tensors (not .data or .numpy()), or set "
+                           "once_differentiable = True")
     return Tensor._make(array) if graph else array

@@ -711,3 +711,25 @@ def test_a_vjp_computing_on_plain_arrays_under_create_graph_is_an_error():
     ops = square(lambda g, x: g * 2 * x)
     (gx,) = mg.grad(ops(x).sum(), x, create_graph=True)
     np.testing.assert_array_equal(mg.grad((gx * w).sum() + (x ** 2).sum(), x)[0].data, 2 * x.data + 2 * w.data)
+
+
+def test_a_vjp_giving_plain_zeros_under_create_graph_is_a_constant_zero():
+    """A step function's VJP (np.zeros_like) or a Function's backward returning 0.0 is right at every
+    ḡ (a VJP is linear in it), so create_graph takes it as a constant; only nonzero plain arrays lose
+    a derivative (the review of the check that refused them all)."""
+    step = mg.primitive(vjps=lambda g: np.zeros(np.shape(g)))(lambda x: np.floor(x))
+
+    class Floor(mg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return np.floor(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            return np.zeros(g.shape)
+
+    x = mg.tensor(np.array([0.5, 1.5, -2.5]), requires_grad=True)
+    for f in (step, Floor.apply):
+        (gx,) = mg.grad((f(x) + x * x).sum(), x, create_graph=True)
+        np.testing.assert_array_equal(gx.data, 2 * x.data)
+        np.testing.assert_array_equal(mg.grad(gx.sum(), x)[0].data, [2.0, 2.0, 2.0])
