@@ -74,6 +74,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import Tensor
+from minigrad.tensor import takes_over_ops
 
 from . import functional as F
 from ._checks import as_real, check_dtype, check_flag, check_lengths, check_positive_int
@@ -532,7 +533,8 @@ class RecurrentLayer(Module):
         over ``xs``: by the cell's kernel when it has one and may (see ``fused``),
         else the composed way."""
         kernel = self.cell.kernel
-        if kernel is not None and self.fused and kind != "masked" and not _dispatching((xs, *state, *params.values())):
+        if kernel is not None and self.fused and kind != "masked" and not any(
+                map(takes_over_ops, (xs, *state, *params.values()))):  # (tracers or duals: the composed way)
             return kernel(xs, tuple(state), params, reverse=reverse, every=kind == "every state",
                           composed=lambda x, s, p: self._composed(x, s, p, kind, reverse))
         return self._composed(xs, state, params, kind, reverse)
@@ -591,11 +593,6 @@ class _KeptWeights:
                 p is not q or v != w or r != s for (p, v, r), (q, w, s) in zip(source[1:], self.source[1:])):
             self.made, self.source = [cell._weights(ps) for ps in params], source
         return self.made
-
-
-def _dispatching(tensors) -> bool:
-    """Is any of these a tracer or a dual (a Tensor subclass that takes over ops)?"""
-    return any(getattr(type(t), "__minigrad_dispatch__", None) is not None for t in tensors)
 
 
 def _direction_step(cell: CellSpec, owner: str, kind: str) -> Callable:
